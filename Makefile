@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test migrate lint bench browser-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The local single-server set-up: plain HTTP on loopback, SQLite, scheduler in-process.
+run: $(STAMP)
+	SPEAKUP_SECURE_COOKIES=false $(BIN)/speakup init
+	SPEAKUP_SECURE_COOKIES=false $(BIN)/speakup db upgrade
+	SPEAKUP_SECURE_COOKIES=false $(BIN)/speakup demo
+	SPEAKUP_SECURE_COOKIES=false $(BIN)/speakup serve --host $(HOST) --port $(PORT)
+
+migrate: $(STAMP)
+	$(BIN)/speakup db upgrade
+
+# Browser tests drive Debian's Chromium (never a downloaded browser) and inject axe-core.
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "Install Debian's chromium package for the browser tests (sudo apt-get install chromium)"; exit 1; fi; }
+	@test -f node_modules/axe-core/axe.min.js || npm install --no-audit --no-fund --silent
+
+test: $(STAMP) browser-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/concerns.py
+	$(BIN)/python bench/surveys.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

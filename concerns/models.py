@@ -1,0 +1,1 @@
+"""Concern tables (filled in by the concerns issue)."""

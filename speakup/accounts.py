@@ -1,0 +1,264 @@
+"""Staff accounts: creation, sign-in with TOTP and lockout, password changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from speakup import audit
+from speakup.clock import Clock, as_utc
+from speakup.models import Role, User
+
+ISSUER = "Speak Up"
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MAX_LOCKOUT_SECONDS = 24 * 3600
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verifying against this keeps the time of "unknown e-mail" equal to "wrong password".
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+# Called with (session, user, password) after a successful sign-in, and with
+# (session, user, old_password, new_password) after a password change; the concerns
+# package uses them to unlock and re-wrap a handler's private key.
+LoginHook = Callable[[Session, User, str], None]
+PasswordHook = Callable[[Session, User, str, str], None]
+
+
+class AccountError(ValueError):
+    """An account operation was refused; the message is safe to show."""
+
+
+class LoginError(AccountError):
+    """Sign-in failed; deliberately vague about why."""
+
+
+class AccountLockedError(LoginError):
+    def __init__(self, until: dt.datetime) -> None:
+        super().__init__("Too many failed attempts: this account is locked for a while.")
+        self.until = until
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    threshold: int = 5
+    base_seconds: int = 60
+
+    def lock_seconds(self, failures: int) -> int:
+        """Back off exponentially once the threshold is reached, capped at a day."""
+        if failures < self.threshold:
+            return 0
+        return min(self.base_seconds * 2 ** (failures - self.threshold), MAX_LOCKOUT_SECONDS)
+
+
+def normalise_email(email: str) -> str:
+    cleaned = email.strip().lower()
+    if not EMAIL_RE.match(cleaned) or len(cleaned) > 254:
+        raise AccountError("Enter a valid e-mail address.")
+    return cleaned
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError("That password is too long.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def totp_uri(user: User) -> str | None:
+    if not user.totp_secret:
+        return None
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_user(
+    session: Session,
+    clock: Clock,
+    *,
+    email: str,
+    role: str,
+    password: str,
+    actor: str,
+    with_totp: bool | None = None,
+) -> User:
+    """Create an account; TOTP is set up for admins and handlers, optional for reviewers."""
+    email = normalise_email(email)
+    try:
+        role_enum = Role(role)
+    except ValueError as exc:
+        raise AccountError(f"Unknown role {role!r}: use admin, handler or reviewer.") from exc
+    check_password_strength(password)
+    if find_user(session, email) is not None:
+        raise AccountError("An account with that e-mail address already exists.")
+    now = clock.now()
+    user = User(
+        email=email,
+        role=role_enum.value,
+        password_hash=hash_password(password),
+        totp_secret=None,
+        failed_logins=0,
+        disabled=False,
+        session_token=secrets.token_hex(16),
+        created_at=now,
+        password_changed_at=now,
+    )
+    if with_totp or (with_totp is None and user.needs_totp):
+        user.totp_secret = pyotp.random_base32()
+    session.add(user)
+    session.flush()
+    audit.record(
+        session, clock, actor=actor, action="account.create", subject=email, detail={"role": role}
+    )
+    return user
+
+
+def _totp_step(user: User, code: str, now: dt.datetime) -> int | None:
+    """Return the accepted time step for a code (±1 step of drift), or None."""
+    if not user.totp_secret:
+        return None
+    code = re.sub(r"\s+", "", code or "")
+    if not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(user.totp_secret)
+    current = totp.timecode(now)
+    for step in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def authenticate(
+    session: Session,
+    clock: Clock,
+    policy: LockoutPolicy,
+    *,
+    email: str,
+    password: str,
+    totp_code: str = "",
+    hooks: Sequence[LoginHook] = (),
+) -> User:
+    """Check credentials and second factor; count failures per account, never per address."""
+    now = clock.now()
+    user = find_user(session, email[:254])
+    if user is None:
+        password_matches(_DUMMY_HASH, password)
+        audit.record(session, clock, actor="anonymous", action="login.failed", subject="unknown")
+        raise LoginError("Those details are not right.")
+    if user.locked_until is not None and as_utc(user.locked_until) > now:
+        audit.record(session, clock, actor=user.email, action="login.locked", subject=user.email)
+        raise AccountLockedError(as_utc(user.locked_until))
+    ok = password_matches(user.password_hash, password)
+    step = _totp_step(user, totp_code, now) if ok and user.totp_secret else None
+    if ok and user.totp_secret and (step is None or step <= (user.totp_last_step or -1)):
+        ok = False
+    if not ok:
+        user.failed_logins += 1
+        seconds = policy.lock_seconds(user.failed_logins)
+        if seconds:
+            user.locked_until = now + dt.timedelta(seconds=seconds)
+        audit.record(
+            session, clock, actor=user.email, action="login.failed", subject=user.email,
+            detail={"failures": user.failed_logins},
+        )
+        raise LoginError("Those details are not right.")
+    if user.disabled:
+        audit.record(session, clock, actor=user.email, action="login.disabled", subject=user.email)
+        raise LoginError("This account is disabled. Ask an administrator.")
+    user.failed_logins = 0
+    user.locked_until = None
+    if step is not None:
+        user.totp_last_step = step
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    audit.record(session, clock, actor=user.email, action="login", subject=user.email)
+    for hook in hooks:
+        hook(session, user, password)
+    return user
+
+
+def change_password(
+    session: Session,
+    clock: Clock,
+    user: User,
+    *,
+    current: str,
+    new: str,
+    hooks: Sequence[PasswordHook] = (),
+) -> None:
+    """Replace a password after checking the current one; ends other sessions."""
+    if not password_matches(user.password_hash, current):
+        raise AccountError("Your current password is not right.")
+    check_password_strength(new)
+    if new == current:
+        raise AccountError("Choose a password different from the current one.")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = clock.now()
+    user.session_token = secrets.token_hex(16)
+    for hook in hooks:
+        hook(session, user, current, new)
+    audit.record(session, clock, actor=user.email, action="account.password", subject=user.email)
+
+
+def update_account(
+    session: Session, clock: Clock, user: User, *, role: str, disabled: bool, actor: User
+) -> None:
+    """Change an account's role or disable it, keeping at least one active admin."""
+    try:
+        role_enum = Role(role)
+    except ValueError as exc:
+        raise AccountError(f"Unknown role {role!r}.") from exc
+    stays_admin = role_enum is Role.ADMIN and not disabled
+    if user.role == Role.ADMIN and not stays_admin and count_active_admins(session) <= 1:
+        raise AccountError("At least one active administrator must remain.")
+    changes = {}
+    if user.role != role_enum.value:
+        changes["role"] = [user.role, role_enum.value]
+        user.role = role_enum.value
+        if user.needs_totp and not user.totp_secret:
+            user.totp_secret = pyotp.random_base32()
+    if user.disabled != disabled:
+        changes["disabled"] = [user.disabled, disabled]
+        user.disabled = disabled
+        user.session_token = secrets.token_hex(16)
+    if changes:
+        audit.record(
+            session, clock, actor=actor.email, action="account.update", subject=user.email,
+            detail=changes,
+        )
+
+
+def count_active_admins(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(User).where(
+            User.role == Role.ADMIN.value, User.disabled.is_(False)
+        )
+    ) or 0
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.role, User.email)))

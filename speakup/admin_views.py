@@ -1,0 +1,68 @@
+"""Administrators' pages: the admin home and staff accounts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from speakup import accounts
+from speakup.forms import EditAccountForm, NewAccountForm
+from speakup.models import User
+from speakup.web import clock, db, role_required, services
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/")
+@role_required("admin")
+def index() -> str:
+    links = services().extras.get("admin_links", [])
+    return render_template("admin/index.html", links=links)
+
+
+@bp.route("/accounts")
+@role_required("admin")
+def account_list() -> str:
+    return render_template("admin/accounts.html", users=accounts.list_users(db()))
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+@role_required("admin")
+def account_new() -> str | Response:
+    form = NewAccountForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                db(), clock(), email=form.email.data, role=form.role.data,
+                password=form.password.data, actor=current_user.email,
+            )
+        except accounts.AccountError as exc:
+            db().rollback()
+            form.email.errors = [str(exc)]
+        else:
+            db().commit()
+            return render_template("admin/account_created.html", user=user,
+                                   totp_uri=accounts.totp_uri(user))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/account_new.html", form=form), status
+
+
+@bp.route("/accounts/<int:user_id>", methods=["GET", "POST"])
+@role_required("admin")
+def account_edit(user_id: int) -> str | Response:
+    user = db().get(User, user_id) or abort(404)
+    form = EditAccountForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            accounts.update_account(db(), clock(), user, role=form.role.data,
+                                    disabled=form.disabled.data, actor=current_user)
+        except accounts.AccountError as exc:
+            db().rollback()
+            form.role.errors = [str(exc)]
+        else:
+            db().commit()
+            flash(f"Saved the changes to {user.email}.", "info")
+            return redirect(url_for("admin.account_list"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/account_edit.html", form=form, user=user), status

@@ -1,0 +1,149 @@
+"""The application factory: config → database → CSRF → login → blueprints → errors → CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, session
+from flask_login import LoginManager, current_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from speakup import admin_views, auth_views, main_views
+from speakup.clock import SystemClock
+from speakup.db import make_engine, make_session_factory
+from speakup.models import User
+from speakup.settings import Settings
+from speakup.web import Services, apply_security_headers, close_db, db, services
+
+ROOT = Path(__file__).resolve().parent.parent
+ERROR_TITLES = {
+    400: "The request could not be understood",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    413: "What you sent is too large",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a configured app; starts nothing and writes nothing."""
+    settings = settings or Settings.from_env()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(settings.instance_path),
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_NAME="speakup_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.idle_timeout_minutes),
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own idle timeout bounds a token's life
+        TESTING=settings.testing,
+    )
+    engine = make_engine(settings.database_url)
+    app.extensions["speakup"] = Services(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=SystemClock(),
+    )
+    app.teardown_appcontext(close_db)
+    CSRFProtect(app)
+    _init_login(app)
+    for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
+        app.register_blueprint(blueprint)
+    _init_errors(app)
+    _init_templates(app)
+    app.after_request(apply_security_headers)
+    return app
+
+
+def _init_templates(app: Flask) -> None:
+    extras = services(app).extras
+    extras.setdefault("nav_links", [("main.staff", "Home", ("handler", "reviewer", "admin"))])
+    extras["nav_links"].insert(0, ("admin.index", "Administration", ("admin",)))
+    extras.setdefault("public_links", [])
+
+    @app.context_processor
+    def navigation() -> dict[str, Any]:
+        def nav_links() -> list[tuple[str, str]]:
+            role = getattr(current_user, "role", None)
+            return [(e, label) for e, label, roles in extras["nav_links"] if role in roles]
+
+        def public_links() -> list[tuple[str, str]]:
+            return list(extras["public_links"])
+
+        def url_exists(endpoint: str) -> bool:
+            return endpoint in app.view_functions
+
+        return {"nav_links": nav_links, "public_links": public_links, "url_exists": url_exists}
+
+
+def _init_login(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = "Please sign in to see that page."
+    manager.login_message_category = "info"
+    manager.session_protection = "basic"
+
+    @manager.user_loader
+    def load_user(alternative_id: str) -> User | None:
+        user_id, _, token = alternative_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db().get(User, int(user_id))
+        if user is None or user.disabled or user.session_token != token:
+            return None
+        return user
+
+    @app.before_request
+    def enforce_idle_timeout() -> None:
+        if not current_user.is_authenticated:
+            return
+        now = services().clock.now().timestamp()
+        limit = services().settings.idle_timeout_minutes * 60
+        if now - session.get("seen", 0) > limit:
+            logout_user()
+            session.clear()
+            return
+        session["seen"] = now
+        session.permanent = True
+
+
+def _init_errors(app: Flask) -> None:
+    def render_error(code: int, message: str | None = None) -> tuple[str, int]:
+        return render_template(
+            "errors/error.html", code=code, title=ERROR_TITLES.get(code, "Error"), message=message
+        ), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        return render_error(
+            400,
+            "This form had expired or was sent twice. Go back, reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        return render_error(exc.code)
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> tuple[str, int]:
+        app.logger.exception("Unhandled error")
+        return render_error(500)

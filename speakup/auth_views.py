@@ -1,0 +1,83 @@
+"""Staff sign-in, sign-out and password change."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from speakup import accounts, audit
+from speakup.forms import LoginForm, PasswordChangeForm
+from speakup.web import clock, db, services, settings
+
+bp = Blueprint("auth", __name__)
+
+HOME_BY_ROLE = {"admin": "admin.index", "handler": "main.staff", "reviewer": "main.staff"}
+
+
+def home_for(role: str) -> str:
+    return url_for(services().extras.get("home_by_role", HOME_BY_ROLE).get(role, "main.index"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user.role))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        s = settings()
+        policy = accounts.LockoutPolicy(s.lockout_threshold, s.lockout_base_seconds)
+        try:
+            user = accounts.authenticate(
+                db(), clock(), policy, email=form.email.data, password=form.password.data,
+                totp_code=form.totp.data or "", hooks=services().login_hooks,
+            )
+        except accounts.LoginError as exc:
+            db().commit()  # keep the failure count and the audit entry
+            flash(str(exc), "error")
+            status = 429 if isinstance(exc, accounts.AccountLockedError) else 401
+        else:
+            db().commit()
+            session.clear()
+            login_user(user)
+            session["seen"] = clock().now().timestamp()
+            return redirect(home_for(user.role))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    if current_user.is_authenticated:
+        audit.record(db(), clock(), actor=current_user.email, action="logout",
+                     subject=current_user.email)
+        db().commit()
+    logout_user()
+    session.clear()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | Response:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                db(), clock(), current_user, current=form.current.data, new=form.new.data,
+                hooks=services().password_hooks,
+            )
+        except accounts.AccountError as exc:
+            db().rollback()
+            form.new.errors = [str(exc)]
+        else:
+            db().commit()
+            # The session token rotated: sign in again with the new identity.
+            login_user(current_user)
+            flash("Your password has been changed.", "info")
+            return redirect(home_for(current_user.role))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/password.html", form=form), status

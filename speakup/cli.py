@@ -1,0 +1,156 @@
+"""The `speakup` command: set-up, migrations, accounts, audit and the local server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from speakup import accounts, audit, migrate
+from speakup.app import create_app
+from speakup.demo import current_code, seed_demo
+from speakup.devserver import serve
+from speakup.settings import Settings, SettingsError
+from speakup.web import services
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """Speak Up: anonymous concerns, pulse surveys and aggregated review."""
+
+
+@main.command("init", with_appcontext=False)
+def init_command() -> None:
+    """Create the instance folder and a secret key (once; never overwritten)."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    if settings.secret_key:
+        click.echo("SPEAKUP_SECRET_KEY is set; no key file needed.")
+        return
+    path = settings.secret_key_file
+    if path.exists():
+        click.echo(f"Secret key already present at {path}.")
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    click.echo(f"Created secret key at {path} (mode 0600). Back it up: receipts depend on it.")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Apply or inspect database migrations."""
+
+
+def _database_url() -> str:
+    try:
+        return Settings.from_env().database_url
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@db_group.command("upgrade", with_appcontext=False)
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Bring the database schema up to date."""
+    url = _database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url, revision)
+    click.echo("Database is up to date.")
+
+
+@db_group.command("downgrade", with_appcontext=False)
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Step the schema back to REVISION (e.g. -1 or base)."""
+    migrate.downgrade(_database_url(), revision)
+
+
+@db_group.command("current", with_appcontext=False)
+def db_current() -> None:
+    """Show the revision the database is at."""
+    migrate.current_heads(_database_url())
+
+
+@main.command("create-user", with_appcontext=False)
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "handler", "reviewer"]))
+@click.option("--totp/--no-totp", "with_totp", default=None,
+              help="Reviewers may opt in; admins and handlers always have it.")
+@with_appcontext
+def create_user_command(email: str, role: str, with_totp: bool | None) -> None:
+    """Create a staff account, reading the password from standard input."""
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    svc = services(current_app)
+    with svc.session_factory() as session:
+        try:
+            user = accounts.create_user(
+                session, svc.clock, email=email, role=role, password=password,
+                actor="cli", with_totp=with_totp,
+            )
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        click.echo(f"Created {role} account {user.email}.")
+        uri = accounts.totp_uri(user)
+        if uri:
+            click.echo("Add this to an authenticator app now; it is not shown again:")
+            click.echo(uri)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Check the audit log."""
+
+
+@audit_group.command("verify", with_appcontext=False)
+@with_appcontext
+def audit_verify() -> None:
+    """Verify the hash chain; exit 1 naming the first broken entry."""
+    with services(current_app).session_factory() as session:
+        result = audit.verify(session)
+    if result.ok:
+        click.echo(f"Audit log intact: {result.checked} entries verified.")
+        return
+    where = f"entry {result.first_broken_id}" if result.first_broken_id else "the chain head"
+    click.echo(f"Audit log BROKEN at {where}: {result.reason}.", err=True)
+    sys.exit(1)
+
+
+@main.command("demo", with_appcontext=False)
+@with_appcontext
+def demo_command() -> None:
+    """Create demo accounts (one per role) and demo data; safe to run twice."""
+    seed_demo(current_app, click.echo)
+
+
+@main.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--with-scheduler/--without-scheduler", default=True, show_default=True,
+              help="Run the scheduler in this process (only for a single local server).")
+@with_appcontext
+def serve_command(host: str, port: int, with_scheduler: bool) -> None:
+    """Serve locally without logging client addresses (production: gunicorn)."""
+    serve(current_app._get_current_object(), host, port, with_scheduler)  # type: ignore[attr-defined]
+
+
+@main.command("totp-code", with_appcontext=False)
+@click.argument("secret")
+def totp_code_command(secret: str) -> None:
+    """Print the current code for a TOTP SECRET (for the local demo accounts)."""
+    try:
+        click.echo(current_code(secret))
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException("That is not a valid TOTP secret.") from exc

@@ -1,0 +1,37 @@
+"""Public home page, the staff landing page and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import login_required
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from speakup.web import db, services, settings
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def index() -> str:
+    return render_template("main/index.html", k=settings().min_group_size)
+
+
+@bp.route("/privacy")
+def privacy() -> str:
+    return render_template("main/privacy.html", k=settings().min_group_size)
+
+
+@bp.route("/staff")
+@login_required
+def staff() -> str:
+    return render_template("main/staff.html", links=services().extras.get("staff_links", []))
+
+
+@bp.route("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    try:
+        db().execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return {"status": "unavailable", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "reachable"}, 200

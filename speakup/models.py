@@ -1,0 +1,92 @@
+"""Core tables: staff accounts and the hash-chained audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from speakup.db import Base
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    HANDLER = "handler"
+    REVIEWER = "reviewer"
+
+
+# Roles whose accounts must have a second factor (DESIGN.md: admins and handlers).
+ROLES_REQUIRING_TOTP = frozenset({Role.ADMIN, Role.HANDLER})
+
+
+class User(Base):
+    """A member of staff with a privileged role (reporters never have accounts)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'handler', 'reviewer')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Last accepted TOTP time step, so a code cannot be replayed within its window.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Rotated on password change or disabling, which ends every existing session.
+    session_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def needs_totp(self) -> bool:
+        return self.role_enum in ROLES_REQUIRING_TOTP
+
+    # The user protocol Flask-Login expects, written out so models import no Flask.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+    def get_id(self) -> str:
+        # The session token is part of the id, so rotating it signs out every session.
+        return f"{self.id}:{self.session_token}"
+
+
+class AuditEntry(Base):
+    """One privileged action; each row carries the hash of the one before it."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(254), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The latest entry's id and hash, kept apart so deleting the tail is detected."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

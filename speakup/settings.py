@@ -1,0 +1,131 @@
+"""Typed, frozen settings read from the environment (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# The smallest minimum group size anyone may configure (DESIGN.md rule 5).
+MIN_GROUP_SIZE_FLOOR = 3
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+class SettingsError(ValueError):
+    """A setting is missing or out of range; the message says which and why."""
+
+
+def default_instance_path() -> Path:
+    return Path.cwd() / "instance"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}.") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Speak Up can be configured with; see README for each variable."""
+
+    instance_path: Path = field(default_factory=default_instance_path)
+    database_url: str = ""
+    secret_key: str | None = None
+    min_group_size: int = 5
+    smtp_url: str | None = None
+    mail_from: str = "Speak Up <speakup@localhost>"
+    base_url: str = "http://127.0.0.1:5000"
+    timezone: str = "Europe/London"
+    # Cookies are Secure everywhere except the plain-HTTP local server (`make run`).
+    secure_cookies: bool = True
+    idle_timeout_minutes: int = 30
+    lockout_threshold: int = 5
+    lockout_base_seconds: int = 60
+    max_request_bytes: int = 256 * 1024
+    concerns_per_minute: int = 30
+    receipt_checks_per_minute: int = 120
+    concern_retention_days: int = 365
+    raw_retention_days: int = 0
+    testing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min_group_size < MIN_GROUP_SIZE_FLOOR:
+            raise SettingsError(
+                f"SPEAKUP_MIN_GROUP_SIZE is {self.min_group_size}, but it can never be below "
+                f"{MIN_GROUP_SIZE_FLOOR}: smaller groups would let people be identified."
+            )
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite:///{self.instance_path / 'speakup.sqlite3'}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from SPEAKUP_* environment variables."""
+        env = os.environ if environ is None else environ
+        instance = Path(env.get("SPEAKUP_INSTANCE_PATH") or default_instance_path()).resolve()
+        return cls(
+            instance_path=instance,
+            database_url=env.get("SPEAKUP_DATABASE_URL", ""),
+            secret_key=env.get("SPEAKUP_SECRET_KEY") or None,
+            min_group_size=_int(env, "SPEAKUP_MIN_GROUP_SIZE", 5, minimum=-(10**9)),
+            smtp_url=env.get("SPEAKUP_SMTP_URL") or None,
+            mail_from=env.get("SPEAKUP_MAIL_FROM", cls.mail_from),
+            base_url=env.get("SPEAKUP_BASE_URL", cls.base_url).rstrip("/"),
+            timezone=env.get("SPEAKUP_TIMEZONE", cls.timezone),
+            secure_cookies=_bool(env, "SPEAKUP_SECURE_COOKIES", True),
+            idle_timeout_minutes=_int(env, "SPEAKUP_IDLE_TIMEOUT_MINUTES", 30, minimum=1),
+            lockout_threshold=_int(env, "SPEAKUP_LOCKOUT_THRESHOLD", 5, minimum=1),
+            lockout_base_seconds=_int(env, "SPEAKUP_LOCKOUT_SECONDS", 60, minimum=1),
+            max_request_bytes=_int(env, "SPEAKUP_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024),
+            concerns_per_minute=_int(env, "SPEAKUP_CONCERNS_PER_MINUTE", 30, minimum=1),
+            receipt_checks_per_minute=_int(
+                env, "SPEAKUP_RECEIPT_CHECKS_PER_MINUTE", 120, minimum=1
+            ),
+            concern_retention_days=_int(env, "SPEAKUP_CONCERN_RETENTION_DAYS", 365),
+            raw_retention_days=_int(env, "SPEAKUP_RAW_RETENTION_DAYS", 0),
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.instance_path / SECRET_KEY_FILE
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.instance_path / "outbox"
+
+    def resolved_secret_key(self) -> str:
+        """Return the configured secret, or the one `speakup init` wrote; never create one."""
+        if self.secret_key:
+            return self.secret_key
+        try:
+            return self.secret_key_file.read_text().strip()
+        except FileNotFoundError as exc:
+            raise SettingsError(
+                "No secret key: set SPEAKUP_SECRET_KEY or run `speakup init` "
+                f"to create {self.secret_key_file}."
+            ) from exc

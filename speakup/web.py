@@ -1,0 +1,102 @@
+"""Request plumbing shared by every blueprint: session, clock, roles, headers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, request
+from flask_login import current_user
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from speakup.accounts import LoginHook, PasswordHook
+from speakup.clock import Clock
+from speakup.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+)
+# Paths a browser or proxy may cache: everything else carries personal or private data.
+PUBLIC_CACHEABLE_PREFIXES = ("/static/",)
+
+
+@dataclass
+class Services:
+    """What views need besides the request: kept on the app, replaceable in tests."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    login_hooks: list[LoginHook] = field(default_factory=list)
+    password_hooks: list[PasswordHook] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions["speakup"]
+
+
+def db() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = services().session_factory()
+    return g.db_session
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def clock() -> Clock:
+    return services().clock
+
+
+def settings() -> Settings:
+    return services().settings
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Allow signed-in staff with one of these roles; others get 403, anonymous a login."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def apply_security_headers(response: Any) -> Any:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    if not request.path.startswith(PUBLIC_CACHEABLE_PREFIXES):
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+    if settings().secure_cookies:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response

@@ -1,0 +1,1 @@
+"""Survey tables (filled in by the surveys issue)."""

@@ -1,0 +1,293 @@
+"""Shared fixtures: one suite, run on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from speakup import accounts, migrate
+from speakup.app import create_app
+from speakup.clock import FrozenClock
+from speakup.db import make_engine
+from speakup.models import User
+from speakup.settings import Settings
+from speakup.web import services
+
+PG_URL = os.environ.get("SPEAKUP_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"]
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+TEST_SECRET = "test-secret-key-" + "x" * 40
+PASSWORD = "correct horse battery staple"
+
+
+def _new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
+    """Create an empty database of this kind; return its URL and a function that drops it."""
+    if kind == "sqlite":
+        path = tmp_dir / f"speakup-{secrets.token_hex(4)}.sqlite3"
+        return f"sqlite:///{path}", lambda: None
+    if not PG_URL:
+        pytest.skip("PostgreSQL not configured: set SPEAKUP_TEST_DATABASE_URL")
+    name = f"speakup_test_{secrets.token_hex(6)}"
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head once per test session and backend."""
+    url, drop = _new_database(backend, tmp_path_factory.mktemp("db"))
+    migrate.upgrade(url)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new, unmigrated database for migration and live-server tests."""
+    url, drop = _new_database(backend, tmp_path)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def fresh_database_url(empty_database_url: str) -> str:
+    """A brand-new database migrated to head, committed to for real (live servers)."""
+    migrate.upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One connection per test inside a transaction rolled back at the end."""
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    # Commits inside code under test only release savepoints; the outer rollback undoes all.
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as sess:
+        yield sess
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        secure_cookies=False,
+        testing=True,
+    )
+
+
+@pytest.fixture
+def app(
+    settings: Settings, session_factory: sessionmaker[Session], clock: FrozenClock
+) -> Iterator[Flask]:
+    application = create_app(settings)
+    svc = services(application)
+    svc.session_factory = session_factory
+    svc.clock = clock
+    yield application
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
+                     r'type="hidden" name="csrf_token" value="([^"]+)"|'
+                     r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return next(g for g in match.groups() if g)
+
+
+def post_form(client: FlaskClient, url: str, data: dict[str, object], page: str | None = None,
+              **kwargs: object):  # type: ignore[no-untyped-def]
+    """GET the form page (for its CSRF token) then POST the data, as a browser would."""
+    html = client.get(page or url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_token_from(html), **data}, **kwargs)
+
+
+@dataclass
+class StaffAccount:
+    user: User
+    password: str
+
+    def totp_now(self, clock: FrozenClock) -> str:
+        assert self.user.totp_secret
+        return pyotp.TOTP(self.user.totp_secret).at(clock.now())
+
+
+@pytest.fixture
+def make_user(session: Session, clock: FrozenClock) -> Callable[..., StaffAccount]:
+    def make(role: str, email: str | None = None, password: str = PASSWORD,
+             with_totp: bool | None = None) -> StaffAccount:
+        user = accounts.create_user(
+            session, clock, email=email or f"{role}-{secrets.token_hex(3)}@example.org",
+            role=role, password=password, actor="test", with_totp=with_totp,
+        )
+        session.commit()
+        return StaffAccount(user, password)
+
+    return make
+
+
+@pytest.fixture
+def login_as(
+    client: FlaskClient, make_user: Callable[..., StaffAccount], clock: FrozenClock
+) -> Callable[..., StaffAccount]:
+    """Sign the test client in as a new account of this role (TOTP included)."""
+
+    def login(role: str, **kwargs: object) -> StaffAccount:
+        account = make_user(role, **kwargs)
+        data = {"email": account.user.email, "password": account.password}
+        if account.user.totp_secret:
+            data["totp"] = account.totp_now(clock)
+        response = post_form(client, "/login", data)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        # Each sign-in uses up its TOTP step; move on so a second login gets a fresh code.
+        clock.advance(seconds=30)
+        return account
+
+    return login
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def server_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPEAKUP_")}
+    env.update(
+        SPEAKUP_DATABASE_URL=database_url,
+        SPEAKUP_SECRET_KEY=TEST_SECRET,
+        SPEAKUP_INSTANCE_PATH=str(instance),
+        SPEAKUP_SECURE_COOKIES="false",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+def live_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start gunicorn on a free port against a fresh database; stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(workers: int = 2, threads: int = 4, **extra_env: str) -> LiveServer:
+        port = free_port()
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        env = server_env(fresh_database_url, tmp_path / "instance", **extra_env)
+        cmd = [
+            str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--access-logfile", "-", "--error-logfile", "-", "speakup.app:create_app()",
+        ]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
+        started.append(server)
+        wait_for_health(server.url, proc, log_path)
+        return server
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
+def wait_for_health(url: str, proc: subprocess.Popen[bytes], log_path: Path,
+                    timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not become healthy:\n{log_path.read_text()}")
