@@ -307,7 +307,7 @@ def _y_axis(
     for t in ticks:
         y = ypos(t)
         out.append(_tag("line", x1=x0, y1=y, x2=x1, y2=y, stroke=GRID, stroke_width=1))
-        out.append(_text(x0 - 6, y + 4.5, value_format.format(t), text_anchor="end"))
+        out.append(_text(x0 - 6, y + 4.5, _tick_label(t, value_format), text_anchor="end"))
     out.append(
         _text(18, y_mid, y_label, text_anchor="middle", transform=f"rotate(-90 18 {_num(y_mid)})")
     )
@@ -315,7 +315,13 @@ def _y_axis(
 
 
 def _left_margin(ticks: Sequence[float], value_format: str) -> float:
-    return 32 + max(_text_width(value_format.format(t)) for t in ticks) + 8
+    return 32 + max(_text_width(_tick_label(t, value_format)) for t in ticks) + 8
+
+
+def _tick_label(value: float, value_format: str) -> str:
+    text = value_format.format(value)
+    # Zero has no sign, even when the format asks for one ("{:+.0f}").
+    return text.replace("+", "", 1) if value == 0 else text
 
 
 # --------------------------------------------------------------------------
@@ -593,9 +599,10 @@ def _line_svg(
     y_label: str,
     value_format: str,
     reference: float | None,
+    legend_labels: Sequence[str],
 ) -> Markup:
     entries = []
-    for i, s in enumerate(series):
+    for i in range(len(series)):
         swatch = _tag(
             "line",
             x1=0,
@@ -606,7 +613,7 @@ def _line_svg(
             stroke_width=2.5,
             stroke_dasharray=LINE_DASHES[i],
         ) + _marker(MARKERS[i], 18, 7, LINE_COLOURS[i])
-        entries.append((swatch, s.label))
+        entries.append((swatch, legend_labels[i]))
     legend, legend_h = _legend(entries, 12, 36)
 
     ticks = _ticks(y_min, y_max)
@@ -621,8 +628,8 @@ def _line_svg(
     if count == 1:
         xs = [(x0 + x1) / 2]
     else:
-        xs = [x0 + 20 + i * (x1 - x0 - 40) / (count - 1) for i in range(count)]
-    slot = (x1 - x0 - 40) / max(count - 1, 1)
+        xs = [x0 + 32 + i * (x1 - x0 - 64) / (count - 1) for i in range(count)]
+    slot = (x1 - x0 - 64) / max(count - 1, 1)
     x_axis, x_axis_h = _x_labels(x_labels, xs, slot, y1)
 
     parts = [legend, _y_axis(ticks, ypos, x0, x1, value_format, y_label, (y0 + y1) / 2), x_axis]
@@ -748,6 +755,7 @@ def line_chart(
         y_label,
         value_format,
         None,
+        [s.label for s in series],
     )
     headers = (x_header, *(s.label for s in series))
     return Chart(
@@ -785,7 +793,7 @@ def gap_chart(
     )
     description = " ".join(
         [
-            f"Line chart of the gap in {y_label} between {first.label} and {second.label} "
+            f"Line chart of the gap between {first.label} and {second.label} ({y_label}) "
             f"at {len(x_labels)} points from {x_labels[0]} to {x_labels[-1]}: above zero "
             f"{first.label} is higher, below zero {second.label} is higher. The gap is "
             f"{NOT_SHOWN} wherever either group is {NOT_SHOWN}.",
@@ -794,7 +802,7 @@ def gap_chart(
     )
     svg = _line_svg(
         chart_id, "gap", title, description, x_labels, [gap], -y_extent, y_extent, y_label,
-        value_format, 0.0,
+        value_format, 0.0, [f"{gap.label} (above 0: {first.label} higher)"],
     )  # fmt: skip
     headers = (x_header, first.label, second.label, gap.label)
     rows = tuple(

@@ -11,6 +11,9 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+import concerns.wiring
+import review.wiring
+import surveys.wiring
 from speakup import admin_views, auth_views, main_views
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
@@ -66,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     _init_login(app)
     for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
+    # Each package registers its own blueprints, commands, hooks and navigation links.
+    for package in (concerns.wiring, surveys.wiring, review.wiring):
+        package.init_app(app)
     _init_errors(app)
     _init_templates(app)
     app.after_request(apply_security_headers)

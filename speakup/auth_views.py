@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from speakup import accounts, audit
 from speakup.forms import LoginForm, PasswordChangeForm
-from speakup.web import clock, db, services, settings
+from speakup.web import ANY_STAFF, clock, db, public, role_required, services, settings
 
 bp = Blueprint("auth", __name__)
 
@@ -20,6 +20,7 @@ def home_for(role: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(home_for(current_user.role))
@@ -49,6 +50,7 @@ def login() -> str | Response:
 
 
 @bp.route("/logout", methods=["POST"])
+@public
 def logout() -> Response:
     if current_user.is_authenticated:
         audit.record(db(), clock(), actor=current_user.email, action="logout",
@@ -61,7 +63,7 @@ def logout() -> Response:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@login_required
+@role_required(*ANY_STAFF)
 def change_password() -> str | Response:
     form = PasswordChangeForm()
     if form.validate_on_submit():

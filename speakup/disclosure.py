@@ -118,6 +118,7 @@ def hidden_keys(counts: Mapping[K, int], k: int) -> frozenset[K]:
     k = validate_min_group_size(k)
     _check_counts(counts)
     if sum(counts.values()) < k:
+        # Primary suppression would hide every cell anyway; say so outright.
         return frozenset(counts)
     hidden = {key for key, count in counts.items() if count < k}
     _complete_line(counts, hidden, k)
@@ -212,8 +213,8 @@ def suppress_table_2d(counts: Mapping[tuple[R, C], int], k: int) -> TableSuppres
         if not (isinstance(key, tuple) and len(key) == 2):
             raise DisclosureError(f"two-way table keys must be (row, column) pairs, not {key!r}")
     _check_counts(counts)
-    # Sorting by repr makes the iteration, and so the result, independent of
-    # insertion order; the fixed point reached could otherwise differ.
+    # Sorting by repr keeps every step independent of the order the query
+    # returned rows in, so the same counts always publish the same table.
     rows: list[R] = _sorted_keys({row for row, _ in counts})
     columns: list[C] = _sorted_keys({column for _, column in counts})
     grid = {(row, column): counts.get((row, column), 0) for row in rows for column in columns}
@@ -234,8 +235,10 @@ def suppress_table_2d(counts: Mapping[tuple[R, C], int], k: int) -> TableSuppres
         for column in columns
         if column not in hidden_columns
     ]
-    # Hiding a cell for its row can break its column and vice versa; the
-    # hidden set only grows and is finite, so this loop ends.
+    # Repeat until stable, as the rule is stated. With primary suppression
+    # done first, every cell hidden here holds at least k, so it cannot make
+    # another line unsafe and the second pass only confirms; the loop keeps
+    # that true if the rule ever changes. The hidden set only grows, so it ends.
     changed = True
     while changed:
         changed = False

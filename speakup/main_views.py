@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_login import login_required
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from speakup.web import db, services, settings
+from speakup.web import ANY_STAFF, db, public, role_required, services, settings
 
 bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
+@public
 def index() -> str:
     return render_template("main/index.html", k=settings().min_group_size)
 
 
 @bp.route("/privacy")
+@public
 def privacy() -> str:
     return render_template("main/privacy.html", k=settings().min_group_size)
 
 
 @bp.route("/staff")
-@login_required
+@role_required(*ANY_STAFF)
 def staff() -> str:
     return render_template("main/staff.html", links=services().extras.get("staff_links", []))
 
 
 @bp.route("/healthz")
+@public
 def healthz() -> tuple[dict[str, str], int]:
     try:
         db().execute(text("SELECT 1"))

@@ -68,8 +68,21 @@ def settings() -> Settings:
     return services().settings
 
 
+def public(view: F) -> F:
+    """Mark a view as open to everyone, reporters included (checked by the access tests)."""
+    view.allowed_roles = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+PUBLIC = "public"
+ANY_STAFF = ("admin", "handler", "reviewer")
+
+
 def role_required(*roles: str) -> Callable[[F], F]:
-    """Allow signed-in staff with one of these roles; others get 403, anonymous a login."""
+    """Allow signed-in staff with one of these roles; others get 403, anonymous a login.
+
+    The roles are kept on the view so the access-matrix test can check every route.
+    """
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -80,6 +93,7 @@ def role_required(*roles: str) -> Callable[[F], F]:
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.allowed_roles = tuple(roles)  # type: ignore[attr-defined]
         return wrapped  # type: ignore[return-value]
 
     return decorator

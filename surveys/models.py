@@ -1,1 +1,173 @@
-"""Survey tables (filled in by the surveys issue)."""
+"""Survey tables. Responses carry no token, address, time or ordered id (rule 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from speakup.db import Base
+
+
+class RoundStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    PUBLISHED = "published"
+
+
+class Survey(Base):
+    """A recurring pulse survey: its items, groups, schedule and minimum group size."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    intro: Mapped[str] = mapped_column(Text, default="")
+    # Item ids from the item bank, in the order they are asked.
+    item_ids: Mapped[list[str]] = mapped_column(JSON)
+    # [{"id": "ethnicity", "label": "...", "options": [{"id": "...", "label": "..."}]}];
+    # "prefer not to say" is implicit for every question.
+    demographics: Mapped[list[dict]] = mapped_column(JSON)
+    comment_question: Mapped[str | None] = mapped_column(String(500), default=None)
+    schedule: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    open_days: Mapped[int] = mapped_column(Integer, default=14)
+    reminder_offsets_days: Mapped[list[int]] = mapped_column(JSON, default=list)
+    min_group_size: Mapped[int] = mapped_column(Integer, default=5)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+    __table_args__ = (CheckConstraint("min_group_size >= 3", name="k_at_least_3"),)
+
+
+class AudienceMember(Base):
+    """An address that is invited to every round of a survey (uploaded by an admin)."""
+
+    __tablename__ = "audience_members"
+    __table_args__ = (UniqueConstraint("survey_id", "email", name="uq_audience_survey_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+
+
+class Round(Base):
+    """One occurrence of a survey; its times are the scheduler's source of truth."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "opens_at", name="uq_rounds_survey_opens_at"),
+        CheckConstraint(
+            "status IN ('scheduled', 'open', 'closed', 'published')", name="status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=RoundStatus.SCHEDULED.value)
+    opens_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    closes_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # UTC instants at which reminders are due, and how many have gone out.
+    reminder_times: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # Frozen when the round opens (rule 5): it can never be lowered once answers exist.
+    min_group_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    invited_count: Mapped[int] = mapped_column(Integer, default=0)
+    published_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    raw_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MailJob(Base):
+    """One e-mail to send (invitation or reminder); holds an address but never a token."""
+
+    __tablename__ = "mail_jobs"
+    __table_args__ = (
+        UniqueConstraint("round_id", "kind", "email", name="uq_mail_jobs_round_kind_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # "invitation" or "reminder-<n>"
+    email: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/sending/sent
+
+
+class TokenHash(Base):
+    """A keyed hash of one invitation token; nothing says which address got it."""
+
+    __tablename__ = "token_hashes"
+
+    # The hash itself is the key: random, so row order says nothing about issue order.
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Response(Base):
+    """One anonymous response: no token, no address, no time; a random id."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # secrets.token_hex(16)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ResponseAnswer(Base):
+    """One answer to one item; aggregated with GROUP BY at publication."""
+
+    __tablename__ = "response_answers"
+    __table_args__ = (Index("ix_response_answers_round_item", "round_id", "item_id"),)
+
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Denormalised so publication can group a round's answers without a join.
+    round_id: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ResponseGroup(Base):
+    """The self-declared group of one response for one demographic question."""
+
+    __tablename__ = "response_groups"
+    __table_args__ = (Index("ix_response_groups_round_dimension", "round_id", "dimension"),)
+
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(Integer)
+    option: Mapped[str] = mapped_column(String(64))  # "prefer_not" when declined
+
+
+class PublishedResult(Base):
+    """A round's published aggregates (already through disclosure control), as JSON."""
+
+    __tablename__ = "published_results"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    published_on: Mapped[dt.date] = mapped_column(Date)
+    min_group_size: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,127 @@
+"""The published form of a round: the only survey data the review pages may read.
+
+Everything here has already been through `speakup.disclosure`; a hidden cell and a
+group with no answers are both `None` and cannot be told apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveys.models import PublishedResult, Survey
+
+PREFER_NOT = "prefer_not"
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Aggregates of one item or scale for one group (or everyone)."""
+
+    n: int
+    mean: float | None  # None for yes/no items
+    favourable: float | None  # share 0..1 in the favourable direction
+    distribution: dict[str, int]  # response value (as text) -> count; scale: rounded score
+    yes_share: float | None = None  # yes/no items only
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Dimension:
+    id: str
+    label: str
+    groups: list[Group]
+
+
+@dataclass(frozen=True)
+class Row:
+    """An item or a scale: overall cell plus one cell per group of each dimension."""
+
+    id: str
+    label: str
+    response_scale: str  # "agree7", "agree5" or "yes_no"
+    overall: Cell | None
+    by_group: dict[str, dict[str, Cell | None]] = field(default_factory=dict)
+    instrument_id: str = ""
+    reverse: bool = False
+    lower_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class PublishedRound:
+    round_id: int
+    survey_id: int
+    survey_title: str
+    label: str  # e.g. "March 2026"
+    opens_on: str  # ISO date
+    closes_on: str  # ISO date
+    published_on: str  # ISO date
+    k: int
+    invited: int
+    responses: int | None  # None when below k
+    response_rate: float | None
+    dimensions: list[Dimension]
+    group_counts: dict[str, dict[str, int | None]]  # dimension -> group -> respondents
+    scales: list[Row]
+    items: list[Row]
+    comments: list[str] | None  # None unless >= max(k, 10) responses
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"version": PAYLOAD_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> PublishedRound:
+        data = {k: v for k, v in payload.items() if k != "version"}
+        data["dimensions"] = [
+            Dimension(d["id"], d["label"], [Group(**g) for g in d["groups"]])
+            for d in data["dimensions"]
+        ]
+        data["scales"] = [_row(r) for r in data["scales"]]
+        data["items"] = [_row(r) for r in data["items"]]
+        return cls(**data)
+
+
+def _cell(raw: dict[str, Any] | None) -> Cell | None:
+    return None if raw is None else Cell(**raw)
+
+
+def _row(raw: dict[str, Any]) -> Row:
+    by_group = {
+        dim: {grp: _cell(c) for grp, c in cells.items()} for dim, cells in raw["by_group"].items()
+    }
+    return Row(**{**raw, "overall": _cell(raw["overall"]), "by_group": by_group})
+
+
+def published_round(session: Session, round_id: int) -> PublishedRound | None:
+    """Return one published round, or None if it is not published."""
+    result = session.get(PublishedResult, round_id)
+    return None if result is None else PublishedRound.from_payload(result.payload)
+
+
+def published_rounds(session: Session, survey_id: int | None = None) -> list[PublishedRound]:
+    """All published rounds (of one survey, if given), oldest first."""
+    query = select(PublishedResult).join(Survey, Survey.id == PublishedResult.survey_id)
+    if survey_id is not None:
+        query = query.where(PublishedResult.survey_id == survey_id)
+    rows = session.scalars(query.order_by(PublishedResult.survey_id, PublishedResult.round_id))
+    rounds = [PublishedRound.from_payload(r.payload) for r in rows]
+    return sorted(rounds, key=lambda r: (r.survey_id, r.opens_on, r.round_id))
+
+
+def surveys_with_results(session: Session) -> list[tuple[int, str]]:
+    """(id, title) of surveys that have at least one published round."""
+    rows = session.execute(
+        select(Survey.id, Survey.title)
+        .where(Survey.id.in_(select(PublishedResult.survey_id)))
+        .order_by(Survey.id)
+    )
+    return [(i, t) for i, t in rows]
