@@ -108,7 +108,9 @@ def test_item_summary_of_a_yes_no_item():
 
 def test_summary_of_nothing():
     empty = summarise_item(BANK.item("speak_1"), [None, None])
-    assert empty == Summary(n=0, mean=None, favourable_share=None, distribution=dict.fromkeys(range(1, 6), 0))
+    assert empty == Summary(
+        n=0, mean=None, favourable_share=None, distribution=dict.fromkeys(range(1, 6), 0)
+    )
     declined_only = summarise_item(BANK.item("wres_6"), [PREFER_NOT_TO_SAY])
     assert (declined_only.n, declined_only.yes_share, declined_only.declined) == (0, None, 1)
     assert summarise_scale(PSAFE, [None]).mean is None
@@ -146,7 +148,15 @@ def test_summarise_dispatches_on_item_or_instrument():
 
 def test_scale_point_rounds_half_up_not_to_even():
     agree7 = BANK.scale("agree7")
-    assert [scale_point(x, agree7) for x in (1.0, 1.49, 1.5, 2.5, 4.5, 6.5, 7.0)] == [1, 1, 2, 3, 5, 7, 7]
+    assert [scale_point(x, agree7) for x in (1.0, 1.49, 1.5, 2.5, 4.5, 6.5, 7.0)] == [
+        1,
+        1,
+        2,
+        3,
+        5,
+        7,
+        7,
+    ]
     with pytest.raises(ValueError, match="no points"):
         scale_point(1.0, BANK.scale("yes_no"))
 
@@ -166,7 +176,14 @@ def test_yes_share_leaves_out_skips_and_prefer_not_to_say():
 
 @pytest.mark.parametrize(
     ("value", "places", "expected"),
-    [(0.125, 2, 0.13), (2.675, 2, 2.68), (2.5, 0, 3.0), (3.5, 0, 4.0), (62.45, 1, 62.5), (-0.5, 0, -1.0)],
+    [
+        (0.125, 2, 0.13),
+        (2.675, 2, 2.68),
+        (2.5, 0, 3.0),
+        (3.5, 0, 4.0),
+        (62.45, 1, 62.5),
+        (-0.5, 0, -1.0),
+    ],
 )
 def test_round_half_up_for_display(value, places, expected):
     assert round_half_up(value, places) == expected
@@ -198,7 +215,9 @@ def test_item_summary_invariants(item_id, values):
 @settings(database=None)
 @given(
     respondents=st.lists(
-        st.fixed_dictionaries({item.id: st.one_of(st.none(), st.integers(1, 7)) for item in PSAFE.items}),
+        st.fixed_dictionaries(
+            {item.id: st.one_of(st.none(), st.integers(1, 7)) for item in PSAFE.items}
+        ),
         max_size=30,
     )
 )
@@ -212,7 +231,9 @@ def test_scale_summary_matches_the_integer_formulas_sql_uses(respondents):
             continue
         assert score == pytest.approx(sum(scored) / len(scored))
         # The scale point SQL computes in integers: (2 * sum + count) // (2 * count).
-        assert scale_point(score, PSAFE.scale) == (2 * sum(scored) + len(scored)) // (2 * len(scored))
+        assert scale_point(score, PSAFE.scale) == (2 * sum(scored) + len(scored)) // (
+            2 * len(scored)
+        )
         scores.append(score)
     summary = summarise_scale(PSAFE, scores)
     assert summary.n == len(scores) == sum(summary.distribution.values())
