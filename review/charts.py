@@ -19,7 +19,7 @@ import hashlib
 import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -72,9 +72,10 @@ LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#000000", "#E69F00"
 LINE_DASHES = (None, "9 4", "2 3", "10 3 2 3", "5 5", "14 3 2 3 2 3")
 MARKERS = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
 
-# Okabe & Ito colours chosen for bars so that every pair differs in lightness
-# (CIE L* 46, 71, 58, 89, 0) and stays apart when printed in greyscale.
-BAR_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#F0E442", "#000000")
+# Bars carry no dash or marker, so lightness alone must tell them apart in
+# greyscale: Okabe & Ito blue, orange, yellow and black plus Paul Tol's indigo,
+# CIE L* 46, 71, 22, 89, 0 — at least 18 apart, neighbours in a stack at least 25.
+BAR_COLOURS = ("#0072B2", "#E69F00", "#332288", "#F0E442", "#000000")
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ def _x_labels(
 
 def _y_axis(
     ticks: Sequence[float],
-    ypos,
+    ypos: Callable[[float], float],
     x0: float,
     x1: float,
     value_format: str,
@@ -383,8 +384,11 @@ def diverging_bars(
     left, right = _scale_sides(len(categories), neutral_index)
     colours = _diverging_palette(len(left), neutral_index is not None, len(right))
     shown = [_shown_shares(row, len(categories)) for row in rows]
+    # The id is a hash, so it is built from shown values only: a digest of a
+    # hidden cell could be reversed by trying the few values it can take.
+    published = [(r.label, r.n if s else None, s) for r, s in zip(rows, shown, strict=True)]
     chart_id = _chart_id(
-        "diverging", title, (list(rows), categories, neutral_index, label_header), id_prefix
+        "diverging", title, (published, categories, neutral_index, label_header), id_prefix
     )
 
     def extents(shares: Sequence[float]) -> tuple[float, float, float]:

@@ -296,6 +296,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool | None):
+            continue  # unhashable keys: construct_mapping reports them
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -364,7 +366,7 @@ def _load(folder: Path) -> ItemBank:
         try:
             # _StrictLoader is a SafeLoader subclass: no arbitrary objects.
             document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
             raise file.error("YAML", str(exc).replace("\n", " ")) from exc
         if not isinstance(document, dict) or document.get("kind") not in {
             "response_scales",

@@ -93,8 +93,8 @@ _ORDINALS = {
 }
 
 _FRIENDLY_RE = re.compile(r"(weekly|monthly|quarterly)\b\s*,?\s*(.*)")
-_TIME_RE = re.compile(r"(\d{1,2})[:.](\d{2})")
-_CRON_PART_RE = re.compile(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?")
+_TIME_RE = re.compile(r"([0-9]{1,2})[:.]([0-9]{2})")
+_CRON_PART_RE = re.compile(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/([0-9]+))?")
 
 # ZoneInfo loads these, but they mean "whatever this server is set to", not a place.
 _NOT_PLACES = {"localtime", "Factory", "posixrules"}
@@ -184,7 +184,7 @@ def parse_schedule(text: str, tz: str = DEFAULT_TIMEZONE) -> Schedule:
         raise ScheduleError(f"Enter a schedule, such as {_EXAMPLES}.")
     cleaned = " ".join(text.split())
     lowered = cleaned.lower()
-    if lowered[0].isdigit() or lowered[0] == "*":
+    if lowered[0] in "0123456789*":
         return _parse_cron(cleaned, lowered, zone)
     return _parse_friendly(cleaned, lowered, zone)
 
@@ -207,6 +207,8 @@ def round_window(
     if type(open_days) is not int or open_days < 1:
         raise ScheduleError(f"A round must stay open for at least 1 day, not {open_days!r}.")
     offsets = list(reminder_offsets_days)
+    if offsets and open_days == 1:
+        raise ScheduleError("A round open for 1 day has no room for reminders.")
     for offset in offsets:
         if type(offset) is not int or not 1 <= offset < open_days:
             raise ScheduleError(
@@ -373,7 +375,7 @@ _CRON_DAY_WORDS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "
 
 
 def _single_number(text: str, name: str, highest: int) -> int:
-    if not text.isdigit() or int(text) > highest:
+    if not (text.isascii() and text.isdigit()) or int(text) > highest:
         raise ScheduleError(
             f"The {name} of a cron expression must be a single number from 0 to {highest} "
             f"(a survey opens at most once a day); got '{text}'."
@@ -392,7 +394,7 @@ def _expand(
     def number(token: str) -> int:
         value = words.get(token)
         if value is None:
-            if not token.isdigit():
+            if not (token.isascii() and token.isdigit()):
                 raise ScheduleError(f"'{token}' is not a valid {name} in '{text}'.")
             value = int(token)
         if not lowest <= value <= highest:

@@ -380,7 +380,8 @@ def test_percent_axis_ticks_mirror_around_zero():
 def test_hidden_and_empty_rows_look_exactly_alike(hidden):
     def make(row: DivergingRow) -> Chart:
         shown = DivergingRow("Whole organisation", 40, FIVE_SHARES)
-        return diverging_bars("Speaking up", [shown, row], FIVE, 2, id_prefix="c")
+        # No id_prefix: the derived id must not depend on the hidden cell either.
+        return diverging_bars("Speaking up", [shown, row], FIVE, 2)
 
     reference = make(DivergingRow("Prefer not to say", None, None))
     chart = make(hidden)
@@ -623,7 +624,7 @@ def test_grouped_bars_show_hidden_and_zero_counts_as_hatched_not_shown():
 def test_zero_count_looks_exactly_like_a_hidden_one():
     def make(value):
         series = [Series("Racism", [12, value]), Series("Other", [5, 6])]
-        return bar_chart("Concerns", ["Q1", "Q2"], series, False, "n", id_prefix="c")
+        return bar_chart("Concerns", ["Q1", "Q2"], series, False, "n")
 
     assert make(0) == make(None)
     assert make(0).table_rows[1] == ("Q2", NOT_SHOWN, "6")
@@ -688,3 +689,16 @@ def test_long_x_labels_turn_instead_of_colliding():
 def test_contrast_ratio_matches_wcag():
     assert contrast_ratio("#ffffff", "#000000") == pytest.approx(21)
     assert contrast_ratio("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)
+
+
+def lightness(colour: str) -> float:
+    """Return CIE L* of a colour, how light it prints in greyscale."""
+    y = (contrast_ratio(colour, "#000000") * 0.05) - 0.05
+    return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
+
+
+def test_bar_colours_stay_apart_in_greyscale():
+    levels = sorted(lightness(c) for c in BAR_COLOURS)
+    assert min(b - a for a, b in zip(levels, levels[1:], strict=False)) >= 15
+    stack = [lightness(c) for c in BAR_COLOURS]
+    assert min(abs(b - a) for a, b in zip(stack, stack[1:], strict=False)) >= 20
