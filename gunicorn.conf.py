@@ -1,11 +1,22 @@
-"""gunicorn settings for Speak Up (production: `gunicorn 'speakup.app:create_app()'`)."""
+"""gunicorn settings for Speak Up.
 
-# Rule 1 of DESIGN.md: the access log never contains client addresses. gunicorn's
-# default format starts with %(h)s (the remote address); this one leaves it out,
-# and leaves out the user agent and referrer too.
+Production: `gunicorn -c gunicorn.conf.py 'speakup.app:create_app()'` (gunicorn also reads
+this file by itself when started from the project folder).
+"""
+
+import datetime as dt
+import re
+
+from gunicorn.glogging import Logger
+
+# Rule 1 of DESIGN.md: no log line holds a client address, a user agent, a referrer or
+# the time of day of a request (dates only). gunicorn's default access format starts with
+# %(h)s (the remote address); this one leaves it out, and the user agent and referrer too.
 access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'
 accesslog = "-"
 errorlog = "-"
+# Never "debug": gunicorn's debug messages name client addresses.
+loglevel = "info"
 bind = "127.0.0.1:8000"
 workers = 2
 threads = 4
@@ -16,3 +27,35 @@ proxy_allow_ips = ""
 timeout = 60
 graceful_timeout = 30
 limit_request_line = 8190
+# gunicorn 27's control socket defaults to one fixed path per user, which a second
+# instance on the same host (or a test server) would take over; Speak Up does not use it.
+control_socket_disable = True
+
+# gunicorn's own "Invalid request from ip=…" warning for malformed requests.
+_CLIENT_ADDRESS = re.compile(r"\bip=\S+")
+
+
+class AnonymousLogger(Logger):
+    """gunicorn's logger, minus client addresses, user agents, referrers and times of day.
+
+    A second line of defence: even if someone puts %(h)s or %({user-agent}i)s back into
+    the format, they log "-".
+    """
+
+    datefmt = "[%Y-%m-%d]"
+
+    def now(self) -> str:
+        return f"[{dt.date.today().isoformat()}]"
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms.update(h="-", a="-", f="-")
+        for key in [k for k in atoms if k.startswith("{")]:
+            del atoms[key]  # request headers and environ values: SafeAtoms shows "-"
+        return atoms
+
+    def warning(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().warning(_CLIENT_ADDRESS.sub("ip=-", str(msg)), *args, **kwargs)
+
+
+logger_class = AnonymousLogger

@@ -1,1 +1,221 @@
-"""Concern tables (filled in by the concerns issue)."""
+"""Concern tables (DESIGN.md rules 1–3).
+
+What a copy of these tables shows: that concerns exist, their category, status,
+closing outcome and the *dates* of each step. Everything a person wrote is in
+`ConcernMessage.ciphertext`, sealed with a fresh data key per message; the data key
+is only present wrapped to its readers (`ConcernKeyWrap`). Nothing here holds an
+address, a user agent, a time of day or a receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from speakup.db import Base
+
+
+class Status(enum.StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+# The order a concern moves through; it never moves back.
+STATUS_ORDER = (Status.NEW, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.CLOSED)
+STATUS_LABELS = {
+    Status.NEW: "New",
+    Status.ACKNOWLEDGED: "Acknowledged",
+    Status.IN_PROGRESS: "In progress",
+    Status.CLOSED: "Closed",
+}
+
+# Closing outcomes a handler picks from; spam and duplicates are left out of statistics.
+OUTCOMES = {
+    "resolved": "Resolved",
+    "partly_resolved": "Partly resolved",
+    "not_upheld": "Looked into, not upheld",
+    "referred": "Referred to another process",
+    "no_response": "Closed: no further response from the reporter",
+}
+EXCLUDED_OUTCOMES = {"spam": "Spam", "duplicate": "Duplicate"}
+ALL_OUTCOMES = {**OUTCOMES, **EXCLUDED_OUTCOMES}
+
+
+class MessageKind(enum.StrEnum):
+    REPORT = "report"  # the first message, from the reporter
+    REPORTER_REPLY = "reporter_reply"
+    HANDLER_REPLY = "handler_reply"  # shown to the reporter
+    NOTE = "note"  # internal: never wrapped to the reporter
+
+
+class Reader(enum.StrEnum):
+    """Who a key wrap is for; `ConcernKeyWrap.reader_id` says which one."""
+
+    REPORTER = "reporter"  # reader_id 0: the key derived from the receipt
+    HANDLER = "handler"  # reader_id: users.id
+    RECOVERY = "recovery"  # reader_id: concern_recovery_keys.id
+
+
+class ConcernCategory(Base):
+    """A category reporters choose from; admins maintain the list (never deleted)."""
+
+    __tablename__ = "concern_categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Concern(Base):
+    """One concern: plain-text metadata for the statistics, content only in messages."""
+
+    __tablename__ = "concerns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('new', 'acknowledged', 'in_progress', 'closed')", name="status_known"
+        ),
+        CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)", name="closed_has_outcome"),
+        Index("ix_concerns_status_received", "status", "received_on"),
+    )
+
+    # Random, not sequential: an id seen by a handler says nothing about volume or order.
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # HMAC of the receipt under a server key; NULL once the content is purged.
+    receipt_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    # The reporter's X25519 public key (derived from the receipt), so replies can be
+    # wrapped to them; it reveals nothing about the receipt.
+    reporter_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    category_id: Mapped[int] = mapped_column(ForeignKey("concern_categories.id"))
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW.value)
+    outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    # Due dates fixed at receipt (EU Whistleblowing Directive: 7 days, 3 months), so
+    # statistics and the inbox share one definition of "on time".
+    acknowledge_by: Mapped[dt.date] = mapped_column(Date)
+    feedback_by: Mapped[dt.date] = mapped_column(Date)
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    first_replied_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    purged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The last message's sequence number; replies claim the next one with a
+    # conditional UPDATE, so two writers can never both think they are next.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConcernMessage(Base):
+    """One message of a conversation: a date, never a time; ordered by `seq`."""
+
+    __tablename__ = "concern_messages"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('report', 'reporter_reply', 'handler_reply', 'note')", name="kind_known"
+        ),
+    )
+
+    concern_id: Mapped[str] = mapped_column(
+        ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    # The handler who wrote a reply or note (shown to handlers only); NULL for reporters.
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    # nonce || ChaCha20-Poly1305(padded JSON), see concerns.crypto.
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConcernKeyWrap(Base):
+    """A message's data key wrapped to one reader (reporter, handler or recovery key)."""
+
+    __tablename__ = "concern_key_wraps"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["concern_id", "seq"],
+            ["concern_messages.concern_id", "concern_messages.seq"],
+            ondelete="CASCADE",
+            name="fk_concern_key_wraps_message",
+        ),
+        CheckConstraint("reader_kind IN ('reporter', 'handler', 'recovery')", name="reader_known"),
+        Index("ix_concern_key_wraps_reader", "reader_kind", "reader_id"),
+    )
+
+    concern_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    reader_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wrap: Mapped[bytes] = mapped_column(LargeBinary(128))
+
+
+class HandlerKey(Base):
+    """A handler's X25519 key pair; the private half only locked under their password."""
+
+    __tablename__ = "handler_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # crypto.lock_private_key: Argon2id(password) → ChaCha20-Poly1305(private key).
+    locked_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class HandlerKeySession(Base):
+    """A signed-in handler's unlocked private key, sealed under a per-session key.
+
+    The per-session key's only copy is in the handler's (signed, HttpOnly) session
+    cookie; this row alone, or the cookie alone, reveals nothing. Deleted at sign-out;
+    expired rows are purged.
+    """
+
+    __tablename__ = "handler_key_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RecoveryKey(Base):
+    """The public half of the organisation's offline recovery key (one active at a time)."""
+
+    __tablename__ = "concern_recovery_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RateLimitWindow(Base):
+    """A fixed-window request counter shared by every worker (never per IP address).
+
+    `bucket` names what is counted ("concern-submit", or a keyed hash of a receipt);
+    `window` is a keyed hash of the window's minute (see concerns/ratelimit.py), so
+    the table never says when anyone came by.
+    """
+
+    __tablename__ = "rate_limit_windows"
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

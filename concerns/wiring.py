@@ -1,9 +1,88 @@
-"""Connect the concerns package to the app: blueprints, CLI, hooks, links."""
+"""Connect the concerns package to the app: blueprints, CLI, hooks, links, job, demo."""
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, g, has_request_context, session
+from flask_login import user_logged_in, user_logged_out
+from sqlalchemy.orm import Session
+
+from concerns import admin_views, handler_views, keys, services, views
+from concerns.cli import concerns_group, keys_group
+from concerns.config import ConcernConfig
+from concerns.demo import seed_demo_concerns
+from speakup.jobs import Job, register_job
+from speakup.models import User
+from speakup.web import Services, db
+from speakup.web import services as app_services
+
+PURGE_JOB_ID = "concerns.purge"
 
 
 def init_app(app: Flask) -> None:
-    """Register this package's blueprints and commands on the app."""
+    """Register this package's blueprints, commands, hooks, links, job and demo data."""
+    svc = app_services(app)
+    svc.extras["concerns"] = ConcernConfig.from_settings(svc.settings)
+    for blueprint in (views.bp, handler_views.bp, admin_views.bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(keys_group)
+    app.cli.add_command(concerns_group)
+    _init_key_hooks(app)
+    extras = svc.extras
+    extras.setdefault("nav_links", []).append(("handling.inbox", "Inbox", ("handler",)))
+    extras.setdefault("public_links", []).extend(
+        [("concerns.new", "Raise a concern"), ("concerns.check", "Check a concern")]
+    )
+    extras.setdefault("admin_links", []).append(
+        ("concern_admin.categories", "Concern categories")
+    )
+    extras.setdefault("staff_links", []).append(
+        ("handling.inbox", "Concerns inbox", ("handler",))
+    )
+    extras.setdefault("demo_seeders", []).append(seed_demo_concerns)
+    register_job(app, Job(PURGE_JOB_ID, run_purge, every_minutes=60))
+
+
+def run_purge(svc: Services) -> None:
+    """The scheduled retention purge (idempotent; see services.purge_expired)."""
+    with svc.session_factory() as session:
+        services.purge_expired(session, svc.clock, svc.extras["concerns"], actor="scheduler")
+        session.commit()
+
+
+def _init_key_hooks(app: Flask) -> None:
+    """Unlock a handler's key at sign-in, re-lock it on password change, drop it at sign-out.
+
+    The login hook runs inside `accounts.authenticate`, before the sign-in view clears
+    and refills the Flask session; so it parks the key session's cookie value on `g`,
+    and Flask-Login's `user_logged_in` signal (sent once the new session exists) moves
+    it into the session cookie.
+    """
+    svc = app_services(app)
+
+    def on_login(session_: Session, user: User, password: str) -> None:
+        config: ConcernConfig = svc.extras["concerns"]
+        private = keys.unlock_handler_key(session_, svc.clock, config, user, password)
+        if private is not None and has_request_context():
+            g.concern_key_session = keys.open_key_session(session_, svc.clock, config, user,
+                                                          private)
+
+    def on_password_change(session_: Session, user: User, old: str, new: str) -> None:
+        keys.relock_handler_key(session_, svc.extras["concerns"], user, old, new)
+
+    def store_key_session(_sender: Any, **_extra: Any) -> None:
+        value = g.pop("concern_key_session", None)
+        if value is not None:
+            session[handler_views.KEY_SESSION] = value
+
+    def end_key_session(_sender: Any, **_extra: Any) -> None:
+        value = session.pop(handler_views.KEY_SESSION, None)
+        if value is not None:
+            keys.end_key_session(db(), value)
+            db().commit()
+
+    svc.login_hooks.append(on_login)
+    svc.password_hooks.append(on_password_change)
+    user_logged_in.connect(store_key_session, app)
+    user_logged_out.connect(end_key_session, app)

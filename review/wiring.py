@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
+from review import demo, views
+from speakup.web import services
+
+ROLES = ("reviewer", "admin")
+
 
 def init_app(app: Flask) -> None:
     """Register this package's blueprints and commands on the app."""
+    app.register_blueprint(views.bp)
+    extras = services(app).extras
+    extras.setdefault("nav_links", []).append(("review.overview", "Review", ROLES))
+    extras.setdefault("staff_links", []).append(
+        ("review.overview", "Review survey results, trends and how the mechanisms work", ROLES)
+    )
+    extras.setdefault("demo_seeders", []).append(demo.seed)

@@ -226,8 +226,12 @@ def change_password(
 
 def update_account(
     session: Session, clock: Clock, user: User, *, role: str, disabled: bool, actor: User
-) -> None:
-    """Change an account's role or disable it, keeping at least one active admin."""
+) -> bool:
+    """Change an account's role or disable it, keeping at least one active admin.
+
+    Return True when the new role needed a second factor that was set up just now: its
+    provisioning URI must then be handed to the person, once.
+    """
     try:
         role_enum = Role(role)
     except ValueError as exc:
@@ -235,12 +239,18 @@ def update_account(
     stays_admin = role_enum is Role.ADMIN and not disabled
     if user.role == Role.ADMIN and not stays_admin and count_active_admins(session) <= 1:
         raise AccountError("At least one active administrator must remain.")
-    changes = {}
+    changes: dict[str, list[object]] = {}
+    new_totp = False
     if user.role != role_enum.value:
         changes["role"] = [user.role, role_enum.value]
         user.role = role_enum.value
         if user.needs_totp and not user.totp_secret:
             user.totp_secret = pyotp.random_base32()
+            user.totp_last_step = None
+            changes["totp"] = ["off", "on"]
+            new_totp = True
+            # Their current sessions never proved the new factor: they must sign in again.
+            user.session_token = secrets.token_hex(16)
     if user.disabled != disabled:
         changes["disabled"] = [user.disabled, disabled]
         user.disabled = disabled
@@ -250,6 +260,7 @@ def update_account(
             session, clock, actor=actor.email, action="account.update", subject=user.email,
             detail=changes,
         )
+    return new_totp
 
 
 def count_active_admins(session: Session) -> int:

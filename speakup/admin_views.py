@@ -42,7 +42,7 @@ def account_new() -> str | Response:
             form.email.errors = [str(exc)]
         else:
             db().commit()
-            return render_template("admin/account_created.html", user=user,
+            return render_template("admin/account_created.html", user=user, created=True,
                                    totp_uri=accounts.totp_uri(user))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/account_new.html", form=form), status
@@ -55,13 +55,19 @@ def account_edit(user_id: int) -> str | Response:
     form = EditAccountForm(obj=user)
     if form.validate_on_submit():
         try:
-            accounts.update_account(db(), clock(), user, role=form.role.data,
-                                    disabled=form.disabled.data, actor=current_user)
+            new_totp = accounts.update_account(
+                db(), clock(), user, role=form.role.data, disabled=form.disabled.data,
+                actor=current_user._get_current_object(),
+            )
         except accounts.AccountError as exc:
             db().rollback()
             form.role.errors = [str(exc)]
         else:
             db().commit()
+            if new_totp:
+                # The new role needs a second factor: show its set-up link, once.
+                return render_template("admin/account_created.html", user=user, created=False,
+                                       totp_uri=accounts.totp_uri(user))
             flash(f"Saved the changes to {user.email}.", "info")
             return redirect(url_for("admin.account_list"))
     status = 400 if request.method == "POST" else 200

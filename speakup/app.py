@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, session
+from flask import Flask, g, render_template, session
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -19,7 +19,15 @@ from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
 from speakup.models import User
 from speakup.settings import Settings
-from speakup.web import Services, apply_security_headers, close_db, db, services
+from speakup.web import (
+    ANY_STAFF,
+    Services,
+    StripIdentifyingMetadata,
+    apply_security_headers,
+    close_db,
+    db,
+    services,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_TITLES = {
@@ -55,6 +63,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.idle_timeout_minutes),
         WTF_CSRF_TIME_LIMIT=None,  # the session's own idle timeout bounds a token's life
+        # Flask-WTF's HTTPS check wants a Referer header, which our no-referrer policy
+        # (rightly) stops browsers from sending: the token and SameSite cookies remain.
+        WTF_CSRF_SSL_STRICT=False,
         TESTING=settings.testing,
     )
     engine = make_engine(settings.database_url)
@@ -75,13 +86,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     _init_errors(app)
     _init_templates(app)
     app.after_request(apply_security_headers)
+    app.wsgi_app = StripIdentifyingMetadata(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
 def _init_templates(app: Flask) -> None:
     extras = services(app).extras
-    extras.setdefault("nav_links", [("main.staff", "Home", ("handler", "reviewer", "admin"))])
-    extras["nav_links"].insert(0, ("admin.index", "Administration", ("admin",)))
+    # Packages have appended their links already; the core ones go first.
+    extras.setdefault("nav_links", [])[:0] = [
+        ("main.staff", "Home", ANY_STAFF),
+        ("admin.index", "Administration", ("admin",)),
+    ]
     extras.setdefault("public_links", [])
 
     @app.context_processor
@@ -104,7 +119,11 @@ def _init_login(app: Flask) -> None:
     manager.login_view = "auth.login"
     manager.login_message = "Please sign in to see that page."
     manager.login_message_category = "info"
-    manager.session_protection = "basic"
+    # Flask-Login's session protection hashes the client's address and user agent into
+    # the session (DESIGN.md rule 1 forbids reading either). Idle timeout, rotating
+    # session tokens and Secure/HttpOnly/SameSite cookies protect sessions instead.
+    manager.session_protection = None
+    manager._session_identifier_generator = lambda: ""  # type: ignore[method-assign]
 
     @manager.user_loader
     def load_user(alternative_id: str) -> User | None:
@@ -152,4 +171,7 @@ def _init_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> tuple[str, int]:
         app.logger.exception("Unhandled error")
+        # The failed request's transaction may be unusable; the error page needs a clean one.
+        if "db_session" in g:
+            g.db_session.rollback()
         return render_error(500)

@@ -59,17 +59,20 @@ def logout() -> Response:
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
-    return redirect(url_for("auth.login"))
+    # The public home page, not the sign-in form: on a shared computer the next person
+    # may be someone who wants to raise a concern.
+    return redirect(url_for("main.index"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @role_required(*ANY_STAFF)
 def change_password() -> str | Response:
     form = PasswordChangeForm()
+    user = current_user._get_current_object()  # the model, not the request-bound proxy
     if form.validate_on_submit():
         try:
             accounts.change_password(
-                db(), clock(), current_user, current=form.current.data, new=form.new.data,
+                db(), clock(), user, current=form.current.data, new=form.new.data,
                 hooks=services().password_hooks,
             )
         except accounts.AccountError as exc:
@@ -77,9 +80,11 @@ def change_password() -> str | Response:
             form.new.errors = [str(exc)]
         else:
             db().commit()
-            # The session token rotated: sign in again with the new identity.
-            login_user(current_user)
-            flash("Your password has been changed.", "info")
-            return redirect(home_for(current_user.role))
+            # The token rotated, ending every other session; this one continues under it.
+            login_user(user)
+            session["seen"] = clock().now().timestamp()
+            flash("Your password has been changed. Other sessions have been signed out.",
+                  "info")
+            return redirect(home_for(user.role))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/password.html", form=form), status

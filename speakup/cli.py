@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from speakup import accounts, audit, migrate
 from speakup.app import create_app
 from speakup.demo import current_code, seed_demo
 from speakup.devserver import serve
+from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
 from speakup.web import services
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def _create_app() -> Flask:
+    """Build the app, turning a configuration mistake into a one-line error, not a trace."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        raise click.ClickException(f"Speak Up cannot start: {exc}") from exc
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """Speak Up: anonymous concerns, pulse surveys and aggregated review."""
 
@@ -31,7 +41,8 @@ def init_command() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the folder holds the SQLite database, the secret key and the outbox.
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if settings.secret_key:
         click.echo("SPEAKUP_SECRET_KEY is set; no key file needed.")
         return
@@ -144,6 +155,16 @@ def demo_command() -> None:
 def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     """Serve locally without logging client addresses (production: gunicorn)."""
     serve(current_app._get_current_object(), host, port, with_scheduler)  # type: ignore[attr-defined]
+
+
+@main.command("scheduler", with_appcontext=False)
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduled jobs; only one scheduler is ever active (others wait)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_scheduler(current_app._get_current_object(), click.echo)  # type: ignore[attr-defined]
 
 
 @main.command("totp-code", with_appcontext=False)

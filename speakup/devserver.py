@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 
 class AnonymousRequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler, but every log line shows '-' where the address would be."""
+    """Werkzeug's handler, but log lines show '-' for the address and only the date.
+
+    Werkzeug also hands the address string to the app as the client's address, so the
+    app never sees the real one from this server either.
+    """
 
     def address_string(self) -> str:
         return "-"
+
+    def log_date_time_string(self) -> str:
+        return dt.date.today().isoformat()
 
 
 def serve(app: Flask, host: str, port: int, with_scheduler: bool) -> None:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The smallest minimum group size anyone may configure (DESIGN.md rule 5).
 MIN_GROUP_SIZE_FLOOR = 3
@@ -66,6 +67,8 @@ class Settings:
     concerns_per_minute: int = 30
     receipt_checks_per_minute: int = 120
     concern_retention_days: int = 365
+    checks_per_receipt_per_minute: int = 10
+    handler_key_session_hours: int = 12
     raw_retention_days: int = 0
     testing: bool = False
 
@@ -75,6 +78,13 @@ class Settings:
                 f"SPEAKUP_MIN_GROUP_SIZE is {self.min_group_size}, but it can never be below "
                 f"{MIN_GROUP_SIZE_FLOOR}: smaller groups would let people be identified."
             )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                f"SPEAKUP_TIMEZONE {self.timezone!r} is not a known time zone "
+                "(use a name such as Europe/London)."
+            ) from exc
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///{self.instance_path / 'speakup.sqlite3'}"
@@ -104,6 +114,12 @@ class Settings:
                 env, "SPEAKUP_RECEIPT_CHECKS_PER_MINUTE", 120, minimum=1
             ),
             concern_retention_days=_int(env, "SPEAKUP_CONCERN_RETENTION_DAYS", 365),
+            checks_per_receipt_per_minute=_int(
+                env, "SPEAKUP_CHECKS_PER_RECEIPT_PER_MINUTE", 10, minimum=1
+            ),
+            handler_key_session_hours=_int(
+                env, "SPEAKUP_HANDLER_KEY_SESSION_HOURS", 12, minimum=1
+            ),
             raw_retention_days=_int(env, "SPEAKUP_RAW_RETENTION_DAYS", 0),
         )
 

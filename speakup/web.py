@@ -28,6 +28,46 @@ PERMISSIONS_POLICY = (
 )
 # Paths a browser or proxy may cache: everything else carries personal or private data.
 PUBLIC_CACHEABLE_PREFIXES = ("/static/",)
+# DESIGN.md rule 1. This is the one documented place that names the request data that
+# identifies a client: `strip_identifying_metadata` deletes it from every request before
+# Flask, its extensions (Flask-Login hashes address and agent into the session by
+# default), our code or the server's access log can read it.
+IDENTIFYING_ENVIRON_KEYS = (
+    "REMOTE_ADDR",
+    "REMOTE_HOST",
+    "REMOTE_PORT",
+    "HTTP_USER_AGENT",
+    "HTTP_REFERER",
+    "HTTP_FORWARDED",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_CLIENT_IP",
+    "HTTP_X_CLUSTER_CLIENT_IP",
+    "HTTP_X_ORIGINAL_FORWARDED_FOR",
+    "HTTP_CLIENT_IP",
+    "HTTP_TRUE_CLIENT_IP",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_FASTLY_CLIENT_IP",
+    "HTTP_SEC_CH_UA",
+    "HTTP_SEC_CH_UA_MOBILE",
+    "HTTP_SEC_CH_UA_PLATFORM",
+)
+
+
+class StripIdentifyingMetadata:
+    """WSGI middleware that removes client addresses and device details from each request.
+
+    It edits the server's environ in place on purpose: gunicorn builds its access-log line
+    from that same dict after the response, so even a format with `%(h)s` logs "-".
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        for key in IDENTIFYING_ENVIRON_KEYS:
+            environ.pop(key, None)
+        return self.wsgi_app(environ, start_response)
 
 
 @dataclass

@@ -57,6 +57,16 @@ class Survey(Base):
     __table_args__ = (CheckConstraint("min_group_size >= 3", name="k_at_least_3"),)
 
 
+class Team(Base):
+    """A team or directorate on the admin-maintained list new surveys offer as groups."""
+
+    __tablename__ = "survey_teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AudienceMember(Base):
     """An address that is invited to every round of a survey (uploaded by an admin)."""
 
@@ -90,8 +100,19 @@ class Round(Base):
     # Frozen when the round opens (rule 5): it can never be lowered once answers exist.
     min_group_size: Mapped[int | None] = mapped_column(Integer, default=None)
     invited_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When the round actually opened and closed (late after downtime, or early by hand);
+    # opens_at/closes_at stay the planned times the schedule is anchored on.
+    opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     published_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     raw_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MailStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; handed to the mail server or about to be
+    SENT = "sent"
+    CANCELLED = "cancelled"  # the round closed before it went out
 
 
 class MailJob(Base):
@@ -100,19 +121,26 @@ class MailJob(Base):
     __tablename__ = "mail_jobs"
     __table_args__ = (
         UniqueConstraint("round_id", "kind", "email", name="uq_mail_jobs_round_kind_email"),
+        Index("ix_mail_jobs_status_round", "status", "round_id"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'cancelled')", name="status_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))  # "invitation" or "reminder-<n>"
     email: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/sending/sent
+    status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING.value)
+    # When a sender claimed it: a claim left behind by a crashed sender is retried later.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class TokenHash(Base):
     """A keyed hash of one invitation token; nothing says which address got it."""
 
     __tablename__ = "token_hashes"
+    __table_args__ = (Index("ix_token_hashes_round_id", "round_id"),)
 
     # The hash itself is the key: random, so row order says nothing about issue order.
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)

@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from flask import Flask
 
+from speakup import scheduler
+from speakup.jobs import register_job
+from speakup.web import services
+from surveys import answer_views, cli, jobs, views
+
 
 def init_app(app: Flask) -> None:
     """Register this package's blueprints and commands on the app."""
+    app.register_blueprint(views.bp)
+    app.register_blueprint(answer_views.bp)
+    app.cli.add_command(cli.surveys_group)
+    app.cli.add_command(cli.rounds_group)
+    for job in jobs.JOBS:
+        register_job(app, job)
+    extras = services(app).extras
+    extras.setdefault("admin_links", []).append(
+        ("surveys_admin.index", "Surveys — questions, schedule, audience and rounds")
+    )
+    extras.setdefault("admin_links", []).append(
+        ("surveys_admin.teams", "Teams and directorates offered in surveys")
+    )
+    extras.setdefault("nav_links", []).append(("surveys_admin.index", "Surveys", ("admin",)))
+    extras.setdefault("staff_links", []).append(
+        ("surveys_admin.index", "Surveys: set up pulse surveys and follow their rounds",
+         ("admin",))
+    )
+    # `make run` (speakup serve) runs the scheduler in-process; production runs
+    # `speakup scheduler` once instead.
+    scheduler.init_app(app)

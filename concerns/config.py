@@ -1,0 +1,66 @@
+"""What the concern services need from the settings, derived once per app."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from concerns import crypto
+from speakup.clock import Clock
+from speakup.settings import Settings
+
+# EU Whistleblowing Directive (2019/1937) art. 9: acknowledge within 7 days, give
+# feedback within 3 months.
+ACKNOWLEDGE_DAYS = 7
+FEEDBACK_MONTHS = 3
+
+
+@dataclass(frozen=True)
+class ConcernConfig:
+    """Server keys, limits and the local time zone; passed to every service explicitly."""
+
+    lookup_key: bytes  # HMAC key: receipt -> the stored hash that finds its concern
+    reporter_key: bytes  # HKDF salt key: receipt -> the reporter's X25519 key
+    rate_limit_key: bytes  # HMAC key: receipt -> its rate-limit bucket (unlinkable to the above)
+    timezone: str
+    concerns_per_minute: int
+    receipt_checks_per_minute: int
+    checks_per_receipt_per_minute: int
+    retention_days: int
+    key_session_hours: int
+    argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConcernConfig:
+        secret = settings.resolved_secret_key()
+        return cls(
+            lookup_key=crypto.derive_server_key(secret, "receipt-lookup"),
+            reporter_key=crypto.derive_server_key(secret, "reporter-salt"),
+            rate_limit_key=crypto.derive_server_key(secret, "receipt-rate-limit"),
+            timezone=settings.timezone,
+            concerns_per_minute=settings.concerns_per_minute,
+            receipt_checks_per_minute=settings.receipt_checks_per_minute,
+            checks_per_receipt_per_minute=settings.checks_per_receipt_per_minute,
+            retention_days=settings.concern_retention_days,
+            key_session_hours=settings.handler_key_session_hours,
+        )
+
+    def with_changes(self, **changes: object) -> ConcernConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def today(self, clock: Clock) -> dt.date:
+        """Today's date where the organisation is: the only time reporters' data carries."""
+        return clock.now().astimezone(ZoneInfo(self.timezone)).date()
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Return the same day `months` later, clamped to the month's last day."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable: every month has 28 days")

@@ -1,0 +1,140 @@
+"""Demo concerns for `speakup demo`: a year of plausible traffic, through the real services.
+
+Every demo concern is encrypted like a real one. The demo handler account has never
+signed in, so it has no key pair yet; the seeder prints the two commands that give
+it access (sign in once, then `speakup keys recover`), which also shows the
+recovery path working.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from concerns import keys, services
+from concerns.config import ConcernConfig
+from concerns.models import OUTCOMES, Concern, MessageKind, Status
+from speakup.clock import FrozenClock
+from speakup.web import Services
+
+DEMO_KEY_FILE = "demo-recovery-key.pem"
+# Concerns per past quarter (oldest first): each reaches k = 5, so statistics show.
+PER_QUARTER = (8, 6, 9, 7)
+REPORTS = (
+    ("A colleague keeps making comments about my accent in team meetings and others laugh.",
+     "I would like it to stop, and for my manager to know it is not banter."),
+    ("I was passed over for acting-up again; the last three people chosen were all white.",
+     "A fair, open process for acting-up roles."),
+    ("Agency staff on the night shift are left without a handover most nights.",
+     "A handover routine that includes everyone."),
+    ("A patient's relative shouted racist abuse at a nurse and nobody logged it.",
+     "Incidents like this recorded and staff supported."),
+    ("My shift pattern was changed without notice after I raised a grievance.", ""),
+    ("Someone keeps moving my things and leaving notes on my desk.",
+     "To feel safe at my desk."),
+)
+REPLIES = (
+    "Thank you for raising this. We have read it carefully and are looking into it.",
+    "We have spoken to the team manager. Could you tell us roughly when this started?",
+    "An update: the process has been reviewed and changes start next month.",
+)
+
+
+def _quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _clock_on(day: dt.date, minute: int) -> FrozenClock:
+    return FrozenClock(dt.datetime.combine(day, dt.time(12, minute % 60), tzinfo=dt.UTC))
+
+
+def _ensure_recovery_key(session: Session, svc: Services, config: ConcernConfig,
+                         say: Callable[[str], None]) -> None:
+    if keys.active_recovery_key(session) is not None:
+        return
+    pem, _key = keys.create_recovery_key(session, svc.clock, config, actor="demo")
+    path: Path = svc.settings.instance_path / DEMO_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    say(f"Demo recovery key written to {path} (a real installation uses `speakup keys init`).")
+
+
+def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], None]) -> None:
+    """Create about thirty concerns over the last four quarters, in every status."""
+    if session.scalar(select(func.count()).select_from(Concern)):
+        say("Demo concerns already exist.")
+        return
+    config: ConcernConfig = svc.extras["concerns"]
+    _ensure_recovery_key(session, svc, config, say)
+    rng = random.Random(2026)  # the same demo every time
+    today = config.today(svc.clock)
+    categories = [c.id for c in services.list_categories(session)]
+    this_quarter = _quarter_start(today)
+    starts = [_quarter_start(this_quarter - dt.timedelta(days=1))]
+    for _ in range(len(PER_QUARTER) - 1):
+        starts.insert(0, _quarter_start(starts[0] - dt.timedelta(days=1)))
+    days: list[dt.date] = []
+    for start, count in zip(starts, PER_QUARTER, strict=True):
+        length = (_quarter_start(start + dt.timedelta(days=95)) - start).days
+        days += sorted(start + dt.timedelta(days=rng.randrange(length)) for _ in range(count))
+    # Two recent ones: below k, so this quarter's figures stay hidden.
+    days += [max(this_quarter, today - dt.timedelta(days=d)) for d in (3, 1)]
+    receipt = ""
+    for minute, day in enumerate(days):
+        happened, wanted = rng.choice(REPORTS)
+        receipt, concern_id = services.submit_concern(
+            session, _clock_on(day, minute), config, category_id=rng.choice(categories),
+            what_happened=happened, what_wanted=wanted,
+        )
+        _progress(session, config, session.get(Concern, concern_id), today, rng)
+    say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
+    say(f"To read them as the demo handler: sign in once, then run `speakup keys recover "
+        f"--key {svc.settings.instance_path / DEMO_KEY_FILE} --handler <handler e-mail>`.")
+
+
+def _progress(session: Session, config: ConcernConfig, concern: Concern | None, today: dt.date,
+              rng: random.Random) -> None:
+    """Move a demo concern along its life with plausible delays, never past today."""
+    assert concern is not None
+    received = concern.received_on
+    if rng.random() < 0.07:
+        _set(concern, Status.CLOSED, received + dt.timedelta(days=1), today, outcome="spam")
+        return
+    acknowledged = received + dt.timedelta(days=rng.choice((1, 2, 3, 5, 6, 9, 12)))
+    if not _set(concern, Status.ACKNOWLEDGED, acknowledged, today):
+        return
+    replied = acknowledged + dt.timedelta(days=rng.randrange(0, 110))
+    if replied > today:
+        return
+    for text in REPLIES[: rng.randrange(1, 4)]:
+        services._append_message(  # noqa: SLF001 - demo data, written as a handler would
+            session, config, _clock_on(replied, 0), concern, MessageKind.HANDLER_REPLY,
+            {"text": text}, author_id=None, seen_seq=concern.last_seq,
+        )
+        concern.first_replied_on = concern.first_replied_on or replied
+        replied += dt.timedelta(days=rng.randrange(3, 30))
+        if replied > today:
+            return
+    if not _set(concern, Status.IN_PROGRESS, replied, today):
+        return
+    closed = replied + dt.timedelta(days=rng.randrange(5, 90))
+    _set(concern, Status.CLOSED, closed, today, outcome=rng.choice(list(OUTCOMES)))
+
+
+def _set(concern: Concern, status: Status, day: dt.date, today: dt.date,
+         outcome: str | None = None) -> bool:
+    if day > today:
+        return False
+    concern.status = status.value
+    concern.acknowledged_on = concern.acknowledged_on or day
+    if status == Status.CLOSED:
+        concern.closed_on, concern.outcome = day, outcome
+    return True

@@ -1,0 +1,125 @@
+"""Forms for reporters, handlers and the category list.
+
+Length and content rules live in `concerns.services` (one place, tested without
+HTTP); these forms carry CSRF, keep what was typed, and render accessibly.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length
+
+from concerns.models import EXCLUDED_OUTCOMES, OUTCOMES, STATUS_LABELS, STATUS_ORDER, Status
+from concerns.services import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
+from speakup.accounts import MAX_PASSWORD_LENGTH
+
+# Browsers must not remember receipts in their form history, nor send them to an
+# online spelling service.
+RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
+
+
+class ConcernForm(FlaskForm):
+    # Choices are the admin's list, set per request; an unknown value is refused by
+    # the service with a clear message, not by WTForms' generic one.
+    category = RadioField("What is it about?", choices=[], validate_choice=False)
+    what_happened = TextAreaField(
+        "What happened?",
+        description=(
+            "Say what happened, where and when, in your own words. Leave out anything that "
+            f"would identify you if you do not want to be identified. Up to "
+            f"{MAX_WHAT_HAPPENED:,} characters."
+        ),
+        render_kw={"rows": 12, "maxlength": MAX_WHAT_HAPPENED},
+    )
+    what_wanted = TextAreaField(
+        "What would you like to happen? (optional)",
+        description=f"Up to {MAX_WHAT_WANTED:,} characters.",
+        render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
+    )
+
+
+class CheckForm(FlaskForm):
+    receipt = StringField(
+        "Your receipt",
+        description="20 letters and numbers, for example ABCD-EFGH-JKMN-PQRS-TVWX. "
+        "Capitals, spaces and dashes do not matter.",
+        render_kw=RECEIPT_INPUT,
+    )
+
+
+class ReporterReplyForm(FlaskForm):
+    # The receipt travels in the POSTed form of the conversation page, never in a
+    # cookie or a URL (see concerns/views.py for why).
+    receipt = HiddenField()
+    seen_seq = HiddenField()
+    text = TextAreaField(
+        "Your reply",
+        description=f"Up to {MAX_MESSAGE:,} characters.",
+        render_kw={"rows": 6, "maxlength": MAX_MESSAGE},
+    )
+
+
+class HandlerMessageForm(FlaskForm):
+    seen_seq = HiddenField()
+    text = TextAreaField("Message", render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
+
+
+class StatusForm(FlaskForm):
+    expected_status = HiddenField()
+    status = RadioField(
+        "Move to",
+        choices=[(s.value, STATUS_LABELS[s]) for s in STATUS_ORDER if s != Status.NEW],
+        validate_choice=False,
+    )
+    outcome = SelectField(
+        "Outcome (when closing)",
+        choices=[("", "Choose an outcome"), *OUTCOMES.items()],
+        validate_choice=False,
+    )
+
+
+class ExcludeForm(FlaskForm):
+    expected_status = HiddenField()
+    reason = RadioField("Close it as", choices=list(EXCLUDED_OUTCOMES.items()),
+                        validate_choice=False)
+
+
+class ShareForm(FlaskForm):
+    handler = SelectField("Share with", choices=[], validate_choice=False)
+
+
+class UnlockForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        description="Your key for reading concerns is locked with your password.",
+    )
+
+
+class InboxFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    status = SelectField("Show", validate_choice=False)
+    sort = SelectField("Sort by", validate_choice=False)
+    order = SelectField("Order", choices=[("asc", "Oldest or lowest first"),
+                                          ("desc", "Newest or highest first")],
+                        validate_choice=False)
+
+
+class CategoryForm(FlaskForm):
+    label = StringField("Name", render_kw={"maxlength": 120})
+
+
+class CategoryEditForm(FlaskForm):
+    label = StringField("Name", render_kw={"maxlength": 120})
+    active = BooleanField("Offered to people raising a concern")

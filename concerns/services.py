@@ -1,0 +1,1004 @@
+"""Concern services: plain functions over a SQLAlchemy session; they never commit.
+
+Reporter side: submit a concern (→ receipt), open the conversation with the receipt,
+reply. Handler side: inbox, read (audited), reply, internal note, status changes,
+spam/duplicate, share with another handler. Operators: recovery, retention purge,
+categories. Anonymity rules 1–3 of DESIGN.md are kept here:
+
+* a reporter's rows carry dates only (`Concern.*_on`, `ConcernMessage.sent_on`);
+  no address, user agent or time is ever passed in;
+* every message is sealed with a fresh data key (`crypto.seal`) wrapped to its
+  readers; the text never reaches the database in the clear;
+* the receipt is never stored: only `crypto.receipt_lookup_key` of it.
+
+Who reads a message: the first report is wrapped to every active handler who has a
+key pair, to the reporter and to the recovery key. Every later message of that
+concern is wrapped to the active handlers who can already read the concern (hold a
+wrap of its first message), the recovery key and (unless it is an internal note) the
+reporter. A handler who joins later gains a concern only when someone who can read
+it shares it, or through the recovery key — never silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from sqlalchemy import Date, Integer, and_, case, cast, delete, func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from concerns import crypto, keys, ratelimit
+from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
+from concerns.models import (
+    ALL_OUTCOMES,
+    EXCLUDED_OUTCOMES,
+    OUTCOMES,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    Concern,
+    ConcernCategory,
+    ConcernKeyWrap,
+    ConcernMessage,
+    HandlerKey,
+    MessageKind,
+    Reader,
+    RecoveryKey,
+    Status,
+)
+from speakup import audit
+from speakup.clock import Clock
+from speakup.models import Role, User
+
+MAX_WHAT_HAPPENED = 20_000
+MAX_WHAT_WANTED = 5_000
+MAX_MESSAGE = 20_000
+MAX_CATEGORY_LABEL = 120
+SUBMIT_BUCKET = "concern-submit"
+CHECK_BUCKET = "receipt-check"
+# Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
+_ID_SYMBOLS = 10
+# Text people type may hold line breaks and tabs; no other control characters.
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConcernError(Exception):
+    """A concern operation was refused; the message is safe to show to the person."""
+
+
+class FieldError(ConcernError):
+    """One form field is wrong; `field` names it so the form can show the error there."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+class NotReadyError(ConcernError):
+    """Concerns cannot be received yet: no recovery key has been set up."""
+
+
+class RateLimitedError(ConcernError):
+    """Too many submissions or receipt checks in the last minute."""
+
+
+class MalformedReceiptError(FieldError):
+    """What was typed is not shaped like a receipt (says nothing about any concern)."""
+
+
+class ReceiptNotFoundError(ConcernError):
+    """No concern has that receipt — the same answer for every wrong receipt."""
+
+
+class ConcernNotFoundError(ConcernError):
+    """No concern has that id."""
+
+
+class NoAccessError(ConcernError):
+    """This handler cannot read the concern (it was never shared with them)."""
+
+
+class ConcernClosedError(ConcernError):
+    """The concern is closed: no more replies."""
+
+
+class ConversationMovedOnError(ConcernError):
+    """Someone else wrote or changed the concern since this page was loaded."""
+
+
+class StatusChangeError(ConcernError):
+    """The status change is not a step forward, or closing lacks an outcome."""
+
+
+class ShareError(ConcernError):
+    """The concern cannot be shared with that person."""
+
+
+# --------------------------------------------------------------------------- text
+
+
+def clean_text(value: object, *, field_name: str, label: str, required: bool,
+               max_chars: int) -> str:
+    """Return typed text ready to seal, or raise FieldError saying what to fix.
+
+    Line endings become "\\n"; text that could not be read as UTF-8 (the form parser
+    turns such bytes into U+FFFD) and control characters are refused rather than
+    silently changed, so what is stored is exactly what the person meant.
+    """
+    if not isinstance(value, str):
+        value = ""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufffd" in text:
+        raise FieldError(
+            field_name,
+            f"{label}: some characters could not be read. Please check the text "
+            "(for example, retype any symbols pasted from another program) and send it again.",
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in text):
+        raise FieldError(field_name, f"{label}: remove the invisible control characters.")
+    text = text.strip()
+    if required and not text:
+        raise FieldError(field_name, f"{label}: this cannot be empty.")
+    if len(text) > max_chars:
+        raise FieldError(
+            field_name, f"{label}: use at most {max_chars:,} characters (you used {len(text):,})."
+        )
+    return text
+
+
+def _encode(body: Mapping[str, str]) -> bytes:
+    return json.dumps(dict(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _decode(plaintext: bytes) -> dict[str, str]:
+    data = json.loads(plaintext.decode("utf-8"))
+    if not isinstance(data, dict):
+        raise crypto.DecryptionError("Could not decrypt.")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _aad(concern_id: str, seq: int, kind: str) -> bytes:
+    # Binds ciphertext and wraps to their row and kind: a note moved into a reply's
+    # row, or a message moved to another concern, no longer opens.
+    return f"speakup concern message v1|{concern_id}|{seq}|{kind}".encode("ascii")
+
+
+def new_concern_id() -> str:
+    symbols = "".join(secrets.choice(crypto.RECEIPT_ALPHABET) for _ in range(_ID_SYMBOLS))
+    return f"{symbols[:5]}-{symbols[5:]}"
+
+
+# --------------------------------------------------------------------------- categories
+
+
+def list_categories(session: Session, *, active_only: bool = True) -> list[ConcernCategory]:
+    query = select(ConcernCategory).order_by(ConcernCategory.position, ConcernCategory.id)
+    if active_only:
+        query = query.where(ConcernCategory.active.is_(True))
+    return list(session.scalars(query))
+
+
+def add_category(session: Session, clock: Clock, *, label: str, actor: str) -> ConcernCategory:
+    label = _category_label(session, label)
+    position = (session.scalar(select(func.max(ConcernCategory.position))) or 0) + 1
+    category = ConcernCategory(label=label, position=position, active=True)
+    session.add(category)
+    session.flush()
+    audit.record(session, clock, actor=actor, action="category.create", subject=label)
+    return category
+
+
+def update_category(
+    session: Session, clock: Clock, category_id: int, *, label: str, active: bool, actor: str
+) -> ConcernCategory:
+    category = session.get(ConcernCategory, category_id)
+    if category is None:
+        raise ConcernNotFoundError("There is no such category.")
+    label = _category_label(session, label, exclude_id=category.id)
+    changes: dict[str, list[object]] = {}
+    if label != category.label:
+        changes["label"] = [category.label, label]
+        category.label = label
+    if active != category.active:
+        if not active and sum(1 for c in list_categories(session) if c.id != category.id) == 0:
+            raise FieldError("active", "At least one category must stay open to reporters.")
+        changes["active"] = [category.active, active]
+        category.active = active
+    if changes:
+        audit.record(session, clock, actor=actor, action="category.update",
+                     subject=category.label, detail=changes)
+    return category
+
+
+def _category_label(session: Session, label: str, exclude_id: int | None = None) -> str:
+    cleaned = clean_text(label, field_name="label", label="Name", required=True,
+                         max_chars=MAX_CATEGORY_LABEL)
+    if "\n" in cleaned or "\t" in cleaned:
+        raise FieldError("label", "Name: use a single line.")
+    clash = session.scalar(
+        select(ConcernCategory.id).where(func.lower(ConcernCategory.label) == cleaned.lower())
+    )
+    if clash is not None and clash != exclude_id:
+        raise FieldError("label", "Name: a category with that name already exists.")
+    return cleaned
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _recovery_key(session: Session) -> RecoveryKey:
+    key = keys.active_recovery_key(session)
+    if key is None:
+        raise NotReadyError(
+            "Speak Up cannot receive concerns yet: its recovery key has not been set up. "
+            "Nothing you typed has been stored. Please try again later."
+        )
+    return key
+
+
+def _reader_id(kind: Reader, reader: int) -> str:
+    return f"{kind.value}:{reader}"
+
+
+def _split_reader_id(reader: str) -> tuple[str, int]:
+    kind, _, number = reader.partition(":")
+    return kind, int(number)
+
+
+def _active_handler_keys(session: Session) -> Iterable[tuple[int, bytes]]:
+    return session.execute(
+        select(HandlerKey.user_id, HandlerKey.public_key)
+        .join(User, User.id == HandlerKey.user_id)
+        .where(User.role == Role.HANDLER.value, User.disabled.is_(False))
+        .order_by(HandlerKey.user_id)
+    )
+
+
+def _new_concern_readers(session: Session) -> dict[str, X25519PublicKey]:
+    readers = {
+        _reader_id(Reader.HANDLER, user_id): crypto.public_key_from_raw(public)
+        for user_id, public in _active_handler_keys(session)
+    }
+    recovery = _recovery_key(session)
+    readers[_reader_id(Reader.RECOVERY, recovery.id)] = crypto.public_key_from_raw(
+        recovery.public_key
+    )
+    return readers
+
+
+def _handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(ConcernKeyWrap.reader_id).where(
+                ConcernKeyWrap.concern_id == concern_id,
+                ConcernKeyWrap.seq == 1,
+                ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+            )
+        )
+    )
+
+
+def _follow_up_readers(
+    session: Session, concern: Concern, *, to_reporter: bool
+) -> dict[str, X25519PublicKey]:
+    with_access = select(ConcernKeyWrap.reader_id).where(
+        ConcernKeyWrap.concern_id == concern.id,
+        ConcernKeyWrap.seq == 1,
+        ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+    )
+    rows = session.execute(
+        select(HandlerKey.user_id, HandlerKey.public_key)
+        .join(User, User.id == HandlerKey.user_id)
+        .where(
+            User.role == Role.HANDLER.value,
+            User.disabled.is_(False),
+            HandlerKey.user_id.in_(with_access),
+        )
+    )
+    readers = {
+        _reader_id(Reader.HANDLER, user_id): crypto.public_key_from_raw(public)
+        for user_id, public in rows
+    }
+    recovery = _recovery_key(session)
+    readers[_reader_id(Reader.RECOVERY, recovery.id)] = crypto.public_key_from_raw(
+        recovery.public_key
+    )
+    if to_reporter and concern.reporter_public_key is not None:
+        readers[_reader_id(Reader.REPORTER, 0)] = crypto.public_key_from_raw(
+            concern.reporter_public_key
+        )
+    return readers
+
+
+def _wrap_rows(concern_id: str, seq: int, wraps: Mapping[str, bytes]) -> list[ConcernKeyWrap]:
+    rows = []
+    for reader, wrap in wraps.items():
+        kind, number = _split_reader_id(reader)
+        rows.append(ConcernKeyWrap(concern_id=concern_id, seq=seq, reader_kind=kind,
+                                   reader_id=number, wrap=wrap))
+    return rows
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+@dataclass(frozen=True)
+class ReportDraft:
+    """A validated report and who may read it; made inside a (short) read transaction."""
+
+    category_id: int
+    plaintext: bytes = field(repr=False)
+    readers: Mapping[str, X25519PublicKey] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SealedReport:
+    """A report encrypted and ready to store; `receipt` is shown once, never stored."""
+
+    concern_id: str
+    receipt: str = field(repr=False)
+    receipt_hash: bytes
+    reporter_public_key: bytes
+    sealed: crypto.Sealed = field(repr=False)
+
+
+def draft_report(
+    session: Session, *, category_id: object, what_happened: object, what_wanted: object
+) -> ReportDraft:
+    """Validate a report and look up its readers (reads only)."""
+    category = None
+    if isinstance(category_id, int) or (isinstance(category_id, str) and category_id.isdigit()):
+        category = session.get(ConcernCategory, int(category_id))
+    if category is None or not category.active:
+        raise FieldError("category", "Choose one of the listed categories.")
+    happened = clean_text(what_happened, field_name="what_happened", label="What happened",
+                          required=True, max_chars=MAX_WHAT_HAPPENED)
+    wanted = clean_text(what_wanted, field_name="what_wanted",
+                        label="What you would like to happen", required=False,
+                        max_chars=MAX_WHAT_WANTED)
+    plaintext = _encode({"what_happened": happened, "what_wanted": wanted})
+    return ReportDraft(category.id, plaintext, _new_concern_readers(session))
+
+
+def seal_report(draft: ReportDraft, config: ConcernConfig) -> SealedReport:
+    """Make the receipt and the reporter's key, and encrypt the report (no database)."""
+    receipt = crypto.new_receipt()
+    concern_id = new_concern_id()
+    reporter_public = crypto.reporter_private_key(receipt, config.reporter_key).public_key()
+    readers = {**draft.readers, _reader_id(Reader.REPORTER, 0): reporter_public}
+    sealed = crypto.seal(draft.plaintext, readers, _aad(concern_id, 1, MessageKind.REPORT))
+    return SealedReport(
+        concern_id=concern_id,
+        receipt=receipt,
+        receipt_hash=crypto.receipt_lookup_key(receipt, config.lookup_key),
+        reporter_public_key=crypto.public_key_to_raw(reporter_public),
+        sealed=sealed,
+    )
+
+
+def store_report(
+    session: Session, clock: Clock, config: ConcernConfig, draft: ReportDraft,
+    report: SealedReport,
+) -> str:
+    """Insert the concern, its first message and wraps; count it against the limit.
+
+    Raises RateLimitedError when the global limit is reached; the caller then rolls
+    back and nothing is kept. Returns the receipt.
+    """
+    today = config.today(clock)
+    session.add(
+        Concern(
+            id=report.concern_id,
+            receipt_hash=report.receipt_hash,
+            reporter_public_key=report.reporter_public_key,
+            category_id=draft.category_id,
+            status=Status.NEW.value,
+            received_on=today,
+            acknowledge_by=today + dt.timedelta(days=ACKNOWLEDGE_DAYS),
+            feedback_by=add_months(today, FEEDBACK_MONTHS),
+            last_seq=1,
+        )
+    )
+    session.flush()
+    session.add(ConcernMessage(concern_id=report.concern_id, seq=1, kind=MessageKind.REPORT.value,
+                               sent_on=today, ciphertext=report.sealed.ciphertext))
+    session.flush()
+    session.add_all(_wrap_rows(report.concern_id, 1, report.sealed.wraps))
+    session.flush()
+    # Last, so the counter row (which every submission updates) is locked only briefly.
+    if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
+                         config.rate_limit_key, forget_all=True):
+        raise RateLimitedError(
+            "Many concerns have been sent in the last minute, so yours was not accepted yet. "
+            "Your text is still below: please wait a minute and send it again."
+        )
+    return report.receipt
+
+
+def submit_concern(
+    session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
+    what_happened: object, what_wanted: object = "",
+) -> tuple[str, str]:
+    """Draft, seal and store a report in one go; return (receipt, concern id)."""
+    draft = draft_report(session, category_id=category_id, what_happened=what_happened,
+                         what_wanted=what_wanted)
+    report = seal_report(draft, config)
+    return store_report(session, clock, config, draft, report), report.concern_id
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class MessageView:
+    seq: int
+    kind: str
+    sent_on: dt.date
+    author: str | None  # handler e-mail, for handlers' eyes only
+    body: dict[str, str] | None  # None: not readable by this reader
+
+    @property
+    def from_reporter(self) -> bool:
+        return self.kind in (MessageKind.REPORT, MessageKind.REPORTER_REPLY)
+
+
+@dataclass(frozen=True)
+class ConcernSummary:
+    id: str
+    category: str
+    status: str
+    outcome: str | None
+    received_on: dt.date
+    acknowledged_on: dt.date | None
+    first_replied_on: dt.date | None
+    closed_on: dt.date | None
+    acknowledge_by: dt.date
+    feedback_by: dt.date
+    last_seq: int
+    purged: bool
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[Status(self.status)]
+
+    @property
+    def outcome_label(self) -> str | None:
+        return ALL_OUTCOMES.get(self.outcome or "")
+
+    @property
+    def closed(self) -> bool:
+        return self.status == Status.CLOSED
+
+
+@dataclass(frozen=True)
+class Conversation:
+    concern: ConcernSummary
+    messages: list[MessageView]
+
+
+def _summary(session: Session, concern: Concern) -> ConcernSummary:
+    category = session.get(ConcernCategory, concern.category_id)
+    return ConcernSummary(
+        id=concern.id, category=category.label if category else "", status=concern.status,
+        outcome=concern.outcome, received_on=concern.received_on,
+        acknowledged_on=concern.acknowledged_on, first_replied_on=concern.first_replied_on,
+        closed_on=concern.closed_on, acknowledge_by=concern.acknowledge_by,
+        feedback_by=concern.feedback_by, last_seq=concern.last_seq,
+        purged=concern.purged_on is not None,
+    )
+
+
+def _decrypt_messages(
+    session: Session, concern_id: str, private_key: X25519PrivateKey | None,
+    reader_kind: Reader, reader_id: int, *, include_notes: bool, with_authors: bool,
+) -> list[MessageView]:
+    wrap_join = and_(
+        ConcernKeyWrap.concern_id == ConcernMessage.concern_id,
+        ConcernKeyWrap.seq == ConcernMessage.seq,
+        ConcernKeyWrap.reader_kind == reader_kind.value,
+        ConcernKeyWrap.reader_id == reader_id,
+    )
+    query = (
+        select(ConcernMessage, ConcernKeyWrap.wrap, User.email)
+        .outerjoin(ConcernKeyWrap, wrap_join)
+        .outerjoin(User, User.id == ConcernMessage.author_id)
+        .where(ConcernMessage.concern_id == concern_id)
+        .order_by(ConcernMessage.seq)
+    )
+    if not include_notes:
+        query = query.where(ConcernMessage.kind != MessageKind.NOTE.value)
+    views = []
+    for message, wrap, email in session.execute(query):
+        body = None
+        if wrap is not None and private_key is not None:
+            plaintext = crypto.open_sealed(
+                message.ciphertext, wrap, private_key,
+                _aad(message.concern_id, message.seq, message.kind),
+            )
+            body = _decode(plaintext)
+        views.append(MessageView(message.seq, message.kind, message.sent_on,
+                                 email if with_authors else None, body))
+    return views
+
+
+# --------------------------------------------------------------------------- reporter side
+
+
+@dataclass(frozen=True)
+class ReceiptKeys:
+    """What a typed receipt turns into; computed the same way whether or not it exists."""
+
+    receipt: str = field(repr=False)
+    lookup: bytes
+    private_key: X25519PrivateKey = field(repr=False)
+    bucket: str
+
+
+def receipt_keys(config: ConcernConfig, typed: object) -> ReceiptKeys:
+    """Normalise a typed receipt and derive its lookup hash, key and rate-limit bucket."""
+    canonical = crypto.normalise_receipt(typed) if isinstance(typed, str) else None
+    if canonical is None:
+        raise MalformedReceiptError(
+            "receipt",
+            "That is not a receipt. A receipt has 20 letters and numbers in five groups "
+            "of four, like ABCD-EFGH-JKMN-PQRS-TVWX.",
+        )
+    bucket_hash = crypto.receipt_lookup_key(canonical, config.rate_limit_key).hex()
+    return ReceiptKeys(
+        receipt=canonical,
+        lookup=crypto.receipt_lookup_key(canonical, config.lookup_key),
+        private_key=crypto.reporter_private_key(canonical, config.reporter_key),
+        bucket=f"receipt:{bucket_hash[:40]}",
+    )
+
+
+def count_receipt_use(
+    session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys
+) -> None:
+    """Count a check or reply against the global and the per-receipt limits.
+
+    The caller commits this on its own, before looking the receipt up, so that wrong
+    guesses are counted even though they change nothing else.
+    """
+    now = clock.now()
+    key = config.rate_limit_key
+    ok = ratelimit.hit(session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key,
+                       forget_all=True)
+    ok = ok and ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now,
+                              key)
+    if not ok:
+        raise RateLimitedError(
+            "There have been too many receipt checks in the last minute. "
+            "Please wait a minute and try again; nothing you typed has been lost."
+        )
+
+
+def _concern_for_receipt(session: Session, keys_: ReceiptKeys) -> Concern:
+    concern = session.scalar(select(Concern).where(Concern.receipt_hash == keys_.lookup))
+    if concern is None:
+        raise ReceiptNotFoundError(
+            "We could not find a concern with that receipt. Check it and try again."
+        )
+    return concern
+
+
+def open_conversation(session: Session, keys_: ReceiptKeys) -> Conversation:
+    """Return the reporter's view of their concern: replies, dates, status; no notes."""
+    concern = _concern_for_receipt(session, keys_)
+    messages = _decrypt_messages(session, concern.id, keys_.private_key, Reader.REPORTER, 0,
+                                 include_notes=False, with_authors=False)
+    return Conversation(_summary(session, concern), messages)
+
+
+def reporter_reply(
+    session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys, *,
+    text: object, seen_seq: object,
+) -> Conversation:
+    """Add the reporter's reply to their conversation and return the updated view."""
+    concern = _concern_for_receipt(session, keys_)
+    if concern.status == Status.CLOSED:
+        raise ConcernClosedError(
+            "This concern has been closed, so it cannot take more replies. "
+            "If something new has happened, you can raise a new concern."
+        )
+    body = clean_text(text, field_name="text", label="Your reply", required=True,
+                      max_chars=MAX_MESSAGE)
+    _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, {"text": body},
+                    author_id=None, seen_seq=seen_seq)
+    return open_conversation(session, keys_)
+
+
+def _claim_seq(session: Session, concern_id: str, seen_seq: object) -> int:
+    """Take the next sequence number, but only if nobody wrote since `seen_seq`."""
+    try:
+        seen = int(seen_seq)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        seen = -1
+    claimed = session.execute(
+        update(Concern)
+        .where(Concern.id == concern_id, Concern.last_seq == seen)
+        .values(last_seq=Concern.last_seq + 1)
+        .returning(Concern.last_seq)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if claimed is None:
+        raise ConversationMovedOnError(
+            "A new message arrived while you were writing, so yours has not been sent yet. "
+            "Read the conversation again; your text is kept below."
+        )
+    return int(claimed)
+
+
+def _append_message(
+    session: Session, config: ConcernConfig, clock: Clock, concern: Concern, kind: MessageKind,
+    body: Mapping[str, str], *, author_id: int | None, seen_seq: object,
+) -> int:
+    seq = _claim_seq(session, concern.id, seen_seq)
+    session.refresh(concern)
+    readers = _follow_up_readers(session, concern, to_reporter=kind != MessageKind.NOTE)
+    sealed = crypto.seal(_encode(body), readers, _aad(concern.id, seq, kind))
+    session.add(ConcernMessage(concern_id=concern.id, seq=seq, kind=kind.value,
+                               sent_on=config.today(clock), author_id=author_id,
+                               ciphertext=sealed.ciphertext))
+    session.flush()
+    session.add_all(_wrap_rows(concern.id, seq, sealed.wraps))
+    session.flush()
+    return seq
+
+
+# --------------------------------------------------------------------------- handler side
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    summary: ConcernSummary
+    days_open: int
+    acknowledgement_overdue: bool
+    feedback_overdue: bool
+    can_read: bool
+
+
+INBOX_FILTERS = {
+    "open": "Open (not closed)",
+    **{status.value: STATUS_LABELS[status] for status in STATUS_ORDER},
+    "all": "All",
+}
+INBOX_SORTS = {
+    "received": "Date received",
+    "days_open": "Days open",
+    "category": "Category",
+    "status": "Status",
+}
+
+
+def days_between(session: Session, later: ColumnElement, earlier: ColumnElement) -> ColumnElement:
+    """SQL for whole days from `earlier` to `later` (two DATE expressions)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return later - earlier  # date - date is an integer number of days
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def inbox(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, *,
+    status: str = "open", sort: str = "received", descending: bool = False,
+) -> list[InboxRow]:
+    """List concerns for a handler with the EU-directive clocks; reads no content."""
+    today = config.today(clock)
+    end = func.coalesce(Concern.closed_on, cast(today, Date))
+    days_open = days_between(session, end, Concern.received_on)
+    status_rank = case({s.value: i for i, s in enumerate(STATUS_ORDER)}, value=Concern.status)
+    order_column = {
+        "received": Concern.received_on,
+        "days_open": days_open,
+        "category": ConcernCategory.label,
+        "status": status_rank,
+    }.get(sort, Concern.received_on)
+    query = select(Concern, days_open).join(
+        ConcernCategory, ConcernCategory.id == Concern.category_id
+    )
+    if status == "open":
+        query = query.where(Concern.status != Status.CLOSED.value)
+    elif status in {s.value for s in STATUS_ORDER}:
+        query = query.where(Concern.status == status)
+    query = query.order_by(order_column.desc() if descending else order_column.asc(),
+                           Concern.received_on, Concern.id)
+    readable = set(
+        session.scalars(
+            select(ConcernKeyWrap.concern_id).where(
+                ConcernKeyWrap.seq == 1,
+                ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+                ConcernKeyWrap.reader_id == user.id,
+            )
+        )
+    )
+    rows = []
+    for concern, days in session.execute(query):
+        open_ = concern.status != Status.CLOSED
+        rows.append(
+            InboxRow(
+                summary=_summary(session, concern),
+                days_open=int(days),
+                acknowledgement_overdue=open_ and concern.acknowledged_on is None
+                and today > concern.acknowledge_by,
+                feedback_overdue=open_ and concern.first_replied_on is None
+                and today > concern.feedback_by,
+                can_read=concern.id in readable,
+            )
+        )
+    return rows
+
+
+def _concern(session: Session, concern_id: str, *, lock: bool = False) -> Concern:
+    concern = session.get(Concern, concern_id, with_for_update=lock) if concern_id else None
+    if concern is None:
+        raise ConcernNotFoundError("There is no concern with that reference.")
+    return concern
+
+
+def _require_access(session: Session, concern: Concern, user: User) -> None:
+    if user.id not in _handler_ids_with_access(session, concern.id):
+        raise NoAccessError(
+            "This concern has not been shared with you. A handler who can read it can share "
+            "it with you, or an administrator can grant access with the recovery key."
+        )
+
+
+@dataclass(frozen=True)
+class HandlerView:
+    conversation: Conversation
+    can_read: bool
+    share_candidates: list[tuple[int, str]]  # (user id, e-mail) of handlers without access
+
+
+def read_concern(
+    session: Session, clock: Clock, user: User, concern_id: str,
+    private_key: X25519PrivateKey | None,
+) -> HandlerView:
+    """Decrypt a concern for a handler; every decryption goes into the audit log."""
+    concern = _concern(session, concern_id)
+    can_read = user.id in _handler_ids_with_access(session, concern.id)
+    key = private_key if can_read else None
+    messages = _decrypt_messages(session, concern.id, key, Reader.HANDLER, user.id,
+                                 include_notes=True, with_authors=True)
+    if key is not None:
+        opened = sum(1 for m in messages if m.body is not None)
+        audit.record(session, clock, actor=user.email, action="concern.read", subject=concern.id,
+                     detail={"messages": opened})
+    return HandlerView(Conversation(_summary(session, concern), messages), can_read,
+                       share_candidates(session, concern.id) if can_read else [])
+
+
+def handler_message(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
+    text: object, seen_seq: object, note: bool,
+) -> int:
+    """Send a reply to the reporter, or add an internal note (handlers only)."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    if concern.status == Status.CLOSED and not note:
+        raise ConcernClosedError("This concern is closed: add an internal note instead.")
+    body = clean_text(text, field_name="text", label="Note" if note else "Reply",
+                      required=True, max_chars=MAX_MESSAGE)
+    kind = MessageKind.NOTE if note else MessageKind.HANDLER_REPLY
+    seq = _append_message(session, config, clock, concern, kind, {"text": body},
+                          author_id=user.id, seen_seq=seen_seq)
+    if not note:
+        today = config.today(clock)
+        if concern.first_replied_on is None:
+            concern.first_replied_on = today
+        # Writing to the reporter acknowledges their concern (EU directive art. 9(1)(b)).
+        if concern.status == Status.NEW:
+            concern.status = Status.ACKNOWLEDGED.value
+        if concern.acknowledged_on is None:
+            concern.acknowledged_on = today
+    audit.record(session, clock, actor=user.email,
+                 action="concern.note" if note else "concern.reply", subject=concern.id,
+                 detail={"seq": seq})
+    return seq
+
+
+def change_status(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
+    new_status: str, outcome: str | None, expected_status: str,
+) -> None:
+    """Move a concern forward; closing needs an outcome (spam/duplicate: mark_excluded)."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    try:
+        target = Status(new_status)
+    except ValueError as exc:
+        raise StatusChangeError("Choose one of the listed statuses.") from exc
+    if target == Status.CLOSED and outcome not in OUTCOMES:
+        raise StatusChangeError("To close a concern, choose its outcome.")
+    if target != Status.CLOSED and outcome:
+        raise StatusChangeError("An outcome is only chosen when closing.")
+    _move(session, clock, config, user, concern, target, outcome, expected_status)
+
+
+def mark_excluded(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
+    reason: str, expected_status: str,
+) -> None:
+    """Close a concern as spam or a duplicate: it then counts in no statistic."""
+    if reason not in EXCLUDED_OUTCOMES:
+        raise StatusChangeError("Choose spam or duplicate.")
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    _move(session, clock, config, user, concern, Status.CLOSED, reason, expected_status)
+
+
+def _move(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern: Concern,
+    target: Status, outcome: str | None, expected_status: str,
+) -> None:
+    current = Status(concern.status)
+    if expected_status != current.value:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status while you were looking at it. "
+            "Check the page again before changing it."
+        )
+    if STATUS_ORDER.index(target) <= STATUS_ORDER.index(current):
+        raise StatusChangeError(
+            f"A concern moves forward only: it is {STATUS_LABELS[current].lower()} already."
+        )
+    today = config.today(clock)
+    values: dict[str, object] = {"status": target.value}
+    if concern.acknowledged_on is None:
+        values["acknowledged_on"] = today  # moving past "new" acknowledges it
+    if target == Status.CLOSED:
+        values["closed_on"] = today
+        values["outcome"] = outcome
+    # Conditional on the status this handler saw: of two simultaneous changes, one wins.
+    moved = session.execute(
+        update(Concern)
+        .where(Concern.id == concern.id, Concern.status == current.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status at the same moment. Check the page again."
+        )
+    session.refresh(concern)
+    audit.record(session, clock, actor=user.email, action="concern.status", subject=concern.id,
+                 detail={"from": current.value, "to": target.value, "outcome": outcome})
+
+
+def next_statuses(status: str) -> list[tuple[str, str]]:
+    """The statuses a concern may move to from `status`, as (value, label)."""
+    later = STATUS_ORDER[STATUS_ORDER.index(Status(status)) + 1 :]
+    return [(s.value, STATUS_LABELS[s]) for s in later]
+
+
+def share_candidates(session: Session, concern_id: str) -> list[tuple[int, str]]:
+    """Active handlers with a key pair who cannot read this concern yet."""
+    with_access = _handler_ids_with_access(session, concern_id)
+    rows = session.execute(
+        select(User.id, User.email)
+        .join(HandlerKey, HandlerKey.user_id == User.id)
+        .where(User.role == Role.HANDLER.value, User.disabled.is_(False),
+               User.id.not_in(with_access))
+        .order_by(User.email)
+    )
+    return list(rows)
+
+
+def share_concern(
+    session: Session, clock: Clock, user: User, private_key: X25519PrivateKey,
+    concern_id: str, target_id: object,
+) -> int:
+    """Give another handler every message this handler can read; return how many."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    candidates = dict(share_candidates(session, concern.id))
+    target = int(target_id) if isinstance(target_id, str) and target_id.isdigit() else None
+    if target not in candidates:
+        raise ShareError("Choose a case handler from the list.")
+    target_key = session.get(HandlerKey, target)
+    assert target_key is not None  # share_candidates joined on it
+    shared = _rewrap_all(session, concern.id, Reader.HANDLER, user.id, private_key, target,
+                         crypto.public_key_from_raw(target_key.public_key))[concern.id]
+    audit.record(session, clock, actor=user.email, action="concern.share", subject=concern.id,
+                 detail={"with": candidates[target], "messages": shared})
+    return shared
+
+
+def _rewrap_all(
+    session: Session, concern_id: str | None, from_kind: Reader, from_id: int,
+    private_key: X25519PrivateKey, target_id: int, target_public: X25519PublicKey,
+) -> dict[str, int]:
+    """Add handler `target_id` wraps for every message `from` can open; per-concern counts."""
+    query = (
+        select(ConcernKeyWrap, ConcernMessage.kind)
+        .join(ConcernMessage, and_(ConcernMessage.concern_id == ConcernKeyWrap.concern_id,
+                                   ConcernMessage.seq == ConcernKeyWrap.seq))
+        .where(ConcernKeyWrap.reader_kind == from_kind.value, ConcernKeyWrap.reader_id == from_id)
+    )
+    if concern_id is not None:
+        query = query.where(ConcernKeyWrap.concern_id == concern_id)
+    existing = set(
+        session.execute(
+            select(ConcernKeyWrap.concern_id, ConcernKeyWrap.seq).where(
+                ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+                ConcernKeyWrap.reader_id == target_id,
+            )
+        )
+    )
+    counts: dict[str, int] = {}
+    for wrap, kind in session.execute(query):
+        if (wrap.concern_id, wrap.seq) in existing:
+            continue
+        new = crypto.rewrap(wrap.wrap, private_key, target_public,
+                            _aad(wrap.concern_id, wrap.seq, kind))
+        session.add(ConcernKeyWrap(concern_id=wrap.concern_id, seq=wrap.seq,
+                                   reader_kind=Reader.HANDLER.value, reader_id=target_id,
+                                   wrap=new))
+        counts[wrap.concern_id] = counts.get(wrap.concern_id, 0) + 1
+    session.flush()
+    return counts if concern_id is None else {concern_id: counts.get(concern_id, 0)}
+
+
+def recover_access(
+    session: Session, clock: Clock, recovery_private: X25519PrivateKey, handler_email: str, *,
+    actor: str,
+) -> dict[str, int]:
+    """Grant a handler every concern through the recovery key; return messages per concern."""
+    recovery = keys.matching_recovery_key(session, recovery_private)
+    user = session.scalar(select(User).where(User.email == handler_email.strip().lower()))
+    if user is None or user.role != Role.HANDLER.value or user.disabled:
+        raise ShareError(f"{handler_email} is not an active case handler account.")
+    target_key = keys.handler_key(session, user.id)
+    if target_key is None:
+        raise keys.NoHandlerKeyError(
+            f"{user.email} has not signed in yet, so has no key pair to receive concerns. "
+            "Ask them to sign in once, then run this again."
+        )
+    counts = _rewrap_all(session, None, Reader.RECOVERY, recovery.id, recovery_private, user.id,
+                         crypto.public_key_from_raw(target_key.public_key))
+    for concern_id, messages in sorted(counts.items()):
+        audit.record(session, clock, actor=actor, action="concern.recover", subject=concern_id,
+                     detail={"handler": user.email, "messages": messages})
+    return counts
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, actor: str) -> int:
+    """Delete content and keys of concerns closed longer than the retention period.
+
+    What remains is the dated metadata the statistics need: category, status,
+    outcome and the dates of each step. Also forgets expired key sessions and past
+    rate-limit windows. Idempotent: run it as often as you like.
+    """
+    today = config.today(clock)
+    cutoff = today - dt.timedelta(days=config.retention_days)
+    due = list(
+        session.scalars(
+            select(Concern.id).where(Concern.closed_on <= cutoff, Concern.purged_on.is_(None))
+        )
+    )
+    if due:
+        session.execute(delete(ConcernKeyWrap).where(ConcernKeyWrap.concern_id.in_(due)))
+        session.execute(delete(ConcernMessage).where(ConcernMessage.concern_id.in_(due)))
+        session.execute(
+            update(Concern)
+            .where(Concern.id.in_(due))
+            .values(receipt_hash=None, reporter_public_key=None, purged_on=today)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(session, clock, actor=actor, action="concerns.purge",
+                     subject=f"closed on or before {cutoff.isoformat()}",
+                     detail={"concerns": len(due)})
+    keys.purge_key_sessions(session, clock)
+    ratelimit.forget_other_windows(session, ratelimit.window_tag(clock.now(),
+                                                                  config.rate_limit_key))
+    return len(due)

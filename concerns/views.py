@@ -1,0 +1,142 @@
+"""Reporter pages: raise a concern, get a receipt, check and reply. No account needed.
+
+Rule 1 of DESIGN.md on these pages: the only cookie is Flask's session holding the
+CSRF token; nothing reads the client's address or user agent; `flash()` is never
+used (it would put more in that cookie).
+
+The receipt is never put in a cookie or a URL. After a successful check, the
+conversation page's reply form carries the receipt in a hidden field of the POSTed
+form, so the reporter can answer without typing it again. It therefore sits in the
+HTML of that one response — which is sent with `Cache-Control: no-store`, so the
+browser does not keep it — and in nothing the browser stores or sends elsewhere.
+Asking for it again would be the only stricter choice, and it would make every reply
+a chore for the very people the service is for.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template, session
+
+from concerns import services
+from concerns.config import ConcernConfig
+from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
+from speakup.web import clock, db, public, settings
+from speakup.web import services as app_services
+
+bp = Blueprint("concerns", __name__, url_prefix="/concerns")
+
+
+def concern_config() -> ConcernConfig:
+    return app_services().extras["concerns"]
+
+
+def _used_csrf_token() -> None:
+    """Forget this session's CSRF token, so a form that succeeded cannot be sent again."""
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
+
+
+def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
+    form.category.choices = [(str(c.id), c.label) for c in services.list_categories(db())]
+    return render_template("concerns/new.html", form=form, notice=notice,
+                           k=settings().min_group_size), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@public
+def new() -> tuple[str, int]:
+    form = ConcernForm()
+    if not form.is_submitted():
+        return _new_form_page(form, 200)
+    try:
+        draft = services.draft_report(db(), category_id=form.category.data,
+                                      what_happened=form.what_happened.data,
+                                      what_wanted=form.what_wanted.data)
+        db().rollback()  # end the read before the encryption: SQLite holds its lock till then
+        report = services.seal_report(draft, concern_config())
+        receipt = services.store_report(db(), clock(), concern_config(), draft, report)
+        db().commit()
+    except services.FieldError as exc:
+        db().rollback()
+        form[exc.field].errors = [str(exc)]
+        return _new_form_page(form, 400)
+    except services.RateLimitedError as exc:
+        db().rollback()
+        return _new_form_page(form, 429, str(exc))
+    except services.NotReadyError as exc:
+        db().rollback()
+        return _new_form_page(form, 503, str(exc))
+    _used_csrf_token()
+    return render_template("concerns/receipt.html", receipt=receipt), 200
+
+
+def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tuple[str, int]:
+    return render_template("concerns/check.html", form=form, notice=notice), status
+
+
+def _conversation_page(
+    conversation: services.Conversation | None, form: ReporterReplyForm, status: int,
+    notice: str | None = None, sent: bool = False,
+) -> tuple[str, int]:
+    if conversation is not None:
+        form.seen_seq.data = str(conversation.concern.last_seq)
+    return render_template("concerns/conversation.html", conversation=conversation, form=form,
+                           notice=notice, sent=sent), status
+
+
+@bp.route("/check", methods=["GET", "POST"])
+@public
+def check() -> tuple[str, int]:
+    form = CheckForm()
+    if not form.is_submitted():
+        return _check_page(form, 200)
+    try:
+        keys_ = services.receipt_keys(concern_config(), form.receipt.data)
+        services.count_receipt_use(db(), clock(), concern_config(), keys_)
+        db().commit()  # count wrong guesses too
+        conversation = services.open_conversation(db(), keys_)
+    except services.FieldError as exc:
+        form.receipt.errors = [str(exc)]
+        return _check_page(form, 400)
+    except services.RateLimitedError as exc:
+        db().rollback()
+        return _check_page(form, 429, str(exc))
+    except services.ReceiptNotFoundError as exc:
+        form.receipt.errors = [str(exc)]
+        return _check_page(form, 400)
+    finally:
+        db().rollback()  # nothing else to keep; ends the read transaction
+    return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
+                              200)
+
+
+@bp.route("/reply", methods=["POST"])
+@public
+def reply() -> tuple[str, int]:
+    form = ReporterReplyForm()
+    try:
+        keys_ = services.receipt_keys(concern_config(), form.receipt.data)
+        services.count_receipt_use(db(), clock(), concern_config(), keys_)
+        db().commit()
+        conversation = services.reporter_reply(db(), clock(), concern_config(), keys_,
+                                               text=form.text.data, seen_seq=form.seen_seq.data)
+        db().commit()
+    except (services.MalformedReceiptError, services.ReceiptNotFoundError):
+        db().rollback()  # only a forged or stale form gets here
+        return _check_page(CheckForm(formdata=None), 400,
+                           "We could not find your concern. Enter your receipt again.")
+    except services.RateLimitedError as exc:
+        db().rollback()
+        return _conversation_page(None, form, 429, str(exc))
+    except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
+        db().rollback()
+        conversation = services.open_conversation(db(), keys_)
+        db().rollback()
+        if isinstance(exc, services.FieldError):
+            form.text.errors = [str(exc)]
+            return _conversation_page(conversation, form, 400)
+        moved_on = isinstance(exc, services.ConversationMovedOnError)
+        return _conversation_page(conversation, form, 409 if moved_on else 400, str(exc))
+    _used_csrf_token()
+    return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
+                              200, sent=True)

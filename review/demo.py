@@ -1,0 +1,261 @@
+"""Demo data for the review pages: six published monthly rounds of one pulse survey.
+
+The rounds are synthetic but shaped like a programme that is working: speaking-up
+and inclusive-leadership scores rise, the gap between Global Majority and White
+staff narrows, and one small team ("Estates") is always too small to be shown.
+Responses go into the surveys package's own tables exactly as answering would
+leave them, then `surveys.publish.publish_round` publishes each round, which
+deletes the raw rows again: afterwards only published aggregates remain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from speakup.clock import FrozenClock
+from speakup.settings import Settings
+from speakup.web import Services
+from surveys.itembank import NO, PREFER_NOT_TO_SAY, YES, Item, load_item_bank
+from surveys.models import Response, ResponseAnswer, ResponseGroup, Round, Survey
+from surveys.publish import publish_round
+from surveys.published import PREFER_NOT, PublishedRound
+
+DEMO_TITLE = "Staff pulse survey (demo)"
+DEMO_SEED = 2030
+ETHNICITY = {
+    "id": "ethnicity",
+    "label": "Ethnicity group",
+    "options": [
+        {"id": "global_majority", "label": "Global Majority"},
+        {"id": "white", "label": "White"},
+    ],
+}
+TEAMS = (
+    ("emergency", "Emergency department", 0.31),
+    ("surgery", "Surgery", 0.25),
+    ("community", "Community services", 0.24),
+    ("corporate", "Corporate services", 0.17),
+    ("estates", "Estates", 0.015),  # always fewer than k: shows how hiding looks
+)
+TEAM = {
+    "id": "team",
+    "label": "Team or directorate",
+    "options": [{"id": t, "label": label} for t, label, _ in TEAMS],
+}
+ITEM_IDS = (
+    *(f"speak_{i}" for i in range(1, 5)),
+    *(f"psafe_{i}" for i in range(1, 8)),
+    *(f"incl_{i}" for i in range(1, 10)),
+    *(f"wres_{i}" for i in range(5, 9)),
+)
+COMMENTS = (
+    "The new listening sessions with the board made a real difference this month.",
+    "I still do not know what happened after I raised something last year.",
+    "My manager now asks everyone in the huddle, not just the loudest voices.",
+    "Rota changes are announced too late for people with caring responsibilities.",
+    "Please keep the anonymous concern route: it is the only one some of us trust.",
+    "Training on racism felt like a tick-box exercise; the follow-up workshop was better.",
+    "Colleagues from overseas are still given the hardest shifts more often.",
+    "It feels safer to challenge decisions than it did six months ago.",
+    "More feedback on what changed because of these surveys, please.",
+    "Team meetings are more open since the new lead arrived.",
+)
+
+
+@dataclass(frozen=True)
+class GroupMood:
+    """How a group answers in one round."""
+
+    favourable: float  # chance a person's answers are favourable, before their own lean
+    harassment: float  # chance of "yes" to the harassment and discrimination items
+    fair: float  # chance of "yes" to fair career progression
+
+
+def _moods(step: float, wobble: float) -> dict[str, GroupMood]:
+    """Mood per ethnicity group at programme progress ``step`` (0 = first round, 1 = last)."""
+    return {
+        "white": GroupMood(0.66 + 0.04 * step + wobble, 0.17 - 0.02 * step, 0.72 + 0.03 * step),
+        "global_majority": GroupMood(
+            0.53 + 0.12 * step + wobble, 0.31 - 0.12 * step, 0.45 + 0.2 * step
+        ),
+        PREFER_NOT: GroupMood(0.55 + 0.04 * step, 0.25, 0.55),
+        "": GroupMood(0.58, 0.22, 0.6),
+    }
+
+
+# Instruments differ a little, and so do teams (Estates is always too small to show).
+INSTRUMENT_SHIFT = {"speak": 0.0, "psafe": 0.03, "incl": 0.06}
+TEAM_SHIFT = {"emergency": -0.06, "surgery": 0.0, "community": 0.03, "corporate": 0.05,
+              "estates": -0.08}
+# Within the unfavourable and favourable answers, how answers spread (lowest first).
+_SPREAD = {5: ((0.15, 0.35, 0.5), (0.6, 0.4)), 7: ((0.05, 0.1, 0.15, 0.3, 0.4), (0.6, 0.4))}
+
+
+def _ordinal_answer(rng: random.Random, item: Item, lean: float) -> int:
+    top = item.scale.max_value
+    low, high = _SPREAD[top]
+    if rng.random() < lean:
+        scored = top - len(high) + 1 + rng.choices(range(len(high)), weights=high)[0]
+    else:
+        scored = 1 + rng.choices(range(len(low)), weights=low)[0]
+    return top + 1 - scored if item.reverse else scored
+
+
+def _yes_no_answer(rng: random.Random, item: Item, mood: GroupMood) -> int:
+    if rng.random() < 0.04:
+        return PREFER_NOT_TO_SAY
+    chance = mood.fair if item.favourable == "yes" else mood.harassment
+    return YES if rng.random() < chance else NO
+
+
+@dataclass(frozen=True)
+class Respondent:
+    answers: dict[str, int]
+    groups: dict[str, str]
+    comment: str | None = None
+
+
+def synthetic_respondents(
+    rng: random.Random, count: int, step: float, item_ids: Sequence[str] = ITEM_IDS
+) -> list[Respondent]:
+    """Answers of ``count`` made-up people at programme progress ``step`` (0..1)."""
+    bank = load_item_bank()
+    items = [bank.item(i) for i in item_ids]
+    moods = _moods(step, rng.uniform(-0.01, 0.01))
+    people = []
+    for _ in range(count):
+        roll = rng.random()
+        ethnicity = (
+            "global_majority" if roll < 0.36 else "white" if roll < 0.9
+            else PREFER_NOT if roll < 0.97 else ""
+        )  # fmt: skip
+        team = rng.choices([t for t, _, _ in TEAMS] + [PREFER_NOT, ""],
+                           weights=[w for _, _, w in TEAMS] + [0.02, 0.01])[0]
+        mood = moods[ethnicity]
+        # People differ: each has their own lean around their group's mood.
+        lean = mood.favourable + TEAM_SHIFT.get(team, 0.0) + rng.gauss(0, 0.15)
+        answers = {}
+        for item in items:
+            if rng.random() < 0.04:
+                continue  # skipped
+            if item.scale.type == "yes_no":
+                answers[item.id] = _yes_no_answer(rng, item, mood)
+            else:
+                shifted = lean + INSTRUMENT_SHIFT.get(item.instrument_id, 0.0)
+                answers[item.id] = _ordinal_answer(rng, item, min(max(shifted, 0.02), 0.98))
+        groups = {k: v for k, v in (("ethnicity", ethnicity), ("team", team)) if v}
+        people.append(Respondent(answers, groups))
+    # A few people leave a comment, each a different one.
+    writers = rng.sample(range(count), min(len(COMMENTS) - 2, count))
+    for text, index in zip(rng.sample(COMMENTS, len(writers)), writers, strict=True):
+        people[index] = replace(people[index], comment=text)
+    return people
+
+
+def create_demo_survey(session: Session, settings: Settings, today: dt.date,
+                       title: str = DEMO_TITLE, item_ids: Sequence[str] = ITEM_IDS) -> Survey:
+    survey = Survey(
+        title=title,
+        intro="A short monthly survey on speaking up, psychological safety and inclusion.",
+        item_ids=list(item_ids),
+        demographics=[ETHNICITY, TEAM],
+        comment_question="Is there anything else you would like to tell the advisory group?",
+        schedule="monthly, first Monday 09:00",
+        timezone=settings.timezone,
+        open_days=14,
+        reminder_offsets_days=[7, 12],
+        min_group_size=settings.min_group_size,
+        active=False,  # the demo's rounds are all in the past; nothing new is scheduled
+        created_on=today - dt.timedelta(days=220),
+    )
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def _first_monday(year: int, month: int) -> dt.date:
+    day = dt.date(year, month, 1)
+    return day + dt.timedelta(days=(7 - day.weekday()) % 7)
+
+
+def _months_before(today: dt.date, count: int) -> list[tuple[int, int]]:
+    months = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        months.append((year, month))
+    return list(reversed(months))
+
+
+def insert_responses(session: Session, round_: Round, people: Sequence[Respondent]) -> None:
+    """Store responses as the answering service leaves them: random ids, no time, no token."""
+    responses, answers, groups = [], [], []
+    for person in people:
+        rid = secrets.token_hex(16)
+        responses.append({"id": rid, "round_id": round_.id, "comment": person.comment})
+        answers += [{"response_id": rid, "item_id": i, "round_id": round_.id, "value": v}
+                    for i, v in person.answers.items()]
+        groups += [{"response_id": rid, "dimension": d, "round_id": round_.id, "option": o}
+                   for d, o in person.groups.items()]
+    for model, rows in ((Response, responses), (ResponseAnswer, answers),
+                        (ResponseGroup, groups)):
+        if rows:
+            session.execute(insert(model), rows)
+    session.flush()
+
+
+def publish_synthetic_rounds(
+    session: Session,
+    settings: Settings,
+    survey: Survey,
+    today: dt.date,
+    sizes: Sequence[int],
+    rng: random.Random,
+    people: Callable[[random.Random, int, float], list[Respondent]] = synthetic_respondents,
+) -> list[PublishedRound]:
+    """Create, fill, close and publish one monthly round per size, ending last month."""
+    zone = ZoneInfo(survey.timezone)
+    published = []
+    k = survey.min_group_size
+    publish_settings = replace(settings, raw_retention_days=0)
+    for index, ((year, month), size) in enumerate(
+        zip(_months_before(today, len(sizes)), sizes, strict=True)
+    ):
+        opens = dt.datetime.combine(_first_monday(year, month), dt.time(9), zone)
+        closes = opens + dt.timedelta(days=survey.open_days)
+        round_ = Round(
+            survey_id=survey.id, status="closed", opens_at=opens, closes_at=closes,
+            reminder_times=[], reminders_sent=2, min_group_size=k,
+            invited_count=int(size / rng.uniform(0.45, 0.6)), opened_at=opens, closed_at=closes,
+        )  # fmt: skip
+        session.add(round_)
+        session.flush()
+        step = index / max(len(sizes) - 1, 1)
+        insert_responses(session, round_, people(rng, size, step))
+        published_day = min(closes.date() + dt.timedelta(days=1), today)
+        clock = FrozenClock(dt.datetime.combine(published_day, dt.time(6), dt.UTC))
+        published.append(publish_round(session, round_, publish_settings, clock))
+    return published
+
+
+def seed(session: Session, services: Services, say: Callable[[str], None]) -> None:
+    """Publish six synthetic monthly rounds of a demo survey (once)."""
+    exists = session.scalar(select(Survey.id).where(Survey.title == DEMO_TITLE))
+    if exists is not None:
+        return
+    today = services.clock.today()
+    rng = random.Random(DEMO_SEED)  # noqa: S311 - made-up survey answers, not secrets
+    survey = create_demo_survey(session, services.settings, today)
+    sizes = [rng.randint(180, 300) for _ in range(6)]
+    rounds = publish_synthetic_rounds(session, services.settings, survey, today, sizes, rng)
+    say(f"Demo survey: published {len(rounds)} rounds ({', '.join(r.label for r in rounds)}).")

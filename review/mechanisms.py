@@ -1,0 +1,279 @@
+"""The mechanism review: how concerns are handled, how safe speaking up feels, the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from concerns.stats import MechanismStats, QuarterStats, mechanism_stats
+from review import charts
+from review.reports import EVERYONE
+from review.safety import checked_mechanism_stats, checked_round
+from review.tables import COUNT, DAYS, PERCENT, TEXT, Column, Table, TableRow, not_shown_note
+from speakup import audit
+from speakup.disclosure import hidden_keys
+from surveys.published import PublishedRound, Row
+
+SPEAK_INSTRUMENT = "speak"
+# Audit actions about individual concerns: their monthly counts follow concern volumes,
+# so they are published like concern counts (see audit_summary).
+CONCERN_ACTION_PREFIX = "concern"
+
+
+def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats | None:
+    """Return the concern statistics, or None while the concerns package does not provide them."""
+    try:
+        return mechanism_stats(session, k, today)
+    except NotImplementedError:
+        return None
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    table: Table
+    months: list[str]
+    actions: list[str]
+    cells: dict[tuple[str, str], int | None]
+    verified: bool
+    checked: int
+    broken_at: int | None
+    reason: str
+
+
+def audit_summary(session: Session, k: int) -> AuditSummary:
+    """Privileged actions per month and type, and whether the hash chain verifies."""
+    counts = audit.count_by_month_and_action(session)
+    result = audit.verify(session)
+    concern_cells = {
+        (m, a): n for m, a, n in counts if a.lower().startswith(CONCERN_ACTION_PREFIX)
+    }
+    # The chain's length is shown too, so the hidden cells together must hold 0 or >= k.
+    hidden = hidden_keys(concern_cells, k) if concern_cells else frozenset()
+    months = sorted({m for m, _, _ in counts})
+    actions = sorted({a for _, a, _ in counts})
+    cells: dict[tuple[str, str], int | None] = {}
+    rows = []
+    for m, a, n in counts:
+        value = None if (m, a) in hidden else n
+        cells[m, a] = value
+        rows.append(TableRow({"month": m, "action": a, "count": value}, hidden=value is None))
+    table = Table(
+        "audit", "Privileged actions per month", AUDIT_COLUMNS, tuple(rows),
+        not_shown_note(k, "actions on concerns"),
+        description=(
+            "Counts of audited actions by calendar month and type. Actions on individual "
+            "concerns follow the same minimum group size as concern counts."
+        ),
+        extra={"chain_verified": result.ok, "entries_checked": result.checked,
+               "first_broken_entry": result.first_broken_id, "reason": result.reason},
+    )  # fmt: skip
+    return AuditSummary(table, months, actions, cells, result.ok, result.checked,
+                        result.first_broken_id, result.reason)
+
+
+AUDIT_COLUMNS = (
+    Column("month", "Month"),
+    Column("action", "Action"),
+    Column("count", "Count", COUNT),
+)
+
+CATEGORY_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("category", "Category"),
+    Column("concerns", "Concerns received", COUNT),
+)
+
+CLOCK_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("received", "Concerns received", COUNT),
+    Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),
+    Column("acknowledged_within_7_days_pct", "Acknowledged within 7 days", PERCENT),
+    Column("feedback_within_3_months_pct", "Feedback within 3 months", PERCENT),
+    Column("closed_pct", "Closed", PERCENT),
+)
+
+OUTCOME_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("outcome", "Outcome"),
+    Column("concerns", "Concerns closed", COUNT),
+)
+
+SPEAK_COLUMNS = (
+    Column("round_id", "Round id", TEXT),
+    Column("round", "Round"),
+    Column("id", "Id"),
+    Column("question", "Question"),
+    Column("n", "Answers", COUNT),
+    Column("favourable_pct", "Favourable", PERCENT),
+)
+
+
+@dataclass(frozen=True)
+class MechanismReview:
+    stats: MechanismStats | None
+    latest_quarter: QuarterStats | None
+    tables: list[Table]
+    volume_charts: list[charts.Chart]
+    clock_chart: charts.Chart | None
+    days_chart: charts.Chart | None
+    outcome_charts: list[charts.Chart]
+    speak_chart: charts.Chart | None
+    speak_rows: list[Row]
+    audit: AuditSummary
+    hidden_note: str
+
+
+def _chunked(labels: Sequence[str], size: int) -> list[list[str]]:
+    return [list(labels[i : i + size]) for i in range(0, len(labels), size)]
+
+
+def _count_charts(title: str, quarters: Sequence[QuarterStats], labels: Sequence[str],
+                  attr: str, y_label: str, prefix: str) -> list[charts.Chart]:
+    if not quarters or not labels:
+        return []
+    x_labels = [q.quarter for q in quarters]
+    out = []
+    chunks = _chunked(labels, len(charts.BAR_COLOURS))
+    for c, chunk in enumerate(chunks):
+        series = [
+            charts.Series(label, [getattr(q, attr).get(label) for q in quarters])
+            for label in chunk
+        ]
+        part = f" (part {c + 1} of {len(chunks)})" if len(chunks) > 1 else ""
+        out.append(charts.bar_chart(title + part, x_labels, series, True, y_label,
+                                    x_header="Quarter", id_prefix=f"{prefix}-{c}"))
+    return out
+
+
+def _speak_rows(rounds: Sequence[PublishedRound]) -> list[Row]:
+    if not rounds:
+        return []
+    latest = rounds[-1]
+    rows = [r for r in latest.items if r.instrument_id == SPEAK_INSTRUMENT]
+    if not rows:
+        rows = [r for r in latest.items if "speak up" in r.label.lower()]
+    return rows[: len(charts.LINE_COLOURS)]
+
+
+def latest_shown_quarter(stats: MechanismStats | None) -> QuarterStats | None:
+    """The most recent quarter whose figures are shown."""
+    if stats is None:
+        return None
+    shown = [q for q in stats.quarters if q.received is not None]
+    return shown[-1] if shown else None
+
+
+def mechanism_review(
+    stats: MechanismStats | None,
+    rounds: Sequence[PublishedRound],
+    audit_part: AuditSummary,
+    k: int,
+) -> MechanismReview:
+    """Build the mechanism review's tables and charts."""
+    checked = checked_mechanism_stats(stats) if stats is not None else None
+    k = checked.k if checked else k
+    note = not_shown_note(k, "concerns")
+    quarters = checked.quarters if checked else []
+    category_rows, clock_rows, outcome_rows = [], [], []
+    for q in quarters:
+        for category in checked.categories if checked else []:
+            n = q.received_by_category.get(category)
+            category_rows.append(TableRow({"quarter": q.quarter, "category": category,
+                                           "concerns": n}, hidden=not n))
+        clock_rows.append(TableRow({
+            "quarter": q.quarter,
+            "received": q.received,
+            "median_days_to_acknowledge": q.median_days_to_acknowledge,
+            "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
+            "feedback_within_3_months_pct": q.feedback_within_3_months,
+            "closed_pct": q.closed_share,
+        }, hidden=q.received is None))
+        for outcome in checked.outcomes if checked else []:
+            n = q.outcomes.get(outcome)
+            outcome_rows.append(TableRow({"quarter": q.quarter, "outcome": outcome,
+                                          "concerns": n}, hidden=not n))
+    rounds = [checked_round(r) for r in rounds]
+    speak_rows = _speak_rows(rounds)
+    speak_table_rows, speak_series = [], []
+    for row in speak_rows:
+        values = []
+        for published in rounds:
+            match = next((r for r in published.items if r.id == row.id), None)
+            cell = match.overall if match and match.overall and match.overall.n else None
+            shown = cell is not None and cell.favourable is not None
+            values.append(cell.favourable * 100 if shown else None)
+            speak_table_rows.append(TableRow({
+                "round_id": published.round_id, "round": published.label, "id": row.id,
+                "question": row.label, "n": cell.n if cell else None,
+                "favourable_pct": cell.favourable if cell else None,
+            }, hidden=cell is None))
+        speak_series.append(charts.Series(row.label, values))
+    survey_note = not_shown_note(rounds[-1].k if rounds else k)
+    tables = [
+        Table("concerns_by_category", "Concerns received by category", CATEGORY_COLUMNS,
+              tuple(category_rows), note),
+        Table("concern_clocks", "How quickly concerns are answered", CLOCK_COLUMNS,
+              tuple(clock_rows), note,
+              description="Shares are of the concerns received in the quarter."),
+        Table("concern_outcomes", "Outcomes of closed concerns", OUTCOME_COLUMNS,
+              tuple(outcome_rows), note),
+        Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",
+              SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
+        audit_part.table,
+    ]  # fmt: skip
+    x_labels = [q.quarter for q in quarters]
+    clock_chart = days_chart = None
+    if quarters:
+        clock_chart = charts.line_chart(
+            "Concerns acknowledged and answered in time", x_labels,
+            [
+                charts.Series("Acknowledged within 7 days", [_pct(q.acknowledged_within_7_days)
+                                                             for q in quarters]),
+                charts.Series("Feedback within 3 months", [_pct(q.feedback_within_3_months)
+                                                           for q in quarters]),
+                charts.Series("Closed", [_pct(q.closed_share) for q in quarters]),
+            ],
+            0, 100, "Share of concerns received (%)", x_header="Quarter",
+            id_prefix="mech-clocks",
+        )  # fmt: skip
+        days = [q.median_days_to_acknowledge for q in quarters]
+        top = max([d for d in days if d is not None] + [7.0])
+        days_chart = charts.line_chart(
+            "Median days to acknowledge a concern (target: 7)", x_labels,
+            [charts.Series("Median days to acknowledge", days)],
+            0, float(math.ceil(top / 7) * 7), "Days", "{:.0f}", x_header="Quarter",
+            id_prefix="mech-days",
+        )  # fmt: skip
+    speak_chart = None
+    if rounds and speak_series:
+        speak_chart = charts.line_chart(
+            "Speaking up: favourable answers per question", [r.label for r in rounds],
+            speak_series, 0, 100, "Favourable (%)", id_prefix="mech-speak",
+        )  # fmt: skip
+    return MechanismReview(
+        stats=checked,
+        latest_quarter=latest_shown_quarter(checked),
+        tables=tables,
+        volume_charts=_count_charts(
+            "Concerns received by category", quarters, checked.categories if checked else [],
+            "received_by_category", "Concerns received", "mech-volume",
+        ),
+        clock_chart=clock_chart,
+        days_chart=days_chart,
+        outcome_charts=_count_charts(
+            "Outcomes of closed concerns", quarters, checked.outcomes if checked else [],
+            "outcomes", "Concerns closed", "mech-outcomes",
+        ),
+        speak_chart=speak_chart,
+        speak_rows=speak_rows,
+        audit=audit_part,
+        hidden_note=note,
+    )
+
+
+def _pct(share: float | None) -> float | None:
+    return None if share is None else share * 100

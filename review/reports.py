@@ -1,0 +1,561 @@
+"""Round reports and the overview, built from published rounds only.
+
+Everything here reads `surveys.published` (through `review.safety`) and never a
+survey table. Functions are pure or take a Session; none imports Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from review import charts
+from review.safety import checked_round
+from review.tables import (
+    COUNT,
+    MEAN,
+    PERCENT,
+    TEXT,
+    Column,
+    Table,
+    TableRow,
+    not_shown_note,
+)
+from surveys.itembank import ItemBankError, load_item_bank
+from surveys.published import Cell, Dimension, PublishedRound, Row, published_rounds
+
+EVERYONE = "Everyone"
+# Answer labels in export column order: each scale's options fit this order.
+ANSWER_LABELS = (
+    "Strongly disagree",
+    "Disagree",
+    "Somewhat disagree",
+    "Neither agree nor disagree",
+    "Somewhat agree",
+    "Agree",
+    "Strongly agree",
+    "Yes",
+    "No",
+)
+
+
+class ReviewError(LookupError):
+    """Raise when a page asks for something that is not published."""
+
+
+def answer_labels(response_scale: str, distribution: dict[str, int] | None = None) -> list[str]:
+    """Return the answer labels of a response scale, in scale order."""
+    try:
+        scale = load_item_bank().scale(response_scale)
+    except ItemBankError:
+        keys = sorted(distribution or {}, key=lambda v: (len(v), v))
+        return keys
+    return [option.label for option in scale.options]
+
+
+def answer_values(response_scale: str, distribution: dict[str, int] | None = None) -> list[str]:
+    """Return the stored values (as text) of a response scale's answers, in scale order."""
+    try:
+        scale = load_item_bank().scale(response_scale)
+    except ItemBankError:
+        return sorted(distribution or {}, key=lambda v: (len(v), v))
+    return [str(option.value) for option in scale.options]
+
+
+def neutral_index(response_scale: str) -> int | None:
+    labels = answer_labels(response_scale)
+    for i, label in enumerate(labels):
+        if label.startswith("Neither"):
+            return i
+    return None
+
+
+def shares(cell: Cell | None, response_scale: str) -> list[float] | None:
+    """Return the cell's distribution as shares of its answers, or None when not shown."""
+    if cell is None or not cell.n:
+        return None
+    values = answer_values(response_scale, cell.distribution)
+    counts = [cell.distribution.get(v, 0) for v in values]
+    total = sum(counts)
+    if not total:
+        return None
+    return [c / total for c in counts]
+
+
+def instrument_title(instrument_id: str, fallback: str) -> str:
+    try:
+        return load_item_bank().instrument(instrument_id).title
+    except ItemBankError:
+        return fallback
+
+
+def headline_value(row: Row, cell: Cell | None) -> float | None:
+    """The figure a row is judged by: favourable share, or the yes share of a yes/no item."""
+    if cell is None or not cell.n:
+        return None
+    if row.response_scale == "yes_no":
+        return cell.yes_share
+    return cell.favourable
+
+
+# --------------------------------------------------------------------------
+# Round report
+
+
+@dataclass(frozen=True)
+class GroupCell:
+    """One group's (or everyone's) figures for one row; cell None = not shown."""
+
+    group_id: str | None
+    label: str
+    cell: Cell | None
+
+
+@dataclass(frozen=True)
+class RowReport:
+    row: Row
+    kind: str  # "scale" or "item"
+    cells: tuple[GroupCell, ...]  # Everyone first, then each group of the dimension
+    chart: charts.Chart | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """The rows of one instrument: its scale (if any) and its items."""
+
+    instrument_id: str
+    title: str
+    rows: tuple[RowReport, ...]
+    # Without a breakdown: one chart of all rows (per answer scale and direction).
+    charts: tuple[charts.Chart, ...]
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    published: PublishedRound
+    dimension: Dimension | None
+    hidden_note: str
+    respondents: Table
+    results: Table
+    sections: tuple[Section, ...]
+    comments: list[str] | None
+
+
+def dimension_of(published: PublishedRound, dimension_id: str | None) -> Dimension | None:
+    """Return the chosen dimension, None for no breakdown; raise if it is not published."""
+    if not dimension_id:
+        return None
+    for dimension in published.dimensions:
+        if dimension.id == dimension_id:
+            return dimension
+    raise ReviewError(f"round {published.round_id} has no breakdown {dimension_id!r}")
+
+
+def _group_cells(row: Row, dimension: Dimension | None) -> tuple[GroupCell, ...]:
+    cells = [GroupCell(None, EVERYONE, row.overall)]
+    if dimension is not None:
+        by_group = row.by_group.get(dimension.id, {})
+        cells += [GroupCell(g.id, g.label, by_group.get(g.id)) for g in dimension.groups]
+    return tuple(cells)
+
+
+def yes_first(row: Row) -> bool:
+    """Whether "Yes" goes left of the centre: the unfavourable answer always goes left."""
+    return row.response_scale != "yes_no" or row.lower_is_better
+
+
+def _diverging(title: str, rows: Sequence[tuple[str, Cell | None]], template: Row, header: str,
+               id_prefix: str) -> charts.Chart:
+    scale, flip = template.response_scale, not yes_first(template)
+    chart_rows = []
+    for label, cell in rows:
+        row_shares = shares(cell, scale)
+        if flip and row_shares is not None:
+            row_shares = row_shares[::-1]
+        chart_rows.append(charts.DivergingRow(label, cell.n if cell else None, row_shares))
+    labels = answer_labels(scale)
+    return charts.diverging_bars(
+        title, chart_rows, labels[::-1] if flip else labels, neutral_index(scale),
+        label_header=header, id_prefix=id_prefix,
+    )  # fmt: skip
+
+
+def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[Section, ...]:
+    order: list[str] = []
+    scale_of: dict[str, Row] = {}
+    items_of: dict[str, list[Row]] = {}
+    for scale in published.scales:
+        key = scale.instrument_id or scale.id
+        scale_of[key] = scale
+        order.append(key)
+    for item in published.items:
+        key = item.instrument_id or item.id
+        items_of.setdefault(key, []).append(item)
+        if key not in order:
+            order.append(key)
+    sections = []
+    for s, key in enumerate(order):
+        rows: list[tuple[Row, str]] = []
+        if key in scale_of:
+            rows.append((scale_of[key], "scale"))
+        rows += [(item, "item") for item in items_of.get(key, [])]
+        fallback = scale_of[key].label if key in scale_of else key
+        title = instrument_title(key, fallback)
+        reports = []
+        for r, (row, kind) in enumerate(rows):
+            cells = _group_cells(row, dimension)
+            chart = None
+            if dimension is not None:
+                chart = _diverging(
+                    f"{row.label}: answers by {dimension.label.lower()}",
+                    [(c.label, c.cell) for c in cells], row,
+                    dimension.label, f"chart-s{s}-r{r}",
+                )  # fmt: skip
+            reports.append(RowReport(row, kind, cells, chart))
+        section_charts: list[charts.Chart] = []
+        if dimension is None:
+            kinds: dict[tuple[str, bool], list[tuple[Row, str]]] = {}
+            for row, kind in rows:
+                kinds.setdefault((row.response_scale, yes_first(row)), []).append((row, kind))
+            for c, ((_, first), group) in enumerate(kinds.items()):
+                direction = ""
+                if len(kinds) > 1:
+                    direction = " (lower is better)" if first else " (higher is better)"
+                section_charts.append(_diverging(
+                    f"{title}: answers, everyone{direction}",
+                    [(_row_label(row, kind), row.overall) for row, kind in group],
+                    group[0][0], "Question", f"chart-s{s}-{c}",
+                ))  # fmt: skip
+        sections.append(Section(key, title, tuple(reports), tuple(section_charts)))
+    return tuple(sections)
+
+
+def _row_label(row: Row, kind: str) -> str:
+    return f"{row.label} (scale score)" if kind == "scale" else row.label
+
+
+RESPONDENT_COLUMNS = (
+    Column("dimension", "Breakdown"),
+    Column("group", "Group"),
+    Column("n", "Respondents", COUNT),
+)
+
+
+def _respondents_table(published: PublishedRound, dimension: Dimension | None,
+                       note: str) -> Table:
+    rows = [TableRow({"dimension": "", "group": EVERYONE, "n": published.responses},
+                     hidden=published.responses is None)]
+    if dimension is not None:
+        counts = published.group_counts.get(dimension.id, {})
+        for group in dimension.groups:
+            n = counts.get(group.id)
+            rows.append(TableRow({"dimension": dimension.label, "group": group.label, "n": n},
+                                 hidden=not n))
+    return Table("respondents", "Respondents", RESPONDENT_COLUMNS, tuple(rows), note)
+
+
+RESULT_COLUMNS = (
+    Column("kind", "Scale or question"),
+    Column("id", "Id"),
+    Column("label", "Wording"),
+    Column("dimension", "Breakdown"),
+    Column("group", "Group"),
+    Column("n", "Answers", COUNT),
+    Column("mean", "Mean", MEAN),
+    Column("favourable_pct", "Favourable", PERCENT),
+    Column("yes_pct", "Answering yes", PERCENT),
+    *(Column(f"answer_{i + 1}_pct", label, PERCENT) for i, label in enumerate(ANSWER_LABELS)),
+)
+
+
+def _results_table(sections: Sequence[Section], dimension: Dimension | None,
+                   note: str) -> Table:
+    rows = []
+    for section in sections:
+        for report in section.rows:
+            row = report.row
+            labels = answer_labels(row.response_scale)
+            for gc in report.cells:
+                cell = gc.cell if gc.cell is not None and gc.cell.n else None
+                values: dict[str, object] = {
+                    "kind": report.kind,
+                    "id": row.id,
+                    "label": row.label,
+                    "dimension": dimension.label if (dimension and gc.group_id) else "",
+                    "group": gc.label,
+                    "n": cell.n if cell else None,
+                    "mean": cell.mean if cell else None,
+                    "favourable_pct": cell.favourable if cell else None,
+                    "yes_pct": cell.yes_share if cell else None,
+                }
+                row_shares = shares(cell, row.response_scale)
+                for i, label in enumerate(ANSWER_LABELS):
+                    share = None
+                    if row_shares is not None and label in labels:
+                        share = row_shares[labels.index(label)]
+                    values[f"answer_{i + 1}_pct"] = share
+                rows.append(TableRow(values, hidden=cell is None))
+    return Table("results", "Scores per scale and question", RESULT_COLUMNS, tuple(rows), note)
+
+
+def round_report(published: PublishedRound, dimension_id: str | None) -> RoundReport:
+    """Build one round's report, broken down by one dimension (or none)."""
+    checked = checked_round(published)
+    dimension = dimension_of(checked, dimension_id)
+    note = not_shown_note(checked.k)
+    sections = _sections(checked, dimension)
+    return RoundReport(
+        published=checked,
+        dimension=dimension,
+        hidden_note=note,
+        respondents=_respondents_table(checked, dimension, note),
+        results=_results_table(sections, dimension, note),
+        sections=sections,
+        comments=checked.comments,
+    )
+
+
+def load_round(session: Session, round_id: int) -> PublishedRound:
+    """Return one published round, or raise ReviewError."""
+    for published in published_rounds(session):
+        if published.round_id == round_id:
+            return published
+    raise ReviewError(f"round {round_id} is not published")
+
+
+ROUND_LIST_COLUMNS = (
+    Column("survey", "Survey"),
+    Column("round_id", "Round id"),
+    Column("round", "Round"),
+    Column("opens_on", "Opened"),
+    Column("closes_on", "Closed"),
+    Column("published_on", "Published"),
+    Column("invited", "Invited", COUNT),
+    Column("responses", "Responses", COUNT),
+    Column("response_rate_pct", "Response rate", PERCENT),
+)
+
+
+def rounds_table(session: Session) -> Table:
+    """Every published round, newest first."""
+    rounds = [checked_round(r) for r in published_rounds(session)]
+    rounds.sort(key=lambda r: (r.opens_on, r.round_id), reverse=True)
+    rows = tuple(
+        TableRow({
+            "survey": r.survey_title, "round_id": r.round_id, "round": r.label,
+            "opens_on": r.opens_on, "closes_on": r.closes_on, "published_on": r.published_on,
+            "invited": r.invited, "responses": r.responses, "response_rate_pct": r.response_rate,
+        }, hidden=r.responses is None)
+        for r in rounds
+    )  # fmt: skip
+    k = min((r.k for r in rounds), default=5)
+    return Table("rounds", "Published rounds", ROUND_LIST_COLUMNS, rows, not_shown_note(k))
+
+
+# --------------------------------------------------------------------------
+# Choosing a survey and the groups to compare
+
+
+def survey_rounds(session: Session, survey_id: int | None) -> list[PublishedRound]:
+    """Published rounds of one survey (default: the one published most recently), oldest first."""
+    rounds = published_rounds(session)
+    if not rounds:
+        return []
+    if survey_id is None:
+        latest = max(rounds, key=lambda r: (r.published_on, r.opens_on, r.round_id))
+        survey_id = latest.survey_id
+    chosen = [r for r in rounds if r.survey_id == survey_id]
+    if not chosen:
+        raise ReviewError(f"survey {survey_id} has no published rounds")
+    return chosen
+
+
+def default_gap_pair(dimension: Dimension) -> tuple[str, str] | None:
+    """Pick two groups to compare: Global Majority and White when present, else the first two."""
+    def find(word: str) -> str | None:
+        for group in dimension.groups:
+            if word in group.label.lower():
+                return group.id
+        return None
+
+    first, second = find("global majority"), find("white")
+    if first and second and first != second:
+        return first, second
+    groups = [g.id for g in dimension.groups if g.id != "prefer_not"]
+    return (groups[0], groups[1]) if len(groups) >= 2 else None
+
+
+def gap_dimension(dimensions: Sequence[Dimension]) -> Dimension | None:
+    """The dimension the headline gap is about: ethnicity if there is one, else the first."""
+    for dimension in dimensions:
+        if "ethnic" in dimension.id.lower() or "ethnic" in dimension.label.lower():
+            return dimension
+    return dimensions[0] if dimensions else None
+
+
+# --------------------------------------------------------------------------
+# Overview
+
+
+@dataclass(frozen=True)
+class Headline:
+    row: Row
+    value: float | None
+    previous: float | None
+    mean: float | None
+    gap: float | None
+    previous_gap: float | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    latest: PublishedRound | None
+    previous: PublishedRound | None
+    rounds: list[PublishedRound]
+    headlines: list[Headline]
+    gap_labels: tuple[str, str] | None
+    table: Table
+    hidden_note: str
+    trend_row: Row | None = None
+    trend_chart: charts.Chart | None = None
+
+
+OVERVIEW_COLUMNS = (
+    Column("measure", "Measure"),
+    Column("round", "Round"),
+    Column("favourable_pct", "Favourable (or answering yes)", PERCENT),
+    Column("previous_round", "Previous round"),
+    Column("previous_favourable_pct", "Previous round value", PERCENT),
+    Column("mean", "Mean", MEAN),
+    Column("gap_groups", "Gap between"),
+    Column("gap_pts", "Gap (percentage points)", "points"),
+    Column("previous_gap_pts", "Previous gap (percentage points)", "points"),
+)
+
+
+def _find_row(published: PublishedRound | None, row_id: str) -> Row | None:
+    if published is None:
+        return None
+    for row in (*published.scales, *published.items):
+        if row.id == row_id:
+            return row
+    return None
+
+
+def row_gap(row: Row | None, dimension_id: str, pair: tuple[str, str]) -> float | None:
+    """First group's headline figure minus the second's, in shares; None when either is hidden."""
+    if row is None:
+        return None
+    cells = row.by_group.get(dimension_id, {})
+    a = headline_value(row, cells.get(pair[0]))
+    b = headline_value(row, cells.get(pair[1]))
+    return None if a is None or b is None else a - b
+
+
+def overview(session: Session, survey_id: int | None = None) -> Overview:
+    """Headline scale scores of the latest round, with the change since the round before."""
+    rounds = [checked_round(r) for r in survey_rounds(session, survey_id)]
+    latest = rounds[-1] if rounds else None
+    previous = rounds[-2] if len(rounds) > 1 else None
+    k = latest.k if latest else 5
+    note = not_shown_note(k)
+    headlines: list[Headline] = []
+    gap_labels = None
+    rows = []
+    if latest is not None:
+        dimension = gap_dimension(latest.dimensions)
+        pair = default_gap_pair(dimension) if dimension else None
+        if dimension and pair:
+            names = {g.id: g.label for g in dimension.groups}
+            gap_labels = (names[pair[0]], names[pair[1]])
+        shown_rows = list(latest.scales) or [
+            r for r in latest.items if r.response_scale != "yes_no"
+        ]
+        for row in shown_rows:
+            before = _find_row(previous, row.id)
+            gap = previous_gap = None
+            if dimension and pair:
+                gap = row_gap(row, dimension.id, pair)
+                previous_gap = row_gap(before, dimension.id, pair)
+            headline = Headline(
+                row=row,
+                value=headline_value(row, row.overall),
+                previous=headline_value(before, before.overall) if before else None,
+                mean=row.overall.mean if row.overall else None,
+                gap=gap,
+                previous_gap=previous_gap,
+            )
+            headlines.append(headline)
+            rows.append(TableRow({
+                "measure": row.label,
+                "round": latest.label,
+                "favourable_pct": headline.value,
+                "previous_round": previous.label if previous else "",
+                "previous_favourable_pct": headline.previous,
+                "mean": headline.mean,
+                "gap_groups": " minus ".join(gap_labels) if gap_labels else "",
+                "gap_pts": None if gap is None else gap * 100,
+                "previous_gap_pts": None if previous_gap is None else previous_gap * 100,
+            }, hidden=headline.value is None))
+    table = Table("headlines", "Headline scores", OVERVIEW_COLUMNS, tuple(rows), note)
+    trend_row, trend_chart = _overview_trend(rounds)
+    return Overview(latest, previous, rounds, headlines, gap_labels, table, note,
+                    trend_row, trend_chart)
+
+
+def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, charts.Chart | None]:
+    """Speaking up (or the first scale) over the rounds: everyone and the two compared groups."""
+    if not rounds:
+        return None, None
+    latest = rounds[-1]
+    candidates = list(latest.scales) or [r for r in latest.items if r.response_scale != "yes_no"]
+    row = next((r for r in candidates if (r.instrument_id or r.id) == "speak"), None)
+    row = row or (candidates[0] if candidates else None)
+    if row is None:
+        return None, None
+    dimension = gap_dimension(latest.dimensions)
+    pair = default_gap_pair(dimension) if dimension else None
+    wanted: list[tuple[str | None, str]] = [(None, EVERYONE)]
+    if dimension and pair:
+        names = {g.id: g.label for g in dimension.groups}
+        wanted += [(pair[0], names[pair[0]]), (pair[1], names[pair[1]])]
+    series = []
+    for group_id, label in wanted:
+        values = []
+        for published in rounds:
+            match = _find_row(published, row.id)
+            if match is None:
+                values.append(None)
+                continue
+            cell = match.overall if group_id is None else match.by_group.get(
+                dimension.id if dimension else "", {}).get(group_id)
+            value = headline_value(match, cell)
+            values.append(None if value is None else value * 100)
+        series.append(charts.Series(label, values))
+    chart = charts.line_chart(
+        f"{row.label}: favourable answers over time", [r.label for r in rounds], series,
+        0, 100, "Favourable (%)", id_prefix="overview-trend",
+    )
+    return row, chart
+
+
+__all__ = [
+    "EVERYONE",
+    "TEXT",
+    "Headline",
+    "Overview",
+    "ReviewError",
+    "RoundReport",
+    "answer_labels",
+    "default_gap_pair",
+    "gap_dimension",
+    "headline_value",
+    "load_round",
+    "overview",
+    "round_report",
+    "row_gap",
+    "shares",
+    "survey_rounds",
+]

@@ -1,0 +1,121 @@
+"""Check published aggregates once more before any review page or export shows them.
+
+The publishers (`surveys.publish`, `concerns.stats`) already pass every
+breakdown through `speakup.disclosure`. The review pages re-apply the same rule
+to what was published, as a second line of defence: should a publisher ever
+let a small cell through, or leave a hidden remainder smaller than ``k``
+(overall minus the shown groups), the review hides more cells here rather than
+show something recoverable. On correctly published data this changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TypeVar
+
+from concerns.stats import MechanismStats, QuarterStats
+from speakup.disclosure import comments_may_be_shown, hidden_keys
+from surveys.published import Cell, PublishedRound, Row
+
+K = TypeVar("K")
+_REST = ("review", "hidden remainder")  # a key no published group can have
+
+
+def recheck(total: int | None, shown: Mapping[K, int | None], k: int) -> set[K]:
+    """Return the groups to hide so every shown count is >= k and the remainder is safe.
+
+    ``total`` is the published total of the breakdown (None when hidden, then
+    everything is hidden); ``shown`` maps each group to its published count
+    (None when hidden or empty). The hidden remainder, total minus the shown
+    counts, is treated as one more cell, so complementary suppression applies to it.
+    """
+    if total is None or total < k:
+        return set(shown)
+    counts: dict[object, int] = {g: n for g, n in shown.items() if n}
+    rest = total - sum(counts.values())
+    counts[_REST] = max(rest, 0)
+    hidden = hidden_keys(counts, k)
+    return {g for g in shown if not shown[g] or g in hidden}
+
+
+def _checked_cell(cell: Cell | None, k: int) -> Cell | None:
+    return cell if cell is not None and cell.n >= k else None
+
+
+def _checked_row(row: Row, k: int) -> Row:
+    overall = _checked_cell(row.overall, k)
+    by_group = {}
+    for dimension, cells in row.by_group.items():
+        counts = {g: (c.n if c is not None else None) for g, c in cells.items()}
+        hidden = recheck(overall.n if overall else None, counts, k)
+        by_group[dimension] = {g: (None if g in hidden else c) for g, c in cells.items()}
+    return dataclasses.replace(row, overall=overall, by_group=by_group)
+
+
+def checked_round(published: PublishedRound) -> PublishedRound:
+    """Return the round with anything unsafe to show replaced by None."""
+    k = published.k
+    responses = published.responses if published.responses and published.responses >= k else None
+    group_counts = {}
+    for dimension in published.dimensions:
+        counts = dict(published.group_counts.get(dimension.id, {}))
+        for group in dimension.groups:
+            counts.setdefault(group.id, None)
+        hidden = recheck(responses, counts, k)
+        group_counts[dimension.id] = {g: (None if g in hidden else n) for g, n in counts.items()}
+    comments = published.comments
+    if comments is not None and (responses is None or not comments_may_be_shown(responses, k)):
+        comments = None
+    return dataclasses.replace(
+        published,
+        responses=responses,
+        response_rate=published.response_rate if responses is not None else None,
+        group_counts=group_counts,
+        scales=[_checked_row(r, k) for r in published.scales],
+        items=[_checked_row(r, k) for r in published.items],
+        comments=comments,
+    )
+
+
+def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterStats:
+    k = stats.k
+    received = quarter.received if quarter.received and quarter.received >= k else None
+    by_category = dict(quarter.received_by_category)
+    for category in stats.categories:
+        by_category.setdefault(category, None)
+    hidden = recheck(received, by_category, k)
+    by_category = {c: (None if c in hidden else n) for c, n in by_category.items()}
+    outcomes = dict(quarter.outcomes)
+    for outcome in stats.outcomes:
+        outcomes.setdefault(outcome, None)
+    # The closed count is published only as a share of those received; where both
+    # are shown it is a total the outcomes could be subtracted from.
+    closed = None
+    if received is not None and quarter.closed_share is not None:
+        closed = round(quarter.closed_share * received)
+    if closed is None:
+        hidden_outcomes = {o for o, n in outcomes.items() if not n or n < k}
+    else:
+        hidden_outcomes = recheck(closed, outcomes, k)
+    outcomes = {o: (None if o in hidden_outcomes else n) for o, n in outcomes.items()}
+    shares_allowed = received is not None
+    return dataclasses.replace(
+        quarter,
+        received=received,
+        received_by_category=by_category,
+        median_days_to_acknowledge=(
+            quarter.median_days_to_acknowledge if shares_allowed else None
+        ),
+        acknowledged_within_7_days=quarter.acknowledged_within_7_days if shares_allowed else None,
+        feedback_within_3_months=quarter.feedback_within_3_months if shares_allowed else None,
+        closed_share=quarter.closed_share if shares_allowed else None,
+        outcomes=outcomes,
+    )
+
+
+def checked_mechanism_stats(stats: MechanismStats) -> MechanismStats:
+    """Return the statistics with anything unsafe to show replaced by None."""
+    return dataclasses.replace(
+        stats, quarters=[_checked_quarter(q, stats) for q in stats.quarters]
+    )

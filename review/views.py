@@ -1,0 +1,234 @@
+"""The advisory group's pages and their exports (role reviewer; admins too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_login import current_user
+
+from review import exports, reports, trends
+from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_review
+from review.reports import ReviewError
+from review.tables import Table, change_text, display, percent_text, pivot
+from speakup import audit
+from speakup.web import clock, db, role_required, settings
+from surveys.published import surveys_with_results
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+REVIEW_ROLES = ("reviewer", "admin")
+FORMAT = "<any(csv, json):fmt>"
+
+
+@bp.app_template_filter("review_figure")
+def review_figure(value: Any, unit: str) -> str:
+    return display(value, unit)
+
+
+@bp.app_template_global("review_change")
+def review_change(now: float | None, before: float | None, unit: str = "percent") -> str:
+    return change_text(now, before, unit)
+
+
+@bp.app_template_global("review_pivot")
+def review_pivot(table: Table, row_key: str, column_key: str, value_key: str) -> Any:
+    return pivot(table, row_key, column_key, value_key)
+
+
+@bp.app_template_filter("review_percent")
+def review_percent(share: float | None) -> str:
+    return display(share, "percent") if share is None else percent_text(share)
+
+
+def _survey_id() -> int | None:
+    return request.args.get("survey", type=int)
+
+
+def _export_links(endpoint: str, **values: Any) -> dict[str, str]:
+    args = request.args.to_dict()
+    return {fmt: url_for(endpoint, fmt=fmt, **values, **args) for fmt in exports.FORMATS}
+
+
+def _export(fmt: str, name: str, meta: dict[str, Any], tables: list[Table],
+            **extra: Any) -> Response:
+    """Write the export, audit it, and send it as a download."""
+    audit.record(db(), clock(), actor=current_user.email, action="review.export",
+                 subject=request.path, detail={"format": fmt, **request.args.to_dict()})
+    db().commit()
+    meta = {**meta, "exported_on": clock().today().isoformat(), "source": request.path}
+    if fmt == "csv":
+        body, mimetype = exports.to_csv(tables), "text/csv"
+    else:
+        body, mimetype = exports.to_json(meta, tables, **extra), "application/json"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+def _or_404(error: ReviewError) -> Any:
+    abort(404, description=str(error))
+
+
+# --------------------------------------------------------------------------
+# Overview
+
+
+def _overview_context() -> dict[str, Any]:
+    try:
+        view = reports.overview(db(), _survey_id())
+    except ReviewError as error:
+        _or_404(error)
+    k = view.latest.k if view.latest else settings().min_group_size
+    stats = load_mechanism_stats(db(), settings().min_group_size, clock().today())
+    mech = mechanism_review(stats, view.rounds, audit_summary(db(), k), k)
+    return {"view": view, "mech": mech}
+
+
+@bp.route("/")
+@role_required(*REVIEW_ROLES)
+def overview() -> str:
+    context = _overview_context()
+    surveys = surveys_with_results(db())
+    return render_template("review/overview.html", surveys=surveys,
+                           exports=_export_links("review.overview_export"), **context)
+
+
+@bp.route(f"/overview.{FORMAT}")
+@role_required(*REVIEW_ROLES)
+def overview_export(fmt: str) -> Response:
+    context = _overview_context()
+    view, mech = context["view"], context["mech"]
+    latest = view.latest
+    meta = {"title": "Overview", "survey": latest.survey_title if latest else None,
+            "round": latest.label if latest else None,
+            "minimum_group_size": latest.k if latest else settings().min_group_size}
+    tables = [view.table, next(t for t in mech.tables if t.id == "concern_clocks")]
+    return _export(fmt, "speakup-overview", meta, tables)
+
+
+# --------------------------------------------------------------------------
+# Rounds
+
+
+def _rounds_table() -> Table:
+    return reports.rounds_table(db())
+
+
+@bp.route("/rounds")
+@role_required(*REVIEW_ROLES)
+def rounds() -> str:
+    return render_template("review/rounds.html", table=_rounds_table(),
+                           exports=_export_links("review.rounds_export"))
+
+
+@bp.route(f"/rounds.{FORMAT}")
+@role_required(*REVIEW_ROLES)
+def rounds_export(fmt: str) -> Response:
+    return _export(fmt, "speakup-rounds", {"title": "Published rounds"}, [_rounds_table()])
+
+
+def _round_report(round_id: int) -> reports.RoundReport:
+    try:
+        published = reports.load_round(db(), round_id)
+        return reports.round_report(published, request.args.get("dimension") or None)
+    except ReviewError as error:
+        _or_404(error)
+        raise  # unreachable: abort raised
+
+
+@bp.route("/rounds/<int:round_id>")
+@role_required(*REVIEW_ROLES)
+def round_page(round_id: int) -> str:
+    report = _round_report(round_id)
+    return render_template("review/round.html", report=report, round=report.published,
+                           exports=_export_links("review.round_export", round_id=round_id))
+
+
+@bp.route(f"/rounds/<int:round_id>.{FORMAT}")
+@role_required(*REVIEW_ROLES)
+def round_export(round_id: int, fmt: str) -> Response:
+    report = _round_report(round_id)
+    published = report.published
+    meta = {
+        "title": f"{published.survey_title}: {published.label}",
+        "survey_id": published.survey_id, "round_id": published.round_id,
+        "opens_on": published.opens_on, "closes_on": published.closes_on,
+        "published_on": published.published_on, "minimum_group_size": published.k,
+        "invited": published.invited, "responses": published.responses,
+        "response_rate": published.response_rate,
+        "breakdown": report.dimension.label if report.dimension else None,
+    }
+    name = f"speakup-round-{round_id}" + (f"-{report.dimension.id}" if report.dimension else "")
+    return _export(fmt, name, meta, [report.respondents, report.results],
+                   comments=report.comments)
+
+
+# --------------------------------------------------------------------------
+# Trends
+
+
+def _trends() -> trends.Trends:
+    try:
+        rounds = reports.survey_rounds(db(), _survey_id())
+        if not rounds:
+            raise ReviewError("nothing published yet")
+        return trends.build_trends(
+            rounds, request.args.get("dimension"),
+            request.args.get("first"), request.args.get("second"),
+        )
+    except ReviewError as error:
+        _or_404(error)
+        raise
+
+
+@bp.route("/trends")
+@role_required(*REVIEW_ROLES)
+def trends_page() -> str:
+    if not reports.survey_rounds(db(), None):
+        return render_template("review/empty.html", title="Trends")
+    view = _trends()
+    return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
+                           survey_id=view.rounds[-1].survey_id,
+                           exports=_export_links("review.trends_export"))
+
+
+@bp.route(f"/trends.{FORMAT}")
+@role_required(*REVIEW_ROLES)
+def trends_export(fmt: str) -> Response:
+    view = _trends()
+    latest = view.rounds[-1]
+    meta = {"title": f"{latest.survey_title}: trends", "survey_id": latest.survey_id,
+            "minimum_group_size": latest.k,
+            "breakdown": view.dimension.label if view.dimension else None,
+            "gap": " minus ".join(view.pair_labels) if view.pair_labels else None}
+    return _export(fmt, "speakup-trends", meta, [view.series_table, view.gap_table])
+
+
+# --------------------------------------------------------------------------
+# Mechanisms
+
+
+def _mechanisms() -> Any:
+    try:
+        rounds = reports.survey_rounds(db(), _survey_id())
+    except ReviewError as error:
+        _or_404(error)
+    k = settings().min_group_size
+    stats = load_mechanism_stats(db(), k, clock().today())
+    return mechanism_review(stats, rounds, audit_summary(db(), k), k)
+
+
+@bp.route("/mechanisms")
+@role_required(*REVIEW_ROLES)
+def mechanisms() -> str:
+    return render_template("review/mechanisms.html", view=_mechanisms(),
+                           exports=_export_links("review.mechanisms_export"))
+
+
+@bp.route(f"/mechanisms.{FORMAT}")
+@role_required(*REVIEW_ROLES)
+def mechanisms_export(fmt: str) -> Response:
+    view = _mechanisms()
+    meta = {"title": "Mechanism review", "minimum_group_size": settings().min_group_size,
+            "concern_statistics_available": view.stats is not None}
+    return _export(fmt, "speakup-mechanisms", meta, view.tables)

@@ -1,0 +1,490 @@
+"""Setting surveys up: checking a survey's definition, saving it, exporting it; the team list.
+
+A survey definition ("spec") is a plain mapping, the same whether it comes from the
+admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
+`speakup surveys export ID`:
+
+    title: Quarterly pulse
+    intro: …                          # optional
+    items: [psafe_1, …]               # item-bank ids, in order; or
+    instruments: [psafe, speak]       # every item of these instruments
+    demographics:                     # optional; "prefer not to say" is implicit
+      - id: ethnicity
+        label: Which ethnicity group do you identify with?
+        hint: …                       # optional
+        options: [{id: global_majority, label: Global Majority}, {id: white, label: White}]
+    comment_question: …               # optional
+    schedule: monthly, first Monday 09:00     # or a cron expression
+    timezone: Europe/London
+    open_days: 14
+    reminder_offsets_days: [3, 10]
+    min_group_size: 5                 # k, never below 3
+    active: true
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from speakup import audit
+from speakup.clock import Clock
+from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
+from surveys.itembank import ItemBank, load_item_bank
+from surveys.models import Round, RoundStatus, Survey, Team
+from surveys.published import PREFER_NOT
+from surveys.schedule import Schedule, ScheduleError, load_zone, parse_schedule, round_window
+
+MAX_TITLE = 200
+MAX_INTRO = 2000
+MAX_QUESTION = 500
+MAX_LABEL = 200
+MAX_OPTION_LABEL = 120
+MAX_OPTIONS = 100
+MAX_DEMOGRAPHICS = 6
+MAX_OPEN_DAYS = 90
+MAX_K = 1000
+# How many future openings are checked to make sure no two rounds overlap.
+OVERLAP_CHECK_OPENINGS = 12
+_ID_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_OPTION_ID_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+SPEC_KEYS = {
+    "title", "intro", "items", "instruments", "demographics", "comment_question", "schedule",
+    "timezone", "open_days", "reminder_offsets_days", "min_group_size", "active",
+}
+
+ETHNICITY_QUESTION = {
+    "id": "ethnicity",
+    "label": "Which ethnicity group do you identify with?",
+    "hint": "Global Majority means people who are Black, Asian, of mixed heritage or "
+            "otherwise not White.",
+    "options": [
+        {"id": "global_majority", "label": "Global Majority"},
+        {"id": "white", "label": "White"},
+    ],
+}
+TEAM_QUESTION_LABEL = "Which team or directorate do you work in?"
+DEFAULT_COMMENT_QUESTION = (
+    "Is there anything else you would like to tell us about speaking up or fairness here?"
+)
+
+
+class SurveySpecError(ValueError):
+    """A survey definition cannot be used; `problems` lists (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+        self.problems = problems
+
+
+class SurveyLockedError(ValueError):
+    """The change is not allowed while a round of the survey is open."""
+
+
+@dataclass(frozen=True)
+class SurveySpec:
+    """A checked survey definition, ready to store."""
+
+    title: str
+    intro: str
+    item_ids: list[str]
+    demographics: list[dict[str, Any]]
+    comment_question: str | None
+    schedule: str
+    timezone: str
+    open_days: int
+    reminder_offsets_days: list[int]
+    min_group_size: int
+    active: bool
+
+    def parsed_schedule(self) -> Schedule:
+        return parse_schedule(self.schedule, self.timezone)
+
+
+def slug(label: str) -> str:
+    """Make an option id from its label: 'Finance & Estates' -> 'finance_estates'."""
+    text = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:64]
+    return text or "option"
+
+
+# --- checking a definition ---------------------------------------------------------
+
+
+def check_spec(
+    raw: Mapping[str, Any], settings: Settings, *, bank: ItemBank | None = None,
+    now: dt.datetime | None = None,
+) -> SurveySpec:
+    """Check a survey definition; return it normalised or raise SurveySpecError listing all."""
+    bank = bank or load_item_bank()
+    problems: list[tuple[str, str]] = []
+
+    def problem(name: str, message: str) -> None:
+        problems.append((name, message))
+
+    if not isinstance(raw, Mapping):
+        raise SurveySpecError([("file", "A survey definition must be a mapping of fields.")])
+    unknown = sorted(str(key) for key in raw if key not in SPEC_KEYS)
+    if unknown:
+        problem("file", f"Unknown field(s): {', '.join(unknown)}.")
+
+    title = _text(raw.get("title"), "title", MAX_TITLE, problem, required=True)
+    intro = _text(raw.get("intro"), "intro", MAX_INTRO, problem) or ""
+    item_ids = _items(raw, bank, problem)
+    demographics = _demographics(raw.get("demographics", []), problem)
+    comment = _text(raw.get("comment_question"), "comment_question", MAX_QUESTION, problem)
+    timezone = raw.get("timezone") or settings.timezone
+    try:
+        load_zone(timezone)
+    except ScheduleError as exc:
+        problem("timezone", str(exc))
+        timezone = None
+    schedule_text = raw.get("schedule")
+    schedule = None
+    if not isinstance(schedule_text, str) or not schedule_text.strip():
+        problem("schedule", "Enter a schedule, such as “monthly, first Monday 09:00”.")
+    elif timezone:
+        try:
+            schedule = parse_schedule(schedule_text, timezone)
+        except ScheduleError as exc:
+            problem("schedule", str(exc))
+    open_days = _whole(raw.get("open_days", 14), "open_days", 1, MAX_OPEN_DAYS, problem)
+    offsets_raw = raw.get("reminder_offsets_days", [])
+    offsets: list[int] = []
+    if not isinstance(offsets_raw, list) or any(type(o) is not int for o in offsets_raw):
+        problem("reminder_offsets_days", "Reminders are whole numbers of days after opening.")
+    else:
+        offsets = sorted(offsets_raw)
+    k = _whole(
+        raw.get("min_group_size", settings.min_group_size), "min_group_size",
+        MIN_GROUP_SIZE_FLOOR, MAX_K, problem,
+        below=f"The minimum group size can never be below {MIN_GROUP_SIZE_FLOOR}: "
+              "smaller groups would let people be identified.",
+    )
+    active = raw.get("active", True)
+    if type(active) is not bool:
+        problem("active", "Active must be true or false.")
+        active = True
+    if schedule is not None and open_days is not None and timezone:
+        _check_windows(schedule, open_days, offsets, timezone, now, problem)
+    if problems:
+        raise SurveySpecError(problems)
+    assert title is not None and schedule is not None and open_days is not None and k is not None
+    return SurveySpec(
+        title=title, intro=intro, item_ids=item_ids, demographics=demographics,
+        comment_question=comment or None, schedule=schedule.text, timezone=schedule.timezone,
+        open_days=open_days, reminder_offsets_days=offsets, min_group_size=k, active=active,
+    )
+
+
+def _text(value: Any, name: str, limit: int, problem: Any, required: bool = False) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problem(name, "This cannot be empty.")
+        return None
+    if not isinstance(value, str):
+        problem(name, "This must be text.")
+        return None
+    value = value.strip().replace("\r\n", "\n")
+    if len(value) > limit:
+        problem(name, f"This is {len(value)} characters long; the limit is {limit}.")
+        return None
+    return value
+
+
+def _whole(value: Any, name: str, low: int, high: int, problem: Any,
+           below: str | None = None) -> int | None:
+    if type(value) is not int:
+        problem(name, "This must be a whole number.")
+        return None
+    if value < low:
+        problem(name, below or f"This must be at least {low}.")
+        return None
+    if value > high:
+        problem(name, f"This must be at most {high}.")
+        return None
+    return value
+
+
+def _items(raw: Mapping[str, Any], bank: ItemBank, problem: Any) -> list[str]:
+    chosen: list[str] = []
+    instruments = raw.get("instruments", [])
+    if not isinstance(instruments, list):
+        problem("instruments", "List instrument ids, e.g. [psafe, speak].")
+        instruments = []
+    for instrument_id in instruments:
+        if instrument_id not in bank.instruments:
+            problem("instruments", f"The item bank has no instrument “{instrument_id}”.")
+            continue
+        chosen.extend(bank.instruments[instrument_id].item_ids)
+    items = raw.get("items", [])
+    if not isinstance(items, list):
+        problem("items", "List item ids, e.g. [psafe_1, psafe_2].")
+        items = []
+    for item_id in items:
+        if not isinstance(item_id, str) or item_id not in bank.items:
+            problem("items", f"The item bank has no item “{item_id}”.")
+            continue
+        chosen.append(item_id)
+    unique = list(dict.fromkeys(chosen))
+    if not unique:
+        problem("items", "Choose at least one question from the item bank.")
+    return unique
+
+
+def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problem("demographics", "Demographic questions must be a list.")
+        return []
+    if len(raw) > MAX_DEMOGRAPHICS:
+        problem("demographics", f"Ask at most {MAX_DEMOGRAPHICS} demographic questions.")
+    questions: list[dict[str, Any]] = []
+    seen_ids: set[str] = set()
+    for index, question in enumerate(raw, start=1):
+        where = f"demographics[{index}]"
+        if not isinstance(question, Mapping):
+            problem(where, "Each demographic question needs an id, a label and options.")
+            continue
+        unknown = sorted(str(k) for k in question if k not in {"id", "label", "hint", "options"})
+        if unknown:
+            problem(where, f"Unknown field(s): {', '.join(unknown)}.")
+        qid = question.get("id")
+        if not isinstance(qid, str) or not _ID_RE.fullmatch(qid):
+            problem(where, "The id must be lower case letters, digits or _ (e.g. ethnicity).")
+            continue
+        if qid in seen_ids:
+            problem(where, f"Two questions have the id “{qid}”.")
+            continue
+        seen_ids.add(qid)
+        label = _text(question.get("label"), f"{where}.label", MAX_LABEL, problem, required=True)
+        hint = _text(question.get("hint"), f"{where}.hint", MAX_QUESTION, problem)
+        options = _options(question.get("options"), where, problem)
+        entry: dict[str, Any] = {"id": qid, "label": label, "options": options}
+        if hint:
+            entry["hint"] = hint
+        questions.append(entry)
+    return questions
+
+
+def _options(raw: Any, where: str, problem: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        problem(where, "List at least one option (prefer not to say is added for you).")
+        return []
+    if len(raw) > MAX_OPTIONS:
+        problem(where, f"List at most {MAX_OPTIONS} options.")
+    options: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for option in raw:
+        if isinstance(option, str):
+            option = {"id": slug(option), "label": option}
+        if not isinstance(option, Mapping) or set(option) - {"id", "label"}:
+            problem(where, "Each option is a label, or a mapping with an id and a label.")
+            continue
+        label = option.get("label")
+        oid = option.get("id") or (slug(label) if isinstance(label, str) else None)
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_OPTION_LABEL:
+            problem(where, f"Each option needs a label of 1 to {MAX_OPTION_LABEL} characters.")
+            continue
+        if not isinstance(oid, str) or not _OPTION_ID_RE.fullmatch(oid) or oid == PREFER_NOT:
+            problem(where, f"“{label}” needs an id of lower case letters, digits or _ "
+                           f"(and not “{PREFER_NOT}”, which is kept for prefer not to say).")
+            continue
+        if oid in seen:
+            problem(where, f"The option “{label}” appears twice.")
+            continue
+        seen.add(oid)
+        options.append({"id": oid, "label": " ".join(label.split())})
+    return options
+
+
+def _check_windows(
+    schedule: Schedule, open_days: int, offsets: list[int], tz: str,
+    now: dt.datetime | None, problem: Any,
+) -> None:
+    start = now or dt.datetime.now(dt.UTC)
+    try:
+        openings = []
+        moment = start
+        for _ in range(OVERLAP_CHECK_OPENINGS):
+            moment = schedule.next_after(moment)
+            openings.append(moment)
+        windows = [round_window(o, open_days, offsets, tz) for o in openings]
+    except ScheduleError as exc:
+        name = "reminder_offsets_days" if "eminder" in str(exc) else "open_days"
+        problem(name, str(exc))
+        return
+    for window, following in zip(windows, openings[1:], strict=False):
+        if window.closes_at > following:
+            problem("open_days", (
+                f"Each round must close before the next one opens, but a round opening on "
+                f"{window.opens_at:%d %B %Y} would still be open on {following:%d %B %Y}. "
+                "Keep rounds open for fewer days, or schedule them less often."
+            ))
+            return
+
+
+# --- saving -------------------------------------------------------------------------
+
+
+def spec_fields(spec: SurveySpec) -> dict[str, Any]:
+    return {
+        "title": spec.title, "intro": spec.intro, "item_ids": spec.item_ids,
+        "demographics": spec.demographics, "comment_question": spec.comment_question,
+        "schedule": spec.schedule, "timezone": spec.timezone, "open_days": spec.open_days,
+        "reminder_offsets_days": spec.reminder_offsets_days,
+        "min_group_size": spec.min_group_size, "active": spec.active,
+    }
+
+
+def create_survey(session: Session, clock: Clock, spec: SurveySpec, *, actor: str) -> Survey:
+    """Store a new survey (rounds are planned by rounds.plan_survey_rounds)."""
+    survey = Survey(created_on=clock.today(), **spec_fields(spec))
+    session.add(survey)
+    session.flush()
+    audit.record(
+        session, clock, actor=actor, action="survey.create", subject=f"survey {survey.id}",
+        detail={"title": spec.title, "k": spec.min_group_size, "schedule": spec.schedule},
+    )
+    return survey
+
+
+def open_round_of(session: Session, survey_id: int) -> Round | None:
+    return session.scalars(
+        select(Round).where(Round.survey_id == survey_id, Round.status == RoundStatus.OPEN.value)
+    ).first()
+
+
+def update_survey(
+    session: Session, clock: Clock, survey: Survey, spec: SurveySpec, *, actor: str
+) -> list[str]:
+    """Save changes to a survey; return the names of what changed.
+
+    Questions cannot change while a round is open (its answers would not match).
+    When the schedule, window or reminders change, or the survey is paused, rounds
+    not yet open are dropped so they are planned again from the new settings.
+    """
+    before = {name: getattr(survey, name) for name in spec_fields(spec)}
+    after = spec_fields(spec)
+    changed = [name for name in after if before[name] != after[name]]
+    questions = {"item_ids", "demographics", "comment_question"}
+    if questions & set(changed) and open_round_of(session, survey.id) is not None:
+        raise SurveyLockedError(
+            "The questions cannot change while a round is open: the answers already given "
+            "would not match. Change them after the round closes."
+        )
+    for name in changed:
+        setattr(survey, name, after[name])
+    timing = {"schedule", "timezone", "open_days", "reminder_offsets_days", "active"}
+    if timing & set(changed):
+        session.execute(delete(Round).where(
+            Round.survey_id == survey.id, Round.status == RoundStatus.SCHEDULED.value
+        ))
+    session.flush()
+    if changed:
+        detail: dict[str, Any] = {"changed": changed}
+        if "min_group_size" in changed:
+            detail["k"] = {"from": before["min_group_size"], "to": after["min_group_size"]}
+        audit.record(session, clock, actor=actor, action="survey.update",
+                     subject=f"survey {survey.id}", detail=detail)
+    return changed
+
+
+def export_spec(survey: Survey) -> dict[str, Any]:
+    """Return the survey's definition in the form `check_spec` reads (no audience)."""
+    return {
+        "title": survey.title,
+        "intro": survey.intro or "",
+        "items": list(survey.item_ids),
+        "demographics": [dict(q) for q in survey.demographics or []],
+        "comment_question": survey.comment_question,
+        "schedule": survey.schedule,
+        "timezone": survey.timezone,
+        "open_days": survey.open_days,
+        "reminder_offsets_days": list(survey.reminder_offsets_days or []),
+        "min_group_size": survey.min_group_size,
+        "active": survey.active,
+    }
+
+
+def list_surveys(session: Session) -> list[Survey]:
+    return list(session.scalars(select(Survey).order_by(Survey.id)))
+
+
+# --- the team list and default questions --------------------------------------------
+
+
+def list_teams(session: Session) -> list[str]:
+    return list(session.scalars(select(Team.name).order_by(Team.position, Team.id)))
+
+
+def set_teams(session: Session, clock: Clock, names: Iterable[str], *, actor: str) -> list[str]:
+    """Replace the team and directorate list (used for new surveys' team question)."""
+    cleaned: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for name in names:
+        name = " ".join(name.split())
+        if not name:
+            continue
+        if len(name) > MAX_OPTION_LABEL:
+            problems.append(
+                ("teams", f"“{name[:40]}…” is longer than {MAX_OPTION_LABEL} characters.")
+            )
+        elif name.lower() in {c.lower() for c in cleaned}:
+            problems.append(("teams", f"“{name}” is listed twice."))
+        else:
+            cleaned.append(name)
+    if len(cleaned) > MAX_OPTIONS:
+        problems.append(("teams", f"List at most {MAX_OPTIONS} teams."))
+    slugs = [slug(name) for name in cleaned]
+    if len(set(slugs)) != len(slugs):
+        problems.append(("teams", "Two names differ only in punctuation; make them distinct."))
+    if problems:
+        raise SurveySpecError(problems)
+    session.execute(delete(Team))
+    if cleaned:
+        session.execute(insert(Team), [{"name": n, "position": i} for i, n in enumerate(cleaned)])
+    audit.record(session, clock, actor=actor, action="survey.teams.replace",
+                 subject="team list", detail={"teams": len(cleaned)})
+    return cleaned
+
+
+def team_question(names: Iterable[str]) -> dict[str, Any]:
+    return {
+        "id": "team",
+        "label": TEAM_QUESTION_LABEL,
+        "options": [{"id": slug(name), "label": name} for name in names],
+    }
+
+
+def default_demographics(session: Session) -> list[dict[str, Any]]:
+    """Ethnicity group, and team or directorate if the admin keeps a team list."""
+    questions = [dict(ETHNICITY_QUESTION)]
+    teams = list_teams(session)
+    if teams:
+        questions.append(team_question(teams))
+    return questions
+
+
+def default_spec(session: Session, settings: Settings) -> dict[str, Any]:
+    """The new-survey form's starting values: every item, default questions, k from settings."""
+    bank = load_item_bank()
+    return {
+        "title": "",
+        "intro": "",
+        "items": list(bank.items),
+        "demographics": default_demographics(session),
+        "comment_question": DEFAULT_COMMENT_QUESTION,
+        "schedule": "quarterly, first Monday 09:00",
+        "timezone": settings.timezone,
+        "open_days": 14,
+        "reminder_offsets_days": [4, 10],
+        "min_group_size": settings.min_group_size,
+        "active": True,
+    }

@@ -1,0 +1,173 @@
+"""Admin forms for surveys: the survey definition, the audience upload, the team list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, Optional
+
+from surveys.admin_services import (
+    ETHNICITY_QUESTION,
+    MAX_INTRO,
+    MAX_QUESTION,
+    MAX_TITLE,
+    TEAM_QUESTION_LABEL,
+    slug,
+)
+from surveys.itembank import ItemBank
+
+# Which spec field's problems show next to which form field.
+SPEC_TO_FORM = {
+    "title": "title",
+    "intro": "intro",
+    "items": "items",
+    "instruments": "items",
+    "comment_question": "comment_question",
+    "schedule": "schedule",
+    "timezone": "timezone",
+    "open_days": "open_days",
+    "reminder_offsets_days": "reminder_offsets",
+    "min_group_size": "min_group_size",
+    "active": "active",
+}
+
+
+class SurveyForm(FlaskForm):
+    title = StringField("Title", validators=[InputRequired(), Length(max=MAX_TITLE)],
+                        description="Shown to staff in the invitation and on the survey page.")
+    intro = TextAreaField("Introduction (optional)", validators=[Optional(), Length(max=MAX_INTRO)],
+                          description="A few sentences at the top of the survey page.")
+    items = SelectMultipleField("Questions from the item bank", choices=[])
+    ask_ethnicity = BooleanField("Ask which ethnicity group people identify with")
+    ethnicity_options = TextAreaField(
+        "Ethnicity groups, one per line", validators=[Optional(), Length(max=2000)],
+        description="“Prefer not to say” is always added.",
+    )
+    ask_team = BooleanField("Ask which team or directorate people work in")
+    team_options = TextAreaField(
+        "Teams or directorates, one per line", validators=[Optional(), Length(max=6000)],
+        description="Starts from the team list kept under Surveys › Teams. "
+                    "“Prefer not to say” is always added.",
+    )
+    comment_question = StringField(
+        "Comment question (optional)", validators=[Optional(), Length(max=MAX_QUESTION)],
+        description="Leave empty to ask for no comment. Comments are published only for the "
+                    "whole organisation, only if a round has enough responses, in random order.",
+    )
+    schedule = StringField(
+        "Schedule", validators=[InputRequired(), Length(max=200)],
+        description="For example “monthly, first Monday 09:00”, “quarterly, first Monday "
+                    "09:00”, “weekly, Monday 09:00”, or a cron expression such as "
+                    "“0 9 1-7 * mon”.",
+    )
+    timezone = StringField("Time zone", validators=[InputRequired(), Length(max=64)],
+                           description="The schedule is read on this clock, e.g. Europe/London.")
+    open_days = IntegerField("Days each round stays open", validators=[InputRequired()])
+    reminder_offsets = StringField(
+        "Reminders, in days after opening (optional)", validators=[Optional(), Length(max=100)],
+        description="Separate with commas, e.g. “4, 10”. Reminders go to everyone invited.",
+    )
+    min_group_size = IntegerField(
+        "Minimum group size (k)", validators=[InputRequired()],
+        description="No result for fewer than this many people is ever shown. At least 3; "
+                    "each round keeps the value it had when it opened.",
+    )
+    active = BooleanField("Active: plan and open rounds on this schedule")
+
+    def set_item_choices(self, bank: ItemBank) -> None:
+        self.items.choices = [(item.id, item.text) for item in bank.items.values()]
+
+    def load(self, spec: dict[str, Any]) -> None:
+        """Fill the form from a survey definition (for GET)."""
+        self.title.data = spec.get("title", "")
+        self.intro.data = spec.get("intro", "")
+        self.items.data = list(spec.get("items", []))
+        questions = {q["id"]: q for q in spec.get("demographics", [])}
+        ethnicity = questions.get("ethnicity")
+        self.ask_ethnicity.data = ethnicity is not None
+        self.ethnicity_options.data = "\n".join(
+            o["label"] for o in (ethnicity or ETHNICITY_QUESTION)["options"]
+        )
+        team = questions.get("team")
+        self.ask_team.data = team is not None
+        self.team_options.data = "\n".join(o["label"] for o in (team or {}).get("options", []))
+        self.comment_question.data = spec.get("comment_question") or ""
+        self.schedule.data = spec.get("schedule", "")
+        self.timezone.data = spec.get("timezone", "")
+        self.open_days.data = spec.get("open_days")
+        offsets = spec.get("reminder_offsets_days", [])
+        self.reminder_offsets.data = ", ".join(str(d) for d in offsets)
+        self.min_group_size.data = spec.get("min_group_size")
+        self.active.data = spec.get("active", True)
+
+    def to_spec(self, existing_demographics: list[dict[str, Any]]) -> dict[str, Any]:
+        """Build a survey definition from the posted form (checked later by check_spec)."""
+        demographics: list[dict[str, Any]] = []
+        existing = {q["id"]: q for q in existing_demographics}
+        if self.ask_ethnicity.data:
+            base = existing.get("ethnicity", ETHNICITY_QUESTION)
+            question = {**base, "options": _options(self.ethnicity_options.data, base)}
+            demographics.append(question)
+        if self.ask_team.data:
+            base = existing.get("team", {"id": "team", "label": TEAM_QUESTION_LABEL})
+            demographics.append({**base, "options": _options(self.team_options.data, base)})
+        # Questions defined in a file (other ids) are kept as they are.
+        demographics.extend(q for qid, q in existing.items() if qid not in {"ethnicity", "team"})
+        offsets: list[Any] = []
+        for part in (self.reminder_offsets.data or "").replace(";", ",").split(","):
+            part = part.strip()
+            if part:
+                offsets.append(int(part) if part.isdigit() else part)
+        return {
+            "title": self.title.data,
+            "intro": self.intro.data or "",
+            "items": list(self.items.data or []),
+            "demographics": demographics,
+            "comment_question": self.comment_question.data or None,
+            "schedule": self.schedule.data,
+            "timezone": self.timezone.data,
+            "open_days": self.open_days.data,
+            "reminder_offsets_days": offsets,
+            "min_group_size": self.min_group_size.data,
+            "active": bool(self.active.data),
+        }
+
+
+def _options(text: str | None, base: dict[str, Any]) -> list[dict[str, str]]:
+    """One option per line; an unchanged label keeps its id so trends stay joined up."""
+    ids_by_label = {o["label"].lower(): o["id"] for o in base.get("options", [])}
+    options = []
+    for line in (text or "").splitlines():
+        label = " ".join(line.split())
+        if label:
+            options.append({"id": ids_by_label.get(label.lower(), slug(label)), "label": label})
+    return options
+
+
+class AudienceForm(FlaskForm):
+    file = FileField(
+        "CSV file of staff e-mail addresses",
+        validators=[FileRequired("Choose a CSV file to upload.")],
+        description="One address per row, or a header row with a column called “email”. "
+                    "It replaces the current audience for rounds that open from now on.",
+    )
+
+
+class TeamsForm(FlaskForm):
+    teams = TextAreaField(
+        "Teams and directorates, one per line", validators=[Optional(), Length(max=12000)],
+        description="New surveys offer these as answers to “which team or directorate”.",
+    )
+
+
+class ActionForm(FlaskForm):
+    """A bare form for POST buttons (CSRF only)."""

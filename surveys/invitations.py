@@ -1,0 +1,346 @@
+"""Invitation tokens and the mail queue: unlinkable links, resumable sending.
+
+Rule 4 of DESIGN.md: each invited address gets a random single-use token; the server
+stores only a keyed hash of it (HMAC-SHA256 under a key derived from the server
+secret) in `token_hashes`, next to the round and nothing else. No row ever holds a
+token, and no row links an address (`mail_jobs`) to a token hash:
+
+* tokens are made at send time, in memory, for a whole batch of pending
+  invitations; their hashes are inserted together, in shuffled order, before any
+  of the batch is sent, so neither the hashes' order nor their insertion time says
+  which address got which;
+* each message then moves its mail job `pending → sending → sent`, committing each
+  step, so a sender that crashes resumes where it stopped: what is `sent` is never
+  sent again and what is `pending` is sent once. Only a message that was with the
+  mail server at the very moment of a crash is uncertain; its claim expires after
+  `STALE_CLAIM` and it is sent again (the recipient may then hold two links).
+  Tokens made for messages that were never sent are deleted, or, after a hard
+  crash, left as hashes nobody holds the token to — harmless.
+
+Reminders carry no token (nobody could know which one is whose): they go to every
+invited address and thank those who have already answered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import random
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from speakup.clock import Clock, as_utc
+from speakup.mail import Mailer, MailError, build_message
+from speakup.settings import Settings
+from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
+
+log = logging.getLogger("surveys.invitations")
+
+INVITATION = "invitation"
+REMINDER_PREFIX = "reminder-"
+TOKEN_BYTES = 24  # 192 random bits, 32 URL-safe characters
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+# Up to this many invitations share one token batch (their hashes are inserted
+# together in random order): the larger, the less a batch says about who got which.
+INVITATION_BATCH = 5000
+OTHER_BATCH = 500
+STALE_CLAIM = dt.timedelta(minutes=15)
+_KEY_INFO = b"speakup/surveys/invitation-token/v1"
+
+
+def token_key(settings: Settings) -> bytes:
+    """Derive the invitation-token HMAC key from the server secret (HKDF-SHA256)."""
+    secret = settings.resolved_secret_key().encode("utf-8")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(secret)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(key: bytes, token: str) -> bytes:
+    """Return the keyed hash stored for a token (32 bytes)."""
+    return hmac.new(key, token.encode("ascii"), hashlib.sha256).digest()
+
+
+def looks_like_token(token: str) -> bool:
+    return TOKEN_RE.fullmatch(token) is not None
+
+
+def issue_tokens(session: Session, round_id: int, count: int, key: bytes) -> list[str]:
+    """Create `count` fresh tokens for a round and store only their hashes; return the tokens.
+
+    The mail sender uses this; the demo seeder and benchmarks may call it directly
+    to answer a round without sending mail. The caller commits.
+    """
+    tokens = [new_token() for _ in range(count)]
+    rows = [{"token_hash": hash_token(key, t), "round_id": round_id, "used": False}
+            for t in tokens]
+    random.SystemRandom().shuffle(rows)
+    if rows:
+        session.execute(insert(TokenHash), rows)
+    return tokens
+
+
+# --- the messages ----------------------------------------------------------------
+
+
+def _local(moment: dt.datetime, tz: str) -> str:
+    local = as_utc(moment).astimezone(ZoneInfo(tz))
+    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y}"
+
+
+def answer_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/s/{token}"
+
+
+def invitation_message(
+    settings: Settings, survey: Survey, round_: Round, to: str, token: str
+) -> EmailMessage:
+    """The invitation: a personal, single-use link and what happens to the answers."""
+    k = round_.min_group_size or survey.min_group_size
+    body = f"""Hello,
+
+You are invited to answer "{survey.title}", a short anonymous survey. It is open
+until {_local(round_.closes_at, survey.timezone)} ({survey.timezone} time).
+
+Your personal link works once. Please do not forward it:
+
+    {answer_url(settings, token)}
+
+Your answers cannot be traced back to you. The link is not stored anywhere with
+your e-mail address; your answers are saved without your name, e-mail address,
+IP address or the time you answered; and the advisory group only ever sees totals
+for groups of at least {k} people. Raw answers are deleted once the results are
+published.
+
+Every question is optional. If you would rather not take part, ignore this e-mail.
+"""
+    return build_message(settings, to, f"{survey.title}: your personal survey link", body)
+
+
+def reminder_message(
+    settings: Settings, survey: Survey, round_: Round, to: str
+) -> EmailMessage:
+    """A reminder to everyone invited: it cannot know who has already answered."""
+    opened = round_.opened_at or round_.opens_at
+    body = f"""Hello,
+
+If you have already answered "{survey.title}", thank you — please ignore this
+reminder. We send it to everyone who was invited because we cannot tell who has
+answered: that is how your answers stay anonymous.
+
+If you have not answered yet, there is still time: the survey is open until
+{_local(round_.closes_at, survey.timezone)} ({survey.timezone} time). Use the
+personal link in the invitation e-mail we sent on {_local(opened, survey.timezone)}.
+"""
+    return build_message(settings, to, f"Reminder: {survey.title} closes soon", body)
+
+
+# --- sending ------------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    """What one run of the sender did."""
+
+    sent: Counter[str] = field(default_factory=Counter)  # by kind
+    requeued_stale: int = 0
+    skipped: int = 0  # claimed by another sender first
+    error: str | None = None
+
+    @property
+    def total_sent(self) -> int:
+        return sum(self.sent.values())
+
+
+def requeue_stale_claims(session: Session, clock: Clock) -> int:
+    """Put claims a crashed sender left behind back in the queue; return how many."""
+    cutoff = clock.now().astimezone(dt.UTC) - STALE_CLAIM
+    moved = session.execute(
+        update(MailJob)
+        .where(MailJob.status == MailStatus.SENDING.value, MailJob.claimed_at < cutoff)
+        .values(status=MailStatus.PENDING.value, claimed_at=None)
+    ).rowcount
+    return int(moved or 0)
+
+
+def _open_round_ids() -> object:
+    return select(Round.id).where(Round.status == RoundStatus.OPEN.value)
+
+
+def _next_batch(session: Session, round_id: int | None) -> list[MailJob]:
+    """Pending invitations of open rounds first; reminders once a round's invitations are out."""
+    base = select(MailJob).where(
+        MailJob.status == MailStatus.PENDING.value, MailJob.round_id.in_(_open_round_ids())
+    )
+    if round_id is not None:
+        base = base.where(MailJob.round_id == round_id)
+    invitations = session.scalars(
+        base.where(MailJob.kind == INVITATION).order_by(func.random()).limit(INVITATION_BATCH)
+    ).all()
+    if invitations:
+        return list(invitations)
+    unsent_invitations = select(MailJob.round_id).where(
+        MailJob.kind == INVITATION,
+        MailJob.status.in_([MailStatus.PENDING.value, MailStatus.SENDING.value]),
+    )
+    return list(session.scalars(
+        base.where(MailJob.kind != INVITATION, MailJob.round_id.not_in(unsent_invitations))
+        .order_by(func.random())
+        .limit(OTHER_BATCH)
+    ).all())
+
+
+def _claim(session: Session, job_id: int, now: dt.datetime) -> bool:
+    moved = session.execute(
+        update(MailJob)
+        .where(
+            MailJob.id == job_id,
+            MailJob.status == MailStatus.PENDING.value,
+            MailJob.round_id.in_(_open_round_ids()),
+        )
+        .values(status=MailStatus.SENDING.value, claimed_at=now)
+    ).rowcount
+    session.commit()
+    return bool(moved)
+
+
+def _set_status(session: Session, job_id: int, status: MailStatus) -> None:
+    values: dict[str, object] = {"status": status.value}
+    if status is MailStatus.PENDING:
+        values["claimed_at"] = None
+    session.execute(update(MailJob).where(MailJob.id == job_id).values(**values))
+    session.commit()
+
+
+def send_pending_mail(
+    session_factory: sessionmaker[Session],
+    mailer: Mailer,
+    settings: Settings,
+    clock: Clock,
+    *,
+    key: bytes,
+    round_id: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SendReport:
+    """Send every pending invitation and reminder of open rounds, resumably.
+
+    Unlike other services this one commits: each message's progress must survive a
+    crash, so it owns its transactions (one per step) and takes a session factory.
+    Stops at the first mail-server error, leaving that message and the rest pending.
+    """
+    say = progress or log.info
+    report = SendReport()
+    with session_factory() as session:
+        report.requeued_stale = requeue_stale_claims(session, clock)
+        session.commit()
+        if report.requeued_stale:
+            log.warning(
+                "%d e-mail(s) were with a sender that stopped; they are queued again "
+                "(a recipient may get that message twice).", report.requeued_stale,
+            )
+        try:
+            while True:
+                batch = _next_batch(session, round_id)
+                session.commit()
+                if not batch:
+                    break
+                if not _send_batch(session, batch, mailer, settings, clock, key, report, say):
+                    break
+        finally:
+            mailer.close()
+    if report.total_sent:
+        parts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.sent.items()))
+        say(f"Sent {report.total_sent} e-mail(s): {parts}.")
+    return report
+
+
+def _send_batch(
+    session: Session,
+    batch: list[MailJob],
+    mailer: Mailer,
+    settings: Settings,
+    clock: Clock,
+    key: bytes,
+    report: SendReport,
+    say: Callable[[str], None],
+) -> bool:
+    """Send one batch; return False if the mail server failed (stop for now)."""
+    jobs = [(job.id, job.round_id, job.kind, job.email) for job in batch]
+    tokens: dict[int, str] = {}
+    invitation_jobs = [job_id for job_id, _, kind, _ in jobs if kind == INVITATION]
+    if invitation_jobs:
+        by_round = Counter(round_id for _, round_id, kind, _ in jobs if kind == INVITATION)
+        for rid, count in by_round.items():
+            issued = iter(issue_tokens(session, rid, count, key))
+            for job_id, job_round, kind, _ in jobs:
+                if kind == INVITATION and job_round == rid:
+                    tokens[job_id] = next(issued)
+        session.commit()
+    context: dict[int, tuple[Survey, Round]] = {}
+    unused = set(tokens)
+    done = 0
+    try:
+        for job_id, rid, kind, email in jobs:
+            if rid not in context:
+                round_ = session.get(Round, rid)
+                assert round_ is not None
+                survey = session.get(Survey, round_.survey_id)
+                assert survey is not None
+                context[rid] = (survey, round_)
+            survey, round_ = context[rid]
+            if not _claim(session, job_id, clock.now().astimezone(dt.UTC)):
+                report.skipped += 1
+                continue
+            if kind == INVITATION:
+                message = invitation_message(settings, survey, round_, email, tokens[job_id])
+            else:
+                message = reminder_message(settings, survey, round_, email)
+            try:
+                mailer.send(message)
+            except MailError as exc:
+                _set_status(session, job_id, MailStatus.PENDING)
+                report.error = str(exc)
+                log.error("Mail server error after %d message(s); will retry later: %s",
+                          report.total_sent, exc)
+                return False
+            _set_status(session, job_id, MailStatus.SENT)
+            unused.discard(job_id)
+            report.sent[kind.split("-")[0]] += 1
+            done += 1
+            if done % 100 == 0:
+                say(f"Sent {done} of {len(jobs)} e-mail(s) in this batch.")
+    finally:
+        if unused:
+            # Tokens made for messages that did not go out: nobody holds them; drop them.
+            session.execute(delete(TokenHash).where(
+                TokenHash.token_hash.in_([hash_token(key, tokens[j]) for j in unused])
+            ))
+            session.commit()
+    return True
+
+
+def mail_progress(session: Session, round_id: int) -> dict[str, dict[str, int]]:
+    """Counts of a round's mail by kind and status, e.g. {"invitation": {"sent": 40, …}}."""
+    rows = session.execute(
+        select(MailJob.kind, MailJob.status, func.count())
+        .where(MailJob.round_id == round_id)
+        .group_by(MailJob.kind, MailJob.status)
+    )
+    progress: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows:
+        progress.setdefault(kind, {})[status] = int(count)
+    return progress

@@ -1,0 +1,579 @@
+"""Publish a closed round: aggregate in SQL, apply disclosure control, store, erase raw rows.
+
+Publication is the only way survey answers leave the raw tables (DESIGN.md rules 4
+and 5). It runs in one transaction (a savepoint inside the caller's transaction):
+
+1. claim the round with a conditional ``UPDATE rounds SET status = 'published' …
+   WHERE id = :id AND status = 'closed'`` — of two publishers racing, one wins and
+   the other returns the winner's stored result;
+2. aggregate with GROUP BY in the database: respondents per group; item × value
+   counts overall and item × group × value per dimension; per-respondent scale
+   scores (reverse-scoring by CASE, only with enough items answered) grouped into
+   a (sum, count) histogram overall and per group. Every result set is bounded by
+   items × groups × scale points, never by the number of respondents, so memory
+   stays flat however large the round is (comments aside: they are the output);
+3. pass every breakdown through :mod:`speakup.disclosure` with the round's frozen
+   ``k`` and store the :class:`~surveys.published.PublishedRound` payload;
+4. delete the round's token hashes and (unless ``raw_retention_days`` keeps them
+   for a while, see :func:`purge_expired_raw`) its responses, answers and groups.
+
+Any failure rolls the savepoint back: the round stays ``closed`` with its raw rows
+and nothing stored. Re-running on a published round returns the stored result.
+
+Disclosure control, per dimension (one at a time):
+
+* the respondents per group form a breakdown; its hidden groups (primary and
+  complementary suppression) are hidden in every item and scale row too;
+* respondents who did not answer the question (or gave an option the survey no
+  longer lists) form an extra, never-published "unstated" cell, so that the shown
+  total minus the shown groups cannot single them out;
+* each row is then suppressed again over its own answer counts (a cell with fewer
+  than ``k`` answers is hidden, plus complements), so within every row the hidden
+  cells hold 0 or at least ``k`` answers given the row's shown overall ``n``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from speakup.clock import Clock, as_utc
+from speakup.disclosure import (
+    comments_may_be_shown,
+    hidden_keys,
+    suppress_total,
+    validate_min_group_size,
+)
+from speakup.settings import Settings
+from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
+from surveys.models import (
+    PublishedResult,
+    Response,
+    ResponseAnswer,
+    ResponseGroup,
+    Round,
+    RoundStatus,
+    Survey,
+    TokenHash,
+)
+from surveys.published import (
+    PREFER_NOT,
+    Cell,
+    Dimension,
+    Group,
+    PublishedRound,
+    Row,
+)
+
+__all__ = ["PublicationError", "publish_round", "purge_expired_raw"]
+
+PREFER_NOT_LABEL = "Prefer not to say"
+# The never-published cell of respondents outside every listed group of a dimension.
+# "" sorts before every group id in disclosure's tie-break, so among equally small
+# cells it is the one hidden first (it costs nothing: it is never shown anyway).
+_UNSTATED = ""
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July",
+    "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+GroupKey = tuple[str, str]  # (dimension, option)
+
+
+class PublicationError(Exception):
+    """The round cannot be published (not closed, or its survey is malformed)."""
+
+
+class _Lost(Exception):
+    """Another publisher claimed the round first."""
+
+
+# --- public API ----------------------------------------------------------------------
+
+
+def publish_round(
+    session: Session, round_: Round, settings: Settings, clock: Clock
+) -> PublishedRound:
+    """Publish a closed round and return what was stored; return the stored result if published.
+
+    Never commits: the caller owns the transaction. Everything this writes happens
+    inside a savepoint, so an exception leaves the round ``closed`` with its raw rows
+    intact and nothing stored, even if the caller goes on to commit.
+    """
+    stored = session.get(PublishedResult, round_.id)
+    if stored is not None:
+        return PublishedRound.from_payload(stored.payload)
+    if round_.status != RoundStatus.CLOSED:
+        raise PublicationError(
+            f"Round {round_.id} is {round_.status}: only a closed round can be published."
+        )
+    survey = session.get(Survey, round_.survey_id)
+    if survey is None:  # pragma: no cover - the foreign key prevents it
+        raise PublicationError(f"Round {round_.id} has no survey.")
+    k = _frozen_k(round_, survey, settings)
+    plan = _plan(survey, load_item_bank())
+    keep_raw = settings.raw_retention_days > 0
+    session.flush()
+    try:
+        with session.begin_nested():
+            if not _claim(session, round_.id, clock.today(), raw_deleted=not keep_raw):
+                raise _Lost
+            published = _aggregate(session, round_, survey, plan, k, clock.today())
+            _store(session, published)
+            session.execute(
+                delete(TokenHash)
+                .where(TokenHash.round_id == round_.id)
+                .execution_options(synchronize_session=False)
+            )
+            if not keep_raw:
+                _delete_raw(session, round_.id)
+    except _Lost:
+        session.expire(round_)
+        stored = session.get(PublishedResult, round_.id, populate_existing=True)
+        if stored is None:
+            raise PublicationError(
+                f"Round {round_.id} is {round_.status}: only a closed round can be published."
+            ) from None
+        return PublishedRound.from_payload(stored.payload)
+    return published
+
+
+def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int:
+    """Delete raw responses of published rounds kept past their retention; return rounds purged.
+
+    With ``SPEAKUP_RAW_RETENTION_DAYS=N`` (N > 0) a published round keeps its raw rows
+    until ``published_on + N`` days; from that day on this deletes them. Idempotent;
+    never commits (the scheduler job does).
+    """
+    cutoff = clock.today() - dt.timedelta(days=settings.raw_retention_days)
+    due = session.scalars(
+        select(Round.id)
+        .where(
+            Round.status == RoundStatus.PUBLISHED.value,
+            Round.raw_deleted.is_(False),
+            Round.published_on <= cutoff,
+        )
+        .order_by(Round.id)
+    ).all()
+    purged = 0
+    for round_id in due:
+        with session.begin_nested():
+            claimed = session.execute(
+                update(Round)
+                .where(Round.id == round_id, Round.raw_deleted.is_(False))
+                .values(raw_deleted=True)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed:
+                _delete_raw(session, round_id)
+                purged += 1
+    if purged:
+        session.expire_all()
+    return purged
+
+
+# --- what to publish -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scale:
+    instrument: Instrument
+    asked: tuple[Item, ...]  # the instrument's items this survey asks
+
+
+@dataclass(frozen=True)
+class _Plan:
+    items: tuple[Item, ...]
+    scales: tuple[_Scale, ...]
+    dimensions: tuple[Dimension, ...]
+
+
+def _frozen_k(round_: Round, survey: Survey, settings: Settings) -> int:
+    # k is frozen when a round opens; a closed round without one never opened
+    # properly, so fall back to the stricter of the survey's and the setting's.
+    k = round_.min_group_size
+    if k is None:
+        k = max(survey.min_group_size, settings.min_group_size)
+    return validate_min_group_size(k)
+
+
+def _plan(survey: Survey, bank: ItemBank) -> _Plan:
+    try:
+        items = tuple(bank.item(item_id) for item_id in survey.item_ids)
+    except ItemBankError as exc:
+        raise PublicationError(f"Survey {survey.id}: {exc}") from exc
+    scales: list[_Scale] = []
+    for instrument_id in dict.fromkeys(item.instrument_id for item in items):
+        instrument = bank.instrument(instrument_id)
+        asked = tuple(item for item in items if item.instrument_id == instrument_id)
+        minimum = instrument.min_answered
+        # A survey asking fewer items than the score needs can never yield a score.
+        if instrument.has_scale_score and minimum is not None and len(asked) >= minimum:
+            scales.append(_Scale(instrument, asked))
+    return _Plan(items, tuple(scales), _dimensions(survey.demographics or []))
+
+
+def _dimensions(questions: Iterable[Mapping[str, object]]) -> tuple[Dimension, ...]:
+    dimensions = []
+    for question in questions:
+        groups: list[Group] = []
+        prefer_label = PREFER_NOT_LABEL
+        for option in question.get("options") or []:  # type: ignore[union-attr]
+            if isinstance(option, Mapping):
+                option_id, label = str(option["id"]), str(option.get("label") or option["id"])
+            else:
+                option_id = label = str(option)
+            if option_id == PREFER_NOT:
+                prefer_label = label
+            elif option_id not in {g.id for g in groups}:
+                groups.append(Group(option_id, label))
+        groups.append(Group(PREFER_NOT, prefer_label))
+        question_id = str(question["id"])
+        dimensions.append(Dimension(question_id, str(question.get("label") or question_id), groups))
+    return tuple(dimensions)
+
+
+# --- the transaction's steps ---------------------------------------------------------
+
+
+def _claim(session: Session, round_id: int, today: dt.date, *, raw_deleted: bool) -> bool:
+    """Move the round closed -> published; False if someone else already did."""
+    result = session.execute(
+        update(Round)
+        .where(Round.id == round_id, Round.status == RoundStatus.CLOSED.value)
+        .values(status=RoundStatus.PUBLISHED.value, published_on=today, raw_deleted=raw_deleted)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+def _store(session: Session, published: PublishedRound) -> None:
+    session.add(
+        PublishedResult(
+            round_id=published.round_id,
+            survey_id=published.survey_id,
+            published_on=dt.date.fromisoformat(published.published_on),
+            min_group_size=published.k,
+            payload=published.to_payload(),
+        )
+    )
+    session.flush()
+
+
+def _delete_raw(session: Session, round_id: int) -> None:
+    """Delete a round's responses, answers and groups (children first: no cascade work)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # Overwrite freed pages with zeros so deleted answers do not linger in the file.
+        session.execute(text("PRAGMA secure_delete = ON"))
+    for table in (ResponseAnswer, ResponseGroup, Response):
+        session.execute(
+            delete(table)
+            .where(table.round_id == round_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --- aggregation ---------------------------------------------------------------------
+
+
+def _aggregate(
+    session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date
+) -> PublishedRound:
+    round_id = round_.id
+    total, group_sizes = _respondent_counts(session, round_id)
+    hidden_groups = {
+        dim.id: _hidden(_group_counts(dim, group_sizes), total, frozenset(), k)
+        for dim in plan.dimensions
+    }
+    group_counts = {
+        dim.id: {
+            g.id: None if g.id in hidden_groups[dim.id] else group_sizes.get((dim.id, g.id), 0)
+            for g in dim.groups
+        }
+        for dim in plan.dimensions
+    }
+    shown_total = suppress_total(total, k)
+
+    overall_values, group_values = _item_value_counts(session, round_id, plan.items)
+    items = [
+        _row(
+            plan.dimensions,
+            hidden_groups,
+            k,
+            _item_cell(item, overall_values.get(item.id, {})),
+            {key: _item_cell(item, c) for key, c in group_values.get(item.id, {}).items()},
+            id=item.id,
+            label=item.text,
+            response_scale=item.scale.id,
+            instrument_id=item.instrument_id,
+            reverse=item.reverse,
+            lower_is_better=item.scale.type == "yes_no" and item.favourable == "no",
+        )
+        for item in plan.items
+    ]
+    scales = []
+    for scale in plan.scales:
+        overall_hist, group_hists = _score_histograms(session, round_id, scale)
+        instrument = scale.instrument
+        scales.append(
+            _row(
+                plan.dimensions,
+                hidden_groups,
+                k,
+                _scale_cell(instrument, overall_hist),
+                {key: _scale_cell(instrument, hist) for key, hist in group_hists.items()},
+                id=instrument.id,
+                label=instrument.title,
+                response_scale=instrument.scale.id,
+                instrument_id=instrument.id,
+            )
+        )
+
+    zone = _zone(survey.timezone)
+    opens_on = as_utc(round_.opens_at).astimezone(zone).date()
+    closes_on = as_utc(round_.closes_at).astimezone(zone).date()
+    invited = round_.invited_count or 0
+    return PublishedRound(
+        round_id=round_id,
+        survey_id=survey.id,
+        survey_title=survey.title,
+        label=f"{_MONTHS[opens_on.month - 1]} {opens_on.year}",
+        opens_on=opens_on.isoformat(),
+        closes_on=closes_on.isoformat(),
+        published_on=today.isoformat(),
+        k=k,
+        invited=invited,
+        responses=shown_total,
+        response_rate=shown_total / invited if shown_total is not None and invited else None,
+        dimensions=list(plan.dimensions),
+        group_counts=group_counts,
+        scales=scales,
+        items=items,
+        comments=_comments(session, survey, round_id, total, k),
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _respondent_counts(session: Session, round_id: int) -> tuple[int, dict[GroupKey, int]]:
+    total = session.scalar(
+        select(func.count()).select_from(Response).where(Response.round_id == round_id)
+    )
+    rows = session.execute(
+        select(ResponseGroup.dimension, ResponseGroup.option, func.count())
+        .where(ResponseGroup.round_id == round_id)
+        .group_by(ResponseGroup.dimension, ResponseGroup.option)
+    )
+    return int(total or 0), {(dim, option): int(n) for dim, option, n in rows}
+
+
+def _item_value_counts(
+    session: Session, round_id: int, items: Sequence[Item]
+) -> tuple[dict[str, dict[int, int]], dict[str, dict[GroupKey, dict[int, int]]]]:
+    """Return item -> value -> answers, and item -> (dimension, option) -> value -> answers."""
+    wanted = [item.id for item in items]
+    answers = ResponseAnswer
+    overall: dict[str, dict[int, int]] = defaultdict(dict)
+    for item_id, value, n in session.execute(
+        select(answers.item_id, answers.value, func.count())
+        .where(answers.round_id == round_id, answers.item_id.in_(wanted))
+        .group_by(answers.item_id, answers.value)
+    ):
+        overall[item_id][int(value)] = int(n)
+    groups = ResponseGroup
+    by_group: dict[str, dict[GroupKey, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for dim, option, item_id, value, n in session.execute(
+        select(groups.dimension, groups.option, answers.item_id, answers.value, func.count())
+        .join(groups, groups.response_id == answers.response_id)
+        .where(
+            answers.round_id == round_id,
+            groups.round_id == round_id,
+            answers.item_id.in_(wanted),
+        )
+        .group_by(groups.dimension, groups.option, answers.item_id, answers.value)
+    ):
+        by_group[item_id][dim, option][int(value)] = int(n)
+    return overall, by_group
+
+
+def _score_histograms(
+    session: Session, round_id: int, scale: _Scale
+) -> tuple[dict[tuple[int, int], int], dict[GroupKey, dict[tuple[int, int], int]]]:
+    """Return (sum, count) -> respondents overall and per group, for one scale.
+
+    A respondent's score is sum / count of their scored answers; counting
+    respondents per (sum, count) pair keeps the result small (a few hundred pairs)
+    while letting means and rounded points be computed exactly.
+    """
+    instrument = scale.instrument
+    answers = ResponseAnswer
+    top = instrument.scale.max_value
+    reversed_ids = [item.id for item in scale.asked if item.reverse]
+    scored = (
+        case((answers.item_id.in_(reversed_ids), top + 1 - answers.value), else_=answers.value)
+        if reversed_ids
+        else answers.value
+    )
+    scores = (
+        select(
+            answers.response_id.label("response_id"),
+            func.sum(scored).label("total"),
+            func.count().label("answered"),
+        )
+        .where(
+            answers.round_id == round_id,
+            answers.item_id.in_([item.id for item in scale.asked]),
+            # Only answers on the scale score: prefer-not-to-say or stray values never do.
+            answers.value.between(instrument.scale.min_value, top),
+        )
+        .group_by(answers.response_id)
+        .having(func.count() >= instrument.min_answered)
+        .cte("scores")
+    )
+    groups = ResponseGroup
+    no_group = cast(null(), String(64))
+    query = union_all(
+        select(no_group, no_group, scores.c.total, scores.c.answered, func.count()).group_by(
+            scores.c.total, scores.c.answered
+        ),
+        select(groups.dimension, groups.option, scores.c.total, scores.c.answered, func.count())
+        .join(
+            groups,
+            and_(groups.response_id == scores.c.response_id, groups.round_id == round_id),
+        )
+        .group_by(groups.dimension, groups.option, scores.c.total, scores.c.answered),
+    )
+    overall: dict[tuple[int, int], int] = {}
+    by_group: dict[GroupKey, dict[tuple[int, int], int]] = defaultdict(dict)
+    for dim, option, total, answered, n in session.execute(query):
+        pair = (int(total), int(answered))
+        if dim is None:
+            overall[pair] = int(n)
+        else:
+            by_group[dim, option][pair] = int(n)
+    return overall, by_group
+
+
+def _comments(
+    session: Session, survey: Survey, round_id: int, total: int, k: int
+) -> list[str] | None:
+    if not survey.comment_question or not comments_may_be_shown(total, k):
+        return None
+    texts = [
+        comment.strip()
+        for comment in session.scalars(
+            select(Response.comment).where(
+                Response.round_id == round_id, Response.comment.is_not(None)
+            )
+        )
+        if comment and comment.strip()
+    ]
+    # Storage order would follow insertion order; shuffle so it says nothing.
+    secrets.SystemRandom().shuffle(texts)
+    return texts
+
+
+# --- cells and disclosure ------------------------------------------------------------
+
+
+def _item_cell(item: Item, counts: Mapping[int, int]) -> Cell:
+    """Summarise stored value -> answers for one item, as surveys.scoring.summarise_item."""
+    scale = item.scale
+    distribution = {str(v): counts.get(v, 0) for v in scale.answer_values}
+    n = sum(distribution.values())
+    favourable = sum(counts.get(v, 0) for v in scale.answer_values if item.is_favourable(v))
+    if scale.type == "yes_no":
+        return Cell(
+            n=n,
+            mean=None,
+            favourable=favourable / n if n else None,
+            distribution=distribution,
+            yes_share=counts.get(YES, 0) / n if n else None,
+        )
+    total = sum(counts.get(v, 0) * item.scored(v) for v in scale.answer_values)  # type: ignore[operator]
+    return Cell(
+        n=n,
+        mean=total / n if n else None,
+        favourable=favourable / n if n else None,
+        distribution=distribution,
+    )
+
+
+def _scale_cell(instrument: Instrument, histogram: Mapping[tuple[int, int], int]) -> Cell:
+    """Summarise (sum, count) -> respondents, as surveys.scoring.summarise_scale."""
+    scale = instrument.scale
+    points = dict.fromkeys(scale.answer_values, 0)
+    exact_total = Fraction(0)
+    for (total, answered), n in histogram.items():
+        # Half up, in integers: floor(total / answered + 1/2).
+        points[(2 * total + answered) // (2 * answered)] += n
+        exact_total += Fraction(total * n, answered)
+    n = sum(histogram.values())
+    favourable = sum(points[p] for p in scale.favourable_values)
+    return Cell(
+        n=n,
+        mean=float(exact_total / n) if n else None,
+        favourable=favourable / n if n else None,
+        distribution={str(p): c for p, c in points.items()},
+    )
+
+
+def _group_counts(dim: Dimension, counts: Mapping[GroupKey, int]) -> dict[str, int]:
+    return {g.id: counts.get((dim.id, g.id), 0) for g in dim.groups}
+
+
+def _hidden(counts: Mapping[str, int], total: int, also: frozenset[str], k: int) -> frozenset[str]:
+    """Return the groups of one breakdown to hide, given its (shown or hidden) total.
+
+    ``counts`` holds every listed group; whoever is in ``total`` but in none of
+    them is the never-published unstated cell, suppressed with the rest.
+    """
+    unstated = total - sum(counts.values())
+    if unstated < 0:  # pragma: no cover - groups are a subset of the respondents
+        raise PublicationError("a breakdown holds more people than its total")
+    hidden = hidden_keys({**counts, _UNSTATED: unstated}, k) | also
+    return frozenset(key for key in counts if key in hidden)
+
+
+def _row(
+    dimensions: Sequence[Dimension],
+    hidden_groups: Mapping[str, frozenset[str]],
+    k: int,
+    overall: Cell,
+    by_group: Mapping[GroupKey, Cell],
+    **fields: object,
+) -> Row:
+    """Build one published row: hide cells the group breakdown hides, then by the row's n."""
+    cells: dict[str, dict[str, Cell | None]] = {}
+    for dim in dimensions:
+        found = {g.id: by_group.get((dim.id, g.id)) for g in dim.groups}
+        answered = {g: cell.n if cell else 0 for g, cell in found.items()}
+        hidden = _hidden(answered, overall.n, hidden_groups[dim.id], k)
+        cells[dim.id] = {g: None if g in hidden else found[g] for g in answered}
+    shown = overall if suppress_total(overall.n, k) is not None else None
+    return Row(overall=shown, by_group=cells, **fields)  # type: ignore[arg-type]

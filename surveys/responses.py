@@ -1,0 +1,276 @@
+"""Answering a survey through a personal link: token states, checking answers, saving one response.
+
+A response row holds the round, the answers, the self-declared groups and the
+optional comment — no token, no address, no time, and a random id (rule 4).
+Exactly one response per token: the token is marked used by a conditional
+`UPDATE … WHERE used = false` in the same transaction as the response is inserted,
+so of two simultaneous submissions one saves and the other is told the link was used.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from surveys.invitations import hash_token, looks_like_token
+from surveys.itembank import Item, ItemBank, load_item_bank
+from surveys.models import (
+    Response,
+    ResponseAnswer,
+    ResponseGroup,
+    Round,
+    RoundStatus,
+    Survey,
+    TokenHash,
+)
+from surveys.published import PREFER_NOT
+
+COMMENT_MAX = 2000
+ITEM_FIELD = "item-"
+GROUP_FIELD = "group-"
+COMMENT_FIELD = "comment"
+
+
+class LinkState(enum.StrEnum):
+    OPEN = "open"  # unused, round open: show the form
+    USED = "used"
+    CLOSED = "closed"  # the round is not open (any more)
+    UNKNOWN = "unknown"  # no such link (mistyped, or its round was published)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    state: LinkState
+    round: Round | None = None
+    survey: Survey | None = None
+
+
+class LinkNotUsable(Exception):
+    """The link cannot be used to answer; `state` says why."""
+
+    def __init__(self, state: LinkState) -> None:
+        super().__init__(state.value)
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # the form field it concerns ("form" for the whole submission)
+    message: str
+
+
+class AnswerError(ValueError):
+    """The submission was refused; nothing was saved."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = list(problems)
+
+
+@dataclass
+class Submission:
+    """One person's answers: item id -> stored value, question id -> option id, comment."""
+
+    answers: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    comment: str | None = None
+
+
+class MultiValueForm(Protocol):
+    def __iter__(self) -> Any: ...
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
+# --- looking a link up ---------------------------------------------------------------
+
+
+def look_up(session: Session, key: bytes, token: str, *, lock: bool = False) -> Invitation:
+    """Say what state a link is in (and its round and survey when it has one)."""
+    if not looks_like_token(token):
+        return Invitation(LinkState.UNKNOWN)
+    row = session.execute(
+        select(TokenHash.round_id, TokenHash.used)
+        .where(TokenHash.token_hash == hash_token(key, token))
+    ).first()
+    if row is None:
+        return Invitation(LinkState.UNKNOWN)
+    query = select(Round).where(Round.id == row.round_id)
+    if lock:
+        # FOR SHARE on PostgreSQL: the round cannot close (or publish) until this
+        # transaction ends, so no answer lands in a round that is being published.
+        query = query.with_for_update(read=True).execution_options(populate_existing=True)
+    round_ = session.scalars(query).one()
+    survey = session.get(Survey, round_.survey_id)
+    if round_.status != RoundStatus.OPEN:
+        return Invitation(LinkState.CLOSED, round_, survey)
+    if row.used:
+        return Invitation(LinkState.USED, round_, survey)
+    return Invitation(LinkState.OPEN, round_, survey)
+
+
+# --- reading and checking answers ----------------------------------------------------
+
+
+def survey_items(survey: Survey, bank: ItemBank | None = None) -> list[Item]:
+    bank = bank or load_item_bank()
+    return [bank.item(item_id) for item_id in survey.item_ids]
+
+
+def read_form(survey: Survey, form: MultiValueForm, bank: ItemBank | None = None
+              ) -> tuple[Submission, list[Problem]]:
+    """Turn posted fields into a Submission, keeping every valid choice; list what is wrong.
+
+    Fields: `item-<item id>` (the option's value), `group-<question id>` (an option
+    id or `prefer_not`), `comment`. Other fields (the CSRF token, the button) are
+    ignored. Answers to questions not in this survey, values not on an item's
+    scale and repeated fields are problems, never silently dropped.
+    """
+    bank = bank or load_item_bank()
+    items = {item.id: item for item in survey_items(survey, bank)}
+    questions = {q["id"]: q for q in survey.demographics or []}
+    submission = Submission()
+    problems: list[Problem] = []
+    forged = False
+    for name in form:
+        values = form.getlist(name)
+        if name.startswith(ITEM_FIELD):
+            item_id = name[len(ITEM_FIELD):]
+            if item_id not in items:
+                forged = True
+                continue
+            value = _single(values, name, problems)
+            if value is None:
+                continue
+            if not (value.isascii() and value.isdigit()) or int(value) not in items[
+                item_id
+            ].scale.valid_values:
+                problems.append(Problem(name, "That answer is not one of this question's options."))
+                continue
+            submission.answers[item_id] = int(value)
+        elif name.startswith(GROUP_FIELD):
+            question_id = name[len(GROUP_FIELD):]
+            if question_id not in questions:
+                forged = True
+                continue
+            option = _single(values, name, problems)
+            if option is None:
+                continue
+            allowed = {o["id"] for o in questions[question_id]["options"]} | {PREFER_NOT}
+            if option not in allowed:
+                problems.append(Problem(name, "That answer is not one of this question's options."))
+                continue
+            submission.groups[question_id] = option
+        elif name == COMMENT_FIELD:
+            text = "\n".join(values).replace("\r\n", "\n").strip()
+            if not text:
+                continue
+            submission.comment = text
+            if not survey.comment_question:
+                forged = True
+    if forged:
+        problems.insert(0, Problem("form", (
+            "The form sent answers to questions that are not part of this survey, so it "
+            "was not saved. Please answer the questions on this page and send it again."
+        )))
+    problems.extend(check(survey, submission, bank, structure_checked=True))
+    return submission, problems
+
+
+def _single(values: list[str], name: str, problems: list[Problem]) -> str | None:
+    if len(values) > 1:
+        problems.append(Problem(name, "Choose only one answer."))
+        return None
+    value = values[0].strip() if values else ""
+    return value or None
+
+
+def check(survey: Survey, submission: Submission, bank: ItemBank | None = None, *,
+          structure_checked: bool = False) -> list[Problem]:
+    """List what is wrong with a submission (empty list: it may be saved)."""
+    problems: list[Problem] = []
+    if not structure_checked:
+        bank = bank or load_item_bank()
+        items = {item.id: item for item in survey_items(survey, bank)}
+        for item_id, value in submission.answers.items():
+            if item_id not in items:
+                problems.append(Problem("form", f"“{item_id}” is not a question of this survey."))
+            elif type(value) is not int or value not in items[item_id].scale.valid_values:
+                problems.append(Problem(f"{ITEM_FIELD}{item_id}",
+                                        "That answer is not one of this question's options."))
+        questions = {q["id"]: q for q in survey.demographics or []}
+        for question_id, option in submission.groups.items():
+            allowed = {o["id"] for o in questions.get(question_id, {}).get("options", [])}
+            if question_id not in questions or option not in allowed | {PREFER_NOT}:
+                problems.append(Problem(f"{GROUP_FIELD}{question_id}",
+                                        "That answer is not one of this question's options."))
+        if submission.comment and not survey.comment_question:
+            problems.append(Problem("form", "This survey does not ask for a comment."))
+    if submission.comment and len(submission.comment) > COMMENT_MAX:
+        problems.append(Problem(COMMENT_FIELD, (
+            f"Your comment is {len(submission.comment):,} characters long; the limit is "
+            f"{COMMENT_MAX:,}. Please shorten it — your text is still in the box."
+        )))
+    if not submission.answers and not submission.comment:
+        problems.append(Problem("form", "Answer at least one question before sending."))
+    return problems
+
+
+# --- saving -----------------------------------------------------------------------
+
+
+def submit_response(
+    session: Session, key: bytes, token: str, submission: Submission,
+    bank: ItemBank | None = None,
+) -> str:
+    """Save one response for this link and mark the link used; return the response's random id.
+
+    Raises LinkNotUsable (unknown, used or closed) or AnswerError (nothing saved
+    either way). Never commits: the caller commits, and a rollback undoes both the
+    response and the link being marked used.
+    """
+    invitation = look_up(session, key, token, lock=True)
+    if invitation.state is not LinkState.OPEN:
+        raise LinkNotUsable(invitation.state)
+    assert invitation.round is not None and invitation.survey is not None
+    problems = check(invitation.survey, submission, bank)
+    if problems:
+        raise AnswerError(problems)
+    claimed = session.execute(
+        update(TokenHash)
+        .where(TokenHash.token_hash == hash_token(key, token), TokenHash.used.is_(False))
+        .values(used=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise LinkNotUsable(LinkState.USED)
+    round_id = invitation.round.id
+    response_id = secrets.token_hex(16)
+    session.execute(insert(Response).values(id=response_id, round_id=round_id,
+                                            comment=submission.comment or None))
+    if submission.answers:
+        session.execute(insert(ResponseAnswer), [
+            {"response_id": response_id, "item_id": item_id, "round_id": round_id, "value": v}
+            for item_id, v in submission.answers.items()
+        ])
+    if submission.groups:
+        session.execute(insert(ResponseGroup), [
+            {"response_id": response_id, "dimension": q, "round_id": round_id, "option": o}
+            for q, o in submission.groups.items()
+        ])
+    return response_id
+
+
+def answers_from_mapping(raw: Mapping[str, Any]) -> Submission:
+    """Build a Submission from plain data (the demo seeder, benchmarks, tests)."""
+    return Submission(
+        answers=dict(raw.get("answers", {})),
+        groups=dict(raw.get("groups", {})),
+        comment=raw.get("comment"),
+    )

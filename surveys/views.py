@@ -1,0 +1,200 @@
+"""Admins' survey pages: define surveys, upload the audience, keep the team list, run rounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from speakup.web import clock, db, role_required, settings
+from surveys import admin_services, audience, rounds
+from surveys.forms import SPEC_TO_FORM, ActionForm, AudienceForm, SurveyForm, TeamsForm
+from surveys.itembank import load_item_bank
+from surveys.models import Round, Survey
+from surveys.publish import PublicationError
+
+bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
+
+ROUND_ACTIONS = ("open", "close", "publish")
+
+
+def _survey(survey_id: int) -> Survey:
+    return db().get(Survey, survey_id) or abort(404)
+
+
+@bp.route("/")
+@role_required("admin")
+def index() -> str:
+    surveys = admin_services.list_surveys(db())
+    sizes = {s.id: audience.audience_size(db(), s.id) for s in surveys}
+    return render_template("surveys/index.html", surveys=surveys, sizes=sizes)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("admin")
+def new() -> str | Response | tuple[str, int]:
+    form = SurveyForm()
+    if request.method == "GET":
+        form.load(admin_services.default_spec(db(), settings()))
+    return _edit_page(form, None)
+
+
+@bp.route("/<int:survey_id>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def edit(survey_id: int) -> str | Response | tuple[str, int]:
+    survey = _survey(survey_id)
+    form = SurveyForm()
+    if request.method == "GET":
+        form.load(admin_services.export_spec(survey))
+    return _edit_page(form, survey)
+
+
+def _edit_page(form: SurveyForm, survey: Survey | None) -> str | Response | tuple[str, int]:
+    """Shared by new and edit: check, preview the schedule, or save."""
+    bank = load_item_bank()
+    form.set_item_choices(bank)
+    preview = None
+    if form.validate_on_submit():
+        existing = list(survey.demographics) if survey else []
+        try:
+            spec = admin_services.check_spec(form.to_spec(existing), settings(), bank=bank,
+                                             now=clock().now())
+        except admin_services.SurveySpecError as exc:
+            for name, message in exc.problems:
+                getattr(form, SPEC_TO_FORM.get(name, "title")).errors.append(message)
+        else:
+            preview = rounds.preview_schedule(spec, clock())
+            if "preview" not in request.form:
+                return _save(form, survey, spec)
+    status = 400 if form.errors else 200
+    return render_template("surveys/edit.html", form=form, survey=survey, bank=bank,
+                           preview=preview), status
+
+
+def _save(form: SurveyForm, survey: Survey | None, spec: admin_services.SurveySpec
+          ) -> str | Response | tuple[str, int]:
+    actor = current_user.email
+    if survey is None:
+        survey = admin_services.create_survey(db(), clock(), spec, actor=actor)
+    else:
+        try:
+            admin_services.update_survey(db(), clock(), survey, spec, actor=actor)
+        except admin_services.SurveyLockedError as exc:
+            db().rollback()
+            form.items.errors.append(str(exc))
+            return render_template("surveys/edit.html", form=form, survey=survey,
+                                   bank=load_item_bank(), preview=None), 400
+    rounds.plan_survey_rounds(db(), survey, clock())
+    db().commit()
+    flash(f"Saved “{survey.title}”.", "info")
+    return redirect(url_for(".detail", survey_id=survey.id))
+
+
+@bp.route("/<int:survey_id>")
+@role_required("admin")
+def detail(survey_id: int) -> str:
+    survey = _survey(survey_id)
+    bank = load_item_bank()
+    return render_template(
+        "surveys/detail.html",
+        survey=survey,
+        items=[bank.item(i) for i in survey.item_ids],
+        schedule=rounds.describe_schedule(survey),
+        audience_size=audience.audience_size(db(), survey.id),
+        overviews=rounds.round_overviews(db(), survey),
+        action_form=ActionForm(),
+    )
+
+
+@bp.route("/<int:survey_id>/audience", methods=["GET", "POST"])
+@role_required("admin")
+def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
+    survey = _survey(survey_id)
+    form = AudienceForm()
+    parsed = None
+    if form.validate_on_submit():
+        parsed = audience.parse_audience_csv(form.file.data.read())
+        if parsed.ok:
+            count = audience.replace_audience(db(), clock(), survey, parsed.addresses,
+                                              actor=current_user.email)
+            db().commit()
+            flash(_audience_summary(count, parsed), "info")
+            return redirect(url_for(".detail", survey_id=survey.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("surveys/audience.html", form=form, survey=survey, parsed=parsed,
+                           current=audience.audience_size(db(), survey.id)), status
+
+
+def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
+    text = f"Saved {count} e-mail address{'es' if count != 1 else ''}."
+    if parsed.duplicates:
+        lines = ", ".join(str(d.line) for d in parsed.duplicates[:20])
+        more = "…" if len(parsed.duplicates) > 20 else ""
+        text += (f" {len(parsed.duplicates)} repeated row(s) were merged with an earlier "
+                 f"row (lines {lines}{more}).")
+    if parsed.blank_lines:
+        text += f" {len(parsed.blank_lines)} empty line(s) held no address."
+    return text
+
+
+@bp.route("/rounds/<int:round_id>/<action>", methods=["POST"])
+@role_required("admin")
+def round_action(round_id: int, action: str) -> Response:
+    if action not in ROUND_ACTIONS:
+        abort(404)
+    round_ = db().get(Round, round_id) or abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    actor = current_user.email
+    try:
+        if action == "open":
+            rounds.open_round(db(), round_, clock(), actor=actor)
+            message = (f"Round opened: {round_.invited_count} invitation(s) queued; the "
+                       "scheduler sends them within a minute.")
+        elif action == "close":
+            rounds.close_round(db(), round_, clock(), actor=actor)
+            message = "Round closed. Its results are published at the scheduler's next run."
+        else:
+            rounds.publish(db(), round_, settings(), clock(), actor=actor)
+            message = "Round published; its raw answers and link records have been deleted."
+    except (rounds.RoundError, PublicationError) as exc:
+        db().rollback()
+        flash(str(exc), "error")
+    else:
+        db().commit()
+        flash(message, "info")
+    return redirect(url_for(".detail", survey_id=round_.survey_id))
+
+
+@bp.route("/teams", methods=["GET", "POST"])
+@role_required("admin")
+def teams() -> str | Response | tuple[str, int]:
+    form = TeamsForm()
+    if request.method == "GET":
+        form.teams.data = "\n".join(admin_services.list_teams(db()))
+    elif form.validate_on_submit():
+        try:
+            saved = admin_services.set_teams(db(), clock(), (form.teams.data or "").splitlines(),
+                                             actor=current_user.email)
+        except admin_services.SurveySpecError as exc:
+            db().rollback()
+            form.teams.errors = [message for _, message in exc.problems]
+        else:
+            db().commit()
+            flash(f"Saved {len(saved)} team(s) and directorate(s).", "info")
+            return redirect(url_for(".teams"))
+    status = 400 if form.errors else 200
+    return render_template("surveys/teams.html", form=form), status
+
+
+@bp.route("/<int:survey_id>/export.yaml")
+@role_required("admin")
+def export(survey_id: int) -> Response:
+    spec: dict[str, Any] = admin_services.export_spec(_survey(survey_id))
+    body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    return Response(body, mimetype="application/yaml", headers={
+        "Content-Disposition": f"attachment; filename=survey-{survey_id}.yaml"
+    })

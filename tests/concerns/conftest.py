@@ -1,0 +1,64 @@
+"""Fixtures for the concerns tests: cheap Argon2, a recovery key, handlers with keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from concerns import crypto, keys
+from concerns.config import ConcernConfig
+from speakup.clock import FrozenClock
+from speakup.settings import Settings
+from speakup.web import services
+
+# The cheapest Argon2id parameters, so handler sign-ins stay fast in tests;
+# production uses crypto.HANDLER_KEY_ARGON2 (checked in test_concerns_keys).
+CHEAP_ARGON2 = crypto.Argon2Params(memory_kib=8, iterations=1, lanes=1)
+
+
+@pytest.fixture
+def concern_config(settings: Settings) -> ConcernConfig:
+    return ConcernConfig.from_settings(settings).with_changes(argon2=CHEAP_ARGON2)
+
+
+@pytest.fixture
+def app(app: Flask, concern_config: ConcernConfig) -> Flask:  # type: ignore[override]
+    services(app).extras["concerns"] = concern_config
+    return app
+
+
+@pytest.fixture
+def recovery_key(session: Session, clock: FrozenClock,
+                 concern_config: ConcernConfig) -> X25519PrivateKey:
+    """The organisation's recovery key, set up as `speakup keys init` would."""
+    pem, _ = keys.create_recovery_key(session, clock, concern_config, actor="test")
+    session.commit()
+    return crypto.load_recovery_private_key(pem)
+
+
+@dataclass
+class Handler:
+    user: object
+    password: str
+    private_key: X25519PrivateKey
+
+
+@pytest.fixture
+def make_handler(make_user: Callable[..., object], session: Session, clock: FrozenClock,
+                 concern_config: ConcernConfig) -> Callable[..., Handler]:
+    """A handler account whose key pair exists (as after their first sign-in)."""
+
+    def make(**kwargs: object) -> Handler:
+        account = make_user("handler", **kwargs)
+        private = keys.unlock_handler_key(session, clock, concern_config, account.user,
+                                          account.password)
+        session.commit()
+        assert private is not None
+        return Handler(account.user, account.password, private)
+
+    return make
