@@ -30,7 +30,7 @@ RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize":
 class ConcernForm(FlaskForm):
     # Choices are the admin's list, set per request; an unknown value is refused by
     # the service with a clear message, not by WTForms' generic one.
-    category = RadioField("What is it about?", choices=[], validate_choice=False)
+    category = RadioField("What is it about?", choices={}, validate_choice=False)
     what_happened = TextAreaField(
         "What happened?",
         description=(
@@ -77,24 +77,24 @@ class StatusForm(FlaskForm):
     expected_status = HiddenField()
     status = RadioField(
         "Move to",
-        choices=[(s.value, STATUS_LABELS[s]) for s in STATUS_ORDER if s != Status.NEW],
+        choices={s.value: STATUS_LABELS[s] for s in STATUS_ORDER if s != Status.NEW},
         validate_choice=False,
     )
     outcome = SelectField(
         "Outcome (when closing)",
-        choices=[("", "Choose an outcome"), *OUTCOMES.items()],
+        choices={"": "Choose an outcome", **OUTCOMES},
         validate_choice=False,
     )
 
 
 class ExcludeForm(FlaskForm):
     expected_status = HiddenField()
-    reason = RadioField("Close it as", choices=list(EXCLUDED_OUTCOMES.items()),
+    reason = RadioField("Close it as", choices=dict(EXCLUDED_OUTCOMES),
                         validate_choice=False)
 
 
 class ShareForm(FlaskForm):
-    handler = SelectField("Share with", choices=[], validate_choice=False)
+    handler = SelectField("Share with", choices={}, validate_choice=False)
 
 
 class UnlockForm(FlaskForm):
@@ -109,10 +109,10 @@ class InboxFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    status = SelectField("Show", validate_choice=False)
-    sort = SelectField("Sort by", validate_choice=False)
-    order = SelectField("Order", choices=[("asc", "Oldest or lowest first"),
-                                          ("desc", "Newest or highest first")],
+    status = SelectField("Show", choices={}, validate_choice=False)
+    sort = SelectField("Sort by", choices={}, validate_choice=False)
+    order = SelectField("Order", choices={"asc": "Oldest or lowest first",
+                                          "desc": "Newest or highest first"},
                         validate_choice=False)
 
 

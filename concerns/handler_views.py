@@ -49,8 +49,8 @@ def private_key() -> X25519PrivateKey | None:
 @role_required("handler")
 def inbox() -> str:
     form = InboxFilterForm(request.args)
-    form.status.choices = list(services.INBOX_FILTERS.items())
-    form.sort.choices = list(services.INBOX_SORTS.items())
+    form.status.choices = dict(services.INBOX_FILTERS)
+    form.sort.choices = dict(services.INBOX_SORTS)
     status = form.status.data if form.status.data in services.INBOX_FILTERS else "open"
     sort = form.sort.data if form.sort.data in services.INBOX_SORTS else "received"
     form.status.data, form.sort.data = status, sort
@@ -86,8 +86,8 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
         forms[name].seen_seq.data = str(summary.last_seq)
     for name in ("status_form", "exclude_form"):
         forms[name].expected_status.data = summary.status
-    forms["status_form"].status.choices = services.next_statuses(summary.status)
-    forms["share_form"].handler.choices = [(str(i), e) for i, e in view.share_candidates]
+    forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
+    forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from sqlalchemy import Date, Integer, and_, case, cast, delete, func, select, update
+from sqlalchemy import Date, Integer, and_, case, cast, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -692,7 +692,7 @@ def inbox(
 ) -> list[InboxRow]:
     """List concerns for a handler with the EU-directive clocks; reads no content."""
     today = config.today(clock)
-    end = func.coalesce(Concern.closed_on, cast(today, Date))
+    end = func.coalesce(Concern.closed_on, literal(today, Date))
     days_open = days_between(session, end, Concern.received_on)
     status_rank = case({s.value: i for i, s in enumerate(STATUS_ORDER)}, value=Concern.status)
     order_column = {

@@ -37,7 +37,7 @@ def _used_csrf_token() -> None:
 
 
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
-    form.category.choices = [(str(c.id), c.label) for c in services.list_categories(db())]
+    form.category.choices = {str(c.id): c.label for c in services.list_categories(db())}
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 

@@ -84,5 +84,6 @@ def _init_key_hooks(app: Flask) -> None:
 
     svc.login_hooks.append(on_login)
     svc.password_hooks.append(on_password_change)
-    user_logged_in.connect(store_key_session, app)
-    user_logged_out.connect(end_key_session, app)
+    # weak=False: blinker would otherwise drop these closures as soon as we return.
+    user_logged_in.connect(store_key_session, app, weak=False)
+    user_logged_out.connect(end_key_session, app, weak=False)

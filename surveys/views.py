@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -19,6 +20,13 @@ from surveys.publish import PublicationError
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
 
 ROUND_ACTIONS = ("open", "close", "publish")
+_DOI = re.compile(r"https?://(?:dx\.)?doi\.org/(\S+)")
+_URL = re.compile(r"https?://(\S+?)/?(?=\s|$)")
+
+
+def plain_citation(text: str) -> str:
+    """Show a citation's web addresses as text (pages never point to other origins)."""
+    return _URL.sub(r"\1", _DOI.sub(r"doi:\1", text))
 
 
 def _survey(survey_id: int) -> Survey:
@@ -71,7 +79,7 @@ def _edit_page(form: SurveyForm, survey: Survey | None) -> str | Response | tupl
                 return _save(form, survey, spec)
     status = 400 if form.errors else 200
     return render_template("surveys/edit.html", form=form, survey=survey, bank=bank,
-                           preview=preview), status
+                           preview=preview, plain_citation=plain_citation), status
 
 
 def _save(form: SurveyForm, survey: Survey | None, spec: admin_services.SurveySpec
@@ -86,7 +94,8 @@ def _save(form: SurveyForm, survey: Survey | None, spec: admin_services.SurveySp
             db().rollback()
             form.items.errors.append(str(exc))
             return render_template("surveys/edit.html", form=form, survey=survey,
-                                   bank=load_item_bank(), preview=None), 400
+                                   bank=load_item_bank(), preview=None,
+                                   plain_citation=plain_citation), 400
     rounds.plan_survey_rounds(db(), survey, clock())
     db().commit()
     flash(f"Saved “{survey.title}”.", "info")

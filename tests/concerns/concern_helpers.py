@@ -26,10 +26,17 @@ def receipt_from(html: str) -> str:
 
 
 def submit(client: FlaskClient, text: str = "Someone said something racist in the canteen.",
-           category: str = "1", wanted: str = "", **kwargs: object):  # type: ignore[no-untyped-def]
+           category: str = "1", wanted: str = "", extra: dict[str, str] | None = None,
+           **kwargs: object):  # type: ignore[no-untyped-def]
     """Raise a concern through the form, as a browser would; return the response."""
     html = client.get("/concerns/new").get_data(as_text=True)
     token = hidden_fields(html)["csrf_token"]
     data = {"csrf_token": token, "category": category, "what_happened": text,
-            "what_wanted": wanted}
+            "what_wanted": wanted, **(extra or {})}
     return client.post("/concerns/new", data=data, **kwargs)
+
+
+def post_form(client: FlaskClient, url: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    """GET a one-form page for its CSRF token, then POST `data` to it."""
+    token = hidden_fields(client.get(url).get_data(as_text=True))["csrf_token"]
+    return client.post(url, data={"csrf_token": token, **data})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from sqlalchemy import func, select, update
 
 from concerns import crypto, keys, ratelimit, services
@@ -536,7 +537,7 @@ def test_inbox_flags_sorts_and_filters(session, clock, concern_config, recovery_
     assert order(status="closed") == [recent]
     assert order(status="all", sort="status") == [old, recent]
     closed_row = services.inbox(session, clock, concern_config, handler.user, status="closed")[0]
-    assert closed_row.days_open == 0 and not closed_row.feedback_overdue
+    assert closed_row.days_open == 85 and not closed_row.feedback_overdue
 
 
 def test_reading_is_audited_per_decryption(session, clock, concern_config, recovery_key,

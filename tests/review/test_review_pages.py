@@ -20,6 +20,9 @@ from speakup.models import AuditEntry
 K = 5
 PAGES = ("/review/", "/review/rounds", "/review/trends", "/review/mechanisms")
 
+# Fixtures shared by the review tests (a tests/review/conftest.py would shadow the root one).
+pytest_plugins = ["review_fixtures"]
+
 
 def round_urls(published) -> list[str]:  # type: ignore[no-untyped-def]
     urls = []
@@ -31,9 +34,9 @@ def round_urls(published) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("role", ["reviewer", "admin"])
 def test_every_review_page_renders_server_side_for_reviewers_and_admins(
-    client, login_as, published_survey, role
+    client, sign_in, published_survey, role
 ):
-    login_as(role)
+    sign_in(role)
     for url in [*PAGES, *round_urls(published_survey),
                 "/review/trends?dimension=team", "/review/trends?dimension="]:
         response = client.get(url)
@@ -45,8 +48,8 @@ def test_every_review_page_renders_server_side_for_reviewers_and_admins(
         assert 'href="/static/review.css"' in html, url
 
 
-def test_pages_say_so_when_nothing_is_published(client, login_as):
-    login_as("reviewer")
+def test_pages_say_so_when_nothing_is_published(client, sign_in):
+    sign_in("reviewer")
     for url in PAGES:
         response = client.get(url)
         assert response.status_code == 200, url
@@ -56,9 +59,9 @@ def test_pages_say_so_when_nothing_is_published(client, login_as):
 
 
 def test_round_exports_obey_suppression_on_every_breakdown(
-    client, login_as, published_survey, tricky_round
+    client, sign_in, published_survey, tricky_round
 ):
-    login_as("reviewer")
+    sign_in("reviewer")
     hidden_rows = 0
     for published in [*published_survey, tricky_round]:
         for dim in [None, *(d.id for d in published.dimensions)]:
@@ -78,8 +81,8 @@ def test_round_exports_obey_suppression_on_every_breakdown(
     assert hidden_rows > 0  # Estates and the tricky groups really were hidden
 
 
-def test_round_page_shows_exactly_what_its_export_shows(client, login_as, tricky_round):
-    login_as("reviewer")
+def test_round_page_shows_exactly_what_its_export_shows(client, sign_in, tricky_round):
+    sign_in("reviewer")
     base = f"/review/rounds/{tricky_round.round_id}"
     html = client.get(f"{base}?dimension=ethnicity").get_data(as_text=True)
     export = json.loads(client.get(f"{base}.json?dimension=ethnicity").data)
@@ -105,9 +108,9 @@ def test_round_page_shows_exactly_what_its_export_shows(client, login_as, tricky
 
 
 def test_trend_exports_never_show_a_gap_or_a_cell_that_could_be_recovered(
-    client, login_as, published_survey
+    client, sign_in, published_survey
 ):
-    login_as("reviewer")
+    sign_in("reviewer")
     for query in ("", "?dimension=", "?dimension=team&first=emergency&second=estates",
                   "?dimension=ethnicity"):
         for fmt in ("csv", "json"):
@@ -131,8 +134,8 @@ def test_trend_exports_never_show_a_gap_or_a_cell_that_could_be_recovered(
                         number(gap["first_pct"]) - number(gap["second_pct"]), abs=0.11)
 
 
-def test_each_export_is_audited(client, login_as, session, published_survey):
-    account = login_as("reviewer")
+def test_each_export_is_audited(client, sign_in, session, published_survey):
+    user = sign_in("reviewer")
     latest = published_survey[-1]
     urls = [f"/review/rounds/{latest.round_id}.csv?dimension=team", "/review/trends.json",
             "/review/mechanisms.csv", "/review/overview.json", "/review/rounds.csv"]
@@ -142,15 +145,15 @@ def test_each_export_is_audited(client, login_as, session, published_survey):
         select(AuditEntry).where(AuditEntry.action == "review.export").order_by(AuditEntry.id)
     ).all()
     assert [e.subject for e in entries] == [u.split("?")[0] for u in urls]
-    assert all(e.actor == account.user.email for e in entries)
+    assert all(e.actor == user.email for e in entries)
     assert json.loads(entries[0].detail) == {"format": "csv", "dimension": "team"}
     # Pages are not exports: looking does not write to the log.
     client.get("/review/trends")
     assert session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc())) == entries[-1].id
 
 
-def test_exports_download_as_spreadsheet_files(client, login_as, published_survey):
-    login_as("reviewer")
+def test_exports_download_as_spreadsheet_files(client, sign_in, published_survey):
+    sign_in("reviewer")
     rid = published_survey[-1].round_id
     response = client.get(f"/review/rounds/{rid}.csv?dimension=ethnicity")
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -165,22 +168,25 @@ def test_exports_download_as_spreadsheet_files(client, login_as, published_surve
     assert isinstance(payload["comments"], list)
 
 
-@pytest.mark.parametrize("url", [
-    "/review/rounds/999999", "/review/rounds/999999.csv", "/review/rounds/{rid}?dimension=pay",
-    "/review/rounds/{rid}.json?dimension=pay", "/review/rounds/{rid}.xlsx",
-    "/review/trends?dimension=pay", "/review/trends.csv?survey=999999",
-])
-def test_unknown_rounds_breakdowns_and_formats_are_not_found(client, login_as,
-                                                               published_survey, url):
-    login_as("reviewer")
-    assert client.get(url.format(rid=published_survey[-1].round_id)).status_code == 404
+def test_unknown_rounds_breakdowns_and_formats_are_not_found(client, sign_in,
+                                                               published_survey):
+    sign_in("reviewer")
+    rid = published_survey[-1].round_id
+    for url in (
+        "/review/rounds/999999", "/review/rounds/999999.csv", f"/review/rounds/{rid}?dimension=pay",
+        f"/review/rounds/{rid}.json?dimension=pay", f"/review/rounds/{rid}.xlsx",
+        "/review/trends?dimension=pay", "/review/trends.csv?survey=999999",
+        "/review/mechanisms?survey=999999",
+    ):
+        assert client.get(url).status_code == 404, url
 
 
-def test_round_report_prints_as_a_board_paper(client, login_as, published_survey):
-    login_as("reviewer")
+def test_round_report_prints_as_a_board_paper(client, sign_in, published_survey):
+    sign_in("reviewer")
     html = client.get(f"/review/rounds/{published_survey[-1].round_id}").get_data(as_text=True)
     assert 'href="/static/print.css" media="print"' in html
-    css = client.get("/static/review.css").get_data(as_text=True)
+    with client.get("/static/review.css") as response:
+        css = response.get_data(as_text=True)
     print_rules = css[css.index("@media print"):]
     for hidden in (".review-nav", ".breakdown", ".exports"):
         assert hidden in print_rules

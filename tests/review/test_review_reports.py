@@ -11,6 +11,9 @@ from review import reports, trends
 from review.safety import checked_round, recheck
 from surveys.published import Cell, PublishedRound
 
+# Fixtures shared by the review tests (a tests/review/conftest.py would shadow the root one).
+pytest_plugins = ["review_fixtures"]
+
 
 def test_checked_round_leaves_correctly_published_rounds_unchanged(published_survey,
                                                                    tricky_round):

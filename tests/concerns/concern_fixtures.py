@@ -1,4 +1,7 @@
-"""Fixtures for the concerns tests: cheap Argon2, a recovery key, handlers with keys."""
+"""Fixtures for the concerns tests: cheap Argon2, a recovery key, handlers with keys.
+
+Imported by name into each test module (a conftest.py here would shadow the root one
+for modules that `from conftest import …`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from concerns.config import ConcernConfig
 from speakup.clock import FrozenClock
 from speakup.settings import Settings
 from speakup.web import services
+
+__all__ = ["app", "concern_config", "make_handler", "recovery_key"]
 
 # The cheapest Argon2id parameters, so handler sign-ins stay fast in tests;
 # production uses crypto.HANDLER_KEY_ARGON2 (checked in test_concerns_keys).

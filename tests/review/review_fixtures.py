@@ -1,0 +1,77 @@
+"""Fixtures for the review tests, loaded with ``pytest_plugins = ["review_fixtures"]``.
+
+A tests/review/conftest.py would take the module name ``conftest`` from the root one,
+which other tests import helpers from; a plugin module avoids that.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+from review_support import TRICKY, crafted_people
+from sqlalchemy.orm import Session
+
+from review import demo
+from speakup.clock import FrozenClock
+from speakup.models import User
+from speakup.settings import Settings
+from surveys.published import PublishedRound
+
+
+@pytest.fixture
+def published_survey(
+    session: Session, settings: Settings, clock: FrozenClock
+) -> list[PublishedRound]:
+    """Three published monthly rounds of the demo survey (small, so tests stay fast)."""
+    rng = random.Random(7)
+    survey = demo.create_demo_survey(session, settings, clock.today())
+    rounds = demo.publish_synthetic_rounds(
+        session, settings, survey, clock.today(), [70, 90, 110], rng
+    )
+    session.commit()
+    return rounds
+
+
+@pytest.fixture
+def tricky_round(session: Session, settings: Settings, clock: FrozenClock) -> PublishedRound:
+    """One published round whose groups invite recovering a hidden cell by subtraction."""
+    survey = demo.create_demo_survey(session, settings, clock.today(), title="Tricky")
+    size = sum(n for n, _ in TRICKY)
+    (published,) = demo.publish_synthetic_rounds(
+        session, settings, survey, clock.today(), [size], random.Random(1),
+        people=crafted_people(TRICKY),
+    )  # fmt: skip
+    session.commit()
+    return published
+
+
+
+
+@pytest.fixture
+def sign_in(client: FlaskClient, session: Session, clock: FrozenClock) -> Callable[[str], User]:
+    """Sign the test client in as a new account of this role, without hashing a password.
+
+    The real sign-in is tested by the foundation (and once here, in the access tests);
+    skipping Argon2 keeps these page tests fast.
+    """
+
+    def sign(role: str) -> User:
+        user = User(
+            email=f"{role}-{secrets.token_hex(3)}@example.org", role=role,
+            password_hash="not a hash: this account cannot sign in with a password",
+            session_token=secrets.token_hex(16), created_at=clock.now(),
+            password_changed_at=clock.now(),
+        )  # fmt: skip
+        session.add(user)
+        session.commit()
+        with client.session_transaction() as browser:
+            browser["_user_id"] = user.get_id()
+            browser["_fresh"] = True
+            browser["seen"] = clock.now().timestamp()
+        return user
+
+    return sign

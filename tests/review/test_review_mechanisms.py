@@ -1,0 +1,155 @@
+"""The mechanism review: concern statistics, speaking-up trend and the audit log summary."""
+
+from __future__ import annotations
+
+import pytest
+from review_support import assert_breakdown_safe, csv_tables, json_tables, number
+from sqlalchemy import update
+
+from concerns.demo import seed_demo_concerns
+from concerns.stats import MechanismStats, QuarterStats, mechanism_stats
+from review.mechanisms import AuditSummary, audit_summary, mechanism_review
+from review.safety import checked_mechanism_stats
+from review.tables import Table
+from speakup import audit
+from speakup.models import AuditEntry
+from speakup.web import services
+
+K = 5
+
+# Fixtures shared by the review tests (a tests/review/conftest.py would shadow the root one).
+pytest_plugins = ["review_fixtures"]
+
+
+def quarter(label: str, received: int | None, by_category: dict, outcomes: dict,
+            closed: float | None = None) -> QuarterStats:
+    return QuarterStats(label, received, by_category, 3.0 if received else None,
+                        0.8 if received else None, 0.5 if received else None,
+                        closed if received else None, outcomes)
+
+
+STATS = MechanismStats(
+    k=K,
+    categories=["Racism or discrimination", "Bullying or harassment", "Other"],
+    outcomes=["Upheld", "Not upheld"],
+    quarters=[
+        quarter("2025-Q3", None, {"Racism or discrimination": None, "Bullying or harassment": None,
+                                  "Other": None}, {"Upheld": None, "Not upheld": None}),
+        quarter("2025-Q4", 14, {"Racism or discrimination": 9, "Bullying or harassment": None,
+                                "Other": None}, {"Upheld": 5, "Not upheld": 5}, closed=10 / 14),
+        # As a faulty publisher might send it: one category leaves 3 concerns unaccounted for.
+        quarter("2026-Q1", 20, {"Racism or discrimination": 7, "Bullying or harassment": 10,
+                                "Other": None}, {"Upheld": None, "Not upheld": None}, 0.2),
+    ],
+)
+
+
+def test_quarter_tables_follow_the_published_statistics():
+    review = mechanism_review(STATS, [], _no_audit(), K)
+    tables = {t.id: t for t in review.tables}
+    q4 = [r for r in tables["concerns_by_category"].rows if r.values["quarter"] == "2025-Q4"]
+    assert [r.values["concerns"] for r in q4] == [9, None, None]
+    assert [r.hidden for r in q4] == [False, True, True]
+    clocks = tables["concern_clocks"].rows
+    assert [r.values["received"] for r in clocks] == [None, 14, 20]
+    assert clocks[0].hidden and clocks[0].values["median_days_to_acknowledge"] is None
+    assert review.latest_quarter.quarter == "2026-Q1"
+    assert [c.title for c in review.volume_charts] == ["Concerns received by category"]
+    assert review.clock_chart.table_headers == (
+        "Quarter", "Acknowledged within 7 days", "Feedback within 3 months", "Closed")
+
+
+def test_review_hides_more_when_a_quarter_could_be_worked_out_by_subtraction():
+    checked = checked_mechanism_stats(STATS)
+    q1 = checked.quarters[2]
+    # 20 received, 7 + 10 shown: the 3 left over would be "Other"; hide 7 as well.
+    assert q1.received_by_category == {
+        "Racism or discrimination": None, "Bullying or harassment": 10, "Other": None}
+    assert checked.quarters[1] == STATS.quarters[1]
+
+
+def _no_audit() -> AuditSummary:
+    return AuditSummary(Table("audit", "Audit", (), (), ""), [], [], {}, True, 0, None, "")
+
+
+def test_audit_summary_counts_actions_and_hides_small_counts_about_concerns(session, clock):
+    for action, times in (("account.create", 2), ("concern.read", 1), ("concern.reply", 7),
+                          ("review.export", 3)):
+        for _ in range(times):
+            audit.record(session, clock, actor="someone@example.org", action=action)
+    session.commit()
+    summary = audit_summary(session, K)
+    cells = {(r.values["month"], r.values["action"]): r.values["count"]
+             for r in summary.table.rows}
+    month = clock.today().isoformat()[:7]
+    # Staff actions are shown as they are; a count of one read of a concern is not:
+    # hidden with the next smallest concern cell so together they hold at least k.
+    assert cells[month, "account.create"] == 2
+    assert cells[month, "review.export"] == 3
+    assert cells[month, "concern.read"] is None
+    assert cells[month, "concern.reply"] is None
+    assert summary.verified and summary.checked == 13
+
+
+def test_audit_summary_says_when_the_chain_is_broken(session, clock):
+    for _ in range(3):
+        audit.record(session, clock, actor="a@example.org", action="account.update")
+    session.commit()
+    session.execute(update(AuditEntry).where(AuditEntry.id == 2).values(actor="b@example.org"))
+    session.commit()
+    summary = audit_summary(session, K)
+    assert not summary.verified and summary.broken_at == 2
+
+
+@pytest.fixture
+def demo_concerns(app, session):  # type: ignore[no-untyped-def]
+    """About thirty concerns over the last four quarters, through the concerns services."""
+    seed_demo_concerns(session, services(app), lambda _line: None)
+    session.commit()
+
+
+def test_mechanisms_page_and_exports_with_real_concern_statistics(
+    client, sign_in, session, clock, published_survey, demo_concerns
+):
+    sign_in("reviewer")
+    html = client.get("/review/mechanisms").get_data(as_text=True)
+    assert "How quickly concerns are answered" in html
+    assert "Do staff feel safe to speak up?" in html
+    assert "Concerns acknowledged and answered in time" in html
+    assert "Speaking up: favourable answers per question" in html
+    assert "is intact" in html
+    real = mechanism_stats(session, K, clock.today())
+    shown_quarters = [q for q in real.quarters if q.received is not None]
+    assert shown_quarters, "the concerns demo should give at least one quarter to show"
+    for fmt in ("csv", "json"):
+        body = client.get(f"/review/mechanisms.{fmt}").data
+        tables = csv_tables(body) if fmt == "csv" else json_tables(body)
+        received = {r["quarter"]: r["received"] for r in tables["concern_clocks"]}
+        closed = {r["quarter"]: (number(r["received"]) * number(r["closed_pct"]) / 100
+                                 if r["received"] is not None and r["closed_pct"] is not None
+                                 else None) for r in tables["concern_clocks"]}
+        for q in real.quarters:
+            cats = [r["concerns"] for r in tables["concerns_by_category"]
+                    if r["quarter"] == q.quarter]
+            assert_breakdown_safe(received[q.quarter], cats, K, q.quarter)
+            outcomes = [r["concerns"] for r in tables["concern_outcomes"]
+                        if r["quarter"] == q.quarter]
+            total = None if closed[q.quarter] is None else round(closed[q.quarter])
+            if total is not None and total < K:
+                assert all(o is None for o in outcomes)
+            elif total is not None:
+                assert_breakdown_safe(total, outcomes, K, f"outcomes {q.quarter}")
+        speak = tables["speaking_up"]
+        assert {r["id"] for r in speak} == {"speak_1", "speak_2", "speak_3", "speak_4"}
+        assert all(r["n"] is None or number(r["n"]) >= K for r in speak)
+
+
+def test_overview_shows_the_latest_quarter_with_figures(
+    client, sign_in, session, clock, published_survey, demo_concerns
+):
+    sign_in("reviewer")
+    html = client.get("/review/").get_data(as_text=True)
+    real = mechanism_stats(session, K, clock.today())
+    latest = [q for q in real.quarters if q.received is not None][-1]
+    assert f"Concerns raised in {latest.quarter}" in html
+    assert "Median days to acknowledge" in html
