@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from concerns import services
 from concerns.forms import CategoryEditForm, CategoryForm
 from concerns.models import ConcernCategory
+from concerns.views import category_choices
 from speakup.web import clock, db, role_required
 
 bp = Blueprint("concern_admin", __name__, url_prefix="/admin/concern-categories")
@@ -27,6 +28,7 @@ def categories() -> tuple[str, int] | Response:
             form.label.errors = [str(exc)]
         else:
             db().commit()
+            category_choices().clear()
             flash(f"Added the category “{category.label}”.", "info")
             return redirect(url_for(".categories"))
     status = 400 if request.method == "POST" else 200
@@ -48,6 +50,7 @@ def edit(category_id: int) -> tuple[str, int] | Response:
             form.label.errors = [str(exc)]
         else:
             db().commit()
+            category_choices().clear()
             flash("Saved.", "info")
             return redirect(url_for(".categories"))
     status = 400 if request.method == "POST" else 200

@@ -15,7 +15,11 @@ a chore for the very people the service is for.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Blueprint, g, render_template, session
+from sqlalchemy.orm import Session
 
 from concerns import services
 from concerns.config import ConcernConfig
@@ -36,8 +40,39 @@ def _used_csrf_token() -> None:
     g.pop("csrf_token", None)
 
 
+class CategoryChoices:
+    """The reporter form's categories, kept for a few seconds in each worker.
+
+    Reading them on every view of the form would open a transaction, which on SQLite
+    takes the write lock (speakup/db.py) and queues behind every submission. A change
+    an admin makes shows here within `ttl` seconds (at once in the admin's own worker);
+    submissions are always checked against the database itself.
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._choices: dict[str, str] = {}
+        self._expires = 0.0
+
+    def get(self, session: Session) -> dict[str, str]:
+        with self._lock:
+            if time.monotonic() >= self._expires:
+                self._choices = {str(c.id): c.label for c in services.list_categories(session)}
+                self._expires = time.monotonic() + self.ttl
+            return dict(self._choices)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._expires = 0.0
+
+
+def category_choices() -> CategoryChoices:
+    return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
+
+
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
-    form.category.choices = {str(c.id): c.label for c in services.list_categories(db())}
+    form.category.choices = category_choices().get(db())
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -49,12 +84,13 @@ def new() -> tuple[str, int]:
     if not form.is_submitted():
         return _new_form_page(form, 200)
     try:
-        draft = services.draft_report(db(), category_id=form.category.data,
-                                      what_happened=form.what_happened.data,
-                                      what_wanted=form.what_wanted.data)
-        db().rollback()  # end the read before the encryption: SQLite holds its lock till then
-        report = services.seal_report(draft, concern_config())
-        receipt = services.store_report(db(), clock(), concern_config(), draft, report)
+        # One transaction: on SQLite every transaction takes the write lock (see
+        # speakup/db.py), and taking it once, for ~1 ms of encryption too, queues
+        # concurrent reporters better than taking it twice.
+        receipt, _ = services.submit_concern(db(), clock(), concern_config(),
+                                             category_id=form.category.data,
+                                             what_happened=form.what_happened.data,
+                                             what_wanted=form.what_wanted.data)
         db().commit()
     except services.FieldError as exc:
         db().rollback()

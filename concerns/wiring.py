@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     """Register this package's blueprints, commands, hooks, links, job and demo data."""
     svc = app_services(app)
     svc.extras["concerns"] = ConcernConfig.from_settings(svc.settings)
+    svc.extras["concern_category_choices"] = views.CategoryChoices()
     for blueprint in (views.bp, handler_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)

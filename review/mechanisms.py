@@ -211,7 +211,7 @@ def mechanism_review(
                 "question": row.label, "n": cell.n if cell else None,
                 "favourable_pct": cell.favourable if cell else None,
             }, hidden=cell is None))
-        speak_series.append(charts.Series(row.label, values))
+        speak_series.append(charts.Series(short_label(row.label), values))
     survey_note = not_shown_note(rounds[-1].k if rounds else k)
     tables = [
         Table("concerns_by_category", "Concerns received by category", CATEGORY_COLUMNS,
@@ -254,11 +254,18 @@ def mechanism_review(
             "Speaking up: favourable answers per question", [r.label for r in rounds],
             speak_series, 0, 100, "Favourable (%)", id_prefix="mech-speak",
         )  # fmt: skip
+    volume_charts = []
+    if quarters:
+        volume_charts.append(charts.bar_chart(
+            "Concerns received per quarter", x_labels,
+            [charts.Series("Concerns received", [q.received for q in quarters])], False,
+            "Concerns received", x_header="Quarter", id_prefix="mech-received",
+        ))  # fmt: skip
     return MechanismReview(
         stats=checked,
         latest_quarter=latest_shown_quarter(checked),
         tables=tables,
-        volume_charts=_count_charts(
+        volume_charts=volume_charts + _count_charts(
             "Concerns received by category", quarters, checked.categories if checked else [],
             "received_by_category", "Concerns received", "mech-volume",
         ),
@@ -273,6 +280,14 @@ def mechanism_review(
         audit=audit_part,
         hidden_note=note,
     )
+
+
+def short_label(text: str, limit: int = 52) -> str:
+    """Shorten a question's wording to fit a chart legend; the full text is beside the chart."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "…"
 
 
 def _pct(share: float | None) -> float | None:

@@ -155,8 +155,12 @@ def rounds_list(survey_id: int | None) -> None:
         for survey in session.scalars(query):
             for view in rounds.round_overviews(session, survey):
                 live = view.live
-                count = (f"{live.responses} responses" if live.shown
-                         else f"fewer than {live.k} responses so far")
+                if view.round.status == "scheduled":
+                    count = "not open yet"
+                elif live.shown:
+                    count = f"{live.responses} responses"
+                else:
+                    count = f"fewer than {live.k} responses so far"
                 click.echo(f"{view.round.id}\tsurvey {survey.id}\t{view.round.status}\t"
                            f"{view.opens} → {view.closes}\t{view.round.invited_count} invited"
                            f"\t{count}")

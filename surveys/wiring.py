@@ -7,7 +7,7 @@ from flask import Flask
 from speakup import scheduler
 from speakup.jobs import register_job
 from speakup.web import services
-from surveys import answer_views, cli, jobs, views
+from surveys import answer_views, cli, demo, jobs, views
 
 
 def init_app(app: Flask) -> None:
@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         ("surveys_admin.index", "Surveys: set up pulse surveys and follow their rounds",
          ("admin",))
     )
+    extras.setdefault("demo_seeders", []).append(demo.seed)
     # `make run` (speakup serve) runs the scheduler in-process; production runs
     # `speakup scheduler` once instead.
     scheduler.init_app(app)

@@ -12,6 +12,7 @@ from conftest import PASSWORD, TEST_SECRET
 from sqlalchemy import select
 
 from speakup import accounts
+from speakup.app import create_app
 from speakup.cli import main
 from speakup.models import AuditEntry
 from speakup.settings import Settings, SettingsError
@@ -178,3 +179,14 @@ def test_settings_are_frozen():
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.min_group_size = 1  # type: ignore[misc]
+
+
+def test_create_app_writes_nothing_and_connects_to_nothing(tmp_path: Path):
+    instance = tmp_path / "instance"
+    app = create_app(Settings(instance_path=instance, secret_key=TEST_SECRET))
+    try:
+        assert not instance.exists(), "no folder, database or key file at boot"
+        assert app.extensions["speakup"].engine.pool.checkedout() == 0
+        assert "scheduler" not in app.extensions
+    finally:
+        app.extensions["speakup"].engine.dispose()

@@ -126,6 +126,7 @@ def test_error_pages_are_friendly_and_carry_headers(app_with_test_routes, code):
     assert "Go to the home page" in html
     assert '<main id="main"' in html
     assert header_problems(response, path) == []
+    assert page_problems(html) == []
     assert "Traceback" not in html and "RuntimeError" not in html
 
 

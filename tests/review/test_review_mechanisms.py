@@ -54,7 +54,8 @@ def test_quarter_tables_follow_the_published_statistics():
     assert [r.values["received"] for r in clocks] == [None, 14, 20]
     assert clocks[0].hidden and clocks[0].values["median_days_to_acknowledge"] is None
     assert review.latest_quarter.quarter == "2026-Q1"
-    assert [c.title for c in review.volume_charts] == ["Concerns received by category"]
+    assert [c.title for c in review.volume_charts] == [
+        "Concerns received per quarter", "Concerns received by category"]
     assert review.clock_chart.table_headers == (
         "Quarter", "Acknowledged within 7 days", "Feedback within 3 months", "Closed")
 

@@ -1,0 +1,132 @@
+"""A real browser, JavaScript off for the reporter: report → receipt → reply → read.
+
+Every page met on the way is also checked with axe-core (WCAG 2.2 A/AA; serious and
+critical violations fail) and saved as a screenshot under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from conftest import REPO, TEST_SECRET
+from playwright.sync_api import sync_playwright
+
+from concerns import keys
+from concerns.config import ConcernConfig
+from speakup import accounts
+from speakup.clock import SystemClock
+from speakup.db import make_engine, make_session_factory
+from speakup.settings import Settings
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PASSWORD = "handler password for the browser"
+REPORT = "In the staff room a senior nurse said I should 'go back home'."
+REPLY = "Thank you for telling us. We are taking this seriously and will update you here."
+ANSWER = "Thank you. It happened on the late shift."
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = REPO / "test-artifacts"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+class PageChecks:
+    """Screenshots and axe-core runs of the pages a test passes through."""
+
+    def __init__(self, browser, base: str) -> None:  # type: ignore[no-untyped-def]
+        # Scripts on only here, so axe can run; the pages themselves ship none.
+        self.page = browser.new_context(viewport={"width": 1280, "height": 900},
+                                        bypass_csp=True).new_page()
+        self.base = base
+        self.problems: list[str] = []
+        ARTIFACTS.mkdir(exist_ok=True)
+
+    def check(self, name: str, html: str) -> None:
+        self.page.goto(self.base + "/privacy")  # same origin, so the stylesheets load
+        self.page.set_content(html)
+        self.page.screenshot(path=str(ARTIFACTS / f"concerns-{name}.png"), full_page=True)
+        if not AXE.exists():
+            return
+        self.page.add_script_tag(path=str(AXE))
+        result = self.page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+        self.problems += [f"{name}: {v['id']} ({v['impact']}): {v['help']}"
+                          for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def site(live_server, fresh_database_url, tmp_path):
+    settings = Settings(instance_path=tmp_path / "instance", database_url=fresh_database_url,
+                        secret_key=TEST_SECRET)
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
+                                 actor="test")
+        handler = accounts.create_user(session, SystemClock(), email="handler@example.org",
+                                       role="handler", password=PASSWORD, actor="test")
+        session.commit()
+        secret = handler.totp_secret
+    engine.dispose()
+    return live_server(), secret
+
+
+@pytest.mark.browser
+def test_reporter_without_javascript_and_handler_converse(site):
+    server, totp_secret = site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        staff = browser.new_context().new_page()
+        reporter_context = browser.new_context(java_script_enabled=False)
+        reporter = reporter_context.new_page()
+        checks = PageChecks(browser, server.url)
+
+        # The handler signs in first, so the concern is encrypted to their new key.
+        staff.goto(server.url + "/login")
+        staff.get_by_label("E-mail address").fill("handler@example.org")
+        staff.get_by_label("Password").fill(PASSWORD)
+        staff.get_by_label("Code from your authenticator app").fill(
+            pyotp.TOTP(totp_secret).now())
+        staff.get_by_role("button", name="Sign in").click()
+        assert staff.get_by_role("link", name="Inbox", exact=True).is_visible()
+
+        reporter.goto(server.url + "/")
+        reporter.get_by_role("link", name="Raise a concern").first.click()
+        checks.check("new", reporter.content())
+        reporter.get_by_label("Racism or discrimination").check()
+        reporter.get_by_label("What happened?").fill(REPORT)
+        reporter.get_by_role("button", name="Send my concern").click()
+        receipt = reporter.locator("#receipt").inner_text().strip()
+        assert len(receipt) == 24
+        checks.check("receipt", reporter.content())
+
+        staff.get_by_role("link", name="Inbox", exact=True).click()
+        checks.check("inbox", staff.content())
+        staff.locator("table.inbox a").first.click()
+        assert REPORT in staff.content()
+        checks.check("handler-concern", staff.content())
+        staff.get_by_label("Message").first.fill(REPLY)
+        staff.get_by_role("button", name="Send reply").click()
+        assert "Your reply has been sent to the reporter." in staff.content()
+
+        reporter.goto(server.url + "/concerns/check")
+        reporter.get_by_label("Your receipt").fill(receipt.lower())
+        reporter.get_by_role("button", name="Show my concern").click()
+        page = reporter.content()
+        assert REPORT in page and REPLY in page and "Acknowledged" in page
+        checks.check("conversation", page)
+        reporter.get_by_label("Your reply").fill(ANSWER)
+        reporter.get_by_role("button", name="Send reply").click()
+        assert "Your reply has been sent." in reporter.content()
+        assert ANSWER in reporter.content()
+
+        staff.reload()
+        assert ANSWER in staff.content()
+        cookies = reporter_context.cookies()
+        assert {c["name"] for c in cookies} <= {"speakup_session"}
+        assert all(receipt not in c["value"] for c in cookies)
+        assert receipt not in reporter.url
+        reporter.goto(server.url + "/concerns/check")
+        reporter.get_by_role("button", name="Show my concern").click()  # nothing typed
+        checks.check("check-error", reporter.content())
+        browser.close()
+    assert checks.problems == []

@@ -1,0 +1,104 @@
+"""`speakup keys …`, `speakup concerns purge`, the purge job and the demo seeder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+
+from concern_fixtures import *  # noqa: F403 - pytest fixtures
+from sqlalchemy import func, select
+
+from concerns import crypto, keys, services
+from concerns.demo import seed_demo_concerns
+from concerns.models import Concern, RecoveryKey
+from concerns.stats import mechanism_stats
+from concerns.wiring import PURGE_JOB_ID
+from speakup.jobs import registered_jobs
+from speakup.web import services as app_services
+
+
+def test_keys_init_writes_the_private_half_once(app, runner, session, tmp_path):
+    out = tmp_path / "recovery.pem"
+    result = runner.invoke(args=["keys", "init", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    private = crypto.load_recovery_private_key(out.read_bytes())
+    stored = session.scalar(select(RecoveryKey))
+    assert stored.public_key == crypto.public_key_to_raw(private.public_key())
+    assert keys.fingerprint(stored.public_key) in result.output
+    assert out.read_bytes() not in b"".join(str(v).encode() for v in vars(stored).values())
+
+    again = runner.invoke(args=["keys", "init", "--out", str(tmp_path / "second.pem")])
+    assert again.exit_code != 0 and "already exists" in again.output
+    assert not (tmp_path / "second.pem").exists()
+    existing = runner.invoke(args=["keys", "init", "--out", str(out)])
+    assert existing.exit_code != 0 and session.scalar(
+        select(func.count()).select_from(RecoveryKey)) == 1
+
+
+def test_keys_init_with_a_passphrase_and_recover(app, runner, session, clock, make_handler,
+                                                 concern_config, tmp_path):
+    out = tmp_path / "recovery.pem"
+    result = runner.invoke(args=["keys", "init", "--out", str(out), "--passphrase"],
+                           input="correct horse staple\n")
+    assert result.exit_code == 0, result.output
+    assert b"ENCRYPTED" in out.read_bytes()
+    _, concern_id = services.submit_concern(session, clock, concern_config, category_id=1,
+                                            what_happened="needs recovering")
+    session.commit()
+    successor = make_handler()
+    wrong = runner.invoke(args=["keys", "recover", "--key", str(out), "--handler",
+                                successor.user.email], input="wrong passphrase\n")
+    assert wrong.exit_code != 0 and "passphrase" in wrong.output
+    result = runner.invoke(args=["keys", "recover", "--key", str(out), "--handler",
+                                 successor.user.email], input="correct horse staple\n")
+    assert result.exit_code == 0, result.output
+    assert "1 messages in 1 concerns" in result.output
+    view = services.read_concern(session, clock, successor.user, concern_id,
+                                 successor.private_key)
+    assert view.conversation.messages[0].body["what_happened"] == "needs recovering"
+
+
+def test_keys_status_lists_handlers(app, runner, recovery_key, make_handler, make_user):
+    with_key = make_handler()
+    without = make_user("handler")
+    result = runner.invoke(args=["keys", "status"])
+    assert result.exit_code == 0
+    assert f"{with_key.user.email}: key pair" in result.output
+    assert f"{without.user.email}: no key pair yet" in result.output
+
+
+def test_purge_command_and_job(app, runner, session, clock, concern_config, recovery_key,
+                               make_handler):
+    handler = make_handler()
+    _, concern_id = services.submit_concern(session, clock, concern_config, category_id=1,
+                                            what_happened="old")
+    services.change_status(session, clock, concern_config, handler.user, concern_id,
+                           new_status="closed", outcome="resolved", expected_status="new")
+    session.commit()
+    clock.advance(days=400)
+    result = runner.invoke(args=["concerns", "purge"])
+    assert result.exit_code == 0 and "Purged 1 concerns" in result.output
+    job = next(j for j in registered_jobs(app) if j.id == PURGE_JOB_ID)
+    job.run(app_services(app))  # idempotent: nothing left to do
+    assert session.get(Concern, concern_id).purged_on is not None
+
+
+def test_demo_seeder_makes_statistics_worth_showing(app, session):
+    svc = app_services(app)
+    said = []
+    seed_demo_concerns(session, svc, said.append)
+    count = session.scalar(select(func.count()).select_from(Concern))
+    assert count >= 30
+    assert (svc.settings.instance_path / "demo-recovery-key.pem").exists()
+    assert any("receipt to try" in line for line in said)
+    stats = mechanism_stats(session, 5, svc.extras["concerns"].today(svc.clock))
+    shown = [q for q in stats.quarters if q.received is not None]
+    assert len(shown) >= 3
+    assert any(q.median_days_to_acknowledge is not None for q in shown)
+    statuses = set(session.scalars(select(Concern.status)))
+    assert statuses >= {"acknowledged", "in_progress", "closed"}
+    first = session.scalar(select(func.min(Concern.received_on)))
+    assert first >= svc.extras["concerns"].today(svc.clock) - dt.timedelta(days=5 * 92)
+    seed_demo_concerns(session, svc, said.append)  # safe to run twice
+    assert session.scalar(select(func.count()).select_from(Concern)) == count
