@@ -173,6 +173,7 @@ def requeue_stale_claims(session: Session, clock: Clock) -> int:
         update(MailJob)
         .where(MailJob.status == MailStatus.SENDING.value, MailJob.claimed_at < cutoff)
         .values(status=MailStatus.PENDING.value, claimed_at=None)
+        .execution_options(synchronize_session=False)
     ).rowcount
     return int(moved or 0)
 
@@ -213,6 +214,7 @@ def _claim(session: Session, job_id: int, now: dt.datetime) -> bool:
             MailJob.round_id.in_(_open_round_ids()),
         )
         .values(status=MailStatus.SENDING.value, claimed_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
     return bool(moved)
@@ -222,7 +224,8 @@ def _set_status(session: Session, job_id: int, status: MailStatus) -> None:
     values: dict[str, object] = {"status": status.value}
     if status is MailStatus.PENDING:
         values["claimed_at"] = None
-    session.execute(update(MailJob).where(MailJob.id == job_id).values(**values))
+    session.execute(update(MailJob).where(MailJob.id == job_id).values(**values)
+                    .execution_options(synchronize_session=False))
     session.commit()
 
 
@@ -280,6 +283,8 @@ def _send_batch(
 ) -> bool:
     """Send one batch; return False if the mail server failed (stop for now)."""
     jobs = [(job.id, job.round_id, job.kind, job.email) for job in batch]
+    for job in batch:
+        session.expunge(job)  # only the tuples are used from here on
     tokens: dict[int, str] = {}
     invitation_jobs = [job_id for job_id, _, kind, _ in jobs if kind == INVITATION]
     if invitation_jobs:
@@ -328,7 +333,7 @@ def _send_batch(
             # Tokens made for messages that did not go out: nobody holds them; drop them.
             session.execute(delete(TokenHash).where(
                 TokenHash.token_hash.in_([hash_token(key, tokens[j]) for j in unused])
-            ))
+            ).execution_options(synchronize_session=False))
             session.commit()
     return True
 

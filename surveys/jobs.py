@@ -8,6 +8,8 @@ up (once: every step is a conditional update).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -20,9 +22,10 @@ from surveys.models import Round
 from surveys.publish import purge_expired_raw
 
 log = logging.getLogger("surveys.jobs")
+T = TypeVar("T")
 
 
-def _in_transaction(svc: Services, step: str, work) -> object:  # type: ignore[no-untyped-def]
+def _in_transaction(svc: Services, step: str, work: Callable[[Session], T]) -> T:
     with svc.session_factory() as session:
         try:
             result = work(session)

@@ -87,35 +87,43 @@ def test_reporter_without_javascript_and_handler_converse(site):
         staff.get_by_label("Code from your authenticator app").fill(
             pyotp.TOTP(totp_secret).now())
         staff.get_by_role("button", name="Sign in").click()
+        staff.wait_for_load_state()
         assert staff.get_by_role("link", name="Inbox", exact=True).is_visible()
 
         reporter.goto(server.url + "/")
         reporter.get_by_role("link", name="Raise a concern").first.click()
+        reporter.wait_for_load_state()
         checks.check("new", reporter.content())
         reporter.get_by_label("Racism or discrimination").check()
         reporter.get_by_label("What happened?").fill(REPORT)
         reporter.get_by_role("button", name="Send my concern").click()
+        reporter.wait_for_load_state()
         receipt = reporter.locator("#receipt").inner_text().strip()
         assert len(receipt) == 24
         checks.check("receipt", reporter.content())
 
         staff.get_by_role("link", name="Inbox", exact=True).click()
+        staff.wait_for_load_state()
         checks.check("inbox", staff.content())
         staff.locator("table.inbox a").first.click()
+        staff.wait_for_load_state()
         assert REPORT in staff.content()
         checks.check("handler-concern", staff.content())
         staff.get_by_label("Message").first.fill(REPLY)
         staff.get_by_role("button", name="Send reply").click()
+        staff.wait_for_load_state()
         assert "Your reply has been sent to the reporter." in staff.content()
 
         reporter.goto(server.url + "/concerns/check")
         reporter.get_by_label("Your receipt").fill(receipt.lower())
         reporter.get_by_role("button", name="Show my concern").click()
+        reporter.wait_for_load_state()
         page = reporter.content()
         assert REPORT in page and REPLY in page and "Acknowledged" in page
         checks.check("conversation", page)
         reporter.get_by_label("Your reply").fill(ANSWER)
         reporter.get_by_role("button", name="Send reply").click()
+        reporter.wait_for_load_state()
         assert "Your reply has been sent." in reporter.content()
         assert ANSWER in reporter.content()
 
@@ -127,6 +135,7 @@ def test_reporter_without_javascript_and_handler_converse(site):
         assert receipt not in reporter.url
         reporter.goto(server.url + "/concerns/check")
         reporter.get_by_role("button", name="Show my concern").click()  # nothing typed
+        reporter.wait_for_load_state()
         checks.check("check-error", reporter.content())
         browser.close()
     assert checks.problems == []
