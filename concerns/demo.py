@@ -55,9 +55,10 @@ def _clock_on(day: dt.date, minute: int) -> FrozenClock:
 
 
 def _ensure_recovery_key(session: Session, svc: Services, config: ConcernConfig,
-                         say: Callable[[str], None]) -> None:
+                         say: Callable[[str], None]) -> Path | None:
+    """Make a demo recovery key if there is none; return where its private half went."""
     if keys.active_recovery_key(session) is not None:
-        return
+        return None
     pem, _key = keys.create_recovery_key(session, svc.clock, config, actor="demo")
     path: Path = svc.settings.instance_path / DEMO_KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,7 @@ def _ensure_recovery_key(session: Session, svc: Services, config: ConcernConfig,
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     say(f"Demo recovery key written to {path} (a real installation uses `speakup keys init`).")
+    return path
 
 
 def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], None]) -> None:
@@ -73,7 +75,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
         say("Demo concerns already exist.")
         return
     config: ConcernConfig = svc.extras["concerns"]
-    _ensure_recovery_key(session, svc, config, say)
+    key_file = _ensure_recovery_key(session, svc, config, say) or "<your recovery key file>"
     rng = random.Random(2026)  # the same demo every time
     today = config.today(svc.clock)
     categories = [c.id for c in services.list_categories(session)]
@@ -97,7 +99,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
         _progress(session, config, session.get(Concern, concern_id), today, rng)
     say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
     say(f"To read them as the demo handler: sign in once, then run `speakup keys recover "
-        f"--key {svc.settings.instance_path / DEMO_KEY_FILE} --handler <handler e-mail>`.")
+        f"--key {key_file} --handler <handler e-mail>`.")
 
 
 def _progress(session: Session, config: ConcernConfig, concern: Concern | None, today: dt.date,

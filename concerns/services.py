@@ -29,7 +29,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from sqlalchemy import Date, Integer, and_, case, cast, delete, func, literal, select, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -234,13 +246,16 @@ def _category_label(session: Session, label: str, exclude_id: int | None = None)
 # --------------------------------------------------------------------------- readers
 
 
+NOT_READY = (
+    "Speak Up cannot receive concerns yet: its recovery key has not been set up. "
+    "Nothing you typed has been stored. Please try again later."
+)
+
+
 def _recovery_key(session: Session) -> RecoveryKey:
     key = keys.active_recovery_key(session)
     if key is None:
-        raise NotReadyError(
-            "Speak Up cannot receive concerns yet: its recovery key has not been set up. "
-            "Nothing you typed has been stored. Please try again later."
-        )
+        raise NotReadyError(NOT_READY)
     return key
 
 
@@ -254,6 +269,7 @@ def _split_reader_id(reader: str) -> tuple[str, int]:
 
 
 def _active_handler_keys(session: Session) -> Iterable[tuple[int, bytes]]:
+    """(user id, public key) of every active handler who has a key pair."""
     return session.execute(
         select(HandlerKey.user_id, HandlerKey.public_key)
         .join(User, User.id == HandlerKey.user_id)
@@ -267,7 +283,12 @@ def _new_concern_readers(session: Session) -> dict[str, X25519PublicKey]:
         _reader_id(Reader.HANDLER, user_id): crypto.public_key_from_raw(public)
         for user_id, public in _active_handler_keys(session)
     }
-    recovery = _recovery_key(session)
+    recovery = session.execute(
+        select(RecoveryKey.id, RecoveryKey.public_key)
+        .where(RecoveryKey.active.is_(True)).order_by(RecoveryKey.id.desc()).limit(1)
+    ).first()
+    if recovery is None:
+        raise NotReadyError(NOT_READY)
     readers[_reader_id(Reader.RECOVERY, recovery.id)] = crypto.public_key_from_raw(
         recovery.public_key
     )
@@ -354,18 +375,23 @@ def draft_report(
     session: Session, *, category_id: object, what_happened: object, what_wanted: object
 ) -> ReportDraft:
     """Validate a report and look up its readers (reads only)."""
-    category = None
-    if isinstance(category_id, int) or (isinstance(category_id, str) and category_id.isdigit()):
-        category = session.get(ConcernCategory, int(category_id))
-    if category is None or not category.active:
-        raise FieldError("category", "Choose one of the listed categories.")
     happened = clean_text(what_happened, field_name="what_happened", label="What happened",
                           required=True, max_chars=MAX_WHAT_HAPPENED)
     wanted = clean_text(what_wanted, field_name="what_wanted",
                         label="What you would like to happen", required=False,
                         max_chars=MAX_WHAT_WANTED)
+    category = None
+    if isinstance(category_id, int) or (isinstance(category_id, str) and category_id.isdigit()
+                                        and len(category_id) < 10):
+        # Columns, not entities: this is the hot path of every submission.
+        category = session.execute(
+            select(ConcernCategory.id).where(ConcernCategory.id == int(category_id),
+                                             ConcernCategory.active.is_(True))
+        ).scalar()
+    if category is None:
+        raise FieldError("category", "Choose one of the listed categories.")
     plaintext = _encode({"what_happened": happened, "what_wanted": wanted})
-    return ReportDraft(category.id, plaintext, _new_concern_readers(session))
+    return ReportDraft(category, plaintext, _new_concern_readers(session))
 
 
 def seal_report(draft: ReportDraft, config: ConcernConfig) -> SealedReport:
@@ -394,25 +420,28 @@ def store_report(
     back and nothing is kept. Returns the receipt.
     """
     today = config.today(clock)
-    session.add(
-        Concern(
-            id=report.concern_id,
-            receipt_hash=report.receipt_hash,
-            reporter_public_key=report.reporter_public_key,
-            category_id=draft.category_id,
-            status=Status.NEW.value,
-            received_on=today,
-            acknowledge_by=today + dt.timedelta(days=ACKNOWLEDGE_DAYS),
-            feedback_by=add_months(today, FEEDBACK_MONTHS),
-            last_seq=1,
-        )
-    )
-    session.flush()
-    session.add(ConcernMessage(concern_id=report.concern_id, seq=1, kind=MessageKind.REPORT.value,
-                               sent_on=today, ciphertext=report.sealed.ciphertext))
-    session.flush()
-    session.add_all(_wrap_rows(report.concern_id, 1, report.sealed.wraps))
-    session.flush()
+    # Core inserts, not ORM objects: three statements, no unit-of-work bookkeeping.
+    session.execute(insert(Concern.__table__).values(
+        id=report.concern_id,
+        receipt_hash=report.receipt_hash,
+        reporter_public_key=report.reporter_public_key,
+        category_id=draft.category_id,
+        status=Status.NEW.value,
+        outcome=None,
+        received_on=today,
+        acknowledge_by=today + dt.timedelta(days=ACKNOWLEDGE_DAYS),
+        feedback_by=add_months(today, FEEDBACK_MONTHS),
+        last_seq=1,
+    ))
+    session.execute(insert(ConcernMessage.__table__).values(
+        concern_id=report.concern_id, seq=1, kind=MessageKind.REPORT.value, sent_on=today,
+        author_id=None, ciphertext=report.sealed.ciphertext,
+    ))
+    session.execute(insert(ConcernKeyWrap.__table__), [
+        {"concern_id": w.concern_id, "seq": w.seq, "reader_kind": w.reader_kind,
+         "reader_id": w.reader_id, "wrap": w.wrap}
+        for w in _wrap_rows(report.concern_id, 1, report.sealed.wraps)
+    ])
     # Last, so the counter row (which every submission updates) is locked only briefly.
     if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
                          config.rate_limit_key, forget_all=True):

@@ -252,6 +252,7 @@ def seed(session: Session, services: Services, say: Callable[[str], None]) -> No
     """Publish six synthetic monthly rounds of a demo survey (once)."""
     exists = session.scalar(select(Survey.id).where(Survey.title == DEMO_TITLE))
     if exists is not None:
+        say("Demo survey results already exist.")
         return
     today = services.clock.today()
     rng = random.Random(DEMO_SEED)  # noqa: S311 - made-up survey answers, not secrets
