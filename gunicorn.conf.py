@@ -9,6 +9,8 @@ import re
 
 from gunicorn.glogging import Logger
 
+from speakup.logredact import redact_request_line
+
 # Rule 1 of DESIGN.md: no log line holds a client address, a user agent, a referrer or
 # the time of day of a request (dates only). gunicorn's default access format starts with
 # %(h)s (the remote address); this one leaves it out, and the user agent and referrer too.
@@ -50,6 +52,8 @@ class AnonymousLogger(Logger):
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
         atoms = super().atoms(resp, req, environ, request_time)
         atoms.update(h="-", a="-", f="-")
+        for key in ("r", "U"):
+            atoms[key] = redact_request_line(atoms.get(key, "-"))
         for key in [k for k in atoms if k.startswith("{")]:
             del atoms[key]  # request headers and environ values: SafeAtoms shows "-"
         return atoms

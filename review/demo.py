@@ -3,29 +3,29 @@
 The rounds are synthetic but shaped like a programme that is working: speaking-up
 and inclusive-leadership scores rise, the gap between Global Majority and White
 staff narrows, and one small team ("Estates") is always too small to be shown.
-Responses go into the surveys package's own tables exactly as answering would
-leave them, then `surveys.publish.publish_round` publishes each round, which
-deletes the raw rows again: afterwards only published aggregates remain.
+Everything goes through the surveys package's own services, back-dated with a
+frozen clock: the survey is created and its audience uploaded, each round is
+opened (k frozen, invitations queued), answered through single-use links exactly
+as `/s/<token>` would save them, closed (unsent mail cancelled) and published,
+which deletes the raw answers again: afterwards only published aggregates remain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from speakup.clock import FrozenClock
+from speakup.clock import FrozenClock, as_utc
 from speakup.settings import Settings
 from speakup.web import Services
+from surveys import admin_services, audience, invitations, responses, rounds
 from surveys.itembank import NO, PREFER_NOT_TO_SAY, YES, Item, load_item_bank
-from surveys.models import Response, ResponseAnswer, ResponseGroup, Round, Survey
-from surveys.publish import publish_round
+from surveys.models import Survey
 from surveys.published import PREFER_NOT, PublishedRound
 
 DEMO_TITLE = "Staff pulse survey (demo)"
@@ -160,24 +160,31 @@ def synthetic_respondents(
     return people
 
 
+DEMO_AUDIENCE = 420
+
+
 def create_demo_survey(session: Session, settings: Settings, today: dt.date,
-                       title: str = DEMO_TITLE, item_ids: Sequence[str] = ITEM_IDS) -> Survey:
-    survey = Survey(
-        title=title,
-        intro="A short monthly survey on speaking up, psychological safety and inclusion.",
-        item_ids=list(item_ids),
-        demographics=[ETHNICITY, TEAM],
-        comment_question="Is there anything else you would like to tell the advisory group?",
-        schedule="monthly, first Monday 09:00",
-        timezone=settings.timezone,
-        open_days=14,
-        reminder_offsets_days=[7, 12],
-        min_group_size=settings.min_group_size,
-        active=False,  # the demo's rounds are all in the past; nothing new is scheduled
-        created_on=today - dt.timedelta(days=220),
-    )
-    session.add(survey)
-    session.flush()
+                       title: str = DEMO_TITLE, item_ids: Sequence[str] = ITEM_IDS,
+                       audience_size: int = DEMO_AUDIENCE) -> Survey:
+    """Create the demo survey (inactive: its rounds are all in the past) and its audience."""
+    created = dt.datetime.combine(today - dt.timedelta(days=220), dt.time(8), dt.UTC)
+    clock = FrozenClock(created)
+    spec = admin_services.check_spec({
+        "title": title,
+        "intro": "A short monthly survey on speaking up, psychological safety and inclusion.",
+        "items": list(item_ids),
+        "demographics": [ETHNICITY, TEAM],
+        "comment_question": "Is there anything else you would like to tell the advisory group?",
+        "schedule": "monthly, first Monday 09:00",
+        "timezone": settings.timezone,
+        "open_days": 14,
+        "reminder_offsets_days": [7, 12],
+        "min_group_size": settings.min_group_size,
+        "active": False,
+    }, settings, now=created)  # fmt: skip
+    survey = admin_services.create_survey(session, clock, spec, actor="demo")
+    addresses = [f"demo-staff-{i:03d}@demo.speakup.local" for i in range(1, audience_size + 1)]
+    audience.replace_audience(session, clock, survey, addresses, actor="demo")
     return survey
 
 
@@ -197,21 +204,8 @@ def _months_before(today: dt.date, count: int) -> list[tuple[int, int]]:
     return list(reversed(months))
 
 
-def insert_responses(session: Session, round_: Round, people: Sequence[Respondent]) -> None:
-    """Store responses as the answering service leaves them: random ids, no time, no token."""
-    responses, answers, groups = [], [], []
-    for person in people:
-        rid = secrets.token_hex(16)
-        responses.append({"id": rid, "round_id": round_.id, "comment": person.comment})
-        answers += [{"response_id": rid, "item_id": i, "round_id": round_.id, "value": v}
-                    for i, v in person.answers.items()]
-        groups += [{"response_id": rid, "dimension": d, "round_id": round_.id, "option": o}
-                   for d, o in person.groups.items()]
-    for model, rows in ((Response, responses), (ResponseAnswer, answers),
-                        (ResponseGroup, groups)):
-        if rows:
-            session.execute(insert(model), rows)
-    session.flush()
+def _at(moment: dt.datetime) -> FrozenClock:
+    return FrozenClock(as_utc(moment))
 
 
 def publish_synthetic_rounds(
@@ -223,35 +217,34 @@ def publish_synthetic_rounds(
     rng: random.Random,
     people: Callable[[random.Random, int, float], list[Respondent]] = synthetic_respondents,
 ) -> list[PublishedRound]:
-    """Create, fill, close and publish one monthly round per size, ending last month."""
+    """Open, answer, close and publish one monthly round per size, the last one last month."""
     zone = ZoneInfo(survey.timezone)
-    published = []
-    k = survey.min_group_size
+    key = invitations.token_key(settings)
     publish_settings = replace(settings, raw_retention_days=0)
+    published = []
     for index, ((year, month), size) in enumerate(
         zip(_months_before(today, len(sizes)), sizes, strict=True)
     ):
         opens = dt.datetime.combine(_first_monday(year, month), dt.time(9), zone)
-        closes = opens + dt.timedelta(days=survey.open_days)
-        round_ = Round(
-            survey_id=survey.id, status="closed", opens_at=opens, closes_at=closes,
-            reminder_times=[], reminders_sent=2, min_group_size=k,
-            invited_count=int(size / rng.uniform(0.45, 0.6)), opened_at=opens, closed_at=closes,
-        )  # fmt: skip
-        session.add(round_)
-        session.flush()
+        round_ = rounds.add_round(session, survey, opens)
+        rounds.open_round(session, round_, _at(opens))
+        tokens = invitations.issue_tokens(session, round_.id, size, key)
         step = index / max(len(sizes) - 1, 1)
-        insert_responses(session, round_, people(rng, size, step))
-        published_day = min(closes.date() + dt.timedelta(days=1), today)
+        for token, person in zip(tokens, people(rng, size, step), strict=True):
+            responses.submit_response(session, key, token, responses.Submission(
+                dict(person.answers), dict(person.groups), person.comment))
+        rounds.close_round(session, round_, _at(round_.closes_at))
+        published_day = min(as_utc(round_.closes_at).date() + dt.timedelta(days=1), today)
         clock = FrozenClock(dt.datetime.combine(published_day, dt.time(6), dt.UTC))
-        published.append(publish_round(session, round_, publish_settings, clock))
+        published.append(rounds.publish(session, round_, publish_settings, clock))
+    # The invitations were never sent; forget the addresses queued for these rounds.
+    rounds.purge_mail_jobs(session)
     return published
 
 
 def seed(session: Session, services: Services, say: Callable[[str], None]) -> None:
     """Publish six synthetic monthly rounds of a demo survey (once)."""
-    exists = session.scalar(select(Survey.id).where(Survey.title == DEMO_TITLE))
-    if exists is not None:
+    if any(s.title == DEMO_TITLE for s in admin_services.list_surveys(session)):
         say("Demo survey results already exist.")
         return
     today = services.clock.today()

@@ -7,6 +7,8 @@ import datetime as dt
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from speakup.logredact import redact_request_line
+
 
 class AnonymousRequestHandler(WSGIRequestHandler):
     """Werkzeug's handler, but log lines show '-' for the address and only the date.
@@ -20,6 +22,11 @@ class AnonymousRequestHandler(WSGIRequestHandler):
 
     def log_date_time_string(self) -> str:
         return dt.date.today().isoformat()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Invitation tokens travel in the path; keep them out of the log.
+        self.requestline = redact_request_line(self.requestline)
+        super().log_request(code, size)
 
 
 def serve(app: Flask, host: str, port: int, with_scheduler: bool) -> None:
