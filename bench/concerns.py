@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
+from bench.floor import create_schema  # noqa: E402
 from bench.loadgen import LoadResult, LoadSpec, run_load  # noqa: E402
 from concerns import crypto, keys, services  # noqa: E402
 from concerns.models import Concern  # noqa: E402
@@ -91,6 +92,25 @@ class Server:
         times = [int(m.group(3)) / 1e6 for m in ACCESS_LINE.finditer(data)
                  if m.group(1) == path and m.group(2) == "200"]
         return times, since + len(data.encode())
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes (master and workers)."""
+        ticks = 0
+        pids = [self.process.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:  # ppid
+                pids.append(int(stat.parent.name))
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -182,13 +202,13 @@ def step_costs(settings: Settings, rounds: int) -> dict[str, float]:
     with app.test_request_context("/concerns/new", method="POST"):
         for n in range(rounds):
             t0 = time.perf_counter()
-            draft = services.draft_report(db(), category_id=str(n % 4 + 1),
-                                          what_happened=REPORT, what_wanted="A fair process.")
-            db().rollback()
+            report = services.validate_report(category_id=str(n % 4 + 1),
+                                              what_happened=REPORT, what_wanted="A fair process.")
+            readers = services.new_concern_readers(db(), report)
             t1 = time.perf_counter()
-            report = services.seal_report(draft, config)
+            sealed = services.seal_report(report, config, readers)
             t2 = time.perf_counter()
-            receipt = services.store_report(db(), clock, config, draft, report)
+            receipt = services.store_report(db(), clock, config, report, sealed)
             db().commit()
             t3 = time.perf_counter()
             render_template("concerns/receipt.html", receipt=receipt)
@@ -212,8 +232,8 @@ def count_rows(url: str, floor: bool) -> int:
 
 
 def load_levels(server: Server, url: str, floor: bool, levels: tuple[tuple[int, int], ...],
-                path: str) -> list[tuple[LoadResult, float, int, int]]:
-    """Run each concurrency level; return (result, server p50 s, rows, expected rows)."""
+                path: str) -> list[tuple[LoadResult, float, float, int, int]]:
+    """Run each level; return (result, server p50 s, server CPU s/submission, rows, expected)."""
     spec = LoadSpec(base_url=server.url, form_path=path, post_path=path, fields=_fields,
                     expect=b'id="receipt"')
     run_load(spec, clients=4, submissions=40, first_number=10**6)  # warm up both workers
@@ -221,11 +241,13 @@ def load_levels(server: Server, url: str, floor: bool, levels: tuple[tuple[int, 
     offset = server.access_log.stat().st_size
     rows = []
     for clients, submissions in levels:
+        cpu_before = server.cpu_seconds()
         result = run_load(spec, clients=clients, submissions=submissions)
+        cpu = (server.cpu_seconds() - cpu_before) / max(1, result.submissions)
         time.sleep(0.3)  # let gunicorn flush the access log
         times, offset = server.post_times(offset, path)
         expected += result.submissions
-        rows.append((result, statistics.median(times) if times else float("nan"),
+        rows.append((result, statistics.median(times) if times else float("nan"), cpu,
                      count_rows(url, floor), expected))
     return rows
 
@@ -247,6 +269,7 @@ def bench_backend(backend: str, levels: tuple[tuple[int, int], ...], rounds: int
                 our_rows = load_levels(ours, url, False, levels, "/concerns/new")
             finally:
                 ours.stop()
+            create_schema(url)
             floor = serve("bench.floor:create_app()", env, workdir, "/new")
             try:
                 floor_rows = load_levels(floor, url, True, levels, "/new")
@@ -265,10 +288,12 @@ def report(backend: str, costs: dict[str, float], ours: list, floor: list) -> No
     print(f"  {'sum of steps':<46} {1000 * sum(costs.values()):7.2f} ms")
     for label, rows in (("Speak Up /concerns/new", ours), ("floor /new", floor)):
         print(f"{label}:")
-        for result, server_p50, counted, expected in rows:
+        for result, server_p50, cpu, counted, expected in rows:
             lost = expected - counted
-            print(f"  {result.summary()}  server p50 {1000 * server_p50:6.2f} ms  "
-                  f"rows {counted}/{expected}{'' if lost == 0 else f'  LOST {lost}'}")
+            print(f"  {result.summary()}")
+            print(f"      server time p50 {1000 * server_p50:6.2f} ms, server CPU "
+                  f"{1000 * cpu:5.2f} ms per submission (form + POST), rows {counted}/"
+                  f"{expected}{'' if lost == 0 else f'  LOST {lost}'}")
             for sample in result.error_samples:
                 print(f"    error: {sample}")
     print("Throughput as a share of the floor's:")

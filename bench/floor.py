@@ -5,7 +5,8 @@ POST that validates the three fields and inserts one row. Same database engine
 settings (`speakup.db.make_engine`), same gunicorn configuration. No encryption, no
 rate limit, no templates beyond a few lines.
 
-    FLOOR_DATABASE_URL=sqlite:////tmp/floor.sqlite3 \\
+    python -c 'from bench.floor import create_schema; create_schema("sqlite:////tmp/f.db")'
+    FLOOR_DATABASE_URL=sqlite:////tmp/f.db \\
         gunicorn -c gunicorn.conf.py 'bench.floor:create_app()'
 """
 
@@ -37,6 +38,13 @@ FORM = """<!doctype html><title>Floor</title>
 <textarea name="what_wanted"></textarea><button>Send</button></form>"""
 
 
+def create_schema(database_url: str) -> None:
+    """Create the floor's one table (once, before the workers start: they would race)."""
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=os.environ.get("FLOOR_SECRET_KEY", "floor-" + "x" * 40),
@@ -44,7 +52,6 @@ def create_app() -> Flask:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     CSRFProtect(app)
     engine = make_engine(os.environ["FLOOR_DATABASE_URL"])
-    metadata.create_all(engine)
 
     @app.get("/new")
     def form() -> str:

@@ -97,11 +97,13 @@ class _Client:
                 response = self.conn.getresponse()
                 data = response.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # A keep-alive connection the server closed: reconnect once, as browsers do.
+            except (http.client.HTTPException, OSError):
+                # A keep-alive connection the server closed: reconnect, and retry a GET
+                # once, as browsers do (never a POST: it may have been stored already).
+                # A connection left half-used must not be reused either way.
                 self.conn.close()
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
-                if attempt == 2:
+                if attempt == 2 or method != "GET":
                     raise
         for header in response.msg.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")

@@ -14,10 +14,11 @@ row of a quiet day would give away when its only concern was sent.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,23 +45,29 @@ def hit(
     locks first, so the wide delete cannot deadlock with the narrow ones.
     """
     tag = window_tag(now, key)
-    insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    statement = (
-        insert(RateLimitWindow)
-        .values(bucket=bucket, window=tag, count=1)
-        .on_conflict_do_update(
-            index_elements=[RateLimitWindow.bucket, RateLimitWindow.window],
-            set_={"count": RateLimitWindow.count + 1},
-            where=RateLimitWindow.count < limit,
-        )
-        .returning(RateLimitWindow.count)
-    )
-    count = session.execute(statement).scalar()
+    statement = _upsert(session.get_bind().dialect.name)
+    count = session.connection().execute(
+        statement, {"bucket": bucket, "window": tag, "limit": limit}
+    ).scalar()
     if count == 1:
         forget_other_windows(session, tag, None if forget_all else bucket)
     return count is not None
+
+
+@functools.cache
+def _upsert(dialect: str):  # type: ignore[no-untyped-def]
+    """The counting statement for this database, built once per dialect."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(RateLimitWindow)
+        .values(bucket=bindparam("bucket"), window=bindparam("window"), count=1)
+        .on_conflict_do_update(
+            index_elements=[RateLimitWindow.bucket, RateLimitWindow.window],
+            set_={"count": RateLimitWindow.count + 1},
+            where=RateLimitWindow.count < bindparam("limit"),
+        )
+        .returning(RateLimitWindow.count)
+    )
 
 
 def forget_other_windows(session: Session, tag: str, bucket: str | None = None) -> int:
@@ -68,5 +75,5 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
     condition = RateLimitWindow.window != tag
     if bucket is not None:
         condition = condition & (RateLimitWindow.bucket == bucket)
-    result = session.execute(delete(RateLimitWindow).where(condition))
+    result = session.connection().execute(delete(RateLimitWindow).where(condition))
     return result.rowcount or 0  # type: ignore[attr-defined]

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -33,13 +33,17 @@ from sqlalchemy import (
     Date,
     Integer,
     and_,
+    bindparam,
     case,
     cast,
     delete,
     func,
     insert,
     literal,
+    literal_column,
+    null,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -75,8 +79,9 @@ SUBMIT_BUCKET = "concern-submit"
 CHECK_BUCKET = "receipt-check"
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
 _ID_SYMBOLS = 10
-# Text people type may hold line breaks and tabs; no other control characters.
-_ALLOWED_CONTROLS = {"\n", "\t"}
+# Text people type may hold line breaks and tabs; no other control characters (Unicode
+# category Cc is exactly U+0000–U+001F and U+007F–U+009F).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 # --------------------------------------------------------------------------- errors
@@ -154,7 +159,7 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
             f"{label}: some characters could not be read. Please check the text "
             "(for example, retype any symbols pasted from another program) and send it again.",
         )
-    if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in text):
+    if _CONTROL.search(text):
         raise FieldError(field_name, f"{label}: remove the invisible control characters.")
     text = text.strip()
     if required and not text:
@@ -268,31 +273,22 @@ def _split_reader_id(reader: str) -> tuple[str, int]:
     return kind, int(number)
 
 
-def _active_handler_keys(session: Session) -> Iterable[tuple[int, bytes]]:
-    """(user id, public key) of every active handler who has a key pair."""
-    return session.execute(
-        select(HandlerKey.user_id, HandlerKey.public_key)
-        .join(User, User.id == HandlerKey.user_id)
-        .where(User.role == Role.HANDLER.value, User.disabled.is_(False))
-        .order_by(HandlerKey.user_id)
-    )
-
-
-def _new_concern_readers(session: Session) -> dict[str, X25519PublicKey]:
-    readers = {
-        _reader_id(Reader.HANDLER, user_id): crypto.public_key_from_raw(public)
-        for user_id, public in _active_handler_keys(session)
-    }
-    recovery = session.execute(
-        select(RecoveryKey.id, RecoveryKey.public_key)
-        .where(RecoveryKey.active.is_(True)).order_by(RecoveryKey.id.desc()).limit(1)
-    ).first()
-    if recovery is None:
-        raise NotReadyError(NOT_READY)
-    readers[_reader_id(Reader.RECOVERY, recovery.id)] = crypto.public_key_from_raw(
-        recovery.public_key
-    )
-    return readers
+# Built once: this is every submission's hot path, and a prebuilt statement skips
+# SQLAlchemy's per-call construction and cache-key work.
+_NEW_CONCERN_READERS = union_all(
+    select(literal_column("'handler'"), HandlerKey.user_id, HandlerKey.public_key)
+    .join(User, User.id == HandlerKey.user_id)
+    .where(User.role == Role.HANDLER.value, User.disabled.is_(False)),
+    select(literal_column("'recovery'"), RecoveryKey.id, RecoveryKey.public_key).where(
+        RecoveryKey.active.is_(True)
+    ),
+    select(literal_column("'category'"), ConcernCategory.id, null()).where(
+        ConcernCategory.id == bindparam("category_id"), ConcernCategory.active.is_(True)
+    ),
+)
+_INSERT_CONCERN = insert(Concern.__table__)
+_INSERT_MESSAGE = insert(ConcernMessage.__table__)
+_INSERT_WRAP = insert(ConcernKeyWrap.__table__)
 
 
 def _handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
@@ -352,12 +348,11 @@ def _wrap_rows(concern_id: str, seq: int, wraps: Mapping[str, bytes]) -> list[Co
 
 
 @dataclass(frozen=True)
-class ReportDraft:
-    """A validated report and who may read it; made inside a (short) read transaction."""
+class Report:
+    """A validated report, before any encryption: its category and padded-to-be text."""
 
     category_id: int
     plaintext: bytes = field(repr=False)
-    readers: Mapping[str, X25519PublicKey] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -368,51 +363,77 @@ class SealedReport:
     receipt: str = field(repr=False)
     receipt_hash: bytes
     reporter_public_key: bytes
+    readers: Mapping[str, bytes]  # reader id -> raw public key it was sealed to
     sealed: crypto.Sealed = field(repr=False)
 
 
-def draft_report(
-    session: Session, *, category_id: object, what_happened: object, what_wanted: object
-) -> ReportDraft:
-    """Validate a report and look up its readers (reads only)."""
+class ReadersHint:
+    """The readers this worker's last submission was sealed to.
+
+    `submit_concern` encrypts to them *before* opening its transaction, then checks
+    them against the database inside it and seals again only if they changed (a
+    handler added, disabled or signing in for the first time). On SQLite the
+    transaction holds the database's single write lock, so keeping the encryption
+    out of it lets more reporters through; correctness never rests on the hint.
+    """
+
+    def __init__(self) -> None:
+        self.readers: dict[str, bytes] | None = None
+
+
+def validate_report(*, category_id: object, what_happened: object,
+                    what_wanted: object) -> Report:
+    """Check a report's fields without the database (the category is checked later)."""
     happened = clean_text(what_happened, field_name="what_happened", label="What happened",
                           required=True, max_chars=MAX_WHAT_HAPPENED)
     wanted = clean_text(what_wanted, field_name="what_wanted",
                         label="What you would like to happen", required=False,
                         max_chars=MAX_WHAT_WANTED)
-    category = None
-    if isinstance(category_id, int) or (isinstance(category_id, str) and category_id.isdigit()
-                                        and len(category_id) < 10):
-        # Columns, not entities: this is the hot path of every submission.
-        category = session.execute(
-            select(ConcernCategory.id).where(ConcernCategory.id == int(category_id),
-                                             ConcernCategory.active.is_(True))
-        ).scalar()
-    if category is None:
+    number = -1  # no category has it
+    if isinstance(category_id, int) and not isinstance(category_id, bool):
+        number = category_id
+    elif (isinstance(category_id, str) and category_id.isascii() and category_id.isdigit()
+          and len(category_id) < 10):
+        number = int(category_id)
+    return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}))
+
+
+def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
+    """Return who may read a new concern (reader id -> raw public key); checks the category.
+
+    The readers are every active handler with a key pair, and the recovery key. One
+    round trip on the session's Core connection: on SQLite, the write lock is held
+    from this first statement until the commit.
+    """
+    rows = session.connection().execute(_NEW_CONCERN_READERS,
+                                        {"category_id": report.category_id}).all()
+    if not any(kind == "category" for kind, _, _ in rows):
         raise FieldError("category", "Choose one of the listed categories.")
-    plaintext = _encode({"what_happened": happened, "what_wanted": wanted})
-    return ReportDraft(category, plaintext, _new_concern_readers(session))
+    if not any(kind == "recovery" for kind, _, _ in rows):
+        raise NotReadyError(NOT_READY)
+    return {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
 
 
-def seal_report(draft: ReportDraft, config: ConcernConfig) -> SealedReport:
+def seal_report(report: Report, config: ConcernConfig,
+                readers: Mapping[str, bytes]) -> SealedReport:
     """Make the receipt and the reporter's key, and encrypt the report (no database)."""
     receipt = crypto.new_receipt()
     concern_id = new_concern_id()
     reporter_public = crypto.reporter_private_key(receipt, config.reporter_key).public_key()
-    readers = {**draft.readers, _reader_id(Reader.REPORTER, 0): reporter_public}
-    sealed = crypto.seal(draft.plaintext, readers, _aad(concern_id, 1, MessageKind.REPORT))
+    recipients = {reader: crypto.public_key_from_raw(raw) for reader, raw in readers.items()}
+    recipients[_reader_id(Reader.REPORTER, 0)] = reporter_public
     return SealedReport(
         concern_id=concern_id,
         receipt=receipt,
         receipt_hash=crypto.receipt_lookup_key(receipt, config.lookup_key),
         reporter_public_key=crypto.public_key_to_raw(reporter_public),
-        sealed=sealed,
+        readers=dict(readers),
+        sealed=crypto.seal(report.plaintext, recipients, _aad(concern_id, 1, MessageKind.REPORT)),
     )
 
 
 def store_report(
-    session: Session, clock: Clock, config: ConcernConfig, draft: ReportDraft,
-    report: SealedReport,
+    session: Session, clock: Clock, config: ConcernConfig, report: Report, sealed: SealedReport,
 ) -> str:
     """Insert the concern, its first message and wraps; count it against the limit.
 
@@ -420,27 +441,35 @@ def store_report(
     back and nothing is kept. Returns the receipt.
     """
     today = config.today(clock)
-    # Core inserts, not ORM objects: three statements, no unit-of-work bookkeeping.
-    session.execute(insert(Concern.__table__).values(
-        id=report.concern_id,
-        receipt_hash=report.receipt_hash,
-        reporter_public_key=report.reporter_public_key,
-        category_id=draft.category_id,
-        status=Status.NEW.value,
-        outcome=None,
-        received_on=today,
-        acknowledge_by=today + dt.timedelta(days=ACKNOWLEDGE_DAYS),
-        feedback_by=add_months(today, FEEDBACK_MONTHS),
-        last_seq=1,
-    ))
-    session.execute(insert(ConcernMessage.__table__).values(
-        concern_id=report.concern_id, seq=1, kind=MessageKind.REPORT.value, sent_on=today,
-        author_id=None, ciphertext=report.sealed.ciphertext,
-    ))
-    session.execute(insert(ConcernKeyWrap.__table__), [
-        {"concern_id": w.concern_id, "seq": w.seq, "reader_kind": w.reader_kind,
-         "reader_id": w.reader_id, "wrap": w.wrap}
-        for w in _wrap_rows(report.concern_id, 1, report.sealed.wraps)
+    # Core statements on the session's connection, not ORM objects: no unit-of-work
+    # bookkeeping on the hot path.
+    conn = session.connection()
+    conn.execute(_INSERT_CONCERN, {
+        "id": sealed.concern_id,
+        "receipt_hash": sealed.receipt_hash,
+        "reporter_public_key": sealed.reporter_public_key,
+        "category_id": report.category_id,
+        "status": Status.NEW.value,
+        "outcome": None,
+        "received_on": today,
+        "acknowledge_by": today + dt.timedelta(days=ACKNOWLEDGE_DAYS),
+        "feedback_by": add_months(today, FEEDBACK_MONTHS),
+        "purged_on": None,
+        "acknowledged_on": None,
+        "first_replied_on": None,
+        "closed_on": None,
+        "last_seq": 1,
+    })
+    conn.execute(_INSERT_MESSAGE, {
+        "concern_id": sealed.concern_id, "seq": 1, "kind": MessageKind.REPORT.value,
+        "sent_on": today, "author_id": None, "ciphertext": sealed.sealed.ciphertext,
+    })
+    conn.execute(_INSERT_WRAP, [
+        {"concern_id": sealed.concern_id, "seq": 1, "reader_kind": kind, "reader_id": number,
+         "wrap": wrap}
+        for (kind, number), wrap in (
+            (_split_reader_id(reader), wrap) for reader, wrap in sealed.sealed.wraps.items()
+        )
     ])
     # Last, so the counter row (which every submission updates) is locked only briefly.
     if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
@@ -449,18 +478,29 @@ def store_report(
             "Many concerns have been sent in the last minute, so yours was not accepted yet. "
             "Your text is still below: please wait a minute and send it again."
         )
-    return report.receipt
+    return sealed.receipt
 
 
 def submit_concern(
     session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
-    what_happened: object, what_wanted: object = "",
+    what_happened: object, what_wanted: object = "", hint: ReadersHint | None = None,
 ) -> tuple[str, str]:
-    """Draft, seal and store a report in one go; return (receipt, concern id)."""
-    draft = draft_report(session, category_id=category_id, what_happened=what_happened,
-                         what_wanted=what_wanted)
-    report = seal_report(draft, config)
-    return store_report(session, clock, config, draft, report), report.concern_id
+    """Validate, encrypt and store a new concern; return (receipt, concern id).
+
+    With a `hint`, the encryption happens before the first database statement (see
+    ReadersHint); the wraps stored are always to the readers the database names
+    inside this transaction.
+    """
+    report = validate_report(category_id=category_id, what_happened=what_happened,
+                             what_wanted=what_wanted)
+    guess = hint.readers if hint is not None else None
+    sealed = seal_report(report, config, guess) if guess else None
+    readers = new_concern_readers(session, report)
+    if sealed is None or sealed.readers != readers:
+        sealed = seal_report(report, config, readers)
+    if hint is not None:
+        hint.readers = readers
+    return store_report(session, clock, config, report, sealed), sealed.concern_id
 
 
 # --------------------------------------------------------------------------- reading
@@ -645,20 +685,31 @@ def reporter_reply(
     return open_conversation(session, keys_)
 
 
-def _claim_seq(session: Session, concern_id: str, seen_seq: object) -> int:
-    """Take the next sequence number, but only if nobody wrote since `seen_seq`."""
+def _claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only: bool) -> int:
+    """Take the next sequence number, but only if nobody wrote since `seen_seq`.
+
+    With `open_only`, also only while the concern is not closed: a reply racing a
+    closing status change loses cleanly instead of landing on a closed concern.
+    """
     try:
         seen = int(seen_seq)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         seen = -1
+    condition = and_(Concern.id == concern_id, Concern.last_seq == seen)
+    if open_only:
+        condition = and_(condition, Concern.status != Status.CLOSED.value)
     claimed = session.execute(
         update(Concern)
-        .where(Concern.id == concern_id, Concern.last_seq == seen)
+        .where(condition)
         .values(last_seq=Concern.last_seq + 1)
         .returning(Concern.last_seq)
         .execution_options(synchronize_session=False)
     ).scalar()
     if claimed is None:
+        if open_only and session.scalar(
+            select(Concern.status).where(Concern.id == concern_id)
+        ) == Status.CLOSED:
+            raise ConcernClosedError("This concern has just been closed: nothing was sent.")
         raise ConversationMovedOnError(
             "A new message arrived while you were writing, so yours has not been sent yet. "
             "Read the conversation again; your text is kept below."
@@ -670,7 +721,7 @@ def _append_message(
     session: Session, config: ConcernConfig, clock: Clock, concern: Concern, kind: MessageKind,
     body: Mapping[str, str], *, author_id: int | None, seen_seq: object,
 ) -> int:
-    seq = _claim_seq(session, concern.id, seen_seq)
+    seq = _claim_seq(session, concern.id, seen_seq, open_only=kind != MessageKind.NOTE)
     session.refresh(concern)
     readers = _follow_up_readers(session, concern, to_reporter=kind != MessageKind.NOTE)
     sealed = crypto.seal(_encode(body), readers, _aad(concern.id, seq, kind))
@@ -765,8 +816,8 @@ def inbox(
     return rows
 
 
-def _concern(session: Session, concern_id: str, *, lock: bool = False) -> Concern:
-    concern = session.get(Concern, concern_id, with_for_update=lock) if concern_id else None
+def _concern(session: Session, concern_id: str) -> Concern:
+    concern = session.get(Concern, concern_id) if concern_id else None
     if concern is None:
         raise ConcernNotFoundError("There is no concern with that reference.")
     return concern

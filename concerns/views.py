@@ -84,13 +84,11 @@ def new() -> tuple[str, int]:
     if not form.is_submitted():
         return _new_form_page(form, 200)
     try:
-        # One transaction: on SQLite every transaction takes the write lock (see
-        # speakup/db.py), and taking it once, for ~1 ms of encryption too, queues
-        # concurrent reporters better than taking it twice.
         receipt, _ = services.submit_concern(db(), clock(), concern_config(),
                                              category_id=form.category.data,
                                              what_happened=form.what_happened.data,
-                                             what_wanted=form.what_wanted.data)
+                                             what_wanted=form.what_wanted.data,
+                                             hint=app_services().extras["concern_readers_hint"])
         db().commit()
     except services.FieldError as exc:
         db().rollback()

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     svc = app_services(app)
     svc.extras["concerns"] = ConcernConfig.from_settings(svc.settings)
     svc.extras["concern_category_choices"] = views.CategoryChoices()
+    svc.extras["concern_readers_hint"] = services.ReadersHint()
     for blueprint in (views.bp, handler_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)

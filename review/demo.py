@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from speakup.clock import FrozenClock, as_utc
+from speakup.clock import Clock, FrozenClock, as_utc
 from speakup.settings import Settings
 from speakup.web import Services
 from surveys import admin_services, audience, invitations, responses, rounds
@@ -29,7 +29,7 @@ from surveys.models import Survey
 from surveys.published import PREFER_NOT, PublishedRound
 
 DEMO_TITLE = "Staff pulse survey (demo)"
-DEMO_SEED = 2030
+DEMO_SEED = 2036
 ETHNICITY = {
     "id": "ethnicity",
     "label": "Ethnicity group",
@@ -43,7 +43,7 @@ TEAMS = (
     ("surgery", "Surgery", 0.25),
     ("community", "Community services", 0.24),
     ("corporate", "Corporate services", 0.17),
-    ("estates", "Estates", 0.015),  # always fewer than k: shows how hiding looks
+    ("estates", "Estates", 0.008),  # always fewer than k: shows how hiding looks
 )
 TEAM = {
     "id": "team",
@@ -163,12 +163,15 @@ def synthetic_respondents(
 DEMO_AUDIENCE = 420
 
 
-def create_demo_survey(session: Session, settings: Settings, today: dt.date,
+def create_demo_survey(session: Session, settings: Settings, clock: Clock,
                        title: str = DEMO_TITLE, item_ids: Sequence[str] = ITEM_IDS,
                        audience_size: int = DEMO_AUDIENCE) -> Survey:
-    """Create the demo survey (inactive: its rounds are all in the past) and its audience."""
-    created = dt.datetime.combine(today - dt.timedelta(days=220), dt.time(8), dt.UTC)
-    clock = FrozenClock(created)
+    """Create the demo survey (inactive: its rounds are all in the past) and its audience.
+
+    These two steps are audited, at today's date: the log's order stays true.
+    """
+    first_opening = dt.datetime.combine(clock.today() - dt.timedelta(days=220), dt.time(8),
+                                        dt.UTC)
     spec = admin_services.check_spec({
         "title": title,
         "intro": "A short monthly survey on speaking up, psychological safety and inclusion.",
@@ -181,7 +184,7 @@ def create_demo_survey(session: Session, settings: Settings, today: dt.date,
         "reminder_offsets_days": [7, 12],
         "min_group_size": settings.min_group_size,
         "active": False,
-    }, settings, now=created)  # fmt: skip
+    }, settings, now=first_opening)  # fmt: skip
     survey = admin_services.create_survey(session, clock, spec, actor="demo")
     addresses = [f"demo-staff-{i:03d}@demo.speakup.local" for i in range(1, audience_size + 1)]
     audience.replace_audience(session, clock, survey, addresses, actor="demo")
@@ -249,7 +252,7 @@ def seed(session: Session, services: Services, say: Callable[[str], None]) -> No
         return
     today = services.clock.today()
     rng = random.Random(DEMO_SEED)  # noqa: S311 - made-up survey answers, not secrets
-    survey = create_demo_survey(session, services.settings, today)
+    survey = create_demo_survey(session, services.settings, services.clock)
     sizes = [rng.randint(180, 300) for _ in range(6)]
     rounds = publish_synthetic_rounds(session, services.settings, survey, today, sizes, rng)
     say(f"Demo survey: published {len(rounds)} rounds ({', '.join(r.label for r in rounds)}).")

@@ -24,12 +24,9 @@ SPEAK_INSTRUMENT = "speak"
 CONCERN_ACTION_PREFIX = "concern"
 
 
-def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats | None:
-    """Return the concern statistics, or None while the concerns package does not provide them."""
-    try:
-        return mechanism_stats(session, k, today)
-    except NotImplementedError:
-        return None
+def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
+    """Return the concern statistics as `concerns.stats` publishes them."""
+    return mechanism_stats(session, k, today)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,21 @@ from review.tables import (
     COUNT,
     MEAN,
     PERCENT,
-    TEXT,
+    POINTS,
     Column,
     Table,
     TableRow,
     not_shown_note,
 )
 from surveys.itembank import ItemBankError, load_item_bank
-from surveys.published import Cell, Dimension, PublishedRound, Row, published_rounds
+from surveys.published import (
+    Cell,
+    Dimension,
+    PublishedRound,
+    Row,
+    published_round,
+    published_rounds,
+)
 
 EVERYONE = "Everyone"
 # Answer labels in export column order: each scale's options fit this order.
@@ -319,10 +326,10 @@ def round_report(published: PublishedRound, dimension_id: str | None) -> RoundRe
 
 def load_round(session: Session, round_id: int) -> PublishedRound:
     """Return one published round, or raise ReviewError."""
-    for published in published_rounds(session):
-        if published.round_id == round_id:
-            return published
-    raise ReviewError(f"round {round_id} is not published")
+    published = published_round(session, round_id)
+    if published is None:
+        raise ReviewError(f"round {round_id} is not published")
+    return published
 
 
 ROUND_LIST_COLUMNS = (
@@ -430,8 +437,8 @@ OVERVIEW_COLUMNS = (
     Column("previous_favourable_pct", "Previous round value", PERCENT),
     Column("mean", "Mean", MEAN),
     Column("gap_groups", "Gap between"),
-    Column("gap_pts", "Gap (percentage points)", "points"),
-    Column("previous_gap_pts", "Previous gap (percentage points)", "points"),
+    Column("gap_pts", "Gap (percentage points)", POINTS),
+    Column("previous_gap_pts", "Previous gap (percentage points)", POINTS),
 )
 
 
@@ -498,7 +505,7 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
                 "gap_groups": " minus ".join(gap_labels) if gap_labels else "",
                 "gap_pts": None if gap is None else gap * 100,
                 "previous_gap_pts": None if previous_gap is None else previous_gap * 100,
-            }, hidden=headline.value is None))
+            }, hidden=headline.value is None or (gap_labels is not None and gap is None)))
     table = Table("headlines", "Headline scores", OVERVIEW_COLUMNS, tuple(rows), note)
     trend_row, trend_chart = _overview_trend(rounds)
     return Overview(latest, previous, rounds, headlines, gap_labels, table, note,
@@ -543,7 +550,6 @@ def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, chart
 
 __all__ = [
     "EVERYONE",
-    "TEXT",
     "Headline",
     "Overview",
     "ReviewError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import current_user
@@ -10,7 +10,7 @@ from flask_login import current_user
 from review import exports, reports, trends
 from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_review
 from review.reports import ReviewError
-from review.tables import Table, change_text, display, percent_text, pivot
+from review.tables import PERCENT, Table, change_text, display, export_value, pivot
 from speakup import audit
 from speakup.web import clock, db, role_required, settings
 from surveys.published import surveys_with_results
@@ -37,7 +37,7 @@ def review_pivot(table: Table, row_key: str, column_key: str, value_key: str) ->
 
 @bp.app_template_filter("review_percent")
 def review_percent(share: float | None) -> str:
-    return display(share, "percent") if share is None else percent_text(share)
+    return display(share, PERCENT)
 
 
 def _survey_id() -> int | None:
@@ -65,7 +65,7 @@ def _export(fmt: str, name: str, meta: dict[str, Any], tables: list[Table],
     return response
 
 
-def _or_404(error: ReviewError) -> Any:
+def _or_404(error: ReviewError) -> NoReturn:
     abort(404, description=str(error))
 
 
@@ -78,8 +78,8 @@ def _overview_context() -> dict[str, Any]:
         view = reports.overview(db(), _survey_id())
     except ReviewError as error:
         _or_404(error)
-    k = view.latest.k if view.latest else settings().min_group_size
-    stats = load_mechanism_stats(db(), settings().min_group_size, clock().today())
+    k = settings().min_group_size
+    stats = load_mechanism_stats(db(), k, clock().today())
     mech = mechanism_review(stats, view.rounds, audit_summary(db(), k), k)
     return {"view": view, "mech": mech}
 
@@ -133,7 +133,6 @@ def _round_report(round_id: int) -> reports.RoundReport:
         return reports.round_report(published, request.args.get("dimension") or None)
     except ReviewError as error:
         _or_404(error)
-        raise  # unreachable: abort raised
 
 
 @bp.route("/rounds/<int:round_id>")
@@ -155,7 +154,7 @@ def round_export(round_id: int, fmt: str) -> Response:
         "opens_on": published.opens_on, "closes_on": published.closes_on,
         "published_on": published.published_on, "minimum_group_size": published.k,
         "invited": published.invited, "responses": published.responses,
-        "response_rate": published.response_rate,
+        "response_rate_pct": export_value(published.response_rate, PERCENT),
         "breakdown": report.dimension.label if report.dimension else None,
     }
     name = f"speakup-round-{round_id}" + (f"-{report.dimension.id}" if report.dimension else "")
@@ -178,7 +177,6 @@ def _trends() -> trends.Trends:
         )
     except ReviewError as error:
         _or_404(error)
-        raise
 
 
 @bp.route("/trends")

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("window", sa.String(length=16), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("bucket", "window", name=op.f("pk_rate_limit_windows")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "concerns",
@@ -88,8 +89,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_concerns")),
         sa.UniqueConstraint("receipt_hash", name=op.f("uq_concerns_receipt_hash")),
+        # SQLite keeps rows in random-id order: the layout says nothing of arrival order.
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_concerns_status_received", "concerns", ["status", "received_on"])
     op.create_table(
         "handler_key_sessions",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -158,6 +160,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "concern_id", "seq", "reader_kind", "reader_id", name=op.f("pk_concern_key_wraps")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_concern_key_wraps_reader", "concern_key_wraps", ["reader_kind", "reader_id"]
@@ -172,7 +175,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_handler_key_sessions_user_id"), table_name="handler_key_sessions")
     op.drop_index(op.f("ix_handler_key_sessions_expires_at"), table_name="handler_key_sessions")
     op.drop_table("handler_key_sessions")
-    op.drop_index("ix_concerns_status_received", table_name="concerns")
     op.drop_table("concerns")
     op.drop_table("rate_limit_windows")
     op.drop_table("concern_recovery_keys")

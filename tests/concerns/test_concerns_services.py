@@ -150,6 +150,28 @@ def test_new_concern_is_wrapped_to_active_handlers_reporter_and_recovery(
                        ("reporter", 0), ("recovery", recovery_id)}
 
 
+def test_a_stale_readers_hint_never_decides_who_can_read(session, clock, concern_config,
+                                                        recovery_key, make_handler, make_user):
+    stays, leaves = make_handler(), make_handler()
+    hint = services.ReadersHint()
+    services.submit_concern(session, clock, concern_config, category_id=1,
+                            what_happened="first", hint=hint)
+    assert f"handler:{leaves.user.id}" in hint.readers
+    accounts.update_account(session, clock, leaves.user, role="handler", disabled=True,
+                            actor=make_user("admin").user)
+    newcomer = make_handler()
+    _, concern_id = services.submit_concern(session, clock, concern_config, category_id=1,
+                                            what_happened="second", hint=hint)
+    readers = set(session.execute(
+        select(ConcernKeyWrap.reader_kind, ConcernKeyWrap.reader_id)
+        .where(ConcernKeyWrap.concern_id == concern_id)).all())
+    assert ("handler", leaves.user.id) not in readers
+    assert {("handler", stays.user.id), ("handler", newcomer.user.id)} <= readers
+    assert f"handler:{leaves.user.id}" not in hint.readers
+    view = _read(session, clock, newcomer, concern_id)
+    assert _texts(view)[0]["what_happened"] == "second"
+
+
 def test_password_change_keeps_access(session, clock, concern_config, recovery_key,
                                       make_handler):
     handler = make_handler()
@@ -386,7 +408,7 @@ def test_padding_hides_message_length(session, clock, concern_config, recovery_k
 ])
 def test_report_text_is_checked(session, concern_config, recovery_key, typed, problem):
     with pytest.raises(services.FieldError) as caught:
-        services.draft_report(session, category_id=1, what_happened=typed, what_wanted="")
+        services.validate_report(category_id=1, what_happened=typed, what_wanted="")
     assert caught.value.field == "what_happened" and problem in str(caught.value)
 
 
@@ -400,17 +422,19 @@ def test_text_keeps_line_breaks_and_unicode(session, clock, concern_config, reco
     assert body["what_happened"] == "Line one\nLíne twö — ✊🏾\tend"
 
 
-@pytest.mark.parametrize("category", [999, "abc", "", None, "1 OR 1=1", -1])
+@pytest.mark.parametrize("category", [999, "abc", "", None, "1 OR 1=1", -1, True, "٣"])
 def test_unknown_categories_are_refused(session, concern_config, recovery_key, category):
     with pytest.raises(services.FieldError) as caught:
-        services.draft_report(session, category_id=category, what_happened="x", what_wanted="")
+        services.new_concern_readers(session, services.validate_report(
+            category_id=category, what_happened="x", what_wanted=""))
     assert caught.value.field == "category"
 
 
 def test_closed_categories_are_refused_but_kept(session, clock, concern_config, recovery_key):
     services.update_category(session, clock, 4, label="Other", active=False, actor="admin@x.org")
     with pytest.raises(services.FieldError):
-        services.draft_report(session, category_id=4, what_happened="x", what_wanted="")
+        services.new_concern_readers(session, services.validate_report(
+            category_id=4, what_happened="x", what_wanted=""))
     assert [c.label for c in services.list_categories(session)] == [
         "Racism or discrimination", "Bullying or harassment", "Patient or service-user safety"]
     assert len(services.list_categories(session, active_only=False)) == 4

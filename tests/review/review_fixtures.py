@@ -28,7 +28,7 @@ def published_survey(
 ) -> list[PublishedRound]:
     """Three published monthly rounds of the demo survey (small, so tests stay fast)."""
     rng = random.Random(7)
-    survey = demo.create_demo_survey(session, settings, clock.today())
+    survey = demo.create_demo_survey(session, settings, clock)
     rounds = demo.publish_synthetic_rounds(
         session, settings, survey, clock.today(), [70, 90, 110], rng
     )
@@ -39,7 +39,7 @@ def published_survey(
 @pytest.fixture
 def tricky_round(session: Session, settings: Settings, clock: FrozenClock) -> PublishedRound:
     """One published round whose groups invite recovering a hidden cell by subtraction."""
-    survey = demo.create_demo_survey(session, settings, clock.today(), title="Tricky")
+    survey = demo.create_demo_survey(session, settings, clock, title="Tricky")
     size = sum(n for n, _ in TRICKY)
     (published,) = demo.publish_synthetic_rounds(
         session, settings, survey, clock.today(), [size], random.Random(1),
