@@ -9,8 +9,10 @@ questions are bulk-loaded (PostgreSQL: COPY; SQLite: executemany in big transact
 into a fresh, migrated database; then, each in its own subprocess so that peak memory
 (ru_maxrss) belongs to one step only:
 
-* the *bare* GROUP BY queries publication needs, as hand-written SQL run twice through
-  the raw driver (second run reported: warm cache, as publication sees it);
+* the *bare* GROUP BY queries publication needs — its own SELECTs
+  (``surveys.publish.aggregation_queries``) compiled to SQL text and run twice through
+  the raw driver, outside any ORM (second run reported: warm cache, as publication
+  sees it);
 * ``surveys.publish.publish_round`` + commit, with its phases (aggregate, store,
   delete raw rows) timed by wrapping the module's step functions.
 
@@ -177,47 +179,24 @@ def load_sqlite(url: str, n: int, round_id: int, comment_share: float) -> None:
 # --- the bare queries ----------------------------------------------------------------
 
 
-def bare_queries(round_id: int) -> list[tuple[str, str]]:
-    """The GROUP BY queries publication needs, written by hand."""
-    bank = load_item_bank()
-    in_items = ", ".join(f"'{i}'" for i in ITEMS)
-    queries = [
-        ("respondents", f"SELECT count(*) FROM responses WHERE round_id = {round_id}"),
-        ("groups", f"SELECT dimension, option, count(*) FROM response_groups "
-                   f"WHERE round_id = {round_id} GROUP BY dimension, option"),
-        ("items", f"SELECT item_id, value, count(*) FROM response_answers "
-                  f"WHERE round_id = {round_id} AND item_id IN ({in_items}) "
-                  f"GROUP BY item_id, value"),
-        ("items x groups",
-         f"SELECT g.dimension, g.option, a.item_id, a.value, count(*) "
-         f"FROM response_answers a JOIN response_groups g ON g.response_id = a.response_id "
-         f"WHERE a.round_id = {round_id} AND g.round_id = {round_id} "
-         f"AND a.item_id IN ({in_items}) GROUP BY g.dimension, g.option, a.item_id, a.value"),
-    ]
-    for instrument_id in ("psafe", "speak"):
-        instrument = bank.instrument(instrument_id)
-        asked = [i for i in instrument.items if i.id in ITEMS]
-        top = instrument.scale.max_value
-        rev = ", ".join(f"'{i.id}'" for i in asked if i.reverse)
-        scored = f"CASE WHEN item_id IN ({rev}) THEN {top + 1} - value ELSE value END" \
-            if rev else "value"
-        per_respondent = (
-            f"SELECT response_id, sum({scored}) AS s, count(*) AS c FROM response_answers "
-            f"WHERE round_id = {round_id} AND item_id IN ({', '.join(repr(i.id) for i in asked)})"
-            f" AND value BETWEEN 1 AND {top} GROUP BY response_id "
-            f"HAVING count(*) >= {instrument.min_answered}"
-        )
-        queries.append((f"{instrument_id} scores",
-                        f"SELECT s, c, count(*) FROM ({per_respondent}) sc GROUP BY s, c"))
-        queries.append((f"{instrument_id} scores x groups",
-                        f"SELECT g.dimension, g.option, s, c, count(*) FROM ({per_respondent}) sc "
-                        f"JOIN response_groups g ON g.response_id = sc.response_id "
-                        f"WHERE g.round_id = {round_id} GROUP BY g.dimension, g.option, s, c"))
-    return queries
+def bare_queries(url: str, round_id: int) -> list[tuple[str, str]]:
+    """The SELECTs publication runs for this round, as SQL text with the values inlined."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            round_ = session.get(Round, round_id)
+            survey = session.get(Survey, round_.survey_id)
+            return [
+                (name, str(query.compile(dialect=engine.dialect,
+                                         compile_kwargs={"literal_binds": True})))
+                for name, query in publish_module.aggregation_queries(survey, round_id)
+            ]
+    finally:
+        engine.dispose()
 
 
 def run_bare(url: str, round_id: int) -> dict[str, Any]:
-    queries = bare_queries(round_id)
+    queries = bare_queries(url, round_id)
     if url.startswith("sqlite"):
         import sqlite3
 

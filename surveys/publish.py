@@ -59,7 +59,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import (
@@ -390,7 +390,9 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def aggregation_queries(survey: Survey, round_id: int) -> list[tuple[str, Select[Any]]]:
+def aggregation_queries(
+    survey: Survey, round_id: int
+) -> list[tuple[str, Select[Any] | CompoundSelect]]:
     """Return, by name, every SELECT that publishing this round runs (the benchmark times them)."""
     plan = _plan(survey, load_item_bank())
     return [
@@ -439,7 +441,7 @@ def _item_group_query(round_id: int, items: Sequence[Item]) -> Select[Any]:
     )
 
 
-def _score_query(round_id: int, scale: _Scale) -> Select[Any]:
+def _score_query(round_id: int, scale: _Scale) -> CompoundSelect:
     """Respondents per (sum, count) of scored answers, overall (no group) and per group.
 
     A respondent's score is sum / count of their scored answers; counting
@@ -482,7 +484,7 @@ def _score_query(round_id: int, scale: _Scale) -> Select[Any]:
         .join(groups, and_(groups.response_id == scores.c.response_id, groups.round_id == round_id))
         .group_by(groups.dimension, groups.option, scores.c.total, scores.c.answered)
     )
-    return union_all(overall, by_group)  # type: ignore[return-value]
+    return union_all(overall, by_group)
 
 
 def _respondent_counts(session: Session, round_id: int) -> tuple[int, dict[GroupKey, int]]:
