@@ -20,10 +20,15 @@ PostgreSQL comes from ``SPEAKUP_BENCH_DATABASE_URL`` (or ``SPEAKUP_TEST_DATABASE
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); a throw-away database is
 created and dropped per size.
 
-(1) ``submit``: response submission through gunicorn with 16 and 64 concurrent clients,
-measured in the same run as the bare floor app, using the concerns benchmark's
-``bench/floor.py`` and ``bench/loadgen.py`` and the collection helper's ``/s/<token>``
-page. If any of them is missing the part says so and is skipped.
+(1) ``submit``: an open round with one invitation link per submission (hashes stored
+as the collection code does), Speak Up under gunicorn with the shipped
+``gunicorn.conf.py``, and the bare floor app of ``bench/floor.py`` beside it; each of
+16 and 64 concurrent clients (``bench/loadgen.py``) GETs ``/s/<token>``, takes the
+CSRF token and POSTs a full response (10 answers, 3 groups, a comment every tenth),
+expecting the redirect to the thank-you page. Prints throughput, POST p50/p99, errors,
+our throughput as a share of the floor's (measured in the same run), and afterwards
+the responses stored against the links used (zero duplicates, zero lost). ``--quick``
+submits a quarter as many.
 """
 
 from __future__ import annotations
@@ -31,33 +36,39 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.util
 import io
 import json
 import os
 import random
+import re
 import resource
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script: make the project importable
-    sys.path.insert(0, str(REPO))
+# Run as `python bench/surveys.py`, Python puts bench/ first on the path, where this very
+# file would shadow the `surveys` package: import from the repository root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+sys.path.insert(0, str(REPO))
 
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench import floor, loadgen  # noqa: E402
 from speakup import migrate  # noqa: E402
 from speakup.clock import FrozenClock  # noqa: E402
 from speakup.db import make_engine, make_session_factory  # noqa: E402
 from speakup.settings import Settings  # noqa: E402
+from surveys import invitations  # noqa: E402
 from surveys import publish as publish_module  # noqa: E402
 from surveys.itembank import load_item_bank  # noqa: E402
 from surveys.models import Round, Survey  # noqa: E402
@@ -358,33 +369,201 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
 
 # --- (1) submission under load -------------------------------------------------------
 
-
-def _load_module(name: str) -> Any | None:
-    path = REPO / "bench" / f"{name}.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SUBMIT_LEVELS = ((16, 800), (64, 1280))
+SECRET = "bench-secret-" + "s" * 40
+CSRF_FIELD = re.compile(rb'name="csrf_token" value="([^"]+)"')
+TOKENS: list[str] = []  # one invitation link per submission; set before the load forks
 
 
-def bench_submit(clients: list[int]) -> None:
-    print("(1) Response submission through gunicorn vs the bare floor app")
-    floor, loadgen = _load_module("floor"), _load_module("loadgen")
-    missing = [p for p, m in (("bench/floor.py", floor), ("bench/loadgen.py", loadgen)) if not m]
-    collect = importlib.util.find_spec("surveys.collect") or importlib.util.find_spec(
-        "surveys.services")
-    if missing or collect is None:
-        what = ", ".join(missing + ([] if collect else ["the /s/<token> page"]))
-        print(f"    skipped: {what} not available yet")
-        return
-    runner = getattr(loadgen, "run_survey_submissions", None)
-    if runner is None:
-        print("    skipped: bench/loadgen.py has no run_survey_submissions()")
-        return
-    runner(clients=clients, floor=floor)
+class _Respondent(loadgen._Client):
+    """A respondent's browser: GET ``/s/<token>``, POST it; the redirect to thanks is success.
+
+    bench/loadgen.py posts to one fixed path and wants a 200; a survey link is
+    different per person and answers with a redirect, so this client maps that one
+    redirect to what loadgen counts as a success.
+    """
+
+    def submit(self, number: int) -> tuple[int, bytes, float, float]:
+        path = f"/s/{TOKENS[number]}"
+        started = time.perf_counter()
+        status, page = self.request("GET", path)
+        match = CSRF_FIELD.search(page)
+        if status != 200 or not match:
+            return status, page, 0.0, time.perf_counter() - started
+        fields = {"csrf_token": match.group(1).decode(), **_answers(number)}
+        body, content_type = loadgen._encode(fields, self.spec.multipart)
+        posted = time.perf_counter()
+        status, page = self.request("POST", path, body, content_type)
+        done = time.perf_counter()
+        if status == 302:
+            status, page = 200, self.spec.expect
+        return status, page, done - posted, done - started
+
+
+def _answers(number: int) -> dict[str, str]:
+    """A full response: every item, every group question, a comment now and then."""
+    rng = random.Random(number)
+    bank = load_item_bank()
+    fields = {f"item-{item}": str(rng.choice(sorted(bank.item(item).scale.valid_values)))
+              for item in ITEMS}
+    for question in DEMOGRAPHICS:
+        options = [o["id"] for o in question["options"]] + ["prefer_not"]
+        fields[f"group-{question['id']}"] = rng.choice(options)
+    if number % 10 == 0:
+        fields["comment"] = "More time for training would help our team."
+    return fields
+
+
+def _floor_fields(number: int) -> dict[str, str]:
+    return {"category": str(number % 4 + 1), "what_happened": f"Something happened (#{number})",
+            "what_wanted": "A fair process."}
+
+
+def open_round_with_tokens(url: str, count: int) -> tuple[int, list[str]]:
+    """Create a survey with an open round and `count` invitation links (hashes stored)."""
+    settings = Settings(database_url=url, secret_key=SECRET)
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            survey = Survey(
+                title="Benchmark pulse", intro="", item_ids=ITEMS, demographics=DEMOGRAPHICS,
+                comment_question="Anything else?", schedule="monthly, first Monday 09:00",
+                timezone="Europe/London", open_days=14, reminder_offsets_days=[],
+                min_group_size=5, active=True, created_on=dt.date.today(),
+            )
+            session.add(survey)
+            session.flush()
+            now = dt.datetime.now(dt.UTC)
+            round_ = Round(
+                survey_id=survey.id, status="open", opens_at=now - dt.timedelta(hours=1),
+                closes_at=now + dt.timedelta(days=14), reminder_times=[], reminders_sent=0,
+                min_group_size=5, invited_count=count, opened_at=now, raw_deleted=False,
+            )
+            session.add(round_)
+            session.flush()
+            tokens = invitations.issue_tokens(session, round_.id, count,
+                                              invitations.token_key(settings))
+            session.commit()
+            return round_.id, tokens
+    finally:
+        engine.dispose()
+
+
+def gunicorn(app_spec: str, env: dict[str, str], workdir: Path, health: str
+             ) -> tuple[subprocess.Popen[bytes], str]:
+    """Start gunicorn with the shipped configuration on a free port; wait until healthy."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (workdir / f"gunicorn-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", app_spec],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((workdir / f"gunicorn-{port}.log").read_text())
+        try:
+            with urllib.request.urlopen(url + health, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def count_rows(url: str, round_id: int) -> tuple[int, int]:
+    """Return (responses stored, links marked used) for the round."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            responses = conn.execute(text("SELECT count(*) FROM responses WHERE round_id = :r"),
+                                     {"r": round_id}).scalar_one()
+            used = conn.execute(text("SELECT count(*) FROM token_hashes WHERE round_id = :r "
+                                     "AND used = :t"), {"r": round_id, "t": True}).scalar_one()
+            return responses, used
+    finally:
+        engine.dispose()
+
+
+def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
+    print("(1) Response submission through gunicorn (shipped gunicorn.conf.py) vs the floor app")
+    levels = tuple((c, n // 4) for c, n in SUBMIT_LEVELS) if quick else SUBMIT_LEVELS
+    workdir = Path(tempfile.mkdtemp(prefix="speakup-bench-submit-"))
+    try:
+        for backend in backends:
+            with fresh_database(backend, pg_url, workdir) as url, \
+                    fresh_database(backend, pg_url, workdir) as floor_url:
+                migrate.upgrade(url)
+                floor.create_schema(floor_url)
+                total = sum(n for _, n in levels) + 64
+                round_id, tokens = open_round_with_tokens(url, total)
+                TOKENS[:] = tokens
+                env = {k: v for k, v in os.environ.items() if not k.startswith("SPEAKUP_")}
+                app_env = {**env, "SPEAKUP_DATABASE_URL": url, "SPEAKUP_SECRET_KEY": SECRET,
+                           "SPEAKUP_INSTANCE_PATH": str(workdir / "instance"),
+                           "SPEAKUP_SECURE_COOKIES": "false"}
+                floor_env = {**env, "FLOOR_DATABASE_URL": floor_url,
+                             "PYTHONPATH": str(REPO)}
+                app, app_url = gunicorn("speakup.app:create_app()", app_env, workdir, "/healthz")
+                floor_proc, floor_url_http = gunicorn("bench.floor:create_app()", floor_env,
+                                                      workdir, "/new")
+                try:
+                    survey_spec = loadgen.LoadSpec(
+                        base_url=app_url, form_path="", post_path="", fields=_answers,
+                        expect=b"thanks", token_pattern=CSRF_FIELD)
+                    floor_spec = loadgen.LoadSpec(
+                        base_url=floor_url_http, form_path="/new", post_path="/new",
+                        fields=_floor_fields, expect=b'id="receipt"')
+                    # Warm both up (imports, connections) with a few untimed submissions.
+                    _run(survey_spec, 4, 32, 0)
+                    loadgen.run_load(floor_spec, clients=4, submissions=32)
+                    first = 64
+                    print(f"  {backend}")
+                    for clients, submissions in levels:
+                        ours = _run(survey_spec, clients, submissions, first)
+                        first += submissions
+                        base = loadgen.run_load(floor_spec, clients=clients,
+                                                submissions=submissions)
+                        ratio = ours.throughput / base.throughput if base.throughput else 0
+                        print(f"    surveys {ours.summary()}")
+                        print(f"    floor   {base.summary()}")
+                        print(f"    -> {ratio:.0%} of the floor's throughput", flush=True)
+                        for sample in ours.error_samples:
+                            print(f"       error: {sample[:160]}")
+                finally:
+                    stop(app)
+                    stop(floor_proc)
+                stored, used = count_rows(url, round_id)
+                expected = first  # every submission, warm-up included, used one link
+                print(f"    rows: {stored} responses, {used} links used, {expected} submitted "
+                      f"({stored - used} duplicates; {expected - stored} lost or failed)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(spec: loadgen.LoadSpec, clients: int, submissions: int, first: int
+         ) -> loadgen.LoadResult:
+    # loadgen builds its clients from its module's _Client; forked children see this swap.
+    original = loadgen._Client
+    loadgen._Client = _Respondent
+    try:
+        return loadgen.run_load(spec, clients=clients, submissions=submissions,
+                                first_number=first)
+    finally:
+        loadgen._Client = original
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -396,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("part", nargs="?", choices=["all", "publish", "submit"], default="all")
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--clients", default="16,64")
+    parser.add_argument("--quick", action="store_true", help="submit: a quarter of the load")
     parser.add_argument("--comment-share", type=float, default=0.01)
     args = parser.parse_args(argv)
     pg_url = os.environ.get("SPEAKUP_BENCH_DATABASE_URL") or os.environ.get(
@@ -405,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_publish([int(s) for s in args.sizes.split(",")], args.backends.split(","),
                       pg_url, args.comment_share)
     if args.part in ("all", "submit"):
-        bench_submit([int(c) for c in args.clients.split(",")])
+        bench_submit(args.backends.split(","), pg_url, args.quick)
 
 
 if __name__ == "__main__":

@@ -481,26 +481,47 @@ def store_report(
     return sealed.receipt
 
 
+@dataclass(frozen=True)
+class PreparedReport:
+    """A validated report, already encrypted to the hinted readers if there was a hint."""
+
+    report: Report
+    sealed: SealedReport | None
+
+
+def prepare_report(config: ConcernConfig, *, category_id: object, what_happened: object,
+                   what_wanted: object, hint: ReadersHint | None = None) -> PreparedReport:
+    """Validate a report and, given a hint, encrypt it — all before touching the database."""
+    report = validate_report(category_id=category_id, what_happened=what_happened,
+                             what_wanted=what_wanted)
+    guess = hint.readers if hint is not None else None
+    return PreparedReport(report, seal_report(report, config, guess) if guess else None)
+
+
+def store_new_concern(
+    session: Session, clock: Clock, config: ConcernConfig, prepared: PreparedReport,
+    hint: ReadersHint | None = None,
+) -> tuple[str, str]:
+    """Check the category and readers, re-encrypt if the hint was stale, store; return
+    (receipt, concern id). The wraps stored are always to the readers the database
+    names inside this transaction."""
+    readers = new_concern_readers(session, prepared.report)
+    sealed = prepared.sealed
+    if sealed is None or sealed.readers != readers:
+        sealed = seal_report(prepared.report, config, readers)
+    if hint is not None:
+        hint.readers = readers
+    return store_report(session, clock, config, prepared.report, sealed), sealed.concern_id
+
+
 def submit_concern(
     session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
     what_happened: object, what_wanted: object = "", hint: ReadersHint | None = None,
 ) -> tuple[str, str]:
-    """Validate, encrypt and store a new concern; return (receipt, concern id).
-
-    With a `hint`, the encryption happens before the first database statement (see
-    ReadersHint); the wraps stored are always to the readers the database names
-    inside this transaction.
-    """
-    report = validate_report(category_id=category_id, what_happened=what_happened,
-                             what_wanted=what_wanted)
-    guess = hint.readers if hint is not None else None
-    sealed = seal_report(report, config, guess) if guess else None
-    readers = new_concern_readers(session, report)
-    if sealed is None or sealed.readers != readers:
-        sealed = seal_report(report, config, readers)
-    if hint is not None:
-        hint.readers = readers
-    return store_report(session, clock, config, report, sealed), sealed.concern_id
+    """Validate, encrypt and store a new concern; return (receipt, concern id)."""
+    prepared = prepare_report(config, category_id=category_id, what_happened=what_happened,
+                              what_wanted=what_wanted, hint=hint)
+    return store_new_concern(session, clock, config, prepared, hint)
 
 
 # --------------------------------------------------------------------------- reading

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 
 from flask import Blueprint, g, render_template, session
 from sqlalchemy.orm import Session
@@ -67,6 +68,17 @@ class CategoryChoices:
             self._expires = 0.0
 
 
+def sqlite_writer() -> AbstractContextManager[object]:
+    """Hold this worker's SQLite writer slot (a no-op on PostgreSQL).
+
+    SQLite lets one transaction write at a time; a thread that finds it busy sleeps in
+    growing steps (1, 2, 5, 10 … ms) before trying again, so under load the lock sits
+    idle while writers sleep. Queueing this worker's submissions on a Python lock
+    first leaves SQLite at most one contender per worker process.
+    """
+    return app_services().extras["concern_sqlite_writer"]
+
+
 def category_choices() -> CategoryChoices:
     return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
 
@@ -83,13 +95,15 @@ def new() -> tuple[str, int]:
     form = ConcernForm()
     if not form.is_submitted():
         return _new_form_page(form, 200)
+    hint = app_services().extras["concern_readers_hint"]
     try:
-        receipt, _ = services.submit_concern(db(), clock(), concern_config(),
-                                             category_id=form.category.data,
-                                             what_happened=form.what_happened.data,
-                                             what_wanted=form.what_wanted.data,
-                                             hint=app_services().extras["concern_readers_hint"])
-        db().commit()
+        prepared = services.prepare_report(concern_config(), category_id=form.category.data,
+                                           what_happened=form.what_happened.data,
+                                           what_wanted=form.what_wanted.data, hint=hint)
+        with sqlite_writer():
+            receipt, _ = services.store_new_concern(db(), clock(), concern_config(), prepared,
+                                                    hint)
+            db().commit()
     except services.FieldError as exc:
         db().rollback()
         form[exc.field].errors = [str(exc)]

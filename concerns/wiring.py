@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 from flask import Flask, g, has_request_context, session
@@ -12,6 +14,7 @@ from concerns import admin_views, handler_views, keys, services, views
 from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
+from speakup.db import is_sqlite
 from speakup.jobs import Job, register_job
 from speakup.models import User
 from speakup.web import Services, db
@@ -26,6 +29,9 @@ def init_app(app: Flask) -> None:
     svc.extras["concerns"] = ConcernConfig.from_settings(svc.settings)
     svc.extras["concern_category_choices"] = views.CategoryChoices()
     svc.extras["concern_readers_hint"] = services.ReadersHint()
+    svc.extras["concern_sqlite_writer"] = (
+        threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
+    )
     for blueprint in (views.bp, handler_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)

@@ -49,9 +49,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    exists,
     func,
-    literal,
     null,
     select,
     text,
@@ -286,21 +284,15 @@ def _store(session: Session, published: PublishedRound) -> None:
 
 def _delete_raw(session: Session, round_id: int) -> None:
     """Delete a round's answers, groups and responses."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if sqlite:
+    if session.get_bind().dialect.name == "sqlite":
         # Overwrite freed pages with zeros so deleted answers do not linger in the file.
         session.execute(text("PRAGMA secure_delete = ON"))
     for table in (ResponseAnswer, ResponseGroup, Response):
-        this_round_only = delete(table).where(table.round_id == round_id)
-        if sqlite and session.scalar(
-            select(literal(True)).where(exists().where(table.round_id != round_id))
-        ) is None:
-            # Usually no other round has raw rows: an unqualified DELETE then frees the
-            # table's pages at once instead of updating every index row by row (SQLite's
-            # truncate optimisation). Safe: this transaction already holds SQLite's write
-            # lock (it updated the round), so no other round's rows can appear meanwhile.
-            this_round_only = delete(table)
-        session.execute(this_round_only.execution_options(synchronize_session=False))
+        session.execute(
+            delete(table)
+            .where(table.round_id == round_id)
+            .execution_options(synchronize_session=False)
+        )
 
 
 # --- aggregation ---------------------------------------------------------------------
