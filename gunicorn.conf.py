@@ -53,7 +53,8 @@ class AnonymousLogger(Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         atoms.update(h="-", a="-", f="-")
         for key in ("r", "U"):
-            atoms[key] = redact_request_line(atoms.get(key, "-"))
+            if isinstance(atoms.get(key), str):
+                atoms[key] = redact_request_line(atoms[key])
         for key in [k for k in atoms if k.startswith("{")]:
             del atoms[key]  # request headers and environ values: SafeAtoms shows "-"
         return atoms
