@@ -82,8 +82,9 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms.setdefault("exclude_form", ExcludeForm(prefix="exclude", formdata=None))
     forms.setdefault("share_form", ShareForm(prefix="share", formdata=None))
     # Whatever was typed stays; the page's state is refreshed to what was just shown.
-    for name in ("reply_form", "note_form"):
+    for name, label in (("reply_form", "Your reply"), ("note_form", "Your note")):
         forms[name].seen_seq.data = str(summary.last_seq)
+        forms[name].text.label.text = label
     for name in ("status_form", "exclude_form"):
         forms[name].expected_status.data = summary.status
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))

@@ -109,7 +109,7 @@ def test_reporter_without_javascript_and_handler_converse(site):
         staff.wait_for_load_state()
         assert REPORT in staff.content()
         checks.check("handler-concern", staff.content())
-        staff.get_by_label("Message").first.fill(REPLY)
+        staff.get_by_label("Your reply").fill(REPLY)
         staff.get_by_role("button", name="Send reply").click()
         staff.wait_for_load_state()
         assert "Your reply has been sent to the reporter." in staff.content()
