@@ -508,7 +508,8 @@ def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
                     fresh_database(backend, pg_url, workdir) as floor_url:
                 migrate.upgrade(url)
                 floor.create_schema(floor_url)
-                total = sum(n for _, n in levels) + 64
+                warm_up = 32
+                total = sum(n for _, n in levels) + warm_up
                 round_id, tokens = open_round_with_tokens(url, total)
                 TOKENS[:] = tokens
                 env = {k: v for k, v in os.environ.items() if not k.startswith("SPEAKUP_")}
@@ -528,9 +529,9 @@ def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
                         base_url=floor_url_http, form_path="/new", post_path="/new",
                         fields=_floor_fields, expect=b'id="receipt"')
                     # Warm both up (imports, connections) with a few untimed submissions.
-                    _run(survey_spec, 4, 32, 0)
-                    loadgen.run_load(floor_spec, clients=4, submissions=32)
-                    first = 64
+                    _run(survey_spec, 4, warm_up, 0)
+                    loadgen.run_load(floor_spec, clients=4, submissions=warm_up)
+                    first = warm_up
                     print(f"  {backend}")
                     for clients, submissions in levels:
                         ours = _run(survey_spec, clients, submissions, first)

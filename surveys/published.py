@@ -2,6 +2,13 @@
 
 Everything here has already been through `speakup.disclosure`; a hidden cell and a
 group with no answers are both `None` and cannot be told apart.
+
+Written once per round by `surveys.publish.publish_round`, which guarantees, for the
+round's frozen `k`: every shown count and every shown cell's `n` is at least `k`; in
+each dimension the respondents of the hidden groups (plus those who skipped the
+question) number 0 or at least `k`, and so do the answers in each row's hidden cells;
+a group hidden in `group_counts` is hidden in every row; `comments` is None unless
+the round had at least max(k, 10) responses, and is in random order.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ class Cell:
     """Aggregates of one item or scale for one group (or everyone)."""
 
     n: int
-    mean: float | None  # None for yes/no items
+    mean: float | None  # of scored values (reversed items flipped); None for yes/no items
     favourable: float | None  # share 0..1 in the favourable direction
-    distribution: dict[str, int]  # response value (as text) -> count; scale: rounded score
+    # Stored answer value (as text) -> answers, every option present (zeros too), so it
+    # sums to n; for a scale, respondents per scale point (scores rounded half up).
+    distribution: dict[str, int]
     yes_share: float | None = None  # yes/no items only
 
 

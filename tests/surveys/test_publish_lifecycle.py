@@ -231,3 +231,13 @@ def test_published_on_is_a_date_only(session, settings, clock):
     published = publish_round(session, round_, settings, clock)
     assert published.published_on == "2026-03-31"
     assert "T" not in stored_payload_text(session, round_.id).split('"published_on"')[1][:20]
+
+
+def test_raw_rows_are_deleted_in_batches_when_many(session, settings, clock, monkeypatch):
+    monkeypatch.setattr(publish_module, "_SQLITE_DELETE_BATCH", 5)  # SQLite only
+    round_, _ = closed_round(session, crowd({"white": 12}))
+    other, _ = closed_round(session)
+    add_responses(session, round_, crowd({"global_majority": 11}))  # rows interleaved
+    publish_round(session, round_, settings, clock)
+    assert raw_row_counts(session, round_.id) == RAW_GONE
+    assert raw_row_counts(session, other.id)["response_answers"] == 36
