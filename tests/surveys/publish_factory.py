@@ -161,8 +161,9 @@ def random_respondents(rng: random.Random, bank, item_ids: Sequence[str], count:
         groups = {}
         for question in demographics:
             if rng.random() < 0.9:
-                options = [o["id"] for o in question["options"]] + ["prefer_not"]  # type: ignore[index, union-attr]
-                groups[str(question["id"])] = rng.choices(options, weights=range(len(options), 0, -1))[0]
+                options = [o["id"] for o in question["options"]] + ["prefer_not"]  # type: ignore
+                weights = range(len(options), 0, -1)  # some groups small, some large
+                groups[str(question["id"])] = rng.choices(options, weights=weights)[0]
         people.append(Respondent(answers, groups, comment=None))
     return people
 

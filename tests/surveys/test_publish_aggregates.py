@@ -96,7 +96,8 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
 
 
 def test_labels_directions_and_dimensions(session, settings, clock):
-    survey = make_survey(session, item_ids=["psafe_1", "wres_5", "wres_7"], demographics=[ETHNICITY])
+    survey = make_survey(session, item_ids=["psafe_1", "wres_5", "wres_7"],
+                         demographics=[ETHNICITY])
     round_ = make_round(session, survey, k=3)
     add_responses(session, round_, random_respondents(random.Random(0), BANK,
                                                        survey.item_ids, 30, [ETHNICITY]))

@@ -27,7 +27,8 @@ BANK = load_item_bank()
 
 def publish(session, settings, clock, people, *, demographics=(ETHNICITY, TEAM), k=K,
             items=None, invited=200):
-    survey = make_survey(session, demographics=demographics, **({"item_ids": items} if items else {}))
+    extra = {"item_ids": items} if items else {}
+    survey = make_survey(session, demographics=demographics, **extra)
     round_ = make_round(session, survey, k=k, invited=invited)
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)
