@@ -6,12 +6,18 @@ link's token is looked up by its keyed hash and never logged by this code.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+import functools
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from speakup.web import db, public, settings
 from surveys.invitations import token_key
-from surveys.itembank import load_item_bank
+from surveys.itembank import Item, load_item_bank
+from surveys.models import Survey
 from surveys.responses import (
     COMMENT_MAX,
     AnswerError,
@@ -28,6 +34,9 @@ from surveys.responses import (
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
 STATE_STATUS = {LinkState.USED: 409, LinkState.CLOSED: 410, LinkState.UNKNOWN: 404}
+# Rendered question blocks kept per app (app.extensions), by survey content and k.
+QUESTIONS_CACHE = "surveys.answer_questions"
+QUESTIONS_CACHE_SIZE = 32
 
 
 @bp.route("/thanks")
@@ -40,16 +49,18 @@ def thanks() -> str:
 @public
 def answer(token: str) -> str | Response | tuple[str, int]:
     key = token_key(settings())
-    invitation = look_up(db(), key, token)
+    posted = request.method == "POST"
+    # One look-up per request; a POST holds the round FOR SHARE until it commits.
+    invitation = look_up(db(), key, token, lock=posted)
     if invitation.state is not LinkState.OPEN:
         return _state_page(invitation.state)
-    if request.method == "GET":
+    if not posted:
         return _form_page(invitation, Submission(), [])
     assert invitation.survey is not None
     submission, problems = read_form(invitation.survey, request.form)
     if not problems:
         try:
-            submit_response(db(), key, token, submission)
+            submit_response(db(), key, token, submission, invitation=invitation)
         except LinkNotUsable as exc:
             db().rollback()
             return _state_page(exc.state)
@@ -70,22 +81,50 @@ def _form_page(invitation: Invitation, submission: Submission, problems: list[Pr
                status: int = 200) -> tuple[str, int]:
     survey, round_ = invitation.survey, invitation.round
     assert survey is not None and round_ is not None
+    k = round_.min_group_size or survey.min_group_size
+    context: dict[str, Any] = {
+        "survey": survey, "k": k, "sections": _sections(tuple(survey.item_ids)),
+        "submission": submission, "problems": problems,
+        "problem_fields": {p.field for p in problems},
+    }
+    pristine = not problems and not submission.answers and not submission.groups
+    return render_template(
+        "surveys/answer.html",
+        **context,
+        questions_html=_questions_html(survey, k, context) if pristine else None,
+        comments_need=max(k, 10),
+        comment_max=COMMENT_MAX,
+    ), status
+
+
+@functools.lru_cache(maxsize=64)
+def _sections(item_ids: tuple[str, ...]) -> tuple[tuple[str, tuple[Item, ...]], ...]:
+    """The survey's items grouped under their instrument's title, in survey order."""
     bank = load_item_bank()
-    items = [bank.item(i) for i in survey.item_ids]
-    sections: list[tuple[str, list]] = []
-    for item in items:
+    sections: list[tuple[str, list[Item]]] = []
+    for item in (bank.item(i) for i in item_ids):
         title = bank.instrument(item.instrument_id).title
         if not sections or sections[-1][0] != title:
             sections.append((title, []))
         sections[-1][1].append(item)
-    return render_template(
-        "surveys/answer.html",
-        survey=survey,
-        k=round_.min_group_size or survey.min_group_size,
-        comments_need=max(round_.min_group_size or survey.min_group_size, 10),
-        sections=sections,
-        submission=submission,
-        problems=problems,
-        problem_fields={p.field for p in problems},
-        comment_max=COMMENT_MAX,
-    ), status
+    return tuple((title, tuple(items)) for title, items in sections)
+
+
+def _questions_html(survey: Survey, k: int, context: dict[str, Any]) -> Markup:
+    """The questions with nothing chosen: the same for everyone, so rendered once per survey.
+
+    Keyed by everything the block shows (items, demographic questions, k), so an
+    edited survey gets a fresh one. Not kept while templates auto-reload (debug).
+    """
+    cache: dict[tuple[Any, ...], Markup] = current_app.extensions.setdefault(QUESTIONS_CACHE, {})
+    cache_key = (survey.id, tuple(survey.item_ids),
+                 json.dumps(survey.demographics or [], sort_keys=True), k)
+    html = cache.get(cache_key)
+    if html is None:
+        # Safe: the output of an autoescaped template, which escaped every value it shows.
+        html = Markup(render_template("surveys/_answer_questions.html", **context))  # noqa: S704
+        if not current_app.jinja_env.auto_reload:
+            if len(cache) >= QUESTIONS_CACHE_SIZE:
+                cache.clear()
+            cache[cache_key] = html
+    return html

@@ -49,6 +49,7 @@ class Invitation:
     state: LinkState
     round: Round | None = None
     survey: Survey | None = None
+    locked: bool = False  # looked up with lock=True (the round is held FOR SHARE)
 
 
 class LinkNotUsable(Exception):
@@ -92,27 +93,32 @@ class MultiValueForm(Protocol):
 
 
 def look_up(session: Session, key: bytes, token: str, *, lock: bool = False) -> Invitation:
-    """Say what state a link is in (and its round and survey when it has one)."""
+    """Say what state a link is in (and its round and survey when it has one).
+
+    One query: token hash → round → survey. With `lock`, the round row is read
+    FOR SHARE (PostgreSQL): it cannot close (or publish) until this transaction
+    ends, so no answer lands in a round that is being published.
+    """
     if not looks_like_token(token):
         return Invitation(LinkState.UNKNOWN)
-    row = session.execute(
-        select(TokenHash.round_id, TokenHash.used)
+    query = (
+        select(TokenHash.used, Round, Survey)
+        .join(Round, Round.id == TokenHash.round_id)
+        .join(Survey, Survey.id == Round.survey_id)
         .where(TokenHash.token_hash == hash_token(key, token))
-    ).first()
+    )
+    if lock:
+        query = query.with_for_update(read=True, of=Round).execution_options(
+            populate_existing=True)
+    row = session.execute(query).first()
     if row is None:
         return Invitation(LinkState.UNKNOWN)
-    query = select(Round).where(Round.id == row.round_id)
-    if lock:
-        # FOR SHARE on PostgreSQL: the round cannot close (or publish) until this
-        # transaction ends, so no answer lands in a round that is being published.
-        query = query.with_for_update(read=True).execution_options(populate_existing=True)
-    round_ = session.scalars(query).one()
-    survey = session.get(Survey, round_.survey_id)
+    used, round_, survey = row
     if round_.status != RoundStatus.OPEN:
-        return Invitation(LinkState.CLOSED, round_, survey)
-    if row.used:
-        return Invitation(LinkState.USED, round_, survey)
-    return Invitation(LinkState.OPEN, round_, survey)
+        return Invitation(LinkState.CLOSED, round_, survey, locked=lock)
+    if used:
+        return Invitation(LinkState.USED, round_, survey, locked=lock)
+    return Invitation(LinkState.OPEN, round_, survey, locked=lock)
 
 
 # --- reading and checking answers ----------------------------------------------------
@@ -227,40 +233,48 @@ def check(survey: Survey, submission: Submission, bank: ItemBank | None = None, 
 
 def submit_response(
     session: Session, key: bytes, token: str, submission: Submission,
-    bank: ItemBank | None = None,
+    bank: ItemBank | None = None, *, invitation: Invitation | None = None,
 ) -> str:
     """Save one response for this link and mark the link used; return the response's random id.
 
     Raises LinkNotUsable (unknown, used or closed) or AnswerError (nothing saved
     either way). Never commits: the caller commits, and a rollback undoes both the
-    response and the link being marked used.
+    response and the link being marked used. `invitation`, when given, must be this
+    token's `look_up(..., lock=True)` made earlier in the same transaction (the
+    answering view's), so the link is not looked up a second time.
     """
-    invitation = look_up(session, key, token, lock=True)
+    if invitation is None:
+        invitation = look_up(session, key, token, lock=True)
+    elif not invitation.locked:
+        raise ValueError("submit_response needs an invitation looked up with lock=True")
     if invitation.state is not LinkState.OPEN:
         raise LinkNotUsable(invitation.state)
     assert invitation.round is not None and invitation.survey is not None
     problems = check(invitation.survey, submission, bank)
     if problems:
         raise AnswerError(problems)
+    # The conditional update is what makes it exactly one response per token: of two
+    # simultaneous submissions only one changes the row.
     claimed = session.execute(
-        update(TokenHash)
+        update(TokenHash.__table__)
         .where(TokenHash.token_hash == hash_token(key, token), TokenHash.used.is_(False))
         .values(used=True)
-        .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
         raise LinkNotUsable(LinkState.USED)
     round_id = invitation.round.id
     response_id = secrets.token_hex(16)
-    session.execute(insert(Response).values(id=response_id, round_id=round_id,
-                                            comment=submission.comment or None))
+    # Core inserts on the tables (not the ORM bulk path): one statement for the
+    # response, one executemany each for its answers and its groups.
+    session.execute(insert(Response.__table__).values(
+        id=response_id, round_id=round_id, comment=submission.comment or None))
     if submission.answers:
-        session.execute(insert(ResponseAnswer), [
+        session.execute(insert(ResponseAnswer.__table__), [
             {"response_id": response_id, "item_id": item_id, "round_id": round_id, "value": v}
             for item_id, v in submission.answers.items()
         ])
     if submission.groups:
-        session.execute(insert(ResponseGroup), [
+        session.execute(insert(ResponseGroup.__table__), [
             {"response_id": response_id, "dimension": q, "round_id": round_id, "option": o}
             for q, o in submission.groups.items()
         ])
