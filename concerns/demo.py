@@ -1,9 +1,8 @@
 """Demo concerns for `speakup demo`: a year of plausible traffic, through the real services.
 
-Every demo concern is encrypted like a real one. The demo handler account has never
-signed in, so it has no key pair yet; the seeder prints the two commands that give
-it access (sign in once, then `speakup keys recover`), which also shows the
-recovery path working.
+Every demo concern is encrypted like a real one: to every handler that has a key pair
+(`speakup demo` gives the demo handler one before this runs) and to a demo recovery
+key, whose file lets `speakup keys recover` grant any other handler access.
 """
 
 from __future__ import annotations
@@ -98,8 +97,8 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
         )
         _progress(session, config, session.get(Concern, concern_id), today, rng)
     say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
-    say(f"To read them as the demo handler: sign in once, then run `speakup keys recover "
-        f"--key {key_file} --handler <handler e-mail>`.")
+    say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
+        f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
 
 
 def _progress(session: Session, config: ConcernConfig, concern: Concern | None, today: dt.date,

@@ -30,6 +30,10 @@ def seed_demo(app: Flask, say: Callable[[str], None]) -> None:
             user = accounts.create_user(
                 session, svc.clock, email=email, role=role, password=password, actor="demo"
             )
+            # As if each account had signed in once: a handler gets its key pair now,
+            # so the demo concerns below are encrypted to it and readable at once.
+            for hook in svc.login_hooks:
+                hook(session, user, password)
             created.append((user, password))
         # Each package adds its demo data here (wired by the app factory).
         for seeder in svc.extras.get("demo_seeders", []):
