@@ -1,0 +1,449 @@
+"""The attacker's audit: can anything a publication hides be worked out from what it shows?
+
+`speakup.disclosure` decides what to hide with heuristics (primary and
+complementary suppression, consistent patterns across rows). Heuristics are
+checked one breakdown at a time; an attacker is not. This module is the last
+gate of every publication (DESIGN.md rule 5): the publisher describes exactly
+what it will show as an :class:`AttackModel` — every published count as a
+known integer, every hidden count as an unknown, and every relation an attacker
+can rely on (totals, "each person answers once", sums implied by rounded means
+and shares, as intervals) as a linear constraint — and :func:`audit_model`
+computes, with integer programming (HiGHS through ``scipy.optimize.milp``),
+whether each hidden count can be pinned down.
+
+The protection rule (a threshold rule's protection interval, as τ-Argus audits
+frequency tables; Hundepool et al., *Statistical Disclosure Control*, §4.3):
+
+* a hidden count whose true value is between 1 and ``k - 1`` (a *sensitive*
+  cell) must have a feasible range that reaches **0 and at least k**: the
+  attacker can tell it neither from an empty group (DESIGN.md: hidden and empty
+  look alike) nor from a publishable one. As a count of 0 forces every finer
+  count inside it (each answer option) to 0, nobody can prove that any member
+  of a small group gave any particular answer;
+* a hidden count of ``k`` or more (hidden only to protect another) must not be
+  pinned to a single value;
+* a hidden count of 0 needs nothing: learning that nobody is there tells
+  nothing about anybody.
+
+Soundness: ranges are computed over the integers (mixed-integer programs, not
+their LP relaxation, which could only make ranges look wider than they are).
+Any integer point the solver returns is re-checked against every constraint
+before it counts as evidence, and a solve that ends without proof (time limit)
+counts against the publication. Unknowns that share no constraint are audited
+as separate, smaller programs, which gives the same ranges.
+
+The module is pure apart from calling the solver: no I/O, no database.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_array
+
+from speakup.disclosure import validate_min_group_size
+
+__all__ = ["AttackModel", "AuditModelError", "AuditReport", "Exposure", "audit_model"]
+
+# How far a returned point may miss a constraint and still count (HiGHS's own
+# feasibility tolerance is 1e-6; integer values are rounded before the check).
+_TOLERANCE = 1e-6
+_SOLVE_SECONDS = 20.0
+
+
+class AuditModelError(ValueError):
+    """Raise when a model is malformed: unknown key, or the true values break a constraint."""
+
+
+@dataclass
+class _Unknown:
+    value: float
+    integer: bool
+    shown: bool
+    protected: bool
+    lower: float = 0.0
+    upper: float = math.inf
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A hidden count an attacker can narrow down too far."""
+
+    key: Hashable
+    value: int
+    low: int | None  # the smallest value the attacker cannot rule out (None: not computed)
+    high: int | None  # the largest (None: no upper limit, or not computed)
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What the audit found: no exposure means the publication may be stored."""
+
+    exposures: tuple[Exposure, ...]
+    hidden_counts: int  # protected hidden counts checked
+    solves: int  # integer programs solved
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.exposures
+
+
+@dataclass
+class AttackModel:
+    """Everything a publication shows, as the linear system an attacker would build."""
+
+    k: int
+    _unknowns: dict[Hashable, _Unknown] = field(default_factory=dict, repr=False)
+    _rows: list[tuple[dict[Hashable, float], float, float]] = field(
+        default_factory=list, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        validate_min_group_size(self.k)
+
+    # --- unknowns ---------------------------------------------------------------------
+
+    def count(
+        self,
+        key: Hashable,
+        value: int,
+        *,
+        shown: bool,
+        protected: bool = True,
+        upper: int | None = None,
+    ) -> None:
+        """Declare a non-negative whole number: fixed if ``shown``, else an unknown.
+
+        Declaring the same key again merges: it is shown if any declaration shows
+        it (what one table hides, another may show), protected if any protects it.
+        """
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AuditModelError(f"count {key!r} must be a non-negative whole number: {value!r}")
+        known = self._unknowns.get(key)
+        if known is not None:
+            if not known.integer or known.value != value:
+                raise AuditModelError(f"{key!r} declared twice with different values")
+            known.shown |= shown
+            known.protected |= protected
+            if upper is not None:
+                known.upper = min(known.upper, upper)
+            return
+        self._unknowns[key] = _Unknown(
+            float(value), True, shown, protected, upper=math.inf if upper is None else upper
+        )
+
+    def real(
+        self, key: Hashable, value: float, lower: float = -math.inf, upper: float = math.inf
+    ) -> None:
+        """Declare a hidden real quantity (a sum of scores, of days) the attacker reasons about."""
+        if key in self._unknowns:
+            raise AuditModelError(f"{key!r} declared twice")
+        self._unknowns[key] = _Unknown(float(value), False, False, False, lower, upper)
+
+    # --- constraints ------------------------------------------------------------------
+
+    def add(
+        self, terms: Mapping[Hashable, float], lower: float | None = None,
+        upper: float | None = None,
+    ) -> None:
+        """Add ``lower <= sum(coefficient * unknown) <= upper`` (either side may be open)."""
+        row: dict[Hashable, float] = {}
+        for key, coefficient in terms.items():
+            if coefficient:
+                row[key] = row.get(key, 0.0) + float(coefficient)
+        self._rows.append(
+            (row, -math.inf if lower is None else float(lower),
+             math.inf if upper is None else float(upper))
+        )  # fmt: skip
+
+    def sum_of(self, total: Hashable, parts: Iterable[Hashable]) -> None:
+        """Add ``total = sum(parts)``."""
+        terms: dict[Hashable, float] = {total: -1.0}
+        for part in parts:
+            terms[part] = terms.get(part, 0.0) + 1.0
+        self.add(terms, 0.0, 0.0)
+
+    def at_most(self, smaller: Hashable, larger: Hashable, factor: float = 1.0) -> None:
+        """Add ``smaller <= factor * larger``."""
+        self.add({smaller: 1.0, larger: -factor}, upper=0.0)
+
+    def share(
+        self, numerator: Hashable, denominator: Hashable, shown: float, half_width: float
+    ) -> None:
+        """Add what a share published as ``shown`` (rounded to ``± half_width``) implies."""
+        self.add({numerator: 1.0, denominator: -(shown - half_width)}, lower=0.0)
+        self.add({numerator: 1.0, denominator: -(shown + half_width)}, upper=0.0)
+
+    # --- read back --------------------------------------------------------------------
+
+    def keys(self) -> list[Hashable]:
+        return list(self._unknowns)
+
+    def is_shown(self, key: Hashable) -> bool:
+        return self._unknowns[key].shown
+
+
+def audit_model(model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS) -> AuditReport:
+    """Return every protected hidden count the attacker can narrow down beyond the rule."""
+    started = time.perf_counter()
+    _check_truth(model)
+    hidden = [key for key, unknown in model._unknowns.items() if not unknown.shown]
+    # Move what is shown into each row's bounds: only hidden quantities stay unknown.
+    rows: list[tuple[dict[Hashable, float], float, float]] = []
+    for terms, lower, upper in model._rows:
+        constant = sum(c * model._unknowns[key].value for key, c in terms.items()
+                       if model._unknowns[key].shown)  # fmt: skip
+        unknown_terms = {key: c for key, c in terms.items() if not model._unknowns[key].shown}
+        if unknown_terms:
+            rows.append((unknown_terms, lower - constant, upper - constant))
+    exposures: list[Exposure] = []
+    checked = solves = 0
+    for component, component_rows in _components(hidden, rows):
+        targets = [
+            key for key in component
+            if model._unknowns[key].protected and model._unknowns[key].integer
+            and model._unknowns[key].value > 0
+        ]  # fmt: skip
+        if not targets:
+            continue
+        checked += len(targets)
+        problem = _Problem(model, component, component_rows, solve_seconds)
+        exposures.extend(problem.audit(targets))
+        solves += problem.solves
+    return AuditReport(tuple(exposures), checked, solves, time.perf_counter() - started)
+
+
+def _check_truth(model: AttackModel) -> None:
+    """The true values must satisfy every constraint, or the model describes something else."""
+    for terms, lower, upper in model._rows:
+        for key in terms:
+            if key not in model._unknowns:
+                raise AuditModelError(f"constraint names an undeclared quantity {key!r}")
+        total = sum(c * model._unknowns[key].value for key, c in terms.items())
+        slack = _TOLERANCE * max(1.0, abs(total))
+        if total < lower - slack or total > upper + slack:
+            raise AuditModelError(
+                f"the true values break a constraint: {lower} <= {total} <= {upper} over "
+                f"{sorted(map(repr, terms))[:6]}"
+            )
+
+
+def _components(
+    keys: list[Hashable], rows: list[tuple[dict[Hashable, float], float, float]]
+) -> list[tuple[list[Hashable], list[tuple[dict[Hashable, float], float, float]]]]:
+    """Split the unknowns into groups that share no constraint (union-find)."""
+    parent = {key: key for key in keys}
+
+    def find(key: Hashable) -> Hashable:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for terms, _, _ in rows:
+        first, *rest = terms
+        for other in rest:
+            a, b = find(first), find(other)
+            if a != b:
+                parent[a] = b
+    members: dict[Hashable, list[Hashable]] = {}
+    for key in keys:
+        members.setdefault(find(key), []).append(key)
+    grouped: dict[Hashable, list[tuple[dict[Hashable, float], float, float]]] = {}
+    for row in rows:
+        grouped.setdefault(find(next(iter(row[0]))), []).append(row)
+    return [(group, grouped.get(root, [])) for root, group in members.items()]
+
+
+class _Problem:
+    """One connected set of unknowns, solved as mixed-integer programs."""
+
+    def __init__(
+        self, model: AttackModel, keys: list[Hashable],
+        rows: list[tuple[dict[Hashable, float], float, float]], solve_seconds: float,
+    ) -> None:
+        self.k = model.k
+        self.keys = keys
+        self.index = {key: i for i, key in enumerate(keys)}
+        self.unknowns = [model._unknowns[key] for key in keys]
+        self.solve_seconds = solve_seconds
+        self.solves = 0
+        data, row_ids, col_ids = [], [], []
+        self.row_lower = np.array([lower for _, lower, _ in rows], dtype=float)
+        self.row_upper = np.array([upper for _, _, upper in rows], dtype=float)
+        for r, (terms, _, _) in enumerate(rows):
+            for key, coefficient in terms.items():
+                data.append(coefficient)
+                row_ids.append(r)
+                col_ids.append(self.index[key])
+        self.matrix = csr_array((data, (row_ids, col_ids)), shape=(len(rows), len(keys)))
+        self.lower = np.array([u.lower for u in self.unknowns], dtype=float)
+        self.upper = np.array([u.upper for u in self.unknowns], dtype=float)
+        self.integrality = np.array([1 if u.integer else 0 for u in self.unknowns])
+
+    # --- the rule ---------------------------------------------------------------------
+
+    def _wanted(self, key: Hashable) -> list[tuple[str, float]]:
+        """The values the attacker must not be able to rule out, as ("<=" | ">=", bound)."""
+        value = self.unknowns[self.index[key]].value
+        if value < self.k:
+            return [("<=", 0.0), (">=", float(self.k))]
+        return [("<=", value - 1), (">=", value + 1)]
+
+    def audit(self, targets: list[Hashable]) -> list[Exposure]:
+        # Each pending requirement is met by any integer point that satisfies it;
+        # one point usually meets many, so first look for points meeting many at once.
+        pending: dict[tuple[Hashable, str], float] = {}
+        either: set[Hashable] = set()  # counts >= k: one of their two requirements is enough
+        for key in targets:
+            for sense, bound in self._wanted(key):
+                pending[key, sense] = bound
+            if self.unknowns[self.index[key]].value >= self.k:
+                either.add(key)
+        for sense in ("<=", ">="):
+            wanted = [(key, bound) for (key, s), bound in pending.items() if s == sense]
+            if wanted:
+                point = self._solve_many(sense, wanted)
+                if point is not None:
+                    self._certify(point, pending, either)
+        exposures = []
+        for key in targets:
+            for sense in ("<=", ">="):
+                if (key, sense) not in pending:
+                    continue
+                point = self._solve_one(key, sense, pending[key, sense])
+                if point is not None:
+                    self._certify(point, pending, either)
+            if key in either:
+                failed = (key, "<=") in pending and (key, ">=") in pending
+            else:
+                failed = (key, "<=") in pending or (key, ">=") in pending
+            if failed:
+                exposures.append(self._exposure(key))
+        return exposures
+
+    def _certify(
+        self, point: np.ndarray, pending: dict[tuple[Hashable, str], float], either: set[Hashable]
+    ) -> None:
+        for (key, sense), bound in list(pending.items()):
+            if (key, sense) not in pending:
+                continue
+            x = point[self.index[key]]
+            if (sense == "<=" and x <= bound + 0.5) or (sense == ">=" and x >= bound - 0.5):
+                del pending[key, sense]
+                if key in either:
+                    pending.pop((key, "<=" if sense == ">=" else ">="), None)
+
+    def _exposure(self, key: Hashable) -> Exposure:
+        low = self._extreme(key, minimise=True)
+        high = self._extreme(key, minimise=False)
+        value = int(self.unknowns[self.index[key]].value)
+        if value < self.k:
+            reason = (f"a group of {value} (fewer than {self.k}) can be narrowed to "
+                      f"{_range_text(low, high)}")  # fmt: skip
+        else:
+            reason = f"a hidden count can be worked out exactly ({_range_text(low, high)})"
+        return Exposure(key, value, low, high, reason)
+
+    # --- solving ----------------------------------------------------------------------
+
+    def _solve_many(self, sense: str, wanted: list[tuple[Hashable, float]]) -> np.ndarray | None:
+        """Find an integer point that meets as many ``sense`` requirements as it can."""
+        if sense == "<=":
+            # Minimise the sum of the counts that should be able to go low.
+            objective = np.zeros(len(self.keys))
+            for key, _ in wanted:
+                objective[self.index[key]] = 1.0
+            return self._solve(objective, self.lower, self.upper, extra=None)
+        # Maximise sum(min(x, bound)) with one capped helper per count: t <= x, t <= bound.
+        n, m = len(self.keys), len(wanted)
+        objective = np.concatenate([np.zeros(n), -np.ones(m)])
+        helper = np.zeros((m, n + m))
+        for j, (key, _) in enumerate(wanted):
+            helper[j, n + j] = 1.0
+            helper[j, self.index[key]] = -1.0
+        lower = np.concatenate([self.lower, np.zeros(m)])
+        upper = np.concatenate([self.upper, [bound for _, bound in wanted]])
+        point = self._solve(objective, lower, upper, extra=(helper, m))
+        return None if point is None else point[:n]
+
+    def _solve_one(self, key: Hashable, sense: str, bound: float) -> np.ndarray | None:
+        """Return an integer point with the count on the wanted side of ``bound``, or None."""
+        i = self.index[key]
+        lower, upper = self.lower.copy(), self.upper.copy()
+        if sense == "<=":
+            upper[i] = min(upper[i], bound)
+        else:
+            lower[i] = max(lower[i], bound)
+        if lower[i] > upper[i]:
+            return None
+        objective = np.zeros(len(self.keys))
+        objective[i] = 1.0 if sense == "<=" else -1.0
+        return self._solve(objective, lower, upper, extra=None)
+
+    def _extreme(self, key: Hashable, *, minimise: bool) -> int | None:
+        objective = np.zeros(len(self.keys))
+        objective[self.index[key]] = 1.0 if minimise else -1.0
+        point = self._solve(objective, self.lower, self.upper, extra=None, exact=True)
+        return None if point is None else int(round(point[self.index[key]]))
+
+    def _solve(
+        self, objective: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+        extra: tuple[np.ndarray, int] | None, exact: bool = False,
+    ) -> np.ndarray | None:
+        """Solve one program; return its point only if it really meets every constraint."""
+        self.solves += 1
+        n = len(self.keys)
+        matrix = self.matrix
+        row_lower, row_upper, integrality = self.row_lower, self.row_upper, self.integrality
+        constraints = []
+        if matrix.shape[0]:
+            if extra is not None:
+                width = extra[0].shape[1]
+                padded = csr_array((matrix.data, matrix.indices, matrix.indptr),
+                                   shape=(matrix.shape[0], width))  # fmt: skip
+                constraints.append(LinearConstraint(padded, row_lower, row_upper))
+            else:
+                constraints.append(LinearConstraint(matrix, row_lower, row_upper))
+        if extra is not None:
+            helper, m = extra
+            constraints.append(LinearConstraint(helper, -np.inf, np.zeros(m)))
+            integrality = np.concatenate([integrality, np.zeros(m, dtype=int)])
+        result = milp(
+            objective, integrality=integrality, bounds=Bounds(lower, upper),
+            constraints=constraints, options={"time_limit": self.solve_seconds},
+        )  # fmt: skip
+        if result.x is None:
+            return None
+        if result.status == 3:  # unbounded: only an extreme asks for a value
+            return None
+        if exact and result.status != 0:
+            return None
+        point = np.array(result.x[:n], dtype=float)
+        whole = self.integrality.astype(bool)
+        point[whole] = np.round(point[whole])
+        return point if self._feasible(point, lower, upper) else None
+
+    def _feasible(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> bool:
+        if np.any(point < lower - _TOLERANCE) or np.any(point > upper + _TOLERANCE):
+            return False
+        if not self.matrix.shape[0]:
+            return True
+        values = self.matrix @ point
+        slack = _TOLERANCE * np.maximum(1.0, np.abs(values))
+        return bool(
+            np.all(values >= self.row_lower - slack) and np.all(values <= self.row_upper + slack)
+        )
+
+
+def _range_text(low: int | None, high: int | None) -> str:
+    if low is not None and low == high:
+        return f"exactly {low}"
+    return f"{'?' if low is None else low} to {'any number' if high is None else high}"
