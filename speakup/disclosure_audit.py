@@ -54,6 +54,9 @@ __all__ = ["AttackModel", "AuditModelError", "AuditReport", "Exposure", "audit_m
 # feasibility tolerance is 1e-6; integer values are rounded before the check).
 _TOLERANCE = 1e-6
 _SOLVE_SECONDS = 20.0
+# The programs that look for one point meeting many requirements need a good point,
+# not a proven best one: whatever they leave is checked one by one, exactly.
+_MANY_GAP = 0.5
 
 
 class AuditModelError(ValueError):
@@ -140,12 +143,18 @@ class AttackModel:
         )
 
     def real(
-        self, key: Hashable, value: float, lower: float = -math.inf, upper: float = math.inf
+        self, key: Hashable, value: float, lower: float = -math.inf, upper: float = math.inf,
+        *, shown: bool = False,
     ) -> None:
-        """Declare a hidden real quantity (a sum of scores, of days) the attacker reasons about."""
+        """Declare a real quantity (a sum of scores, of days): an unknown unless ``shown``.
+
+        Treating a quantity that is published only rounded as ``shown`` (exactly known)
+        gives the attacker more than they have: never less safe, and it keeps the
+        programs small.
+        """
         if key in self._unknowns:
             raise AuditModelError(f"{key!r} declared twice")
-        self._unknowns[key] = _Unknown(float(value), False, False, False, lower, upper)
+        self._unknowns[key] = _Unknown(float(value), False, shown, False, lower, upper)
 
     # --- constraints ------------------------------------------------------------------
 
@@ -361,7 +370,7 @@ class _Problem:
             objective = np.zeros(len(self.keys))
             for key, _ in wanted:
                 objective[self.index[key]] = 1.0
-            return self._solve(objective, self.lower, self.upper, extra=None)
+            return self._solve(objective, self.lower, self.upper, extra=None, gap=_MANY_GAP)
         # Maximise sum(min(x, bound)) with one capped helper per count: t <= x, t <= bound.
         n, m = len(self.keys), len(wanted)
         objective = np.concatenate([np.zeros(n), -np.ones(m)])
@@ -371,7 +380,7 @@ class _Problem:
             helper[j, self.index[key]] = -1.0
         lower = np.concatenate([self.lower, np.zeros(m)])
         upper = np.concatenate([self.upper, [bound for _, bound in wanted]])
-        point = self._solve(objective, lower, upper, extra=(helper, m))
+        point = self._solve(objective, lower, upper, extra=(helper, m), gap=_MANY_GAP)
         return None if point is None else point[:n]
 
     def _solve_one(self, key: Hashable, sense: str, bound: float) -> np.ndarray | None:
@@ -384,9 +393,8 @@ class _Problem:
             lower[i] = max(lower[i], bound)
         if lower[i] > upper[i]:
             return None
-        objective = np.zeros(len(self.keys))
-        objective[i] = 1.0 if sense == "<=" else -1.0
-        return self._solve(objective, lower, upper, extra=None)
+        # Any point on the wanted side will do: a pure feasibility problem is the fastest.
+        return self._solve(np.zeros(len(self.keys)), lower, upper, extra=None)
 
     def _extreme(self, key: Hashable, *, minimise: bool) -> int | None:
         objective = np.zeros(len(self.keys))
@@ -396,7 +404,7 @@ class _Problem:
 
     def _solve(
         self, objective: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-        extra: tuple[np.ndarray, int] | None, exact: bool = False,
+        extra: tuple[np.ndarray, int] | None, exact: bool = False, gap: float | None = None,
     ) -> np.ndarray | None:
         """Solve one program; return its point only if it really meets every constraint."""
         self.solves += 1
@@ -416,9 +424,12 @@ class _Problem:
             helper, m = extra
             constraints.append(LinearConstraint(helper, -np.inf, np.zeros(m)))
             integrality = np.concatenate([integrality, np.zeros(m, dtype=int)])
+        options: dict[str, float] = {"time_limit": self.solve_seconds}
+        if gap is not None:
+            options["mip_rel_gap"] = gap
         result = milp(
             objective, integrality=integrality, bounds=Bounds(lower, upper),
-            constraints=constraints, options={"time_limit": self.solve_seconds},
+            constraints=constraints, options=options,
         )  # fmt: skip
         if result.x is None:
             return None

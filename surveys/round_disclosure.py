@@ -14,15 +14,17 @@ returns. The steps, in order, never reaching back:
    pattern is stable. Rows whose Everyone figure is below ``k`` are hidden whole.
 2. **The attacker's audit** (:mod:`speakup.disclosure_audit`) over everything the
    publication shows at once: every row of every breakdown, the Everyone rows,
-   n's, distributions, the sums implied by rounded scale means, "each person
-   answers each question at most once" and, for scales, the link between a
-   group's scale mean and its item totals when everybody answered every item.
+   n's, distributions, the score sums behind shown scale means (taken as known
+   exactly, though means are shown to two decimals: a stronger attacker than the
+   real one), "each person answers each question at most once" and, for scales,
+   the link between a group's scale score sum and its item totals when everybody
+   answered every item.
 3. **Suppress more** where the audit pins a hidden count: the smallest group still
    shown in that breakdown, then the Everyone figures of the exposed instrument,
    and audit again until nothing can be pinned.
 
-Dimensions share only the Everyone figures, which are published as exact known
-values, so the audit's unknowns fall apart into one program per dimension (plus
+Dimensions share only the Everyone figures, which the attacker knows exactly, so
+the audit's unknowns fall apart into one program per dimension (joined only through
 Everyone rows that are themselves hidden).
 """
 
@@ -36,7 +38,6 @@ from speakup.disclosure import hidden_keys, validate_min_group_size
 from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
 
 __all__ = [
-    "MEAN_HALF_WIDTH",
     "UNSTATED",
     "InstrumentTruth",
     "RoundSuppression",
@@ -50,8 +51,6 @@ __all__ = [
 #: The never-published cell of respondents outside every listed group of a dimension.
 #: "" sorts before every group id, so among equally small cells it is hidden first.
 UNSTATED = ""
-#: Means are stored and shown to two decimals; an attacker knows each to within this.
-MEAN_HALF_WIDTH = 0.005 + 1e-9
 _EVERYONE = None
 
 
@@ -268,8 +267,12 @@ def _declare_cells(
         return
     # A scale's distribution counts respondents per rounded score point, so the sum of
     # their scores lies within half a point of each; a shown mean narrows it further.
+    # A shown cell's score sum counts as known exactly, though only its mean rounded to
+    # two decimals is shown: the attacker gets more than they have (never less safe),
+    # and breakdowns no longer share an unknown through the Everyone sum, so each
+    # dimension is a program of its own.
     s_key = ("S", row.id, dim, group)
-    model.real(s_key, float(score))
+    model.real(s_key, float(score), shown=shown)
     ends = [int(value) for value in row.overall]
     low = {value: max(int(value) - 0.5, float(min(ends))) for value in row.overall}
     high = {value: min(int(value) + 0.5, float(max(ends))) for value in row.overall}
@@ -277,10 +280,6 @@ def _declare_cells(
               lower=0.0)  # fmt: skip
     model.add({s_key: 1.0, **{("x", row.id, dim, group, v): -high[v] for v in row.overall}},
               upper=0.0)  # fmt: skip
-    n = sum(values.get(v, 0) for v in row.overall)
-    if shown and n:
-        mean = round_mean(score / n)
-        model.add({s_key: 1.0}, n * (mean - MEAN_HALF_WIDTH), n * (mean + MEAN_HALF_WIDTH))
 
 
 def _link_scale(
