@@ -68,6 +68,7 @@ from speakup.disclosure import (
     validate_min_group_size,
 )
 from speakup.settings import Settings
+from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
 from surveys.models import (
     PublishedResult,
@@ -145,6 +146,7 @@ def publish_round(
             published = _aggregate(session, round_, survey, plan, k, clock.today())
             _store(session, published)
             _delete_round_rows(session, TokenHash, round_.id)
+            forget_round_mail(session, round_.id, settings)
             if not keep_raw:
                 _delete_raw(session, round_.id)
     except _Lost:
