@@ -6,6 +6,7 @@ this file by itself when started from the project folder).
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 
 from gunicorn.glogging import Logger
 
@@ -59,8 +60,38 @@ class AnonymousLogger(Logger):
             del atoms[key]  # request headers and environ values: SafeAtoms shows "-"
         return atoms
 
+    # gunicorn's own messages can quote a request: "Invalid request from ip=…: Invalid
+    # HTTP request line: 'GET /s/<token> …'", "Error handling request /s/<token>".
+    def critical(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().critical(_clean(msg, args), **kwargs)
+
+    def error(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().error(_clean(msg, args), **kwargs)
+
     def warning(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
-        super().warning(_CLIENT_ADDRESS.sub("ip=-", str(msg)), *args, **kwargs)
+        super().warning(_clean(msg, args), **kwargs)
+
+    def info(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().info(_clean(msg, args), **kwargs)
+
+    def debug(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().debug(_clean(msg, args), **kwargs)
+
+    def exception(self, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().exception(_clean(msg, args), **kwargs)
+
+    def log(self, lvl, msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().log(lvl, _clean(msg, args), **kwargs)
+
+
+def _clean(msg: object, args: tuple[object, ...]) -> str:
+    """Format a log message, then take client addresses and invitation tokens out of it."""
+    if len(args) == 1 and isinstance(args[0], Mapping):
+        text = str(msg) % args[0]  # as logging itself does for "%(name)s" messages
+    else:
+        text = str(msg) % args if args else str(msg)
+    # Passed on without arguments, so logging never reads a "%" in it as a placeholder.
+    return redact_request_line(_CLIENT_ADDRESS.sub("ip=-", text))
 
 
 logger_class = AnonymousLogger

@@ -7,6 +7,7 @@ can hand in a real SMTP server on a free port or a recording double.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import smtplib
 import ssl
@@ -27,9 +28,14 @@ class MailError(RuntimeError):
 
 
 class Mailer(Protocol):
-    """Hands one message over for delivery; raises MailError if it could not."""
+    """Hands one message over for delivery; raises MailError if it could not.
 
-    def send(self, message: EmailMessage) -> None: ...
+    `label` names a set of messages that is erased together later (a survey round's
+    invitations hold its links): the outbox starts their file names with it, so
+    `erase_outbox` can find them; a mail server never sees it.
+    """
+
+    def send(self, message: EmailMessage, *, label: str | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -104,7 +110,7 @@ class SmtpMailer:
             conn.login(cfg.username, cfg.password or "")
         return conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, label: str | None = None) -> None:
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -125,17 +131,25 @@ class SmtpMailer:
             conn.close()
 
 
+LABEL_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# "<label>-<24 hex>.eml", or ".<label>-<24 hex>.tmp" while it is being written.
+_LABELLED = re.compile(r"\.?([a-z0-9]+(?:-[a-z0-9]+)*)-[0-9a-f]{24}\.(?:eml|tmp)")
+
+
 class OutboxMailer:
-    """Writes each message to `<instance>/outbox/<random>.eml` (no SMTP server needed)."""
+    """Writes each message to `<instance>/outbox/[<label>-]<random>.eml` (no SMTP server needed)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, label: str | None = None) -> None:
+        if label is not None and not LABEL_RE.fullmatch(label):
+            raise ValueError(f"Not a usable outbox label: {label!r}")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            # Random names: the folder listing says nothing about who was mailed when.
-            name = secrets.token_hex(12)
+            # Random names: the folder listing says nothing about who was mailed when
+            # (the label says only which set, e.g. which survey round, a message is in).
+            name = secrets.token_hex(12) if label is None else f"{label}-{secrets.token_hex(12)}"
             partial = self.folder / f".{name}.tmp"
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
@@ -146,6 +160,45 @@ class OutboxMailer:
 
     def close(self) -> None:
         return None
+
+
+def outbox_labels(folder: Path) -> set[str]:
+    """The labels of the messages (and half-written ones) in an outbox folder."""
+    if not folder.is_dir():
+        return set()
+    return {label for path in folder.iterdir() if (label := _label_of(path.name))}
+
+
+def _label_of(name: str) -> str | None:
+    match = _LABELLED.fullmatch(name)
+    return match.group(1) if match else None
+
+
+def erase_outbox(folder: Path, label: str) -> int:
+    """Overwrite and delete the outbox files written with `label`; return how many went.
+
+    Best effort at erasing: on a journalling or copy-on-write file system (or an SSD)
+    the old blocks may survive the overwrite; deleting the file is what is promised.
+    """
+    if not LABEL_RE.fullmatch(label):
+        raise ValueError(f"Not a usable outbox label: {label!r}")
+    if not folder.is_dir():
+        return 0
+    erased = 0
+    for path in [p for p in folder.iterdir() if _label_of(p.name) == label]:
+        try:
+            size = path.stat().st_size
+            with path.open("r+b") as handle:
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            continue  # erased by someone else meanwhile
+        except OSError as exc:
+            raise MailError(f"Could not delete {path} from the outbox: {exc}") from exc
+        erased += 1
+    return erased
 
 
 def make_mailer(settings: Settings) -> Mailer:

@@ -3,7 +3,8 @@
 The review package seeds published history; this seeds what an admin and a
 respondent see today: a team list, a quarterly survey with a demo audience, and
 one round open now. The local scheduler mails the invitations to
-`instance/outbox/*.eml`; open one and follow its link to answer.
+`instance/outbox/round-<id>-*.eml`; open one and follow its link to answer (the
+files are erased when the round is published).
 """
 
 from __future__ import annotations

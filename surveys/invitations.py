@@ -19,6 +19,10 @@ token, and no row links an address (`mail_jobs`) to a token hash:
 
 Reminders carry no token (nobody could know which one is whose): they go to every
 invited address and thank those who have already answered.
+
+No address outlives its use: a round's mail jobs (addresses and the moments they were
+claimed) are deleted as soon as nothing more will be sent for the round, and at its
+publication at the latest, when the outbox copies of its messages go too.
 """
 
 from __future__ import annotations
@@ -38,11 +42,11 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from speakup.clock import Clock, as_utc
-from speakup.mail import Mailer, MailError, build_message
+from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 
@@ -57,6 +61,7 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
 INVITATION_BATCH = 5000
 OTHER_BATCH = 500
 STALE_CLAIM = dt.timedelta(minutes=15)
+UNFINISHED = (MailStatus.PENDING.value, MailStatus.SENDING.value)
 _KEY_INFO = b"speakup/surveys/invitation-token/v1"
 
 
@@ -265,6 +270,8 @@ def send_pending_mail(
                     break
         finally:
             mailer.close()
+        forget_finished_mail(session, round_id)
+        session.commit()
     if report.total_sent:
         parts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.sent.items()))
         say(f"Sent {report.total_sent} e-mail(s): {parts}.")
@@ -315,7 +322,7 @@ def _send_batch(
             else:
                 message = reminder_message(settings, survey, round_, email)
             try:
-                mailer.send(message)
+                mailer.send(message, label=outbox_label(rid))
             except MailError as exc:
                 _set_status(session, job_id, MailStatus.PENDING)
                 report.error = str(exc)
@@ -349,3 +356,95 @@ def mail_progress(session: Session, round_id: int) -> dict[str, dict[str, int]]:
     for kind, status, count in rows:
         progress.setdefault(kind, {})[status] = int(count)
     return progress
+
+
+# --- forgetting -----------------------------------------------------------------------
+
+
+def outbox_label(round_id: int) -> str:
+    """The outbox file-name prefix of a round's messages: the round, nothing else."""
+    return f"round-{round_id}"
+
+
+def _delete_mail_jobs(session: Session, *conditions: object) -> int:
+    if session.get_bind().dialect.name == "sqlite":
+        # Overwrite freed pages, as publication does, so addresses do not linger in the file.
+        session.execute(text("PRAGMA secure_delete = ON"))
+    return int(session.execute(
+        delete(MailJob).where(*conditions).execution_options(synchronize_session=False)
+    ).rowcount or 0)
+
+
+def forget_finished_mail(session: Session, round_id: int | None = None) -> list[int]:
+    """Delete the mail jobs of every round whose mail is finished; return those rounds' ids.
+
+    A round's mail is finished when nothing more will be sent for it: the round is no
+    longer open, or it is open, every invitation and reminder queued so far is sent,
+    and no reminder is still to come (reminders are queued from the invitation rows,
+    so those stay until the last one is out). The round keeps its `invited_count`.
+    Its outbox files stay: the links in them work until the round closes, and are
+    erased with the round's other link records at publication. Never commits.
+    """
+    with_mail = select(MailJob.round_id).distinct()
+    if round_id is not None:
+        with_mail = with_mail.where(MailJob.round_id == round_id)
+    candidates = session.execute(
+        select(Round.id, Round.status, Round.reminders_sent, Round.reminder_times)
+        .where(Round.id.in_(with_mail))
+    ).all()
+    forgotten = []
+    for rid, status, reminders_sent, reminder_times in candidates:
+        if status == RoundStatus.OPEN and reminders_sent < len(reminder_times or []):
+            continue  # a reminder is still to come: it goes to these addresses
+        unfinished = aliased(MailJob)
+        # One statement, so a reminder queued or a round reopened meanwhile (by another
+        # process) is seen together with the jobs it would add.
+        still_open = exists().where(
+            Round.id == rid,
+            Round.status == RoundStatus.OPEN.value,
+            (Round.reminders_sent < len(reminder_times or []))
+            | exists().where(unfinished.round_id == rid, unfinished.status.in_(UNFINISHED)),
+        )
+        counts = mail_progress(session, rid)
+        if _delete_mail_jobs(session, MailJob.round_id == rid, ~still_open):
+            forgotten.append(rid)
+            not_sent = {kind: n.get(MailStatus.CANCELLED.value, 0) + sum(
+                n.get(s, 0) for s in UNFINISHED) for kind, n in counts.items()}
+            if any(not_sent.values()):
+                # The admin page can no longer show these once the rows are gone.
+                log.warning("Round %s closed before all its mail was sent (not sent: %s); "
+                            "its addresses are forgotten.", rid,
+                            ", ".join(f"{kind} {n}" for kind, n in sorted(not_sent.items()) if n))
+            else:
+                log.info("Round %s: all mail sent; its addresses are forgotten.", rid)
+    return forgotten
+
+
+def forget_round_mail(session: Session, round_id: int, settings: Settings) -> int:
+    """Delete every mail job of a round and erase its outbox files; return jobs deleted.
+
+    Publication calls this with the round's token hashes: afterwards nothing holds
+    an address it was mailed to or a link it was sent. The files go at once, not at
+    commit: a publication that then fails leaves the round closed, whose links no
+    longer open anything. Never commits.
+    """
+    deleted = _delete_mail_jobs(session, MailJob.round_id == round_id)
+    erase_outbox(settings.outbox_path, outbox_label(round_id))
+    return deleted
+
+
+def erase_published_outbox(session: Session, settings: Settings) -> int:
+    """Erase outbox files left for rounds that are published or gone; return files erased.
+
+    A sender already holding a message when its round closed can write it after the
+    round's files were erased at publication; the purge job sweeps such stragglers.
+    """
+    labels = {label: int(label.removeprefix("round-"))
+              for label in outbox_labels(settings.outbox_path)
+              if label.startswith("round-") and label.removeprefix("round-").isdigit()}
+    if not labels:
+        return 0
+    live = set(session.scalars(select(Round.id).where(
+        Round.id.in_(labels.values()), Round.status != RoundStatus.PUBLISHED.value)))
+    return sum(erase_outbox(settings.outbox_path, label)
+               for label, rid in labels.items() if rid not in live)

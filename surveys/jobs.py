@@ -17,7 +17,13 @@ from speakup.jobs import Job
 from speakup.mail import mailer_for
 from speakup.web import Services
 from surveys import rounds
-from surveys.invitations import SendReport, send_pending_mail, token_key
+from surveys.invitations import (
+    SendReport,
+    erase_published_outbox,
+    forget_finished_mail,
+    send_pending_mail,
+    token_key,
+)
 from surveys.models import Round
 from surveys.publish import purge_expired_raw
 
@@ -84,7 +90,11 @@ def send_mail(svc: Services) -> SendReport:
 def purge(svc: Services) -> None:
     def work(session: Session) -> None:
         purge_expired_raw(session, svc.settings, svc.clock)
+        # Publication and the sender forget mail as they go; this catches what a crash
+        # or a message written after its round was published left behind.
         rounds.purge_mail_jobs(session)
+        forget_finished_mail(session)
+        erase_published_outbox(session, svc.settings)
 
     _in_transaction(svc, "purge", work)
 

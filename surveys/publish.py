@@ -59,6 +59,7 @@ from sqlalchemy.sql import CompoundSelect, Select
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.settings import Settings
+from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
 from surveys.models import (
     PublishedResult,
@@ -143,6 +144,7 @@ def publish_round(
                 raise PublicationError(f"Round {round_.id}: {exc}") from exc
             _store(session, published)
             _delete_round_rows(session, TokenHash, round_.id)
+            forget_round_mail(session, round_.id, settings)
             if not keep_raw:
                 _delete_raw(session, round_.id)
     except _Lost:

@@ -25,7 +25,12 @@ from speakup.clock import Clock, as_utc
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
 from surveys.admin_services import SurveySpec
 from surveys.audience import audience_size
-from surveys.invitations import INVITATION, REMINDER_PREFIX, mail_progress
+from surveys.invitations import (
+    INVITATION,
+    REMINDER_PREFIX,
+    forget_finished_mail,
+    mail_progress,
+)
 from surveys.models import (
     AudienceMember,
     MailJob,
@@ -274,7 +279,10 @@ def queue_due_reminders(session: Session, clock: Clock) -> int:
 
 def close_round(session: Session, round_: Round, clock: Clock, *,
                 actor: str | None = None) -> bool:
-    """Close an open round now; unsent mail for it is cancelled. False if it was not open."""
+    """Close an open round now; unsent mail is cancelled and its addresses forgotten.
+
+    Returns False if the round was not open.
+    """
     now = _utc(clock)
     moved = session.execute(
         update(Round)
@@ -292,6 +300,8 @@ def close_round(session: Session, round_: Round, clock: Clock, *,
         .where(MailJob.round_id == round_.id, MailJob.status == MailStatus.PENDING.value)
         .values(status=MailStatus.CANCELLED.value)
     )
+    # Nothing more is sent for a closed round: its addresses have served their purpose.
+    forget_finished_mail(session, round_.id)
     log.info("Round %s of survey %s closed.", round_.id, round_.survey_id)
     _audit(session, clock, actor, "survey.round.close", round_)
     return True

@@ -81,11 +81,13 @@ class RecordingMailer:
     fail_after: int | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     closed: int = 0
+    labels: list[str | None] = field(default_factory=list)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, label: str | None = None) -> None:
         if self.fail_after is not None and len(self.messages) >= self.fail_after:
             raise MailError("connection dropped (simulated)")
         self.messages.append(message)
+        self.labels.append(label)
 
     def close(self) -> None:
         self.closed += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 
 import pytest
@@ -30,7 +31,7 @@ from speakup.mail import (
 from speakup.settings import Settings, SettingsError
 from surveys import rounds
 from surveys.invitations import STALE_CLAIM, hash_token, send_pending_mail, token_key
-from surveys.models import MailJob, MailStatus, TokenHash
+from surveys.models import MailJob, MailStatus, Round, TokenHash
 from surveys.responses import LinkState, look_up
 
 AUDIENCE = addresses(25)
@@ -127,10 +128,10 @@ class Killed(BaseException):
 
 
 class DiesAfter(RecordingMailer):
-    def send(self, message):  # type: ignore[no-untyped-def]
+    def send(self, message, *, label=None):  # type: ignore[no-untyped-def]
         if len(self.messages) >= 5:
             raise Killed
-        super().send(message)
+        super().send(message, label=label)
 
 
 def test_a_crashed_sender_leaves_one_uncertain_message_that_is_retried_later(
@@ -162,22 +163,26 @@ def test_a_crashed_sender_leaves_one_uncertain_message_that_is_retried_later(
 def test_mail_for_a_closed_round_is_not_sent(session, session_factory, settings, clock):
     survey = make_survey(session, clock, settings, AUDIENCE)
     round_ = open_round_now(session, clock, survey)
+    assert statuses(session) == {"pending": 25}
     rounds.close_round(session, round_, clock)
     session.commit()
     assert send(session_factory, RecordingMailer(), settings, clock).total_sent == 0
-    assert statuses(session) == {"cancelled": 25}
+    # Closing cancelled the unsent invitations and forgot their addresses at once.
+    assert statuses(session) == {}
+    assert session.get(Round, round_.id).invited_count == 25
 
 
 def test_outbox_is_used_without_smtp_url(session, session_factory, settings, clock):
     mailer = make_mailer(settings)
     assert isinstance(mailer, OutboxMailer)
     survey = make_survey(session, clock, settings, AUDIENCE[:3])
-    open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey)
     session.commit()
     send(session_factory, mailer, settings, clock)
     files = sorted(settings.outbox_path.glob("*.eml"))
     assert len(files) == 3
-    assert all(len(f.stem) == 24 for f in files)  # random names, not times or addresses
+    # The round, then random: not times or addresses.
+    assert all(re.fullmatch(rf"round-{round_.id}-[0-9a-f]{{24}}", f.stem) for f in files)
     assert all(LINK_RE.search(f.read_text()) for f in files)
 
 
