@@ -43,27 +43,52 @@ def _checked_cell(cell: Cell | None, k: int) -> Cell | None:
     return cell if cell is not None and cell.n >= k else None
 
 
-def _checked_row(row: Row, k: int) -> Row:
+def _hide_groups(row: Row, k: int, hidden: Mapping[str, set[str]]) -> Row:
     overall = _checked_cell(row.overall, k)
-    by_group = {}
-    for dimension, cells in row.by_group.items():
-        counts = {g: (c.n if c is not None else None) for g, c in cells.items()}
-        hidden = recheck(overall.n if overall else None, counts, k)
-        by_group[dimension] = {g: (None if g in hidden else c) for g, c in cells.items()}
+    by_group = {
+        dimension: {
+            g: (None if overall is None or g in hidden.get(dimension, set()) else c)
+            for g, c in cells.items()
+        }
+        for dimension, cells in row.by_group.items()
+    }
     return dataclasses.replace(row, overall=overall, by_group=by_group)
 
 
 def checked_round(published: PublishedRound) -> PublishedRound:
-    """Return the round with anything unsafe to show replaced by None."""
+    """Return the round with anything unsafe to show replaced by None.
+
+    Rows share respondents with each other and with the respondent counts, so a
+    group this check hides anywhere in a dimension is hidden in every row of that
+    dimension (one pattern, as the publisher decided it): hiding it in one row only
+    would let the other rows rebuild it.
+    """
     k = published.k
     responses = published.responses if published.responses and published.responses >= k else None
-    group_counts = {}
+    rows = published.scales + published.items
+    hidden: dict[str, set[str]] = {}
     for dimension in published.dimensions:
         counts = dict(published.group_counts.get(dimension.id, {}))
         for group in dimension.groups:
             counts.setdefault(group.id, None)
-        hidden = recheck(responses, counts, k)
-        group_counts[dimension.id] = {g: (None if g in hidden else n) for g, n in counts.items()}
+        found = recheck(responses, counts, k)
+        for row in rows:
+            overall = _checked_cell(row.overall, k)
+            if overall is None:
+                continue
+            cells = row.by_group.get(dimension.id, {})
+            row_counts = {g.id: (c.n if (c := cells.get(g.id)) is not None else None)
+                          for g in dimension.groups}  # fmt: skip
+            found |= recheck(overall.n, row_counts, k)
+        hidden[dimension.id] = found
+    group_counts = {
+        dimension.id: {
+            g.id: (None if g.id in hidden[dimension.id] else
+                   published.group_counts.get(dimension.id, {}).get(g.id))
+            for g in dimension.groups
+        }
+        for dimension in published.dimensions
+    }  # fmt: skip
     comments = published.comments
     if comments is not None and (responses is None or not comments_may_be_shown(responses, k)):
         comments = None
@@ -72,8 +97,8 @@ def checked_round(published: PublishedRound) -> PublishedRound:
         responses=responses,
         response_rate=published.response_rate if responses is not None else None,
         group_counts=group_counts,
-        scales=[_checked_row(r, k) for r in published.scales],
-        items=[_checked_row(r, k) for r in published.items],
+        scales=[_hide_groups(r, k, hidden) for r in published.scales],
+        items=[_hide_groups(r, k, hidden) for r in published.items],
         comments=comments,
     )
 

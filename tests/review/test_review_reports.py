@@ -173,3 +173,22 @@ def test_rounds_list_newest_first(session: Session, published_survey: list[Publi
     assert [r.values["round_id"] for r in table.rows] == [
         r.round_id for r in reversed(published_survey)
     ]
+
+
+def test_checked_round_hides_a_group_in_every_row_once_any_row_hides_it(tricky_round):
+    # Given a payload stored by the row-by-row publisher this project used before: one
+    # item hides Global Majority while the scale and the other rows show it.
+    item = tricky_round.items[0]
+    hidden_here = dataclasses.replace(
+        item, by_group={**item.by_group, "ethnicity": {
+            **item.by_group["ethnicity"], "global_majority": None}},
+    )  # fmt: skip
+    mixed = dataclasses.replace(tricky_round, items=[hidden_here, *tricky_round.items[1:]])
+    # When the review reads it
+    fixed = checked_round(mixed)
+    # Then Global Majority is hidden in every row and in the respondent counts, so the
+    # shown rows cannot rebuild the hidden one (scale mean x n minus the other items).
+    for row in fixed.items + fixed.scales:
+        if row.overall is not None:
+            assert row.by_group["ethnicity"]["global_majority"] is None, row.id
+    assert fixed.group_counts["ethnicity"]["global_majority"] is None
