@@ -64,6 +64,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import floor, loadgen  # noqa: E402
+from speakup import db as db_module  # noqa: E402
 from speakup import migrate  # noqa: E402
 from speakup.clock import FrozenClock  # noqa: E402
 from speakup.db import make_engine, make_session_factory  # noqa: E402
@@ -256,9 +257,11 @@ def timed(phases: dict[str, float], name: str, fn: Callable[..., Any]) -> Callab
 
 def run_publish(url: str, round_id: int) -> dict[str, Any]:
     phases: dict[str, float] = {}
-    for name in ("_aggregate", "_store", "_delete_raw"):
-        setattr(publish_module, name, timed(phases, name.strip("_"),
-                                            getattr(publish_module, name)))
+    for name, phase in (("_aggregate", "aggregate"), ("_store", "store"),
+                        ("delete_raw_responses", "delete_raw")):
+        setattr(publish_module, name, timed(phases, phase, getattr(publish_module, name)))
+    # The erasure after commit (checkpoint or VACUUM) runs from speakup.db's listener.
+    db_module.erase_deleted_rows = timed(phases, "erase", db_module.erase_deleted_rows)
     engine = make_engine(url)
     settings = Settings(database_url=url, secret_key="bench")  # noqa: S106
     with make_session_factory(engine)() as session:
@@ -335,7 +338,8 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
     print(f"    items: {', '.join(ITEMS)}; ~90% answer each item, ~95% each question; "
           f"{comment_share:.0%} leave a comment")
     header = (f"{'backend':<10} {'N':>9} {'load s':>8} {'bare s':>8} {'publish s':>9} "
-              f"{'aggr':>7} {'store':>6} {'delete':>7} {'pub/bare':>8} {'aggr/bare':>9} "
+              f"{'aggr':>7} {'store':>6} {'delete':>7} {'erase':>6} {'pub/bare':>8} "
+              f"{'aggr/bare':>9} "
               f"{'rss MB':>7} {'+MB':>6}")
     print(header)
     workdir = Path(tempfile.mkdtemp(prefix="speakup-bench-"))
@@ -352,6 +356,7 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
                         f"{backend:<10} {n:>9,} {load['seconds']:>8.1f} {bare['seconds']:>8.2f} "
                         f"{pub['seconds']:>9.2f} {phases.get('aggregate', 0):>7.2f} "
                         f"{phases.get('store', 0):>6.2f} {phases.get('delete_raw', 0):>7.2f} "
+                        f"{phases.get('erase', 0):>6.2f} "
                         f"{pub['seconds'] / bare['seconds']:>8.2f} "
                         f"{phases.get('aggregate', 0) / bare['seconds']:>9.2f} "
                         f"{pub['maxrss_mb']:>7.0f} {pub['maxrss_mb'] - pub['baseline_mb']:>6.1f}",
@@ -363,7 +368,9 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
         shutil.rmtree(workdir, ignore_errors=True)
     print("    publish s = publish_round + commit (one transaction): aggr = GROUP BY queries +")
     print("    disclosure control, store = payload insert, delete = raw rows; token hashes are")
-    print("    deleted in the remainder. rss MB = peak RSS of the publishing process;")
+    print("    deleted in the remainder; erase = after commit, SQLite's WAL checkpoint (TRUNCATE)")
+    print("    or PostgreSQL's VACUUM of the raw tables (part of publish s).")
+    print("    rss MB = peak RSS of the publishing process;")
     print("    +MB = growth during publication (what scales with N, if anything).")
 
 

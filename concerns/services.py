@@ -62,6 +62,7 @@ from concerns.models import (
     ConcernKeyWrap,
     ConcernMessage,
     HandlerKey,
+    HandlerKeySession,
     MessageKind,
     Reader,
     RecoveryKey,
@@ -69,6 +70,7 @@ from concerns.models import (
 )
 from speakup import audit
 from speakup.clock import Clock
+from speakup.db import request_erasure
 from speakup.models import Role, User
 
 MAX_WHAT_HAPPENED = 20_000
@@ -1088,6 +1090,9 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
         )
     )
     if due:
+        # The ciphertexts, key wraps and receipt hash must not outlive their rows on disk.
+        request_erasure(session, ConcernKeyWrap.__tablename__, ConcernMessage.__tablename__,
+                        Concern.__tablename__)
         session.execute(delete(ConcernKeyWrap).where(ConcernKeyWrap.concern_id.in_(due)))
         session.execute(delete(ConcernMessage).where(ConcernMessage.concern_id.in_(due)))
         session.execute(
@@ -1099,7 +1104,8 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
         audit.record(session, clock, actor=actor, action="concerns.purge",
                      subject=f"closed on or before {cutoff.isoformat()}",
                      detail={"concerns": len(due)})
-    keys.purge_key_sessions(session, clock)
+    if keys.purge_key_sessions(session, clock):
+        request_erasure(session, HandlerKeySession.__tablename__)
     ratelimit.forget_other_windows(session, ratelimit.window_tag(clock.now(),
                                                                   config.rate_limit_key))
     return len(due)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+
+log = logging.getLogger("speakup.db")
 
 # Predictable constraint names so Alembic revisions can refer to them.
 NAMING_CONVENTION = {
@@ -32,6 +36,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros in their pages (and freed pages zeroed)
+    # instead of lingering in free space: "deleting means erasing" (DESIGN.md).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -55,8 +62,105 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Return the session factory every caller uses (web, CLI, scheduler).
+
+    Its sessions carry out the erasure that :func:`request_erasure` asks for, once
+    their transaction has committed.
+    """
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    event.listen(factory, "after_commit", _erase_after_commit)
+    event.listen(factory, "after_transaction_end", _forget_erasure)
+    return factory
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+# --- deleting means erasing (DESIGN.md) ------------------------------------------------
+#
+# A deleted row lives on in SQLite's -wal file (every page version written since the
+# last checkpoint) and in PostgreSQL's dead tuples until VACUUM. Services that delete
+# personal data say which tables they touched; once the session's transaction has
+# committed, the engine's erasure runs on a connection of its own (it cannot run inside
+# that transaction: VACUUM never can, and a checkpoint cannot see past an open writer).
+
+_ERASURE = "speakup.erase_tables"
+# Each attempt already waits up to busy_timeout for readers and writers to finish.
+CHECKPOINT_ATTEMPTS = 3
+CHECKPOINT_PAUSE_SECONDS = 0.2
+
+
+def request_erasure(session: Session, *table_names: str) -> None:
+    """Ask for the tables' deleted rows to be erased once this session's transaction commits.
+
+    Call it beside the DELETE (or UPDATE) that removes personal data. Nothing happens
+    if the transaction rolls back, or if the session is not one of
+    :func:`make_session_factory`'s (tests that roll everything back).
+    """
+    session.info.setdefault(_ERASURE, set()).update(table_names)
+
+
+def erasure_requested(session: Session) -> frozenset[str]:
+    """Return the tables whose erasure waits for this session's commit."""
+    return frozenset(session.info.get(_ERASURE, ()))
+
+
+def _erase_after_commit(session: Session) -> None:
+    # after_commit also fires when a savepoint is released: wait for the real commit.
+    if session.get_nested_transaction() is not None:
+        return
+    tables = session.info.pop(_ERASURE, None)
+    bind = session.get_bind()
+    if not tables or isinstance(bind, Connection):
+        return
+    erase_deleted_rows(bind, sorted(tables))
+
+
+def _forget_erasure(session: Session, transaction: SessionTransaction) -> None:
+    # Still there when the outermost transaction ends: it rolled back, nothing to erase.
+    if transaction.parent is None:
+        session.info.pop(_ERASURE, None)
+
+
+def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
+    """Make committed deletions in these tables real on disk; return True if fully done.
+
+    SQLite: with ``secure_delete`` on (every connection), the deleting transaction
+    wrote zeroed pages to the WAL; ``wal_checkpoint(TRUNCATE)`` copies them over the
+    main file and empties the WAL, which still held the rows' earlier page versions.
+    A running server's readers can keep it busy for a moment, so it is retried;
+    if it stays busy, a warning is logged (the commit itself stands).
+    PostgreSQL: ``VACUUM`` the tables so dead tuples become free space (which it does
+    not overwrite: see the README on backups and WAL archives).
+    """
+    if is_sqlite(engine):
+        return _checkpoint_truncate(engine)
+    preparer = engine.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in table_names)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {names}")
+    return True
+
+
+def _checkpoint_truncate(engine: Engine) -> bool:
+    # The raw DBAPI connection runs in autocommit mode (isolation_level None above), so
+    # no BEGIN IMMEDIATE is wrapped around the pragma: a checkpoint inside a transaction
+    # could not complete.
+    raw = engine.raw_connection()
+    try:
+        for attempt in range(CHECKPOINT_ATTEMPTS):
+            busy, wal_frames, checkpointed = raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()
+            if not busy:
+                return True
+            time.sleep(CHECKPOINT_PAUSE_SECONDS * (attempt + 1))
+    finally:
+        raw.close()
+    log.warning(
+        "WAL checkpoint stayed busy after %d attempts: %d of %d frames copied; deleted "
+        "rows stay in the -wal file until the next complete checkpoint",
+        CHECKPOINT_ATTEMPTS, checkpointed, wal_frames,
+    )
+    return False

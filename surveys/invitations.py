@@ -42,10 +42,11 @@ from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from speakup.clock import Clock, as_utc
+from speakup.db import request_erasure
 from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
@@ -367,12 +368,13 @@ def outbox_label(round_id: int) -> str:
 
 
 def _delete_mail_jobs(session: Session, *conditions: object) -> int:
-    if session.get_bind().dialect.name == "sqlite":
-        # Overwrite freed pages, as publication does, so addresses do not linger in the file.
-        session.execute(text("PRAGMA secure_delete = ON"))
-    return int(session.execute(
+    deleted = int(session.execute(
         delete(MailJob).where(*conditions).execution_options(synchronize_session=False)
     ).rowcount or 0)
+    if deleted:
+        # Addresses must not linger in free pages or the SQLite WAL once the caller commits.
+        request_erasure(session, MailJob.__tablename__)
+    return deleted
 
 
 def forget_finished_mail(session: Session, round_id: int | None = None) -> list[int]:

@@ -1,4 +1,9 @@
-"""Survey tables. Responses carry no token, address, time or ordered id (rule 4)."""
+"""Survey tables. Responses carry no token, address, time or ordered id (rule 4).
+
+The raw tables (responses, their answers and groups, token hashes) are ``WITHOUT
+ROWID`` on SQLite: stored in the order of their random keys, with no hidden rowid
+counting arrivals (migration 0005). PostgreSQL's heap order is a stated limit (README).
+"""
 
 from __future__ import annotations
 
@@ -140,7 +145,10 @@ class TokenHash(Base):
     """A keyed hash of one invitation token; nothing says which address got it."""
 
     __tablename__ = "token_hashes"
-    __table_args__ = (Index("ix_token_hashes_round_id", "round_id"),)
+    __table_args__ = (
+        Index("ix_token_hashes_round_id", "round_id"),
+        {"sqlite_with_rowid": False},
+    )
 
     # The hash itself is the key: random, so row order says nothing about issue order.
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
@@ -152,6 +160,7 @@ class Response(Base):
     """One anonymous response: no token, no address, no time; a random id."""
 
     __tablename__ = "responses"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # secrets.token_hex(16)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
@@ -162,7 +171,10 @@ class ResponseAnswer(Base):
     """One answer to one item; aggregated with GROUP BY at publication."""
 
     __tablename__ = "response_answers"
-    __table_args__ = (Index("ix_response_answers_round_item", "round_id", "item_id"),)
+    __table_args__ = (
+        Index("ix_response_answers_round_item", "round_id", "item_id"),
+        {"sqlite_with_rowid": False},
+    )
 
     # No foreign key to responses (migration 0004): PostgreSQL checks such a key with one
     # query per deleted response, which made erasing a 1 M-response round at publication
@@ -179,7 +191,10 @@ class ResponseGroup(Base):
     """The self-declared group of one response for one demographic question."""
 
     __tablename__ = "response_groups"
-    __table_args__ = (Index("ix_response_groups_round_dimension", "round_id", "dimension"),)
+    __table_args__ = (
+        Index("ix_response_groups_round_dimension", "round_id", "dimension"),
+        {"sqlite_with_rowid": False},
+    )
 
     # No foreign key to responses, as for ResponseAnswer (migration 0004).
     response_id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -44,12 +44,9 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     func,
-    literal_column,
     null,
     select,
-    text,
     union_all,
     update,
 )
@@ -59,6 +56,7 @@ from sqlalchemy.sql import CompoundSelect, Select
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.settings import Settings
+from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
 from surveys.models import (
@@ -97,7 +95,6 @@ _MONTHS = (
 )  # fmt: skip
 
 GroupKey = tuple[str, str]  # (dimension, option)
-_SQLITE_DELETE_BATCH = 50_000
 
 
 class PublicationError(Exception):
@@ -143,10 +140,10 @@ def publish_round(
             except SuppressionError as exc:
                 raise PublicationError(f"Round {round_.id}: {exc}") from exc
             _store(session, published)
-            _delete_round_rows(session, TokenHash, round_.id)
+            delete_round_rows(session, TokenHash, round_.id)
             forget_round_mail(session, round_.id, settings)
             if not keep_raw:
-                _delete_raw(session, round_.id)
+                delete_raw_responses(session, round_.id)
     except _Lost:
         session.expire(round_)
         stored = session.get(PublishedResult, round_.id, populate_existing=True)
@@ -185,7 +182,7 @@ def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int
                 .execution_options(synchronize_session=False)
             ).rowcount
             if claimed:
-                _delete_raw(session, round_id)
+                delete_raw_responses(session, round_id)
                 purged += 1
     if purged:
         session.expire_all()
@@ -278,46 +275,6 @@ def _store(session: Session, published: PublishedRound) -> None:
         )
     )
     session.flush()
-
-
-def _delete_raw(session: Session, round_id: int) -> None:
-    """Delete a round's answers, groups and responses."""
-    for table in (ResponseAnswer, ResponseGroup, Response):
-        _delete_round_rows(session, table, round_id)
-
-
-def _delete_round_rows(
-    session: Session, table: type[Response | ResponseAnswer | ResponseGroup | TokenHash],
-    round_id: int,
-) -> None:
-    """Delete every row of one round from one table, in bounded memory."""
-    if session.get_bind().dialect.name != "sqlite":
-        session.execute(
-            delete(table)
-            .where(table.round_id == round_id)
-            .execution_options(synchronize_session=False)
-        )
-        return
-    # Overwrite freed pages with zeros so deleted answers do not linger in the file.
-    session.execute(text("PRAGMA secure_delete = ON"))
-    # SQLite first collects in memory the rowids a DELETE … WHERE removes (about 25
-    # bytes each: 200 MB for a 1 M-response round), so delete in rowid ranges. The
-    # unary plus keeps SQLite on the rowid range instead of the round_id index, which
-    # would rescan the round's index entries for every batch.
-    rowid = literal_column("rowid")
-    low, high = session.execute(
-        select(func.min(rowid), func.max(rowid)).select_from(table).where(
-            table.round_id == round_id
-        )
-    ).one()
-    unindexed_round = literal_column(f"+{table.__tablename__}.round_id")
-    while low is not None and low <= high:
-        session.execute(
-            delete(table)
-            .where(unindexed_round == round_id, rowid.between(low, low + _SQLITE_DELETE_BATCH - 1))
-            .execution_options(synchronize_session=False)
-        )
-        low += _SQLITE_DELETE_BATCH
 
 
 # --- aggregation ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from publish_factory import (
 from sqlalchemy import func, select
 
 from speakup.db import make_engine, make_session_factory
+from surveys import erase as erase_module
 from surveys import publish as publish_module
 from surveys.models import PublishedResult, Round, Survey
 from surveys.publish import PublicationError, publish_round, purge_expired_raw
@@ -107,7 +108,7 @@ def test_a_crash_after_aggregation_leaves_the_round_closed_and_intact(
 def test_a_crash_while_deleting_keeps_everything(session, settings, clock, monkeypatch):
     round_, _ = closed_round(session)
     before = raw_row_counts(session, round_.id)
-    monkeypatch.setattr(publish_module, "_delete_raw", lambda *_: 1 / 0)
+    monkeypatch.setattr(publish_module, "delete_raw_responses", lambda *_: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         publish_round(session, round_, settings, clock)
     session.expire_all()
@@ -234,7 +235,7 @@ def test_published_on_is_a_date_only(session, settings, clock):
 
 
 def test_raw_rows_are_deleted_in_batches_when_many(session, settings, clock, monkeypatch):
-    monkeypatch.setattr(publish_module, "_SQLITE_DELETE_BATCH", 5)  # SQLite only
+    monkeypatch.setattr(erase_module, "_SQLITE_DELETE_BATCH", 5)  # SQLite only
     round_, _ = closed_round(session, crowd({"white": 12}))
     other, _ = closed_round(session)
     add_responses(session, round_, crowd({"global_majority": 11}))  # rows interleaved
