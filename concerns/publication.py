@@ -409,6 +409,8 @@ def _hide_more(payload: dict[str, Any], earlier: list[dict[str, Any]],
             counts = _year_counts(truth, earlier)
             by_label = {label: counts.get(cid, 0) for cid, label, _, _ in truth["categories"]}
             if _hide_smallest(year["received_by_category"], by_label):
+                if all(v is None for v in year["received_by_category"].values()):
+                    year["received_by_category"] = None
                 return "a year category cell"
             year["received_by_category"] = None
             return "the year table"
