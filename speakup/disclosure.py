@@ -102,7 +102,9 @@ def suppress_total(total: int, k: int) -> int | None:
     return total if total >= k else HIDDEN
 
 
-def hidden_keys(counts: Mapping[K, int], k: int) -> frozenset[K]:
+def hidden_keys(
+    counts: Mapping[K, int], k: int, also: Iterable[K] = ()
+) -> frozenset[K]:
     """Return the keys to hide in one breakdown (primary + complementary).
 
     ``counts`` maps each cell of the breakdown to its number of contributors;
@@ -114,6 +116,10 @@ def hidden_keys(counts: Mapping[K, int], k: int) -> frozenset[K]:
     type's name), so the result never depends on dict insertion order. If the
     total is below ``k``, every cell is hidden (and the total must be too: see
     :func:`suppress_total`).
+
+    ``also`` names cells already hidden for another reason (the same group in
+    another row that shares respondents); they count towards the hidden cells'
+    sum, so complementary suppression hides no more than it must.
     """
     k = validate_min_group_size(k)
     _check_counts(counts)
@@ -121,6 +127,7 @@ def hidden_keys(counts: Mapping[K, int], k: int) -> frozenset[K]:
         # Primary suppression would hide every cell anyway; say so outright.
         return frozenset(counts)
     hidden = {key for key, count in counts.items() if count < k}
+    hidden.update(key for key in also if key in counts)
     _complete_line(counts, hidden, k)
     return frozenset(hidden)
 

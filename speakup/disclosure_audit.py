@@ -429,7 +429,7 @@ class _Problem:
         point = np.array(result.x[:n], dtype=float)
         whole = self.integrality.astype(bool)
         point[whole] = np.round(point[whole])
-        return point if self._feasible(point, lower, upper) else None
+        return point if self._feasible(point, lower[:n], upper[:n]) else None
 
     def _feasible(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> bool:
         if np.any(point < lower - _TOLERANCE) or np.any(point > upper + _TOLERANCE):

@@ -20,16 +20,12 @@ and 5). It runs in one transaction (a savepoint inside the caller's transaction)
 Any failure rolls the savepoint back: the round stays ``closed`` with its raw rows
 and nothing stored. Re-running on a published round returns the stored result.
 
-Disclosure control, per dimension (one at a time):
-
-* the respondents per group form a breakdown; its hidden groups (primary and
-  complementary suppression) are hidden in every item and scale row too;
-* respondents who did not answer the question (or gave an option the survey no
-  longer lists) form an extra, never-published "unstated" cell, so that the shown
-  total minus the shown groups cannot single them out;
-* each row is then suppressed again over its own answer counts (a cell with fewer
-  than ``k`` answers is hidden, plus complements), so within every row the hidden
-  cells hold 0 or at least ``k`` answers given the row's shown overall ``n``.
+Disclosure control is decided once, over the whole round, by
+:func:`surveys.round_disclosure.decide_suppression`: one hidden-group pattern per
+dimension shared by the respondents table and every row, then the attacker's audit
+(:mod:`speakup.disclosure_audit`) over everything the publication shows, suppressing
+more until no hidden count can be pinned. Scale means are stored rounded to two
+decimals, exactly as they are shown, so the audit's intervals describe what leaves.
 """
 
 from __future__ import annotations
@@ -61,12 +57,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import CompoundSelect, Select
 
 from speakup.clock import Clock, as_utc
-from speakup.disclosure import (
-    comments_may_be_shown,
-    hidden_keys,
-    suppress_total,
-    validate_min_group_size,
-)
+from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.settings import Settings
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
 from surveys.models import (
@@ -87,14 +78,18 @@ from surveys.published import (
     PublishedRound,
     Row,
 )
+from surveys.round_disclosure import (
+    InstrumentTruth,
+    RoundTruth,
+    RowTruth,
+    SuppressionError,
+    decide_suppression,
+    round_mean,
+)
 
 __all__ = ["PublicationError", "aggregation_queries", "publish_round", "purge_expired_raw"]
 
 PREFER_NOT_LABEL = "Prefer not to say"
-# The never-published cell of respondents outside every listed group of a dimension.
-# "" sorts before every group id in disclosure's tie-break, so among equally small
-# cells it is the one hidden first (it costs nothing: it is never shown anyway).
-_UNSTATED = ""
 _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December",
@@ -142,7 +137,10 @@ def publish_round(
         with session.begin_nested():
             if not _claim(session, round_.id, clock.today(), raw_deleted=not keep_raw):
                 raise _Lost
-            published = _aggregate(session, round_, survey, plan, k, clock.today())
+            try:
+                published = _aggregate(session, round_, survey, plan, k, clock.today())
+            except SuppressionError as exc:
+                raise PublicationError(f"Round {round_.id}: {exc}") from exc
             _store(session, published)
             _delete_round_rows(session, TokenHash, round_.id)
             if not keep_raw:
@@ -326,30 +324,34 @@ def _delete_round_rows(
 def _aggregate(
     session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date
 ) -> PublishedRound:
+    """Aggregate in SQL, decide disclosure once over the whole result, build what is stored."""
     round_id = round_.id
     total, group_sizes = _respondent_counts(session, round_id)
-    hidden_groups = {
-        dim.id: _hidden(_group_counts(dim, group_sizes), total, frozenset(), k)
-        for dim in plan.dimensions
-    }
-    group_counts = {
-        dim.id: {
-            g.id: None if g.id in hidden_groups[dim.id] else group_sizes.get((dim.id, g.id), 0)
-            for g in dim.groups
-        }
-        for dim in plan.dimensions
-    }
-    shown_total = suppress_total(total, k)
-
     overall_values, group_values = _item_value_counts(session, round_id, plan.items)
+    histograms = {s.instrument.id: _score_histograms(session, round_id, s) for s in plan.scales}
+    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
+    suppression = decide_suppression(truth, k)
+
+    def build(row_id: str, overall: Cell, by_group: Mapping[GroupKey, Cell], **fields: object
+              ) -> Row:
+        cells = {
+            dim.id: {
+                g.id: None if g.id in suppression.groups_hidden[dim.id]
+                else by_group.get((dim.id, g.id))
+                for g in dim.groups
+            }
+            for dim in plan.dimensions
+        }
+        if row_id in suppression.rows_hidden:
+            return Row(id=row_id, overall=None,  # type: ignore[arg-type]
+                       by_group={d: dict.fromkeys(c) for d, c in cells.items()}, **fields)
+        return Row(id=row_id, overall=overall, by_group=cells, **fields)  # type: ignore[arg-type]
+
     items = [
-        _row(
-            plan.dimensions,
-            hidden_groups,
-            k,
+        build(
+            item.id,
             _item_cell(item, overall_values.get(item.id, {})),
             {key: _item_cell(item, c) for key, c in group_values.get(item.id, {}).items()},
-            id=item.id,
             label=item.text,
             response_scale=item.scale.id,
             instrument_id=item.instrument_id,
@@ -360,21 +362,28 @@ def _aggregate(
     ]
     scales = []
     for scale in plan.scales:
-        overall_hist, group_hists = _score_histograms(session, round_id, scale)
         instrument = scale.instrument
+        overall_hist, group_hists = histograms[instrument.id]
         scales.append(
-            _row(
-                plan.dimensions,
-                hidden_groups,
-                k,
+            build(
+                _scale_row_id(instrument),
                 _scale_cell(instrument, overall_hist),
                 {key: _scale_cell(instrument, hist) for key, hist in group_hists.items()},
-                id=instrument.id,
                 label=instrument.title,
                 response_scale=instrument.scale.id,
                 instrument_id=instrument.id,
             )
         )
+    group_counts = {
+        dim.id: {
+            g.id: None
+            if suppression.total_hidden or g.id in suppression.groups_hidden[dim.id]
+            else group_sizes.get((dim.id, g.id), 0)
+            for g in dim.groups
+        }
+        for dim in plan.dimensions
+    }
+    shown_total = None if suppression.total_hidden else total
 
     zone = _zone(survey.timezone)
     opens_on = as_utc(round_.opens_at).astimezone(zone).date()
@@ -398,6 +407,72 @@ def _aggregate(
         items=items,
         comments=_comments(session, survey, round_id, total, k),
     )
+
+
+def _scale_row_id(instrument: Instrument) -> str:
+    return instrument.id
+
+
+def _truth(
+    plan: _Plan,
+    total: int,
+    group_sizes: Mapping[GroupKey, int],
+    overall_values: Mapping[str, Mapping[int, int]],
+    group_values: Mapping[str, Mapping[GroupKey, Mapping[int, int]]],
+    histograms: Mapping[str, tuple[Mapping[tuple[int, int], int],
+                                   Mapping[GroupKey, Mapping[tuple[int, int], int]]]],
+) -> RoundTruth:
+    """Every true aggregate, in the shape the disclosure decision and its audit read."""
+    rows: list[RowTruth] = []
+    scored_instruments = {s.instrument.id for s in plan.scales}
+    for item in plan.items:
+        values = item.scale.answer_values
+        rows.append(RowTruth(
+            id=item.id,
+            instrument_id=item.instrument_id,
+            is_scale=False,
+            overall={str(v): overall_values.get(item.id, {}).get(v, 0) for v in values},
+            by_group={key: {str(v): c.get(v, 0) for v in values}
+                      for key, c in group_values.get(item.id, {}).items()},
+            scored={str(v): item.scored(v) for v in values}  # type: ignore[misc]
+            if item.instrument_id in scored_instruments else {},
+        ))  # fmt: skip
+    instruments: list[InstrumentTruth] = []
+    for instrument_id in dict.fromkeys(item.instrument_id for item in plan.items):
+        item_ids = tuple(i.id for i in plan.items if i.instrument_id == instrument_id)
+        instruments.append(InstrumentTruth(instrument_id, item_ids))
+    for scale in plan.scales:
+        instrument = scale.instrument
+        overall_hist, group_hists = histograms[instrument.id]
+        overall_cell = _scale_cell(instrument, overall_hist)
+        rows.append(RowTruth(
+            id=_scale_row_id(instrument),
+            instrument_id=instrument.id,
+            is_scale=True,
+            overall=overall_cell.distribution,
+            by_group={key: _scale_cell(instrument, h).distribution
+                      for key, h in group_hists.items()},
+            score_sum=_score_sum(overall_hist),
+            group_score_sums={key: _score_sum(h) for key, h in group_hists.items()},
+        ))  # fmt: skip
+        instruments = [
+            InstrumentTruth(
+                i.id, i.item_ids, _scale_row_id(instrument), instrument.min_answered or 1,
+                instrument.scale.min_value, instrument.scale.max_value,
+            ) if i.id == instrument.id else i
+            for i in instruments
+        ]  # fmt: skip
+    return RoundTruth(
+        total=total,
+        dimensions={dim.id: [g.id for g in dim.groups] for dim in plan.dimensions},
+        group_sizes=group_sizes,
+        rows=rows,
+        instruments=instruments,
+    )
+
+
+def _score_sum(histogram: Mapping[tuple[int, int], int]) -> Fraction:
+    return sum((Fraction(t * n, a) for (t, a), n in histogram.items()), Fraction(0))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -596,43 +671,7 @@ def _scale_cell(instrument: Instrument, histogram: Mapping[tuple[int, int], int]
     favourable = sum(points[p] for p in scale.favourable_values)
     return Cell(
         n=n,
-        mean=float(exact_total / n) if n else None,
+        mean=round_mean(exact_total / n) if n else None,
         favourable=favourable / n if n else None,
         distribution={str(p): c for p, c in points.items()},
     )
-
-
-def _group_counts(dim: Dimension, counts: Mapping[GroupKey, int]) -> dict[str, int]:
-    return {g.id: counts.get((dim.id, g.id), 0) for g in dim.groups}
-
-
-def _hidden(counts: Mapping[str, int], total: int, also: frozenset[str], k: int) -> frozenset[str]:
-    """Return the groups of one breakdown to hide, given its (shown or hidden) total.
-
-    ``counts`` holds every listed group; whoever is in ``total`` but in none of
-    them is the never-published unstated cell, suppressed with the rest.
-    """
-    unstated = total - sum(counts.values())
-    if unstated < 0:  # pragma: no cover - groups are a subset of the respondents
-        raise PublicationError("a breakdown holds more people than its total")
-    hidden = hidden_keys({**counts, _UNSTATED: unstated}, k) | also
-    return frozenset(key for key in counts if key in hidden)
-
-
-def _row(
-    dimensions: Sequence[Dimension],
-    hidden_groups: Mapping[str, frozenset[str]],
-    k: int,
-    overall: Cell,
-    by_group: Mapping[GroupKey, Cell],
-    **fields: object,
-) -> Row:
-    """Build one published row: hide cells the group breakdown hides, then by the row's n."""
-    cells: dict[str, dict[str, Cell | None]] = {}
-    for dim in dimensions:
-        found = {g.id: by_group.get((dim.id, g.id)) for g in dim.groups}
-        answered = {g: cell.n if cell else 0 for g, cell in found.items()}
-        hidden = _hidden(answered, overall.n, hidden_groups[dim.id], k)
-        cells[dim.id] = {g: None if g in hidden else found[g] for g in answered}
-    shown = overall if suppress_total(overall.n, k) is not None else None
-    return Row(overall=shown, by_group=cells, **fields)  # type: ignore[arg-type]

@@ -1,0 +1,362 @@
+"""Decide what a round's publication hides: one pattern per breakdown, then the attacker's audit.
+
+Pure (no SQL, no Flask): `surveys.publish` aggregates a round in the database into
+a :class:`RoundTruth`, calls :func:`decide_suppression` once, and stores what it
+returns. The steps, in order, never reaching back:
+
+1. **One pattern per breakdown.** Within a dimension (ethnicity group, team, …)
+   the respondents table and every item and scale row whose Everyone figure is
+   shown share the same respondents, so they share one set of hidden groups: a
+   group hidden in one of them is hidden in all of them, with its n, mean,
+   favourable share and distribution. Each of those lines is suppressed with
+   primary and complementary suppression (the never-published "unstated" cell of
+   people who skipped the group question included), repeatedly, until the
+   pattern is stable. Rows whose Everyone figure is below ``k`` are hidden whole.
+2. **The attacker's audit** (:mod:`speakup.disclosure_audit`) over everything the
+   publication shows at once: every row of every breakdown, the Everyone rows,
+   n's, distributions, the sums implied by rounded scale means, "each person
+   answers each question at most once" and, for scales, the link between a
+   group's scale mean and its item totals when everybody answered every item.
+3. **Suppress more** where the audit pins a hidden count: the smallest group still
+   shown in that breakdown, then the Everyone figures of the exposed instrument,
+   and audit again until nothing can be pinned.
+
+Dimensions share only the Everyone figures, which are published as exact known
+values, so the audit's unknowns fall apart into one program per dimension (plus
+Everyone rows that are themselves hidden).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from speakup.disclosure import hidden_keys, validate_min_group_size
+from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
+
+__all__ = [
+    "MEAN_HALF_WIDTH",
+    "UNSTATED",
+    "InstrumentTruth",
+    "RoundSuppression",
+    "RoundTruth",
+    "RowTruth",
+    "SuppressionError",
+    "attack_model",
+    "decide_suppression",
+]
+
+#: The never-published cell of respondents outside every listed group of a dimension.
+#: "" sorts before every group id, so among equally small cells it is hidden first.
+UNSTATED = ""
+#: Means are stored and shown to two decimals; an attacker knows each to within this.
+MEAN_HALF_WIDTH = 0.005 + 1e-9
+_EVERYONE = None
+
+
+class SuppressionError(Exception):
+    """Nothing more can be hidden, yet the audit still pins a hidden count."""
+
+
+@dataclass(frozen=True)
+class RowTruth:
+    """True figures of one item or scale row: Everyone and every (dimension, group)."""
+
+    id: str
+    instrument_id: str
+    is_scale: bool
+    # Answer value (as stored in distributions) -> answers, for Everyone and per group.
+    overall: Mapping[str, int]
+    by_group: Mapping[tuple[str, str], Mapping[str, int]]
+    # Scales: the exact sum of respondents' scores, Everyone and per group.
+    score_sum: Fraction = Fraction(0)
+    group_score_sums: Mapping[tuple[str, str], Fraction] = field(default_factory=dict)
+    # Items of a scored instrument: answer value -> value on the scale (reversed items flipped).
+    scored: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return sum(self.overall.values())
+
+
+@dataclass(frozen=True)
+class InstrumentTruth:
+    """How an instrument's scale score relates to its items (None fields: no scale)."""
+
+    id: str
+    item_ids: tuple[str, ...]
+    scale_row_id: str | None = None
+    min_answered: int = 0
+    lowest: int = 1
+    highest: int = 5
+
+
+@dataclass(frozen=True)
+class RoundTruth:
+    """Every aggregate of a round before disclosure control."""
+
+    total: int
+    dimensions: Mapping[str, Sequence[str]]  # dimension -> listed group ids
+    group_sizes: Mapping[tuple[str, str], int]
+    rows: Sequence[RowTruth]
+    instruments: Sequence[InstrumentTruth]
+
+
+@dataclass(frozen=True)
+class RoundSuppression:
+    """What to hide: the same groups in every shown row of a dimension."""
+
+    total_hidden: bool
+    groups_hidden: Mapping[str, frozenset[str]]  # dimension -> hidden groups
+    rows_hidden: frozenset[str]  # rows whose Everyone figures (and so every group) are hidden
+    report: AuditReport
+    rounds_of_audit: int
+
+
+def decide_suppression(truth: RoundTruth, k: int) -> RoundSuppression:
+    """Return the suppression that passes the attacker's audit, hiding as little as it can."""
+    k = validate_min_group_size(k)
+    forced_groups: dict[str, set[str]] = {dim: set() for dim in truth.dimensions}
+    forced_rows: set[str] = set()
+    attempt = 0
+    while True:
+        attempt += 1
+        total_hidden, groups_hidden, rows_hidden = _pattern(truth, k, forced_groups, forced_rows)
+        model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden)
+        report = audit_model(model)
+        if report.ok:
+            return RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt)
+        if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
+                              forced_rows):  # fmt: skip
+            raise SuppressionError(
+                "the round cannot be published safely: " + report.exposures[0].reason
+            )
+
+
+# --- 1. one pattern per breakdown --------------------------------------------------
+
+
+def _pattern(
+    truth: RoundTruth, k: int, forced_groups: Mapping[str, set[str]], forced_rows: set[str]
+) -> tuple[bool, dict[str, frozenset[str]], frozenset[str]]:
+    total_hidden = truth.total < k
+    rows_hidden = frozenset(r.id for r in truth.rows if r.n < k or r.id in forced_rows)
+    shown_rows = [r for r in truth.rows if r.id not in rows_hidden]
+    groups_hidden: dict[str, frozenset[str]] = {}
+    for dim, groups in truth.dimensions.items():
+        if total_hidden:
+            groups_hidden[dim] = frozenset(groups)
+            continue
+        lines = [_line(groups, {g: truth.group_sizes.get((dim, g), 0) for g in groups},
+                       truth.total)]  # fmt: skip
+        for row in shown_rows:
+            answered = {g: sum(row.by_group.get((dim, g), {}).values()) for g in groups}
+            lines.append(_line(groups, answered, row.n))
+        hidden: set[str] = {UNSTATED, *forced_groups[dim]}
+        changed = True
+        while changed:  # the hidden set only grows, so this ends
+            changed = False
+            for line in lines:
+                grown = hidden_keys(line, k, also=hidden)
+                if not grown <= hidden:
+                    hidden |= grown
+                    changed = True
+        groups_hidden[dim] = frozenset(g for g in groups if g in hidden)
+    return total_hidden, groups_hidden, rows_hidden
+
+
+def _line(groups: Sequence[str], counts: Mapping[str, int], total: int) -> dict[str, int]:
+    unstated = total - sum(counts.values())
+    if unstated < 0:  # pragma: no cover - groups are a subset of the respondents
+        raise SuppressionError("a breakdown holds more people than its total")
+    return {**{g: counts[g] for g in groups}, UNSTATED: unstated}
+
+
+# --- 2. what an attacker sees ------------------------------------------------------
+
+
+def attack_model(
+    truth: RoundTruth, k: int, total_hidden: bool,
+    groups_hidden: Mapping[str, frozenset[str]], rows_hidden: frozenset[str],
+    row_groups_hidden: Mapping[tuple[str, str], frozenset[str]] | None = None,
+) -> AttackModel:
+    """Describe everything the publication shows as the attacker's linear system.
+
+    ``row_groups_hidden`` overrides the hidden groups of single (row, dimension)
+    pairs: publications never do that (one pattern per dimension), but an audit of
+    a row-by-row publication, such as the one this module replaced, needs it.
+    """
+    overrides = row_groups_hidden or {}
+    model = AttackModel(k)
+    model.count(("R",), truth.total, shown=not total_hidden)
+    rows = {row.id: row for row in truth.rows}
+    for row in truth.rows:
+        _declare_cells(model, row, None, None, shown=row.id not in rows_hidden,
+                       values=row.overall, score=row.score_sum)  # fmt: skip
+    for dim, groups in truth.dimensions.items():
+        members = [*groups, UNSTATED]
+        sizes = _line(groups, {g: truth.group_sizes.get((dim, g), 0) for g in groups}, truth.total)
+        for g in members:
+            shown = not total_hidden and g != UNSTATED and g not in groups_hidden[dim]
+            model.count(("r", dim, g), sizes[g], shown=shown, protected=_protect(g, sizes[g], k))
+        model.sum_of(("R",), [("r", dim, g) for g in members])
+        for row in truth.rows:
+            cells = _group_cells(row, dim, groups)
+            for g in members:
+                hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
+                shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
+                values, score = cells[g]
+                _declare_cells(model, row, dim, g, shown=shown, values=values, score=score,
+                               protected=_protect(g, sum(values.values()), k))
+                model.at_most(("n", row.id, dim, g), ("r", dim, g))
+            for value in row.overall:
+                model.sum_of(("x", row.id, None, None, value),
+                             [("x", row.id, dim, g, value) for g in members])  # fmt: skip
+            if row.is_scale:
+                model.add({("S", row.id, None, None): -1.0,
+                           **{("S", row.id, dim, g): 1.0 for g in members}}, 0.0, 0.0)  # fmt: skip
+        for instrument in truth.instruments:
+            if instrument.scale_row_id is not None:
+                for g in members:
+                    _link_scale(model, instrument, rows, dim, g)
+    for instrument in truth.instruments:
+        if instrument.scale_row_id is not None:
+            _link_scale(model, instrument, rows, None, None)
+    return model
+
+
+def _protect(group: str, count: int, k: int) -> bool:
+    """Protect every hidden group; the unstated remainder only when it is small.
+
+    The unstated cell is never a cell of the publication: when it holds k or more
+    people it is the "0 or at least k" remainder complementary suppression allows,
+    and working it out tells nothing about a group of fewer than k.
+    """
+    return group != UNSTATED or count < k
+
+
+def _group_cells(
+    row: RowTruth, dim: str, groups: Sequence[str]
+) -> dict[str, tuple[dict[str, int], Fraction]]:
+    """Each listed group's cell, and the unstated cell as Everyone minus the groups."""
+    cells = {
+        g: (dict(row.by_group.get((dim, g), {})), row.group_score_sums.get((dim, g), Fraction(0)))
+        for g in groups
+    }
+    rest = {v: n - sum(cells[g][0].get(v, 0) for g in groups) for v, n in row.overall.items()}
+    rest_score = row.score_sum - sum((cells[g][1] for g in groups), Fraction(0))
+    cells[UNSTATED] = (rest, rest_score)
+    return cells
+
+
+def _declare_cells(
+    model: AttackModel, row: RowTruth, dim: str | None, group: str | None, *, shown: bool,
+    values: Mapping[str, int], score: Fraction, protected: bool = True,
+) -> None:
+    """One cell: its n (protected), its distribution and, for scales, its score sum."""
+    n_key = ("n", row.id, dim, group)
+    model.count(n_key, sum(values.get(v, 0) for v in row.overall), shown=shown,
+                protected=protected)
+    parts = []
+    for value in row.overall:
+        key = ("x", row.id, dim, group, value)
+        model.count(key, values.get(value, 0), shown=shown, protected=False)
+        parts.append(key)
+    model.sum_of(n_key, parts)
+    if not row.is_scale:
+        return
+    # A scale's distribution counts respondents per rounded score point, so the sum of
+    # their scores lies within half a point of each; a shown mean narrows it further.
+    s_key = ("S", row.id, dim, group)
+    model.real(s_key, float(score))
+    ends = [int(value) for value in row.overall]
+    low = {value: max(int(value) - 0.5, float(min(ends))) for value in row.overall}
+    high = {value: min(int(value) + 0.5, float(max(ends))) for value in row.overall}
+    model.add({s_key: 1.0, **{("x", row.id, dim, group, v): -low[v] for v in row.overall}},
+              lower=0.0)  # fmt: skip
+    model.add({s_key: 1.0, **{("x", row.id, dim, group, v): -high[v] for v in row.overall}},
+              upper=0.0)  # fmt: skip
+    n = sum(values.get(v, 0) for v in row.overall)
+    if shown and n:
+        mean = round_mean(score / n)
+        model.add({s_key: 1.0}, n * (mean - MEAN_HALF_WIDTH), n * (mean + MEAN_HALF_WIDTH))
+
+
+def _link_scale(
+    model: AttackModel, instrument: InstrumentTruth, rows: Mapping[str, RowTruth],
+    dim: str | None, group: str | None,
+) -> None:
+    """What a scale's respondents imply about the same people's item answers.
+
+    With m items asked, r respondents, n_s scale scores and A the sum of scored
+    item answers: n_s <= r; the answers given number at most m·r and at least
+    min_answered·n_s (and at most (min_answered − 1) per respondent without a
+    score); when nobody skipped an item (answers = m·r) the scores sum to A / m
+    exactly, and each missing answer loosens that by at most m·highest.
+    """
+    scale_id = instrument.scale_row_id
+    assert scale_id is not None
+    m = len(instrument.item_ids)
+    r_key = ("R",) if dim is None else ("r", dim, group)
+    n_s = ("n", scale_id, dim, group)
+    answers = {("n", item, dim, group): 1.0 for item in instrument.item_ids}
+    model.at_most(n_s, r_key)
+    model.add({**answers, r_key: -float(m)}, upper=0.0)
+    model.add({**answers, n_s: -float(instrument.min_answered)}, lower=0.0)
+    model.add({**answers, r_key: -float(instrument.min_answered - 1),
+               n_s: -float(m - instrument.min_answered + 1)}, upper=0.0)  # fmt: skip
+    scored_sum: dict[tuple, float] = {}
+    for item in instrument.item_ids:
+        for value, points in rows[item].scored.items():
+            scored_sum[("x", item, dim, group, value)] = -float(points)
+    slack = float(instrument.highest * m)
+    missing = {r_key: float(m) * slack, **{key: -slack for key in answers}}
+    score = {("S", scale_id, dim, group): float(m), **scored_sum}
+    model.add(_merge(score, {key: -c for key, c in missing.items()}), upper=0.0)
+    model.add(_merge(score, missing), lower=0.0)
+
+
+def _merge(a: Mapping[tuple, float], b: Mapping[tuple, float]) -> dict[tuple, float]:
+    out = dict(a)
+    for key, c in b.items():
+        out[key] = out.get(key, 0.0) + c
+    return out
+
+
+def round_mean(mean: Fraction | float) -> float:
+    """Round a mean half up to two decimals, as stored and shown."""
+    return float((Fraction(mean) * 100 + Fraction(1, 2)).__floor__()) / 100
+
+
+# --- 3. suppress more ----------------------------------------------------------------
+
+
+def _suppress_more(
+    truth: RoundTruth, report: AuditReport, groups_hidden: Mapping[str, frozenset[str]],
+    rows_hidden: frozenset[str], forced_groups: dict[str, set[str]], forced_rows: set[str],
+) -> bool:
+    """Hide one more group per exposed dimension (or an instrument's Everyone rows)."""
+    instrument_of = {row.id: row.instrument_id for row in truth.rows}
+    members = {i.id: [*i.item_ids, *([i.scale_row_id] if i.scale_row_id else [])]
+               for i in truth.instruments}  # fmt: skip
+    grew = False
+    dims_done: set[str] = set()
+    for exposure in report.exposures:
+        key = exposure.key
+        dim = key[2] if key[0] in ("n", "x", "S") else (key[1] if key[0] == "r" else None)
+        if dim is not None and dim not in dims_done:
+            shown = [g for g in truth.dimensions[dim] if g not in groups_hidden[dim]]
+            if shown:
+                smallest = min(shown, key=lambda g: (truth.group_sizes.get((dim, g), 0), g))
+                forced_groups[dim].add(smallest)
+                dims_done.add(dim)
+                grew = True
+                continue
+        if key[0] in ("n", "x", "S"):
+            row_ids = members.get(instrument_of[key[1]], [key[1]])
+            new = set(row_ids) - rows_hidden
+            if new:
+                forced_rows.update(new)
+                grew = True
+    return grew
