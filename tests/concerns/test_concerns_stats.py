@@ -7,6 +7,8 @@ import json
 import secrets
 
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from concerns import publication, services
@@ -271,3 +273,42 @@ def test_the_audit_hides_a_closed_share_that_pins_small_outcomes(session, clock)
     q4 = _quarter(published_stats(session, K, TODAY), "2025-Q4")
     assert q4.received == 8 and q4.closed_share is None
     assert done["2025-Q4"].hidden_by_audit == ("the closed share",)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cells=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4), st.booleans(),
+                             st.sampled_from([None, "resolved", "not_upheld", "spam"])),
+                   max_size=50),
+    k=st.integers(3, 6),
+)
+def test_no_publication_lets_a_hidden_cell_be_worked_out(session, clock, cells, k):
+    savepoint = session.begin_nested()
+    truth: dict[str, dict[str, int]] = {}
+    for quarter, category, acknowledged, outcome in cells:
+        received = dt.date(2025, 3 * quarter + 2, 10)
+        _add(session, received, category, ack_days=3 if acknowledged else None,
+             close_days=None if outcome is None else 30, outcome=outcome or "resolved")
+        if outcome != "spam":
+            row = truth.setdefault(f"2025-Q{quarter + 1}", dict.fromkeys(CATEGORIES, 0))
+            row[CATEGORIES[category - 1]] += 1
+    _publish(session, clock, k=k)
+    payloads = _payloads(session)
+    stats = published_stats(session, k, TODAY)
+    savepoint.rollback()
+    year = [payloads[f"2025-Q{q}"] for q in (1, 2, 3, 4)]
+    assert publication.audit_publications(k, year).ok
+    for label in ("2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"):
+        q = _quarter(stats, label)
+        counts = truth.get(label, dict.fromkeys(CATEGORIES, 0))
+        total = sum(counts.values())
+        assert q.received == (total if total >= k else None)
+        shown = {c: n for c, n in (q.received_by_category or {}).items() if n is not None}
+        assert all(n >= k and n == counts[c] for c, n in shown.items())
+        if q.received is not None:  # nothing to subtract from when the total is hidden
+            hidden = total - sum(shown.values())
+            assert hidden == 0 or hidden >= k
+        else:
+            assert shown == {}
+        assert all(n is None or n >= k for n in q.outcomes.values())
