@@ -1,4 +1,4 @@
-"""`speakup keys …` (recovery key, handler access) and `speakup concerns purge`."""
+"""`speakup keys …` (recovery key, handler access), `speakup concerns purge|publish-stats`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from concerns import crypto, keys, services
+from concerns import crypto, keys, publication, services
 from concerns.models import HandlerKey
+from concerns.stats import last_quarters, quarter_label, snapshot_date
 from speakup.models import Role, User
 from speakup.web import services as app_services
 
@@ -134,3 +135,31 @@ def concerns_purge() -> None:
         count = services.purge_expired(session, svc.clock, config, actor="cli")
         session.commit()
     click.echo(f"Purged {count} concerns closed more than {config.retention_days} days ago.")
+
+
+@concerns_group.command("publish-stats")
+@with_appcontext
+def concerns_publish_stats() -> None:
+    """Publish every due, unpublished quarter's concern statistics (safe to run again)."""
+    svc = app_services(current_app)
+    config = svc.extras["concerns"]
+    today = config.today(svc.clock)
+    with svc.session_factory() as session:
+        try:
+            done = publication.publish_due_quarters(
+                session, svc.clock, today, k=svc.settings.min_group_size,
+                grace_days=config.stats_grace_days, actor="cli",
+            )
+        except publication.StatsPublicationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    for item in done:
+        extra = f"; the audit hid {', '.join(item.hidden_by_audit)}" if item.hidden_by_audit else ""
+        click.echo(f"Published {item.quarter} (figures as of {item.snapshot_date.isoformat()}"
+                   f"{extra}).")
+    if not done:
+        click.echo("Nothing to publish: every due quarter is already published.")
+    following = next(q for q in last_quarters(today, 2)
+                     if snapshot_date(*q, config.stats_grace_days) > today)
+    due = snapshot_date(*following, config.stats_grace_days)
+    click.echo(f"Next: {quarter_label(*following)} on {due.isoformat()}.")

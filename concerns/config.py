@@ -29,6 +29,7 @@ class ConcernConfig:
     checks_per_receipt_per_minute: int
     retention_days: int
     key_session_hours: int
+    stats_grace_days: int = 14
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -44,6 +45,7 @@ class ConcernConfig:
             checks_per_receipt_per_minute=settings.checks_per_receipt_per_minute,
             retention_days=settings.concern_retention_days,
             key_session_hours=settings.handler_key_session_hours,
+            stats_grace_days=settings.stats_grace_days,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import keys, services
+from concerns import keys, publication, services
 from concerns.config import ConcernConfig
 from concerns.models import OUTCOMES, Concern, MessageKind, Status
 from speakup.clock import FrozenClock
@@ -72,6 +72,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     """Create about thirty concerns over the last four quarters, in every status."""
     if session.scalar(select(func.count()).select_from(Concern)):
         say("Demo concerns already exist.")
+        _publish_due_statistics(session, svc, say)
         return
     config: ConcernConfig = svc.extras["concerns"]
     key_file = _ensure_recovery_key(session, svc, config, say) or "<your recovery key file>"
@@ -99,6 +100,19 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
     say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
         f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
+    _publish_due_statistics(session, svc, say)
+
+
+def _publish_due_statistics(session: Session, svc: Services, say: Callable[[str], None]) -> None:
+    """Publish the demo's due quarters, as the scheduler would, so the review has figures."""
+    config: ConcernConfig = svc.extras["concerns"]
+    session.flush()
+    done = publication.publish_due_quarters(
+        session, svc.clock, config.today(svc.clock), k=svc.settings.min_group_size,
+        grace_days=config.stats_grace_days, actor="demo",
+    )
+    if done:
+        say("Published concern statistics for " + ", ".join(q.quarter for q in done) + ".")
 
 
 def _progress(session: Session, config: ConcernConfig, concern: Concern | None, today: dt.date,

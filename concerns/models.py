@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -224,3 +226,22 @@ class RateLimitWindow(Base):
     bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
     window: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConcernStatsPublication(Base):
+    """One quarter's concern statistics, computed once after the quarter ended; never updated.
+
+    ``payload["published"]`` is what the review shows (already through disclosure control
+    and the attacker's audit). ``payload["withheld"]`` keeps the true counts the
+    publication was audited with, so a later publication (the year table in Q4) can be
+    audited together with this one and sums exactly the figures frozen here; nothing
+    outside `concerns.publication` reads it, and it says no more than the dated rows of
+    `concerns` already do.
+    """
+
+    __tablename__ = "concern_stats_publications"
+
+    quarter: Mapped[str] = mapped_column(String(7), primary_key=True)  # e.g. "2026-Q3"
+    published_on: Mapped[dt.date] = mapped_column(Date)
+    min_group_size: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,179 +1,194 @@
-"""How well the concern mechanism works, per quarter, for the advisory group.
+"""Concern statistics as the advisory group sees them: frozen quarterly publications.
 
-Every cell has been through `speakup.disclosure` (None = hidden or nothing to show).
-The concerns issue implements `mechanism_stats`; review pages only read these types.
+Nothing here computes a figure from the concerns table. `concerns.publication`
+computes each quarter once, after it has ended plus a grace period, puts it
+through disclosure control and the attacker's audit and stores it; this module
+reads those stored publications back for the review. Comparing two downloads
+therefore reveals nothing about one case: between publications nothing changes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, extract, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concerns.models import EXCLUDED_OUTCOMES, OUTCOMES, Concern, ConcernCategory, Status
-from concerns.services import days_between
-from speakup import disclosure
+from concerns.models import ConcernStatsPublication
+
+QUARTERS_SHOWN = 8  # two years: a fixed window, so the list itself reveals nothing
+
+# One sentence per figure, shown on the mechanisms page and written into every export.
+DEFINITIONS = (
+    ("received", "Concerns received",
+     "Concerns received in the quarter, leaving out those closed as spam or as duplicates."),
+    ("received_by_category", "Received by category",
+     "The same concerns split by the category the reporter chose; every category ever "
+     "offered is listed, including those no longer offered."),
+    ("acknowledged_within_7_days", "Acknowledged within 7 days",
+     "Among concerns whose acknowledge-by date (7 days after receipt) falls in the quarter, "
+     "the share acknowledged on or before that date."),
+    ("feedback_within_3_months", "Feedback within 3 months",
+     "Among concerns whose feedback-by date (3 months after receipt) falls in the quarter, "
+     "the share that had a first reply on or before that date, so nothing not yet due is "
+     "ever counted."),
+    ("closed", "Closed",
+     "The share of the quarter's received concerns that were closed by the quarter's "
+     "snapshot date."),
+    ("median_days_to_acknowledge", "Median days to acknowledge",
+     "The middle number of days from receipt to acknowledgement, among the quarter's "
+     "received concerns acknowledged by the snapshot date."),
+    ("outcomes", "Outcomes",
+     "How the quarter's received concerns that were closed by the snapshot date were closed."),
+    ("year_by_category", "Year by category",
+     "Published with the fourth quarter: the four quarters' concerns received added up by "
+     "category, for years whose single quarters are too small to split."),
+    ("snapshot", "Snapshot date",
+     "Each quarter is computed once, on its snapshot date (a grace period after the "
+     "quarter ends), and never recomputed; each figure is shown only when the concerns it "
+     "is computed over number at least the minimum group size."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class YearStats:
+    """The year's concerns by category, published with its fourth quarter."""
+
+    year: int
+    received: int | None
+    received_by_category: dict[str, int | None] | None  # None: no table published
 
 
 @dataclass(frozen=True)
 class QuarterStats:
     quarter: str  # e.g. "2026-Q1", by date received
+    published: bool  # False: not yet published (not yet due, or the job has not run)
+    snapshot_date: str | None  # ISO date the figures were computed as of
+    k: int | None  # the minimum group size the publication used
     received: int | None
-    received_by_category: dict[str, int | None]  # category label -> count
+    # category label -> count; None when only the quarter's total is published.
+    received_by_category: dict[str, int | None] | None
     median_days_to_acknowledge: float | None
-    acknowledged_within_7_days: float | None  # share 0..1 of those received
-    feedback_within_3_months: float | None  # share 0..1 of those received
+    acknowledged_within_7_days: float | None  # share 0..1, see DEFINITIONS
+    feedback_within_3_months: float | None  # share 0..1, see DEFINITIONS
     closed_share: float | None  # share 0..1 of those received
     outcomes: dict[str, int | None]  # closing outcome label -> count
+    year: YearStats | None = None
 
 
 @dataclass(frozen=True)
 class MechanismStats:
     k: int
-    categories: list[str]
+    categories: list[str]  # every category any shown publication lists, in its order
+    retired_categories: list[str]  # of those, the ones no longer offered to reporters
     outcomes: list[str]
     quarters: list[QuarterStats]  # oldest first
+    definitions: tuple[tuple[str, str, str], ...] = DEFINITIONS
 
 
-QUARTERS_SHOWN = 8  # two years: a fixed window, so the list itself reveals nothing
+# --- quarters --------------------------------------------------------------------------
 
 
-def mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
-    """Per-quarter statistics of concerns received up to `today` (spam/duplicates excluded).
+def quarter_label(year: int, quarter: int) -> str:
+    return f"{year}-Q{quarter}"
 
-    The last eight quarters up to `today`'s are always listed, so a quarter with no
-    concerns and a quarter whose figures are hidden look exactly alike. Counts are
-    made in SQL (GROUP BY quarter); each quarter's category and outcome breakdowns go
-    through `speakup.disclosure` (primary and complementary suppression); medians and
-    shares are shown only where the quarter's count (and, for the median, the number
-    acknowledged) reaches `k`. No total across quarters is published, so each quarter
-    is a breakdown of its own.
+
+def quarter_of(day: dt.date) -> tuple[int, int]:
+    return day.year, (day.month - 1) // 3 + 1
+
+
+def parse_quarter(label: str) -> tuple[int, int]:
+    year, _, quarter = label.partition("-Q")
+    return int(year), int(quarter)
+
+
+def quarter_bounds(year: int, quarter: int) -> tuple[dt.date, dt.date]:
+    """First and last day of a quarter."""
+    first = dt.date(year, 3 * quarter - 2, 1)
+    following = dt.date(year + 1, 1, 1) if quarter == 4 else dt.date(year, 3 * quarter + 1, 1)
+    return first, following - dt.timedelta(days=1)
+
+
+def snapshot_date(year: int, quarter: int, grace_days: int) -> dt.date:
+    """The date a quarter's figures are computed as of, and the first day it may be published."""
+    return quarter_bounds(year, quarter)[1] + dt.timedelta(days=grace_days)
+
+
+def quarters_between(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
+    start, end = first[0] * 4 + first[1] - 1, last[0] * 4 + last[1] - 1
+    return [(i // 4, i % 4 + 1) for i in range(start, end + 1)]
+
+
+def last_quarters(today: dt.date, count: int = QUARTERS_SHOWN) -> list[tuple[int, int]]:
+    year, quarter = quarter_of(today)
+    index = year * 4 + quarter - 1
+    return [(i // 4, i % 4 + 1) for i in range(index - count + 1, index + 1)]
+
+
+# --- reading publications --------------------------------------------------------------
+
+
+def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
+    """Return the last eight quarters up to `today`'s, as published (never computed here).
+
+    A quarter without a stored publication is listed as not yet published, with no
+    figures. `k` is the current setting, used only to describe the page; each quarter
+    carries the minimum group size it was published with.
     """
-    k = disclosure.validate_min_group_size(k)
-    quarters = _last_quarters(today, QUARTERS_SHOWN)
-    first_day = _quarter_start(*quarters[0])
-    year = cast(extract("year", Concern.received_on), Integer)
-    month = cast(extract("month", Concern.received_on), Integer)
-    quarter = case((month <= 3, 1), (month <= 6, 2), (month <= 9, 3), else_=4)
-    counted = and_(
-        Concern.received_on >= first_day,
-        Concern.received_on <= today,
-        or_(Concern.outcome.is_(None), Concern.outcome.not_in(list(EXCLUDED_OUTCOMES))),
-    )
-
-    by_category: dict[tuple[int, int], dict[int, int]] = {}
-    for y, q, category_id, n in session.execute(
-        select(year, quarter, Concern.category_id, func.count())
-        .where(counted).group_by(year, quarter, Concern.category_id)
-    ):
-        by_category.setdefault((int(y), int(q)), {})[category_id] = int(n)
-
-    on_time: dict[tuple[int, int], tuple[int, int, int]] = {}
-    for y, q, acked, fed_back, closed in session.execute(
-        select(
-            year, quarter,
-            func.sum(case((Concern.acknowledged_on <= Concern.acknowledge_by, 1), else_=0)),
-            func.sum(case((Concern.first_replied_on <= Concern.feedback_by, 1), else_=0)),
-            func.sum(case((Concern.status == Status.CLOSED.value, 1), else_=0)),
-        ).where(counted).group_by(year, quarter)
-    ):
-        on_time[int(y), int(q)] = (int(acked or 0), int(fed_back or 0), int(closed or 0))
-
-    days = days_between(session, Concern.acknowledged_on, Concern.received_on)
-    ack_days: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for y, q, d, n in session.execute(
-        select(year, quarter, days, func.count())
-        .where(counted, Concern.acknowledged_on.is_not(None))
-        .group_by(year, quarter, days)
-    ):
-        ack_days.setdefault((int(y), int(q)), []).append((int(d), int(n)))
-
-    by_outcome: dict[tuple[int, int], dict[str, int]] = {}
-    for y, q, outcome, n in session.execute(
-        select(year, quarter, Concern.outcome, func.count())
-        .where(counted, Concern.status == Status.CLOSED.value)
-        .group_by(year, quarter, Concern.outcome)
-    ):
-        by_outcome.setdefault((int(y), int(q)), {})[outcome] = int(n)
-
-    used = {cid for counts in by_category.values() for cid in counts}
-    categories = [
-        c for c in session.scalars(
-            select(ConcernCategory).order_by(ConcernCategory.position, ConcernCategory.id)
+    window = last_quarters(today)
+    labels = [quarter_label(*q) for q in window]
+    stored = {
+        row.quarter: row.payload
+        for row in session.scalars(
+            select(ConcernStatsPublication).where(ConcernStatsPublication.quarter.in_(labels))
         )
-        if c.active or c.id in used
-    ]
-    rows = [
-        _quarter_stats(
-            key, k, categories, by_category.get(key, {}), on_time.get(key, (0, 0, 0)),
-            ack_days.get(key, []), by_outcome.get(key, {}),
-        )
-        for key in quarters
-    ]
+    }
+    categories: dict[str, bool] = {}
+    outcomes: dict[str, None] = {}
+    quarters = []
+    for label in labels:
+        payload = stored.get(label)
+        if payload is None:
+            quarters.append(not_yet_published(label))
+            continue
+        public = payload["published"]
+        for category in public["categories"]:
+            # The latest publication knows best whether a category is still offered.
+            categories[category["label"]] = bool(category["active"])
+        outcomes.update(dict.fromkeys(public["outcome_labels"]))
+        quarters.append(quarter_from_payload(public))
     return MechanismStats(
         k=k,
-        categories=[c.label for c in categories],
-        outcomes=list(OUTCOMES.values()),
-        quarters=rows,
+        categories=list(categories),
+        retired_categories=[c for c, active in categories.items() if not active],
+        outcomes=list(outcomes),
+        quarters=quarters,
     )
 
 
-def _quarter_stats(
-    key: tuple[int, int], k: int, categories: list[ConcernCategory], counts: dict[int, int],
-    on_time: tuple[int, int, int], ack_days: list[tuple[int, int]], outcomes: dict[str, int],
-) -> QuarterStats:
-    total = sum(counts.values())
-    label = f"{key[0]}-Q{key[1]}"
-    category_counts = {c.label: counts.get(c.id, 0) for c in categories}
-    received_by_category = disclosure.suppress_breakdown(category_counts, category_counts, k)
-    outcome_counts = {OUTCOMES[o]: outcomes.get(o, 0) for o in OUTCOMES}
-    shown_outcomes = disclosure.suppress_breakdown(outcome_counts, outcome_counts, k)
-    acked, fed_back, closed = on_time
-    shares = {
-        name: disclosure.suppress_shares({label: numerator}, {label: total}, k)[label]
-        for name, numerator in (("acked", acked), ("fed_back", fed_back), ("closed", closed))
-    }
-    acknowledged = sum(n for _, n in ack_days)
-    median = None
-    if disclosure.suppress_total(total, k) is not None and disclosure.suppress_total(
-        acknowledged, k
-    ) is not None:
-        median = _median_of_histogram(ack_days)
+def not_yet_published(label: str) -> QuarterStats:
+    return QuarterStats(label, False, None, None, None, None, None, None, None, None, {})
+
+
+def quarter_from_payload(public: dict[str, Any]) -> QuarterStats:
+    """Build a quarter from the published part of a stored payload."""
+    figures = public["figures"]
+    year = public.get("year")
     return QuarterStats(
-        quarter=label,
-        received=disclosure.suppress_total(total, k),
-        received_by_category=received_by_category,
-        median_days_to_acknowledge=median,
-        acknowledged_within_7_days=shares["acked"],
-        feedback_within_3_months=shares["fed_back"],
-        closed_share=shares["closed"],
-        outcomes=shown_outcomes,
+        quarter=public["quarter"],
+        published=True,
+        snapshot_date=public["snapshot_date"],
+        k=public["k"],
+        received=figures["received"],
+        received_by_category=figures["received_by_category"],
+        median_days_to_acknowledge=figures["median_days_to_acknowledge"],
+        acknowledged_within_7_days=figures["acknowledged_within_7_days"],
+        feedback_within_3_months=figures["feedback_within_3_months"],
+        closed_share=figures["closed_share"],
+        outcomes=dict(figures["outcomes"]),
+        year=None if year is None else YearStats(
+            year["year"], year["received"], year["received_by_category"]
+        ),
     )
-
-
-def _median_of_histogram(histogram: list[tuple[int, int]]) -> float | None:
-    """Median of values given as (value, how many), as SQL's GROUP BY returned them."""
-    ordered = sorted(histogram)
-    n = sum(count for _, count in ordered)
-    if n == 0:
-        return None
-    wanted = [(n - 1) // 2, n // 2]  # the middle one, or the middle two
-    found: list[int] = []
-    seen = 0
-    for value, count in ordered:
-        while wanted and wanted[0] < seen + count:
-            found.append(value)
-            wanted.pop(0)
-        seen += count
-    return (found[0] + found[1]) / 2
-
-
-def _last_quarters(today: dt.date, count: int) -> list[tuple[int, int]]:
-    index = today.year * 4 + (today.month - 1) // 3
-    return [((i // 4), i % 4 + 1) for i in range(index - count + 1, index + 1)]
-
-
-def _quarter_start(year: int, quarter: int) -> dt.date:
-    return dt.date(year, 3 * quarter - 2, 1)

@@ -10,7 +10,7 @@ from flask import Flask, g, has_request_context, session
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.orm import Session
 
-from concerns import admin_views, handler_views, keys, services, views
+from concerns import admin_views, handler_views, keys, publication, services, views
 from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
@@ -21,6 +21,7 @@ from speakup.web import Services, db
 from speakup.web import services as app_services
 
 PURGE_JOB_ID = "concerns.purge"
+PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
 
 
 def init_app(app: Flask) -> None:
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     )
     extras.setdefault("demo_seeders", []).append(seed_demo_concerns)
     register_job(app, Job(PURGE_JOB_ID, run_purge, every_minutes=60))
+    register_job(app, Job(PUBLISH_STATS_JOB_ID, run_publish_stats, every_minutes=60))
 
 
 def run_purge(svc: Services) -> None:
@@ -57,6 +59,18 @@ def run_purge(svc: Services) -> None:
     with svc.session_factory() as session:
         services.purge_expired(session, svc.clock, svc.extras["concerns"], actor="scheduler")
         session.commit()
+
+
+def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:
+    """Publish every due quarter's concern statistics (idempotent; catches up after downtime)."""
+    config: ConcernConfig = svc.extras["concerns"]
+    with svc.session_factory() as session:
+        done = publication.publish_due_quarters(
+            session, svc.clock, config.today(svc.clock), k=svc.settings.min_group_size,
+            grace_days=config.stats_grace_days, actor="scheduler",
+        )
+        session.commit()
+    return done
 
 
 def _init_key_hooks(app: Flask) -> None:

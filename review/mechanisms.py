@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from concerns.stats import MechanismStats, QuarterStats, mechanism_stats
+from concerns.stats import MechanismStats, QuarterStats, published_stats
 from review import charts
 from review.reports import EVERYONE
 from review.safety import checked_mechanism_stats, checked_round
@@ -24,9 +24,12 @@ SPEAK_INSTRUMENT = "speak"
 CONCERN_ACTION_PREFIX = "concern"
 
 
+NOT_YET_PUBLISHED = "not yet published"
+
+
 def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
-    """Return the concern statistics as `concerns.stats` publishes them."""
-    return mechanism_stats(session, k, today)
+    """Return the stored quarterly publications of concern statistics (never live figures)."""
+    return published_stats(session, k, today)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,15 @@ CATEGORY_COLUMNS = (
     Column("concerns", "Concerns received", COUNT),
 )
 
+YEAR_CATEGORY_COLUMNS = (
+    Column("year", "Year"),
+    Column("category", "Category"),
+    Column("concerns", "Concerns received", COUNT),
+)
+
 CLOCK_COLUMNS = (
     Column("quarter", "Quarter"),
+    Column("snapshot_date", "Figures as of"),
     Column("received", "Concerns received", COUNT),
     Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),
     Column("acknowledged_within_7_days_pct", "Acknowledged within 7 days", PERCENT),
@@ -97,6 +107,16 @@ OUTCOME_COLUMNS = (
     Column("quarter", "Quarter"),
     Column("outcome", "Outcome"),
     Column("concerns", "Concerns closed", COUNT),
+)
+
+DEFINITION_COLUMNS = (
+    Column("figure", "Figure"),
+    Column("definition", "Definition"),
+)
+
+CATEGORY_LIST_COLUMNS = (
+    Column("category", "Category"),
+    Column("offered", "Still offered to reporters"),
 )
 
 SPEAK_COLUMNS = (
@@ -130,6 +150,7 @@ def _chunked(labels: Sequence[str], size: int) -> list[list[str]]:
 
 def _count_charts(title: str, quarters: Sequence[QuarterStats], labels: Sequence[str],
                   attr: str, y_label: str, prefix: str) -> list[charts.Chart]:
+    quarters = [q for q in quarters if getattr(q, attr)]
     if not quarters or not labels:
         return []
     x_labels = [q.quarter for q in quarters]
@@ -175,24 +196,34 @@ def mechanism_review(
     k = checked.k if checked else k
     note = not_shown_note(k, "concerns")
     quarters = checked.quarters if checked else []
-    category_rows, clock_rows, outcome_rows = [], [], []
+    categories = checked.categories if checked else []
+    category_rows, year_rows, clock_rows, outcome_rows = [], [], [], []
     for q in quarters:
-        for category in checked.categories if checked else []:
+        # A quarter whose category cells would all be hidden publishes its total only.
+        for category in categories if q.received_by_category is not None else []:
             n = q.received_by_category.get(category)
             category_rows.append(TableRow({"quarter": q.quarter, "category": category,
                                            "concerns": n}, hidden=not n))
+        if q.year is not None and q.year.received_by_category is not None:
+            for category in categories:
+                n = q.year.received_by_category.get(category)
+                year_rows.append(TableRow({"year": str(q.year.year), "category": category,
+                                           "concerns": n}, hidden=not n))
         clock_rows.append(TableRow({
             "quarter": q.quarter,
+            "snapshot_date": q.snapshot_date if q.published else NOT_YET_PUBLISHED,
             "received": q.received,
             "median_days_to_acknowledge": q.median_days_to_acknowledge,
             "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
             "feedback_within_3_months_pct": q.feedback_within_3_months,
             "closed_pct": q.closed_share,
         }, hidden=q.received is None))
-        for outcome in checked.outcomes if checked else []:
+        for outcome in checked.outcomes if checked and q.published else []:
             n = q.outcomes.get(outcome)
             outcome_rows.append(TableRow({"quarter": q.quarter, "outcome": outcome,
                                           "concerns": n}, hidden=not n))
+    definitions = checked.definitions if checked else ()
+    retired = set(checked.retired_categories) if checked else set()
     rounds = [checked_round(r) for r in rounds]
     speak_rows = _speak_rows(rounds)
     speak_table_rows, speak_series = [], []
@@ -211,11 +242,26 @@ def mechanism_review(
         speak_series.append(charts.Series(short_label(row.label), values))
     survey_note = not_shown_note(rounds[-1].k if rounds else k)
     tables = [
+        Table("concern_definitions", "What each concern figure means", DEFINITION_COLUMNS,
+              tuple(TableRow({"figure": label, "definition": text})
+                    for _, label, text in definitions), note),
+        Table("concern_categories", "Concern categories", CATEGORY_LIST_COLUMNS,
+              tuple(TableRow({"category": c, "offered": "no" if c in retired else "yes"})
+                    for c in categories), note,
+              description="Every category ever defined, whether used or not."),
         Table("concerns_by_category", "Concerns received by category", CATEGORY_COLUMNS,
-              tuple(category_rows), note),
+              tuple(category_rows), note,
+              description="Quarters whose category cells would all be hidden publish their "
+                          "total only (see the timeliness table)."),
+        Table("concerns_by_category_year", "Concerns received by category, per year",
+              YEAR_CATEGORY_COLUMNS, tuple(year_rows), note,
+              description="Published with each year's fourth quarter: the four quarters "
+                          "added up."),
         Table("concern_clocks", "How quickly concerns are answered", CLOCK_COLUMNS,
               tuple(clock_rows), note,
-              description="Shares are of the concerns received in the quarter."),
+              description="Each quarter is published once, after it ends plus a grace "
+                          "period, and never recomputed; each share has its own "
+                          "denominator (see the definitions)."),
         Table("concern_outcomes", "Outcomes of closed concerns", OUTCOME_COLUMNS,
               tuple(outcome_rows), note),
         Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",

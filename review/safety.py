@@ -1,6 +1,6 @@
 """Check published aggregates once more before any review page or export shows them.
 
-The publishers (`surveys.publish`, `concerns.stats`) already pass every
+The publishers (`surveys.publish`, `concerns.publication`) already pass every
 breakdown through `speakup.disclosure`. The review pages re-apply the same rule
 to what was published, as a second line of defence: should a publisher ever
 let a small cell through, or leave a hidden remainder smaller than ``k``
@@ -103,14 +103,24 @@ def checked_round(published: PublishedRound) -> PublishedRound:
     )
 
 
+def _checked_cells(total: int | None, cells: Mapping[str, int | None] | None,
+                   labels: list[str], k: int) -> dict[str, int | None] | None:
+    if cells is None:
+        return None
+    full = {label: cells.get(label) for label in labels}
+    for label, n in cells.items():
+        full.setdefault(label, n)
+    hidden = recheck(total, full, k)
+    checked = {c: (None if c in hidden else n) for c, n in full.items()}
+    return None if all(v is None for v in checked.values()) else checked
+
+
 def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterStats:
-    k = stats.k
+    if not quarter.published:
+        return quarter
+    k = max(quarter.k or stats.k, stats.k)
     received = quarter.received if quarter.received and quarter.received >= k else None
-    by_category = dict(quarter.received_by_category)
-    for category in stats.categories:
-        by_category.setdefault(category, None)
-    hidden = recheck(received, by_category, k)
-    by_category = {c: (None if c in hidden else n) for c, n in by_category.items()}
+    by_category = _checked_cells(received, quarter.received_by_category, stats.categories, k)
     outcomes = dict(quarter.outcomes)
     for outcome in stats.outcomes:
         outcomes.setdefault(outcome, None)
@@ -124,18 +134,21 @@ def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterSta
     else:
         hidden_outcomes = recheck(closed, outcomes, k)
     outcomes = {o: (None if o in hidden_outcomes else n) for o, n in outcomes.items()}
-    shares_allowed = received is not None
+    year = quarter.year
+    if year is not None:
+        year_total = year.received if year.received and year.received >= k else None
+        year = dataclasses.replace(year, received=year_total, received_by_category=_checked_cells(
+            year_total, year.received_by_category, stats.categories, k))
     return dataclasses.replace(
         quarter,
         received=received,
         received_by_category=by_category,
         median_days_to_acknowledge=(
-            quarter.median_days_to_acknowledge if shares_allowed else None
+            quarter.median_days_to_acknowledge if received is not None else None
         ),
-        acknowledged_within_7_days=quarter.acknowledged_within_7_days if shares_allowed else None,
-        feedback_within_3_months=quarter.feedback_within_3_months if shares_allowed else None,
-        closed_share=quarter.closed_share if shares_allowed else None,
+        closed_share=quarter.closed_share if received is not None else None,
         outcomes=outcomes,
+        year=year,
     )
 
 

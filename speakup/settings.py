@@ -70,6 +70,8 @@ class Settings:
     checks_per_receipt_per_minute: int = 10
     handler_key_session_hours: int = 12
     raw_retention_days: int = 0
+    # Days after a quarter ends before its concern statistics are computed and frozen.
+    stats_grace_days: int = 14
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -121,6 +123,7 @@ class Settings:
                 env, "SPEAKUP_HANDLER_KEY_SESSION_HOURS", 12, minimum=1
             ),
             raw_retention_days=_int(env, "SPEAKUP_RAW_RETENTION_DAYS", 0),
+            stats_grace_days=_int(env, "SPEAKUP_STATS_GRACE_DAYS", 14),
         )
 
     def with_changes(self, **changes: object) -> Settings:

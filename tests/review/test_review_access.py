@@ -93,7 +93,7 @@ def test_review_reads_only_published_aggregates(path: Path):
         "surveys.published.published_round",
         "surveys.published.surveys_with_results", "surveys.itembank.ItemBankError",
         "surveys.itembank.load_item_bank", "concerns.stats.MechanismStats",
-        "concerns.stats.QuarterStats", "concerns.stats.mechanism_stats", "speakup.audit",
+        "concerns.stats.QuarterStats", "concerns.stats.published_stats", "speakup.audit",
         "speakup.disclosure.comments_may_be_shown", "speakup.disclosure.hidden_keys",
     }
     for name in _imports(path):

@@ -7,7 +7,7 @@ from review_support import assert_breakdown_safe, csv_tables, json_tables, numbe
 from sqlalchemy import update
 
 from concerns.demo import seed_demo_concerns
-from concerns.stats import MechanismStats, QuarterStats, mechanism_stats
+from concerns.stats import MechanismStats, QuarterStats, YearStats, published_stats
 from review.mechanisms import AuditSummary, audit_summary, mechanism_review
 from review.safety import checked_mechanism_stats
 from review.tables import Table
@@ -21,16 +21,18 @@ K = 5
 pytest_plugins = ["review_fixtures"]
 
 
-def quarter(label: str, received: int | None, by_category: dict, outcomes: dict,
-            closed: float | None = None) -> QuarterStats:
-    return QuarterStats(label, received, by_category, 3.0 if received else None,
-                        0.8 if received else None, 0.5 if received else None,
-                        closed if received else None, outcomes)
+def quarter(label: str, received: int | None, by_category: dict | None, outcomes: dict,
+            closed: float | None = None, year: YearStats | None = None) -> QuarterStats:
+    return QuarterStats(label, True, "2026-04-14", K, received, by_category,
+                        3.0 if received else None, 0.8 if received else None,
+                        0.5 if received else None, closed if received else None, outcomes,
+                        year)
 
 
 STATS = MechanismStats(
     k=K,
     categories=["Racism or discrimination", "Bullying or harassment", "Other"],
+    retired_categories=["Other"],
     outcomes=["Upheld", "Not upheld"],
     quarters=[
         quarter("2025-Q3", None, {"Racism or discrimination": None, "Bullying or harassment": None,
@@ -119,7 +121,7 @@ def test_mechanisms_page_and_exports_with_real_concern_statistics(
     assert "Concerns acknowledged and answered in time" in html
     assert "Speaking up: favourable answers per question" in html
     assert "is intact" in html
-    real = mechanism_stats(session, K, clock.today())
+    real = published_stats(session, K, clock.today())
     shown_quarters = [q for q in real.quarters if q.received is not None]
     assert shown_quarters, "the concerns demo should give at least one quarter to show"
     for fmt in ("csv", "json"):
@@ -130,10 +132,10 @@ def test_mechanisms_page_and_exports_with_real_concern_statistics(
                                  if r["received"] is not None and r["closed_pct"] is not None
                                  else None) for r in tables["concern_clocks"]}
         for q in real.quarters:
-            cats = [r["concerns"] for r in tables["concerns_by_category"]
+            cats = [r["concerns"] for r in tables.get("concerns_by_category", [])
                     if r["quarter"] == q.quarter]
             assert_breakdown_safe(received[q.quarter], cats, K, q.quarter)
-            outcomes = [r["concerns"] for r in tables["concern_outcomes"]
+            outcomes = [r["concerns"] for r in tables.get("concern_outcomes", [])
                         if r["quarter"] == q.quarter]
             total = None if closed[q.quarter] is None else round(closed[q.quarter])
             if total is not None and total < K:
@@ -150,7 +152,57 @@ def test_overview_shows_the_latest_quarter_with_figures(
 ):
     sign_in("reviewer")
     html = client.get("/review/").get_data(as_text=True)
-    real = mechanism_stats(session, K, clock.today())
+    real = published_stats(session, K, clock.today())
     latest = [q for q in real.quarters if q.received is not None][-1]
     assert f"Concerns raised in {latest.quarter}" in html
     assert "Median days to acknowledge" in html
+
+
+TOTAL_ONLY = MechanismStats(
+    k=K,
+    categories=["Racism or discrimination", "Bullying or harassment", "Retired"],
+    retired_categories=["Retired"],
+    outcomes=["Resolved"],
+    quarters=[
+        quarter("2025-Q4", 6, None, {"Resolved": None},
+                year=YearStats(2025, 24, {"Racism or discrimination": 12,
+                                          "Bullying or harassment": 12, "Retired": None})),
+        QuarterStats("2026-Q1", False, None, None, None, None, None, None, None, None, {}),
+    ],
+)
+
+
+def test_total_only_quarters_year_table_definitions_and_unpublished_quarters():
+    review = mechanism_review(TOTAL_ONLY, [], _no_audit(), K)
+    tables = {t.id: t for t in review.tables}
+    assert tables["concerns_by_category"].rows == ()  # no table of "not shown"
+    assert [(r.values["year"], r.values["category"], r.values["concerns"])
+            for r in tables["concerns_by_category_year"].rows] == [
+        ("2025", "Racism or discrimination", 12), ("2025", "Bullying or harassment", 12),
+        ("2025", "Retired", None)]
+    clocks = {r.values["quarter"]: r.values for r in tables["concern_clocks"].rows}
+    assert clocks["2026-Q1"]["snapshot_date"] == "not yet published"
+    assert clocks["2025-Q4"]["snapshot_date"] == "2026-04-14"
+    assert clocks["2025-Q4"]["received"] == 6
+    assert [r.values["offered"] for r in tables["concern_categories"].rows] == [
+        "yes", "yes", "no"]
+    figures = [r.values["figure"] for r in tables["concern_definitions"].rows]
+    assert figures[:4] == ["Concerns received", "Received by category",
+                           "Acknowledged within 7 days", "Feedback within 3 months"]
+
+
+def test_page_and_exports_carry_the_definitions(
+    client, sign_in, session, clock, published_survey, demo_concerns
+):
+    sign_in("reviewer")
+    html = client.get("/review/mechanisms").get_data(as_text=True)
+    assert "What each figure means" in html
+    assert "the share acknowledged on or before that date" in html
+    assert "not yet published" in html  # the running quarter
+    for fmt in ("csv", "json"):
+        body = client.get(f"/review/mechanisms.{fmt}").data
+        tables = csv_tables(body) if fmt == "csv" else json_tables(body)
+        definitions = {r["figure"]: r["definition"] for r in tables["concern_definitions"]}
+        assert definitions["Feedback within 3 months"].startswith(
+            "Among concerns whose feedback-by date")
+        assert {r["category"] for r in tables["concern_categories"]} >= {"Other"}

@@ -1,0 +1,434 @@
+"""Publish each quarter's concern statistics once: compute → disclosure → attacker's audit → store.
+
+A quarter is due `grace_days` after it ends (its *snapshot date*); every figure is
+computed as of that date, so when the job happens to run changes nothing. The
+scheduler job and `speakup concerns publish-stats` both call
+:func:`publish_due_quarters`, which publishes every due quarter without a
+publication, oldest first (so a fourth quarter's year table is audited together
+with the year's stored quarters). A publication is inserted under its quarter as
+primary key: a second publisher's insert fails and changes nothing. Stored
+publications are never updated or recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from concerns.models import (
+    EXCLUDED_OUTCOMES,
+    OUTCOMES,
+    Concern,
+    ConcernCategory,
+    ConcernStatsPublication,
+)
+from concerns.services import days_between
+from concerns.stats import (
+    QUARTERS_SHOWN,
+    last_quarters,
+    parse_quarter,
+    quarter_bounds,
+    quarter_label,
+    quarter_of,
+    quarters_between,
+    snapshot_date,
+)
+from speakup import audit, disclosure
+from speakup.clock import Clock
+from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
+
+# Shares are stored as exports write them: to 0.1 percentage point (pages round further).
+SHARE_THOUSANDTHS = 1000
+SHARE_HALF_WIDTH = 0.5 / SHARE_THOUSANDTHS
+AUDIT_ACTION = "statistics.publish"  # not "concern…": those are counted like concerns
+
+
+class StatsPublicationError(Exception):
+    """A quarter could not be made safe to publish; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class PublishedQuarter:
+    quarter: str
+    snapshot_date: dt.date
+    hidden_by_audit: tuple[str, ...]  # what the audit made us hide beyond the heuristics
+
+
+# --- which quarters ----------------------------------------------------------------------
+
+
+def due_quarters(session: Session, today: dt.date, grace_days: int) -> list[str]:
+    """Quarters whose snapshot date has come and that have no publication, oldest first.
+
+    From the oldest quarter the review shows (or the first concern's quarter, if
+    older) to the last quarter whose snapshot date is today or earlier.
+    """
+    first = last_quarters(today, QUARTERS_SHOWN)[0]
+    earliest = session.scalar(select(func.min(Concern.received_on)))
+    if earliest is not None:
+        first = min(first, quarter_of(earliest))
+    candidates = [q for q in quarters_between(first, quarter_of(today))
+                  if snapshot_date(*q, grace_days) <= today]  # fmt: skip
+    labels = [quarter_label(*q) for q in candidates]
+    done = set(session.scalars(
+        select(ConcernStatsPublication.quarter)
+        .where(ConcernStatsPublication.quarter.in_(labels))
+    ))  # fmt: skip
+    return [label for label in labels if label not in done]
+
+
+def publish_due_quarters(
+    session: Session, clock: Clock, today: dt.date, *, k: int, grace_days: int, actor: str
+) -> list[PublishedQuarter]:
+    """Publish every due, unpublished quarter; return what this call stored. Never commits."""
+    out = []
+    for label in due_quarters(session, today, grace_days):
+        published = publish_quarter(session, clock, label, today, k=k, grace_days=grace_days,
+                                    actor=actor)
+        if published is not None:
+            out.append(published)
+    return out
+
+
+def publish_quarter(
+    session: Session, clock: Clock, label: str, today: dt.date, *, k: int, grace_days: int,
+    actor: str,
+) -> PublishedQuarter | None:
+    """Compute, suppress, audit and store one quarter; None if it was already published."""
+    k = disclosure.validate_min_group_size(k)
+    year, quarter = parse_quarter(label)
+    as_of = snapshot_date(year, quarter, grace_days)
+    if as_of > today:
+        raise StatsPublicationError(f"{label} is not due before {as_of.isoformat()}.")
+    if session.get(ConcernStatsPublication, label) is not None:
+        return None
+    withheld = _true_counts(session, year, quarter, as_of)
+    earlier = _stored_year_payloads(session, year, quarter)
+    payload = {"published": _decide(label, as_of, k, withheld, earlier), "withheld": withheld}
+    hidden_more = _audit_until_safe(k, payload, earlier)
+    row = ConcernStatsPublication(quarter=label, published_on=today, min_group_size=k,
+                                  payload=payload)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None  # another publisher stored this quarter first; theirs stands
+    audit.record(session, clock, actor=actor, action=AUDIT_ACTION, subject=label,
+                 detail={"snapshot_date": as_of.isoformat(), "min_group_size": k,
+                         "hidden_by_audit": hidden_more})  # fmt: skip
+    return PublishedQuarter(label, as_of, tuple(hidden_more))
+
+
+# --- compute (SQL) -------------------------------------------------------------------------
+
+
+def _counted() -> Any:
+    return or_(Concern.outcome.is_(None), Concern.outcome.not_in(list(EXCLUDED_OUTCOMES)))
+
+
+def _true_counts(session: Session, year: int, quarter: int, as_of: dt.date) -> dict[str, Any]:
+    """Every count the quarter's figures come from, as of its snapshot date."""
+    first, last = quarter_bounds(year, quarter)
+    received_in = and_(Concern.received_on >= first, Concern.received_on <= last, _counted())
+    by_category = dict(session.execute(
+        select(Concern.category_id, func.count()).where(received_in)
+        .group_by(Concern.category_id)
+    ).all())  # fmt: skip
+    categories = [
+        [c.id, c.label, bool(c.active), int(by_category.get(c.id, 0))]
+        for c in session.scalars(
+            select(ConcernCategory).order_by(ConcernCategory.position, ConcernCategory.id)
+        )
+    ]
+
+    def on_time(due: Any, done: Any) -> list[int]:
+        due_in = and_(due >= first, due <= last, _counted())
+        n, met = session.execute(
+            select(func.count(), func.sum(case((and_(done.is_not(None), done <= due), 1),
+                                               else_=0))).where(due_in)
+        ).one()  # fmt: skip
+        return [int(met or 0), int(n)]
+
+    closed_in = and_(received_in, Concern.closed_on.is_not(None), Concern.closed_on <= as_of)
+    outcomes = dict(session.execute(
+        select(Concern.outcome, func.count()).where(closed_in).group_by(Concern.outcome)
+    ).all())  # fmt: skip
+    days = days_between(session, Concern.acknowledged_on, Concern.received_on)
+    histogram = session.execute(
+        select(days, func.count())
+        .where(received_in, Concern.acknowledged_on.is_not(None),
+               Concern.acknowledged_on <= as_of)
+        .group_by(days)
+    ).all()  # fmt: skip
+    return {
+        "received": sum(int(n) for n in by_category.values()),
+        "categories": categories,  # [id, label, active, count], every category ever defined
+        "acknowledged": on_time(Concern.acknowledge_by, Concern.acknowledged_on),
+        "fed_back": on_time(Concern.feedback_by, Concern.first_replied_on),
+        "closed": sum(int(n) for n in outcomes.values()),
+        "outcomes": [[o, int(outcomes.get(o, 0))] for o in OUTCOMES],
+        "acknowledge_days": sorted([int(d), int(n)] for d, n in histogram),
+    }
+
+
+def _stored_year_payloads(session: Session, year: int, quarter: int) -> list[dict[str, Any]]:
+    """The year's earlier stored publications a fourth quarter's year table adds up."""
+    if quarter != 4:
+        return []
+    labels = [quarter_label(year, q) for q in (1, 2, 3)]
+    rows = session.scalars(
+        select(ConcernStatsPublication).where(ConcernStatsPublication.quarter.in_(labels))
+        .order_by(ConcernStatsPublication.quarter)
+    )  # fmt: skip
+    return [row.payload for row in rows]
+
+
+# --- disclosure (heuristics) -----------------------------------------------------------------
+
+
+def _share(numerator: int, denominator: int) -> float:
+    """numerator / denominator rounded half up to 0.001, in exact integer arithmetic."""
+    thousandths = (2 * SHARE_THOUSANDTHS * numerator + denominator) // (2 * denominator)
+    return thousandths / SHARE_THOUSANDTHS
+
+
+def _shown_share(pair: Sequence[int], k: int) -> float | None:
+    met, due = pair
+    return _share(met, due) if due >= k else None
+
+
+def _category_cells(withheld: dict[str, Any], k: int) -> dict[str, int | None] | None:
+    counts = {label: n for _, label, _, n in withheld["categories"]}
+    shown = disclosure.suppress_breakdown(counts, counts, k)
+    # A table of nothing but "not shown" says nothing: publish the total alone.
+    return None if all(v is None for v in shown.values()) else shown
+
+
+def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
+            earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply primary and complementary suppression to every breakdown of the quarter."""
+    year, quarter = parse_quarter(label)
+    first, last = quarter_bounds(year, quarter)
+    received = disclosure.suppress_total(withheld["received"], k)
+    outcome_counts = {OUTCOMES[o]: n for o, n in withheld["outcomes"]}
+    closed_share = _share(withheld["closed"], withheld["received"]) if received else None
+    outcomes = disclosure.suppress_breakdown(outcome_counts, outcome_counts, k)
+    acknowledged = sum(n for _, n in withheld["acknowledge_days"])
+    median = None
+    if received is not None and acknowledged >= k:
+        median = _median_of_histogram(withheld["acknowledge_days"])
+    return {
+        "quarter": label,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "snapshot_date": as_of.isoformat(),
+        "k": k,
+        "categories": [{"label": lb, "active": active}
+                       for _, lb, active, _ in withheld["categories"]],
+        "outcome_labels": list(OUTCOMES.values()),
+        "figures": {
+            "received": received,
+            "received_by_category": _category_cells(withheld, k) if received else None,
+            "median_days_to_acknowledge": median,
+            "acknowledged_within_7_days": _shown_share(withheld["acknowledged"], k),
+            "feedback_within_3_months": _shown_share(withheld["fed_back"], k),
+            "closed_share": closed_share,
+            "outcomes": outcomes,
+        },
+        "year": _year_table(year, k, withheld, earlier) if quarter == 4 else None,
+    }
+
+
+def _year_counts(withheld: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for part in [*(p["withheld"] for p in earlier), withheld]:
+        for category_id, _, _, n in part["categories"]:
+            counts[category_id] = counts.get(category_id, 0) + n
+    return counts
+
+
+def _year_table(year: int, k: int, withheld: dict[str, Any],
+                earlier: list[dict[str, Any]]) -> dict[str, Any]:
+    """The four quarters' frozen category counts added up (labels as of this quarter)."""
+    by_id = _year_counts(withheld, earlier)
+    counts = {label: by_id.get(cid, 0) for cid, label, _, _ in withheld["categories"]}
+    total = sum(counts.values())
+    shown = disclosure.suppress_breakdown(counts, counts, k)
+    cells = None if all(v is None for v in shown.values()) else shown
+    return {"year": year, "received": disclosure.suppress_total(total, k),
+            "received_by_category": cells}
+
+
+def _median_of_histogram(histogram: Sequence[Sequence[int]]) -> float | None:
+    """Median of values given as (value, how many), as SQL's GROUP BY returned them."""
+    ordered = sorted((int(v), int(n)) for v, n in histogram)
+    n = sum(count for _, count in ordered)
+    if n == 0:
+        return None
+    wanted = [(n - 1) // 2, n // 2]  # the middle one, or the middle two
+    found: list[int] = []
+    seen = 0
+    for value, count in ordered:
+        while wanted and wanted[0] < seen + count:
+            found.append(value)
+            wanted.pop(0)
+        seen += count
+    return (found[0] + found[1]) / 2
+
+
+# --- the attacker's audit ------------------------------------------------------------------
+
+
+def attack_model(k: int, payloads: Sequence[dict[str, Any]]) -> AttackModel:
+    """Describe everything these publications show, as an attacker combining them would.
+
+    Each payload contributes its quarter (totals, category and outcome cells, the
+    closed share with the counts it implies, the timeliness shares with their
+    unpublished denominators, which the attacker knows reach k); a fourth quarter's
+    year table adds that each year cell is the sum of the quarters' cells.
+    """
+    model = AttackModel(k)
+    quarters: list[str] = []
+    for payload in payloads:
+        _add_quarter(model, k, payload)
+        quarters.append(payload["published"]["quarter"])
+    for payload in payloads:
+        year = payload["published"].get("year")
+        if year is not None:
+            _add_year(model, payload, [p for p in payloads if p["published"]["quarter"]
+                                       .startswith(f"{year['year']}-")])
+    return model
+
+
+def _add_quarter(model: AttackModel, k: int, payload: dict[str, Any]) -> None:
+    public, truth = payload["published"], payload["withheld"]
+    q = public["quarter"]
+    figures = public["figures"]
+    total = (q, "received")
+    model.count(total, truth["received"], shown=figures["received"] is not None)
+    cells = figures["received_by_category"] or {}
+    parts = []
+    for category_id, label, _, n in truth["categories"]:
+        key = (q, "category", category_id)
+        model.count(key, n, shown=cells.get(label) is not None)
+        parts.append(key)
+    model.sum_of(total, parts)
+    closed = (q, "closed")
+    model.count(closed, truth["closed"], shown=False, protected=False)
+    model.at_most(closed, total)
+    if figures["closed_share"] is not None:
+        model.share(closed, total, figures["closed_share"], SHARE_HALF_WIDTH)
+    outcome_keys = []
+    for outcome, n in truth["outcomes"]:
+        key = (q, "outcome", outcome)
+        model.count(key, n, shown=figures["outcomes"].get(OUTCOMES[outcome]) is not None)
+        outcome_keys.append(key)
+    model.sum_of(closed, outcome_keys)
+    for name, figure in (("acknowledged", "acknowledged_within_7_days"),
+                         ("fed_back", "feedback_within_3_months")):
+        met, due = truth[name]
+        met_key, due_key = (q, name, "met"), (q, name, "due")
+        model.count(met_key, met, shown=False, protected=False)
+        model.count(due_key, due, shown=False, protected=False)
+        model.at_most(met_key, due_key)
+        if figures[figure] is not None:
+            model.add({due_key: 1}, lower=k)
+            model.share(met_key, due_key, figures[figure], SHARE_HALF_WIDTH)
+
+
+def _add_year(model: AttackModel, payload: dict[str, Any],
+              quarters: Sequence[dict[str, Any]]) -> None:
+    year = payload["published"]["year"]
+    y = ("year", year["year"])
+    by_id = _year_counts(payload["withheld"], [p for p in quarters if p is not payload])
+    total = (*y, "received")
+    model.count(total, sum(by_id.values()), shown=year["received"] is not None)
+    model.sum_of(total, [(p["published"]["quarter"], "received") for p in quarters])
+    cells = year["received_by_category"] or {}
+    parts = []
+    for category_id, label, _, _ in payload["withheld"]["categories"]:
+        key = (*y, "category", category_id)
+        model.count(key, by_id.get(category_id, 0), shown=cells.get(label) is not None)
+        parts.append(key)
+        model.sum_of(key, [
+            (p["published"]["quarter"], "category", category_id) for p in quarters
+            if any(c[0] == category_id for c in p["withheld"]["categories"])
+        ])  # fmt: skip
+    model.sum_of(total, parts)
+
+
+def audit_publications(k: int, payloads: Sequence[dict[str, Any]]) -> AuditReport:
+    return audit_model(attack_model(k, payloads))
+
+
+def _audit_until_safe(k: int, payload: dict[str, Any], earlier: list[dict[str, Any]]) -> list[str]:
+    """Audit; while anything hidden can be narrowed down, hide more. Return what was hidden."""
+    hidden_more: list[str] = []
+    while True:
+        report = audit_publications(k, [*earlier, payload])
+        if report.ok:
+            return hidden_more
+        step = _hide_more(payload, earlier, report)
+        if step is None:
+            keys = ", ".join(repr(e.key) for e in report.exposures)
+            raise StatsPublicationError(
+                f"{payload['published']['quarter']}: cannot hide enough to protect {keys}."
+            )
+        hidden_more.append(step)
+
+
+def _hide_more(payload: dict[str, Any], earlier: list[dict[str, Any]],
+               report: AuditReport) -> str | None:
+    """Hide the exposed breakdown's next smallest shown cell, or the whole breakdown."""
+    public, truth = payload["published"], payload["withheld"]
+    q, figures = public["quarter"], public["figures"]
+    kinds = {_kind(e.key, q) for e in report.exposures}
+    if "outcome" in kinds:
+        counts = {OUTCOMES[o]: n for o, n in truth["outcomes"]}
+        if _hide_smallest(figures["outcomes"], counts):
+            return "an outcome cell"
+        if figures["closed_share"] is not None:
+            figures["closed_share"] = None
+            return "the closed share"
+    if "category" in kinds and figures["received_by_category"] is not None:
+        counts = {label: n for _, label, _, n in truth["categories"]}
+        if _hide_smallest(figures["received_by_category"], counts):
+            if all(v is None for v in figures["received_by_category"].values()):
+                figures["received_by_category"] = None  # the total alone, as _decide does
+            return "a category cell"
+    year = public.get("year")
+    if year is not None:
+        if year["received_by_category"] is not None:
+            counts = _year_counts(truth, earlier)
+            by_label = {label: counts.get(cid, 0) for cid, label, _, _ in truth["categories"]}
+            if _hide_smallest(year["received_by_category"], by_label):
+                if all(v is None for v in year["received_by_category"].values()):
+                    year["received_by_category"] = None
+                return "a year category cell"
+            year["received_by_category"] = None
+            return "the year table"
+        if year["received"] is not None:
+            year["received"] = None
+            return "the year total"
+    return None
+
+
+def _kind(key: Hashable, quarter: str) -> str:
+    if isinstance(key, tuple) and key and key[0] == quarter and len(key) > 1:
+        return "outcome" if key[1] in ("outcome", "closed") else "category"
+    return "year"
+
+
+def _hide_smallest(cells: dict[str, int | None], counts: dict[str, int]) -> bool:
+    shown = sorted((counts[label], label) for label, v in cells.items() if v is not None)
+    if not shown:
+        return False
+    cells[shown[0][1]] = None
+    return True
