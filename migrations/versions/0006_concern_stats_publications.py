@@ -5,7 +5,7 @@ it ends plus a grace period, audited and stored here, and the review reads only
 these rows (DESIGN.md, "Concern lifecycle").
 
 Revision ID: 0006
-Revises: 0004 (re-pointed to 0005 when the parallel 0005 revision is merged)
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
