@@ -41,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/concerns.py
 	$(BIN)/python bench/surveys.py
+	$(BIN)/python bench/disclosure_audit.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
