@@ -330,7 +330,8 @@ def test_rows_of_a_round_that_stays_do_not_shelter_the_published_ones(sqlite_in_
     factory = make_session_factory(engine)
     opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
     with factory() as session:
-        survey = make_closed_survey(session)
+        # No comment question: the comments are never published, only stored raw.
+        survey = make_closed_survey(session, comment_question=None)
         published, still_open = (make_round(session, survey, opens_at=opens),
                                  make_round(session, survey, status="open",
                                             opens_at=opens + dt.timedelta(days=7)))
