@@ -62,7 +62,6 @@ from concerns.models import (
     ConcernKeyWrap,
     ConcernMessage,
     HandlerKey,
-    HandlerKeySession,
     MessageKind,
     Reader,
     RecoveryKey,
@@ -1104,8 +1103,7 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
         audit.record(session, clock, actor=actor, action="concerns.purge",
                      subject=f"closed on or before {cutoff.isoformat()}",
                      detail={"concerns": len(due)})
-    if keys.purge_key_sessions(session, clock):
-        request_erasure(session, HandlerKeySession.__tablename__)
+    keys.purge_key_sessions(session, clock)
     ratelimit.forget_other_windows(session, ratelimit.window_tag(clock.now(),
                                                                   config.rate_limit_key))
     return len(due)

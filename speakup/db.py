@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from typing import Any
 
@@ -127,15 +128,17 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
     """Make committed deletions in these tables real on disk; return True if fully done.
 
     SQLite: with ``secure_delete`` on (every connection), the deleting transaction
-    wrote zeroed pages to the WAL; ``wal_checkpoint(TRUNCATE)`` copies them over the
-    main file and empties the WAL, which still held the rows' earlier page versions.
-    A running server's readers can keep it busy for a moment, so it is retried;
-    if it stays busy, a warning is logged (the commit itself stands).
+    wrote zeroed cells to the WAL; ``VACUUM`` then rebuilds the database from its live
+    rows (no stale cell copies left in surviving pages, no free pages), and
+    ``wal_checkpoint(TRUNCATE)`` copies the result over the main file and empties the
+    WAL, which still held the rows' earlier page versions. A running server's readers
+    and writers can keep either busy for a moment, so both are retried; if they stay
+    busy, a warning is logged (the commit itself stands).
     PostgreSQL: ``VACUUM`` the tables so dead tuples become free space (which it does
     not overwrite: see the README on backups and WAL archives).
     """
     if is_sqlite(engine):
-        return _checkpoint_truncate(engine)
+        return _sqlite_erase(engine)
     preparer = engine.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in table_names)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -143,18 +146,23 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
     return True
 
 
-def _checkpoint_truncate(engine: Engine) -> bool:
+def _sqlite_erase(engine: Engine) -> bool:
     # The raw DBAPI connection runs in autocommit mode (isolation_level None above), so
-    # no BEGIN IMMEDIATE is wrapped around the pragma: a checkpoint inside a transaction
-    # could not complete.
+    # no BEGIN IMMEDIATE is wrapped around these statements: neither VACUUM nor a
+    # complete checkpoint can run inside a transaction.
     raw = engine.raw_connection()
     try:
+        driver = raw.driver_connection
+        # secure_delete zeroes deleted cells, but surviving pages that SQLite rebuilt
+        # while rows came and went (other rounds' rows share them) keep stale copies of
+        # cells in their unused space. VACUUM rebuilds every page from live rows only.
+        vacuumed = _retry_busy(lambda: driver.execute("VACUUM"))  # type: ignore[union-attr]
         for attempt in range(CHECKPOINT_ATTEMPTS):
-            busy, wal_frames, checkpointed = raw.driver_connection.execute(  # type: ignore[union-attr]
+            busy, wal_frames, checkpointed = driver.execute(  # type: ignore[union-attr]
                 "PRAGMA wal_checkpoint(TRUNCATE)"
             ).fetchone()
             if not busy:
-                return True
+                return vacuumed
             time.sleep(CHECKPOINT_PAUSE_SECONDS * (attempt + 1))
     finally:
         raw.close()
@@ -163,4 +171,18 @@ def _checkpoint_truncate(engine: Engine) -> bool:
         "rows stay in the -wal file until the next complete checkpoint",
         CHECKPOINT_ATTEMPTS, checkpointed, wal_frames,
     )
+    return False
+
+
+def _retry_busy(statement: Any) -> bool:
+    for attempt in range(CHECKPOINT_ATTEMPTS):
+        try:
+            statement()
+            return True
+        except sqlite3.OperationalError as exc:  # locked by a writer beyond busy_timeout
+            error = exc
+            time.sleep(CHECKPOINT_PAUSE_SECONDS * (attempt + 1))
+    log.warning("VACUUM failed after %d attempts (%s): stale copies of deleted rows may "
+                "remain in the database file until the next erasure", CHECKPOINT_ATTEMPTS,
+                error)
     return False

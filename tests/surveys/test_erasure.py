@@ -323,6 +323,47 @@ def test_publication_commit_truncates_the_wal(sqlite_in_instance, instance):
     assert b"wal-needle" not in (instance / "speakup.db").read_bytes()
 
 
+def test_rows_of_a_round_that_stays_do_not_shelter_the_published_ones(sqlite_in_instance,
+                                                                       instance):
+    """Pages shared with another round's rows keep no stale copy of a published row."""
+    url, engine = sqlite_in_instance
+    factory = make_session_factory(engine)
+    opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
+    with factory() as session:
+        # No comment question: the comments are never published, only stored raw.
+        survey = make_closed_survey(session, comment_question=None)
+        published, still_open = (make_round(session, survey, opens_at=opens),
+                                 make_round(session, survey, status="open",
+                                            opens_at=opens + dt.timedelta(days=7)))
+        answers = {"psafe_1": 3, "psafe_2": 5, "speak_1": 2, "wres_5": 1}
+        comments = [f"stale-{secrets.token_hex(6)}" for _ in range(1500)]
+        # Interleaved, as answers to two open rounds arrive: pages split and rebalance.
+        for start in range(0, 1500, 100):
+            gone = add_responses(session, published, [
+                Respondent(answers, {"team": "a"}, comment=c) for c in comments[start:start + 100]])
+            add_responses(session, still_open, [
+                Respondent(answers, {"team": "b"}, comment="kept") for _ in range(50)])
+            session.commit()
+            if start == 0:
+                first_ids = gone
+        hashes = [secrets.token_bytes(32) for _ in range(1500)]
+        session.execute(TokenHash.__table__.insert(), [
+            {"token_hash": h, "round_id": r.id, "used": True}
+            for h in hashes for r in (published,)] + [
+            {"token_hash": secrets.token_bytes(32), "round_id": still_open.id, "used": False}
+            for _ in range(750)])
+        session.commit()
+        publish_round(session, published, Settings(database_url=url, secret_key=TEST_SECRET),
+                      FrozenClock())
+        session.commit()
+    data = (instance / "speakup.db").read_bytes()
+    assert b"kept" in data
+    left = [c for c in comments if c.encode() in data]
+    left += [rid for rid in first_ids if rid.encode() in data]
+    left += [h.hex() for h in hashes if h in data]
+    assert left == []
+
+
 def test_a_rolled_back_deletion_erases_nothing_and_forgets_the_request(sqlite_in_instance,
                                                                        instance):
     _, engine = sqlite_in_instance
