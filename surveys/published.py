@@ -47,8 +47,15 @@ class Group:
 @dataclass(frozen=True)
 class Dimension:
     id: str
-    label: str
+    label: str  # the whole question, as respondents read it
     groups: list[Group]
+    # A short name for headings, tabs, charts and exports ("Team", "Ethnicity group");
+    # empty in rounds published before surveys had one: use `name` to read it.
+    short_label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.short_label or self.label
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class PublishedRound:
     def from_payload(cls, payload: dict[str, Any]) -> PublishedRound:
         data = {k: v for k, v in payload.items() if k != "version"}
         data["dimensions"] = [
-            Dimension(d["id"], d["label"], [Group(**g) for g in d["groups"]])
+            Dimension(d["id"], d["label"], [Group(**g) for g in d["groups"]],
+                      d.get("short_label", ""))
             for d in data["dimensions"]
         ]
         data["scales"] = [_row(r) for r in data["scales"]]
