@@ -248,34 +248,52 @@ def server_env(database_url: str, instance: Path, **extra: str) -> dict[str, str
     return env
 
 
+def start_gunicorn(
+    database_url: str, instance: Path, log_dir: Path, workers: int = 2, threads: int = 4,
+    **extra_env: str,
+) -> LiveServer:
+    """Start gunicorn with the shipped config on a free port; return once it is healthy."""
+    port = free_port()
+    log_path = log_dir / f"gunicorn-{port}.log"
+    env = server_env(database_url, instance, **extra_env)
+    cmd = [
+        str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        "--access-logfile", "-", "--error-logfile", "-", "speakup.app:create_app()",
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
+    try:
+        wait_for_health(server.url, proc, log_path)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
 @pytest.fixture
 def live_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Start gunicorn on a free port against a fresh database; stopped after the test."""
     started: list[LiveServer] = []
 
     def start(workers: int = 2, threads: int = 4, **extra_env: str) -> LiveServer:
-        port = free_port()
-        log_path = tmp_path / f"gunicorn-{port}.log"
-        env = server_env(fresh_database_url, tmp_path / "instance", **extra_env)
-        cmd = [
-            str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--access-logfile", "-", "--error-logfile", "-", "speakup.app:create_app()",
-        ]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
+        server = start_gunicorn(fresh_database_url, tmp_path / "instance", tmp_path,
+                                workers, threads, **extra_env)  # fmt: skip
         started.append(server)
-        wait_for_health(server.url, proc, log_path)
         return server
 
     yield start
     for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        stop_server(server)
 
 
 def wait_for_health(url: str, proc: subprocess.Popen[bytes], log_path: Path,

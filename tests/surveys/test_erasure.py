@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TEST_SECRET, VENV_BIN, LiveServer, free_port, server_env, wait_for_health
+from conftest import REPO, TEST_SECRET, VENV_BIN, LiveServer, start_gunicorn, stop_server
 from publish_factory import Respondent, add_responses, make_round, raw_row_counts
 from publish_factory import make_survey as make_closed_survey
 from sqlalchemy import text, update
@@ -99,25 +99,13 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def start(url: str, instance: Path, **extra_env: str) -> LiveServer:
-        port = free_port()
-        log_path = tmp_path / f"gunicorn-{port}.log"
-        env = server_env(url, instance, **extra_env)
-        cmd = [
-            str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-            "--access-logfile", "-", "--error-logfile", "-", "speakup.app:create_app()",
-        ]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path, env)
+        server = start_gunicorn(url, instance, tmp_path, **extra_env)
         started.append(server)
-        wait_for_health(server.url, proc, log_path)
         return server
 
     yield start
     for server in started:
-        server.process.terminate()
-        server.process.wait(timeout=10)
+        stop_server(server)
 
 
 def speakup_cli(env: dict[str, str], *args: str) -> str:
