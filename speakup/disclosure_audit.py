@@ -316,12 +316,18 @@ class _Problem:
                 pending[key, sense] = bound
             if self.unknowns[self.index[key]].value >= self.k:
                 either.add(key)
-        for sense in ("<=", ">="):
-            wanted = [(key, bound) for (key, s), bound in pending.items() if s == sense]
-            if wanted:
-                point = self._solve_many(sense, wanted)
-                if point is not None:
-                    self._certify(point, pending, either)
+        # Repeat while it pays: each point leaves fewer requirements for the next one.
+        progress = True
+        while progress:
+            progress = False
+            for sense in ("<=", ">="):
+                wanted = [(key, bound) for (key, s), bound in pending.items() if s == sense]
+                if wanted:
+                    before = len(pending)
+                    point = self._solve_many(sense, wanted)
+                    if point is not None:
+                        self._certify(point, pending, either)
+                    progress |= len(pending) < before
         exposures = []
         for key in targets:
             for sense in ("<=", ">="):
