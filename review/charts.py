@@ -97,6 +97,9 @@ class DivergingRow:
     label: str
     n: int | None
     shares: Sequence[float | None] | None
+    # A question worded negatively: its answers are drawn the other way round, so that
+    # more favourable is to the right on every row (its data table keeps answer order).
+    reversed: bool = False
 
 
 @dataclass(frozen=True)
@@ -373,12 +376,15 @@ def diverging_bars(
     *,
     label_header: str = "Group",
     id_prefix: str | None = None,
+    axis_ends: tuple[str, str] | None = None,
 ) -> Chart:
     """Draw a diverging stacked bar chart of Likert (or yes/no) distributions.
 
     Categories before ``neutral_index`` extend left of the centre line, those
     after it right; the neutral category straddles the centre. Without a
-    neutral category the first half of the categories goes left.
+    neutral category the first half of the categories goes left. A reversed row
+    is drawn mirrored (its last category leftmost); ``axis_ends`` names the two
+    ends of the axis under the bars ("less favourable", "more favourable").
     """
     categories = [str(c) for c in category_labels]
     left, right = _scale_sides(len(categories), neutral_index)
@@ -386,10 +392,17 @@ def diverging_bars(
     shown = [_shown_shares(row, len(categories)) for row in rows]
     # The id is a hash, so it is built from shown values only: a digest of a
     # hidden cell could be reversed by trying the few values it can take.
-    published = [(r.label, r.n if s else None, s) for r, s in zip(rows, shown, strict=True)]
+    published = [(r.label, r.n if s else None, s, r.reversed)
+                 for r, s in zip(rows, shown, strict=True)]  # fmt: skip
     chart_id = _chart_id(
-        "diverging", title, (published, categories, neutral_index, label_header), id_prefix
+        "diverging", title, (published, categories, neutral_index, label_header, axis_ends),
+        id_prefix,
     )
+    last = len(categories) - 1
+    # Position on the axis -> category, per row: mirrored for reversed rows.
+    orders = [list(range(last, -1, -1)) if r.reversed else list(range(last + 1)) for r in rows]
+    drawn = [None if s is None else tuple(s[c] for c in order)
+             for s, order in zip(shown, orders, strict=True)]  # fmt: skip
 
     def extents(shares: Sequence[float]) -> tuple[float, float, float]:
         total = sum(shares)  # normalised, so rounding never pushes a bar past the axis
@@ -397,7 +410,7 @@ def diverging_bars(
         return sum(shares[i] for i in left) / total, half, sum(shares[i] for i in right) / total
 
     reach = max(
-        (max(lo + half, hi + half) for lo, half, hi in (extents(s) for s in shown if s)),
+        (max(lo + half, hi + half) for lo, half, hi in (extents(s) for s in drawn if s)),
         default=0.5,
     )
     if reach <= 0.5:
@@ -415,7 +428,7 @@ def diverging_bars(
     )
     top = 12 + legend_h + 10
     body_rows, y = [], top
-    for row, shares in zip(rows, shown, strict=True):
+    for row, shares, order in zip(rows, drawn, orders, strict=True):
         lines = textwrap.wrap(row.label, width=int(label_w / (FONT_SIZE * 0.56))) or [""]
         row_h = max(32.0, 16.0 * len(lines) + 12)
         mid = y + row_h / 2
@@ -433,7 +446,7 @@ def diverging_bars(
                 parts.append(
                     _tag(
                         "rect",
-                        _tooltip(f"{categories[i]}: {_percent(share)}"),
+                        _tooltip(f"{categories[order[i]]}: {_percent(share)}"),
                         class_=f"segment cat-{i}",
                         x=x,
                         y=mid - 10,
@@ -459,7 +472,8 @@ def diverging_bars(
                     )
                 x += width
             parts.append(_text(bar_x1 + 10, mid + 4.5, f"n = {row.n}", class_="n"))
-            body_rows.append(_tag("g", "".join(parts), class_="row"))
+            body_rows.append(_tag("g", "".join(parts),
+                                  class_="row row-reversed" if row.reversed else "row"))
         y += row_h
     bottom = y
 
@@ -480,6 +494,12 @@ def diverging_bars(
         stroke_width=1.5,
     )
     caption = _text(centre, bottom + 38, "Share of answers", text_anchor="middle", fill=MUTED_TEXT)
+    height = bottom + 50
+    if axis_ends is not None:
+        caption += _text(bar_x0, bottom + 58, f"← {axis_ends[0]}", fill=TEXT, class_="axis-end")
+        caption += _text(bar_x1, bottom + 58, f"{axis_ends[1]} →", fill=TEXT,
+                         text_anchor="end", class_="axis-end")
+        height += 20
     body = (
         legend
         + _tag("g", "".join(grid) + axis + caption, class_="axis")
@@ -487,6 +507,10 @@ def diverging_bars(
     )
 
     description = _diverging_description(rows, shown, categories, left, neutral_index, right)
+    if axis_ends is not None:
+        description += (f" Left of the centre is {axis_ends[0]}, right is {axis_ends[1]}"
+                        + (": questions worded negatively are drawn the other way round."
+                           if any(r.reversed for r in rows) else "."))
     headers = (label_header, "n", *categories)
     table = tuple(
         (row.label, NOT_SHOWN, *([NOT_SHOWN] * len(categories)))
@@ -494,7 +518,7 @@ def diverging_bars(
         else (row.label, str(row.n), *(_percent(s) for s in shares))
         for row, shares in zip(rows, shown, strict=True)
     )
-    svg = _svg(chart_id, "diverging", bottom + 50, title, description, body)
+    svg = _svg(chart_id, "diverging", height, title, description, body)
     return Chart(chart_id, svg, title, description, headers, table)
 
 

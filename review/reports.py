@@ -137,6 +137,8 @@ class Section:
     rows: tuple[RowReport, ...]
     # Without a breakdown: one chart of all rows (per answer scale and direction).
     charts: tuple[charts.Chart, ...]
+    # Questions worded negatively, named under the chart: drawn the other way round.
+    worded_negatively: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,23 @@ class RoundReport:
     hidden_note: str
     respondents: Table
     results: Table
-    sections: tuple[Section, ...]
+    sections: tuple[Section, ...]  # every instrument (the contents list, the exports)
     comments: list[str] | None
+    # What the page draws: every instrument, or with a breakdown one instrument per page
+    # (a breakdown draws a chart per question and group: all of them weigh ~400 KB).
+    shown_sections: tuple[Section, ...] = ()
+
+
+FAVOURABLE_DEFINITION = (
+    "A question’s favourable share is the share of its answers that are one of the two most "
+    "positive options (for a question worded negatively, the two most negative)."
+)
+SCALE_DEFINITION = (
+    "A scale’s favourable share is the share of all answers to its questions that are "
+    "favourable, every answer counted once, so it always lies between its questions’ "
+    "figures; its mean averages each person’s answers first, then the people."
+)
+DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION}
 
 
 def dimension_of(published: PublishedRound, dimension_id: str | None) -> Dimension | None:
@@ -173,19 +190,28 @@ def yes_first(row: Row) -> bool:
     return row.response_scale != "yes_no" or row.lower_is_better
 
 
-def _diverging(title: str, rows: Sequence[tuple[str, Cell | None]], template: Row, header: str,
-               id_prefix: str) -> charts.Chart:
+AXIS_ENDS = ("less favourable", "more favourable")
+
+
+def _diverging(title: str, rows: Sequence[tuple[str, Cell | None, bool]], template: Row,
+               header: str, id_prefix: str) -> charts.Chart:
+    """Draw answers so that more favourable is to the right on every row.
+
+    ``rows`` are (label, cell, worded negatively): a negatively worded question's
+    answers are drawn mirrored, so its "strongly agree" sits at the unfavourable end.
+    """
     scale, flip = template.response_scale, not yes_first(template)
     chart_rows = []
-    for label, cell in rows:
+    for label, cell, reverse in rows:
         row_shares = shares(cell, scale)
         if flip and row_shares is not None:
             row_shares = row_shares[::-1]
-        chart_rows.append(charts.DivergingRow(label, cell.n if cell else None, row_shares))
+        chart_rows.append(charts.DivergingRow(label, cell.n if cell else None, row_shares,
+                                              reversed=reverse))
     labels = answer_labels(scale)
     return charts.diverging_bars(
         title, chart_rows, labels[::-1] if flip else labels, neutral_index(scale),
-        label_header=header, id_prefix=id_prefix,
+        label_header=header, id_prefix=id_prefix, axis_ends=AXIS_ENDS,
     )  # fmt: skip
 
 
@@ -216,9 +242,9 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
             chart = None
             if dimension is not None:
                 chart = _diverging(
-                    f"{row.label}: answers by {dimension.label.lower()}",
-                    [(c.label, c.cell) for c in cells], row,
-                    dimension.label, f"chart-s{s}-r{r}",
+                    f"{row.label}: answers by {dimension.name.lower()}",
+                    [(c.label, c.cell, row.reverse) for c in cells], row,
+                    dimension.name, f"chart-s{s}-r{r}",
                 )  # fmt: skip
             reports.append(RowReport(row, kind, cells, chart))
         section_charts: list[charts.Chart] = []
@@ -232,10 +258,12 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                     direction = " (lower is better)" if first else " (higher is better)"
                 section_charts.append(_diverging(
                     f"{title}: answers, everyone{direction}",
-                    [(_row_label(row, kind), row.overall) for row, kind in group],
+                    [(_row_label(row, kind), row.overall, row.reverse) for row, kind in group],
                     group[0][0], "Question", f"chart-s{s}-{c}",
                 ))  # fmt: skip
-        sections.append(Section(key, title, tuple(reports), tuple(section_charts)))
+        worded_negatively = tuple(row.label for row, _ in rows if row.reverse)
+        sections.append(Section(key, title, tuple(reports), tuple(section_charts),
+                                worded_negatively))
     return tuple(sections)
 
 
@@ -258,7 +286,7 @@ def _respondents_table(published: PublishedRound, dimension: Dimension | None,
         counts = published.group_counts.get(dimension.id, {})
         for group in dimension.groups:
             n = counts.get(group.id)
-            rows.append(TableRow({"dimension": dimension.label, "group": group.label, "n": n},
+            rows.append(TableRow({"dimension": dimension.name, "group": group.label, "n": n},
                                  hidden=not n))
     return Table("respondents", "Respondents", RESPONDENT_COLUMNS, tuple(rows), note)
 
@@ -290,7 +318,7 @@ def _results_table(sections: Sequence[Section], dimension: Dimension | None,
                     "kind": report.kind,
                     "id": row.id,
                     "label": row.label,
-                    "dimension": dimension.label if (dimension and gc.group_id) else "",
+                    "dimension": dimension.name if (dimension and gc.group_id) else "",
                     "group": gc.label,
                     "n": cell.n if cell else None,
                     "mean": cell.mean if cell else None,
@@ -307,13 +335,24 @@ def _results_table(sections: Sequence[Section], dimension: Dimension | None,
     return Table("results", "Scores per scale and question", RESULT_COLUMNS, tuple(rows), note)
 
 
-def round_report(published: PublishedRound, dimension_id: str | None) -> RoundReport:
-    """Build one round's report, broken down by one dimension (or none)."""
+def round_report(published: PublishedRound, dimension_id: str | None,
+                 part: str | None = None) -> RoundReport:
+    """Build one round's report, broken down by one dimension (or none).
+
+    With a breakdown the page draws one instrument (``part``, default the first);
+    the tables behind the exports always hold every instrument.
+    """
     checked = checked_round(published)
     dimension = dimension_of(checked, dimension_id)
     note = not_shown_note(checked.k)
     sections = _sections(checked, dimension)
+    shown = sections
+    if dimension is not None and sections:
+        shown = tuple(s for s in sections if s.instrument_id == (part or sections[0].instrument_id))
+        if not shown:
+            raise ReviewError(f"round {checked.round_id} has no part {part!r}")
     return RoundReport(
+        shown_sections=shown,
         published=checked,
         dimension=dimension,
         hidden_note=note,

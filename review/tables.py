@@ -22,8 +22,13 @@ UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS})
 
 
 def not_shown_note(k: int, what: str = "responses") -> str:
-    """Return the legend for hidden and empty cells, e.g. "not shown: fewer than 5 responses"."""
-    return f"{NOT_SHOWN}: fewer than {k} {what}"
+    """Return the legend for hidden and empty cells, naming both reasons a figure is hidden.
+
+    A group of k or more can be hidden too (complementary suppression), so "fewer
+    than k" alone would be wrong beside it.
+    """
+    return (f"{NOT_SHOWN}: either fewer than {k} {what}, or hidden as well so that a "
+            "smaller group cannot be worked out by subtracting the other figures from the total")
 
 
 @dataclass(frozen=True)

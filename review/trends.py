@@ -146,7 +146,7 @@ def build_trends(
                     "measure": template.label,
                     "round_id": published.round_id,
                     "round": published.label,
-                    "dimension": dimension.label if (dimension and group_id) else "",
+                    "dimension": dimension.name if (dimension and group_id) else "",
                     "group": group_label,
                     "n": cell.n if cell else None,
                     "favourable_pct": cell.favourable if cell else None,
@@ -155,7 +155,7 @@ def build_trends(
                 }, hidden=cell is None))
             headline_series.append(charts.Series(group_label, values))
             mean_series.append(charts.Series(group_label, means))
-        suffix = "" if dimension is None else f" by {dimension.label.lower()}"
+        suffix = "" if dimension is None else f" by {dimension.name.lower()}"
         headline_charts = tuple(
             charts.line_chart(
                 f"{template.label}: {measure.lower()} (%){suffix}", x_labels, chunk, 0, 100,
@@ -187,7 +187,7 @@ def build_trends(
                     "measure": template.label,
                     "round_id": published.round_id,
                     "round": published.label,
-                    "dimension": gap_dim.label,
+                    "dimension": gap_dim.name,
                     "first_group": pair_labels[0],
                     "second_group": pair_labels[1],
                     "first_pct": a,
