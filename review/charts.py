@@ -440,10 +440,10 @@ def diverging_bars(
             total = sum(shares)
             lo, half, _ = extents(shares)
             x = centre - (lo + half) * scale
-            parts = [label]
+            parts, segments = [label], []
             for i, share in enumerate(shares):
                 width = share / total * scale
-                parts.append(
+                segments.append(
                     _tag(
                         "rect",
                         _tooltip(f"{categories[order[i]]}: {_percent(share)}"),
@@ -453,8 +453,6 @@ def diverging_bars(
                         width=width,
                         height=20.0,
                         fill=colours[i],
-                        stroke=OUTLINE,
-                        stroke_width=0.5,
                     )
                 )
                 text, ink = _percent(share), _label_colour(colours[i])
@@ -471,6 +469,9 @@ def diverging_bars(
                         )
                     )
                 x += width
+            # One outline for a row's segments, not one per segment: a breakdown page
+            # draws hundreds of them (text stays outside the group, unoutlined).
+            parts.insert(1, _tag("g", "".join(segments), stroke=OUTLINE, stroke_width=0.5))
             parts.append(_text(bar_x1 + 10, mid + 4.5, f"n = {row.n}", class_="n"))
             body_rows.append(_tag("g", "".join(parts),
                                   class_="row row-reversed" if row.reversed else "row"))

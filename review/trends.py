@@ -215,6 +215,20 @@ def build_trends(
                   gap_table, note)
 
 
+def blocks_to_show(view: Trends, measure: str | None) -> list[TrendBlock]:
+    """Every block, or with lines per group one measure per page (``measure``, default the first).
+
+    A breakdown's lines, gaps and means for every measure weigh over 200 KB of HTML.
+    """
+    if view.dimension is None or not view.blocks:
+        return view.blocks
+    wanted = measure or view.blocks[0].row.id
+    shown = [b for b in view.blocks if b.row.id == wanted]
+    if not shown:
+        raise ReviewError(f"no measure {measure!r} in these trends")
+    return shown
+
+
 def _row_in(published: PublishedRound, row_id: str, kind: str) -> Row | None:
     rows = published.scales if kind == "scale" else published.items
     return next((r for r in rows if r.id == row_id), None)

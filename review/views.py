@@ -197,7 +197,15 @@ def trends_page() -> str:
     if not reports.survey_rounds(db(), None):
         return render_template("review/empty.html", title="Trends")
     view = _trends()
+    try:
+        shown = trends.blocks_to_show(view, request.args.get("measure"))
+    except ReviewError as error:
+        _or_404(error)
+    args = {k: v for k, v in request.args.items() if k != "measure"}
+    pages = {b.row.id: url_for("review.trends_page", **args, measure=b.row.id)
+             for b in view.blocks}
     return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
+                           shown_blocks=shown, pages=pages,
                            survey_id=view.rounds[-1].survey_id,
                            exports=_export_links("review.trends_export"))
 

@@ -348,7 +348,6 @@ def _aggregate(
 
     zone = _zone(survey.timezone)
     opens_on = as_utc(round_.opens_at).astimezone(zone).date()
-    closes_on = as_utc(round_.closes_at).astimezone(zone).date()
     # Publish the dates the round really opened and closed (a round can be opened or
     # closed early by hand); the planned ones stand in only where none were recorded.
     opened_on = as_utc(round_.opened_at or round_.opens_at).astimezone(zone).date()
