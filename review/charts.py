@@ -46,7 +46,6 @@ MUTED_TEXT = "#595959"  # 7:1 on white
 WHITE = "#ffffff"
 GRID = "#d0d0d0"
 OUTLINE = "#767676"
-HATCH_LINE = "#8c8c8c"
 MIN_TEXT_CONTRAST = 4.5
 
 # ColorBrewer BrBG, per side of the scale, ordered from the centre outwards.
@@ -274,6 +273,13 @@ def _legend(entries: Sequence[tuple[str, str]], top: float, swatch_w: float) -> 
     return _tag("g", "".join(out), class_="legend"), y + 22 - top
 
 
+def _not_shown_marker(cx: float, base: float) -> str:
+    """A small open triangle standing on ``base``: where a hidden count would be."""
+    return _tag("path", d=f"M{_num(cx - 5)} {_num(base)}L{_num(cx)} {_num(base - 9)}"
+                f"L{_num(cx + 5)} {_num(base)}Z", fill=WHITE, stroke=TEXT, stroke_width=1.25,
+                class_="not-shown-marker")  # fmt: skip
+
+
 def _box_swatch(fill: str) -> str:
     return _tag("rect", x=0, y=0, width=14, height=14, fill=fill, stroke=OUTLINE, stroke_width=1)
 
@@ -457,12 +463,13 @@ def diverging_bars(
                 )
                 text, ink = _percent(share), _label_colour(colours[i])
                 if ink and width >= _text_width(text, SMALL_FONT_SIZE) + 6:
-                    parts.append(
+                    segments.append(
                         _text(
                             x + width / 2,
                             mid + 4,
                             text,
                             fill=ink,
+                            stroke="none",
                             font_size=SMALL_FONT_SIZE,
                             text_anchor="middle",
                             class_="segment-label",
@@ -470,7 +477,7 @@ def diverging_bars(
                     )
                 x += width
             # One outline for a row's segments, not one per segment: a breakdown page
-            # draws hundreds of them (text stays outside the group, unoutlined).
+            # draws hundreds of them (their labels set stroke="none").
             parts.insert(1, _tag("g", "".join(segments), stroke=OUTLINE, stroke_width=0.5))
             parts.append(_text(bar_x1 + 10, mid + 4.5, f"n = {row.n}", class_="n"))
             body_rows.append(_tag("g", "".join(parts),
@@ -861,10 +868,13 @@ def bar_chart(
     x_header: str = "Period",
     id_prefix: str | None = None,
 ) -> Chart:
-    """Draw grouped or stacked bars of counts; hidden (or zero) counts are hatched "not shown".
+    """Draw grouped or stacked bars of counts; hidden (or zero) counts are a "not shown" marker.
 
     A published count is never below the minimum group size, so a zero can only
-    be an empty cell, which must look exactly like a hidden one.
+    be an empty cell, which must look exactly like a hidden one. A hidden count
+    never gets a bar with height (a tall hatched bar reads as the biggest value):
+    it is a small open triangle on the baseline (above a stack's shown part) with
+    the words "not shown".
     """
     _check_series(x_labels, series, len(BAR_COLOURS))
     for s in series:
@@ -881,13 +891,12 @@ def bar_chart(
         peak = max((sum(v for v in col if v) for col in zip(*values, strict=True)), default=0.0)
     else:
         peak = max((v for vs in values for v in vs if v), default=0.0)
-    # Headroom keeps value labels, and the hatching above a partly hidden stack, visible.
-    y_max = _nice_ceiling(max(peak * 1.1, 5.0))
+    # Headroom keeps value labels, and the words over a partly hidden stack, visible.
+    y_max = _nice_ceiling(max(peak * (1.4 if stacked and any_hidden else 1.1), 5.0))
 
-    pattern_id = f"{chart_id}-not-shown"
     entries = [(_box_swatch(BAR_COLOURS[i]), s.label) for i, s in enumerate(series)]
     if any_hidden:
-        entries.append((_box_swatch(f"url(#{pattern_id})"), NOT_SHOWN))
+        entries.append((_not_shown_marker(7.0, 14.0), NOT_SHOWN))
     legend, legend_h = _legend(entries, 12, 14)
 
     ticks = _ticks(0.0, y_max)
@@ -903,34 +912,12 @@ def bar_chart(
     group_w = slot * 0.72
     x_axis, x_axis_h = _x_labels(x_labels, xs, slot, y1)
 
-    defs = _tag(
-        "defs",
-        _tag(
-            "pattern",
-            _tag("rect", width=6, height=6, fill=WHITE)
-            + _tag("line", x1=0, y1=0, x2=0, y2=6, stroke=HATCH_LINE, stroke_width=2),
-            id=pattern_id,
-            width=6,
-            height=6,
-            patternUnits="userSpaceOnUse",
-            patternTransform="rotate(45)",
-        ),
-    )
-
-    def not_shown(x: float, width: float, tooltip: str) -> str:
-        return _tag(
-            "rect",
-            _tooltip(tooltip),
-            class_="not-shown",
-            x=x,
-            y=y0,
-            width=width,
-            height=float(y1 - y0),
-            fill=f"url(#{pattern_id})",
-            stroke=OUTLINE,
-            stroke_width=0.75,
-            stroke_dasharray="3 2",
-        )
+    def not_shown(x: float, width: float, tooltip: str, base: float = y1) -> str:
+        cx = x + width / 2
+        words = _text(cx + 4, base - 12, NOT_SHOWN, font_size=SMALL_FONT_SIZE, fill=MUTED_TEXT,
+                      transform=f"rotate(-90 {_num(cx + 4)} {_num(base - 12)})")  # fmt: skip
+        return _tag("g", _tooltip(tooltip) + _not_shown_marker(cx, base) + words,
+                    class_="not-shown")
 
     def bar(i: int, x: float, width: float, low: float, value: float, x_label: str) -> str:
         return _tag(
@@ -952,9 +939,9 @@ def bar_chart(
         if stacked:
             hidden = [s.label for s, vs in zip(series, values, strict=True) if vs[j] is None]
             if hidden:
-                parts.append(
-                    not_shown(left, group_w, f"{x_label}: {', '.join(hidden)} {NOT_SHOWN}")
-                )
+                top_of_stack = ypos(sum(v for vs in values if (v := vs[j]) is not None))
+                parts.append(not_shown(left, group_w, f"{x_label}: {', '.join(hidden)} {NOT_SHOWN}",
+                                       top_of_stack))  # fmt: skip
             low = 0.0
             for i, vs in enumerate(values):
                 v = vs[j]
@@ -1001,8 +988,7 @@ def bar_chart(
         columns.append(_tag("g", "".join(parts), class_="column"))
 
     body = (
-        defs
-        + legend
+        legend
         + _y_axis(ticks, ypos, x0, x1, value_format, y_label, (y0 + y1) / 2)
         + x_axis
         + _tag("g", "".join(columns), class_="columns")

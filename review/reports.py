@@ -34,18 +34,6 @@ from surveys.published import (
 )
 
 EVERYONE = "Everyone"
-# Answer labels in export column order: each scale's options fit this order.
-ANSWER_LABELS = (
-    "Strongly disagree",
-    "Disagree",
-    "Somewhat disagree",
-    "Neither agree nor disagree",
-    "Somewhat agree",
-    "Agree",
-    "Strongly agree",
-    "Yes",
-    "No",
-)
 
 
 class ReviewError(LookupError):
@@ -292,6 +280,8 @@ def _respondents_table(published: PublishedRound, dimension: Dimension | None,
 
 
 RESULT_COLUMNS = (
+    Column("round", "Round"),
+    Column("k", "Minimum group size", COUNT),
     Column("kind", "Scale or question"),
     Column("id", "Id"),
     Column("label", "Wording"),
@@ -301,20 +291,53 @@ RESULT_COLUMNS = (
     Column("mean", "Mean", MEAN),
     Column("favourable_pct", "Favourable", PERCENT),
     Column("yes_pct", "Answering yes", PERCENT),
-    *(Column(f"answer_{i + 1}_pct", label, PERCENT) for i, label in enumerate(ANSWER_LABELS)),
+    Column("definition", "What favourable means"),
 )
 
 
-def _results_table(sections: Sequence[Section], dimension: Dimension | None,
-                   note: str) -> Table:
+def scale_name(response_scale: str) -> str:
+    """Name an answer scale for export headers: "7-point", "5-point", "yes/no"."""
+    if response_scale == "yes_no":
+        return "yes/no"
+    return f"{len(answer_labels(response_scale))}-point"
+
+
+def answer_columns(response_scale: str) -> tuple[Column, ...]:
+    """One share and one count column per answer, headed by its label and answer scale.
+
+    A 5-point and a 7-point "Agree" are different answers, so each answer scale gets
+    its own set ("Agree % (5-point)"); yes/no answers need no suffix.
+    """
+    suffix = "" if response_scale == "yes_no" else f" ({scale_name(response_scale)})"
+    columns: list[Column] = []
+    for label in answer_labels(response_scale):
+        columns += [Column(f"{label} %{suffix}", f"{label} %{suffix}", PERCENT),
+                    Column(f"{label} n{suffix}", f"{label} n{suffix}", COUNT)]
+    return tuple(columns)
+
+
+RESULTS_DESCRIPTION = (
+    "One row per scale or question and group. Answer columns hold the share and the "
+    "number of answers for each option, one set per answer scale; for a scale row they "
+    "count people whose scale score rounds to that option. " + SCALE_DEFINITION
+)
+
+
+def _results_table(published: PublishedRound, sections: Sequence[Section],
+                   dimension: Dimension | None, note: str) -> Table:
+    scales = list(dict.fromkeys(r.row.response_scale for s in sections for r in s.rows))
+    columns = RESULT_COLUMNS + tuple(c for scale in scales for c in answer_columns(scale))
     rows = []
     for section in sections:
         for report in section.rows:
             row = report.row
-            labels = answer_labels(row.response_scale)
+            answers = answer_values(row.response_scale)
+            pairs = answer_columns(row.response_scale)
             for gc in report.cells:
                 cell = gc.cell if gc.cell is not None and gc.cell.n else None
                 values: dict[str, object] = {
+                    "round": published.label,
+                    "k": published.k,
                     "kind": report.kind,
                     "id": row.id,
                     "label": row.label,
@@ -324,15 +347,18 @@ def _results_table(sections: Sequence[Section], dimension: Dimension | None,
                     "mean": cell.mean if cell else None,
                     "favourable_pct": cell.favourable if cell else None,
                     "yes_pct": cell.yes_share if cell else None,
+                    "definition": SCALE_DEFINITION if report.kind == "scale"
+                    else FAVOURABLE_DEFINITION,
                 }
                 row_shares = shares(cell, row.response_scale)
-                for i, label in enumerate(ANSWER_LABELS):
-                    share = None
-                    if row_shares is not None and label in labels:
-                        share = row_shares[labels.index(label)]
-                    values[f"answer_{i + 1}_pct"] = share
+                for i, value in enumerate(answers):
+                    shown = cell is not None and row_shares is not None
+                    values[pairs[2 * i].key] = row_shares[i] if shown else None  # type: ignore[index]
+                    values[pairs[2 * i + 1].key] = (
+                        cell.distribution.get(value, 0) if shown else None)  # type: ignore[union-attr]
                 rows.append(TableRow(values, hidden=cell is None))
-    return Table("results", "Scores per scale and question", RESULT_COLUMNS, tuple(rows), note)
+    return Table("results", "Scores per scale and question", columns, tuple(rows), note,
+                 description=RESULTS_DESCRIPTION)
 
 
 def round_report(published: PublishedRound, dimension_id: str | None,
@@ -357,7 +383,7 @@ def round_report(published: PublishedRound, dimension_id: str | None,
         dimension=dimension,
         hidden_note=note,
         respondents=_respondents_table(checked, dimension, note),
-        results=_results_table(sections, dimension, note),
+        results=_results_table(checked, sections, dimension, note),
         sections=sections,
         comments=checked.comments,
     )
