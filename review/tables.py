@@ -73,9 +73,11 @@ def percent_text(share: float) -> str:
 
 
 def display(value: Any, unit: str) -> str:
-    """Return a figure as a page shows it; None is "not shown"."""
+    """Return a figure as a page shows it; None is "not shown", words stay words."""
     if value is None:
         return NOT_SHOWN
+    if isinstance(value, str):  # "not yet due", "not yet published": not a hidden figure
+        return value
     if unit == PERCENT:
         return percent_text(value)
     if unit == MEAN:
@@ -90,8 +92,8 @@ def display(value: Any, unit: str) -> str:
 
 def export_value(value: Any, unit: str) -> Any:
     """Return a figure as an export writes it: percentages 0–100 to one decimal, means to two."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if unit == PERCENT:
         return _half_up(value * 100, 1)
     if unit == MEAN:

@@ -8,10 +8,15 @@ from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import pytest
+from review_support import page_tables
 
+from concerns.demo import seed_demo_concerns
+from concerns.stats import published_stats
 from review import demo
 from review.demo import Respondent
+from review.mechanisms import TIMELINESS_NOTE
 from speakup.clock import FrozenClock
+from speakup.web import services
 from surveys import invitations, responses, rounds
 
 K = 5
@@ -99,3 +104,36 @@ def test_finding_5_dates_are_when_the_round_really_opened_and_closed(
     assert "1 December 2026 to 3 December 2026" in page
     assert "4 December 2026" in page
     assert "2026-12-07" not in page and "21 December" not in page
+
+
+# --- finding 3: concerns not yet due are "not yet due", never misses --------------------
+
+
+@pytest.fixture
+def demo_concerns(app, session):  # type: ignore[no-untyped-def]
+    seed_demo_concerns(session, services(app), lambda _line: None)
+    session.commit()
+
+
+def test_finding_3_a_quarter_still_running_reads_not_yet_due(
+    client, sign_in, session, clock, demo_concerns
+):
+    # Given the demo's concerns, some received this quarter, days ago (deadlines ahead)
+    stats = published_stats(session, K, clock.today())
+    running = [q for q in stats.quarters if not q.published]
+    assert running, "the demo should have concerns in a quarter not yet published"
+    sign_in("reviewer")
+    html = client.get("/review/mechanisms").get_data(as_text=True)
+    tables = {t["caption"]: t for t in page_tables(html)}
+    clocks = tables["Timeliness of concern handling per quarter"]["rows"]
+    headers, rows = clocks[0], {r[0]: r for r in clocks[1:]}
+    ack = headers.index("Acknowledged within 7 days")
+    feedback = headers.index("Feedback within 3 months")
+    for q in running:
+        # Then its timeliness is "not yet due": neither a share nor "not shown"
+        assert rows[q.quarter][ack] == rows[q.quarter][feedback] == "not yet due"
+    assert TIMELINESS_NOTE in html
+    body = client.get("/review/mechanisms.json").get_json()
+    clock_rows = next(t for t in body["tables"] if t["id"] == "concern_clocks")["rows"]
+    assert {r["acknowledged_within_7_days_pct"] for r in clock_rows
+            if r["quarter"] in {q.quarter for q in running}} == {"not yet due"}
