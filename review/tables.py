@@ -28,7 +28,7 @@ def not_shown_note(k: int, what: str = "responses") -> str:
     than k" alone would be wrong beside it.
     """
     return (f"{NOT_SHOWN}: either fewer than {k} {what}, or hidden as well so that a "
-            "smaller group cannot be worked out by subtracting the other figures from the total")
+            "smaller group cannot be worked out by subtraction")
 
 
 @dataclass(frozen=True)

@@ -200,14 +200,14 @@ def test_finding_4_not_shown_key_gives_both_reasons_everywhere(
     client, sign_in, published_survey, tricky_round
 ):
     note = not_shown_note(K)
-    assert "fewer than 5" in note and "subtracting" in note
+    assert "fewer than 5" in note and "subtraction" in note
     sign_in("reviewer")
     base = f"/review/rounds/{tricky_round.round_id}"
     for url in ("/review/", "/review/rounds", base, f"{base}?dimension=team",
                 "/review/trends?dimension=team", "/review/mechanisms"):
         html = client.get(url).get_data(as_text=True)
         assert "not shown: either fewer than 5" in html, url
-        assert "cannot be worked out by subtracting" in html, url
+        assert "cannot be worked out by subtraction" in html, url
     tables = csv_tables(client.get(f"{base}.csv?dimension=team").data)
     notes = {r["note"] for r in tables["results"] if r["n"] is None}
     assert notes == {note}
