@@ -113,7 +113,7 @@ def overview_export(fmt: str) -> Response:
             "round": latest.label if latest else None,
             "minimum_group_size": latest.k if latest else settings().min_group_size}
     tables = [view.table, next(t for t in mech.tables if t.id == "concern_clocks")]
-    return _export(fmt, "speakup-overview", meta, tables)
+    return _export(fmt, "speakup-overview", meta, tables, definitions=reports.DEFINITIONS)
 
 
 # --------------------------------------------------------------------------
@@ -219,7 +219,8 @@ def trends_export(fmt: str) -> Response:
             "minimum_group_size": latest.k,
             "breakdown": view.dimension.name if view.dimension else None,
             "gap": " minus ".join(view.pair_labels) if view.pair_labels else None}
-    return _export(fmt, "speakup-trends", meta, [view.series_table, view.gap_table])
+    return _export(fmt, "speakup-trends", meta, [view.series_table, view.gap_table],
+                   definitions=reports.DEFINITIONS)
 
 
 # --------------------------------------------------------------------------
