@@ -230,7 +230,8 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
             chart = None
             if dimension is not None:
                 chart = _diverging(
-                    f"{row.label}: answers by {dimension.name.lower()}",
+                    f"{row.label}: answers by {dimension.name.lower()}"
+                    + (REVERSED_MARK if row.reverse else ""),
                     [(c.label, c.cell, row.reverse) for c in cells], row,
                     dimension.name, f"chart-s{s}-r{r}",
                 )  # fmt: skip
@@ -255,8 +256,13 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
     return tuple(sections)
 
 
+REVERSED_MARK = " (worded negatively: drawn reversed)"
+
+
 def _row_label(row: Row, kind: str) -> str:
-    return f"{row.label} (scale score)" if kind == "scale" else row.label
+    if kind == "scale":
+        return f"{row.label} (scale score)"
+    return row.label + (REVERSED_MARK if row.reverse else "")
 
 
 RESPONDENT_COLUMNS = (
