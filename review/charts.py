@@ -46,7 +46,6 @@ MUTED_TEXT = "#595959"  # 7:1 on white
 WHITE = "#ffffff"
 GRID = "#d0d0d0"
 OUTLINE = "#767676"
-HATCH_LINE = "#8c8c8c"
 MIN_TEXT_CONTRAST = 4.5
 
 # ColorBrewer BrBG, per side of the scale, ordered from the centre outwards.
@@ -97,6 +96,9 @@ class DivergingRow:
     label: str
     n: int | None
     shares: Sequence[float | None] | None
+    # A question worded negatively: its answers are drawn the other way round, so that
+    # more favourable is to the right on every row (its data table keeps answer order).
+    reversed: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,13 @@ def _legend(entries: Sequence[tuple[str, str]], top: float, swatch_w: float) -> 
     return _tag("g", "".join(out), class_="legend"), y + 22 - top
 
 
+def _not_shown_marker(cx: float, base: float) -> str:
+    """A small open triangle standing on ``base``: where a hidden count would be."""
+    return _tag("path", d=f"M{_num(cx - 5)} {_num(base)}L{_num(cx)} {_num(base - 9)}"
+                f"L{_num(cx + 5)} {_num(base)}Z", fill=WHITE, stroke=TEXT, stroke_width=1.25,
+                class_="not-shown-marker")  # fmt: skip
+
+
 def _box_swatch(fill: str) -> str:
     return _tag("rect", x=0, y=0, width=14, height=14, fill=fill, stroke=OUTLINE, stroke_width=1)
 
@@ -373,12 +382,15 @@ def diverging_bars(
     *,
     label_header: str = "Group",
     id_prefix: str | None = None,
+    axis_ends: tuple[str, str] | None = None,
 ) -> Chart:
     """Draw a diverging stacked bar chart of Likert (or yes/no) distributions.
 
     Categories before ``neutral_index`` extend left of the centre line, those
     after it right; the neutral category straddles the centre. Without a
-    neutral category the first half of the categories goes left.
+    neutral category the first half of the categories goes left. A reversed row
+    is drawn mirrored (its last category leftmost); ``axis_ends`` names the two
+    ends of the axis under the bars ("less favourable", "more favourable").
     """
     categories = [str(c) for c in category_labels]
     left, right = _scale_sides(len(categories), neutral_index)
@@ -386,10 +398,17 @@ def diverging_bars(
     shown = [_shown_shares(row, len(categories)) for row in rows]
     # The id is a hash, so it is built from shown values only: a digest of a
     # hidden cell could be reversed by trying the few values it can take.
-    published = [(r.label, r.n if s else None, s) for r, s in zip(rows, shown, strict=True)]
+    published = [(r.label, r.n if s else None, s, r.reversed)
+                 for r, s in zip(rows, shown, strict=True)]  # fmt: skip
     chart_id = _chart_id(
-        "diverging", title, (published, categories, neutral_index, label_header), id_prefix
+        "diverging", title, (published, categories, neutral_index, label_header, axis_ends),
+        id_prefix,
     )
+    last = len(categories) - 1
+    # Position on the axis -> category, per row: mirrored for reversed rows.
+    orders = [list(range(last, -1, -1)) if r.reversed else list(range(last + 1)) for r in rows]
+    drawn = [None if s is None else tuple(s[c] for c in order)
+             for s, order in zip(shown, orders, strict=True)]  # fmt: skip
 
     def extents(shares: Sequence[float]) -> tuple[float, float, float]:
         total = sum(shares)  # normalised, so rounding never pushes a bar past the axis
@@ -397,7 +416,7 @@ def diverging_bars(
         return sum(shares[i] for i in left) / total, half, sum(shares[i] for i in right) / total
 
     reach = max(
-        (max(lo + half, hi + half) for lo, half, hi in (extents(s) for s in shown if s)),
+        (max(lo + half, hi + half) for lo, half, hi in (extents(s) for s in drawn if s)),
         default=0.5,
     )
     if reach <= 0.5:
@@ -415,7 +434,7 @@ def diverging_bars(
     )
     top = 12 + legend_h + 10
     body_rows, y = [], top
-    for row, shares in zip(rows, shown, strict=True):
+    for row, shares, order in zip(rows, drawn, orders, strict=True):
         lines = textwrap.wrap(row.label, width=int(label_w / (FONT_SIZE * 0.56))) or [""]
         row_h = max(32.0, 16.0 * len(lines) + 12)
         mid = y + row_h / 2
@@ -427,39 +446,42 @@ def diverging_bars(
             total = sum(shares)
             lo, half, _ = extents(shares)
             x = centre - (lo + half) * scale
-            parts = [label]
+            parts, segments = [label], []
             for i, share in enumerate(shares):
                 width = share / total * scale
-                parts.append(
+                segments.append(
                     _tag(
                         "rect",
-                        _tooltip(f"{categories[i]}: {_percent(share)}"),
+                        _tooltip(f"{categories[order[i]]}: {_percent(share)}"),
                         class_=f"segment cat-{i}",
                         x=x,
                         y=mid - 10,
                         width=width,
                         height=20.0,
                         fill=colours[i],
-                        stroke=OUTLINE,
-                        stroke_width=0.5,
                     )
                 )
                 text, ink = _percent(share), _label_colour(colours[i])
                 if ink and width >= _text_width(text, SMALL_FONT_SIZE) + 6:
-                    parts.append(
+                    segments.append(
                         _text(
                             x + width / 2,
                             mid + 4,
                             text,
                             fill=ink,
+                            stroke="none",
                             font_size=SMALL_FONT_SIZE,
                             text_anchor="middle",
                             class_="segment-label",
                         )
                     )
                 x += width
+            # One outline for a row's segments, not one per segment: a breakdown page
+            # draws hundreds of them (their labels set stroke="none").
+            parts.insert(1, _tag("g", "".join(segments), stroke=OUTLINE, stroke_width=0.5))
             parts.append(_text(bar_x1 + 10, mid + 4.5, f"n = {row.n}", class_="n"))
-            body_rows.append(_tag("g", "".join(parts), class_="row"))
+            body_rows.append(_tag("g", "".join(parts),
+                                  class_="row row-reversed" if row.reversed else "row"))
         y += row_h
     bottom = y
 
@@ -480,6 +502,12 @@ def diverging_bars(
         stroke_width=1.5,
     )
     caption = _text(centre, bottom + 38, "Share of answers", text_anchor="middle", fill=MUTED_TEXT)
+    height = bottom + 50
+    if axis_ends is not None:
+        caption += _text(bar_x0, bottom + 58, f"← {axis_ends[0]}", fill=TEXT, class_="axis-end")
+        caption += _text(bar_x1, bottom + 58, f"{axis_ends[1]} →", fill=TEXT,
+                         text_anchor="end", class_="axis-end")
+        height += 20
     body = (
         legend
         + _tag("g", "".join(grid) + axis + caption, class_="axis")
@@ -487,6 +515,10 @@ def diverging_bars(
     )
 
     description = _diverging_description(rows, shown, categories, left, neutral_index, right)
+    if axis_ends is not None:
+        description += (f" Left of the centre is {axis_ends[0]}, right is {axis_ends[1]}"
+                        + (": questions worded negatively are drawn the other way round."
+                           if any(r.reversed for r in rows) else "."))
     headers = (label_header, "n", *categories)
     table = tuple(
         (row.label, NOT_SHOWN, *([NOT_SHOWN] * len(categories)))
@@ -494,7 +526,7 @@ def diverging_bars(
         else (row.label, str(row.n), *(_percent(s) for s in shares))
         for row, shares in zip(rows, shown, strict=True)
     )
-    svg = _svg(chart_id, "diverging", bottom + 50, title, description, body)
+    svg = _svg(chart_id, "diverging", height, title, description, body)
     return Chart(chart_id, svg, title, description, headers, table)
 
 
@@ -836,10 +868,13 @@ def bar_chart(
     x_header: str = "Period",
     id_prefix: str | None = None,
 ) -> Chart:
-    """Draw grouped or stacked bars of counts; hidden (or zero) counts are hatched "not shown".
+    """Draw grouped or stacked bars of counts; hidden (or zero) counts are a "not shown" marker.
 
     A published count is never below the minimum group size, so a zero can only
-    be an empty cell, which must look exactly like a hidden one.
+    be an empty cell, which must look exactly like a hidden one. A hidden count
+    never gets a bar with height (a tall hatched bar reads as the biggest value):
+    it is a small open triangle on the baseline (above a stack's shown part) with
+    the words "not shown".
     """
     _check_series(x_labels, series, len(BAR_COLOURS))
     for s in series:
@@ -856,13 +891,12 @@ def bar_chart(
         peak = max((sum(v for v in col if v) for col in zip(*values, strict=True)), default=0.0)
     else:
         peak = max((v for vs in values for v in vs if v), default=0.0)
-    # Headroom keeps value labels, and the hatching above a partly hidden stack, visible.
-    y_max = _nice_ceiling(max(peak * 1.1, 5.0))
+    # Headroom keeps value labels, and the words over a partly hidden stack, visible.
+    y_max = _nice_ceiling(max(peak * (1.4 if stacked and any_hidden else 1.1), 5.0))
 
-    pattern_id = f"{chart_id}-not-shown"
     entries = [(_box_swatch(BAR_COLOURS[i]), s.label) for i, s in enumerate(series)]
     if any_hidden:
-        entries.append((_box_swatch(f"url(#{pattern_id})"), NOT_SHOWN))
+        entries.append((_not_shown_marker(7.0, 14.0), NOT_SHOWN))
     legend, legend_h = _legend(entries, 12, 14)
 
     ticks = _ticks(0.0, y_max)
@@ -878,34 +912,12 @@ def bar_chart(
     group_w = slot * 0.72
     x_axis, x_axis_h = _x_labels(x_labels, xs, slot, y1)
 
-    defs = _tag(
-        "defs",
-        _tag(
-            "pattern",
-            _tag("rect", width=6, height=6, fill=WHITE)
-            + _tag("line", x1=0, y1=0, x2=0, y2=6, stroke=HATCH_LINE, stroke_width=2),
-            id=pattern_id,
-            width=6,
-            height=6,
-            patternUnits="userSpaceOnUse",
-            patternTransform="rotate(45)",
-        ),
-    )
-
-    def not_shown(x: float, width: float, tooltip: str) -> str:
-        return _tag(
-            "rect",
-            _tooltip(tooltip),
-            class_="not-shown",
-            x=x,
-            y=y0,
-            width=width,
-            height=float(y1 - y0),
-            fill=f"url(#{pattern_id})",
-            stroke=OUTLINE,
-            stroke_width=0.75,
-            stroke_dasharray="3 2",
-        )
+    def not_shown(x: float, width: float, tooltip: str, base: float = y1) -> str:
+        cx = x + width / 2
+        words = _text(cx + 4, base - 12, NOT_SHOWN, font_size=SMALL_FONT_SIZE, fill=MUTED_TEXT,
+                      transform=f"rotate(-90 {_num(cx + 4)} {_num(base - 12)})")  # fmt: skip
+        return _tag("g", _tooltip(tooltip) + _not_shown_marker(cx, base) + words,
+                    class_="not-shown")
 
     def bar(i: int, x: float, width: float, low: float, value: float, x_label: str) -> str:
         return _tag(
@@ -927,9 +939,9 @@ def bar_chart(
         if stacked:
             hidden = [s.label for s, vs in zip(series, values, strict=True) if vs[j] is None]
             if hidden:
-                parts.append(
-                    not_shown(left, group_w, f"{x_label}: {', '.join(hidden)} {NOT_SHOWN}")
-                )
+                top_of_stack = ypos(sum(v for vs in values if (v := vs[j]) is not None))
+                parts.append(not_shown(left, group_w, f"{x_label}: {', '.join(hidden)} {NOT_SHOWN}",
+                                       top_of_stack))  # fmt: skip
             low = 0.0
             for i, vs in enumerate(values):
                 v = vs[j]
@@ -976,8 +988,7 @@ def bar_chart(
         columns.append(_tag("g", "".join(parts), class_="column"))
 
     body = (
-        defs
-        + legend
+        legend
         + _y_axis(ticks, ypos, x0, x1, value_format, y_label, (y0 + y1) / 2)
         + x_axis
         + _tag("g", "".join(columns), class_="columns")

@@ -25,6 +25,14 @@ CONCERN_ACTION_PREFIX = "concern"
 
 
 NOT_YET_PUBLISHED = "not yet published"
+# A quarter not yet published holds concerns whose deadlines have not all passed: its
+# timeliness is "not yet due", never a miss (and never "not shown", which means hidden).
+NOT_YET_DUE = "not yet due"
+TIMELINESS_NOTE = (
+    "How to read this: a concern counts towards a quarter’s timeliness only once its "
+    "deadline (7 days to acknowledge, 3 months to give feedback) has passed, in the quarter "
+    "that deadline falls in; until then it is not yet due, and never counted as late."
+)
 
 
 def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
@@ -209,15 +217,23 @@ def mechanism_review(
                 n = q.year.received_by_category.get(category)
                 year_rows.append(TableRow({"year": str(q.year.year), "category": category,
                                            "concerns": n}, hidden=not n))
-        clock_rows.append(TableRow({
-            "quarter": q.quarter,
-            "snapshot_date": q.snapshot_date if q.published else NOT_YET_PUBLISHED,
-            "received": q.received,
-            "median_days_to_acknowledge": q.median_days_to_acknowledge,
-            "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
-            "feedback_within_3_months_pct": q.feedback_within_3_months,
-            "closed_pct": q.closed_share,
-        }, hidden=q.received is None))
+        if q.published:
+            clock_rows.append(TableRow({
+                "quarter": q.quarter,
+                "snapshot_date": q.snapshot_date,
+                "received": q.received,
+                "median_days_to_acknowledge": q.median_days_to_acknowledge,
+                "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
+                "feedback_within_3_months_pct": q.feedback_within_3_months,
+                "closed_pct": q.closed_share,
+            }, hidden=q.received is None))
+        else:
+            clock_rows.append(TableRow({
+                "quarter": q.quarter, "snapshot_date": NOT_YET_PUBLISHED,
+                "received": NOT_YET_PUBLISHED, "median_days_to_acknowledge": NOT_YET_PUBLISHED,
+                "acknowledged_within_7_days_pct": NOT_YET_DUE,
+                "feedback_within_3_months_pct": NOT_YET_DUE, "closed_pct": NOT_YET_PUBLISHED,
+            }))  # fmt: skip
         for outcome in checked.outcomes if checked and q.published else []:
             n = q.outcomes.get(outcome)
             outcome_rows.append(TableRow({"quarter": q.quarter, "outcome": outcome,
@@ -261,7 +277,7 @@ def mechanism_review(
               tuple(clock_rows), note,
               description="Each quarter is published once, after it ends plus a grace "
                           "period, and never recomputed; each share has its own "
-                          "denominator (see the definitions)."),
+                          "denominator (see the definitions). " + TIMELINESS_NOTE),
         Table("concern_outcomes", "Outcomes of closed concerns", OUTCOME_COLUMNS,
               tuple(outcome_rows), note),
         Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",

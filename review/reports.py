@@ -34,18 +34,6 @@ from surveys.published import (
 )
 
 EVERYONE = "Everyone"
-# Answer labels in export column order: each scale's options fit this order.
-ANSWER_LABELS = (
-    "Strongly disagree",
-    "Disagree",
-    "Somewhat disagree",
-    "Neither agree nor disagree",
-    "Somewhat agree",
-    "Agree",
-    "Strongly agree",
-    "Yes",
-    "No",
-)
 
 
 class ReviewError(LookupError):
@@ -137,6 +125,8 @@ class Section:
     rows: tuple[RowReport, ...]
     # Without a breakdown: one chart of all rows (per answer scale and direction).
     charts: tuple[charts.Chart, ...]
+    # Questions worded negatively, named under the chart: drawn the other way round.
+    worded_negatively: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,8 +136,23 @@ class RoundReport:
     hidden_note: str
     respondents: Table
     results: Table
-    sections: tuple[Section, ...]
+    sections: tuple[Section, ...]  # every instrument (the contents list, the exports)
     comments: list[str] | None
+    # What the page draws: every instrument, or with a breakdown one instrument per page
+    # (a breakdown draws a chart per question and group: all of them weigh ~400 KB).
+    shown_sections: tuple[Section, ...] = ()
+
+
+FAVOURABLE_DEFINITION = (
+    "A question’s favourable share is the share of its answers that are one of the two most "
+    "positive options (for a question worded negatively, the two most negative)."
+)
+SCALE_DEFINITION = (
+    "A scale’s favourable share is the share of all answers to its questions that are "
+    "favourable, every answer counted once, so it always lies between its questions’ "
+    "figures; its mean averages each person’s answers first, then the people."
+)
+DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION}
 
 
 def dimension_of(published: PublishedRound, dimension_id: str | None) -> Dimension | None:
@@ -173,19 +178,28 @@ def yes_first(row: Row) -> bool:
     return row.response_scale != "yes_no" or row.lower_is_better
 
 
-def _diverging(title: str, rows: Sequence[tuple[str, Cell | None]], template: Row, header: str,
-               id_prefix: str) -> charts.Chart:
+AXIS_ENDS = ("less favourable", "more favourable")
+
+
+def _diverging(title: str, rows: Sequence[tuple[str, Cell | None, bool]], template: Row,
+               header: str, id_prefix: str) -> charts.Chart:
+    """Draw answers so that more favourable is to the right on every row.
+
+    ``rows`` are (label, cell, worded negatively): a negatively worded question's
+    answers are drawn mirrored, so its "strongly agree" sits at the unfavourable end.
+    """
     scale, flip = template.response_scale, not yes_first(template)
     chart_rows = []
-    for label, cell in rows:
+    for label, cell, reverse in rows:
         row_shares = shares(cell, scale)
         if flip and row_shares is not None:
             row_shares = row_shares[::-1]
-        chart_rows.append(charts.DivergingRow(label, cell.n if cell else None, row_shares))
+        chart_rows.append(charts.DivergingRow(label, cell.n if cell else None, row_shares,
+                                              reversed=reverse))
     labels = answer_labels(scale)
     return charts.diverging_bars(
         title, chart_rows, labels[::-1] if flip else labels, neutral_index(scale),
-        label_header=header, id_prefix=id_prefix,
+        label_header=header, id_prefix=id_prefix, axis_ends=AXIS_ENDS,
     )  # fmt: skip
 
 
@@ -216,9 +230,10 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
             chart = None
             if dimension is not None:
                 chart = _diverging(
-                    f"{row.label}: answers by {dimension.label.lower()}",
-                    [(c.label, c.cell) for c in cells], row,
-                    dimension.label, f"chart-s{s}-r{r}",
+                    f"{row.label}: answers by {dimension.name.lower()}"
+                    + (REVERSED_MARK if row.reverse else ""),
+                    [(c.label, c.cell, row.reverse) for c in cells], row,
+                    dimension.name, f"chart-s{s}-r{r}",
                 )  # fmt: skip
             reports.append(RowReport(row, kind, cells, chart))
         section_charts: list[charts.Chart] = []
@@ -232,15 +247,22 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                     direction = " (lower is better)" if first else " (higher is better)"
                 section_charts.append(_diverging(
                     f"{title}: answers, everyone{direction}",
-                    [(_row_label(row, kind), row.overall) for row, kind in group],
+                    [(_row_label(row, kind), row.overall, row.reverse) for row, kind in group],
                     group[0][0], "Question", f"chart-s{s}-{c}",
                 ))  # fmt: skip
-        sections.append(Section(key, title, tuple(reports), tuple(section_charts)))
+        worded_negatively = tuple(row.label for row, _ in rows if row.reverse)
+        sections.append(Section(key, title, tuple(reports), tuple(section_charts),
+                                worded_negatively))
     return tuple(sections)
 
 
+REVERSED_MARK = " (worded negatively: drawn reversed)"
+
+
 def _row_label(row: Row, kind: str) -> str:
-    return f"{row.label} (scale score)" if kind == "scale" else row.label
+    if kind == "scale":
+        return f"{row.label} (scale score)"
+    return row.label + (REVERSED_MARK if row.reverse else "")
 
 
 RESPONDENT_COLUMNS = (
@@ -258,12 +280,14 @@ def _respondents_table(published: PublishedRound, dimension: Dimension | None,
         counts = published.group_counts.get(dimension.id, {})
         for group in dimension.groups:
             n = counts.get(group.id)
-            rows.append(TableRow({"dimension": dimension.label, "group": group.label, "n": n},
+            rows.append(TableRow({"dimension": dimension.name, "group": group.label, "n": n},
                                  hidden=not n))
     return Table("respondents", "Respondents", RESPONDENT_COLUMNS, tuple(rows), note)
 
 
 RESULT_COLUMNS = (
+    Column("round", "Round"),
+    Column("k", "Minimum group size", COUNT),
     Column("kind", "Scale or question"),
     Column("id", "Id"),
     Column("label", "Wording"),
@@ -273,52 +297,99 @@ RESULT_COLUMNS = (
     Column("mean", "Mean", MEAN),
     Column("favourable_pct", "Favourable", PERCENT),
     Column("yes_pct", "Answering yes", PERCENT),
-    *(Column(f"answer_{i + 1}_pct", label, PERCENT) for i, label in enumerate(ANSWER_LABELS)),
+    Column("definition", "What favourable means"),
 )
 
 
-def _results_table(sections: Sequence[Section], dimension: Dimension | None,
-                   note: str) -> Table:
+def scale_name(response_scale: str) -> str:
+    """Name an answer scale for export headers: "7-point", "5-point", "yes/no"."""
+    if response_scale == "yes_no":
+        return "yes/no"
+    return f"{len(answer_labels(response_scale))}-point"
+
+
+def answer_columns(response_scale: str) -> tuple[Column, ...]:
+    """One share and one count column per answer, headed by its label and answer scale.
+
+    A 5-point and a 7-point "Agree" are different answers, so each answer scale gets
+    its own set ("Agree % (5-point)"); yes/no answers need no suffix.
+    """
+    suffix = "" if response_scale == "yes_no" else f" ({scale_name(response_scale)})"
+    columns: list[Column] = []
+    for label in answer_labels(response_scale):
+        columns += [Column(f"{label} %{suffix}", f"{label} %{suffix}", PERCENT),
+                    Column(f"{label} n{suffix}", f"{label} n{suffix}", COUNT)]
+    return tuple(columns)
+
+
+RESULTS_DESCRIPTION = (
+    "One row per scale or question and group. Answer columns hold the share and the "
+    "number of answers for each option, one set per answer scale; for a scale row they "
+    "count people whose scale score rounds to that option. " + SCALE_DEFINITION
+)
+
+
+def _results_table(published: PublishedRound, sections: Sequence[Section],
+                   dimension: Dimension | None, note: str) -> Table:
+    scales = list(dict.fromkeys(r.row.response_scale for s in sections for r in s.rows))
+    columns = RESULT_COLUMNS + tuple(c for scale in scales for c in answer_columns(scale))
     rows = []
     for section in sections:
         for report in section.rows:
             row = report.row
-            labels = answer_labels(row.response_scale)
+            answers = answer_values(row.response_scale)
+            pairs = answer_columns(row.response_scale)
             for gc in report.cells:
                 cell = gc.cell if gc.cell is not None and gc.cell.n else None
                 values: dict[str, object] = {
+                    "round": published.label,
+                    "k": published.k,
                     "kind": report.kind,
                     "id": row.id,
                     "label": row.label,
-                    "dimension": dimension.label if (dimension and gc.group_id) else "",
+                    "dimension": dimension.name if (dimension and gc.group_id) else "",
                     "group": gc.label,
                     "n": cell.n if cell else None,
                     "mean": cell.mean if cell else None,
                     "favourable_pct": cell.favourable if cell else None,
                     "yes_pct": cell.yes_share if cell else None,
+                    "definition": SCALE_DEFINITION if report.kind == "scale"
+                    else FAVOURABLE_DEFINITION,
                 }
                 row_shares = shares(cell, row.response_scale)
-                for i, label in enumerate(ANSWER_LABELS):
-                    share = None
-                    if row_shares is not None and label in labels:
-                        share = row_shares[labels.index(label)]
-                    values[f"answer_{i + 1}_pct"] = share
+                for i, value in enumerate(answers):
+                    shown = cell is not None and row_shares is not None
+                    values[pairs[2 * i].key] = row_shares[i] if shown else None  # type: ignore[index]
+                    values[pairs[2 * i + 1].key] = (
+                        cell.distribution.get(value, 0) if shown else None)  # type: ignore[union-attr]
                 rows.append(TableRow(values, hidden=cell is None))
-    return Table("results", "Scores per scale and question", RESULT_COLUMNS, tuple(rows), note)
+    return Table("results", "Scores per scale and question", columns, tuple(rows), note,
+                 description=RESULTS_DESCRIPTION)
 
 
-def round_report(published: PublishedRound, dimension_id: str | None) -> RoundReport:
-    """Build one round's report, broken down by one dimension (or none)."""
+def round_report(published: PublishedRound, dimension_id: str | None,
+                 part: str | None = None) -> RoundReport:
+    """Build one round's report, broken down by one dimension (or none).
+
+    With a breakdown the page draws one instrument (``part``, default the first);
+    the tables behind the exports always hold every instrument.
+    """
     checked = checked_round(published)
     dimension = dimension_of(checked, dimension_id)
     note = not_shown_note(checked.k)
     sections = _sections(checked, dimension)
+    shown = sections
+    if dimension is not None and sections:
+        shown = tuple(s for s in sections if s.instrument_id == (part or sections[0].instrument_id))
+        if not shown:
+            raise ReviewError(f"round {checked.round_id} has no part {part!r}")
     return RoundReport(
+        shown_sections=shown,
         published=checked,
         dimension=dimension,
         hidden_note=note,
         respondents=_respondents_table(checked, dimension, note),
-        results=_results_table(sections, dimension, note),
+        results=_results_table(checked, sections, dimension, note),
         sections=sections,
         comments=checked.comments,
     )

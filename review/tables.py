@@ -22,8 +22,13 @@ UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS})
 
 
 def not_shown_note(k: int, what: str = "responses") -> str:
-    """Return the legend for hidden and empty cells, e.g. "not shown: fewer than 5 responses"."""
-    return f"{NOT_SHOWN}: fewer than {k} {what}"
+    """Return the legend for hidden and empty cells, naming both reasons a figure is hidden.
+
+    A group of k or more can be hidden too (complementary suppression), so "fewer
+    than k" alone would be wrong beside it.
+    """
+    return (f"{NOT_SHOWN}: either fewer than {k} {what}, or hidden as well so that a "
+            "smaller group cannot be worked out by subtraction")
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,11 @@ def percent_text(share: float) -> str:
 
 
 def display(value: Any, unit: str) -> str:
-    """Return a figure as a page shows it; None is "not shown"."""
+    """Return a figure as a page shows it; None is "not shown", words stay words."""
     if value is None:
         return NOT_SHOWN
+    if isinstance(value, str):  # "not yet due", "not yet published": not a hidden figure
+        return value
     if unit == PERCENT:
         return percent_text(value)
     if unit == MEAN:
@@ -85,8 +92,8 @@ def display(value: Any, unit: str) -> str:
 
 def export_value(value: Any, unit: str) -> Any:
     """Return a figure as an export writes it: percentages 0–100 to one decimal, means to two."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if unit == PERCENT:
         return _half_up(value * 100, 1)
     if unit == MEAN:

@@ -146,7 +146,7 @@ def build_trends(
                     "measure": template.label,
                     "round_id": published.round_id,
                     "round": published.label,
-                    "dimension": dimension.label if (dimension and group_id) else "",
+                    "dimension": dimension.name if (dimension and group_id) else "",
                     "group": group_label,
                     "n": cell.n if cell else None,
                     "favourable_pct": cell.favourable if cell else None,
@@ -155,7 +155,7 @@ def build_trends(
                 }, hidden=cell is None))
             headline_series.append(charts.Series(group_label, values))
             mean_series.append(charts.Series(group_label, means))
-        suffix = "" if dimension is None else f" by {dimension.label.lower()}"
+        suffix = "" if dimension is None else f" by {dimension.name.lower()}"
         headline_charts = tuple(
             charts.line_chart(
                 f"{template.label}: {measure.lower()} (%){suffix}", x_labels, chunk, 0, 100,
@@ -187,7 +187,7 @@ def build_trends(
                     "measure": template.label,
                     "round_id": published.round_id,
                     "round": published.label,
-                    "dimension": gap_dim.label,
+                    "dimension": gap_dim.name,
                     "first_group": pair_labels[0],
                     "second_group": pair_labels[1],
                     "first_pct": a,
@@ -213,6 +213,20 @@ def build_trends(
                       description="A gap is not shown when either group is not shown.")
     return Trends(rounds, dimensions, dimension, gap_dim, pair, pair_labels, blocks, series_table,
                   gap_table, note)
+
+
+def blocks_to_show(view: Trends, measure: str | None) -> list[TrendBlock]:
+    """Every block, or with lines per group one measure per page (``measure``, default the first).
+
+    A breakdown's lines, gaps and means for every measure weigh over 200 KB of HTML.
+    """
+    if view.dimension is None or not view.blocks:
+        return view.blocks
+    wanted = measure or view.blocks[0].row.id
+    shown = [b for b in view.blocks if b.row.id == wanted]
+    if not shown:
+        raise ReviewError(f"no measure {measure!r} in these trends")
+    return shown
 
 
 def _row_in(published: PublishedRound, row_id: str, kind: str) -> Row | None:

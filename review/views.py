@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
@@ -33,6 +34,15 @@ def review_change(now: float | None, before: float | None, unit: str = "percent"
 @bp.app_template_global("review_pivot")
 def review_pivot(table: Table, row_key: str, column_key: str, value_key: str) -> Any:
     return pivot(table, row_key, column_key, value_key)
+
+
+@bp.app_template_filter("review_date")
+def review_date(iso: str | None) -> str:
+    """Write an ISO date as people read it: "1 December 2026"."""
+    if not iso:
+        return ""
+    day = dt.date.fromisoformat(iso)
+    return f"{day.day} {day:%B} {day.year}"
 
 
 @bp.app_template_filter("review_percent")
@@ -103,7 +113,7 @@ def overview_export(fmt: str) -> Response:
             "round": latest.label if latest else None,
             "minimum_group_size": latest.k if latest else settings().min_group_size}
     tables = [view.table, next(t for t in mech.tables if t.id == "concern_clocks")]
-    return _export(fmt, "speakup-overview", meta, tables)
+    return _export(fmt, "speakup-overview", meta, tables, definitions=reports.DEFINITIONS)
 
 
 # --------------------------------------------------------------------------
@@ -130,7 +140,8 @@ def rounds_export(fmt: str) -> Response:
 def _round_report(round_id: int) -> reports.RoundReport:
     try:
         published = reports.load_round(db(), round_id)
-        return reports.round_report(published, request.args.get("dimension") or None)
+        return reports.round_report(published, request.args.get("dimension") or None,
+                                    request.args.get("part") or None)
     except ReviewError as error:
         _or_404(error)
 
@@ -140,6 +151,7 @@ def _round_report(round_id: int) -> reports.RoundReport:
 def round_page(round_id: int) -> str:
     report = _round_report(round_id)
     return render_template("review/round.html", report=report, round=report.published,
+                           definitions=reports.DEFINITIONS,
                            exports=_export_links("review.round_export", round_id=round_id))
 
 
@@ -155,11 +167,11 @@ def round_export(round_id: int, fmt: str) -> Response:
         "published_on": published.published_on, "minimum_group_size": published.k,
         "invited": published.invited, "responses": published.responses,
         "response_rate_pct": export_value(published.response_rate, PERCENT),
-        "breakdown": report.dimension.label if report.dimension else None,
+        "breakdown": report.dimension.name if report.dimension else None,
     }
     name = f"speakup-round-{round_id}" + (f"-{report.dimension.id}" if report.dimension else "")
     return _export(fmt, name, meta, [report.respondents, report.results],
-                   comments=report.comments)
+                   definitions=reports.DEFINITIONS, comments=report.comments)
 
 
 # --------------------------------------------------------------------------
@@ -185,7 +197,15 @@ def trends_page() -> str:
     if not reports.survey_rounds(db(), None):
         return render_template("review/empty.html", title="Trends")
     view = _trends()
+    try:
+        shown = trends.blocks_to_show(view, request.args.get("measure"))
+    except ReviewError as error:
+        _or_404(error)
+    args = {k: v for k, v in request.args.items() if k != "measure"}
+    pages = {b.row.id: url_for("review.trends_page", **args, measure=b.row.id)
+             for b in view.blocks}
     return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
+                           shown_blocks=shown, pages=pages,
                            survey_id=view.rounds[-1].survey_id,
                            exports=_export_links("review.trends_export"))
 
@@ -197,9 +217,10 @@ def trends_export(fmt: str) -> Response:
     latest = view.rounds[-1]
     meta = {"title": f"{latest.survey_title}: trends", "survey_id": latest.survey_id,
             "minimum_group_size": latest.k,
-            "breakdown": view.dimension.label if view.dimension else None,
+            "breakdown": view.dimension.name if view.dimension else None,
             "gap": " minus ".join(view.pair_labels) if view.pair_labels else None}
-    return _export(fmt, "speakup-trends", meta, [view.series_table, view.gap_table])
+    return _export(fmt, "speakup-trends", meta, [view.series_table, view.gap_table],
+                   definitions=reports.DEFINITIONS)
 
 
 # --------------------------------------------------------------------------

@@ -323,11 +323,13 @@ def _aggregate(
     for scale in plan.scales:
         instrument = scale.instrument
         overall_hist, group_hists = histograms[instrument.id]
+        pooled, group_pooled = _pooled_answers(scale, overall_values, group_values)
         scales.append(
             build(
                 _scale_row_id(instrument),
-                _scale_cell(instrument, overall_hist),
-                {key: _scale_cell(instrument, hist) for key, hist in group_hists.items()},
+                _scale_cell(instrument, overall_hist, pooled),
+                {key: _scale_cell(instrument, hist, group_pooled.get(key, (0, 0)))
+                 for key, hist in group_hists.items()},
                 label=instrument.title,
                 response_scale=instrument.scale.id,
                 instrument_id=instrument.id,
@@ -346,15 +348,18 @@ def _aggregate(
 
     zone = _zone(survey.timezone)
     opens_on = as_utc(round_.opens_at).astimezone(zone).date()
-    closes_on = as_utc(round_.closes_at).astimezone(zone).date()
+    # Publish the dates the round really opened and closed (a round can be opened or
+    # closed early by hand); the planned ones stand in only where none were recorded.
+    opened_on = as_utc(round_.opened_at or round_.opens_at).astimezone(zone).date()
+    closed_on = as_utc(round_.closed_at or round_.closes_at).astimezone(zone).date()
     invited = round_.invited_count or 0
     return PublishedRound(
         round_id=round_id,
         survey_id=survey.id,
         survey_title=survey.title,
         label=f"{_MONTHS[opens_on.month - 1]} {opens_on.year}",
-        opens_on=opens_on.isoformat(),
-        closes_on=closes_on.isoformat(),
+        opens_on=opened_on.isoformat(),
+        closes_on=closed_on.isoformat(),
         published_on=today.isoformat(),
         k=k,
         invited=invited,
@@ -395,6 +400,8 @@ def _truth(
                       for key, c in group_values.get(item.id, {}).items()},
             scored={str(v): item.scored(v) for v in values}  # type: ignore[misc]
             if item.instrument_id in scored_instruments else {},
+            favourable_values=frozenset(str(v) for v in values if item.is_favourable(v))
+            if item.instrument_id in scored_instruments else frozenset(),
         ))  # fmt: skip
     instruments: list[InstrumentTruth] = []
     for instrument_id in dict.fromkeys(item.instrument_id for item in plan.items):
@@ -403,13 +410,13 @@ def _truth(
     for scale in plan.scales:
         instrument = scale.instrument
         overall_hist, group_hists = histograms[instrument.id]
-        overall_cell = _scale_cell(instrument, overall_hist)
+        overall_cell = _scale_cell(instrument, overall_hist, (0, 0))
         rows.append(RowTruth(
             id=_scale_row_id(instrument),
             instrument_id=instrument.id,
             is_scale=True,
             overall=overall_cell.distribution,
-            by_group={key: _scale_cell(instrument, h).distribution
+            by_group={key: _scale_cell(instrument, h, (0, 0)).distribution
                       for key, h in group_hists.items()},
             score_sum=_score_sum(overall_hist),
             group_score_sums={key: _score_sum(h) for key, h in group_hists.items()},
@@ -617,8 +624,44 @@ def _item_cell(item: Item, counts: Mapping[int, int]) -> Cell:
     )
 
 
-def _scale_cell(instrument: Instrument, histogram: Mapping[tuple[int, int], int]) -> Cell:
-    """Summarise (sum, count) -> respondents, as surveys.scoring.summarise_scale."""
+def _pooled_answers(
+    scale: _Scale,
+    overall_values: Mapping[str, Mapping[int, int]],
+    group_values: Mapping[str, Mapping[GroupKey, Mapping[int, int]]],
+) -> tuple[tuple[int, int], dict[GroupKey, tuple[int, int]]]:
+    """Return (favourable answers, answers) over the scale's items, overall and per group.
+
+    Summed from the item x value counts the database grouped (the same counts the
+    item rows publish), so a scale's favourable share is the items' shares weighted by
+    their answers: it always lies between its items' lowest and highest.
+    """
+
+    def pool(counts_of: Mapping[str, Mapping[int, int]]) -> tuple[int, int]:
+        favourable = answers = 0
+        for item in scale.asked:
+            counts = counts_of.get(item.id, {})
+            for value in item.scale.answer_values:
+                answers += counts.get(value, 0)
+                favourable += counts.get(value, 0) if item.is_favourable(value) else 0
+        return favourable, answers
+
+    keys = {key for item in scale.asked for key in group_values.get(item.id, {})}
+    by_group = {
+        key: pool({item.id: group_values.get(item.id, {}).get(key, {}) for item in scale.asked})
+        for key in keys
+    }
+    return pool(overall_values), by_group
+
+
+def _scale_cell(
+    instrument: Instrument, histogram: Mapping[tuple[int, int], int], pooled: tuple[int, int]
+) -> Cell:
+    """Summarise (sum, count) -> respondents, as surveys.scoring.summarise_scale.
+
+    n, mean and the distribution describe respondents' scale scores; the favourable
+    share is pooled (``pooled`` = favourable answers, answers to the scale's items:
+    Culture Amp's factor favourability), so it can never contradict the items.
+    """
     scale = instrument.scale
     points = dict.fromkeys(scale.answer_values, 0)
     exact_total = Fraction(0)
@@ -627,10 +670,10 @@ def _scale_cell(instrument: Instrument, histogram: Mapping[tuple[int, int], int]
         points[(2 * total + answered) // (2 * answered)] += n
         exact_total += Fraction(total * n, answered)
     n = sum(histogram.values())
-    favourable = sum(points[p] for p in scale.favourable_values)
+    favourable, answers = pooled
     return Cell(
         n=n,
         mean=round_mean(exact_total / n) if n else None,
-        favourable=favourable / n if n else None,
+        favourable=favourable / answers if n and answers else None,
         distribution={str(p): c for p, c in points.items()},
     )

@@ -73,6 +73,9 @@ class RowTruth:
     group_score_sums: Mapping[tuple[str, str], Fraction] = field(default_factory=dict)
     # Items of a scored instrument: answer value -> value on the scale (reversed items flipped).
     scored: Mapping[str, int] = field(default_factory=dict)
+    # Items of a scored instrument: the answer values counted as favourable, which the
+    # scale's pooled favourable share (favourable answers / answers) adds up.
+    favourable_values: frozenset[str] = frozenset()
 
     @property
     def n(self) -> int:
@@ -215,6 +218,10 @@ def attack_model(
             if row.is_scale:
                 model.add({("S", row.id, None, None): -1.0,
                            **{("S", row.id, dim, g): 1.0 for g in members}}, 0.0, 0.0)  # fmt: skip
+                for g in members:
+                    hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
+                    shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
+                    _declare_pooled(model, row, truth, rows, dim, g, shown=shown)
         for instrument in truth.instruments:
             if instrument.scale_row_id is not None:
                 for g in members:
@@ -222,7 +229,48 @@ def attack_model(
     for instrument in truth.instruments:
         if instrument.scale_row_id is not None:
             _link_scale(model, instrument, rows, None, None)
+    for row in truth.rows:
+        if row.is_scale:
+            _declare_pooled(model, row, truth, rows, None, None, shown=row.id not in rows_hidden)
     return model
+
+
+def _declare_pooled(
+    model: AttackModel, scale_row: RowTruth, truth: RoundTruth, rows: Mapping[str, RowTruth],
+    dim: str | None, group: str | None, *, shown: bool,
+) -> None:
+    """A shown scale cell's favourable share: its favourable answers and answers, pooled.
+
+    Both count as known exactly (only their ratio is shown: a stronger attacker than
+    the real one); each is a sum of the same cell's item figures, which is what makes
+    the share new information when an item row is hidden.
+    """
+    instrument = next((i for i in truth.instruments if i.scale_row_id == scale_row.id), None)
+    if instrument is None:
+        return
+    items = [rows[i] for i in instrument.item_ids if i in rows]
+    if not any(item.favourable_values for item in items):
+        return  # a truth built without favourable values (older callers): nothing to add
+    groups = list(truth.dimensions[dim]) if dim is not None else []
+    favourable = answers = 0
+    favourable_parts, answer_parts = [], []
+    for item in items:
+        if dim is None:
+            values: Mapping[str, int] = item.overall
+        else:
+            values = _group_cells(item, dim, groups)[group or UNSTATED][0]
+        for value in item.overall:
+            x_key = ("x", item.id, dim, group, value)
+            answers += values.get(value, 0)
+            answer_parts.append(x_key)
+            if value in item.favourable_values:
+                favourable += values.get(value, 0)
+                favourable_parts.append(x_key)
+    f_key, a_key = ("F", scale_row.id, dim, group), ("A", scale_row.id, dim, group)
+    model.count(f_key, favourable, shown=shown, protected=False)
+    model.count(a_key, answers, shown=shown, protected=False)
+    model.sum_of(f_key, favourable_parts)
+    model.sum_of(a_key, answer_parts)
 
 
 def _protect(group: str, count: int, k: int) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from review import demo
 from review.demo import Respondent
+from review.tables import not_shown_note
 from surveys.published import PREFER_NOT
 
 K = 5
@@ -101,7 +102,7 @@ def assert_round_tables_safe(tables: dict[str, list[dict[str, Any]]], k: int) ->
         if row["n"] is None:
             hidden += 1
             assert all(v is None for v in figures), row
-            assert row["note"] == f"not shown: fewer than {k} responses", row
+            assert row["note"] == not_shown_note(k), row
         else:
             assert row["note"] is None, row
     for key, group_rows in rows.items():
@@ -111,7 +112,8 @@ def assert_round_tables_safe(tables: dict[str, list[dict[str, Any]]], k: int) ->
     return hidden
 
 
-TEXT_KEYS = {"table", "kind", "id", "label", "dimension", "group", "note"}
+TEXT_KEYS = {"table", "round", "k", "kind", "id", "label", "dimension", "group", "definition",
+             "note"}
 
 
 # --------------------------------------------------------------------------

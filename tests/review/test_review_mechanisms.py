@@ -127,11 +127,13 @@ def test_mechanisms_page_and_exports_with_real_concern_statistics(
     for fmt in ("csv", "json"):
         body = client.get(f"/review/mechanisms.{fmt}").data
         tables = csv_tables(body) if fmt == "csv" else json_tables(body)
-        received = {r["quarter"]: r["received"] for r in tables["concern_clocks"]}
+        clocks = [r for r in tables["concern_clocks"]
+                  if r["snapshot_date"] != "not yet published"]  # words, not figures
+        received = {r["quarter"]: r["received"] for r in clocks}
         closed = {r["quarter"]: (number(r["received"]) * number(r["closed_pct"]) / 100
                                  if r["received"] is not None and r["closed_pct"] is not None
-                                 else None) for r in tables["concern_clocks"]}
-        for q in real.quarters:
+                                 else None) for r in clocks}
+        for q in [q for q in real.quarters if q.published]:
             cats = [r["concerns"] for r in tables.get("concerns_by_category", [])
                     if r["quarter"] == q.quarter]
             assert_breakdown_safe(received[q.quarter], cats, K, q.quarter)

@@ -33,7 +33,8 @@ def test_round_report_has_every_group_with_hidden_and_empty_alike(published_surv
     for row in report.results.rows:
         if row.hidden:
             assert all(row.values[k] is None for k in ("n", "mean", "favourable_pct", "yes_pct"))
-            assert all(v is None for key, v in row.values.items() if key.startswith("answer_"))
+            assert all(v is None for key, v in row.values.items()
+                       if " % " in key or " n " in key or key.endswith((" %", " n")))
 
 
 def test_round_report_figures_match_the_published_cells(published_survey):
@@ -49,9 +50,12 @@ def test_round_report_figures_match_the_published_cells(published_survey):
     white = rows[2].values
     assert white["mean"] == speak.by_group["ethnicity"]["white"].mean
     # The five answer shares of a shown row add up to one.
-    shares = [white[f"answer_{i}_pct"] for i in (1, 2, 4, 6, 7)]
+    labels = ["Strongly disagree", "Disagree", "Neither agree nor disagree", "Agree",
+              "Strongly agree"]
+    shares = [white[f"{label} % (5-point)"] for label in labels]
     assert sum(shares) == pytest.approx(1)
-    assert white["answer_3_pct"] is None  # "Somewhat disagree" is not on a 5-point scale
+    assert sum(white[f"{label} n (5-point)"] for label in labels) == white["n"]
+    assert white.get("Somewhat disagree % (7-point)") is None  # not a 5-point answer
 
 
 def test_round_report_without_breakdown_draws_one_chart_per_instrument(published_survey):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -93,6 +94,14 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
             instrument = BANK.instrument(instrument_id)
             scores = [respondent_scale_score(instrument, p.answers) for p in members]
             expected = summarise_scale(instrument, scores)
+            # A scale's favourable share pools every answer to its items (factor
+            # favourability), so it is the item shares weighted by their answers.
+            asked = [BANK.item(i) for i in SURVEY_ITEMS if i.startswith(instrument_id + "_")]
+            answers = [(item, p.answers.get(item.id)) for p in members for item in asked]
+            answers = [(item, v) for item, v in answers if v in item.scale.answer_values]
+            pooled = (sum(item.is_favourable(v) for item, v in answers) / len(answers)
+                      if expected.n and answers else None)
+            expected = dataclasses.replace(expected, favourable_share=pooled)
             cell = row.overall if dim is None else row.by_group[dim][group]
             if cell is not None or dim is None:
                 assert_same(cell, expected, mean_rounded=True)

@@ -605,20 +605,26 @@ def bars(column: ET.Element) -> list[ET.Element]:
 
 
 def hatched(column: ET.Element) -> list[ET.Element]:
-    return [r for r in column.iter(SVG_NS + "rect") if "not-shown" in classes(r)]
+    """The "not shown" markers of a column (named for the hatched bars they replaced)."""
+    return [g for g in column.iter(SVG_NS + "g") if "not-shown" in classes(g)]
 
 
-def test_grouped_bars_show_hidden_and_zero_counts_as_hatched_not_shown():
+def test_grouped_bars_show_hidden_and_zero_counts_as_a_not_shown_marker():
     root = parse(concern_bars(False))
     q1, q2, q3 = columns(root)
     assert (len(bars(q1)), len(hatched(q1))) == (3, 0)
     assert (len(bars(q2)), len(hatched(q2))) == (2, 1)
     assert (len(bars(q3)), len(hatched(q3))) == (1, 2)  # a None and a 0
-    (pattern,) = find_all(root, "pattern")
-    for rect in hatched(q3):
-        assert rect.get("fill") == f"url(#{pattern.get('id')})"
+    baseline = max(float(line.get("y1")) for line in root.iter(SVG_NS + "line"))
+    for marker in hatched(q3):
+        # Issue 9 finding 6: never a bar with height, a marker on the baseline and words.
+        assert list(marker.iter(SVG_NS + "rect")) == []
+        (path,) = marker.iter(SVG_NS + "path")
+        ys = [float(v) for v in re.findall(r"[\d.]+ ([\d.]+)", path.get("d"))]
+        assert max(ys) == pytest.approx(baseline) and max(ys) - min(ys) <= 10
+        assert NOT_SHOWN in texts(marker)
     assert "series-1" in classes(bars(q3)[0])
-    assert NOT_SHOWN in texts(root)  # the legend explains the hatching
+    assert NOT_SHOWN in texts(root)  # the legend explains the marker
 
 
 def test_zero_count_looks_exactly_like_a_hidden_one():
@@ -637,7 +643,7 @@ def test_grouped_bar_heights_follow_values():
     assert heights[0] / heights[2] == pytest.approx(12 / 5, rel=1e-3)
 
 
-def test_stacked_bars_stack_shown_values_over_a_hatched_band_when_part_is_hidden():
+def test_stacked_bars_put_a_not_shown_marker_on_the_stack_when_part_is_hidden():
     root = parse(concern_bars(True))
     q1, q2, q3 = columns(root)
     assert hatched(q1) == []
@@ -649,8 +655,12 @@ def test_stacked_bars_stack_shown_values_over_a_hatched_band_when_part_is_hidden
                 float(lower.get("y")), abs=0.02
             )
     assert len(bars(q3)) == 1
-    # The band is drawn first, behind the shown segments.
-    assert "not-shown" in classes(list(q2)[0])
+    # The marker stands on the top of the shown stack, and has no height of its own.
+    (marker,) = hatched(q2)
+    (path,) = marker.iter(SVG_NS + "path")
+    top = min(float(r.get("y")) for r in bars(q2))
+    ys = [float(v) for v in re.findall(r"[\d.]+ ([\d.]+)", path.get("d"))]
+    assert max(ys) == pytest.approx(top)
 
 
 def test_bar_colours_differ_and_labels_inside_are_readable():
