@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from speakup.mail import mailer_for
 from speakup.web import Services, services
-from surveys import admin_services, audience, rounds
+from surveys import admin_services, audience, confirm, rounds
 from surveys.invitations import send_pending_mail, token_key
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
@@ -166,6 +166,47 @@ def rounds_list(survey_id: int | None) -> None:
                            f"\t{count}")
 
 
+def describe_preview(preview: confirm.RoundActionPreview) -> list[str]:
+    """The confirmation page's facts, as lines for the terminal."""
+    lines = [f"{preview.action.capitalize()} {preview.label} of “{preview.survey.title}”."]
+    if preview.action == "open":
+        lines.append(f"Invitations go to {preview.audience} address(es); k is fixed at "
+                     f"{preview.k}; the round closes {preview.closes}.")
+        return lines
+    live = preview.live
+    lines.append(f"Responses: {live.responses}." if live.shown
+                 else f"Responses: fewer than {preview.k} so far.")
+    if preview.suppression_problem:
+        lines.append(preview.suppression_problem)
+    elif preview.everything_hidden:
+        lines.append(f"Hidden: everything (fewer than {preview.k} responses).")
+    elif preview.hidden:
+        for hidden in preview.hidden:
+            lines.append(f"Hidden: {hidden.dimension}: {', '.join(hidden.groups)}.")
+    else:
+        lines.append("Hidden: no group.")
+    when = (f"{preview.raw_retention_days} day(s) after publication"
+            if preview.raw_retention_days else "at publication")
+    lines.append(f"The raw answers are deleted for good {when}.")
+    return lines
+
+
+def _confirm(round_id: int, action: str, yes: bool) -> None:
+    """Show what the action will do and ask, unless --yes was given."""
+    svc = _svc()
+    with svc.session_factory() as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise click.ClickException(f"There is no round {round_id}.")
+        preview = confirm.preview_round_action(session, round_, action, svc.settings, svc.clock)
+    if preview.blocked:
+        raise click.ClickException(preview.blocked)
+    for line in describe_preview(preview):
+        click.echo(line)
+    if not yes:
+        click.confirm(f"{action.capitalize()} this round?", abort=True)
+
+
 def _with_round(round_id: int, work: Any) -> None:
     svc = _svc()
     with svc.session_factory() as session:
@@ -185,9 +226,11 @@ def _with_round(round_id: int, work: Any) -> None:
 @click.argument("round_id", type=int)
 @click.option("--send/--no-send", default=True, show_default=True,
               help="Send the invitations now (otherwise the scheduler sends them).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_open(round_id: int, send: bool) -> None:
+def rounds_open(round_id: int, send: bool, yes: bool) -> None:
     """Open a scheduled round now and queue its invitations."""
+    _confirm(round_id, "open", yes)
     _with_round(round_id, lambda svc, s, r: (
         rounds.open_round(s, r, svc.clock, actor=ACTOR)
         and f"Opened round {r.id}: {r.invited_count} invitation(s) queued."
@@ -204,9 +247,11 @@ def rounds_open(round_id: int, send: bool) -> None:
 
 @rounds_group.command("close")
 @click.argument("round_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_close(round_id: int) -> None:
-    """Close an open round now."""
+def rounds_close(round_id: int, yes: bool) -> None:
+    """Close an open round now (it is then published at the scheduler's next run)."""
+    _confirm(round_id, "close", yes)
     _with_round(round_id, lambda svc, s, r: (
         rounds.close_round(s, r, svc.clock, actor=ACTOR) and f"Closed round {r.id}."
     ))
@@ -214,9 +259,11 @@ def rounds_close(round_id: int) -> None:
 
 @rounds_group.command("publish")
 @click.argument("round_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_publish(round_id: int) -> None:
+def rounds_publish(round_id: int, yes: bool) -> None:
     """Publish a closed round (aggregates stored, raw answers and link records deleted)."""
+    _confirm(round_id, "publish", yes)
     def work(svc: Services, session: Any, round_: Round) -> str:
         result = rounds.publish(session, round_, svc.settings, svc.clock, actor=ACTOR)
         shown = result.responses if result.responses is not None else f"fewer than {result.k}"

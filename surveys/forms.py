@@ -8,12 +8,13 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
 from surveys.admin_services import (
     ETHNICITY_QUESTION,
@@ -171,3 +172,12 @@ class TeamsForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A bare form for POST buttons (CSRF only)."""
+
+
+class ConfirmRoundForm(FlaskForm):
+    """The confirmation step of open, close and publish: nothing moves without it."""
+
+    confirmed = HiddenField(validators=[AnyOf(["yes"])])
+    understood = BooleanField(
+        "I understand that the raw answers will be deleted for good and cannot be recovered"
+    )

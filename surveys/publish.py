@@ -79,6 +79,7 @@ from surveys.published import (
 )
 from surveys.round_disclosure import (
     InstrumentTruth,
+    RoundSuppression,
     RoundTruth,
     RowTruth,
     SuppressionError,
@@ -86,7 +87,14 @@ from surveys.round_disclosure import (
     round_mean,
 )
 
-__all__ = ["PublicationError", "aggregation_queries", "publish_round", "purge_expired_raw"]
+__all__ = [
+    "PublicationError",
+    "SuppressionPreview",
+    "aggregation_queries",
+    "preview_suppression",
+    "publish_round",
+    "purge_expired_raw",
+]
 
 PREFER_NOT_LABEL = "Prefer not to say"
 _MONTHS = (
@@ -153,6 +161,38 @@ def publish_round(
             ) from None
         return PublishedRound.from_payload(stored.payload)
     return published
+
+
+@dataclass(frozen=True)
+class SuppressionPreview:
+    """What publishing a round as it stands would hide (nothing of it is stored)."""
+
+    k: int
+    dimensions: tuple[Dimension, ...]
+    suppression: RoundSuppression
+
+
+def preview_suppression(session: Session, round_: Round, settings: Settings) -> SuppressionPreview:
+    """Decide disclosure over the round's current answers exactly as publication would.
+
+    The confirmation pages show admins which groups publication will hide; taking it
+    from the same `decide_suppression` call on the same aggregates means the page and
+    the publication cannot disagree (unless answers arrive in between). Reads only.
+    """
+    survey = session.get(Survey, round_.survey_id)
+    if survey is None:  # pragma: no cover - the foreign key prevents it
+        raise PublicationError(f"Round {round_.id} has no survey.")
+    k = _frozen_k(round_, survey, settings)
+    plan = _plan(survey, load_item_bank())
+    total, group_sizes = _respondent_counts(session, round_.id)
+    overall_values, group_values = _item_value_counts(session, round_.id, plan.items)
+    histograms = {s.instrument.id: _score_histograms(session, round_.id, s) for s in plan.scales}
+    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
+    try:
+        suppression = decide_suppression(truth, k)
+    except SuppressionError as exc:
+        raise PublicationError(f"Round {round_.id}: {exc}") from exc
+    return SuppressionPreview(k, plan.dimensions, suppression)
 
 
 def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int:

@@ -42,7 +42,7 @@ from surveys.models import (
 )
 from surveys.publish import publish_round
 from surveys.published import PublishedRound, published_round
-from surveys.schedule import ScheduleError, parse_schedule, round_window
+from surveys.schedule import RoundTimes, ScheduleError, parse_schedule, round_window
 
 log = logging.getLogger("surveys.rounds")
 
@@ -168,13 +168,15 @@ def open_round(
     if actor is not None and audience_size(session, survey.id) == 0:
         raise RoundError("This survey has no audience yet: upload the staff addresses first.")
     k = max(survey.min_group_size, MIN_GROUP_SIZE_FLOOR)
+    times = times_if_opened(round_, survey, clock)
     # Reminders whose time has already passed (a late opening) are skipped, not bunched.
-    passed = sum(1 for t in _times(round_) if t <= now)
+    passed = sum(1 for t in times.reminders if t <= now)
     moved = session.execute(
         update(Round)
         .where(Round.id == round_.id, Round.status == RoundStatus.SCHEDULED.value)
         .values(status=RoundStatus.OPEN.value, min_group_size=k, opened_at=now,
-                reminders_sent=passed)
+                reminders_sent=passed, closes_at=times.closes_at,
+                reminder_times=[t.isoformat() for t in times.reminders])
         .execution_options(synchronize_session=False)
     ).rowcount
     if not moved:
@@ -202,6 +204,21 @@ def open_round(
              invited)
     _audit(session, clock, actor, "survey.round.open", round_, invited=invited, k=k)
     return True
+
+
+def times_if_opened(round_: Round, survey: Survey, clock: Clock) -> RoundTimes:
+    """The window a round gets if it opens now.
+
+    Opened early (by hand), its close date and reminders move with it, so respondents
+    get the whole window and reminders keep their spacing; opened late (after
+    downtime), it keeps its planned times. `opens_at` itself never moves: the
+    schedule is anchored on it.
+    """
+    now = _utc(clock)
+    if now < as_utc(round_.opens_at):
+        return round_window(now, survey.open_days, list(survey.reminder_offsets_days or []),
+                            survey.timezone)
+    return RoundTimes(as_utc(round_.opens_at), as_utc(round_.closes_at), _times(round_))
 
 
 def open_due_rounds(session: Session, clock: Clock) -> list[Round]:
@@ -380,14 +397,35 @@ def live_responses(session: Session, round_: Round) -> LiveResponses:
     return LiveResponses(k, invited, count, count / invited if invited else None)
 
 
+def round_label(session: Session, round_: Round, tz: str) -> str:
+    """Name a round within its survey: "Round 3 · 1 Dec 2026".
+
+    Numbered by planned opening among the survey's rounds, so weekly and ad-hoc
+    rounds of different surveys never share a name and a round's number never
+    changes once it has opened (only rounds not yet open are ever dropped, and
+    they come after it). The date is the day it opened, or is planned to.
+    """
+    number = session.scalar(
+        select(func.count()).select_from(Round)
+        .where(Round.survey_id == round_.survey_id, Round.opens_at <= round_.opens_at)
+    ) or 1
+    return f"Round {number} · {_day(round_.opened_at or round_.opens_at, tz)}"
+
+
 @dataclass(frozen=True)
 class RoundOverview:
     round: Round
+    label: str
     opens: str
     closes: str
     reminders: list[str]
     live: LiveResponses
     mail: dict[str, dict[str, int]]
+
+
+def _day(moment: dt.datetime, tz: str) -> str:
+    local = as_utc(moment).astimezone(ZoneInfo(tz))
+    return f"{local.day} {local:%b %Y}"
 
 
 def local_time(moment: dt.datetime, tz: str) -> str:
@@ -403,13 +441,14 @@ def round_overviews(session: Session, survey: Survey) -> list[RoundOverview]:
     return [
         RoundOverview(
             round=r,
+            label=f"Round {number} · {_day(r.opened_at or r.opens_at, survey.timezone)}",
             opens=local_time(r.opened_at or r.opens_at, survey.timezone),
             closes=local_time(r.closed_at or r.closes_at, survey.timezone),
             reminders=[local_time(t, survey.timezone) for t in _times(r)],
             live=live_responses(session, r),
             mail=mail_progress(session, r.id),
         )
-        for r in rounds
+        for number, r in zip(range(len(rounds), 0, -1), rounds, strict=True)
     ]
 
 

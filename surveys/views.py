@@ -11,8 +11,15 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from speakup.web import clock, db, role_required, settings
-from surveys import admin_services, audience, rounds
-from surveys.forms import SPEC_TO_FORM, ActionForm, AudienceForm, SurveyForm, TeamsForm
+from surveys import admin_services, audience, confirm, rounds
+from surveys.forms import (
+    SPEC_TO_FORM,
+    ActionForm,
+    AudienceForm,
+    ConfirmRoundForm,
+    SurveyForm,
+    TeamsForm,
+)
 from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
@@ -149,14 +156,28 @@ def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
     return text
 
 
-@bp.route("/rounds/<int:round_id>/<action>", methods=["POST"])
+@bp.route("/rounds/<int:round_id>/<action>", methods=["GET", "POST"])
 @role_required("admin")
-def round_action(round_id: int, action: str) -> Response:
+def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]:
+    """Show what the action will do; act only when that page's form is sent back."""
     if action not in ROUND_ACTIONS:
         abort(404)
     round_ = db().get(Round, round_id) or abort(404)
-    if not ActionForm().validate_on_submit():
+    form = ConfirmRoundForm()
+    preview = confirm.preview_round_action(db(), round_, action, settings(), clock())
+    if request.method == "GET" or preview.blocked:
+        form.confirmed.data = "yes"
+        return render_template("surveys/confirm.html", preview=preview, form=form)
+    if not form.validate_on_submit():
         abort(400)
+    if preview.deletes_raw and not form.understood.data:
+        form.understood.errors = ["Tick the box to confirm that you understand the raw "
+                                  "answers will be deleted for good."]
+        return render_template("surveys/confirm.html", preview=preview, form=form), 400
+    return _act(round_, action)
+
+
+def _act(round_: Round, action: str) -> Response:
     actor = current_user.email
     try:
         if action == "open":

@@ -192,8 +192,8 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
         assert "already been used" in Browser(server.url).get(f"/s/{token}")
 
     # When an admin closes and publishes the round with the CLI while the server runs …
-    speakup_cli(server.env, "rounds", "close", str(round_id))
-    assert "Published round" in speakup_cli(server.env, "rounds", "publish", str(round_id))
+    speakup_cli(server.env, "rounds", "close", str(round_id), "--yes")
+    assert "Published round" in speakup_cli(server.env, "rounds", "publish", str(round_id), "--yes")
     Browser(server.url).get("/healthz")
     files = copy_of(instance, tmp_path / "attacker")
 
