@@ -79,12 +79,13 @@ def create_command(source: Path, audience_csv: Path | None) -> None:
 
 
 def _read_audience(path: Path) -> audience.AudienceFile:
-    parsed = audience.parse_audience_csv(path.read_bytes())
+    parsed = audience.parse_audience_file(path.read_bytes(), path.name)
     for problem in parsed.problems:
         where = f"line {problem.line}" if problem.line else str(path)
         click.echo(f"{where}: {problem.message}", err=True)
     if not parsed.ok:
-        raise click.ClickException(f"{path} has problems; nothing was saved.")
+        raise click.ClickException(
+            f"{audience.problems_sentence(parsed)} Nothing from {path} was saved.")
     for dup in parsed.duplicates:
         click.echo(f"line {dup.line}: {dup.address} repeats line {dup.first_line}; merged.")
     return parsed

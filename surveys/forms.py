@@ -156,10 +156,12 @@ def _options(text: str | None, base: dict[str, Any]) -> list[dict[str, str]]:
 
 class AudienceForm(FlaskForm):
     file = FileField(
-        "CSV file of staff e-mail addresses",
-        validators=[FileRequired("Choose a CSV file to upload.")],
-        description="One address per row, or a header row with a column called “email”. "
-                    "It replaces the current audience for rounds that open from now on.",
+        "Spreadsheet of staff e-mail addresses (CSV or Excel .xlsx)",
+        validators=[FileRequired("Choose a CSV or Excel file to upload.")],
+        description="One address per row, or a header row with a column called “email”, "
+                    "“E-mail” or “Email address”. Comma, semicolon and tab separated files "
+                    "all work. It replaces the current audience for rounds that open from "
+                    "now on.",
     )
 
 

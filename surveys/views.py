@@ -132,7 +132,7 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
     form = AudienceForm()
     parsed = None
     if form.validate_on_submit():
-        parsed = audience.parse_audience_csv(form.file.data.read())
+        parsed = audience.parse_audience_file(form.file.data.read(), form.file.data.filename or "")
         if parsed.ok:
             count = audience.replace_audience(db(), clock(), survey, parsed.addresses,
                                               actor=current_user.email)
@@ -141,6 +141,7 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
             return redirect(url_for(".detail", survey_id=survey.id))
     status = 400 if request.method == "POST" else 200
     return render_template("surveys/audience.html", form=form, survey=survey, parsed=parsed,
+                           problems_sentence=audience.problems_sentence(parsed) if parsed else "",
                            current=audience.audience_size(db(), survey.id)), status
 
 
