@@ -18,6 +18,7 @@ from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
 from surveys import rounds
 from surveys.audience import audience_size
 from surveys.models import Round, RoundStatus, Survey
+from surveys.naming import round_label
 from surveys.publish import PublicationError, preview_suppression
 
 ACTIONS = ("open", "close", "publish")
@@ -73,7 +74,7 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
     times = rounds.times_if_opened(round_, survey, clock) if action == "open" else None
     common = {
         "round": round_, "survey": survey, "action": action,
-        "label": rounds.round_label(session, round_, survey.timezone), "k": k, "audience": size,
+        "label": round_label(session, round_, survey.timezone), "k": k, "audience": size,
         "live": rounds.live_responses(session, round_),
         "raw_retention_days": settings.raw_retention_days,
         "opens": rounds.local_time(times.opens_at if times else

@@ -69,6 +69,7 @@ from surveys.models import (
     Survey,
     TokenHash,
 )
+from surveys.naming import round_label
 from surveys.published import (
     PREFER_NOT,
     Cell,
@@ -97,11 +98,6 @@ __all__ = [
 ]
 
 PREFER_NOT_LABEL = "Prefer not to say"
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
-)  # fmt: skip
-
 GroupKey = tuple[str, str]  # (dimension, option)
 
 
@@ -392,7 +388,7 @@ def _aggregate(
         round_id=round_id,
         survey_id=survey.id,
         survey_title=survey.title,
-        label=f"{_MONTHS[opens_on.month - 1]} {opens_on.year}",
+        label=round_label(session, round_, survey.timezone),
         opens_on=opens_on.isoformat(),
         closes_on=closes_on.isoformat(),
         published_on=today.isoformat(),

@@ -40,6 +40,7 @@ from surveys.models import (
     RoundStatus,
     Survey,
 )
+from surveys.naming import day
 from surveys.publish import publish_round
 from surveys.published import PublishedRound, published_round
 from surveys.schedule import RoundTimes, ScheduleError, parse_schedule, round_window
@@ -397,21 +398,6 @@ def live_responses(session: Session, round_: Round) -> LiveResponses:
     return LiveResponses(k, invited, count, count / invited if invited else None)
 
 
-def round_label(session: Session, round_: Round, tz: str) -> str:
-    """Name a round within its survey: "Round 3 · 1 Dec 2026".
-
-    Numbered by planned opening among the survey's rounds, so weekly and ad-hoc
-    rounds of different surveys never share a name and a round's number never
-    changes once it has opened (only rounds not yet open are ever dropped, and
-    they come after it). The date is the day it opened, or is planned to.
-    """
-    number = session.scalar(
-        select(func.count()).select_from(Round)
-        .where(Round.survey_id == round_.survey_id, Round.opens_at <= round_.opens_at)
-    ) or 1
-    return f"Round {number} · {_day(round_.opened_at or round_.opens_at, tz)}"
-
-
 @dataclass(frozen=True)
 class RoundOverview:
     round: Round
@@ -423,25 +409,20 @@ class RoundOverview:
     mail: dict[str, dict[str, int]]
 
 
-def _day(moment: dt.datetime, tz: str) -> str:
-    local = as_utc(moment).astimezone(ZoneInfo(tz))
-    return f"{local.day} {local:%b %Y}"
-
-
 def local_time(moment: dt.datetime, tz: str) -> str:
     local = as_utc(moment).astimezone(ZoneInfo(tz))
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
 
 
 def round_overviews(session: Session, survey: Survey) -> list[RoundOverview]:
-    """Every round of a survey, newest first, with mail progress and live responses."""
+    """Every round of a survey, newest first, named as `round_label` names them."""
     rounds = session.scalars(
         select(Round).where(Round.survey_id == survey.id).order_by(Round.opens_at.desc())
     ).all()
     return [
         RoundOverview(
             round=r,
-            label=f"Round {number} · {_day(r.opened_at or r.opens_at, survey.timezone)}",
+            label=f"Round {number} · {day(r.opened_at or r.opens_at, survey.timezone)}",
             opens=local_time(r.opened_at or r.opens_at, survey.timezone),
             closes=local_time(r.closed_at or r.closes_at, survey.timezone),
             reminders=[local_time(t, survey.timezone) for t in _times(r)],

@@ -116,5 +116,5 @@ def test_labels_directions_and_dimensions(session, settings, clock):
     [dim] = published.dimensions
     assert [g.id for g in dim.groups] == ["global_majority", "white", "prefer_not"]
     assert dim.groups[-1].label == "Prefer not to say"
-    assert published.label == "February 2026"
+    assert published.label == "Round 1 · 2 Feb 2026"
     assert published.opens_on.startswith("2026-02")
