@@ -11,6 +11,7 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
     demographics:                     # optional; "prefer not to say" is implicit
       - id: ethnicity
         label: Which ethnicity group do you identify with?
+        short_label: Ethnicity group  # in report headings; optional, from the id if absent
         hint: …                       # optional
         options: [{id: global_majority, label: Global Majority}, {id: white, label: White}]
     comment_question: …               # optional
@@ -46,6 +47,9 @@ MAX_INTRO = 2000
 MAX_QUESTION = 500
 MAX_LABEL = 200
 MAX_OPTION_LABEL = 120
+# Group questions' names in report headings, tabs, charts and exports ("Team").
+MAX_SHORT_LABEL = 40
+DEFAULT_SHORT_LABELS = {"ethnicity": "Ethnicity group", "team": "Team"}
 MAX_OPTIONS = 100
 MAX_DEMOGRAPHICS = 6
 MAX_OPEN_DAYS = 90
@@ -62,6 +66,7 @@ SPEC_KEYS = {
 ETHNICITY_QUESTION = {
     "id": "ethnicity",
     "label": "Which ethnicity group do you identify with?",
+    "short_label": "Ethnicity group",
     "hint": "Global Majority means people who are Black, Asian, of mixed heritage or "
             "otherwise not White.",
     "options": [
@@ -105,6 +110,11 @@ class SurveySpec:
 
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.timezone)
+
+
+def default_short_label(question_id: str) -> str:
+    """A short label for a question defined without one ("team" -> "Team")."""
+    return DEFAULT_SHORT_LABELS.get(question_id) or question_id.replace("_", " ").capitalize()
 
 
 def slug(label: str) -> str:
@@ -252,7 +262,8 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
         if not isinstance(question, Mapping):
             problem(where, "Each demographic question needs an id, a label and options.")
             continue
-        unknown = sorted(str(k) for k in question if k not in {"id", "label", "hint", "options"})
+        unknown = sorted(str(k) for k in question
+                         if k not in {"id", "label", "short_label", "hint", "options"})
         if unknown:
             problem(where, f"Unknown field(s): {', '.join(unknown)}.")
         qid = question.get("id")
@@ -265,8 +276,14 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
         seen_ids.add(qid)
         label = _text(question.get("label"), f"{where}.label", MAX_LABEL, problem, required=True)
         hint = _text(question.get("hint"), f"{where}.hint", MAX_QUESTION, problem)
+        short = question.get("short_label")
+        if short is None:
+            short = default_short_label(qid)
+        short_label = _text(short, f"{where}.short_label", MAX_SHORT_LABEL, problem,
+                            required=True)
         options = _options(question.get("options"), where, problem)
-        entry: dict[str, Any] = {"id": qid, "label": label, "options": options}
+        entry: dict[str, Any] = {"id": qid, "label": label, "short_label": short_label,
+                                 "options": options}
         if hint:
             entry["hint"] = hint
         questions.append(entry)
@@ -374,7 +391,13 @@ def update_survey(
     after = spec_fields(spec)
     changed = [name for name in after if before[name] != after[name]]
     questions = {"item_ids", "demographics", "comment_question"}
-    if questions & set(changed) and open_round_of(session, survey.id) is not None:
+    asked = set(changed)
+    # A short label names a question in reports only; respondents never see it, so it
+    # may change while a round is open.
+    if _without_short_labels(before["demographics"]) == _without_short_labels(
+            after["demographics"]):
+        asked.discard("demographics")
+    if questions & asked and open_round_of(session, survey.id) is not None:
         raise SurveyLockedError(
             "The questions cannot change while a round is open: the answers already given "
             "would not match. Change them after the round closes."
@@ -394,6 +417,10 @@ def update_survey(
         audit.record(session, clock, actor=actor, action="survey.update",
                      subject=f"survey {survey.id}", detail=detail)
     return changed
+
+
+def _without_short_labels(questions: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [{k: v for k, v in q.items() if k != "short_label"} for q in questions or []]
 
 
 def export_spec(survey: Survey) -> dict[str, Any]:
@@ -459,6 +486,7 @@ def team_question(names: Iterable[str]) -> dict[str, Any]:
     return {
         "id": "team",
         "label": TEAM_QUESTION_LABEL,
+        "short_label": DEFAULT_SHORT_LABELS["team"],
         "options": [{"id": slug(name), "label": name} for name in names],
     }
 

@@ -56,6 +56,7 @@ from sqlalchemy.sql import CompoundSelect, Select
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.settings import Settings
+from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
@@ -282,7 +283,9 @@ def _dimensions(questions: Iterable[Mapping[str, object]]) -> tuple[Dimension, .
                 groups.append(Group(option_id, label))
         groups.append(Group(PREFER_NOT, prefer_label))
         question_id = str(question["id"])
-        dimensions.append(Dimension(question_id, str(question.get("label") or question_id), groups))
+        dimensions.append(Dimension(question_id, str(question.get("label") or question_id), groups,
+                                    short_label=str(question.get("short_label")
+                                                    or default_short_label(question_id))))
     return tuple(dimensions)
 
 

@@ -43,8 +43,8 @@ def test_preview_names_the_groups_publication_will_hide(session, clock, settings
     preview = confirm.preview_round_action(session, round_, "close", settings, clock)
     assert preview.blocked is None and preview.live.responses == 13
     assert [(h.dimension, h.groups) for h in preview.hidden] == [
-        ("Which ethnicity group do you identify with?", ["Prefer not to say"]),
-        ("Which team?", ["Prefer not to say"]),
+        ("Ethnicity group", ["Prefer not to say"]),
+        ("Team", ["Prefer not to say"]),
     ]
     assert not preview.everything_hidden
     # The preview stored nothing and deleted nothing.
