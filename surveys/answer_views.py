@@ -33,6 +33,9 @@ from surveys.responses import (
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
+# The buttons of the "you answered 2 of 11 questions" step.
+SEND_ANYWAY = "send_anyway"
+GO_BACK = "go_back"
 STATE_STATUS = {LinkState.USED: 409, LinkState.CLOSED: 410, LinkState.UNKNOWN: 404}
 # Rendered question blocks kept per app (app.extensions), by survey content and k.
 QUESTIONS_CACHE = "surveys.answer_questions"
@@ -58,6 +61,14 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         return _form_page(invitation, Submission(), [])
     assert invitation.survey is not None
     submission, problems = read_form(invitation.survey, request.form)
+    if not problems and GO_BACK in request.form:
+        return _form_page(invitation, submission, [])
+    asked = len(invitation.survey.item_ids)
+    if not problems and len(submission.answers) < asked and SEND_ANYWAY not in request.form:
+        # One step before a partial answer is final: the link works only once.
+        return render_template("surveys/partial.html", survey=invitation.survey,
+                               submission=submission, answered=len(submission.answers),
+                               asked=asked)
     if not problems:
         try:
             submit_response(db(), key, token, submission, invitation=invitation)
