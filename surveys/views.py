@@ -10,8 +10,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from speakup.web import clock, db, role_required, settings
-from surveys import admin_services, audience, confirm, rounds
+from speakup.mail import MailError, mailer_for
+from speakup.web import clock, db, role_required, services, settings
+from surveys import admin_services, audience, confirm, rounds, tryout
+from surveys.answer_views import try_survey
 from surveys.forms import (
     SPEC_TO_FORM,
     ActionForm,
@@ -123,6 +125,32 @@ def detail(survey_id: int) -> str:
         overviews=rounds.round_overviews(db(), survey),
         action_form=ActionForm(),
     )
+
+
+@bp.route("/<int:survey_id>/preview", methods=["GET", "POST"])
+@role_required("admin")
+def preview(survey_id: int) -> str | tuple[str, int]:
+    """The survey exactly as respondents see it; nothing chosen here is stored."""
+    return try_survey(_survey(survey_id), mode="preview")
+
+
+@bp.route("/<int:survey_id>/send-test", methods=["POST"])
+@role_required("admin")
+def send_test(survey_id: int) -> Response:
+    survey = _survey(survey_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        tryout.send_test_invitation(db(), clock(), settings(), mailer_for(services()), survey,
+                                    to=current_user.email, actor=current_user.email)
+    except MailError as exc:
+        db().rollback()
+        flash(f"The test invitation could not be sent: {exc}", "error")
+    else:
+        db().commit()
+        flash(f"A test invitation is on its way to {current_user.email}. Answers sent through "
+              "its link are thrown away and never counted.", "info")
+    return redirect(url_for(".detail", survey_id=survey.id))
 
 
 @bp.route("/<int:survey_id>/audience", methods=["GET", "POST"])
