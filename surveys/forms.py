@@ -11,6 +11,8 @@ from wtforms import (
     BooleanField,
     HiddenField,
     IntegerField,
+    SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -35,6 +37,7 @@ SPEC_TO_FORM = {
     "intro": "intro",
     "items": "items",
     "instruments": "items",
+    "sector": "sector",
     "comment_question": "comment_question",
     "schedule": "schedule",
     "timezone": "timezone",
@@ -50,6 +53,14 @@ class SurveyForm(FlaskForm):
                         description="Shown to staff in the invitation and on the survey page.")
     intro = TextAreaField("Introduction (optional)", validators=[Optional(), Length(max=MAX_INTRO)],
                           description="A few sentences at the top of the survey page.")
+    sector = SelectField(
+        "Sector", choices=[SelectChoice("general", "General"),
+                           SelectChoice("healthcare",
+                                        "Healthcare (hospitals, care and health services)")],
+        default="general",
+        description="Some questions are asked only in one sector, such as raising concerns "
+                    "about unsafe clinical practice in healthcare.",
+    )
     items = SelectMultipleField("Questions from the item bank", choices=[])
     ask_ethnicity = BooleanField("Ask which ethnicity group people identify with")
     ethnicity_options = TextAreaField(
@@ -106,6 +117,7 @@ class SurveyForm(FlaskForm):
         self.title.data = spec.get("title", "")
         self.intro.data = spec.get("intro", "")
         self.items.data = list(spec.get("items", []))
+        self.sector.data = spec.get("sector", "general")
         questions = {q["id"]: q for q in spec.get("demographics", [])}
         ethnicity = questions.get("ethnicity")
         self.ask_ethnicity.data = ethnicity is not None
@@ -151,6 +163,7 @@ class SurveyForm(FlaskForm):
                 offsets.append(int(part) if part.isdigit() else part)
         return {
             "title": self.title.data,
+            "sector": self.sector.data,
             "intro": self.intro.data or "",
             "items": list(self.items.data or []),
             "demographics": demographics,

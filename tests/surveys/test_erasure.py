@@ -153,7 +153,7 @@ def answer(base: str, token: str, comment: str, n: int) -> None:
     url, html = browser.post(f"/s/{token}", {
         "csrf_token": csrf(page), "item-psafe_1": str(n % 7 + 1), "item-speak_1": "4",
         "item-wres_5": "1", "group-ethnicity": ("white", "global_majority")[n % 2],
-        "group-team": "prefer_not", "comment": comment,
+        "group-team": "prefer_not", "comment": comment, "send_anyway": "1",
     })
     assert url.endswith("/s/thanks"), html[:500]
 

@@ -19,6 +19,7 @@ from surveys.responses import Submission, submit_response
 
 FORM = {
     "title": "Spring pulse",
+    "sector": "healthcare",
     "intro": "Five minutes, anonymous.",
     "items": ["psafe_1", "psafe_2", "psafe_3", "psafe_4", "speak_1", "wres_5"],
     "ask_ethnicity": "y",
