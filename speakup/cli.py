@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -154,10 +155,14 @@ def demo_command() -> None:
 def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     """Serve locally without logging client addresses (production: gunicorn)."""
     # Links in invitations must reach this server: unless the operator chose a base URL,
-    # take it from the host and port served (before the app reads its settings).
-    if not os.environ.get("SPEAKUP_BASE_URL"):
-        os.environ["SPEAKUP_BASE_URL"] = base_url_for(host, port)
-    app = _create_app()
+    # take it from the host and port served.
+    try:
+        settings = Settings.from_env()
+        if not os.environ.get("SPEAKUP_BASE_URL"):
+            settings = dataclasses.replace(settings, base_url=base_url_for(host, port))
+        app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(f"Speak Up cannot start: {exc}") from exc
     click.echo(f"Links in e-mails point to {app.extensions['speakup'].settings.base_url}")
     serve(app, host, port, with_scheduler)
 

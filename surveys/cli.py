@@ -162,7 +162,8 @@ def rounds_list(survey_id: int | None) -> None:
                     count = f"{live.responses} responses"
                 else:
                     count = f"fewer than {live.k} responses so far"
-                click.echo(f"{view.round.id}\tsurvey {survey.id}\t{view.round.status}\t"
+                click.echo(f"{view.round.id}\tsurvey {survey.id}\t{view.label}\t"
+                           f"{view.round.status}\t"
                            f"{view.opens} → {view.closes}\t{view.round.invited_count} invited"
                            f"\t{count}")
 
