@@ -50,7 +50,7 @@ def surveys_group() -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A YAML or JSON survey definition (see `speakup surveys export`).")
 @click.option("--audience", "audience_csv", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Optionally, a CSV of the staff addresses to invite.")
+              path_type=Path), help="Optionally, a CSV or .xlsx of the staff addresses to invite.")
 @with_appcontext
 def create_command(source: Path, audience_csv: Path | None) -> None:
     """Create a survey from a definition file and plan its first rounds."""
@@ -96,7 +96,7 @@ def _read_audience(path: Path) -> audience.AudienceFile:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def audience_command(survey_id: int, csv_file: Path) -> None:
-    """Replace a survey's audience with the addresses in CSV_FILE."""
+    """Replace a survey's audience with the addresses in CSV_FILE (CSV or Excel .xlsx)."""
     svc = _svc()
     parsed = _read_audience(csv_file)
     with svc.session_factory() as session:
