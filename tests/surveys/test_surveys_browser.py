@@ -118,12 +118,21 @@ def test_the_answering_page_has_no_serious_accessibility_violations(
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(f"{server.url}/s/{token}")
-    page.evaluate(AXE.read_text())
-    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
-    violations = [v for v in json.loads(result)["violations"]
-                  if v["impact"] in ("serious", "critical")]
+    violations = _serious_violations(page)
+    # The "you answered 1 of 15 questions" step too.
+    page.get_by_role("group", name="It is safe to take a risk on this team.").get_by_label(
+        "Agree", exact=True).check()
+    page.get_by_role("button", name="Send my answers").click()
+    assert "You answered 1 of 15 questions." in page.locator("main").inner_text()
+    violations += _serious_violations(page)
     context.close()
     assert violations == [], [(v["id"], v["help"]) for v in violations]
+
+
+def _serious_violations(page) -> list[dict]:  # type: ignore[no-untyped-def]
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
+    return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]
 
 
 LONG_TITLE = ("Which directorate, department, service line or hosted organisation "
