@@ -85,6 +85,11 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
                       (times.reminders if times else [])],
     }
     blocked = _blocked(round_, action, size, clock)
+    other = rounds.other_open_round(session, round_) if action == "open" else None
+    if blocked is None and other is not None:
+        blocked = (f"Another round of this survey is still open (it closes "
+                   f"{rounds.local_time(other.closes_at, survey.timezone)}): close it first, "
+                   "so nobody is invited twice.")
     if blocked or action == "open":
         return RoundActionPreview(blocked=blocked, **common)  # type: ignore[arg-type]
     try:

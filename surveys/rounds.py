@@ -168,6 +168,10 @@ def open_round(
         raise RoundError(f"Round {round_.id}'s window ended on {ended:%d %B %Y}.")
     if actor is not None and audience_size(session, survey.id) == 0:
         raise RoundError("This survey has no audience yet: upload the staff addresses first.")
+    if actor is not None and (other := other_open_round(session, round_)) is not None:
+        raise RoundError(f"Another round of this survey is still open (it closes "
+                         f"{local_time(other.closes_at, survey.timezone)}): close it first, "
+                         "so nobody is invited twice.")
     k = max(survey.min_group_size, MIN_GROUP_SIZE_FLOOR)
     times = times_if_opened(round_, survey, clock)
     # Reminders whose time has already passed (a late opening) are skipped, not bunched.
@@ -205,6 +209,13 @@ def open_round(
              invited)
     _audit(session, clock, actor, "survey.round.open", round_, invited=invited, k=k)
     return True
+
+
+def other_open_round(session: Session, round_: Round) -> Round | None:
+    """Another round of the same survey that is open now, if any."""
+    return session.scalars(select(Round).where(
+        Round.survey_id == round_.survey_id, Round.id != round_.id,
+        Round.status == RoundStatus.OPEN.value)).first()
 
 
 def times_if_opened(round_: Round, survey: Survey, clock: Clock) -> RoundTimes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from conftest import post_form
 from sqlalchemy import func, select
 from surveys_testlib import make_survey, open_round_now, tokens_for
@@ -140,3 +141,15 @@ def test_cli_asks_unless_yes(runner, session, clock, settings):
     session.expire_all()
     assert session.get(Round, round_.id).status == "open"
     assert runner.invoke(args=["rounds", "close", str(round_.id), "--yes"]).exit_code == 0
+
+
+def test_a_second_round_cannot_open_while_one_is_open(session, clock, settings):
+    survey = make_survey(session, clock, settings, ["a@example.org"])
+    first = open_round_now(session, clock, survey)
+    second = rounds.add_round(session, survey, clock.now() + dt.timedelta(days=7))
+    preview = confirm.preview_round_action(session, second, "open", settings, clock)
+    assert preview.blocked is not None and "still open" in preview.blocked
+    with pytest.raises(rounds.RoundError, match="close it first"):
+        rounds.open_round(session, second, clock, actor="admin@example.org")
+    rounds.close_round(session, first, clock)
+    assert confirm.preview_round_action(session, second, "open", settings, clock).blocked is None
