@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+import pyotp
 import pytest
-from conftest import REPO, TEST_SECRET
+from conftest import PASSWORD, REPO, TEST_SECRET
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import select
 from surveys_testlib import make_survey, open_round_now, tokens_for
 
+from speakup import accounts
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
 from speakup.settings import Settings
+from surveys import rounds
 from surveys.models import Response, ResponseAnswer, ResponseGroup
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -179,3 +183,52 @@ def test_scale_layout_at_1280_and_390_px_with_screenshots(browser, fresh_databas
         assert page.locator("html").evaluate("e => e.scrollWidth") <= width
         page.screenshot(path=str(ARTIFACTS / f"survey-answer-{width}px.png"), full_page=True)
         context.close()
+
+
+@pytest.mark.browser
+def test_admin_confirms_open_and_close_and_previews_with_no_serious_violations(
+        browser, fresh_database_url, live_server, tmp_path: Path):
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make browser-deps`")
+    settings = Settings(secret_key=TEST_SECRET, database_url=fresh_database_url,
+                        instance_path=tmp_path / "instance")
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        admin = accounts.create_user(session, SystemClock(), email="admin@example.org",
+                                     role="admin", password=PASSWORD, actor="test")
+        survey = make_survey(session, SystemClock(), settings, ["a@example.org"])
+        rounds.add_round(session, survey, SystemClock().now() + dt.timedelta(days=1))
+        session.commit()
+        secret, survey_id = admin.totp_secret or "", survey.id
+    engine.dispose()
+    server = live_server(workers=1, threads=2)
+    context = browser.new_context(bypass_csp=True)  # axe runs as a script; the pages need none
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    page.fill("#email", "admin@example.org")
+    page.fill("#password", PASSWORD)
+    page.fill("#totp", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{server.url}/admin/surveys/{survey_id}")
+    violations = _serious_violations(page)
+
+    page.get_by_role("link", name="Open now…").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Open Round 1 · ")
+    violations += _serious_violations(page)
+    page.get_by_role("button", name="Open Round 1").click()
+    assert "Round opened" in page.locator("main").inner_text()
+
+    page.get_by_role("link", name="Close now…").click()
+    assert "raw answers are deleted for good" in page.locator("main").inner_text()
+    violations += _serious_violations(page)
+    page.get_by_role("button", name="Close Round 1").click()  # box not ticked: refused
+    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    page.get_by_label("I understand that the raw answers will be deleted").check()
+    page.get_by_role("button", name="Close Round 1").click()
+    assert "Round closed" in page.locator("main").inner_text()
+
+    page.get_by_role("link", name="Preview as staff see it").click()
+    assert "this is exactly what staff see" in page.locator("main").inner_text()
+    violations += _serious_violations(page)
+    context.close()
+    assert violations == [], [(v["id"], v["help"]) for v in violations]
