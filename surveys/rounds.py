@@ -436,7 +436,9 @@ def round_overviews(session: Session, survey: Survey) -> list[RoundOverview]:
             label=f"Round {number} · {day(r.opened_at or r.opens_at, survey.timezone)}",
             opens=local_time(r.opened_at or r.opens_at, survey.timezone),
             closes=local_time(r.closed_at or r.closes_at, survey.timezone),
-            reminders=[local_time(t, survey.timezone) for t in _times(r)],
+            # A round closed early sent no reminders after it closed: list only the real ones.
+            reminders=[local_time(t, survey.timezone) for t in _times(r)
+                       if r.closed_at is None or t <= as_utc(r.closed_at)],
             live=live_responses(session, r),
             mail=mail_progress(session, r.id),
         )

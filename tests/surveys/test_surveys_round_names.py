@@ -40,6 +40,8 @@ def test_early_open_and_close_show_their_real_dates(session, clock, settings):
     assert view.reminders == ["Tue 3 Mar 2026, 12:00", "Wed 4 Mar 2026, 12:00"]
     clock.current += dt.timedelta(days=1, hours=1)  # closed early, Tue 3 Mar 13:00
     assert rounds.close_round(session, round_, clock, actor="test")
-    assert rounds.round_overviews(session, survey)[-1].closes == "Tue 3 Mar 2026, 13:00"
+    closed = rounds.round_overviews(session, survey)[-1]
+    assert closed.closes == "Tue 3 Mar 2026, 13:00"
+    assert closed.reminders == ["Tue 3 Mar 2026, 12:00"]  # the second never went out
     published = rounds.publish(session, round_, settings, clock)
     assert published.label == "Round 1 · 2 Mar 2026"
