@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -15,7 +16,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from speakup import accounts, audit, migrate
 from speakup.app import create_app
 from speakup.demo import current_code, seed_demo
-from speakup.devserver import serve
+from speakup.devserver import base_url_for, serve
 from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
 from speakup.web import services
@@ -151,10 +152,19 @@ def demo_command() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--with-scheduler/--without-scheduler", default=True, show_default=True,
               help="Run the scheduler in this process (only for a single local server).")
-@with_appcontext
 def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     """Serve locally without logging client addresses (production: gunicorn)."""
-    serve(current_app._get_current_object(), host, port, with_scheduler)  # type: ignore[attr-defined]
+    # Links in invitations must reach this server: unless the operator chose a base URL,
+    # take it from the host and port served.
+    try:
+        settings = Settings.from_env()
+        if not os.environ.get("SPEAKUP_BASE_URL"):
+            settings = dataclasses.replace(settings, base_url=base_url_for(host, port))
+        app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(f"Speak Up cannot start: {exc}") from exc
+    click.echo(f"Links in e-mails point to {app.extensions['speakup'].settings.base_url}")
+    serve(app, host, port, with_scheduler)
 
 
 @main.command("scheduler", with_appcontext=False)

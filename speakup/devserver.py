@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from typing import Any
 
 from flask import Flask
@@ -31,6 +32,19 @@ class AnonymousRequestHandler(WSGIRequestHandler):
         # finished text keeps invitation tokens out whichever of them wrote it.
         text = message % args if args else message
         super().log(type, "%s", redact_request_line(text))
+
+
+def base_url_for(host: str, port: int) -> str:
+    """The address people reach a local server at, for links in e-mails.
+
+    A wildcard host ("0.0.0.0", "::") is not an address anyone can visit: name the
+    machine instead.
+    """
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+        host = socket.getfqdn()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def serve(app: Flask, host: str, port: int, with_scheduler: bool) -> None:

@@ -5,12 +5,14 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
 `speakup surveys export ID`:
 
     title: Quarterly pulse
+    sector: healthcare                # or general; items tagged for a sector only there
     intro: …                          # optional
     items: [psafe_1, …]               # item-bank ids, in order; or
     instruments: [psafe, speak]       # every item of these instruments
     demographics:                     # optional; "prefer not to say" is implicit
       - id: ethnicity
         label: Which ethnicity group do you identify with?
+        short_label: Ethnicity group  # in report headings; optional, from the id if absent
         hint: …                       # optional
         options: [{id: global_majority, label: Global Majority}, {id: white, label: White}]
     comment_question: …               # optional
@@ -36,7 +38,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
-from surveys.itembank import ItemBank, load_item_bank
+from surveys.itembank import SECTORS, ItemBank, load_item_bank
 from surveys.models import Round, RoundStatus, Survey, Team
 from surveys.published import PREFER_NOT
 from surveys.schedule import Schedule, ScheduleError, load_zone, parse_schedule, round_window
@@ -46,6 +48,9 @@ MAX_INTRO = 2000
 MAX_QUESTION = 500
 MAX_LABEL = 200
 MAX_OPTION_LABEL = 120
+# Group questions' names in report headings, tabs, charts and exports ("Team").
+MAX_SHORT_LABEL = 40
+DEFAULT_SHORT_LABELS = {"ethnicity": "Ethnicity group", "team": "Team"}
 MAX_OPTIONS = 100
 MAX_DEMOGRAPHICS = 6
 MAX_OPEN_DAYS = 90
@@ -55,13 +60,14 @@ OVERLAP_CHECK_OPENINGS = 12
 _ID_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _OPTION_ID_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 SPEC_KEYS = {
-    "title", "intro", "items", "instruments", "demographics", "comment_question", "schedule",
-    "timezone", "open_days", "reminder_offsets_days", "min_group_size", "active",
+    "sector", "title", "intro", "items", "instruments", "demographics", "comment_question",
+    "schedule", "timezone", "open_days", "reminder_offsets_days", "min_group_size", "active",
 }
 
 ETHNICITY_QUESTION = {
     "id": "ethnicity",
     "label": "Which ethnicity group do you identify with?",
+    "short_label": "Ethnicity group",
     "hint": "Global Majority means people who are Black, Asian, of mixed heritage or "
             "otherwise not White.",
     "options": [
@@ -102,9 +108,15 @@ class SurveySpec:
     reminder_offsets_days: list[int]
     min_group_size: int
     active: bool
+    sector: str = "general"
 
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.timezone)
+
+
+def default_short_label(question_id: str) -> str:
+    """A short label for a question defined without one ("team" -> "Team")."""
+    return DEFAULT_SHORT_LABELS.get(question_id) or question_id.replace("_", " ").capitalize()
 
 
 def slug(label: str) -> str:
@@ -135,7 +147,11 @@ def check_spec(
 
     title = _text(raw.get("title"), "title", MAX_TITLE, problem, required=True)
     intro = _text(raw.get("intro"), "intro", MAX_INTRO, problem) or ""
-    item_ids = _items(raw, bank, problem)
+    sector = raw.get("sector")
+    if sector is not None and sector not in SECTORS:
+        problem("sector", f"The sector must be one of: {', '.join(SECTORS)}.")
+        sector = None
+    item_ids, sector = _items(raw, bank, sector, problem)
     demographics = _demographics(raw.get("demographics", []), problem)
     comment = _text(raw.get("comment_question"), "comment_question", MAX_QUESTION, problem)
     timezone = raw.get("timezone") or settings.timezone
@@ -179,6 +195,7 @@ def check_spec(
         title=title, intro=intro, item_ids=item_ids, demographics=demographics,
         comment_question=comment or None, schedule=schedule.text, timezone=schedule.timezone,
         open_days=open_days, reminder_offsets_days=offsets, min_group_size=k, active=active,
+        sector=sector,
     )
 
 
@@ -211,8 +228,37 @@ def _whole(value: Any, name: str, low: int, high: int, problem: Any,
     return value
 
 
-def _items(raw: Mapping[str, Any], bank: ItemBank, problem: Any) -> list[str]:
-    chosen: list[str] = []
+def _items(raw: Mapping[str, Any], bank: ItemBank, sector: str | None, problem: Any
+           ) -> tuple[list[str], str]:
+    """The chosen item ids, and the survey's sector.
+
+    A definition without a sector predates sector tags and meant every item it
+    names: it is healthcare if it asks a healthcare-only item, general otherwise.
+    With a sector, whole instruments bring only the items offered there, and an
+    item named by id that is not offered there is a problem.
+    """
+    from_instruments, named = _chosen(raw, bank, problem)
+    if sector is None:
+        everything = list(dict.fromkeys(from_instruments + named))
+        healthcare = any(not bank.items[i].offered_in("general") for i in everything)
+        sector = "healthcare" if healthcare else "general"
+    else:
+        from_instruments = [i for i in from_instruments if bank.items[i].offered_in(sector)]
+        for item_id in named:
+            item = bank.items[item_id]
+            if not item.offered_in(sector):
+                problem("items", f"“{item.text}” is asked only in {' or '.join(item.sectors)} "
+                                 "surveys: mark the survey as such, or leave it out.")
+    unique = list(dict.fromkeys(from_instruments + named))
+    if not unique:
+        problem("items", "Choose at least one question from the item bank.")
+    return unique, sector
+
+
+def _chosen(raw: Mapping[str, Any], bank: ItemBank, problem: Any
+            ) -> tuple[list[str], list[str]]:
+    """Item ids brought by whole instruments, and item ids named one by one."""
+    from_instruments: list[str] = []
     instruments = raw.get("instruments", [])
     if not isinstance(instruments, list):
         problem("instruments", "List instrument ids, e.g. [psafe, speak].")
@@ -221,7 +267,8 @@ def _items(raw: Mapping[str, Any], bank: ItemBank, problem: Any) -> list[str]:
         if instrument_id not in bank.instruments:
             problem("instruments", f"The item bank has no instrument “{instrument_id}”.")
             continue
-        chosen.extend(bank.instruments[instrument_id].item_ids)
+        from_instruments.extend(bank.instruments[instrument_id].item_ids)
+    named: list[str] = []
     items = raw.get("items", [])
     if not isinstance(items, list):
         problem("items", "List item ids, e.g. [psafe_1, psafe_2].")
@@ -230,11 +277,8 @@ def _items(raw: Mapping[str, Any], bank: ItemBank, problem: Any) -> list[str]:
         if not isinstance(item_id, str) or item_id not in bank.items:
             problem("items", f"The item bank has no item “{item_id}”.")
             continue
-        chosen.append(item_id)
-    unique = list(dict.fromkeys(chosen))
-    if not unique:
-        problem("items", "Choose at least one question from the item bank.")
-    return unique
+        named.append(item_id)
+    return from_instruments, named
 
 
 def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
@@ -252,7 +296,8 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
         if not isinstance(question, Mapping):
             problem(where, "Each demographic question needs an id, a label and options.")
             continue
-        unknown = sorted(str(k) for k in question if k not in {"id", "label", "hint", "options"})
+        unknown = sorted(str(k) for k in question
+                         if k not in {"id", "label", "short_label", "hint", "options"})
         if unknown:
             problem(where, f"Unknown field(s): {', '.join(unknown)}.")
         qid = question.get("id")
@@ -265,8 +310,14 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
         seen_ids.add(qid)
         label = _text(question.get("label"), f"{where}.label", MAX_LABEL, problem, required=True)
         hint = _text(question.get("hint"), f"{where}.hint", MAX_QUESTION, problem)
+        short = question.get("short_label")
+        if short is None:
+            short = default_short_label(qid)
+        short_label = _text(short, f"{where}.short_label", MAX_SHORT_LABEL, problem,
+                            required=True)
         options = _options(question.get("options"), where, problem)
-        entry: dict[str, Any] = {"id": qid, "label": label, "options": options}
+        entry: dict[str, Any] = {"id": qid, "label": label, "short_label": short_label,
+                                 "options": options}
         if hint:
             entry["hint"] = hint
         questions.append(entry)
@@ -339,7 +390,7 @@ def spec_fields(spec: SurveySpec) -> dict[str, Any]:
         "demographics": spec.demographics, "comment_question": spec.comment_question,
         "schedule": spec.schedule, "timezone": spec.timezone, "open_days": spec.open_days,
         "reminder_offsets_days": spec.reminder_offsets_days,
-        "min_group_size": spec.min_group_size, "active": spec.active,
+        "min_group_size": spec.min_group_size, "active": spec.active, "sector": spec.sector,
     }
 
 
@@ -373,8 +424,14 @@ def update_survey(
     before = {name: getattr(survey, name) for name in spec_fields(spec)}
     after = spec_fields(spec)
     changed = [name for name in after if before[name] != after[name]]
-    questions = {"item_ids", "demographics", "comment_question"}
-    if questions & set(changed) and open_round_of(session, survey.id) is not None:
+    questions = {"item_ids", "demographics", "comment_question", "sector"}
+    asked = set(changed)
+    # A short label names a question in reports only; respondents never see it, so it
+    # may change while a round is open.
+    if _without_short_labels(before["demographics"]) == _without_short_labels(
+            after["demographics"]):
+        asked.discard("demographics")
+    if questions & asked and open_round_of(session, survey.id) is not None:
         raise SurveyLockedError(
             "The questions cannot change while a round is open: the answers already given "
             "would not match. Change them after the round closes."
@@ -396,6 +453,10 @@ def update_survey(
     return changed
 
 
+def _without_short_labels(questions: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [{k: v for k, v in q.items() if k != "short_label"} for q in questions or []]
+
+
 def export_spec(survey: Survey) -> dict[str, Any]:
     """Return the survey's definition in the form `check_spec` reads (no audience)."""
     return {
@@ -410,6 +471,7 @@ def export_spec(survey: Survey) -> dict[str, Any]:
         "reminder_offsets_days": list(survey.reminder_offsets_days or []),
         "min_group_size": survey.min_group_size,
         "active": survey.active,
+        "sector": survey.sector,
     }
 
 
@@ -459,6 +521,7 @@ def team_question(names: Iterable[str]) -> dict[str, Any]:
     return {
         "id": "team",
         "label": TEAM_QUESTION_LABEL,
+        "short_label": DEFAULT_SHORT_LABELS["team"],
         "options": [{"id": slug(name), "label": name} for name in names],
     }
 
@@ -478,7 +541,8 @@ def default_spec(session: Session, settings: Settings) -> dict[str, Any]:
     return {
         "title": "",
         "intro": "",
-        "items": list(bank.items),
+        "sector": "general",
+        "items": [i for i, item in bank.items.items() if item.offered_in("general")],
         "demographics": default_demographics(session),
         "comment_question": DEFAULT_COMMENT_QUESTION,
         "schedule": "quarterly, first Monday 09:00",

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from speakup.web import db, public, settings
+from surveys import tryout
 from surveys.invitations import token_key
 from surveys.itembank import Item, load_item_bank
 from surveys.models import Survey
@@ -33,6 +34,9 @@ from surveys.responses import (
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
+# The buttons of the "you answered 2 of 11 questions" step.
+SEND_ANYWAY = "send_anyway"
+GO_BACK = "go_back"
 STATE_STATUS = {LinkState.USED: 409, LinkState.CLOSED: 410, LinkState.UNKNOWN: 404}
 # Rendered question blocks kept per app (app.extensions), by survey content and k.
 QUESTIONS_CACHE = "surveys.answer_questions"
@@ -58,6 +62,14 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         return _form_page(invitation, Submission(), [])
     assert invitation.survey is not None
     submission, problems = read_form(invitation.survey, request.form)
+    if not problems and GO_BACK in request.form:
+        return _form_page(invitation, submission, [])
+    asked = len(invitation.survey.item_ids)
+    if not problems and len(submission.answers) < asked and SEND_ANYWAY not in request.form:
+        # One step before a partial answer is final: the link works only once.
+        return render_template("surveys/partial.html", survey=invitation.survey,
+                               submission=submission, answered=len(submission.answers),
+                               asked=asked)
     if not problems:
         try:
             submit_response(db(), key, token, submission, invitation=invitation)
@@ -73,6 +85,38 @@ def answer(token: str) -> str | Response | tuple[str, int]:
     return _form_page(invitation, submission, problems, status=400)
 
 
+@bp.route("/test/<signed>", methods=["GET", "POST"])
+@public
+def trial(signed: str) -> str | tuple[str, int]:
+    """A test invitation's link: the real form, whose answers are checked and thrown away."""
+    try:
+        survey = tryout.survey_for_trial_link(db(), settings(), signed)
+    except tryout.TrialLinkError:
+        return _state_page(LinkState.UNKNOWN)
+    return try_survey(survey, mode="test")
+
+
+def try_survey(survey: Survey, *, mode: str) -> str | tuple[str, int]:
+    """Answer a survey as staff would, storing nothing (admin preview and test links).
+
+    The same checks and the same partial-answer step run; the final send shows a
+    page saying the answers were thrown away.
+    """
+    k = survey.min_group_size
+    if request.method == "GET":
+        return render_form(survey, k, Submission(), [], mode=mode)
+    submission, problems = read_form(survey, request.form)
+    if problems or GO_BACK in request.form:
+        return render_form(survey, k, submission, problems, mode=mode,
+                           status=400 if problems else 200)
+    asked = len(survey.item_ids)
+    if len(submission.answers) < asked and SEND_ANYWAY not in request.form:
+        return render_template("surveys/partial.html", survey=survey, submission=submission,
+                               answered=len(submission.answers), asked=asked, mode=mode)
+    return render_template("surveys/tried.html", survey=survey, mode=mode,
+                           answered=len(submission.answers), asked=asked)
+
+
 def _state_page(state: LinkState) -> tuple[str, int]:
     return render_template("surveys/link_state.html", state=state.value), STATE_STATUS[state]
 
@@ -82,6 +126,12 @@ def _form_page(invitation: Invitation, submission: Submission, problems: list[Pr
     survey, round_ = invitation.survey, invitation.round
     assert survey is not None and round_ is not None
     k = round_.min_group_size or survey.min_group_size
+    return render_form(survey, k, submission, problems, status=status)
+
+
+def render_form(survey: Survey, k: int, submission: Submission, problems: list[Problem],
+                status: int = 200, mode: str | None = None) -> tuple[str, int]:
+    """The answering page; `mode` "preview" or "test" marks answers that are not kept."""
     context: dict[str, Any] = {
         "survey": survey, "k": k, "sections": _sections(tuple(survey.item_ids)),
         "submission": submission, "problems": problems,
@@ -94,6 +144,7 @@ def _form_page(invitation: Invitation, submission: Submission, problems: list[Pr
         questions_html=_questions_html(survey, k, context) if pristine else None,
         comments_need=max(k, 10),
         comment_max=COMMENT_MAX,
+        mode=mode,
     ), status
 
 

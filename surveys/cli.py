@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from speakup.mail import mailer_for
 from speakup.web import Services, services
-from surveys import admin_services, audience, rounds
+from surveys import admin_services, audience, confirm, rounds
 from surveys.invitations import send_pending_mail, token_key
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
@@ -50,7 +50,7 @@ def surveys_group() -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A YAML or JSON survey definition (see `speakup surveys export`).")
 @click.option("--audience", "audience_csv", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Optionally, a CSV of the staff addresses to invite.")
+              path_type=Path), help="Optionally, a CSV or .xlsx of the staff addresses to invite.")
 @with_appcontext
 def create_command(source: Path, audience_csv: Path | None) -> None:
     """Create a survey from a definition file and plan its first rounds."""
@@ -79,12 +79,13 @@ def create_command(source: Path, audience_csv: Path | None) -> None:
 
 
 def _read_audience(path: Path) -> audience.AudienceFile:
-    parsed = audience.parse_audience_csv(path.read_bytes())
+    parsed = audience.parse_audience_file(path.read_bytes(), path.name)
     for problem in parsed.problems:
         where = f"line {problem.line}" if problem.line else str(path)
         click.echo(f"{where}: {problem.message}", err=True)
     if not parsed.ok:
-        raise click.ClickException(f"{path} has problems; nothing was saved.")
+        raise click.ClickException(
+            f"{audience.problems_sentence(parsed)} Nothing from {path} was saved.")
     for dup in parsed.duplicates:
         click.echo(f"line {dup.line}: {dup.address} repeats line {dup.first_line}; merged.")
     return parsed
@@ -95,7 +96,7 @@ def _read_audience(path: Path) -> audience.AudienceFile:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def audience_command(survey_id: int, csv_file: Path) -> None:
-    """Replace a survey's audience with the addresses in CSV_FILE."""
+    """Replace a survey's audience with the addresses in CSV_FILE (CSV or Excel .xlsx)."""
     svc = _svc()
     parsed = _read_audience(csv_file)
     with svc.session_factory() as session:
@@ -161,9 +162,51 @@ def rounds_list(survey_id: int | None) -> None:
                     count = f"{live.responses} responses"
                 else:
                     count = f"fewer than {live.k} responses so far"
-                click.echo(f"{view.round.id}\tsurvey {survey.id}\t{view.round.status}\t"
+                click.echo(f"{view.round.id}\tsurvey {survey.id}\t{view.label}\t"
+                           f"{view.round.status}\t"
                            f"{view.opens} → {view.closes}\t{view.round.invited_count} invited"
                            f"\t{count}")
+
+
+def describe_preview(preview: confirm.RoundActionPreview) -> list[str]:
+    """The confirmation page's facts, as lines for the terminal."""
+    lines = [f"{preview.action.capitalize()} {preview.label} of “{preview.survey.title}”."]
+    if preview.action == "open":
+        lines.append(f"Invitations go to {preview.audience} address(es); k is fixed at "
+                     f"{preview.k}; the round closes {preview.closes}.")
+        return lines
+    live = preview.live
+    lines.append(f"Responses: {live.responses}." if live.shown
+                 else f"Responses: fewer than {preview.k} so far.")
+    if preview.suppression_problem:
+        lines.append(preview.suppression_problem)
+    elif preview.everything_hidden:
+        lines.append(f"Hidden: everything (fewer than {preview.k} responses).")
+    elif preview.hidden:
+        for hidden in preview.hidden:
+            lines.append(f"Hidden: {hidden.dimension}: {', '.join(hidden.groups)}.")
+    else:
+        lines.append("Hidden: no group.")
+    when = (f"{preview.raw_retention_days} day(s) after publication"
+            if preview.raw_retention_days else "at publication")
+    lines.append(f"The raw answers are deleted for good {when}.")
+    return lines
+
+
+def _confirm(round_id: int, action: str, yes: bool) -> None:
+    """Show what the action will do and ask, unless --yes was given."""
+    svc = _svc()
+    with svc.session_factory() as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            raise click.ClickException(f"There is no round {round_id}.")
+        preview = confirm.preview_round_action(session, round_, action, svc.settings, svc.clock)
+    if preview.blocked:
+        raise click.ClickException(preview.blocked)
+    for line in describe_preview(preview):
+        click.echo(line)
+    if not yes:
+        click.confirm(f"{action.capitalize()} this round?", abort=True)
 
 
 def _with_round(round_id: int, work: Any) -> None:
@@ -185,9 +228,11 @@ def _with_round(round_id: int, work: Any) -> None:
 @click.argument("round_id", type=int)
 @click.option("--send/--no-send", default=True, show_default=True,
               help="Send the invitations now (otherwise the scheduler sends them).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_open(round_id: int, send: bool) -> None:
+def rounds_open(round_id: int, send: bool, yes: bool) -> None:
     """Open a scheduled round now and queue its invitations."""
+    _confirm(round_id, "open", yes)
     _with_round(round_id, lambda svc, s, r: (
         rounds.open_round(s, r, svc.clock, actor=ACTOR)
         and f"Opened round {r.id}: {r.invited_count} invitation(s) queued."
@@ -204,9 +249,11 @@ def rounds_open(round_id: int, send: bool) -> None:
 
 @rounds_group.command("close")
 @click.argument("round_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_close(round_id: int) -> None:
-    """Close an open round now."""
+def rounds_close(round_id: int, yes: bool) -> None:
+    """Close an open round now (it is then published at the scheduler's next run)."""
+    _confirm(round_id, "close", yes)
     _with_round(round_id, lambda svc, s, r: (
         rounds.close_round(s, r, svc.clock, actor=ACTOR) and f"Closed round {r.id}."
     ))
@@ -214,9 +261,11 @@ def rounds_close(round_id: int) -> None:
 
 @rounds_group.command("publish")
 @click.argument("round_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def rounds_publish(round_id: int) -> None:
+def rounds_publish(round_id: int, yes: bool) -> None:
     """Publish a closed round (aggregates stored, raw answers and link records deleted)."""
+    _confirm(round_id, "publish", yes)
     def work(svc: Services, session: Any, round_: Round) -> str:
         result = rounds.publish(session, round_, svc.settings, svc.clock, actor=ACTOR)
         shown = result.responses if result.responses is not None else f"fewer than {result.k}"

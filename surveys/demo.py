@@ -35,6 +35,7 @@ def seed(session: Session, svc: Services, say: Callable[[str], None]) -> None:
     raw = {
         **admin_services.default_spec(session, settings),
         "title": DEMO_TITLE,
+        "sector": "healthcare",
         "intro": "Ten minutes on how safe it feels to speak up here. Every question is "
                  "optional.",
         "items": list(load_item_bank().items),

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
+    SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
 from surveys.admin_services import (
     ETHNICITY_QUESTION,
     MAX_INTRO,
     MAX_QUESTION,
+    MAX_SHORT_LABEL,
     MAX_TITLE,
     TEAM_QUESTION_LABEL,
+    default_short_label,
     slug,
 )
 from surveys.itembank import ItemBank
@@ -31,6 +37,7 @@ SPEC_TO_FORM = {
     "intro": "intro",
     "items": "items",
     "instruments": "items",
+    "sector": "sector",
     "comment_question": "comment_question",
     "schedule": "schedule",
     "timezone": "timezone",
@@ -46,17 +53,36 @@ class SurveyForm(FlaskForm):
                         description="Shown to staff in the invitation and on the survey page.")
     intro = TextAreaField("Introduction (optional)", validators=[Optional(), Length(max=MAX_INTRO)],
                           description="A few sentences at the top of the survey page.")
+    sector = SelectField(
+        "Sector", choices=[SelectChoice("general", "General"),
+                           SelectChoice("healthcare",
+                                        "Healthcare (hospitals, care and health services)")],
+        default="general",
+        description="Some questions are asked only in one sector, such as raising concerns "
+                    "about unsafe clinical practice in healthcare.",
+    )
     items = SelectMultipleField("Questions from the item bank", choices=[])
     ask_ethnicity = BooleanField("Ask which ethnicity group people identify with")
     ethnicity_options = TextAreaField(
         "Ethnicity groups, one per line", validators=[Optional(), Length(max=2000)],
-        description="“Prefer not to say” is always added.",
+        description="“Prefer not to say” is always added. To rename a group and keep its "
+                    "results over time joined up, write “New name (was Old name)”.",
+    )
+    ethnicity_short_label = StringField(
+        "Short label for ethnicity group in reports", validators=[Optional(),
+                                                                  Length(max=MAX_SHORT_LABEL)],
+        description="Used in headings, charts and downloads, e.g. “Ethnicity group”.",
     )
     ask_team = BooleanField("Ask which team or directorate people work in")
     team_options = TextAreaField(
         "Teams or directorates, one per line", validators=[Optional(), Length(max=6000)],
         description="Starts from the team list kept under Surveys › Teams. "
-                    "“Prefer not to say” is always added.",
+                    "“Prefer not to say” is always added. To rename a group and keep its "
+                    "results over time joined up, write “New name (was Old name)”.",
+    )
+    team_short_label = StringField(
+        "Short label for team in reports", validators=[Optional(), Length(max=MAX_SHORT_LABEL)],
+        description="Used in headings, charts and downloads, e.g. “Team” or “Directorate”.",
     )
     comment_question = StringField(
         "Comment question (optional)", validators=[Optional(), Length(max=MAX_QUESTION)],
@@ -91,13 +117,17 @@ class SurveyForm(FlaskForm):
         self.title.data = spec.get("title", "")
         self.intro.data = spec.get("intro", "")
         self.items.data = list(spec.get("items", []))
+        self.sector.data = spec.get("sector", "general")
         questions = {q["id"]: q for q in spec.get("demographics", [])}
         ethnicity = questions.get("ethnicity")
         self.ask_ethnicity.data = ethnicity is not None
         self.ethnicity_options.data = "\n".join(
             o["label"] for o in (ethnicity or ETHNICITY_QUESTION)["options"]
         )
+        self.ethnicity_short_label.data = (ethnicity or ETHNICITY_QUESTION).get(
+            "short_label") or default_short_label("ethnicity")
         team = questions.get("team")
+        self.team_short_label.data = (team or {}).get("short_label") or default_short_label("team")
         self.ask_team.data = team is not None
         self.team_options.data = "\n".join(o["label"] for o in (team or {}).get("options", []))
         self.comment_question.data = spec.get("comment_question") or ""
@@ -115,11 +145,15 @@ class SurveyForm(FlaskForm):
         existing = {q["id"]: q for q in existing_demographics}
         if self.ask_ethnicity.data:
             base = existing.get("ethnicity", ETHNICITY_QUESTION)
-            question = {**base, "options": _options(self.ethnicity_options.data, base)}
+            question = {**base, "options": _options(self.ethnicity_options.data, base),
+                        "short_label": self.ethnicity_short_label.data
+                        or default_short_label("ethnicity")}
             demographics.append(question)
         if self.ask_team.data:
             base = existing.get("team", {"id": "team", "label": TEAM_QUESTION_LABEL})
-            demographics.append({**base, "options": _options(self.team_options.data, base)})
+            demographics.append({**base, "options": _options(self.team_options.data, base),
+                                 "short_label": self.team_short_label.data
+                                 or default_short_label("team")})
         # Questions defined in a file (other ids) are kept as they are.
         demographics.extend(q for qid, q in existing.items() if qid not in {"ethnicity", "team"})
         offsets: list[Any] = []
@@ -129,6 +163,7 @@ class SurveyForm(FlaskForm):
                 offsets.append(int(part) if part.isdigit() else part)
         return {
             "title": self.title.data,
+            "sector": self.sector.data,
             "intro": self.intro.data or "",
             "items": list(self.items.data or []),
             "demographics": demographics,
@@ -142,23 +177,38 @@ class SurveyForm(FlaskForm):
         }
 
 
+_RENAMED = re.compile(r"(?P<new>.+?)\s*\(was (?P<old>[^()]+)\)\s*$", re.IGNORECASE)
+
+
 def _options(text: str | None, base: dict[str, Any]) -> list[dict[str, str]]:
-    """One option per line; an unchanged label keeps its id so trends stay joined up."""
+    """One option per line; an unchanged label keeps its id so trends stay joined up.
+
+    "New name (was Old name)" renames a group: it keeps the old group's id, so its
+    trend line carries on under the new name.
+    """
     ids_by_label = {o["label"].lower(): o["id"] for o in base.get("options", [])}
     options = []
     for line in (text or "").splitlines():
         label = " ".join(line.split())
-        if label:
+        if not label:
+            continue
+        renamed = _RENAMED.fullmatch(label)
+        if renamed and renamed["old"].strip().lower() in ids_by_label:
+            label = renamed["new"].strip()
+            options.append({"id": ids_by_label[renamed["old"].strip().lower()], "label": label})
+        else:
             options.append({"id": ids_by_label.get(label.lower(), slug(label)), "label": label})
     return options
 
 
 class AudienceForm(FlaskForm):
     file = FileField(
-        "CSV file of staff e-mail addresses",
-        validators=[FileRequired("Choose a CSV file to upload.")],
-        description="One address per row, or a header row with a column called “email”. "
-                    "It replaces the current audience for rounds that open from now on.",
+        "Spreadsheet of staff e-mail addresses (CSV or Excel .xlsx)",
+        validators=[FileRequired("Choose a CSV or Excel file to upload.")],
+        description="One address per row, or a header row with a column called “email”, "
+                    "“E-mail” or “Email address”. Comma, semicolon and tab separated files "
+                    "all work. It replaces the current audience for rounds that open from "
+                    "now on.",
     )
 
 
@@ -171,3 +221,12 @@ class TeamsForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A bare form for POST buttons (CSRF only)."""
+
+
+class ConfirmRoundForm(FlaskForm):
+    """The confirmation step of open, close and publish: nothing moves without it."""
+
+    confirmed = HiddenField(validators=[AnyOf(["yes"])])
+    understood = BooleanField(
+        "I understand that the raw answers will be deleted for good and cannot be recovered"
+    )

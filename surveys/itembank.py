@@ -56,6 +56,10 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _T = TypeVar("_T")
 
 
+#: Sectors a survey can be marked as; items tagged with sectors are offered only there.
+SECTORS = ("general", "healthcare")
+
+
 class ItemBankError(ValueError):
     """The item bank is malformed, or a lookup names something it does not hold."""
 
@@ -140,6 +144,12 @@ class Item:
     reverse: bool = False
     subdimension: str | None = None
     favourable: Direction | None = None  # yes/no items only
+    # The sectors whose surveys may ask it; empty: every sector. ("unsafe clinical
+    # practice" means nothing outside healthcare.)
+    sectors: tuple[str, ...] = ()
+
+    def offered_in(self, sector: str) -> bool:
+        return not self.sectors or sector in self.sectors
 
     def scored(self, value: int | None) -> int | None:
         """Return the value used for scoring, or None when not answered.
@@ -525,7 +535,8 @@ def _parse_instrument(
     items: list[Item] = []
     for number, raw in enumerate(file.listing(document["items"], "items"), start=1):
         where = f"items[{number - 1}]"
-        raw = file.mapping(raw, where, {"id", "text"}, {"reverse", "subdimension", "favourable"})
+        raw = file.mapping(raw, where, {"id", "text"},
+                           {"reverse", "subdimension", "favourable", "sectors"})
         item_id = file.ident(raw["id"], f"{where}.id")
         where = f"items[{item_id}]"
         if not item_id.startswith(f"{instrument_id}_"):
@@ -546,8 +557,16 @@ def _parse_instrument(
                 raise file.error(f"{where}.favourable", 'yes/no items need "yes" or "no"')
         elif favourable is not None:
             raise file.error(f"{where}.favourable", "only yes/no items have a direction")
+        sectors: tuple[str, ...] = ()
+        if "sectors" in raw:
+            sectors = tuple(file.listing(raw["sectors"], f"{where}.sectors"))
+            unknown = sorted(str(x) for x in set(sectors) - set(SECTORS))
+            if unknown:
+                raise file.error(f"{where}.sectors", f"unknown sector(s) {', '.join(unknown)}; "
+                                                     f"use {', '.join(SECTORS)}")
         items.append(
             Item(
+                sectors=sectors,
                 id=item_id,
                 instrument_id=instrument_id,
                 number=number,

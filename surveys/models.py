@@ -58,8 +58,13 @@ class Survey(Base):
     min_group_size: Mapped[int] = mapped_column(Integer, default=5)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # "general" or "healthcare": items tagged for a sector are offered only there.
+    # Server-side default only, so rows written without it (older code) still insert.
+    sector: Mapped[str] = mapped_column(String(32), server_default="general")
 
     __table_args__ = (CheckConstraint("min_group_size >= 3", name="k_at_least_3"),)
+    # Read `sector` back when it is used, not with every INSERT's RETURNING.
+    __mapper_args__ = {"eager_defaults": False}
 
 
 class Team(Base):

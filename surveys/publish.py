@@ -56,6 +56,7 @@ from sqlalchemy.sql import CompoundSelect, Select
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.settings import Settings
+from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
@@ -69,6 +70,7 @@ from surveys.models import (
     Survey,
     TokenHash,
 )
+from surveys.naming import round_label
 from surveys.published import (
     PREFER_NOT,
     Cell,
@@ -79,6 +81,7 @@ from surveys.published import (
 )
 from surveys.round_disclosure import (
     InstrumentTruth,
+    RoundSuppression,
     RoundTruth,
     RowTruth,
     SuppressionError,
@@ -86,14 +89,16 @@ from surveys.round_disclosure import (
     round_mean,
 )
 
-__all__ = ["PublicationError", "aggregation_queries", "publish_round", "purge_expired_raw"]
+__all__ = [
+    "PublicationError",
+    "SuppressionPreview",
+    "aggregation_queries",
+    "preview_suppression",
+    "publish_round",
+    "purge_expired_raw",
+]
 
 PREFER_NOT_LABEL = "Prefer not to say"
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
-)  # fmt: skip
-
 GroupKey = tuple[str, str]  # (dimension, option)
 
 
@@ -153,6 +158,38 @@ def publish_round(
             ) from None
         return PublishedRound.from_payload(stored.payload)
     return published
+
+
+@dataclass(frozen=True)
+class SuppressionPreview:
+    """What publishing a round as it stands would hide (nothing of it is stored)."""
+
+    k: int
+    dimensions: tuple[Dimension, ...]
+    suppression: RoundSuppression
+
+
+def preview_suppression(session: Session, round_: Round, settings: Settings) -> SuppressionPreview:
+    """Decide disclosure over the round's current answers exactly as publication would.
+
+    The confirmation pages show admins which groups publication will hide; taking it
+    from the same `decide_suppression` call on the same aggregates means the page and
+    the publication cannot disagree (unless answers arrive in between). Reads only.
+    """
+    survey = session.get(Survey, round_.survey_id)
+    if survey is None:  # pragma: no cover - the foreign key prevents it
+        raise PublicationError(f"Round {round_.id} has no survey.")
+    k = _frozen_k(round_, survey, settings)
+    plan = _plan(survey, load_item_bank())
+    total, group_sizes = _respondent_counts(session, round_.id)
+    overall_values, group_values = _item_value_counts(session, round_.id, plan.items)
+    histograms = {s.instrument.id: _score_histograms(session, round_.id, s) for s in plan.scales}
+    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
+    try:
+        suppression = decide_suppression(truth, k)
+    except SuppressionError as exc:
+        raise PublicationError(f"Round {round_.id}: {exc}") from exc
+    return SuppressionPreview(k, plan.dimensions, suppression)
 
 
 def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int:
@@ -246,7 +283,9 @@ def _dimensions(questions: Iterable[Mapping[str, object]]) -> tuple[Dimension, .
                 groups.append(Group(option_id, label))
         groups.append(Group(PREFER_NOT, prefer_label))
         question_id = str(question["id"])
-        dimensions.append(Dimension(question_id, str(question.get("label") or question_id), groups))
+        dimensions.append(Dimension(question_id, str(question.get("label") or question_id), groups,
+                                    short_label=str(question.get("short_label")
+                                                    or default_short_label(question_id))))
     return tuple(dimensions)
 
 
@@ -347,7 +386,6 @@ def _aggregate(
     shown_total = None if suppression.total_hidden else total
 
     zone = _zone(survey.timezone)
-    opens_on = as_utc(round_.opens_at).astimezone(zone).date()
     # Publish the dates the round really opened and closed (a round can be opened or
     # closed early by hand); the planned ones stand in only where none were recorded.
     opened_on = as_utc(round_.opened_at or round_.opens_at).astimezone(zone).date()
@@ -357,7 +395,7 @@ def _aggregate(
         round_id=round_id,
         survey_id=survey.id,
         survey_title=survey.title,
-        label=f"{_MONTHS[opens_on.month - 1]} {opens_on.year}",
+        label=round_label(session, round_, survey.timezone),
         opens_on=opened_on.isoformat(),
         closes_on=closed_on.isoformat(),
         published_on=today.isoformat(),

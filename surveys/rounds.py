@@ -40,9 +40,10 @@ from surveys.models import (
     RoundStatus,
     Survey,
 )
+from surveys.naming import day
 from surveys.publish import publish_round
 from surveys.published import PublishedRound, published_round
-from surveys.schedule import ScheduleError, parse_schedule, round_window
+from surveys.schedule import RoundTimes, ScheduleError, parse_schedule, round_window
 
 log = logging.getLogger("surveys.rounds")
 
@@ -167,14 +168,20 @@ def open_round(
         raise RoundError(f"Round {round_.id}'s window ended on {ended:%d %B %Y}.")
     if actor is not None and audience_size(session, survey.id) == 0:
         raise RoundError("This survey has no audience yet: upload the staff addresses first.")
+    if actor is not None and (other := other_open_round(session, round_)) is not None:
+        raise RoundError(f"Another round of this survey is still open (it closes "
+                         f"{local_time(other.closes_at, survey.timezone)}): close it first, "
+                         "so nobody is invited twice.")
     k = max(survey.min_group_size, MIN_GROUP_SIZE_FLOOR)
+    times = times_if_opened(round_, survey, clock)
     # Reminders whose time has already passed (a late opening) are skipped, not bunched.
-    passed = sum(1 for t in _times(round_) if t <= now)
+    passed = sum(1 for t in times.reminders if t <= now)
     moved = session.execute(
         update(Round)
         .where(Round.id == round_.id, Round.status == RoundStatus.SCHEDULED.value)
         .values(status=RoundStatus.OPEN.value, min_group_size=k, opened_at=now,
-                reminders_sent=passed)
+                reminders_sent=passed, closes_at=times.closes_at,
+                reminder_times=[t.isoformat() for t in times.reminders])
         .execution_options(synchronize_session=False)
     ).rowcount
     if not moved:
@@ -202,6 +209,28 @@ def open_round(
              invited)
     _audit(session, clock, actor, "survey.round.open", round_, invited=invited, k=k)
     return True
+
+
+def other_open_round(session: Session, round_: Round) -> Round | None:
+    """Another round of the same survey that is open now, if any."""
+    return session.scalars(select(Round).where(
+        Round.survey_id == round_.survey_id, Round.id != round_.id,
+        Round.status == RoundStatus.OPEN.value)).first()
+
+
+def times_if_opened(round_: Round, survey: Survey, clock: Clock) -> RoundTimes:
+    """The window a round gets if it opens now.
+
+    Opened early (by hand), its close date and reminders move with it, so respondents
+    get the whole window and reminders keep their spacing; opened late (after
+    downtime), it keeps its planned times. `opens_at` itself never moves: the
+    schedule is anchored on it.
+    """
+    now = _utc(clock)
+    if now < as_utc(round_.opens_at):
+        return round_window(now, survey.open_days, list(survey.reminder_offsets_days or []),
+                            survey.timezone)
+    return RoundTimes(as_utc(round_.opens_at), as_utc(round_.closes_at), _times(round_))
 
 
 def open_due_rounds(session: Session, clock: Clock) -> list[Round]:
@@ -383,6 +412,7 @@ def live_responses(session: Session, round_: Round) -> LiveResponses:
 @dataclass(frozen=True)
 class RoundOverview:
     round: Round
+    label: str
     opens: str
     closes: str
     reminders: list[str]
@@ -396,20 +426,23 @@ def local_time(moment: dt.datetime, tz: str) -> str:
 
 
 def round_overviews(session: Session, survey: Survey) -> list[RoundOverview]:
-    """Every round of a survey, newest first, with mail progress and live responses."""
+    """Every round of a survey, newest first, named as `round_label` names them."""
     rounds = session.scalars(
         select(Round).where(Round.survey_id == survey.id).order_by(Round.opens_at.desc())
     ).all()
     return [
         RoundOverview(
             round=r,
+            label=f"Round {number} · {day(r.opened_at or r.opens_at, survey.timezone)}",
             opens=local_time(r.opened_at or r.opens_at, survey.timezone),
             closes=local_time(r.closed_at or r.closes_at, survey.timezone),
-            reminders=[local_time(t, survey.timezone) for t in _times(r)],
+            # A round closed early sent no reminders after it closed: list only the real ones.
+            reminders=[local_time(t, survey.timezone) for t in _times(r)
+                       if r.closed_at is None or t <= as_utc(r.closed_at)],
             live=live_responses(session, r),
             mail=mail_progress(session, r.id),
         )
-        for r in rounds
+        for number, r in zip(range(len(rounds), 0, -1), rounds, strict=True)
     ]
 
 

@@ -10,9 +10,18 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from speakup.web import clock, db, role_required, settings
-from surveys import admin_services, audience, rounds
-from surveys.forms import SPEC_TO_FORM, ActionForm, AudienceForm, SurveyForm, TeamsForm
+from speakup.mail import MailError, mailer_for
+from speakup.web import clock, db, role_required, services, settings
+from surveys import admin_services, audience, confirm, rounds, tryout
+from surveys.answer_views import try_survey
+from surveys.forms import (
+    SPEC_TO_FORM,
+    ActionForm,
+    AudienceForm,
+    ConfirmRoundForm,
+    SurveyForm,
+    TeamsForm,
+)
 from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
@@ -118,6 +127,32 @@ def detail(survey_id: int) -> str:
     )
 
 
+@bp.route("/<int:survey_id>/preview", methods=["GET", "POST"])
+@role_required("admin")
+def preview(survey_id: int) -> str | tuple[str, int]:
+    """The survey exactly as respondents see it; nothing chosen here is stored."""
+    return try_survey(_survey(survey_id), mode="preview")
+
+
+@bp.route("/<int:survey_id>/send-test", methods=["POST"])
+@role_required("admin")
+def send_test(survey_id: int) -> Response:
+    survey = _survey(survey_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        tryout.send_test_invitation(db(), clock(), settings(), mailer_for(services()), survey,
+                                    to=current_user.email, actor=current_user.email)
+    except MailError as exc:
+        db().rollback()
+        flash(f"The test invitation could not be sent: {exc}", "error")
+    else:
+        db().commit()
+        flash(f"A test invitation is on its way to {current_user.email}. Answers sent through "
+              "its link are thrown away and never counted.", "info")
+    return redirect(url_for(".detail", survey_id=survey.id))
+
+
 @bp.route("/<int:survey_id>/audience", methods=["GET", "POST"])
 @role_required("admin")
 def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
@@ -125,7 +160,7 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
     form = AudienceForm()
     parsed = None
     if form.validate_on_submit():
-        parsed = audience.parse_audience_csv(form.file.data.read())
+        parsed = audience.parse_audience_file(form.file.data.read(), form.file.data.filename or "")
         if parsed.ok:
             count = audience.replace_audience(db(), clock(), survey, parsed.addresses,
                                               actor=current_user.email)
@@ -134,6 +169,7 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
             return redirect(url_for(".detail", survey_id=survey.id))
     status = 400 if request.method == "POST" else 200
     return render_template("surveys/audience.html", form=form, survey=survey, parsed=parsed,
+                           problems_sentence=audience.problems_sentence(parsed) if parsed else "",
                            current=audience.audience_size(db(), survey.id)), status
 
 
@@ -149,14 +185,28 @@ def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
     return text
 
 
-@bp.route("/rounds/<int:round_id>/<action>", methods=["POST"])
+@bp.route("/rounds/<int:round_id>/<action>", methods=["GET", "POST"])
 @role_required("admin")
-def round_action(round_id: int, action: str) -> Response:
+def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]:
+    """Show what the action will do; act only when that page's form is sent back."""
     if action not in ROUND_ACTIONS:
         abort(404)
     round_ = db().get(Round, round_id) or abort(404)
-    if not ActionForm().validate_on_submit():
+    form = ConfirmRoundForm()
+    preview = confirm.preview_round_action(db(), round_, action, settings(), clock())
+    if request.method == "GET" or preview.blocked:
+        form.confirmed.data = "yes"
+        return render_template("surveys/confirm.html", preview=preview, form=form)
+    if not form.validate_on_submit():
         abort(400)
+    if preview.deletes_raw and not form.understood.data:
+        form.understood.errors = ["Tick the box to confirm that you understand the raw "
+                                  "answers will be deleted for good."]
+        return render_template("surveys/confirm.html", preview=preview, form=form), 400
+    return _act(round_, action)
+
+
+def _act(round_: Round, action: str) -> Response:
     actor = current_user.email
     try:
         if action == "open":

@@ -141,7 +141,7 @@ def answer(base: str, token: str, comment: str, n: int) -> None:
     url, html = browser.post(f"/s/{token}", {
         "csrf_token": csrf(page), "item-psafe_1": str(n % 7 + 1), "item-speak_1": "4",
         "item-wres_5": "1", "group-ethnicity": ("white", "global_majority")[n % 2],
-        "group-team": "prefer_not", "comment": comment,
+        "group-team": "prefer_not", "comment": comment, "send_anyway": "1",
     })
     assert url.endswith("/s/thanks"), html[:500]
 
@@ -180,8 +180,8 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
         assert "already been used" in Browser(server.url).get(f"/s/{token}")
 
     # When an admin closes and publishes the round with the CLI while the server runs …
-    speakup_cli(server.env, "rounds", "close", str(round_id))
-    assert "Published round" in speakup_cli(server.env, "rounds", "publish", str(round_id))
+    speakup_cli(server.env, "rounds", "close", str(round_id), "--yes")
+    assert "Published round" in speakup_cli(server.env, "rounds", "publish", str(round_id), "--yes")
     Browser(server.url).get("/healthz")
     files = copy_of(instance, tmp_path / "attacker")
 

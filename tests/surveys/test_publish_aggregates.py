@@ -125,5 +125,6 @@ def test_labels_directions_and_dimensions(session, settings, clock):
     [dim] = published.dimensions
     assert [g.id for g in dim.groups] == ["global_majority", "white", "prefer_not"]
     assert dim.groups[-1].label == "Prefer not to say"
-    assert published.label == "February 2026"
+    # The factory opens the round at a random minute of 2 Feb (UTC): 2 or 3 Feb in London.
+    assert published.label == f"Round 1 · {round_.opens_at.day} Feb 2026"
     assert published.opens_on.startswith("2026-02")

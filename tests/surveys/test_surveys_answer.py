@@ -61,7 +61,7 @@ def test_a_partial_answer_is_saved_once_without_anything_that_links_it(client, s
     response = post_form(client, f"/s/{token}", {
         "item-psafe_1": "2", "item-speak_3": "5", "item-wres_5": "0", "item-psafe_2": "",
         "group-ethnicity": "global_majority", "group-team": "prefer_not",
-        "comment": "  More training, please.  ",
+        "comment": "  More training, please.  ", "send_anyway": "1",
     })
     assert response.status_code == 302 and response.headers["Location"].endswith("/s/thanks")
     assert "answers have been saved" in client.get("/s/thanks").get_data(as_text=True)
@@ -139,7 +139,8 @@ def test_an_oversized_comment_is_refused_and_kept_for_shortening(client, session
     assert "Your comment is 2,001 characters long; the limit is 2,000" in html
     assert "a" * 2001 in html and checked(html, "item-psafe_4", "6")
     assert count(session, Response) == 0
-    status, _ = _post_raw(client, token, {"item-psafe_4": "6", "comment": "a" * 2000})
+    status, _ = _post_raw(client, token, {"item-psafe_4": "6", "comment": "a" * 2000,
+                                          "send_anyway": "1"})
     assert status == 302
 
 

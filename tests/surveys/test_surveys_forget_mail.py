@@ -55,7 +55,7 @@ def test_a_cli_publication_forgets_its_rounds_addresses_and_outbox_but_no_other(
     round_b = rounds.add_round(session, second, clock.now())
     session.commit()
     for round_ in (round_a, round_b):
-        opened = runner.invoke(args=["rounds", "open", str(round_.id)])
+        opened = runner.invoke(args=["rounds", "open", str(round_.id), "--yes"])
         assert opened.exit_code == 0, opened.output
     OutboxMailer(settings.outbox_path).send(
         build_message(settings, "handler@example.org", "Account", "not a survey's"))
@@ -68,11 +68,11 @@ def test_a_cli_publication_forgets_its_rounds_addresses_and_outbox_but_no_other(
 
     # Closing: nothing more is sent for the round, so its addresses go at once; its
     # invitations stay in the outbox until publication.
-    assert runner.invoke(args=["rounds", "close", str(round_a.id)]).exit_code == 0
+    assert runner.invoke(args=["rounds", "close", str(round_a.id), "--yes"]).exit_code == 0
     assert jobs_of(session, round_a.id) == 0
     assert outbox_of(settings, round_a.id) == files_a
 
-    published = runner.invoke(args=["rounds", "publish", str(round_a.id)])
+    published = runner.invoke(args=["rounds", "publish", str(round_a.id), "--yes"])
     assert published.exit_code == 0, published.output
     assert "of 6 invited" in published.output
     assert outbox_of(settings, round_a.id) == []

@@ -1,0 +1,120 @@
+"""What opening, closing or publishing a round will do, shown before an admin confirms it.
+
+Each of these moves is irreversible: opening mails the whole audience and freezes
+`k`; closing stops answers and leads straight to publication; publication deletes
+the raw answers for good. The admin pages and `speakup rounds …` show this preview
+first and act only on an explicit confirmation. Reads only: nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from speakup.clock import Clock, as_utc
+from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
+from surveys import rounds
+from surveys.audience import audience_size
+from surveys.models import Round, RoundStatus, Survey
+from surveys.naming import round_label
+from surveys.publish import PublicationError, preview_suppression
+
+ACTIONS = ("open", "close", "publish")
+# The status each action starts from.
+_FROM = {"open": RoundStatus.SCHEDULED, "close": RoundStatus.OPEN,
+         "publish": RoundStatus.CLOSED}
+
+_ONLY = {"open": "only a scheduled round opens", "close": "only an open round closes",
+         "publish": "only a closed round can be published"}
+
+
+@dataclass(frozen=True)
+class HiddenGroups:
+    """The groups of one breakdown that publication would hide."""
+
+    dimension: str
+    groups: list[str]
+
+
+@dataclass(frozen=True)
+class RoundActionPreview:
+    round: Round
+    survey: Survey
+    action: str
+    label: str
+    k: int
+    audience: int  # addresses invited if the round opens now
+    live: rounds.LiveResponses
+    # Why the action cannot be taken now (the page then offers no button).
+    blocked: str | None = None
+    everything_hidden: bool = False  # fewer than k responses: only "fewer than k" is shown
+    hidden: list[HiddenGroups] = field(default_factory=list)
+    suppression_problem: str | None = None
+    raw_retention_days: int = 0
+    opens: str = ""
+    closes: str = ""
+    reminders: list[str] = field(default_factory=list)
+
+    @property
+    def deletes_raw(self) -> bool:
+        return self.action in ("close", "publish")
+
+
+def preview_round_action(session: Session, round_: Round, action: str, settings: Settings,
+                         clock: Clock) -> RoundActionPreview:
+    """Say what `action` would do to the round now; `blocked` says why it cannot."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown round action {action!r}")
+    survey = session.get(Survey, round_.survey_id)
+    assert survey is not None
+    k = round_.min_group_size or max(survey.min_group_size, MIN_GROUP_SIZE_FLOOR)
+    size = audience_size(session, survey.id)
+    times = rounds.times_if_opened(round_, survey, clock) if action == "open" else None
+    common = {
+        "round": round_, "survey": survey, "action": action,
+        "label": round_label(session, round_, survey.timezone), "k": k, "audience": size,
+        "live": rounds.live_responses(session, round_),
+        "raw_retention_days": settings.raw_retention_days,
+        "opens": rounds.local_time(times.opens_at if times else
+                                   (round_.opened_at or round_.opens_at), survey.timezone),
+        "closes": rounds.local_time(times.closes_at if times else
+                                    (round_.closed_at or round_.closes_at), survey.timezone),
+        "reminders": [rounds.local_time(t, survey.timezone) for t in
+                      (times.reminders if times else [])],
+    }
+    blocked = _blocked(round_, action, size, clock)
+    other = rounds.other_open_round(session, round_) if action == "open" else None
+    if blocked is None and other is not None:
+        blocked = (f"Another round of this survey is still open (it closes "
+                   f"{rounds.local_time(other.closes_at, survey.timezone)}): close it first, "
+                   "so nobody is invited twice.")
+    if blocked or action == "open":
+        return RoundActionPreview(blocked=blocked, **common)  # type: ignore[arg-type]
+    try:
+        preview = preview_suppression(session, round_, settings)
+    except PublicationError as exc:
+        return RoundActionPreview(suppression_problem=str(exc), **common)  # type: ignore[arg-type]
+    hidden = [
+        HiddenGroups(dim.name, [g.label for g in dim.groups
+                                if g.id in preview.suppression.groups_hidden.get(dim.id, ())])
+        for dim in preview.dimensions
+    ]
+    return RoundActionPreview(
+        everything_hidden=preview.suppression.total_hidden,
+        hidden=[h for h in hidden if h.groups], **common,  # type: ignore[arg-type]
+    )
+
+
+def _blocked(round_: Round, action: str, size: int, clock: Clock) -> str | None:
+    expected = _FROM[action]
+    if round_.status != expected:
+        return f"This round is {round_.status}; {_ONLY[action]}."
+    if action == "open":
+        if size == 0:
+            return ("This survey has no audience yet, so nobody would be invited. Upload "
+                    "the staff addresses first.")
+        if as_utc(round_.closes_at) <= clock.now().astimezone(dt.UTC):
+            return "This round's window has already ended; it can no longer open."
+    return None

@@ -1,0 +1,82 @@
+"""Preview a survey and send yourself a test invitation: nothing is stored or counted."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+
+from conftest import csrf_token_from, post_form
+from sqlalchemy import func, select
+from surveys_testlib import make_survey
+
+from speakup.models import AuditEntry
+from surveys.models import Response, ResponseAnswer, Round, TokenHash
+
+
+def _stored(session) -> tuple[int, int, int, int]:
+    session.expire_all()
+    return tuple(session.scalar(select(func.count()).select_from(m))  # type: ignore[return-value]
+                 for m in (Response, ResponseAnswer, TokenHash, Round))
+
+
+def _all_answers(survey) -> dict[str, str]:
+    return {f"item-{i}": ("0" if i.startswith("wres") else "4") for i in survey.item_ids}
+
+
+def test_preview_shows_the_real_form_and_stores_nothing(client, session, clock, settings,
+                                                        login_as):
+    survey = make_survey(session, clock, settings)
+    session.commit()
+    url = f"/admin/surveys/{survey.id}/preview"
+    login_as("admin")
+    before = _stored(session)
+    html = client.get(url).get_data(as_text=True)
+    assert "Preview:</strong> this is exactly what staff see" in html
+    assert html.count("<fieldset") == 7 + 4 + 4 + 2
+    assert "Send my answers" in html
+    partial = post_form(client, url, {"item-psafe_1": "3"}).get_data(as_text=True)
+    assert "You answered 1 of 15 questions." in partial and "Preview" in partial
+    done = post_form(client, url, {"item-psafe_1": "3", "send_anyway": "1"})
+    assert "Preview finished: nothing was saved" in done.get_data(as_text=True)
+    bad = post_form(client, url, {"item-psafe_1": "9"})
+    assert bad.status_code == 400 and "not one of this question" in bad.get_data(as_text=True)
+    assert _stored(session) == before
+
+
+def test_only_admins_preview(client, session, clock, settings, login_as):
+    survey = make_survey(session, clock, settings)
+    session.commit()
+    login_as("reviewer")
+    assert client.get(f"/admin/surveys/{survey.id}/preview").status_code == 403
+
+
+def test_test_invitation_goes_to_the_admin_and_its_answers_are_thrown_away(
+        client, session, clock, settings, login_as, app):
+    survey = make_survey(session, clock, settings)
+    session.commit()
+    admin = login_as("admin")
+    detail = f"/admin/surveys/{survey.id}"
+    sent = post_form(client, f"/admin/surveys/{survey.id}/send-test", {}, page=detail)
+    assert sent.status_code == 302
+    page = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert f"A test invitation is on its way to {admin.user.email}" in page
+    [mail] = app.extensions["speakup"].settings.outbox_path.glob("test-survey-*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    text = f"To: {message['To']}\n{message['Subject']}\n{message.get_content()}"
+    assert f"To: {admin.user.email}" in text and "[Test] Pulse check" in text
+    [link] = re.findall(r"/s/test/[A-Za-z0-9_.-]+", text)
+    assert session.scalars(select(AuditEntry.action)).all().count("survey.test_invitation") == 1
+
+    client.post("/logout", data={"csrf_token": csrf_token_from(page)})
+    before = _stored(session)
+    form = client.get(link).get_data(as_text=True)
+    assert "Test link:</strong>" in form and "thrown away and never counted" in form
+    done = client.post(link, data={"csrf_token": csrf_token_from(form), **_all_answers(survey)})
+    assert done.status_code == 200
+    assert "Test finished: nothing was saved" in done.get_data(as_text=True)
+    # The link works again (it is a test), and nothing was stored or counted.
+    assert client.get(link).status_code == 200
+    assert _stored(session) == before
+    # A forged or altered link is an unknown link.
+    assert client.get(link[:-3] + "abc").status_code == 404
