@@ -205,12 +205,17 @@ def _diverging(title: str, rows: Sequence[tuple[str, Cell | None, bool]], templa
 
 def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[Section, ...]:
     order: list[str] = []
-    scale_of: dict[str, Row] = {}
+    scales_of: dict[str, list[Row]] = {}  # an instrument's scale, then its subscales
     items_of: dict[str, list[Row]] = {}
     for scale in published.scales:
         key = scale.instrument_id or scale.id
-        scale_of[key] = scale
-        order.append(key)
+        if scale.id != key:
+            # Subscales get a section of their own after their instrument's, so that a
+            # breakdown's page stays light (one section per page).
+            key = f"{key}_subscales"
+        scales_of.setdefault(key, []).append(scale)
+        if key not in order:
+            order.append(key)
     for item in published.items:
         key = item.instrument_id or item.id
         items_of.setdefault(key, []).append(item)
@@ -218,11 +223,11 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
             order.append(key)
     sections = []
     for s, key in enumerate(order):
-        rows: list[tuple[Row, str]] = []
-        if key in scale_of:
-            rows.append((scale_of[key], "scale"))
+        rows: list[tuple[Row, str]] = [(scale, "scale") for scale in scales_of.get(key, [])]
         rows += [(item, "item") for item in items_of.get(key, [])]
-        fallback = scale_of[key].label if key in scale_of else key
+        fallback = scales_of[key][0].label if key in scales_of else key
+        if key.endswith("_subscales"):
+            fallback = instrument_title(key.removesuffix("_subscales"), key) + ": subscales"
         title = instrument_title(key, fallback)
         reports = []
         for r, (row, kind) in enumerate(rows):
@@ -522,6 +527,11 @@ def _find_row(published: PublishedRound | None, row_id: str) -> Row | None:
     return None
 
 
+def main_scales(published: PublishedRound) -> list[Row]:
+    """The instruments' own scale rows, without subscales (the overview's headlines)."""
+    return [row for row in published.scales if row.id == (row.instrument_id or row.id)]
+
+
 def row_gap(row: Row | None, dimension_id: str, pair: tuple[str, str]) -> float | None:
     """First group's headline figure minus the second's, in shares; None when either is hidden."""
     if row is None:
@@ -548,7 +558,7 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
         if dimension and pair:
             names = {g.id: g.label for g in dimension.groups}
             gap_labels = (names[pair[0]], names[pair[1]])
-        shown_rows = list(latest.scales) or [
+        shown_rows = main_scales(latest) or [
             r for r in latest.items if r.response_scale != "yes_no"
         ]
         for row in shown_rows:
@@ -588,7 +598,9 @@ def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, chart
     if not rounds:
         return None, None
     latest = rounds[-1]
-    candidates = list(latest.scales) or [r for r in latest.items if r.response_scale != "yes_no"]
+    candidates = main_scales(latest) or [
+        r for r in latest.items if r.response_scale != "yes_no"
+    ]
     row = next((r for r in candidates if (r.instrument_id or r.id) == "speak"), None)
     row = row or (candidates[0] if candidates else None)
     if row is None:

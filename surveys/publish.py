@@ -181,12 +181,8 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
         raise PublicationError(f"Round {round_.id} has no survey.")
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
-    total, group_sizes = _respondent_counts(session, round_.id)
-    overall_values, group_values = _item_value_counts(session, round_.id, plan.items)
-    histograms = {s.instrument.id: _score_histograms(session, round_.id, s) for s in plan.scales}
-    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
     try:
-        suppression = decide_suppression(truth, k)
+        suppression = decide_suppression(_aggregates(session, round_.id, plan).truth, k)
     except SuppressionError as exc:
         raise PublicationError(f"Round {round_.id}: {exc}") from exc
     return SuppressionPreview(k, plan.dimensions, suppression)
@@ -231,8 +227,27 @@ def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int
 
 @dataclass(frozen=True)
 class _Scale:
+    """A scale score to publish: an instrument's, or one of its subdimensions'."""
+
     instrument: Instrument
-    asked: tuple[Item, ...]  # the instrument's items this survey asks
+    asked: tuple[Item, ...]  # the items of this (sub)scale this survey asks
+    subdimension: str | None = None
+
+    @property
+    def row_id(self) -> str:
+        if self.subdimension is None:
+            return self.instrument.id
+        return f"{self.instrument.id}.{self.subdimension}"
+
+    @property
+    def title(self) -> str:
+        if self.subdimension is None:
+            return self.instrument.title
+        return f"{self.instrument.title} – {self.subdimension.replace('_', ' ')}"
+
+    @property
+    def min_answered(self) -> int:
+        return self.instrument.min_answered_for(self.subdimension) or 1
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,13 @@ def _plan(survey: Survey, bank: ItemBank) -> _Plan:
         # A survey asking fewer items than the score needs can never yield a score.
         if instrument.has_scale_score and minimum is not None and len(asked) >= minimum:
             scales.append(_Scale(instrument, asked))
+            # Subscales (inclusive leadership's openness, availability, accessibility)
+            # are published like scales wherever enough of their items are asked.
+            for sub in instrument.subdimensions:
+                in_sub = tuple(item for item in asked if item.subdimension == sub)
+                needed = instrument.min_answered_for(sub)
+                if needed is not None and in_sub and len(in_sub) >= needed:
+                    scales.append(_Scale(instrument, in_sub, sub))
     return _Plan(items, tuple(scales), _dimensions(survey.demographics or []))
 
 
@@ -319,16 +341,34 @@ def _store(session: Session, published: PublishedRound) -> None:
 # --- aggregation ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Aggregates:
+    total: int
+    group_sizes: dict[GroupKey, int]
+    overall: dict[str, dict[int, int]]
+    by_group: dict[str, dict[GroupKey, dict[int, int]]]
+    histograms: dict[str, Any]
+    truth: RoundTruth
+
+
+def _aggregates(session: Session, round_id: int, plan: _Plan) -> _Aggregates:
+    """Run every GROUP BY publication needs and shape the result for the disclosure decision."""
+    total, group_sizes = _respondent_counts(session, round_id)
+    overall_values, group_values = _item_value_counts(session, round_id, plan.items)
+    histograms = {s.row_id: _score_histograms(session, round_id, s) for s in plan.scales}
+    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
+    return _Aggregates(total, group_sizes, overall_values, group_values, histograms, truth)
+
+
 def _aggregate(
     session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date
 ) -> PublishedRound:
     """Aggregate in SQL, decide disclosure once over the whole result, build what is stored."""
     round_id = round_.id
-    total, group_sizes = _respondent_counts(session, round_id)
-    overall_values, group_values = _item_value_counts(session, round_id, plan.items)
-    histograms = {s.instrument.id: _score_histograms(session, round_id, s) for s in plan.scales}
-    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
-    suppression = decide_suppression(truth, k)
+    found = _aggregates(session, round_id, plan)
+    total, group_sizes = found.total, found.group_sizes
+    overall_values, group_values, histograms = found.overall, found.by_group, found.histograms
+    suppression = decide_suppression(found.truth, k)
 
     def build(row_id: str, overall: Cell, by_group: Mapping[GroupKey, Cell], **fields: object
               ) -> Row:
@@ -361,15 +401,15 @@ def _aggregate(
     scales = []
     for scale in plan.scales:
         instrument = scale.instrument
-        overall_hist, group_hists = histograms[instrument.id]
+        overall_hist, group_hists = histograms[scale.row_id]
         pooled, group_pooled = _pooled_answers(scale, overall_values, group_values)
         scales.append(
             build(
-                _scale_row_id(instrument),
+                scale.row_id,
                 _scale_cell(instrument, overall_hist, pooled),
                 {key: _scale_cell(instrument, hist, group_pooled.get(key, (0, 0)))
                  for key, hist in group_hists.items()},
-                label=instrument.title,
+                label=scale.title,
                 response_scale=instrument.scale.id,
                 instrument_id=instrument.id,
             )
@@ -411,10 +451,6 @@ def _aggregate(
     )
 
 
-def _scale_row_id(instrument: Instrument) -> str:
-    return instrument.id
-
-
 def _truth(
     plan: _Plan,
     total: int,
@@ -447,10 +483,10 @@ def _truth(
         instruments.append(InstrumentTruth(instrument_id, item_ids))
     for scale in plan.scales:
         instrument = scale.instrument
-        overall_hist, group_hists = histograms[instrument.id]
+        overall_hist, group_hists = histograms[scale.row_id]
         overall_cell = _scale_cell(instrument, overall_hist, (0, 0))
         rows.append(RowTruth(
-            id=_scale_row_id(instrument),
+            id=scale.row_id,
             instrument_id=instrument.id,
             is_scale=True,
             overall=overall_cell.distribution,
@@ -459,13 +495,14 @@ def _truth(
             score_sum=_score_sum(overall_hist),
             group_score_sums={key: _score_sum(h) for key, h in group_hists.items()},
         ))  # fmt: skip
-        instruments = [
-            InstrumentTruth(
-                i.id, i.item_ids, _scale_row_id(instrument), instrument.min_answered or 1,
-                instrument.scale.min_value, instrument.scale.max_value,
-            ) if i.id == instrument.id else i
-            for i in instruments
-        ]  # fmt: skip
+        link = InstrumentTruth(
+            scale.row_id, tuple(item.id for item in scale.asked), scale.row_id,
+            scale.min_answered, instrument.scale.min_value, instrument.scale.max_value,
+        )
+        if scale.subdimension is not None:
+            instruments.append(link)  # a subscale links its own items to its score
+        else:
+            instruments = [link if i.id == instrument.id else i for i in instruments]
     return RoundTruth(
         total=total,
         dimensions={dim.id: [g.id for g in dim.groups] for dim in plan.dimensions},
@@ -496,7 +533,7 @@ def aggregation_queries(
         ("groups", _group_query(round_id)),
         ("items", _item_query(round_id, plan.items)),
         ("items x groups", _item_group_query(round_id, plan.items)),
-        *((f"{s.instrument.id} scores", _score_query(round_id, s)) for s in plan.scales),
+        *((f"{s.row_id} scores", _score_query(round_id, s)) for s in plan.scales),
     ]
 
 
@@ -568,8 +605,8 @@ def _score_query(round_id: int, scale: _Scale) -> CompoundSelect:
             answers.value.between(instrument.scale.min_value, top),
         )
         .group_by(answers.response_id)
-        .having(func.count() >= instrument.min_answered)
-        .cte(f"scores_{instrument.id}")
+        .having(func.count() >= scale.min_answered)
+        .cte(f"scores_{scale.row_id.replace('.', '_')}")
     )
     no_group = cast(null(), String(64))
     overall = select(

@@ -385,8 +385,10 @@ def _suppress_more(
 ) -> bool:
     """Hide one more group per exposed dimension (or an instrument's Everyone rows)."""
     instrument_of = {row.id: row.instrument_id for row in truth.rows}
-    members = {i.id: [*i.item_ids, *([i.scale_row_id] if i.scale_row_id else [])]
-               for i in truth.instruments}  # fmt: skip
+    # Every row of an instrument: its items, its scale and any subscales.
+    members: dict[str, list[str]] = {}
+    for row in truth.rows:
+        members.setdefault(row.instrument_id, []).append(row.id)
     grew = False
     dims_done: set[str] = set()
     for exposure in report.exposures:

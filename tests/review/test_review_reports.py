@@ -62,8 +62,8 @@ def test_round_report_without_breakdown_draws_one_chart_per_instrument(published
     report = reports.round_report(published_survey[-1], None)
     titles = [s.title for s in report.sections]
     assert titles == ["Speaking up", "Team psychological safety", "Inclusive leadership",
-                      "Race equality"]
-    assert [len(s.charts) for s in report.sections] == [1, 1, 1, 2]
+                      "Inclusive leadership: subscales", "Race equality"]
+    assert [len(s.charts) for s in report.sections] == [1, 1, 1, 1, 2]
     wres = report.sections[-1].charts
     # The unfavourable answer always goes left: Yes for harassment, No for fair progression.
     assert wres[0].table_headers[2:] == ("Yes", "No")

@@ -80,7 +80,10 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
     item_rows = {row.id: row for row in published.items}
     scale_rows = {row.id: row for row in published.scales}
     assert list(item_rows) == SURVEY_ITEMS
-    assert list(scale_rows) == ["psafe", "speak", "incl"]  # wres has no scale score
+    # wres has no scale score; incl asks openness (3 of 3) and availability (2 of 4, just
+    # enough), so those subscales are published too, accessibility (0 of 2) is not.
+    assert list(scale_rows) == ["psafe", "speak", "incl", "incl.openness", "incl.availability"]
+    assert scale_rows["incl.openness"].label == "Inclusive leadership – openness"
     for dim, group, members in subsets():
         if dim is not None:
             assert published.group_counts[dim][group] in (None, len(members))
@@ -90,13 +93,16 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
             if cell is not None or dim is None:
                 assert_same(cell, expected)
                 shown_group_cells += dim is not None
-        for instrument_id, row in scale_rows.items():
+        for row_id, row in scale_rows.items():
+            instrument_id, _, sub = row_id.partition(".")
             instrument = BANK.instrument(instrument_id)
-            scores = [respondent_scale_score(instrument, p.answers) for p in members]
+            scores = [respondent_scale_score(instrument, p.answers, subdimension=sub or None)
+                      for p in members]  # fmt: skip
             expected = summarise_scale(instrument, scores)
             # A scale's favourable share pools every answer to its items (factor
             # favourability), so it is the item shares weighted by their answers.
-            asked = [BANK.item(i) for i in SURVEY_ITEMS if i.startswith(instrument_id + "_")]
+            asked = [BANK.item(i) for i in SURVEY_ITEMS if i.startswith(instrument_id + "_")
+                     and (not sub or BANK.item(i).subdimension == sub)]  # fmt: skip
             answers = [(item, p.answers.get(item.id)) for p in members for item in asked]
             answers = [(item, v) for item, v in answers if v in item.scale.answer_values]
             pooled = (sum(item.is_favourable(v) for item, v in answers) / len(answers)
