@@ -30,6 +30,7 @@ class ConcernConfig:
     retention_days: int
     key_session_hours: int
     stats_grace_days: int = 14
+    digest_at: dt.time = dt.time(8, 0)  # local time of the handlers' daily summary
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -46,6 +47,7 @@ class ConcernConfig:
             retention_days=settings.concern_retention_days,
             key_session_hours=settings.handler_key_session_hours,
             stats_grace_days=settings.stats_grace_days,
+            digest_at=dt.time.fromisoformat(settings.handler_digest_at),
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:
@@ -54,6 +56,9 @@ class ConcernConfig:
     def today(self, clock: Clock) -> dt.date:
         """Today's date where the organisation is: the only time reporters' data carries."""
         return clock.now().astimezone(ZoneInfo(self.timezone)).date()
+
+    def local_now(self, clock: Clock) -> dt.datetime:
+        return clock.now().astimezone(ZoneInfo(self.timezone))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -123,3 +123,7 @@ class CategoryForm(FlaskForm):
 class CategoryEditForm(FlaskForm):
     label = StringField("Name", render_kw={"maxlength": 120})
     active = BooleanField("Offered to people raising a concern")
+
+
+class DigestForm(FlaskForm):
+    digest = BooleanField("Send me the daily summary e-mail")

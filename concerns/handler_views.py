@@ -16,8 +16,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from concerns import keys, services
+from concerns import digest, keys, services
 from concerns.forms import (
+    DigestForm,
     ExcludeForm,
     HandlerMessageForm,
     InboxFilterForm,
@@ -52,12 +53,30 @@ def inbox() -> str:
     form.status.choices = dict(services.INBOX_FILTERS)
     form.sort.choices = dict(services.INBOX_SORTS)
     status = form.status.data if form.status.data in services.INBOX_FILTERS else "open"
-    sort = form.sort.data if form.sort.data in services.INBOX_SORTS else "received"
+    sort = form.sort.data if form.sort.data in services.INBOX_SORTS else "deadline"
     form.status.data, form.sort.data = status, sort
     rows = services.inbox(db(), clock(), concern_config(), _user(), status=status, sort=sort,
                           descending=form.order.data == "desc")
+    counts = digest.handler_counts(db(), concern_config().today(clock()), _user().id)
     db().rollback()
-    return render_template("concerns/inbox.html", rows=rows, form=form)
+    return render_template("concerns/inbox.html", rows=rows, form=form, counts=counts,
+                           definitions=digest.DEFINITIONS, due_soon_days=digest.DUE_SOON_DAYS)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@role_required("handler")
+def preferences() -> str | Response:
+    form = DigestForm()
+    if form.validate_on_submit():
+        digest.set_digest(db(), clock(), _user(), enabled=form.digest.data)
+        db().commit()
+        flash("Your e-mail preference is saved.", "info")
+        return redirect(url_for(".preferences"))
+    if request.method == "GET":
+        form.digest.data = digest.profile(db(), _user().id).digest_enabled
+        db().rollback()  # the default row is made again when it is first really needed
+    return render_template("concerns/handler_settings.html", form=form,
+                           digest_at=concern_config().digest_at)
 
 
 @bp.route("/<concern_id>")

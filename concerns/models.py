@@ -245,3 +245,20 @@ class ConcernStatsPublication(Base):
     published_on: Mapped[dt.date] = mapped_column(Date)
     min_group_size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HandlerProfile(Base):
+    """A handler's concern-handling preferences; made on first need, gone with the account.
+
+    Holds nothing about any concern: whether the daily summary is wanted, and the last
+    day one was sent (the conditional update on it is what makes the digest job send at
+    most one a day, however often it runs).
+    """
+
+    __tablename__ = "handler_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_digest_on: Mapped[dt.date | None] = mapped_column(Date, default=None)

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import crypto, keys, ratelimit
+from concerns import crypto, digest, keys, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.models import (
     ALL_OUTCOMES,
@@ -766,6 +766,8 @@ class InboxRow:
     acknowledgement_overdue: bool
     feedback_overdue: bool
     can_read: bool
+    next_deadline: dt.date | None = None  # see concerns.digest.next_deadline
+    due_soon: bool = False  # next deadline today or within DUE_SOON_DAYS
 
 
 INBOX_FILTERS = {
@@ -774,6 +776,7 @@ INBOX_FILTERS = {
     "all": "All",
 }
 INBOX_SORTS = {
+    "deadline": "Next deadline",
     "received": "Date received",
     "days_open": "Days open",
     "category": "Category",
@@ -790,14 +793,20 @@ def days_between(session: Session, later: ColumnElement, earlier: ColumnElement)
 
 def inbox(
     session: Session, clock: Clock, config: ConcernConfig, user: User, *,
-    status: str = "open", sort: str = "received", descending: bool = False,
+    status: str = "open", sort: str = "deadline", descending: bool = False,
 ) -> list[InboxRow]:
-    """List concerns for a handler with the EU-directive clocks; reads no content."""
+    """List concerns for a handler with the EU-directive clocks; reads no content.
+
+    The default order is by next deadline (soonest, i.e. most overdue, first); concerns
+    with no deadline left (both met, or closed) come last whichever way it is ordered.
+    """
     today = config.today(clock)
+    deadline = digest.next_deadline()
     end = func.coalesce(Concern.closed_on, literal(today, Date))
     days_open = days_between(session, end, Concern.received_on)
     status_rank = case({s.value: i for i, s in enumerate(STATUS_ORDER)}, value=Concern.status)
     order_column = {
+        "deadline": deadline,
         "received": Concern.received_on,
         "days_open": days_open,
         "category": ConcernCategory.label,
@@ -810,6 +819,8 @@ def inbox(
         query = query.where(Concern.status != Status.CLOSED.value)
     elif status in {s.value for s in STATUS_ORDER}:
         query = query.where(Concern.status == status)
+    if sort == "deadline":
+        query = query.order_by(case((deadline.is_(None), 1), else_=0))
     query = query.order_by(order_column.desc() if descending else order_column.asc(),
                            Concern.received_on, Concern.id)
     readable = set(
@@ -833,6 +844,9 @@ def inbox(
                 feedback_overdue=open_ and concern.first_replied_on is None
                 and today > concern.feedback_by,
                 can_read=concern.id in readable,
+                next_deadline=(next_due := digest.next_deadline_of(concern)),
+                due_soon=next_due is not None
+                and today <= next_due <= today + dt.timedelta(days=digest.DUE_SOON_DAYS),
             )
         )
     return rows

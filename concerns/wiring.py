@@ -10,18 +10,21 @@ from flask import Flask, g, has_request_context, session
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.orm import Session
 
-from concerns import admin_views, handler_views, keys, publication, services, views
+from concerns import admin_views, digest, handler_views, keys, publication, services, views
 from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
+from speakup.auth_views import HOME_BY_ROLE
 from speakup.db import is_sqlite
 from speakup.jobs import Job, register_job
+from speakup.mail import mailer_for
 from speakup.models import User
 from speakup.web import Services, db
 from speakup.web import services as app_services
 
 PURGE_JOB_ID = "concerns.purge"
 PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
+DIGEST_JOB_ID = "concerns.handler-digest"
 
 
 def init_app(app: Flask) -> None:
@@ -50,8 +53,13 @@ def init_app(app: Flask) -> None:
         ("handling.inbox", "Concerns inbox", ("handler",))
     )
     extras.setdefault("demo_seeders", []).append(seed_demo_concerns)
+    # A handler signs in to what waits for them (the inbox's summary), not a menu.
+    extras["home_by_role"] = {**extras.get("home_by_role", HOME_BY_ROLE),
+                              "handler": "handling.inbox"}
     register_job(app, Job(PURGE_JOB_ID, run_purge, every_minutes=60))
     register_job(app, Job(PUBLISH_STATS_JOB_ID, run_publish_stats, every_minutes=60))
+    # Every 5 minutes: the summary leaves within minutes of SPEAKUP_HANDLER_DIGEST_AT.
+    register_job(app, Job(DIGEST_JOB_ID, run_digest, every_minutes=5))
 
 
 def run_purge(svc: Services) -> None:
@@ -59,6 +67,17 @@ def run_purge(svc: Services) -> None:
     with svc.session_factory() as session:
         services.purge_expired(session, svc.clock, svc.extras["concerns"], actor="scheduler")
         session.commit()
+
+
+def run_digest(svc: Services) -> int:
+    """Send the handlers' daily summaries that are due (idempotent: one a handler a day)."""
+    mailer = mailer_for(svc)
+    try:
+        with svc.session_factory() as session:
+            return digest.send_due_digests(session, svc.clock, svc.extras["concerns"],
+                                           svc.settings, mailer)
+    finally:
+        mailer.close()
 
 
 def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:

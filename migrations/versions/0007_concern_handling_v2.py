@@ -1,0 +1,31 @@
+"""concern handling v2: handlers' preferences (daily summary)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('handler_profiles',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('digest_enabled', sa.Boolean(), nullable=False),
+    sa.Column('last_digest_on', sa.Date(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+                            name=op.f('fk_handler_profiles_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_handler_profiles'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('handler_profiles')
