@@ -23,6 +23,7 @@ class ConcernConfig:
     lookup_key: bytes  # HMAC key: receipt -> the stored hash that finds its concern
     reporter_key: bytes  # HKDF salt key: receipt -> the reporter's X25519 key
     rate_limit_key: bytes  # HMAC key: receipt -> its rate-limit bucket (unlinkable to the above)
+    exclusion_key: bytes  # HMAC key: (concern, handler) -> the stored exclusion marker
     timezone: str
     concerns_per_minute: int
     receipt_checks_per_minute: int
@@ -31,6 +32,7 @@ class ConcernConfig:
     key_session_hours: int
     stats_grace_days: int = 14
     digest_at: dt.time = dt.time(8, 0)  # local time of the handlers' daily summary
+    exclusions_offered: bool = True  # reporters may keep named handlers out
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -40,6 +42,7 @@ class ConcernConfig:
             lookup_key=crypto.derive_server_key(secret, "receipt-lookup"),
             reporter_key=crypto.derive_server_key(secret, "reporter-salt"),
             rate_limit_key=crypto.derive_server_key(secret, "receipt-rate-limit"),
+            exclusion_key=crypto.derive_server_key(secret, "handler-exclusion"),
             timezone=settings.timezone,
             concerns_per_minute=settings.concerns_per_minute,
             receipt_checks_per_minute=settings.receipt_checks_per_minute,
@@ -48,6 +51,7 @@ class ConcernConfig:
             key_session_hours=settings.handler_key_session_hours,
             stats_grace_days=settings.stats_grace_days,
             digest_at=dt.time.fromisoformat(settings.handler_digest_at),
+            exclusions_offered=settings.concern_exclusions,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

@@ -13,10 +13,12 @@ from wtforms import (
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from concerns.models import EXCLUDED_OUTCOMES, OUTCOMES, STATUS_LABELS, STATUS_ORDER, Status
 from concerns.services import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
@@ -25,6 +27,13 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 # Browsers must not remember receipts in their form history, nor send them to an
 # online spelling service.
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as checkboxes (works without JavaScript, unlike a multi-select)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class ConcernForm(FlaskForm):
@@ -44,6 +53,17 @@ class ConcernForm(FlaskForm):
         "What would you like to happen? (optional)",
         description=f"Up to {MAX_WHAT_WANTED:,} characters.",
         render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
+    )
+    # Choices are the handlers with a display name, set per request; the service
+    # refuses anything else with a clear message.
+    excluded = CheckboxesField(
+        "Handlers who must not receive this concern (optional)",
+        description=(
+            "If your concern is about one of these case handlers, or you do not want one of "
+            "them to read it, tick their name. They will never be able to see or open it. "
+            "The other handlers are not told whom you ticked."
+        ),
+        choices=[], validate_choice=False,
     )
 
 
@@ -127,3 +147,15 @@ class CategoryEditForm(FlaskForm):
 
 class DigestForm(FlaskForm):
     digest = BooleanField("Send me the daily summary e-mail")
+
+
+class RecuseForm(FlaskForm):
+    confirm = BooleanField("I have a conflict of interest and must not handle this concern")
+
+
+class DisplayNameForm(FlaskForm):
+    display_name = StringField(
+        "Name shown to reporters",
+        description="Leave blank to leave this handler out of the list reporters see.",
+        render_kw={"maxlength": 80},
+    )

@@ -22,6 +22,7 @@ from concerns.forms import (
     ExcludeForm,
     HandlerMessageForm,
     InboxFilterForm,
+    RecuseForm,
     ShareForm,
     StatusForm,
     UnlockForm,
@@ -89,7 +90,7 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
                   **forms: Any) -> tuple[str, int]:
     key = private_key()
     try:
-        view = services.read_concern(db(), clock(), _user(), concern_id, key)
+        view = services.read_concern(db(), clock(), concern_config(), _user(), concern_id, key)
     except services.ConcernNotFoundError:
         db().rollback()
         abort(404)
@@ -100,6 +101,7 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms.setdefault("status_form", StatusForm(prefix="status", formdata=None))
     forms.setdefault("exclude_form", ExcludeForm(prefix="exclude", formdata=None))
     forms.setdefault("share_form", ShareForm(prefix="share", formdata=None))
+    forms.setdefault("recuse_form", RecuseForm(prefix="recuse", formdata=None))
     # Whatever was typed stays; the page's state is refreshed to what was just shown.
     for name, label in (("reply_form", "Your reply"), ("note_form", "Your note")):
         forms[name].seen_seq.data = str(summary.last_seq)
@@ -184,6 +186,23 @@ def exclude(concern_id: str) -> tuple[str, int] | Response:
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
+@bp.route("/<concern_id>/recuse", methods=["POST"])
+@role_required("handler")
+def recuse(concern_id: str) -> tuple[str, int] | Response:
+    form = RecuseForm(prefix="recuse")
+    if not form.confirm.data:
+        form.confirm.errors = ["Tick the box to confirm that you must not handle it."]
+        return _concern_page(concern_id, 400, recuse_form=form)
+    try:
+        services.recuse(db(), clock(), concern_config(), _user(), concern_id)
+    except services.ConcernError as exc:
+        return _refused(concern_id, exc, "recuse_form", form)
+    db().commit()
+    flash("You have recused yourself: you can no longer open that concern, and nobody can "
+          "share it with you again.", "info")
+    return redirect(url_for(".inbox"))
+
+
 @bp.route("/<concern_id>/share", methods=["POST"])
 @role_required("handler")
 def share(concern_id: str) -> tuple[str, int] | Response:
@@ -192,7 +211,8 @@ def share(concern_id: str) -> tuple[str, int] | Response:
     if key is None:
         return _concern_page(concern_id, 403, "Unlock your key first (below), then share.")
     try:
-        services.share_concern(db(), clock(), _user(), key, concern_id, form.handler.data)
+        services.share_concern(db(), clock(), concern_config(), _user(), key, concern_id,
+                                form.handler.data)
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "share_form", form)
     db().commit()

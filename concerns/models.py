@@ -260,5 +260,26 @@ class HandlerProfile(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
+    # The name reporters see when they choose handlers who must not receive their
+    # concern (set by an admin); a handler without one is not offered in that list.
+    display_name: Mapped[str | None] = mapped_column(String(80), default=None)
     digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_digest_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+
+
+class ConcernExclusion(Base):
+    """A handler who must never read a concern: excluded by its reporter, or recused.
+
+    Only a keyed hash of (concern, handler) is stored (see concerns/conflicts.py): a copy
+    of the database shows how many handlers a concern keeps out, never which ones.
+    Share and recovery refuse a handler whose marker is here; the inbox hides the
+    concern from them.
+    """
+
+    __tablename__ = "concern_exclusions"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    concern_id: Mapped[str] = mapped_column(
+        ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True
+    )
+    marker: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import crypto, digest, keys, ratelimit
+from concerns import conflicts, crypto, digest, keys, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.models import (
     ALL_OUTCOMES,
@@ -59,6 +59,7 @@ from concerns.models import (
     STATUS_ORDER,
     Concern,
     ConcernCategory,
+    ConcernExclusion,
     ConcernKeyWrap,
     ConcernMessage,
     HandlerKey,
@@ -134,6 +135,10 @@ class ConversationMovedOnError(ConcernError):
 
 class StatusChangeError(ConcernError):
     """The status change is not a step forward, or closing lacks an outcome."""
+
+
+class RecusalError(ConcernError):
+    """Recusing now would leave nobody able to read the concern."""
 
 
 class ShareError(ConcernError):
@@ -290,6 +295,7 @@ _NEW_CONCERN_READERS = union_all(
 _INSERT_CONCERN = insert(Concern.__table__)
 _INSERT_MESSAGE = insert(ConcernMessage.__table__)
 _INSERT_WRAP = insert(ConcernKeyWrap.__table__)
+_INSERT_EXCLUSION = insert(ConcernExclusion.__table__)
 
 
 def _handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
@@ -354,6 +360,8 @@ class Report:
 
     category_id: int
     plaintext: bytes = field(repr=False)
+    # Handlers (user ids) the reporter keeps out: no key wrap is ever made for them.
+    excluded: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -382,21 +390,35 @@ class ReadersHint:
         self.readers: dict[str, bytes] | None = None
 
 
+def _excluded_ids(values: object) -> frozenset[int]:
+    if values is None or values == "":
+        return frozenset()
+    items = values if isinstance(values, list | tuple | set | frozenset) else [values]
+    ids = set()
+    for item in items:
+        if not (isinstance(item, str) and item.isascii() and item.isdigit() and len(item) < 10):
+            raise FieldError("excluded", "Choose handlers from the list only.")
+        ids.add(int(item))
+    return frozenset(ids)
+
+
 def validate_report(*, category_id: object, what_happened: object,
-                    what_wanted: object) -> Report:
-    """Check a report's fields without the database (the category is checked later)."""
+                    what_wanted: object, excluded: object = None) -> Report:
+    """Check a report's fields without the database (category and handlers come later)."""
     happened = clean_text(what_happened, field_name="what_happened", label="What happened",
                           required=True, max_chars=MAX_WHAT_HAPPENED)
     wanted = clean_text(what_wanted, field_name="what_wanted",
                         label="What you would like to happen", required=False,
                         max_chars=MAX_WHAT_WANTED)
+    kept_out = _excluded_ids(excluded)
     number = -1  # no category has it
     if isinstance(category_id, int) and not isinstance(category_id, bool):
         number = category_id
     elif (isinstance(category_id, str) and category_id.isascii() and category_id.isdigit()
           and len(category_id) < 10):
         number = int(category_id)
-    return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}))
+    return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}),
+                  kept_out)
 
 
 def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
@@ -412,7 +434,18 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
         raise FieldError("category", "Choose one of the listed categories.")
     if not any(kind == "recovery" for kind, _, _ in rows):
         raise NotReadyError(NOT_READY)
-    return {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
+    readers = {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
+    if report.excluded:
+        offered = {user_id for user_id, _ in conflicts.offered_handlers(session)}
+        if not report.excluded <= offered:
+            raise FieldError("excluded", "Choose handlers from the list only: the list has "
+                                         "changed since the page was shown.")
+        for user_id in report.excluded:
+            readers.pop(_reader_id(Reader.HANDLER, user_id), None)
+        if not any(reader.startswith("handler:") for reader in readers):
+            raise FieldError("excluded", "Leave at least one handler able to read your "
+                                         "concern: untick one of the names.")
+    return readers
 
 
 def seal_report(report: Report, config: ConcernConfig,
@@ -472,6 +505,12 @@ def store_report(
             (_split_reader_id(reader), wrap) for reader, wrap in sealed.sealed.wraps.items()
         )
     ])
+    if report.excluded:
+        conn.execute(_INSERT_EXCLUSION,
+                     conflicts.exclusion_rows(config, sealed.concern_id, report.excluded))
+        # The count only: the log names no handler a reporter kept out.
+        audit.record(session, clock, actor="reporter", action="concern.exclude_handlers",
+                     subject=sealed.concern_id, detail={"handlers": len(report.excluded)})
     # Last, so the counter row (which every submission updates) is locked only briefly.
     if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
                          config.rate_limit_key, forget_all=True):
@@ -491,11 +530,14 @@ class PreparedReport:
 
 
 def prepare_report(config: ConcernConfig, *, category_id: object, what_happened: object,
-                   what_wanted: object, hint: ReadersHint | None = None) -> PreparedReport:
+                   what_wanted: object, hint: ReadersHint | None = None,
+                   excluded: object = None) -> PreparedReport:
     """Validate a report and, given a hint, encrypt it — all before touching the database."""
     report = validate_report(category_id=category_id, what_happened=what_happened,
-                             what_wanted=what_wanted)
-    guess = hint.readers if hint is not None else None
+                             what_wanted=what_wanted, excluded=excluded)
+    if report.excluded and not config.exclusions_offered:
+        raise FieldError("excluded", "Choosing handlers is switched off here.")
+    guess = hint.readers if hint is not None and not report.excluded else None
     return PreparedReport(report, seal_report(report, config, guess) if guess else None)
 
 
@@ -510,7 +552,7 @@ def store_new_concern(
     sealed = prepared.sealed
     if sealed is None or sealed.readers != readers:
         sealed = seal_report(prepared.report, config, readers)
-    if hint is not None:
+    if hint is not None and not prepared.report.excluded:
         hint.readers = readers
     return store_report(session, clock, config, prepared.report, sealed), sealed.concern_id
 
@@ -518,10 +560,11 @@ def store_new_concern(
 def submit_concern(
     session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
     what_happened: object, what_wanted: object = "", hint: ReadersHint | None = None,
+    excluded: object = None,
 ) -> tuple[str, str]:
     """Validate, encrypt and store a new concern; return (receipt, concern id)."""
     prepared = prepare_report(config, category_id=category_id, what_happened=what_happened,
-                              what_wanted=what_wanted, hint=hint)
+                              what_wanted=what_wanted, hint=hint, excluded=excluded)
     return store_new_concern(session, clock, config, prepared, hint)
 
 
@@ -832,8 +875,11 @@ def inbox(
             )
         )
     )
+    kept_out = conflicts.concerns_excluding(session, config, user.id)
     rows = []
     for concern, days in session.execute(query):
+        if concern.id in kept_out:
+            continue  # excluded by its reporter, or recused: not even listed
         open_ = concern.status != Status.CLOSED
         rows.append(
             InboxRow(
@@ -875,11 +921,14 @@ class HandlerView:
 
 
 def read_concern(
-    session: Session, clock: Clock, user: User, concern_id: str,
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str,
     private_key: X25519PrivateKey | None,
 ) -> HandlerView:
     """Decrypt a concern for a handler; every decryption goes into the audit log."""
     concern = _concern(session, concern_id)
+    if conflicts.is_excluded(session, config, concern.id, user.id):
+        # The same answer as for a reference that does not exist.
+        raise ConcernNotFoundError("There is no concern with that reference.")
     can_read = user.id in _handler_ids_with_access(session, concern.id)
     key = private_key if can_read else None
     messages = _decrypt_messages(session, concern.id, key, Reader.HANDLER, user.id,
@@ -889,7 +938,7 @@ def read_concern(
         audit.record(session, clock, actor=user.email, action="concern.read", subject=concern.id,
                      detail={"messages": opened})
     return HandlerView(Conversation(_summary(session, concern), messages), can_read,
-                       share_candidates(session, concern.id) if can_read else [])
+                       share_candidates(session, config, concern.id) if can_read else [])
 
 
 def handler_message(
@@ -994,27 +1043,33 @@ def next_statuses(status: str) -> list[tuple[str, str]]:
     return [(s.value, STATUS_LABELS[s]) for s in later]
 
 
-def share_candidates(session: Session, concern_id: str) -> list[tuple[int, str]]:
-    """Active handlers with a key pair who cannot read this concern yet."""
+def share_candidates(session: Session, config: ConcernConfig,
+                     concern_id: str) -> list[tuple[int, str]]:
+    """Active handlers with a key pair who cannot read this concern yet and are not kept
+    out of it (by its reporter, or by recusing themselves)."""
     with_access = _handler_ids_with_access(session, concern_id)
-    rows = session.execute(
-        select(User.id, User.email)
-        .join(HandlerKey, HandlerKey.user_id == User.id)
-        .where(User.role == Role.HANDLER.value, User.disabled.is_(False),
-               User.id.not_in(with_access))
-        .order_by(User.email)
-    )
-    return list(rows)
+    rows = [
+        (user_id, email)
+        for user_id, email in session.execute(
+            select(User.id, User.email)
+            .join(HandlerKey, HandlerKey.user_id == User.id)
+            .where(User.role == Role.HANDLER.value, User.disabled.is_(False),
+                   User.id.not_in(with_access))
+            .order_by(User.email)
+        )
+    ]
+    kept_out = conflicts.excluded_handlers(session, config, concern_id, [u for u, _ in rows])
+    return [(user_id, email) for user_id, email in rows if user_id not in kept_out]
 
 
 def share_concern(
-    session: Session, clock: Clock, user: User, private_key: X25519PrivateKey,
-    concern_id: str, target_id: object,
+    session: Session, clock: Clock, config: ConcernConfig, user: User,
+    private_key: X25519PrivateKey, concern_id: str, target_id: object,
 ) -> int:
     """Give another handler every message this handler can read; return how many."""
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
-    candidates = dict(share_candidates(session, concern.id))
+    candidates = dict(share_candidates(session, config, concern.id))
     target = int(target_id) if isinstance(target_id, str) and target_id.isdigit() else None
     if target not in candidates:
         raise ShareError("Choose a case handler from the list.")
@@ -1030,6 +1085,7 @@ def share_concern(
 def _rewrap_all(
     session: Session, concern_id: str | None, from_kind: Reader, from_id: int,
     private_key: X25519PrivateKey, target_id: int, target_public: X25519PublicKey,
+    skip: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, int]:
     """Add handler `target_id` wraps for every message `from` can open; per-concern counts."""
     query = (
@@ -1050,7 +1106,7 @@ def _rewrap_all(
     )
     counts: dict[str, int] = {}
     for wrap, kind in session.execute(query):
-        if (wrap.concern_id, wrap.seq) in existing:
+        if (wrap.concern_id, wrap.seq) in existing or wrap.concern_id in skip:
             continue
         new = crypto.rewrap(wrap.wrap, private_key, target_public,
                             _aad(wrap.concern_id, wrap.seq, kind))
@@ -1063,8 +1119,8 @@ def _rewrap_all(
 
 
 def recover_access(
-    session: Session, clock: Clock, recovery_private: X25519PrivateKey, handler_email: str, *,
-    actor: str,
+    session: Session, clock: Clock, config: ConcernConfig, recovery_private: X25519PrivateKey,
+    handler_email: str, *, actor: str,
 ) -> dict[str, int]:
     """Grant a handler every concern through the recovery key; return messages per concern."""
     recovery = keys.matching_recovery_key(session, recovery_private)
@@ -1078,11 +1134,41 @@ def recover_access(
             "Ask them to sign in once, then run this again."
         )
     counts = _rewrap_all(session, None, Reader.RECOVERY, recovery.id, recovery_private, user.id,
-                         crypto.public_key_from_raw(target_key.public_key))
+                         crypto.public_key_from_raw(target_key.public_key),
+                         skip=conflicts.concerns_excluding(session, config, user.id))
     for concern_id, messages in sorted(counts.items()):
         audit.record(session, clock, actor=actor, action="concern.recover", subject=concern_id,
                      detail={"handler": user.email, "messages": messages})
     return counts
+
+
+def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,
+           concern_id: str) -> int:
+    """Take a handler off a concern for good: delete their key wraps, keep them out of
+    sharing and recovery, audit it. Refused while nobody else could read it. Returns the
+    number of wraps deleted."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    others = set(_follow_up_readers(session, concern, to_reporter=False)) - {
+        _reader_id(Reader.HANDLER, user.id)}
+    if not any(reader.startswith("handler:") for reader in others):
+        raise RecusalError(
+            "You are the only handler who can read this concern. Share it with a colleague "
+            "first, then recuse yourself, so that someone can still answer the reporter."
+        )
+    deleted = session.execute(
+        delete(ConcernKeyWrap).where(
+            ConcernKeyWrap.concern_id == concern.id,
+            ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+            ConcernKeyWrap.reader_id == user.id,
+        )
+    ).rowcount
+    session.execute(insert(ConcernExclusion).values(
+        conflicts.exclusion_rows(config, concern.id, [user.id])))
+    audit.record(session, clock, actor=user.email, action="concern.recuse", subject=concern.id,
+                 detail={"wraps_deleted": deleted})
+    request_erasure(session, ConcernKeyWrap.__tablename__)
+    return deleted
 
 
 # --------------------------------------------------------------------------- retention
@@ -1105,8 +1191,10 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
     if due:
         # The ciphertexts, key wraps and receipt hash must not outlive their rows on disk.
         request_erasure(session, ConcernKeyWrap.__tablename__, ConcernMessage.__tablename__,
-                        Concern.__tablename__)
+                        Concern.__tablename__, ConcernExclusion.__tablename__)
         session.execute(delete(ConcernKeyWrap).where(ConcernKeyWrap.concern_id.in_(due)))
+        # Nothing is left to keep anyone from: the markers go with the content.
+        session.execute(delete(ConcernExclusion).where(ConcernExclusion.concern_id.in_(due)))
         session.execute(delete(ConcernMessage).where(ConcernMessage.concern_id.in_(due)))
         session.execute(
             update(Concern)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from flask import Blueprint, g, render_template, session
 from sqlalchemy.orm import Session
 
-from concerns import services
+from concerns import conflicts, services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
 from speakup.web import clock, db, public, settings
@@ -50,8 +51,11 @@ class CategoryChoices:
     submissions are always checked against the database itself.
     """
 
-    def __init__(self, ttl: float = 30.0) -> None:
+    def __init__(self, ttl: float = 30.0,
+                 load: Callable[[Session], dict[str, str]] | None = None) -> None:
         self.ttl = ttl
+        self._load = load or (
+            lambda session: {str(c.id): c.label for c in services.list_categories(session)})
         self._lock = threading.Lock()
         self._choices: dict[str, str] = {}
         self._expires = 0.0
@@ -59,7 +63,7 @@ class CategoryChoices:
     def get(self, session: Session) -> dict[str, str]:
         with self._lock:
             if time.monotonic() >= self._expires:
-                self._choices = {str(c.id): c.label for c in services.list_categories(session)}
+                self._choices = self._load(session)
                 self._expires = time.monotonic() + self.ttl
             return dict(self._choices)
 
@@ -79,12 +83,24 @@ def sqlite_writer() -> AbstractContextManager[object]:
     return app_services().extras["concern_sqlite_writer"]
 
 
+def offered_handler_choices(session: Session) -> dict[str, str]:
+    return {str(user_id): name for user_id, name in conflicts.offered_handlers(session)}
+
+
+def handler_choices() -> CategoryChoices:
+    """The handlers a reporter may keep out, cached like the categories (same reason)."""
+    return app_services().extras.setdefault("concern_handler_choices",
+                                            CategoryChoices(load=offered_handler_choices))
+
+
 def category_choices() -> CategoryChoices:
     return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
 
 
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
     form.category.choices = category_choices().get(db())
+    form.excluded.choices = list(handler_choices().get(db()).items()) \
+        if concern_config().exclusions_offered else []
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -99,7 +115,8 @@ def new() -> tuple[str, int]:
     try:
         prepared = services.prepare_report(concern_config(), category_id=form.category.data,
                                            what_happened=form.what_happened.data,
-                                           what_wanted=form.what_wanted.data, hint=hint)
+                                           what_wanted=form.what_wanted.data, hint=hint,
+                                           excluded=form.excluded.data)
         with sqlite_writer():
             receipt, _ = services.store_new_concern(db(), clock(), concern_config(), prepared,
                                                     hint)

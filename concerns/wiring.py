@@ -36,7 +36,7 @@ def init_app(app: Flask) -> None:
     svc.extras["concern_sqlite_writer"] = (
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
-    for blueprint in (views.bp, handler_views.bp, admin_views.bp):
+    for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
@@ -46,9 +46,10 @@ def init_app(app: Flask) -> None:
     extras.setdefault("public_links", []).extend(
         [("concerns.new", "Raise a concern"), ("concerns.check", "Check a concern")]
     )
-    extras.setdefault("admin_links", []).append(
-        ("concern_admin.categories", "Concern categories")
-    )
+    extras.setdefault("admin_links", []).extend([
+        ("concern_admin.categories", "Concern categories"),
+        ("concern_handlers_admin.handlers", "Case handlers' names"),
+    ])
     extras.setdefault("staff_links", []).append(
         ("handling.inbox", "Concerns inbox", ("handler",))
     )

@@ -76,6 +76,8 @@ class Settings:
     stats_grace_days: int = 14
     # Local time ("HH:MM" in `timezone`) of the handlers' daily summary e-mail.
     handler_digest_at: str = "08:00"
+    # Whether reporters may name handlers who must not receive their concern.
+    concern_exclusions: bool = True
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -134,6 +136,7 @@ class Settings:
             raw_retention_days=_int(env, "SPEAKUP_RAW_RETENTION_DAYS", 0),
             stats_grace_days=_int(env, "SPEAKUP_STATS_GRACE_DAYS", 14),
             handler_digest_at=(env.get("SPEAKUP_HANDLER_DIGEST_AT") or "08:00").strip(),
+            concern_exclusions=_bool(env, "SPEAKUP_CONCERN_EXCLUSIONS", True),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -1,4 +1,4 @@
-"""concern handling v2: handlers' preferences (daily summary)
+"""concern handling v2: handlers' preferences (daily summary, display name), exclusions
 
 Revision ID: 0007
 Revises: 0006
@@ -19,13 +19,24 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('handler_profiles',
     sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('display_name', sa.String(length=80), nullable=True),
     sa.Column('digest_enabled', sa.Boolean(), nullable=False),
     sa.Column('last_digest_on', sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'],
                             name=op.f('fk_handler_profiles_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_handler_profiles'))
     )
+    op.create_table('concern_exclusions',
+    sa.Column('concern_id', sa.String(length=16), nullable=False),
+    sa.Column('marker', sa.LargeBinary(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['concern_id'], ['concerns.id'],
+                            name=op.f('fk_concern_exclusions_concern_id_concerns'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('concern_id', 'marker', name=op.f('pk_concern_exclusions')),
+    sqlite_with_rowid=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('concern_exclusions')
     op.drop_table('handler_profiles')
