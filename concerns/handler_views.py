@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from concerns import digest, keys, services
@@ -45,6 +46,76 @@ def _user() -> User:
 
 def private_key() -> X25519PrivateKey | None:
     return keys.load_key_session(db(), clock(), _user(), session.get(KEY_SESSION))
+
+
+# Forms that carry typed text: if the handler was signed out (idle timeout) when
+# sending one, the text is handed back in the page, never stored on the server.
+DRAFT_ENDPOINTS = {"handling.reply": "reply", "handling.note": "note", "handling.draft": None}
+ACTION_FORMS = {"handling.status": ("status_form", StatusForm, "status"),
+                "handling.exclude": ("exclude_form", ExcludeForm, "exclude"),
+                "handling.share": ("share_form", ShareForm, "share"),
+                "handling.recuse": ("recuse_form", RecuseForm, "recuse")}
+DRAFT_BACK = "Your draft is back in its box below. It has not been sent yet."
+FORM_EXPIRED = ("This form had expired or had already been sent, so nothing was done just "
+                "now. Anything you typed is still below: check the page and send it again.")
+
+
+def _draft() -> tuple[str, str]:
+    """The kind ("reply" or "note") and text of the draft this request carries."""
+    kind = DRAFT_ENDPOINTS.get(request.endpoint or "") or request.form.get("kind", "")
+    kind = "note" if kind == "note" else "reply"
+    text = request.form.get(f"{kind}-text", request.form.get("text", ""))
+    return kind, text[: services.MAX_MESSAGE * 2]
+
+
+def _draft_kept_page() -> tuple[str, int]:
+    kind, text = _draft()
+    concern_id = (request.view_args or {}).get("concern_id", "")
+    if not CONCERN_ID.match(concern_id):
+        abort(404)
+    return render_template("concerns/signed_out.html", kind=kind, text=text,
+                           concern_id=concern_id), 401
+
+
+@bp.before_request
+def signed_out_with_a_draft() -> tuple[str, int] | None:
+    """Hand the typed text back when a reply or note arrives after the session ended."""
+    if (request.method == "POST" and request.endpoint in DRAFT_ENDPOINTS
+            and not current_user.is_authenticated):
+        db().rollback()
+        return _draft_kept_page()
+    return None
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_exc: CSRFError) -> Any:
+    """Show the concern again with what was typed or chosen kept (token expired or reused)."""
+    db().rollback()
+    signed_in = current_user.is_authenticated and current_user.role == "handler"
+    concern_id = (request.view_args or {}).get("concern_id", "")
+    if request.endpoint in DRAFT_ENDPOINTS:
+        if not signed_in:
+            return _draft_kept_page()
+        if request.endpoint == "handling.draft":
+            # Expected: signing in again (in another tab) renewed the token.
+            return draft(concern_id)
+        kind, text = _draft()
+        form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
+        return _concern_page(concern_id, 400, FORM_EXPIRED, **{f"{kind}_form": form})
+    if signed_in and request.endpoint in ACTION_FORMS:
+        name, form_class, prefix = ACTION_FORMS[request.endpoint]
+        return _concern_page(concern_id, 400, FORM_EXPIRED, **{name: form_class(prefix=prefix)})
+    flash(FORM_EXPIRED, "error")
+    return redirect(url_for(".inbox") if signed_in else url_for("auth.login"))
+
+
+@bp.route("/<concern_id>/draft", methods=["POST"])
+@role_required("handler")
+def draft(concern_id: str) -> tuple[str, int]:
+    """Put a draft handed back by the signed-out page into the concern's form (not sent)."""
+    kind, text = _draft()
+    form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
+    return _concern_page(concern_id, 200, DRAFT_BACK, **{f"{kind}_form": form})
 
 
 @bp.route("/")

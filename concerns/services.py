@@ -78,6 +78,7 @@ MAX_WHAT_WANTED = 5_000
 MAX_MESSAGE = 20_000
 MAX_CATEGORY_LABEL = 120
 SUBMIT_BUCKET = "concern-submit"
+CHOOSE_CATEGORY = "Choose one of the listed categories."
 CHECK_BUCKET = "receipt-check"
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
 _ID_SYMBOLS = 10
@@ -107,6 +108,15 @@ class NotReadyError(ConcernError):
 
 class RateLimitedError(ConcernError):
     """Too many submissions or receipt checks in the last minute."""
+
+
+class FieldErrors(FieldError):
+    """One or more fields need fixing; `errors` maps each field's name to what to fix."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(first, " ".join(errors.values()))
+        self.errors = dict(errors)
 
 
 class MalformedReceiptError(FieldError):
@@ -152,6 +162,8 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
                max_chars: int) -> str:
     """Return typed text ready to seal, or raise FieldError saying what to fix.
 
+    Messages do not repeat the field's label: the page shows it beside them.
+
     Line endings become "\\n"; text that could not be read as UTF-8 (the form parser
     turns such bytes into U+FFFD) and control characters are refused rather than
     silently changed, so what is stored is exactly what the person meant.
@@ -162,17 +174,17 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
     if "\ufffd" in text:
         raise FieldError(
             field_name,
-            f"{label}: some characters could not be read. Please check the text "
+            "Some characters could not be read. Please check the text "
             "(for example, retype any symbols pasted from another program) and send it again.",
         )
     if _CONTROL.search(text):
-        raise FieldError(field_name, f"{label}: remove the invisible control characters.")
+        raise FieldError(field_name, "Remove the invisible control characters.")
     text = text.strip()
     if required and not text:
-        raise FieldError(field_name, f"{label}: this cannot be empty.")
+        raise FieldError(field_name, "This cannot be empty.")
     if len(text) > max_chars:
         raise FieldError(
-            field_name, f"{label}: use at most {max_chars:,} characters (you used {len(text):,})."
+            field_name, f"Use at most {max_chars:,} characters (you used {len(text):,})."
         )
     return text
 
@@ -405,18 +417,35 @@ def _excluded_ids(values: object) -> frozenset[int]:
 def validate_report(*, category_id: object, what_happened: object,
                     what_wanted: object, excluded: object = None) -> Report:
     """Check a report's fields without the database (category and handlers come later)."""
-    happened = clean_text(what_happened, field_name="what_happened", label="What happened",
-                          required=True, max_chars=MAX_WHAT_HAPPENED)
-    wanted = clean_text(what_wanted, field_name="what_wanted",
-                        label="What you would like to happen", required=False,
-                        max_chars=MAX_WHAT_WANTED)
-    kept_out = _excluded_ids(excluded)
+    errors: dict[str, str] = {}
     number = -1  # no category has it
     if isinstance(category_id, int) and not isinstance(category_id, bool):
         number = category_id
     elif (isinstance(category_id, str) and category_id.isascii() and category_id.isdigit()
           and len(category_id) < 10):
         number = int(category_id)
+    else:
+        errors["category"] = CHOOSE_CATEGORY
+    happened = wanted = ""
+    kept_out: frozenset[int] = frozenset()
+    # Every field is checked, so the person sees everything to fix at once.
+    try:
+        happened = clean_text(what_happened, field_name="what_happened", label="What happened",
+                              required=True, max_chars=MAX_WHAT_HAPPENED)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        wanted = clean_text(what_wanted, field_name="what_wanted",
+                            label="What you would like to happen", required=False,
+                            max_chars=MAX_WHAT_WANTED)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        kept_out = _excluded_ids(excluded)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    if errors:
+        raise FieldErrors(errors)
     return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}),
                   kept_out)
 
@@ -431,7 +460,7 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
     rows = session.connection().execute(_NEW_CONCERN_READERS,
                                         {"category_id": report.category_id}).all()
     if not any(kind == "category" for kind, _, _ in rows):
-        raise FieldError("category", "Choose one of the listed categories.")
+        raise FieldError("category", CHOOSE_CATEGORY)
     if not any(kind == "recovery" for kind, _, _ in rows):
         raise NotReadyError(NOT_READY)
     readers = {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}

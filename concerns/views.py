@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from flask import Blueprint, g, render_template, session
+from flask import Blueprint, g, render_template, request, session
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 
 from concerns import conflicts, services
@@ -121,6 +122,11 @@ def new() -> tuple[str, int]:
             receipt, _ = services.store_new_concern(db(), clock(), concern_config(), prepared,
                                                     hint)
             db().commit()
+    except services.FieldErrors as exc:
+        db().rollback()
+        for name, message in exc.errors.items():
+            form[name].errors = [message]
+        return _new_form_page(form, 400)
     except services.FieldError as exc:
         db().rollback()
         form[exc.field].errors = [str(exc)]
@@ -133,6 +139,47 @@ def new() -> tuple[str, int]:
         return _new_form_page(form, 503, str(exc))
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt), 200
+
+
+# A form whose CSRF token expired, or was already used (a reload of the page a
+# successful POST returned sends the same form again), is shown again with
+# everything typed still in it, and what may have happened said plainly.
+NEW_EXPIRED = (
+    "This form had expired or had already been sent, so nothing was sent just now. "
+    "If you reloaded the page that showed your receipt: your concern was sent then, and its "
+    "receipt was shown only that once — nobody can show it again; if you did not note it, "
+    "you can raise the concern again. Otherwise, your text is still below: send it again."
+)
+REPLY_EXPIRED = (
+    "This form had expired or had already been sent, so nothing was sent just now. If you "
+    "reloaded the page after sending a reply, that reply was sent once: it is in the "
+    "conversation above. Otherwise, your text is still below: send it again."
+)
+CHECK_EXPIRED = "This form had expired. Your receipt is still below: press the button again."
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_exc: CSRFError) -> tuple[str, int]:
+    db().rollback()
+    if request.endpoint == "concerns.new":
+        return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
+    if request.endpoint == "concerns.reply":
+        form = ReporterReplyForm()
+        try:
+            keys_ = services.receipt_keys(concern_config(), form.receipt.data)
+            # Counted like every use of a receipt: no way round the rate limit.
+            services.count_receipt_use(db(), clock(), concern_config(), keys_)
+            db().commit()
+            conversation = services.open_conversation(db(), keys_)
+        except services.RateLimitedError as exc:
+            db().rollback()
+            return _conversation_page(None, form, 429, str(exc))
+        except services.ConcernError:
+            db().rollback()
+            return _conversation_page(None, form, 400, REPLY_EXPIRED)
+        db().rollback()
+        return _conversation_page(conversation, form, 400, REPLY_EXPIRED)
+    return _check_page(CheckForm(), 400, CHECK_EXPIRED)
 
 
 def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tuple[str, int]:

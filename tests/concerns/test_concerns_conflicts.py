@@ -143,7 +143,8 @@ def test_display_names_are_checked_and_audited(session, clock, trio, make_user):
                                    actor="a@x")
     assert conflicts.set_display_name(session, clock, sam.user.id, "  ", actor="a@x") is None
     assert [u for u, _ in conflicts.offered_handlers(session)] == [alex.user.id]
-    names = [json.loads(e.detail)["display_name"] for e in _actions(session, "handler.display_name")]
+    names = [json.loads(e.detail)["display_name"]
+             for e in _actions(session, "handler.display_name")]
     assert names == ["Alex Smith", "Sam Doe", None]
 
 
