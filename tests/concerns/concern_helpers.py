@@ -27,9 +27,9 @@ def hidden_fields(html: str) -> dict[str, str]:
 
 
 def receipt_from(html: str) -> str:
-    match = re.search(r'id="receipt"[^>]*>([^<]+)<', html)
+    match = re.search(r'id="receipt"[^>]*>(.*?)</p>', html, re.S)
     assert match, "page shows no receipt"
-    return match.group(1).strip()
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
 
 def submit(client: FlaskClient, text: str = "Someone said something racist in the canteen.",
