@@ -28,7 +28,7 @@ from concerns.forms import (
     StatusForm,
     UnlockForm,
 )
-from concerns.views import concern_config
+from concerns.views import concern_config, too_large
 from speakup import accounts, audit
 from speakup.models import User
 from speakup.web import clock, db, role_required
@@ -85,6 +85,9 @@ def signed_out_with_a_draft() -> tuple[str, int] | None:
         db().rollback()
         return _draft_kept_page()
     return None
+
+
+bp.register_error_handler(413, too_large)
 
 
 @bp.errorhandler(CSRFError)

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from flask import Blueprint, g, render_template, request, session
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from concerns import conflicts, services
 from concerns.config import ConcernConfig
@@ -156,6 +157,16 @@ REPLY_EXPIRED = (
     "conversation above. Otherwise, your text is still below: send it again."
 )
 CHECK_EXPIRED = "This form had expired. Your receipt is still below: press the button again."
+
+
+def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
+    """Say what to do when a form is over the size limit (its body was never read, so
+    the text survives only in the browser: going Back brings it back)."""
+    return render_template("concerns/too_large.html",
+                           limit_kib=settings().max_request_bytes // 1024), 413
+
+
+bp.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 @bp.errorhandler(CSRFError)

@@ -190,3 +190,30 @@ def test_receipt_on_a_phone_copies_prints_and_never_breaks_a_group(site):
         assert page.locator("#receipt").is_visible()
         assert not page.locator(".site-header nav").is_visible()
         browser.close()
+
+
+@pytest.mark.browser
+def test_too_large_form_loses_nothing_going_back(live_server, fresh_database_url, tmp_path):
+    settings = Settings(instance_path=tmp_path / "instance", database_url=fresh_database_url,
+                        secret_key=TEST_SECRET)
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
+                                 actor="test")
+        session.commit()
+    engine.dispose()
+    server = live_server(SPEAKUP_MAX_REQUEST_BYTES="4096")
+    long_text = REPORT + " " + "More detail. " * 400  # about 5 KB: over the limit
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(server.url + "/concerns/new")
+        page.get_by_label("Racism or discrimination").check()
+        page.get_by_label("What happened?").fill(long_text)
+        page.get_by_role("button", name="Send my concern").click()
+        page.wait_for_load_state()
+        assert "Your text is not lost" in page.content()
+        page.go_back()
+        page.wait_for_load_state()
+        assert page.get_by_label("What happened?").input_value() == long_text
+        browser.close()

@@ -159,3 +159,18 @@ def test_reporter_limits_keep_text(client, app, session, recovery_key):
     limited = submit(client, text=TEXT, wanted="Keep me too")
     html = limited.get_data(as_text=True)
     assert limited.status_code == 429 and TEXT in html and "Keep me too" in html
+
+
+def test_too_large_forms_say_the_text_is_back_one_page(client, login_as, session, concern_id,
+                                                       recovery_key):
+    token = hidden_fields(client.get("/concerns/new").get_data(as_text=True))["csrf_token"]
+    reporter = client.post("/concerns/new", data={"csrf_token": token, "category": "1",
+                                                  "what_happened": "x" * 300_000})
+    assert reporter.status_code == 413
+    assert "Your text is not lost" in reporter.get_data(as_text=True)
+    login_as("handler")
+    cid = concern_id()
+    handler = client.post(f"/handle/{cid}/reply", data={"reply-text": "x" * 300_000})
+    assert handler.status_code == 413
+    assert "Your text is not lost" in handler.get_data(as_text=True)
+    assert _count(session, ConcernMessage) == 1
