@@ -174,3 +174,12 @@ def test_too_large_forms_say_the_text_is_back_one_page(client, login_as, session
     assert handler.status_code == 413
     assert "Your text is not lost" in handler.get_data(as_text=True)
     assert _count(session, ConcernMessage) == 1
+
+
+def test_reporter_reads_their_own_wish_in_their_words(client, recovery_key):
+    receipt = receipt_from(submit(client, text=TEXT, wanted="An apology.").get_data(
+        as_text=True))
+    token = hidden_fields(client.get("/concerns/check").get_data(as_text=True))["csrf_token"]
+    page = client.post("/concerns/check", data={"csrf_token": token, "receipt": receipt})
+    html = page.get_data(as_text=True)
+    assert "What you would like to happen" in html and "What they would like" not in html
