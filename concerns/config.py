@@ -33,6 +33,7 @@ class ConcernConfig:
     stats_grace_days: int = 14
     digest_at: dt.time = dt.time(8, 0)  # local time of the handlers' daily summary
     exclusions_offered: bool = True  # reporters may keep named handlers out
+    reopen_days: int = 30  # a reporter's reply within this many days of closing reopens
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -52,6 +53,7 @@ class ConcernConfig:
             stats_grace_days=settings.stats_grace_days,
             digest_at=dt.time.fromisoformat(settings.handler_digest_at),
             exclusions_offered=settings.concern_exclusions,
+            reopen_days=settings.reopen_days,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

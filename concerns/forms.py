@@ -105,6 +105,16 @@ class StatusForm(FlaskForm):
         choices={"": "Choose an outcome", **OUTCOMES},
         validate_choice=False,
     )
+    closing_message = TextAreaField(
+        "Closing message to the reporter (optional, when closing)",
+        description="Sent to the reporter as a reply just before the concern closes: for "
+                    "example what was done, and that they can reply to reopen it.",
+        render_kw={"rows": 4, "maxlength": MAX_MESSAGE},
+    )
+
+
+class ReopenForm(FlaskForm):
+    expected_status = HiddenField()
 
 
 class ExcludeForm(FlaskForm):

@@ -24,6 +24,7 @@ from concerns.forms import (
     HandlerMessageForm,
     InboxFilterForm,
     RecuseForm,
+    ReopenForm,
     ShareForm,
     StatusForm,
     UnlockForm,
@@ -54,7 +55,8 @@ DRAFT_ENDPOINTS = {"handling.reply": "reply", "handling.note": "note", "handling
 ACTION_FORMS = {"handling.status": ("status_form", StatusForm, "status"),
                 "handling.exclude": ("exclude_form", ExcludeForm, "exclude"),
                 "handling.share": ("share_form", ShareForm, "share"),
-                "handling.recuse": ("recuse_form", RecuseForm, "recuse")}
+                "handling.recuse": ("recuse_form", RecuseForm, "recuse"),
+                "handling.reopen": ("reopen_form", ReopenForm, "reopen")}
 DRAFT_BACK = "Your draft is back in its box below. It has not been sent yet."
 FORM_EXPIRED = ("This form had expired or had already been sent, so nothing was done just "
                 "now. Anything you typed is still below: check the page and send it again.")
@@ -176,17 +178,20 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms.setdefault("exclude_form", ExcludeForm(prefix="exclude", formdata=None))
     forms.setdefault("share_form", ShareForm(prefix="share", formdata=None))
     forms.setdefault("recuse_form", RecuseForm(prefix="recuse", formdata=None))
+    forms.setdefault("reopen_form", ReopenForm(prefix="reopen", formdata=None))
+    forms["reopen_form"].expected_status.data = summary.status
     # Whatever was typed stays; the page's state is refreshed to what was just shown.
     for name, label in (("reply_form", "Your reply"), ("note_form", "Your note")):
         forms[name].seen_seq.data = str(summary.last_seq)
         forms[name].text.label.text = label
-    for name in ("status_form", "exclude_form"):
+    for name in ("status_form", "exclude_form", "reopen_form"):
         forms[name].expected_status.data = summary.status
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
     forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),
+        reopen_days=concern_config().reopen_days,
         **forms,
     ), status
 
@@ -237,9 +242,10 @@ def status(concern_id: str) -> tuple[str, int] | Response:
     try:
         services.change_status(db(), clock(), concern_config(), _user(), concern_id,
                                new_status=form.status.data or "", outcome=form.outcome.data or None,
-                               expected_status=form.expected_status.data or "")
+                               expected_status=form.expected_status.data or "",
+                               closing_message=form.closing_message.data)
     except services.ConcernError as exc:
-        return _refused(concern_id, exc, "status_form", form)
+        return _refused(concern_id, exc, "status_form", form, form.closing_message)
     db().commit()
     flash("The status has been changed.", "info")
     return redirect(url_for(".concern", concern_id=concern_id))
@@ -275,6 +281,20 @@ def recuse(concern_id: str) -> tuple[str, int] | Response:
     flash("You have recused yourself: you can no longer open that concern, and nobody can "
           "share it with you again.", "info")
     return redirect(url_for(".inbox"))
+
+
+@bp.route("/<concern_id>/reopen", methods=["POST"])
+@role_required("handler")
+def reopen(concern_id: str) -> tuple[str, int] | Response:
+    form = ReopenForm(prefix="reopen")
+    try:
+        services.reopen_concern(db(), clock(), concern_config(), _user(), concern_id,
+                                expected_status=form.expected_status.data or "")
+    except services.ConcernError as exc:
+        return _refused(concern_id, exc, "reopen_form", form)
+    db().commit()
+    flash("The concern has been reopened.", "info")
+    return redirect(url_for(".concern", concern_id=concern_id))
 
 
 @bp.route("/<concern_id>/share", methods=["POST"])

@@ -118,6 +118,9 @@ class Concern(Base):
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     first_replied_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The last day it was reopened (by a reporter's reply or a handler); reopening clears
+    # closed_on and outcome, so statistics count it as open until it is closed again.
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     purged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     # The last message's sequence number; replies claim the next one with a
     # conditional UPDATE, so two writers can never both think they are next.

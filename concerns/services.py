@@ -521,6 +521,7 @@ def store_report(
         "acknowledged_on": None,
         "first_replied_on": None,
         "closed_on": None,
+        "reopened_on": None,
         "last_seq": 1,
     })
     conn.execute(_INSERT_MESSAGE, {
@@ -623,6 +624,7 @@ class ConcernSummary:
     acknowledged_on: dt.date | None
     first_replied_on: dt.date | None
     closed_on: dt.date | None
+    reopened_on: dt.date | None
     acknowledge_by: dt.date
     feedback_by: dt.date
     last_seq: int
@@ -653,7 +655,8 @@ def _summary(session: Session, concern: Concern) -> ConcernSummary:
         id=concern.id, category=category.label if category else "", status=concern.status,
         outcome=concern.outcome, received_on=concern.received_on,
         acknowledged_on=concern.acknowledged_on, first_replied_on=concern.first_replied_on,
-        closed_on=concern.closed_on, acknowledge_by=concern.acknowledge_by,
+        closed_on=concern.closed_on, reopened_on=concern.reopened_on,
+        acknowledge_by=concern.acknowledge_by,
         feedback_by=concern.feedback_by, last_seq=concern.last_seq,
         purged=concern.purged_on is not None,
     )
@@ -767,16 +770,67 @@ def reporter_reply(
 ) -> Conversation:
     """Add the reporter's reply to their conversation and return the updated view."""
     concern = _concern_for_receipt(session, keys_)
-    if concern.status == Status.CLOSED:
+    until = reopen_until(_summary(session, concern), config)
+    if concern.status == Status.CLOSED and (until is None or config.today(clock) > until):
         raise ConcernClosedError(
             "This concern has been closed, so it cannot take more replies. "
             "If something new has happened, you can raise a new concern."
         )
     body = clean_text(text, field_name="text", label="Your reply", required=True,
                       max_chars=MAX_MESSAGE)
+    if concern.status == Status.CLOSED:
+        # Within the reopening period: the reply reopens it (checked text first, so a
+        # reply that is refused reopens nothing).
+        _reopen(session, clock, config, concern, actor="reporter")
     _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, {"text": body},
                     author_id=None, seen_seq=seen_seq)
     return open_conversation(session, keys_)
+
+
+def reopen_until(summary: ConcernSummary, config: ConcernConfig) -> dt.date | None:
+    """The last day a reporter's reply reopens this closed concern (None: it cannot).
+
+    Spam and duplicates are not reopened by a reply; a handler can still reopen them.
+    """
+    if summary.status != Status.CLOSED or summary.closed_on is None or summary.purged:
+        return None
+    if summary.outcome in EXCLUDED_OUTCOMES:
+        return None
+    return summary.closed_on + dt.timedelta(days=config.reopen_days)
+
+
+def _reopen(session: Session, clock: Clock, config: ConcernConfig, concern: Concern, *,
+            actor: str) -> None:
+    """Move a closed concern back to "in progress"; conditional, so it happens once."""
+    moved = session.execute(
+        update(Concern)
+        .where(Concern.id == concern.id, Concern.status == Status.CLOSED.value)
+        .values(status=Status.IN_PROGRESS.value, closed_on=None, outcome=None,
+                reopened_on=config.today(clock))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status at the same moment. Check the page again."
+        )
+    session.refresh(concern)
+    audit.record(session, clock, actor=actor, action="concern.reopen", subject=concern.id,
+                 detail={"by": "reporter" if actor == "reporter" else "handler"})
+
+
+def reopen_concern(session: Session, clock: Clock, config: ConcernConfig, user: User,
+                   concern_id: str, *, expected_status: str) -> None:
+    """A handler reopens a closed concern (any time before its content is purged)."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    if expected_status != concern.status:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status while you were looking at it. "
+            "Check the page again."
+        )
+    if concern.status != Status.CLOSED or concern.purged_on is not None:
+        raise StatusChangeError("Only a closed concern whose content is kept can be reopened.")
+    _reopen(session, clock, config, concern, actor=user.email)
 
 
 def _claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only: bool) -> int:
@@ -1001,9 +1055,10 @@ def handler_message(
 
 def change_status(
     session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
-    new_status: str, outcome: str | None, expected_status: str,
+    new_status: str, outcome: str | None, expected_status: str, closing_message: object = "",
 ) -> None:
-    """Move a concern forward; closing needs an outcome (spam/duplicate: mark_excluded)."""
+    """Move a concern forward; closing needs an outcome (spam/duplicate: mark_excluded)
+    and may carry a message to the reporter, sent just before it closes."""
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
     try:
@@ -1014,6 +1069,16 @@ def change_status(
         raise StatusChangeError("To close a concern, choose its outcome.")
     if target != Status.CLOSED and outcome:
         raise StatusChangeError("An outcome is only chosen when closing.")
+    message = clean_text(closing_message, field_name="closing_message",
+                         label="Closing message", required=False, max_chars=MAX_MESSAGE)
+    if message and target != Status.CLOSED:
+        raise FieldError("closing_message", "A closing message is only sent when closing.")
+    if message and expected_status == concern.status:
+        handler_message(session, clock, config, user, concern.id, text=message,
+                        seen_seq=concern.last_seq, note=False)
+        session.flush()  # the acknowledgement it may have made, before the conditional move
+        # The message acknowledged a new concern: close from where it now is.
+        expected_status = concern.status
     _move(session, clock, config, user, concern, target, outcome, expected_status)
 
 

@@ -201,10 +201,13 @@ def _conversation_page(
     conversation: services.Conversation | None, form: ReporterReplyForm, status: int,
     notice: str | None = None, sent: bool = False,
 ) -> tuple[str, int]:
+    reopen_until = None
     if conversation is not None:
         form.seen_seq.data = str(conversation.concern.last_seq)
+        until = services.reopen_until(conversation.concern, concern_config())
+        reopen_until = until if until and concern_config().today(clock()) <= until else None
     return render_template("concerns/conversation.html", conversation=conversation, form=form,
-                           notice=notice, sent=sent), status
+                           notice=notice, sent=sent, reopen_until=reopen_until), status
 
 
 @bp.route("/check", methods=["GET", "POST"])

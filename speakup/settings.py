@@ -78,6 +78,8 @@ class Settings:
     handler_digest_at: str = "08:00"
     # Whether reporters may name handlers who must not receive their concern.
     concern_exclusions: bool = True
+    # Days after closing during which a reporter's reply reopens their concern.
+    reopen_days: int = 30
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -137,6 +139,7 @@ class Settings:
             stats_grace_days=_int(env, "SPEAKUP_STATS_GRACE_DAYS", 14),
             handler_digest_at=(env.get("SPEAKUP_HANDLER_DIGEST_AT") or "08:00").strip(),
             concern_exclusions=_bool(env, "SPEAKUP_CONCERN_EXCLUSIONS", True),
+            reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
         )
 
     def with_changes(self, **changes: object) -> Settings:

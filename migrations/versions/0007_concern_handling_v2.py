@@ -1,4 +1,4 @@
-"""concern handling v2: handlers' preferences (daily summary, display name), exclusions
+"""concern handling v2: handlers' preferences (daily summary, display name), exclusions, reopening
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column('concerns', sa.Column('reopened_on', sa.Date(), nullable=True))
     op.create_table('handler_profiles',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('display_name', sa.String(length=80), nullable=True),
@@ -40,3 +41,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('concern_exclusions')
     op.drop_table('handler_profiles')
+    # Not batch mode: SQLite (3.35+) drops a column in place, and a batch copy would
+    # lose the table's WITHOUT ROWID layout.
+    op.drop_column('concerns', 'reopened_on')
