@@ -34,6 +34,8 @@ class ConcernConfig:
     digest_at: dt.time = dt.time(8, 0)  # local time of the handlers' daily summary
     exclusions_offered: bool = True  # reporters may keep named handlers out
     reopen_days: int = 30  # a reporter's reply within this many days of closing reopens
+    attachments_max: int = 5
+    attachment_max_bytes: int = 10 * 1024 * 1024
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -54,6 +56,8 @@ class ConcernConfig:
             digest_at=dt.time.fromisoformat(settings.handler_digest_at),
             exclusions_offered=settings.concern_exclusions,
             reopen_days=settings.reopen_days,
+            attachments_max=settings.attachments_max,
+            attachment_max_bytes=settings.attachment_max_mb * 1024 * 1024,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

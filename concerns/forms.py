@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
+    MultipleFileField,
     PasswordField,
     RadioField,
     SelectField,
@@ -53,6 +54,16 @@ class ConcernForm(FlaskForm):
         "What would you like to happen? (optional)",
         description=f"Up to {MAX_WHAT_WANTED:,} characters.",
         render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
+    )
+    attachments = MultipleFileField(
+        "Files (optional)",
+        description=(
+            "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden "
+            "details such as where and when a photo was taken, or who wrote a document, are "
+            "removed before anything is stored. What can be seen in a file — a face, a name, "
+            "a letterhead — can still identify you."
+        ),
+        render_kw={"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"},
     )
     # Choices are the handlers with a display name, set per request; the service
     # refuses anything else with a clear message.

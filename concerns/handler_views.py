@@ -12,7 +12,17 @@ import re
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
@@ -281,6 +291,28 @@ def recuse(concern_id: str) -> tuple[str, int] | Response:
     flash("You have recused yourself: you can no longer open that concern, and nobody can "
           "share it with you again.", "info")
     return redirect(url_for(".inbox"))
+
+
+@bp.route("/<concern_id>/files/<int:seq>/<int:number>")
+@role_required("handler")
+def attachment(concern_id: str, seq: int, number: int) -> Response:
+    """Download an attached file: always as a download, never shown in the browser."""
+    try:
+        info, chunks = services.open_attachment(db(), clock(), concern_config(), _user(),
+                                                concern_id, seq, number, private_key())
+    except services.ConcernNotFoundError:
+        db().rollback()
+        abort(404)
+    except services.NoAccessError:
+        db().rollback()
+        abort(403)
+    db().commit()  # keeps the audit entry of this download
+    response = Response(stream_with_context(chunks), mimetype=info.content_type)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="concern-{concern_id}-{seq}-{info.name}"')
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<concern_id>/reopen", methods=["POST"])

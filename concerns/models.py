@@ -286,3 +286,29 @@ class ConcernExclusion(Base):
         ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True
     )
     marker: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+
+
+class ConcernAttachmentChunk(Base):
+    """One sealed chunk of a file attached to a message (see concerns/evidence.py).
+
+    The file's key is inside the message's encrypted body, so whoever can read the
+    message can read its files and nobody else; sharing, recovery and recusal need no
+    extra step. Deleted with the message.
+    """
+
+    __tablename__ = "concern_attachment_chunks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["concern_id", "seq"],
+            ["concern_messages.concern_id", "concern_messages.seq"],
+            ondelete="CASCADE",
+            name="fk_concern_attachment_chunks_message",
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    concern_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1.. within the message
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

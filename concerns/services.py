@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import conflicts, crypto, digest, keys, ratelimit
+from concerns import conflicts, crypto, digest, evidence, keys, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.models import (
     ALL_OUTCOMES,
@@ -58,6 +58,7 @@ from concerns.models import (
     STATUS_LABELS,
     STATUS_ORDER,
     Concern,
+    ConcernAttachmentChunk,
     ConcernCategory,
     ConcernExclusion,
     ConcernKeyWrap,
@@ -374,6 +375,8 @@ class Report:
     plaintext: bytes = field(repr=False)
     # Handlers (user ids) the reporter keeps out: no key wrap is ever made for them.
     excluded: frozenset[int] = frozenset()
+    # Cleaned attached files; their keys are in `plaintext`, sealed with the report.
+    files: tuple[evidence.PreparedFile, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -415,7 +418,8 @@ def _excluded_ids(values: object) -> frozenset[int]:
 
 
 def validate_report(*, category_id: object, what_happened: object,
-                    what_wanted: object, excluded: object = None) -> Report:
+                    what_wanted: object, excluded: object = None,
+                    files: list[evidence.PreparedFile] | None = None) -> Report:
     """Check a report's fields without the database (category and handlers come later)."""
     errors: dict[str, str] = {}
     number = -1  # no category has it
@@ -446,8 +450,10 @@ def validate_report(*, category_id: object, what_happened: object,
         errors[exc.field] = str(exc)
     if errors:
         raise FieldErrors(errors)
-    return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}),
-                  kept_out)
+    body = {"what_happened": happened, "what_wanted": wanted}
+    if files:
+        body["attachments"] = evidence.body_entry(files)
+    return Report(number, _encode(body), kept_out, tuple(files or ()))
 
 
 def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
@@ -535,6 +541,8 @@ def store_report(
             (_split_reader_id(reader), wrap) for reader, wrap in sealed.sealed.wraps.items()
         )
     ])
+    if report.files:
+        evidence.store(session, sealed.concern_id, 1, list(report.files))
     if report.excluded:
         conn.execute(_INSERT_EXCLUSION,
                      conflicts.exclusion_rows(config, sealed.concern_id, report.excluded))
@@ -561,10 +569,11 @@ class PreparedReport:
 
 def prepare_report(config: ConcernConfig, *, category_id: object, what_happened: object,
                    what_wanted: object, hint: ReadersHint | None = None,
-                   excluded: object = None) -> PreparedReport:
+                   excluded: object = None,
+                   files: list[evidence.PreparedFile] | None = None) -> PreparedReport:
     """Validate a report and, given a hint, encrypt it — all before touching the database."""
     report = validate_report(category_id=category_id, what_happened=what_happened,
-                             what_wanted=what_wanted, excluded=excluded)
+                             what_wanted=what_wanted, excluded=excluded, files=files)
     if report.excluded and not config.exclusions_offered:
         raise FieldError("excluded", "Choosing handlers is switched off here.")
     guess = hint.readers if hint is not None and not report.excluded else None
@@ -1236,6 +1245,30 @@ def recover_access(
     return counts
 
 
+def open_attachment(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str,
+    seq: int, number: int, private_key: X25519PrivateKey | None,
+) -> tuple[evidence.AttachmentInfo, Iterator[bytes]]:
+    """Give a handler one attached file to download (decrypted chunk by chunk); audited."""
+    concern = _concern(session, concern_id)
+    if conflicts.is_excluded(session, config, concern.id, user.id):
+        raise ConcernNotFoundError("There is no concern with that reference.")
+    _require_access(session, concern, user)
+    if private_key is None:
+        raise NoAccessError("Unlock your key on the concern's page first.")
+    message = next((m for m in _decrypt_messages(session, concern.id, private_key,
+                                                  Reader.HANDLER, user.id, include_notes=False,
+                                                  with_authors=False) if m.seq == seq), None)
+    body = message.body if message is not None else None
+    info = next((a for a in evidence.listed(body) if a.number == number), None)
+    key = evidence.key_of(body, number) if body is not None else None
+    if info is None or key is None:
+        raise ConcernNotFoundError("There is no such attachment.")
+    audit.record(session, clock, actor=user.email, action="concern.download",
+                 subject=concern.id, detail={"seq": seq, "file": number})
+    return info, evidence.stream(session, concern.id, seq, number, key)
+
+
 def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,
            concern_id: str) -> int:
     """Take a handler off a concern for good: delete their key wraps, keep them out of
@@ -1285,10 +1318,13 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
     if due:
         # The ciphertexts, key wraps and receipt hash must not outlive their rows on disk.
         request_erasure(session, ConcernKeyWrap.__tablename__, ConcernMessage.__tablename__,
-                        Concern.__tablename__, ConcernExclusion.__tablename__)
+                        Concern.__tablename__, ConcernExclusion.__tablename__,
+                        ConcernAttachmentChunk.__tablename__)
         session.execute(delete(ConcernKeyWrap).where(ConcernKeyWrap.concern_id.in_(due)))
         # Nothing is left to keep anyone from: the markers go with the content.
         session.execute(delete(ConcernExclusion).where(ConcernExclusion.concern_id.in_(due)))
+        session.execute(delete(ConcernAttachmentChunk).where(
+            ConcernAttachmentChunk.concern_id.in_(due)))
         session.execute(delete(ConcernMessage).where(ConcernMessage.concern_id.in_(due)))
         session.execute(
             update(Concern)

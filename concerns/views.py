@@ -25,7 +25,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from concerns import conflicts, services
+from concerns import attachments, conflicts, evidence, services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
 from speakup.web import clock, db, public, settings
@@ -114,14 +114,21 @@ def new() -> tuple[str, int]:
     if not form.is_submitted():
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
+    config = concern_config()
+    uploads = [(f.stream, f.filename or "file") for f in request.files.getlist("attachments")
+               if f.filename]
     try:
-        prepared = services.prepare_report(concern_config(), category_id=form.category.data,
+        files = evidence.prepare(uploads, max_files=config.attachments_max,
+                                 max_bytes=config.attachment_max_bytes)
+    except attachments.AttachmentRefusedError as exc:
+        return _refused_files(form, str(exc))
+    try:
+        prepared = services.prepare_report(config, category_id=form.category.data,
                                            what_happened=form.what_happened.data,
                                            what_wanted=form.what_wanted.data, hint=hint,
-                                           excluded=form.excluded.data)
+                                           excluded=form.excluded.data, files=files)
         with sqlite_writer():
-            receipt, _ = services.store_new_concern(db(), clock(), concern_config(), prepared,
-                                                    hint)
+            receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint)
             db().commit()
     except services.FieldErrors as exc:
         db().rollback()
@@ -138,8 +145,24 @@ def new() -> tuple[str, int]:
     except services.NotReadyError as exc:
         db().rollback()
         return _new_form_page(form, 503, str(exc))
+    finally:
+        evidence.close(files)
     _used_csrf_token()
-    return render_template("concerns/receipt.html", receipt=receipt), 200
+    return render_template("concerns/receipt.html", receipt=receipt,
+                           files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
+    """Show a refused file's reason with every other error, the text kept."""
+    form.attachments.errors = [message + " Your text is kept: choose the files again."]
+    try:
+        services.validate_report(category_id=form.category.data,
+                                 what_happened=form.what_happened.data,
+                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data)
+    except services.FieldErrors as exc:
+        for name, text in exc.errors.items():
+            form[name].errors = [text]
+    return _new_form_page(form, 400)
 
 
 # A form whose CSRF token expired, or was already used (a reload of the page a

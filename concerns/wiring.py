@@ -6,11 +6,20 @@ import contextlib
 import threading
 from typing import Any
 
-from flask import Flask, g, has_request_context, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.orm import Session
 
-from concerns import admin_views, digest, handler_views, keys, publication, services, views
+from concerns import (
+    admin_views,
+    digest,
+    evidence,
+    handler_views,
+    keys,
+    publication,
+    services,
+    views,
+)
 from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
@@ -41,6 +50,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
     _init_key_hooks(app)
+    _init_upload_limit(app)
+    app.add_template_filter(evidence.listed, "attachments")
     extras = svc.extras
     extras.setdefault("nav_links", []).append(("handling.inbox", "Inbox", ("handler",)))
     extras.setdefault("public_links", []).extend(
@@ -91,6 +102,29 @@ def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:
         )
         session.commit()
     return done
+
+
+def _init_upload_limit(app: Flask) -> None:
+    """Let a new report carry its files: raise the body limit for that one endpoint.
+
+    CSRFProtect reads the form in the first app-level before_request, which is when the
+    body limit applies; so this runs before it (a hook in create_app would be tidier).
+    Everything else keeps SPEAKUP_MAX_REQUEST_BYTES.
+    """
+    svc = app_services(app)
+
+    def allow_files() -> None:
+        # Only multipart bodies: werkzeug limits each typed field of those to
+        # max_form_memory_size, but reads a URL-encoded body whole.
+        if (request.method == "POST" and request.endpoint == "concerns.new"
+                and request.mimetype == "multipart/form-data"):
+            config: ConcernConfig = svc.extras["concerns"]
+            request.max_content_length = (svc.settings.max_request_bytes
+                                          + config.attachments_max * config.attachment_max_bytes)
+            # The typed fields stay under the usual limit; only files may be larger.
+            request.max_form_memory_size = svc.settings.max_request_bytes
+
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_files)
 
 
 def _init_key_hooks(app: Flask) -> None:

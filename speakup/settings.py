@@ -80,6 +80,9 @@ class Settings:
     concern_exclusions: bool = True
     # Days after closing during which a reporter's reply reopens their concern.
     reopen_days: int = 30
+    # Files a reporter may attach to a report, and the largest size of each.
+    attachments_max: int = 5
+    attachment_max_mb: int = 10
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -140,6 +143,8 @@ class Settings:
             handler_digest_at=(env.get("SPEAKUP_HANDLER_DIGEST_AT") or "08:00").strip(),
             concern_exclusions=_bool(env, "SPEAKUP_CONCERN_EXCLUSIONS", True),
             reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
+            attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
+            attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
         )
 
     def with_changes(self, **changes: object) -> Settings:

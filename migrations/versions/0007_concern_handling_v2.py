@@ -1,4 +1,5 @@
-"""concern handling v2: handlers' preferences (daily summary, display name), exclusions, reopening
+"""concern handling v2: handlers' preferences (daily summary, display name), exclusions, reopening,
+attachments
 
 Revision ID: 0007
 Revises: 0006
@@ -36,9 +37,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('concern_id', 'marker', name=op.f('pk_concern_exclusions')),
     sqlite_with_rowid=False
     )
+    op.create_table('concern_attachment_chunks',
+    sa.Column('concern_id', sa.String(length=16), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('chunk', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['concern_id', 'seq'],
+                            ['concern_messages.concern_id', 'concern_messages.seq'],
+                            name='fk_concern_attachment_chunks_message', ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('concern_id', 'seq', 'number', 'chunk',
+                            name=op.f('pk_concern_attachment_chunks')),
+    sqlite_with_rowid=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('concern_attachment_chunks')
     op.drop_table('concern_exclusions')
     op.drop_table('handler_profiles')
     # Not batch mode: SQLite (3.35+) drops a column in place, and a batch copy would

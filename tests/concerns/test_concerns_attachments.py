@@ -9,9 +9,15 @@ import zipfile
 
 import pikepdf
 import pytest
+from concern_fixtures import *  # noqa: F403 - pytest fixtures
+from concern_helpers import hidden_fields
 from PIL import Image, PngImagePlugin
+from sqlalchemy import func, select
 
-from concerns import attachments, crypto
+from concerns import attachments, crypto, services
+from concerns.models import Concern, ConcernAttachmentChunk
+from speakup.db import Base
+from speakup.models import AuditEntry
 
 NAME = "Jane Reporter"
 
@@ -177,3 +183,92 @@ def test_a_10_mb_file_is_sealed_in_flat_memory(tmp_path):
     assert sealed_bytes > 10_000_000
     # Ceiling: a few chunks at a time, never the file (10 MB) or a large part of it.
     assert peak < 1_000_000
+
+
+# --------------------------------------------------------------------------- end to end
+
+MARKER = b"needle-in-the-evidence-7Q"
+
+
+def _dump(session) -> bytes:
+    """Every value of every table, as a copy of the database would hold them."""
+    out = []
+    for table in Base.metadata.sorted_tables:
+        for row in session.execute(select(table)):
+            for value in row:
+                out.append(value if isinstance(value, bytes) else str(value).encode())
+    return b"\n".join(out)
+
+
+def _post_with_files(client, files, text="Photo of the note left on my locker."):
+    page = client.get("/concerns/new").get_data(as_text=True)
+    data = {"csrf_token": hidden_fields(page)["csrf_token"], "category": "1",
+            "what_happened": text, "what_wanted": "",
+            "attachments": [(io.BytesIO(content), name) for name, content in files]}
+    return client.post("/concerns/new", data=data, content_type="multipart/form-data")
+
+
+def test_reporter_attaches_files_and_handler_downloads_them_clean(
+        client, session, clock, concern_config, recovery_key, make_handler, login_as):
+    make_handler()
+    response = _post_with_files(client, [
+        ("IMG_2041 Jane Reporter.jpg", _jpeg_with_gps()),
+        ("notes.txt", b"Dates and times: " + MARKER + b"\n"),
+        ("statement.docx", _docx_with_creator()),
+    ])
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert "attachment-1.jpg: removed camera and location data (EXIF, including GPS)" in html
+    assert "can still identify you" in html
+    dump = _dump(session)
+    assert MARKER not in dump and NAME.encode() not in dump and b"PhoneMaker" not in dump
+    assert session.scalar(select(func.count()).select_from(ConcernAttachmentChunk)) == 3
+
+    # A handler who signs in only now is granted it with the recovery key (file keys
+    # travel inside the messages, so no extra step is needed for the files).
+    handler = login_as("handler")
+    concern_id = session.scalar(select(Concern.id))
+    services.recover_access(session, clock, concern_config, recovery_key, handler.user.email,
+                            actor="test")
+    session.commit()
+    page = client.get(f"/handle/{concern_id}").get_data(as_text=True)
+    assert "attachment-1.jpg" in page and "attachment-3.docx" in page
+    download = client.get(f"/handle/{concern_id}/files/1/1")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert download.mimetype == "image/jpeg"
+    assert "sandbox" in download.headers["Content-Security-Policy"]
+    image = Image.open(io.BytesIO(download.get_data()))
+    assert not image.getexif() and image.size == (20, 40)
+    text = client.get(f"/handle/{concern_id}/files/1/2").get_data()
+    assert MARKER in text
+    assert client.get(f"/handle/{concern_id}/files/1/9").status_code == 404
+    downloads = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "concern.download")).all()
+    assert [d.actor for d in downloads] == [handler.user.email] * 2
+
+
+def test_refused_files_keep_the_text_and_say_why(client, session, recovery_key, make_handler):
+    make_handler()
+    response = _post_with_files(client, [("run-me.exe", b"MZ\x90\x00 program")],
+                                text="Please keep these words.")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Please keep these words." in html and "choose the files again" in html
+    too_many = _post_with_files(client, [(f"{n}.txt", b"x") for n in range(6)])
+    assert too_many.status_code == 400 and "at most 5 files" in too_many.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Concern)) == 0
+
+
+def test_purge_deletes_the_files(client, session, clock, concern_config, recovery_key,
+                                 make_handler):
+    handler = make_handler()
+    assert _post_with_files(client, [("notes.txt", MARKER)]).status_code == 200
+    concern_id = session.scalar(select(Concern.id))
+    services.change_status(session, clock, concern_config, handler.user, concern_id,
+                           new_status="closed", outcome="resolved", expected_status="new")
+    session.commit()
+    clock.advance(days=concern_config.retention_days + 1)
+    assert services.purge_expired(session, clock, concern_config, actor="test") == 1
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(ConcernAttachmentChunk)) == 0
