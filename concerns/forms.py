@@ -29,6 +29,14 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 # online spelling service.
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
+ATTACHMENTS_HINT = (
+    "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
+    "such as where and when a photo was taken, or who wrote a document, are removed before "
+    "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
+    "still identify you."
+)
+ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"}
+
 
 class CheckboxesField(SelectMultipleField):
     """Several choices as checkboxes (works without JavaScript, unlike a multi-select)."""
@@ -55,16 +63,8 @@ class ConcernForm(FlaskForm):
         description=f"Up to {MAX_WHAT_WANTED:,} characters.",
         render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
     )
-    attachments = MultipleFileField(
-        "Files (optional)",
-        description=(
-            "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden "
-            "details such as where and when a photo was taken, or who wrote a document, are "
-            "removed before anything is stored. What can be seen in a file — a face, a name, "
-            "a letterhead — can still identify you."
-        ),
-        render_kw={"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"},
-    )
+    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+                                    render_kw=ATTACHMENTS_ACCEPT)
     # Choices are the handlers with a display name, set per request; the service
     # refuses anything else with a clear message.
     excluded = CheckboxesField(
@@ -97,6 +97,8 @@ class ReporterReplyForm(FlaskForm):
         description=f"Up to {MAX_MESSAGE:,} characters.",
         render_kw={"rows": 6, "maxlength": MAX_MESSAGE},
     )
+    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+                                    render_kw=ATTACHMENTS_ACCEPT)
 
 
 class HandlerMessageForm(FlaskForm):

@@ -775,9 +775,9 @@ def open_conversation(session: Session, keys_: ReceiptKeys) -> Conversation:
 
 def reporter_reply(
     session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys, *,
-    text: object, seen_seq: object,
+    text: object, seen_seq: object, files: list[evidence.PreparedFile] | None = None,
 ) -> Conversation:
-    """Add the reporter's reply to their conversation and return the updated view."""
+    """Add the reporter's reply (and any cleaned files) to their conversation; return it."""
     concern = _concern_for_receipt(session, keys_)
     until = reopen_until(_summary(session, concern), config)
     if concern.status == Status.CLOSED and (until is None or config.today(clock) > until):
@@ -791,8 +791,13 @@ def reporter_reply(
         # Within the reopening period: the reply reopens it (checked text first, so a
         # reply that is refused reopens nothing).
         _reopen(session, clock, config, concern, actor="reporter")
-    _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, {"text": body},
-                    author_id=None, seen_seq=seen_seq)
+    message = {"text": body}
+    if files:
+        message["attachments"] = evidence.body_entry(files)
+    seq = _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, message,
+                          author_id=None, seen_seq=seen_seq)
+    if files:
+        evidence.store(session, concern.id, seq, files)
     return open_conversation(session, keys_)
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import BinaryIO
 
 from flask import Blueprint, g, render_template, request, session
 from flask_wtf.csrf import CSRFError
@@ -115,10 +116,8 @@ def new() -> tuple[str, int]:
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
     config = concern_config()
-    uploads = [(f.stream, f.filename or "file") for f in request.files.getlist("attachments")
-               if f.filename]
     try:
-        files = evidence.prepare(uploads, max_files=config.attachments_max,
+        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
     except attachments.AttachmentRefusedError as exc:
         return _refused_files(form, str(exc))
@@ -150,6 +149,12 @@ def new() -> tuple[str, int]:
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt,
                            files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _uploads() -> list[tuple[BinaryIO, str]]:
+    """The files a form carried (a browser sends an empty part when none is chosen)."""
+    return [(f.stream, f.filename or "file") for f in request.files.getlist("attachments")
+            if f.filename]
 
 
 def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
@@ -263,12 +268,17 @@ def check() -> tuple[str, int]:
 @public
 def reply() -> tuple[str, int]:
     form = ReporterReplyForm()
+    config = concern_config()
+    files: list[evidence.PreparedFile] = []
     try:
-        keys_ = services.receipt_keys(concern_config(), form.receipt.data)
-        services.count_receipt_use(db(), clock(), concern_config(), keys_)
+        keys_ = services.receipt_keys(config, form.receipt.data)
+        services.count_receipt_use(db(), clock(), config, keys_)
         db().commit()
-        conversation = services.reporter_reply(db(), clock(), concern_config(), keys_,
-                                               text=form.text.data, seen_seq=form.seen_seq.data)
+        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
+                                 max_bytes=config.attachment_max_bytes)
+        conversation = services.reporter_reply(db(), clock(), config, keys_,
+                                               text=form.text.data, seen_seq=form.seen_seq.data,
+                                               files=files)
         db().commit()
     except (services.MalformedReceiptError, services.ReceiptNotFoundError):
         db().rollback()  # only a forged or stale form gets here
@@ -277,6 +287,12 @@ def reply() -> tuple[str, int]:
     except services.RateLimitedError as exc:
         db().rollback()
         return _conversation_page(None, form, 429, str(exc))
+    except attachments.AttachmentRefusedError as exc:
+        db().rollback()
+        conversation = services.open_conversation(db(), keys_)
+        db().rollback()
+        form.attachments.errors = [f"{exc} Your text is kept: choose the files again."]
+        return _conversation_page(conversation, form, 400)
     except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
@@ -286,6 +302,8 @@ def reply() -> tuple[str, int]:
             return _conversation_page(conversation, form, 400)
         moved_on = isinstance(exc, services.ConversationMovedOnError)
         return _conversation_page(conversation, form, 409 if moved_on else 400, str(exc))
+    finally:
+        evidence.close(files)
     _used_csrf_token()
     return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
                               200, sent=True)

@@ -116,7 +116,7 @@ def _init_upload_limit(app: Flask) -> None:
     def allow_files() -> None:
         # Only multipart bodies: werkzeug limits each typed field of those to
         # max_form_memory_size, but reads a URL-encoded body whole.
-        if (request.method == "POST" and request.endpoint == "concerns.new"
+        if (request.method == "POST" and request.endpoint in ("concerns.new", "concerns.reply")
                 and request.mimetype == "multipart/form-data"):
             config: ConcernConfig = svc.extras["concerns"]
             request.max_content_length = (svc.settings.max_request_bytes

@@ -10,7 +10,7 @@ import zipfile
 import pikepdf
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
-from concern_helpers import hidden_fields
+from concern_helpers import hidden_fields, receipt_from
 from PIL import Image, PngImagePlugin
 from sqlalchemy import func, select
 
@@ -220,6 +220,7 @@ def test_reporter_attaches_files_and_handler_downloads_them_clean(
     assert response.status_code == 200, html
     assert "attachment-1.jpg: removed camera and location data (EXIF, including GPS)" in html
     assert "can still identify you" in html
+    assert 'type="file"' in client.get("/concerns/new").get_data(as_text=True)
     dump = _dump(session)
     assert MARKER not in dump and NAME.encode() not in dump and b"PhoneMaker" not in dump
     assert session.scalar(select(func.count()).select_from(ConcernAttachmentChunk)) == 3
@@ -272,3 +273,28 @@ def test_purge_deletes_the_files(client, session, clock, concern_config, recover
     assert services.purge_expired(session, clock, concern_config, actor="test") == 1
     session.commit()
     assert session.scalar(select(func.count()).select_from(ConcernAttachmentChunk)) == 0
+
+
+def test_reporter_reply_carries_a_cleaned_file(client, session, recovery_key, make_handler):
+    make_handler()
+    response = _post_with_files(client, [])
+    receipt = receipt_from(response.get_data(as_text=True))
+    page = client.post("/concerns/check", data={
+        "csrf_token": hidden_fields(client.get("/concerns/check").get_data(as_text=True))[
+            "csrf_token"], "receipt": receipt}).get_data(as_text=True)
+    assert 'type="file"' in page
+    fields = hidden_fields(page)
+    refused = client.post("/concerns/reply", content_type="multipart/form-data", data={
+        **fields, "text": "Here is the photo.",
+        "attachments": [(io.BytesIO(b"MZ\x90 program"), "x.exe")]})
+    assert refused.status_code == 400
+    assert "Here is the photo." in refused.get_data(as_text=True)
+    sent = client.post("/concerns/reply", content_type="multipart/form-data", data={
+        **fields, "text": "Here is the photo.",
+        "attachments": [(io.BytesIO(_pdf_with_author()), "Jane's scan.pdf")]})
+    html = sent.get_data(as_text=True)
+    assert sent.status_code == 200, html
+    assert "attachment-1.pdf" in html
+    chunks = session.scalars(select(ConcernAttachmentChunk.seq)).all()
+    assert chunks == [2]
+    assert NAME.encode() not in _dump(session)
