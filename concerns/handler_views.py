@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -25,6 +26,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from concerns import digest, keys, services
@@ -80,13 +82,20 @@ def _draft() -> tuple[str, str]:
     return kind, text[: services.MAX_MESSAGE * 2]
 
 
-def _draft_kept_page() -> tuple[str, int]:
+def _draft_kept_page(*, expired: bool = False) -> Any:
     kind, text = _draft()
     concern_id = (request.view_args or {}).get("concern_id", "")
     if not CONCERN_ID.match(concern_id):
-        abort(404)
+        # Not a page anyone was on: answer as for any other signed-out request.
+        return _expired_page() if expired else current_app.login_manager.unauthorized()
     return render_template("concerns/signed_out.html", kind=kind, text=text,
-                           concern_id=concern_id), 401
+                           concern_id=concern_id, expired=expired), 400 if expired else 401
+
+
+def _expired_page() -> tuple[str, int]:
+    """The plain "form had expired" answer, for a form whose page cannot be shown again."""
+    return render_template("errors/error.html", code=400, title="This form had expired",
+                           message=FORM_EXPIRED), 400
 
 
 @bp.before_request
@@ -108,20 +117,25 @@ def form_expired(_exc: CSRFError) -> Any:
     db().rollback()
     signed_in = current_user.is_authenticated and current_user.role == "handler"
     concern_id = (request.view_args or {}).get("concern_id", "")
-    if request.endpoint in DRAFT_ENDPOINTS:
-        if not signed_in:
-            return _draft_kept_page()
+    if request.endpoint in DRAFT_ENDPOINTS and not signed_in:
+        return _draft_kept_page(expired=True)
+    if not signed_in or not CONCERN_ID.match(concern_id):
+        return _expired_page()
+    try:
         if request.endpoint == "handling.draft":
             # Expected: signing in again (in another tab) renewed the token.
             return draft(concern_id)
-        kind, text = _draft()
-        form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
-        return _concern_page(concern_id, 400, FORM_EXPIRED, **{f"{kind}_form": form})
-    if signed_in and request.endpoint in ACTION_FORMS:
-        name, form_class, prefix = ACTION_FORMS[request.endpoint]
-        return _concern_page(concern_id, 400, FORM_EXPIRED, **{name: form_class(prefix=prefix)})
-    flash(FORM_EXPIRED, "error")
-    return redirect(url_for(".inbox") if signed_in else url_for("auth.login"))
+        if request.endpoint in DRAFT_ENDPOINTS:
+            kind, text = _draft()
+            form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
+            return _concern_page(concern_id, 400, FORM_EXPIRED, **{f"{kind}_form": form})
+        if request.endpoint in ACTION_FORMS:
+            name, form_class, prefix = ACTION_FORMS[request.endpoint]
+            return _concern_page(concern_id, 400, FORM_EXPIRED,
+                                 **{name: form_class(prefix=prefix)})
+    except NotFound:
+        db().rollback()
+    return _expired_page()
 
 
 @bp.route("/<concern_id>/draft", methods=["POST"])
