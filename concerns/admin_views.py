@@ -1,4 +1,4 @@
-"""Administrators' page for the list of concern categories (every change is audited)."""
+"""Administrators' pages for concern categories and handlers' display names (audited)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from concerns import services
-from concerns.forms import CategoryEditForm, CategoryForm
+from concerns import conflicts, services
+from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm
 from concerns.models import ConcernCategory
-from concerns.views import category_choices
+from concerns.views import category_choices, concern_config, handler_choices
 from speakup.web import clock, db, role_required
 
 bp = Blueprint("concern_admin", __name__, url_prefix="/admin/concern-categories")
+handlers_bp = Blueprint("concern_handlers_admin", __name__, url_prefix="/admin/concern-handlers")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -55,3 +56,42 @@ def edit(category_id: int) -> tuple[str, int] | Response:
             return redirect(url_for(".categories"))
     status = 400 if request.method == "POST" else 200
     return render_template("concerns/category_edit.html", form=form, category=category), status
+
+
+@handlers_bp.route("/", methods=["GET"])
+@role_required("admin")
+def handlers() -> str:
+    return _handlers_page(None, None, 200)[0]
+
+
+def _handlers_page(failed_id: int | None, failed_form: DisplayNameForm | None,
+                   status: int) -> tuple[str, int]:
+    rows = []
+    for user, name in conflicts.handlers_with_names(db()):
+        form = (failed_form if user.id == failed_id and failed_form is not None
+                else DisplayNameForm(formdata=None, prefix=f"u{user.id}",
+                                     display_name=name or ""))
+        rows.append((user, name, form))
+    db().rollback()
+    return render_template("concerns/handler_names.html", rows=rows,
+                           offered=concern_config().exclusions_offered), status
+
+
+@handlers_bp.route("/<int:user_id>", methods=["POST"])
+@role_required("admin")
+def set_name(user_id: int) -> tuple[str, int] | Response:
+    # One form per handler on the page; the prefix keeps their field ids apart.
+    form = DisplayNameForm(prefix=f"u{user_id}")
+    if form.validate_on_submit():
+        try:
+            conflicts.set_display_name(db(), clock(), user_id, form.display_name.data,
+                                       actor=current_user.email)
+        except conflicts.DisplayNameError as exc:
+            db().rollback()
+            form.display_name.errors = [str(exc)]
+        else:
+            db().commit()
+            handler_choices().clear()
+            flash("Saved.", "info")
+            return redirect(url_for(".handlers"))
+    return _handlers_page(user_id, form, 400)

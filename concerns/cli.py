@@ -89,8 +89,8 @@ def keys_recover(key_file: Path, email: str) -> None:
     svc = app_services(current_app)
     with svc.session_factory() as session:
         try:
-            counts = services.recover_access(session, svc.clock, private, email,
-                                             actor="cli (recovery key)")
+            counts = services.recover_access(session, svc.clock, svc.extras["concerns"],
+                                             private, email, actor="cli (recovery key)")
         except (keys.KeyManagementError, services.ConcernError) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()

@@ -23,6 +23,7 @@ class ConcernConfig:
     lookup_key: bytes  # HMAC key: receipt -> the stored hash that finds its concern
     reporter_key: bytes  # HKDF salt key: receipt -> the reporter's X25519 key
     rate_limit_key: bytes  # HMAC key: receipt -> its rate-limit bucket (unlinkable to the above)
+    exclusion_key: bytes  # HMAC key: (concern, handler) -> the stored exclusion marker
     timezone: str
     concerns_per_minute: int
     receipt_checks_per_minute: int
@@ -30,6 +31,11 @@ class ConcernConfig:
     retention_days: int
     key_session_hours: int
     stats_grace_days: int = 14
+    digest_at: dt.time = dt.time(8, 0)  # local time of the handlers' daily summary
+    exclusions_offered: bool = True  # reporters may keep named handlers out
+    reopen_days: int = 30  # a reporter's reply within this many days of closing reopens
+    attachments_max: int = 5
+    attachment_max_bytes: int = 10 * 1024 * 1024
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
 
     @classmethod
@@ -39,6 +45,7 @@ class ConcernConfig:
             lookup_key=crypto.derive_server_key(secret, "receipt-lookup"),
             reporter_key=crypto.derive_server_key(secret, "reporter-salt"),
             rate_limit_key=crypto.derive_server_key(secret, "receipt-rate-limit"),
+            exclusion_key=crypto.derive_server_key(secret, "handler-exclusion"),
             timezone=settings.timezone,
             concerns_per_minute=settings.concerns_per_minute,
             receipt_checks_per_minute=settings.receipt_checks_per_minute,
@@ -46,6 +53,11 @@ class ConcernConfig:
             retention_days=settings.concern_retention_days,
             key_session_hours=settings.handler_key_session_hours,
             stats_grace_days=settings.stats_grace_days,
+            digest_at=dt.time.fromisoformat(settings.handler_digest_at),
+            exclusions_offered=settings.concern_exclusions,
+            reopen_days=settings.reopen_days,
+            attachments_max=settings.attachments_max,
+            attachment_max_bytes=settings.attachment_max_mb * 1024 * 1024,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:
@@ -54,6 +66,9 @@ class ConcernConfig:
     def today(self, clock: Clock) -> dt.date:
         """Today's date where the organisation is: the only time reporters' data carries."""
         return clock.now().astimezone(ZoneInfo(self.timezone)).date()
+
+    def local_now(self, clock: Clock) -> dt.datetime:
+        return clock.now().astimezone(ZoneInfo(self.timezone))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

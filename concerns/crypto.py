@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
@@ -460,3 +460,60 @@ def _hkdf(key_material: bytes, *, info: bytes, salt: bytes | None = None) -> byt
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=info).derive(
         key_material
     )
+
+
+# --------------------------------------------------------------------------- files
+
+# Attachments are sealed in chunks (the STREAM construction of Hoang, Reyhanitabar,
+# Rogaway and Vizár, 2015, over ChaCha20-Poly1305) so memory stays flat whatever the
+# file's size. Each file has a fresh key, used for nothing else, so a counter nonce is
+# safe; the nonce carries the chunk's index and whether it is the last, so chunks can
+# be neither reordered, dropped from the end nor appended to.
+FILE_CHUNK_BYTES = 64 * 1024
+
+
+def _chunk_nonce(index: int, last: bool) -> bytes:
+    return struct.pack(">IQ", 1 if last else 0, index)
+
+
+def new_file_key() -> bytes:
+    return ChaCha20Poly1305.generate_key()
+
+
+def seal_chunks(read: Callable[[int], bytes], key: bytes, aad: bytes) -> Iterator[bytes]:
+    """Encrypt what `read(n)` yields, chunk by chunk; yield each sealed chunk.
+
+    Holds at most two plaintext chunks at a time (to know which one is last).
+    """
+    cipher = ChaCha20Poly1305(key)
+    index = 0
+    current = read(FILE_CHUNK_BYTES)
+    while True:
+        following = read(FILE_CHUNK_BYTES) if current else b""
+        last = not following
+        yield cipher.encrypt(_chunk_nonce(index, last), current, aad)
+        if last:
+            return
+        current, index = following, index + 1
+
+
+def open_chunks(chunks: Iterable[bytes], key: bytes, aad: bytes) -> Iterator[bytes]:
+    """Decrypt sealed chunks in order, yielding plaintext; raise DecryptionError if a chunk
+    was changed, moved or dropped, or the last one is missing."""
+    cipher = ChaCha20Poly1305(key)
+    pending: bytes | None = None
+    index = 0
+    for chunk in chunks:
+        if pending is not None:
+            try:
+                yield cipher.decrypt(_chunk_nonce(index, False), pending, aad)
+            except InvalidTag as exc:
+                raise DecryptionError("A file chunk was changed, moved or is missing.") from exc
+            index += 1
+        pending = chunk
+    if pending is None:
+        raise DecryptionError("The file has no chunks.")
+    try:
+        yield cipher.decrypt(_chunk_nonce(index, True), pending, aad)
+    except InvalidTag as exc:
+        raise DecryptionError("The file was cut short or changed.") from exc

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import keys, publication, services
+from concerns import conflicts, keys, publication, services
 from concerns.config import ConcernConfig
 from concerns.models import OUTCOMES, Concern, MessageKind, Status
 from speakup.clock import FrozenClock
@@ -76,6 +76,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
         return
     config: ConcernConfig = svc.extras["concerns"]
     key_file = _ensure_recovery_key(session, svc, config, say) or "<your recovery key file>"
+    _name_demo_handlers(session, svc)
     rng = random.Random(2026)  # the same demo every time
     today = config.today(svc.clock)
     categories = [c.id for c in services.list_categories(session)]
@@ -101,6 +102,14 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
         f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
     _publish_due_statistics(session, svc, say)
+
+
+def _name_demo_handlers(session: Session, svc: Services) -> None:
+    """Give demo handlers the names reporters may pick from on /concerns/new."""
+    unnamed = [user for user, name in conflicts.handlers_with_names(session) if name is None]
+    for number, user in enumerate(unnamed, start=1):
+        conflicts.set_display_name(session, svc.clock, user.id, f"Demo Handler {number}",
+                                   actor="demo")
 
 
 def _publish_due_statistics(session: Session, svc: Services, say: Callable[[str], None]) -> None:

@@ -10,13 +10,16 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
+    MultipleFileField,
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from concerns.models import EXCLUDED_OUTCOMES, OUTCOMES, STATUS_LABELS, STATUS_ORDER, Status
 from concerns.services import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
@@ -25,6 +28,21 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 # Browsers must not remember receipts in their form history, nor send them to an
 # online spelling service.
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
+
+ATTACHMENTS_HINT = (
+    "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
+    "such as where and when a photo was taken, or who wrote a document, are removed before "
+    "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
+    "still identify you."
+)
+ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"}
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as checkboxes (works without JavaScript, unlike a multi-select)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class ConcernForm(FlaskForm):
@@ -44,6 +62,19 @@ class ConcernForm(FlaskForm):
         "What would you like to happen? (optional)",
         description=f"Up to {MAX_WHAT_WANTED:,} characters.",
         render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
+    )
+    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+                                    render_kw=ATTACHMENTS_ACCEPT)
+    # Choices are the handlers with a display name, set per request; the service
+    # refuses anything else with a clear message.
+    excluded = CheckboxesField(
+        "Handlers who must not receive this concern (optional)",
+        description=(
+            "If your concern is about one of these case handlers, or you do not want one of "
+            "them to read it, tick their name. They will never be able to see or open it. "
+            "The other handlers are not told whom you ticked."
+        ),
+        choices=[], validate_choice=False,
     )
 
 
@@ -66,6 +97,8 @@ class ReporterReplyForm(FlaskForm):
         description=f"Up to {MAX_MESSAGE:,} characters.",
         render_kw={"rows": 6, "maxlength": MAX_MESSAGE},
     )
+    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+                                    render_kw=ATTACHMENTS_ACCEPT)
 
 
 class HandlerMessageForm(FlaskForm):
@@ -85,6 +118,16 @@ class StatusForm(FlaskForm):
         choices={"": "Choose an outcome", **OUTCOMES},
         validate_choice=False,
     )
+    closing_message = TextAreaField(
+        "Closing message to the reporter (optional, when closing)",
+        description="Sent to the reporter as a reply just before the concern closes: for "
+                    "example what was done, and that they can reply to reopen it.",
+        render_kw={"rows": 4, "maxlength": MAX_MESSAGE},
+    )
+
+
+class ReopenForm(FlaskForm):
+    expected_status = HiddenField()
 
 
 class ExcludeForm(FlaskForm):
@@ -123,3 +166,19 @@ class CategoryForm(FlaskForm):
 class CategoryEditForm(FlaskForm):
     label = StringField("Name", render_kw={"maxlength": 120})
     active = BooleanField("Offered to people raising a concern")
+
+
+class DigestForm(FlaskForm):
+    digest = BooleanField("Send me the daily summary e-mail")
+
+
+class RecuseForm(FlaskForm):
+    confirm = BooleanField("I have a conflict of interest and must not handle this concern")
+
+
+class DisplayNameForm(FlaskForm):
+    display_name = StringField(
+        "Name shown to reporters",
+        description="Leave blank to leave this handler out of the list reporters see.",
+        render_kw={"maxlength": 80},
+    )

@@ -12,20 +12,36 @@ import re
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import keys, services
+from concerns import digest, keys, services
 from concerns.forms import (
+    DigestForm,
     ExcludeForm,
     HandlerMessageForm,
     InboxFilterForm,
+    RecuseForm,
+    ReopenForm,
     ShareForm,
     StatusForm,
     UnlockForm,
 )
-from concerns.views import concern_config
+from concerns.views import concern_config, too_large
 from speakup import accounts, audit
 from speakup.models import User
 from speakup.web import clock, db, role_required
@@ -45,6 +61,92 @@ def private_key() -> X25519PrivateKey | None:
     return keys.load_key_session(db(), clock(), _user(), session.get(KEY_SESSION))
 
 
+# Forms that carry typed text: if the handler was signed out (idle timeout) when
+# sending one, the text is handed back in the page, never stored on the server.
+DRAFT_ENDPOINTS = {"handling.reply": "reply", "handling.note": "note", "handling.draft": None}
+ACTION_FORMS = {"handling.status": ("status_form", StatusForm, "status"),
+                "handling.exclude": ("exclude_form", ExcludeForm, "exclude"),
+                "handling.share": ("share_form", ShareForm, "share"),
+                "handling.recuse": ("recuse_form", RecuseForm, "recuse"),
+                "handling.reopen": ("reopen_form", ReopenForm, "reopen")}
+DRAFT_BACK = "Your draft is back in its box below. It has not been sent yet."
+FORM_EXPIRED = ("This form had expired or had already been sent, so nothing was done just "
+                "now. Anything you typed is still below: check the page and send it again.")
+
+
+def _draft() -> tuple[str, str]:
+    """The kind ("reply" or "note") and text of the draft this request carries."""
+    kind = DRAFT_ENDPOINTS.get(request.endpoint or "") or request.form.get("kind", "")
+    kind = "note" if kind == "note" else "reply"
+    text = request.form.get(f"{kind}-text", request.form.get("text", ""))
+    return kind, text[: services.MAX_MESSAGE * 2]
+
+
+def _draft_kept_page(*, expired: bool = False) -> Any:
+    kind, text = _draft()
+    concern_id = (request.view_args or {}).get("concern_id", "")
+    if not CONCERN_ID.match(concern_id):
+        # Not a page anyone was on: answer as for any other signed-out request.
+        return _expired_page() if expired else current_app.login_manager.unauthorized()
+    return render_template("concerns/signed_out.html", kind=kind, text=text,
+                           concern_id=concern_id, expired=expired), 400 if expired else 401
+
+
+def _expired_page() -> tuple[str, int]:
+    """The plain "form had expired" answer, for a form whose page cannot be shown again."""
+    return render_template("errors/error.html", code=400, title="This form had expired",
+                           message=FORM_EXPIRED), 400
+
+
+@bp.before_request
+def signed_out_with_a_draft() -> tuple[str, int] | None:
+    """Hand the typed text back when a reply or note arrives after the session ended."""
+    if (request.method == "POST" and request.endpoint in DRAFT_ENDPOINTS
+            and not current_user.is_authenticated):
+        db().rollback()
+        return _draft_kept_page()
+    return None
+
+
+bp.register_error_handler(413, too_large)
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_exc: CSRFError) -> Any:
+    """Show the concern again with what was typed or chosen kept (token expired or reused)."""
+    db().rollback()
+    signed_in = current_user.is_authenticated and current_user.role == "handler"
+    concern_id = (request.view_args or {}).get("concern_id", "")
+    if request.endpoint in DRAFT_ENDPOINTS and not signed_in:
+        return _draft_kept_page(expired=True)
+    if not signed_in or not CONCERN_ID.match(concern_id):
+        return _expired_page()
+    try:
+        if request.endpoint == "handling.draft":
+            # Expected: signing in again (in another tab) renewed the token.
+            return draft(concern_id)
+        if request.endpoint in DRAFT_ENDPOINTS:
+            kind, text = _draft()
+            form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
+            return _concern_page(concern_id, 400, FORM_EXPIRED, **{f"{kind}_form": form})
+        if request.endpoint in ACTION_FORMS:
+            name, form_class, prefix = ACTION_FORMS[request.endpoint]
+            return _concern_page(concern_id, 400, FORM_EXPIRED,
+                                 **{name: form_class(prefix=prefix)})
+    except NotFound:
+        db().rollback()
+    return _expired_page()
+
+
+@bp.route("/<concern_id>/draft", methods=["POST"])
+@role_required("handler")
+def draft(concern_id: str) -> tuple[str, int]:
+    """Put a draft handed back by the signed-out page into the concern's form (not sent)."""
+    kind, text = _draft()
+    form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
+    return _concern_page(concern_id, 200, DRAFT_BACK, **{f"{kind}_form": form})
+
+
 @bp.route("/")
 @role_required("handler")
 def inbox() -> str:
@@ -52,12 +154,30 @@ def inbox() -> str:
     form.status.choices = dict(services.INBOX_FILTERS)
     form.sort.choices = dict(services.INBOX_SORTS)
     status = form.status.data if form.status.data in services.INBOX_FILTERS else "open"
-    sort = form.sort.data if form.sort.data in services.INBOX_SORTS else "received"
+    sort = form.sort.data if form.sort.data in services.INBOX_SORTS else "deadline"
     form.status.data, form.sort.data = status, sort
     rows = services.inbox(db(), clock(), concern_config(), _user(), status=status, sort=sort,
                           descending=form.order.data == "desc")
+    counts = digest.handler_counts(db(), concern_config().today(clock()), _user().id)
     db().rollback()
-    return render_template("concerns/inbox.html", rows=rows, form=form)
+    return render_template("concerns/inbox.html", rows=rows, form=form, counts=counts,
+                           definitions=digest.DEFINITIONS, due_soon_days=digest.DUE_SOON_DAYS)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@role_required("handler")
+def preferences() -> str | Response:
+    form = DigestForm()
+    if form.validate_on_submit():
+        digest.set_digest(db(), clock(), _user(), enabled=form.digest.data)
+        db().commit()
+        flash("Your e-mail preference is saved.", "info")
+        return redirect(url_for(".preferences"))
+    if request.method == "GET":
+        form.digest.data = digest.profile(db(), _user().id).digest_enabled
+        db().rollback()  # the default row is made again when it is first really needed
+    return render_template("concerns/handler_settings.html", form=form,
+                           digest_at=concern_config().digest_at)
 
 
 @bp.route("/<concern_id>")
@@ -70,7 +190,7 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
                   **forms: Any) -> tuple[str, int]:
     key = private_key()
     try:
-        view = services.read_concern(db(), clock(), _user(), concern_id, key)
+        view = services.read_concern(db(), clock(), concern_config(), _user(), concern_id, key)
     except services.ConcernNotFoundError:
         db().rollback()
         abort(404)
@@ -81,17 +201,21 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms.setdefault("status_form", StatusForm(prefix="status", formdata=None))
     forms.setdefault("exclude_form", ExcludeForm(prefix="exclude", formdata=None))
     forms.setdefault("share_form", ShareForm(prefix="share", formdata=None))
+    forms.setdefault("recuse_form", RecuseForm(prefix="recuse", formdata=None))
+    forms.setdefault("reopen_form", ReopenForm(prefix="reopen", formdata=None))
+    forms["reopen_form"].expected_status.data = summary.status
     # Whatever was typed stays; the page's state is refreshed to what was just shown.
     for name, label in (("reply_form", "Your reply"), ("note_form", "Your note")):
         forms[name].seen_seq.data = str(summary.last_seq)
         forms[name].text.label.text = label
-    for name in ("status_form", "exclude_form"):
+    for name in ("status_form", "exclude_form", "reopen_form"):
         forms[name].expected_status.data = summary.status
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
     forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),
+        reopen_days=concern_config().reopen_days,
         **forms,
     ), status
 
@@ -142,9 +266,10 @@ def status(concern_id: str) -> tuple[str, int] | Response:
     try:
         services.change_status(db(), clock(), concern_config(), _user(), concern_id,
                                new_status=form.status.data or "", outcome=form.outcome.data or None,
-                               expected_status=form.expected_status.data or "")
+                               expected_status=form.expected_status.data or "",
+                               closing_message=form.closing_message.data)
     except services.ConcernError as exc:
-        return _refused(concern_id, exc, "status_form", form)
+        return _refused(concern_id, exc, "status_form", form, form.closing_message)
     db().commit()
     flash("The status has been changed.", "info")
     return redirect(url_for(".concern", concern_id=concern_id))
@@ -165,6 +290,59 @@ def exclude(concern_id: str) -> tuple[str, int] | Response:
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
+@bp.route("/<concern_id>/recuse", methods=["POST"])
+@role_required("handler")
+def recuse(concern_id: str) -> tuple[str, int] | Response:
+    form = RecuseForm(prefix="recuse")
+    if not form.confirm.data:
+        form.confirm.errors = ["Tick the box to confirm that you must not handle it."]
+        return _concern_page(concern_id, 400, recuse_form=form)
+    try:
+        services.recuse(db(), clock(), concern_config(), _user(), concern_id)
+    except services.ConcernError as exc:
+        return _refused(concern_id, exc, "recuse_form", form)
+    db().commit()
+    flash("You have recused yourself: you can no longer open that concern, and nobody can "
+          "share it with you again.", "info")
+    return redirect(url_for(".inbox"))
+
+
+@bp.route("/<concern_id>/files/<int:seq>/<int:number>")
+@role_required("handler")
+def attachment(concern_id: str, seq: int, number: int) -> Response:
+    """Download an attached file: always as a download, never shown in the browser."""
+    try:
+        info, chunks = services.open_attachment(db(), clock(), concern_config(), _user(),
+                                                concern_id, seq, number, private_key())
+    except services.ConcernNotFoundError:
+        db().rollback()
+        abort(404)
+    except services.NoAccessError:
+        db().rollback()
+        abort(403)
+    db().commit()  # keeps the audit entry of this download
+    response = Response(stream_with_context(chunks), mimetype=info.content_type)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="concern-{concern_id}-{seq}-{info.name}"')
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/<concern_id>/reopen", methods=["POST"])
+@role_required("handler")
+def reopen(concern_id: str) -> tuple[str, int] | Response:
+    form = ReopenForm(prefix="reopen")
+    try:
+        services.reopen_concern(db(), clock(), concern_config(), _user(), concern_id,
+                                expected_status=form.expected_status.data or "")
+    except services.ConcernError as exc:
+        return _refused(concern_id, exc, "reopen_form", form)
+    db().commit()
+    flash("The concern has been reopened.", "info")
+    return redirect(url_for(".concern", concern_id=concern_id))
+
+
 @bp.route("/<concern_id>/share", methods=["POST"])
 @role_required("handler")
 def share(concern_id: str) -> tuple[str, int] | Response:
@@ -173,7 +351,8 @@ def share(concern_id: str) -> tuple[str, int] | Response:
     if key is None:
         return _concern_page(concern_id, 403, "Unlock your key first (below), then share.")
     try:
-        services.share_concern(db(), clock(), _user(), key, concern_id, form.handler.data)
+        services.share_concern(db(), clock(), concern_config(), _user(), key, concern_id,
+                                form.handler.data)
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "share_form", form)
     db().commit()

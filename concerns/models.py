@@ -118,6 +118,9 @@ class Concern(Base):
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     first_replied_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The last day it was reopened (by a reporter's reply or a handler); reopening clears
+    # closed_on and outcome, so statistics count it as open until it is closed again.
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     purged_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     # The last message's sequence number; replies claim the next one with a
     # conditional UPDATE, so two writers can never both think they are next.
@@ -245,3 +248,67 @@ class ConcernStatsPublication(Base):
     published_on: Mapped[dt.date] = mapped_column(Date)
     min_group_size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HandlerProfile(Base):
+    """A handler's concern-handling preferences; made on first need, gone with the account.
+
+    Holds nothing about any concern: whether the daily summary is wanted, and the last
+    day one was sent (the conditional update on it is what makes the digest job send at
+    most one a day, however often it runs).
+    """
+
+    __tablename__ = "handler_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The name reporters see when they choose handlers who must not receive their
+    # concern (set by an admin); a handler without one is not offered in that list.
+    display_name: Mapped[str | None] = mapped_column(String(80), default=None)
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_digest_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+
+
+class ConcernExclusion(Base):
+    """A handler who must never read a concern: excluded by its reporter, or recused.
+
+    Only a keyed hash of (concern, handler) is stored (see concerns/conflicts.py): a copy
+    of the database shows how many handlers a concern keeps out, never which ones.
+    Share and recovery refuse a handler whose marker is here; the inbox hides the
+    concern from them.
+    """
+
+    __tablename__ = "concern_exclusions"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    concern_id: Mapped[str] = mapped_column(
+        ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True
+    )
+    marker: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+
+
+class ConcernAttachmentChunk(Base):
+    """One sealed chunk of a file attached to a message (see concerns/evidence.py).
+
+    The file's key is inside the message's encrypted body, so whoever can read the
+    message can read its files and nobody else; sharing, recovery and recusal need no
+    extra step. Deleted with the message.
+    """
+
+    __tablename__ = "concern_attachment_chunks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["concern_id", "seq"],
+            ["concern_messages.concern_id", "concern_messages.seq"],
+            ondelete="CASCADE",
+            name="fk_concern_attachment_chunks_message",
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    concern_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1.. within the message
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import crypto, keys, ratelimit
+from concerns import conflicts, crypto, digest, evidence, keys, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.models import (
     ALL_OUTCOMES,
@@ -58,7 +58,9 @@ from concerns.models import (
     STATUS_LABELS,
     STATUS_ORDER,
     Concern,
+    ConcernAttachmentChunk,
     ConcernCategory,
+    ConcernExclusion,
     ConcernKeyWrap,
     ConcernMessage,
     HandlerKey,
@@ -77,6 +79,7 @@ MAX_WHAT_WANTED = 5_000
 MAX_MESSAGE = 20_000
 MAX_CATEGORY_LABEL = 120
 SUBMIT_BUCKET = "concern-submit"
+CHOOSE_CATEGORY = "Choose one of the listed categories."
 CHECK_BUCKET = "receipt-check"
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
 _ID_SYMBOLS = 10
@@ -108,6 +111,15 @@ class RateLimitedError(ConcernError):
     """Too many submissions or receipt checks in the last minute."""
 
 
+class FieldErrors(FieldError):
+    """One or more fields need fixing; `errors` maps each field's name to what to fix."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(first, " ".join(errors.values()))
+        self.errors = dict(errors)
+
+
 class MalformedReceiptError(FieldError):
     """What was typed is not shaped like a receipt (says nothing about any concern)."""
 
@@ -136,6 +148,10 @@ class StatusChangeError(ConcernError):
     """The status change is not a step forward, or closing lacks an outcome."""
 
 
+class RecusalError(ConcernError):
+    """Recusing now would leave nobody able to read the concern."""
+
+
 class ShareError(ConcernError):
     """The concern cannot be shared with that person."""
 
@@ -147,6 +163,8 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
                max_chars: int) -> str:
     """Return typed text ready to seal, or raise FieldError saying what to fix.
 
+    Messages do not repeat the field's label: the page shows it beside them.
+
     Line endings become "\\n"; text that could not be read as UTF-8 (the form parser
     turns such bytes into U+FFFD) and control characters are refused rather than
     silently changed, so what is stored is exactly what the person meant.
@@ -157,17 +175,17 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
     if "\ufffd" in text:
         raise FieldError(
             field_name,
-            f"{label}: some characters could not be read. Please check the text "
+            "Some characters could not be read. Please check the text "
             "(for example, retype any symbols pasted from another program) and send it again.",
         )
     if _CONTROL.search(text):
-        raise FieldError(field_name, f"{label}: remove the invisible control characters.")
+        raise FieldError(field_name, "Remove the invisible control characters.")
     text = text.strip()
     if required and not text:
-        raise FieldError(field_name, f"{label}: this cannot be empty.")
+        raise FieldError(field_name, "This cannot be empty.")
     if len(text) > max_chars:
         raise FieldError(
-            field_name, f"{label}: use at most {max_chars:,} characters (you used {len(text):,})."
+            field_name, f"Use at most {max_chars:,} characters (you used {len(text):,})."
         )
     return text
 
@@ -290,6 +308,7 @@ _NEW_CONCERN_READERS = union_all(
 _INSERT_CONCERN = insert(Concern.__table__)
 _INSERT_MESSAGE = insert(ConcernMessage.__table__)
 _INSERT_WRAP = insert(ConcernKeyWrap.__table__)
+_INSERT_EXCLUSION = insert(ConcernExclusion.__table__)
 
 
 def _handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
@@ -354,6 +373,10 @@ class Report:
 
     category_id: int
     plaintext: bytes = field(repr=False)
+    # Handlers (user ids) the reporter keeps out: no key wrap is ever made for them.
+    excluded: frozenset[int] = frozenset()
+    # Cleaned attached files; their keys are in `plaintext`, sealed with the report.
+    files: tuple[evidence.PreparedFile, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -382,21 +405,55 @@ class ReadersHint:
         self.readers: dict[str, bytes] | None = None
 
 
+def _excluded_ids(values: object) -> frozenset[int]:
+    if values is None or values == "":
+        return frozenset()
+    items = values if isinstance(values, list | tuple | set | frozenset) else [values]
+    ids = set()
+    for item in items:
+        if not (isinstance(item, str) and item.isascii() and item.isdigit() and len(item) < 10):
+            raise FieldError("excluded", "Choose handlers from the list only.")
+        ids.add(int(item))
+    return frozenset(ids)
+
+
 def validate_report(*, category_id: object, what_happened: object,
-                    what_wanted: object) -> Report:
-    """Check a report's fields without the database (the category is checked later)."""
-    happened = clean_text(what_happened, field_name="what_happened", label="What happened",
-                          required=True, max_chars=MAX_WHAT_HAPPENED)
-    wanted = clean_text(what_wanted, field_name="what_wanted",
-                        label="What you would like to happen", required=False,
-                        max_chars=MAX_WHAT_WANTED)
+                    what_wanted: object, excluded: object = None,
+                    files: list[evidence.PreparedFile] | None = None) -> Report:
+    """Check a report's fields without the database (category and handlers come later)."""
+    errors: dict[str, str] = {}
     number = -1  # no category has it
     if isinstance(category_id, int) and not isinstance(category_id, bool):
         number = category_id
     elif (isinstance(category_id, str) and category_id.isascii() and category_id.isdigit()
           and len(category_id) < 10):
         number = int(category_id)
-    return Report(number, _encode({"what_happened": happened, "what_wanted": wanted}))
+    else:
+        errors["category"] = CHOOSE_CATEGORY
+    happened = wanted = ""
+    kept_out: frozenset[int] = frozenset()
+    # Every field is checked, so the person sees everything to fix at once.
+    try:
+        happened = clean_text(what_happened, field_name="what_happened", label="What happened",
+                              required=True, max_chars=MAX_WHAT_HAPPENED)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        wanted = clean_text(what_wanted, field_name="what_wanted",
+                            label="What you would like to happen", required=False,
+                            max_chars=MAX_WHAT_WANTED)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    try:
+        kept_out = _excluded_ids(excluded)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
+    if errors:
+        raise FieldErrors(errors)
+    body = {"what_happened": happened, "what_wanted": wanted}
+    if files:
+        body["attachments"] = evidence.body_entry(files)
+    return Report(number, _encode(body), kept_out, tuple(files or ()))
 
 
 def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
@@ -409,10 +466,21 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
     rows = session.connection().execute(_NEW_CONCERN_READERS,
                                         {"category_id": report.category_id}).all()
     if not any(kind == "category" for kind, _, _ in rows):
-        raise FieldError("category", "Choose one of the listed categories.")
+        raise FieldError("category", CHOOSE_CATEGORY)
     if not any(kind == "recovery" for kind, _, _ in rows):
         raise NotReadyError(NOT_READY)
-    return {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
+    readers = {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
+    if report.excluded:
+        offered = {user_id for user_id, _ in conflicts.offered_handlers(session)}
+        if not report.excluded <= offered:
+            raise FieldError("excluded", "Choose handlers from the list only: the list has "
+                                         "changed since the page was shown.")
+        for user_id in report.excluded:
+            readers.pop(_reader_id(Reader.HANDLER, user_id), None)
+        if not any(reader.startswith("handler:") for reader in readers):
+            raise FieldError("excluded", "Leave at least one handler able to read your "
+                                         "concern: untick one of the names.")
+    return readers
 
 
 def seal_report(report: Report, config: ConcernConfig,
@@ -459,6 +527,7 @@ def store_report(
         "acknowledged_on": None,
         "first_replied_on": None,
         "closed_on": None,
+        "reopened_on": None,
         "last_seq": 1,
     })
     conn.execute(_INSERT_MESSAGE, {
@@ -472,6 +541,14 @@ def store_report(
             (_split_reader_id(reader), wrap) for reader, wrap in sealed.sealed.wraps.items()
         )
     ])
+    if report.files:
+        evidence.store(session, sealed.concern_id, 1, list(report.files))
+    if report.excluded:
+        conn.execute(_INSERT_EXCLUSION,
+                     conflicts.exclusion_rows(config, sealed.concern_id, report.excluded))
+        # The count only: the log names no handler a reporter kept out.
+        audit.record(session, clock, actor="reporter", action="concern.exclude_handlers",
+                     subject=sealed.concern_id, detail={"handlers": len(report.excluded)})
     # Last, so the counter row (which every submission updates) is locked only briefly.
     if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
                          config.rate_limit_key, forget_all=True):
@@ -491,11 +568,15 @@ class PreparedReport:
 
 
 def prepare_report(config: ConcernConfig, *, category_id: object, what_happened: object,
-                   what_wanted: object, hint: ReadersHint | None = None) -> PreparedReport:
+                   what_wanted: object, hint: ReadersHint | None = None,
+                   excluded: object = None,
+                   files: list[evidence.PreparedFile] | None = None) -> PreparedReport:
     """Validate a report and, given a hint, encrypt it — all before touching the database."""
     report = validate_report(category_id=category_id, what_happened=what_happened,
-                             what_wanted=what_wanted)
-    guess = hint.readers if hint is not None else None
+                             what_wanted=what_wanted, excluded=excluded, files=files)
+    if report.excluded and not config.exclusions_offered:
+        raise FieldError("excluded", "Choosing handlers is switched off here.")
+    guess = hint.readers if hint is not None and not report.excluded else None
     return PreparedReport(report, seal_report(report, config, guess) if guess else None)
 
 
@@ -510,7 +591,7 @@ def store_new_concern(
     sealed = prepared.sealed
     if sealed is None or sealed.readers != readers:
         sealed = seal_report(prepared.report, config, readers)
-    if hint is not None:
+    if hint is not None and not prepared.report.excluded:
         hint.readers = readers
     return store_report(session, clock, config, prepared.report, sealed), sealed.concern_id
 
@@ -518,10 +599,11 @@ def store_new_concern(
 def submit_concern(
     session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
     what_happened: object, what_wanted: object = "", hint: ReadersHint | None = None,
+    excluded: object = None,
 ) -> tuple[str, str]:
     """Validate, encrypt and store a new concern; return (receipt, concern id)."""
     prepared = prepare_report(config, category_id=category_id, what_happened=what_happened,
-                              what_wanted=what_wanted, hint=hint)
+                              what_wanted=what_wanted, hint=hint, excluded=excluded)
     return store_new_concern(session, clock, config, prepared, hint)
 
 
@@ -551,6 +633,7 @@ class ConcernSummary:
     acknowledged_on: dt.date | None
     first_replied_on: dt.date | None
     closed_on: dt.date | None
+    reopened_on: dt.date | None
     acknowledge_by: dt.date
     feedback_by: dt.date
     last_seq: int
@@ -581,7 +664,8 @@ def _summary(session: Session, concern: Concern) -> ConcernSummary:
         id=concern.id, category=category.label if category else "", status=concern.status,
         outcome=concern.outcome, received_on=concern.received_on,
         acknowledged_on=concern.acknowledged_on, first_replied_on=concern.first_replied_on,
-        closed_on=concern.closed_on, acknowledge_by=concern.acknowledge_by,
+        closed_on=concern.closed_on, reopened_on=concern.reopened_on,
+        acknowledge_by=concern.acknowledge_by,
         feedback_by=concern.feedback_by, last_seq=concern.last_seq,
         purged=concern.purged_on is not None,
     )
@@ -691,20 +775,76 @@ def open_conversation(session: Session, keys_: ReceiptKeys) -> Conversation:
 
 def reporter_reply(
     session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys, *,
-    text: object, seen_seq: object,
+    text: object, seen_seq: object, files: list[evidence.PreparedFile] | None = None,
 ) -> Conversation:
-    """Add the reporter's reply to their conversation and return the updated view."""
+    """Add the reporter's reply (and any cleaned files) to their conversation; return it."""
     concern = _concern_for_receipt(session, keys_)
-    if concern.status == Status.CLOSED:
+    until = reopen_until(_summary(session, concern), config)
+    if concern.status == Status.CLOSED and (until is None or config.today(clock) > until):
         raise ConcernClosedError(
             "This concern has been closed, so it cannot take more replies. "
             "If something new has happened, you can raise a new concern."
         )
     body = clean_text(text, field_name="text", label="Your reply", required=True,
                       max_chars=MAX_MESSAGE)
-    _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, {"text": body},
-                    author_id=None, seen_seq=seen_seq)
+    if concern.status == Status.CLOSED:
+        # Within the reopening period: the reply reopens it (checked text first, so a
+        # reply that is refused reopens nothing).
+        _reopen(session, clock, config, concern, actor="reporter")
+    message = {"text": body}
+    if files:
+        message["attachments"] = evidence.body_entry(files)
+    seq = _append_message(session, config, clock, concern, MessageKind.REPORTER_REPLY, message,
+                          author_id=None, seen_seq=seen_seq)
+    if files:
+        evidence.store(session, concern.id, seq, files)
     return open_conversation(session, keys_)
+
+
+def reopen_until(summary: ConcernSummary, config: ConcernConfig) -> dt.date | None:
+    """The last day a reporter's reply reopens this closed concern (None: it cannot).
+
+    Spam and duplicates are not reopened by a reply; a handler can still reopen them.
+    """
+    if summary.status != Status.CLOSED or summary.closed_on is None or summary.purged:
+        return None
+    if summary.outcome in EXCLUDED_OUTCOMES:
+        return None
+    return summary.closed_on + dt.timedelta(days=config.reopen_days)
+
+
+def _reopen(session: Session, clock: Clock, config: ConcernConfig, concern: Concern, *,
+            actor: str) -> None:
+    """Move a closed concern back to "in progress"; conditional, so it happens once."""
+    moved = session.execute(
+        update(Concern)
+        .where(Concern.id == concern.id, Concern.status == Status.CLOSED.value)
+        .values(status=Status.IN_PROGRESS.value, closed_on=None, outcome=None,
+                reopened_on=config.today(clock))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status at the same moment. Check the page again."
+        )
+    session.refresh(concern)
+    audit.record(session, clock, actor=actor, action="concern.reopen", subject=concern.id,
+                 detail={"by": "reporter" if actor == "reporter" else "handler"})
+
+
+def reopen_concern(session: Session, clock: Clock, config: ConcernConfig, user: User,
+                   concern_id: str, *, expected_status: str) -> None:
+    """A handler reopens a closed concern (any time before its content is purged)."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    if expected_status != concern.status:
+        raise ConversationMovedOnError(
+            "Someone changed this concern's status while you were looking at it. "
+            "Check the page again."
+        )
+    if concern.status != Status.CLOSED or concern.purged_on is not None:
+        raise StatusChangeError("Only a closed concern whose content is kept can be reopened.")
+    _reopen(session, clock, config, concern, actor=user.email)
 
 
 def _claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only: bool) -> int:
@@ -766,6 +906,8 @@ class InboxRow:
     acknowledgement_overdue: bool
     feedback_overdue: bool
     can_read: bool
+    next_deadline: dt.date | None = None  # see concerns.digest.next_deadline
+    due_soon: bool = False  # next deadline today or within DUE_SOON_DAYS
 
 
 INBOX_FILTERS = {
@@ -774,6 +916,7 @@ INBOX_FILTERS = {
     "all": "All",
 }
 INBOX_SORTS = {
+    "deadline": "Next deadline",
     "received": "Date received",
     "days_open": "Days open",
     "category": "Category",
@@ -790,14 +933,20 @@ def days_between(session: Session, later: ColumnElement, earlier: ColumnElement)
 
 def inbox(
     session: Session, clock: Clock, config: ConcernConfig, user: User, *,
-    status: str = "open", sort: str = "received", descending: bool = False,
+    status: str = "open", sort: str = "deadline", descending: bool = False,
 ) -> list[InboxRow]:
-    """List concerns for a handler with the EU-directive clocks; reads no content."""
+    """List concerns for a handler with the EU-directive clocks; reads no content.
+
+    The default order is by next deadline (soonest, i.e. most overdue, first); concerns
+    with no deadline left (both met, or closed) come last whichever way it is ordered.
+    """
     today = config.today(clock)
+    deadline = digest.next_deadline()
     end = func.coalesce(Concern.closed_on, literal(today, Date))
     days_open = days_between(session, end, Concern.received_on)
     status_rank = case({s.value: i for i, s in enumerate(STATUS_ORDER)}, value=Concern.status)
     order_column = {
+        "deadline": deadline,
         "received": Concern.received_on,
         "days_open": days_open,
         "category": ConcernCategory.label,
@@ -810,6 +959,8 @@ def inbox(
         query = query.where(Concern.status != Status.CLOSED.value)
     elif status in {s.value for s in STATUS_ORDER}:
         query = query.where(Concern.status == status)
+    if sort == "deadline":
+        query = query.order_by(case((deadline.is_(None), 1), else_=0))
     query = query.order_by(order_column.desc() if descending else order_column.asc(),
                            Concern.received_on, Concern.id)
     readable = set(
@@ -821,8 +972,11 @@ def inbox(
             )
         )
     )
+    kept_out = conflicts.concerns_excluding(session, config, user.id)
     rows = []
     for concern, days in session.execute(query):
+        if concern.id in kept_out:
+            continue  # excluded by its reporter, or recused: not even listed
         open_ = concern.status != Status.CLOSED
         rows.append(
             InboxRow(
@@ -833,6 +987,9 @@ def inbox(
                 feedback_overdue=open_ and concern.first_replied_on is None
                 and today > concern.feedback_by,
                 can_read=concern.id in readable,
+                next_deadline=(next_due := digest.next_deadline_of(concern)),
+                due_soon=next_due is not None
+                and today <= next_due <= today + dt.timedelta(days=digest.DUE_SOON_DAYS),
             )
         )
     return rows
@@ -861,11 +1018,14 @@ class HandlerView:
 
 
 def read_concern(
-    session: Session, clock: Clock, user: User, concern_id: str,
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str,
     private_key: X25519PrivateKey | None,
 ) -> HandlerView:
     """Decrypt a concern for a handler; every decryption goes into the audit log."""
     concern = _concern(session, concern_id)
+    if conflicts.is_excluded(session, config, concern.id, user.id):
+        # The same answer as for a reference that does not exist.
+        raise ConcernNotFoundError("There is no concern with that reference.")
     can_read = user.id in _handler_ids_with_access(session, concern.id)
     key = private_key if can_read else None
     messages = _decrypt_messages(session, concern.id, key, Reader.HANDLER, user.id,
@@ -875,7 +1035,7 @@ def read_concern(
         audit.record(session, clock, actor=user.email, action="concern.read", subject=concern.id,
                      detail={"messages": opened})
     return HandlerView(Conversation(_summary(session, concern), messages), can_read,
-                       share_candidates(session, concern.id) if can_read else [])
+                       share_candidates(session, config, concern.id) if can_read else [])
 
 
 def handler_message(
@@ -909,9 +1069,10 @@ def handler_message(
 
 def change_status(
     session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
-    new_status: str, outcome: str | None, expected_status: str,
+    new_status: str, outcome: str | None, expected_status: str, closing_message: object = "",
 ) -> None:
-    """Move a concern forward; closing needs an outcome (spam/duplicate: mark_excluded)."""
+    """Move a concern forward; closing needs an outcome (spam/duplicate: mark_excluded)
+    and may carry a message to the reporter, sent just before it closes."""
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
     try:
@@ -922,6 +1083,16 @@ def change_status(
         raise StatusChangeError("To close a concern, choose its outcome.")
     if target != Status.CLOSED and outcome:
         raise StatusChangeError("An outcome is only chosen when closing.")
+    message = clean_text(closing_message, field_name="closing_message",
+                         label="Closing message", required=False, max_chars=MAX_MESSAGE)
+    if message and target != Status.CLOSED:
+        raise FieldError("closing_message", "A closing message is only sent when closing.")
+    if message and expected_status == concern.status:
+        handler_message(session, clock, config, user, concern.id, text=message,
+                        seen_seq=concern.last_seq, note=False)
+        session.flush()  # the acknowledgement it may have made, before the conditional move
+        # The message acknowledged a new concern: close from where it now is.
+        expected_status = concern.status
     _move(session, clock, config, user, concern, target, outcome, expected_status)
 
 
@@ -980,27 +1151,33 @@ def next_statuses(status: str) -> list[tuple[str, str]]:
     return [(s.value, STATUS_LABELS[s]) for s in later]
 
 
-def share_candidates(session: Session, concern_id: str) -> list[tuple[int, str]]:
-    """Active handlers with a key pair who cannot read this concern yet."""
+def share_candidates(session: Session, config: ConcernConfig,
+                     concern_id: str) -> list[tuple[int, str]]:
+    """Active handlers with a key pair who cannot read this concern yet and are not kept
+    out of it (by its reporter, or by recusing themselves)."""
     with_access = _handler_ids_with_access(session, concern_id)
-    rows = session.execute(
-        select(User.id, User.email)
-        .join(HandlerKey, HandlerKey.user_id == User.id)
-        .where(User.role == Role.HANDLER.value, User.disabled.is_(False),
-               User.id.not_in(with_access))
-        .order_by(User.email)
-    )
-    return list(rows)
+    rows = [
+        (user_id, email)
+        for user_id, email in session.execute(
+            select(User.id, User.email)
+            .join(HandlerKey, HandlerKey.user_id == User.id)
+            .where(User.role == Role.HANDLER.value, User.disabled.is_(False),
+                   User.id.not_in(with_access))
+            .order_by(User.email)
+        )
+    ]
+    kept_out = conflicts.excluded_handlers(session, config, concern_id, [u for u, _ in rows])
+    return [(user_id, email) for user_id, email in rows if user_id not in kept_out]
 
 
 def share_concern(
-    session: Session, clock: Clock, user: User, private_key: X25519PrivateKey,
-    concern_id: str, target_id: object,
+    session: Session, clock: Clock, config: ConcernConfig, user: User,
+    private_key: X25519PrivateKey, concern_id: str, target_id: object,
 ) -> int:
     """Give another handler every message this handler can read; return how many."""
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
-    candidates = dict(share_candidates(session, concern.id))
+    candidates = dict(share_candidates(session, config, concern.id))
     target = int(target_id) if isinstance(target_id, str) and target_id.isdigit() else None
     if target not in candidates:
         raise ShareError("Choose a case handler from the list.")
@@ -1016,6 +1193,7 @@ def share_concern(
 def _rewrap_all(
     session: Session, concern_id: str | None, from_kind: Reader, from_id: int,
     private_key: X25519PrivateKey, target_id: int, target_public: X25519PublicKey,
+    skip: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, int]:
     """Add handler `target_id` wraps for every message `from` can open; per-concern counts."""
     query = (
@@ -1036,7 +1214,7 @@ def _rewrap_all(
     )
     counts: dict[str, int] = {}
     for wrap, kind in session.execute(query):
-        if (wrap.concern_id, wrap.seq) in existing:
+        if (wrap.concern_id, wrap.seq) in existing or wrap.concern_id in skip:
             continue
         new = crypto.rewrap(wrap.wrap, private_key, target_public,
                             _aad(wrap.concern_id, wrap.seq, kind))
@@ -1049,8 +1227,8 @@ def _rewrap_all(
 
 
 def recover_access(
-    session: Session, clock: Clock, recovery_private: X25519PrivateKey, handler_email: str, *,
-    actor: str,
+    session: Session, clock: Clock, config: ConcernConfig, recovery_private: X25519PrivateKey,
+    handler_email: str, *, actor: str,
 ) -> dict[str, int]:
     """Grant a handler every concern through the recovery key; return messages per concern."""
     recovery = keys.matching_recovery_key(session, recovery_private)
@@ -1064,11 +1242,65 @@ def recover_access(
             "Ask them to sign in once, then run this again."
         )
     counts = _rewrap_all(session, None, Reader.RECOVERY, recovery.id, recovery_private, user.id,
-                         crypto.public_key_from_raw(target_key.public_key))
+                         crypto.public_key_from_raw(target_key.public_key),
+                         skip=conflicts.concerns_excluding(session, config, user.id))
     for concern_id, messages in sorted(counts.items()):
         audit.record(session, clock, actor=actor, action="concern.recover", subject=concern_id,
                      detail={"handler": user.email, "messages": messages})
     return counts
+
+
+def open_attachment(
+    session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str,
+    seq: int, number: int, private_key: X25519PrivateKey | None,
+) -> tuple[evidence.AttachmentInfo, Iterator[bytes]]:
+    """Give a handler one attached file to download (decrypted chunk by chunk); audited."""
+    concern = _concern(session, concern_id)
+    if conflicts.is_excluded(session, config, concern.id, user.id):
+        raise ConcernNotFoundError("There is no concern with that reference.")
+    _require_access(session, concern, user)
+    if private_key is None:
+        raise NoAccessError("Unlock your key on the concern's page first.")
+    message = next((m for m in _decrypt_messages(session, concern.id, private_key,
+                                                  Reader.HANDLER, user.id, include_notes=False,
+                                                  with_authors=False) if m.seq == seq), None)
+    body = message.body if message is not None else None
+    info = next((a for a in evidence.listed(body) if a.number == number), None)
+    key = evidence.key_of(body, number) if body is not None else None
+    if info is None or key is None:
+        raise ConcernNotFoundError("There is no such attachment.")
+    audit.record(session, clock, actor=user.email, action="concern.download",
+                 subject=concern.id, detail={"seq": seq, "file": number})
+    return info, evidence.stream(session, concern.id, seq, number, key)
+
+
+def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,
+           concern_id: str) -> int:
+    """Take a handler off a concern for good: delete their key wraps, keep them out of
+    sharing and recovery, audit it. Refused while nobody else could read it. Returns the
+    number of wraps deleted."""
+    concern = _concern(session, concern_id)
+    _require_access(session, concern, user)
+    others = set(_follow_up_readers(session, concern, to_reporter=False)) - {
+        _reader_id(Reader.HANDLER, user.id)}
+    if not any(reader.startswith("handler:") for reader in others):
+        raise RecusalError(
+            "You are the only handler who can read this concern. Share it with a colleague "
+            "first, then recuse yourself, so that someone can still answer the reporter."
+        )
+    deleted = session.execute(
+        delete(ConcernKeyWrap).where(
+            ConcernKeyWrap.concern_id == concern.id,
+            ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+            ConcernKeyWrap.reader_id == user.id,
+        )
+    ).rowcount
+    session.execute(insert(ConcernExclusion).values(
+        conflicts.exclusion_rows(config, concern.id, [user.id])))
+    audit.record(session, clock, actor=user.email, action="concern.recuse", subject=concern.id,
+                 detail={"wraps_deleted": deleted})
+    request_erasure(session, ConcernKeyWrap.__tablename__)
+    return deleted
 
 
 # --------------------------------------------------------------------------- retention
@@ -1091,8 +1323,13 @@ def purge_expired(session: Session, clock: Clock, config: ConcernConfig, *, acto
     if due:
         # The ciphertexts, key wraps and receipt hash must not outlive their rows on disk.
         request_erasure(session, ConcernKeyWrap.__tablename__, ConcernMessage.__tablename__,
-                        Concern.__tablename__)
+                        Concern.__tablename__, ConcernExclusion.__tablename__,
+                        ConcernAttachmentChunk.__tablename__)
         session.execute(delete(ConcernKeyWrap).where(ConcernKeyWrap.concern_id.in_(due)))
+        # Nothing is left to keep anyone from: the markers go with the content.
+        session.execute(delete(ConcernExclusion).where(ConcernExclusion.concern_id.in_(due)))
+        session.execute(delete(ConcernAttachmentChunk).where(
+            ConcernAttachmentChunk.concern_id.in_(due)))
         session.execute(delete(ConcernMessage).where(ConcernMessage.concern_id.in_(due)))
         session.execute(
             update(Concern)

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import BinaryIO
 
-from flask import Blueprint, g, render_template, session
+from flask import Blueprint, g, render_template, request, session
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from concerns import services
+from concerns import attachments, conflicts, evidence, services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
 from speakup.web import clock, db, public, settings
@@ -50,8 +54,11 @@ class CategoryChoices:
     submissions are always checked against the database itself.
     """
 
-    def __init__(self, ttl: float = 30.0) -> None:
+    def __init__(self, ttl: float = 30.0,
+                 load: Callable[[Session], dict[str, str]] | None = None) -> None:
         self.ttl = ttl
+        self._load = load or (
+            lambda session: {str(c.id): c.label for c in services.list_categories(session)})
         self._lock = threading.Lock()
         self._choices: dict[str, str] = {}
         self._expires = 0.0
@@ -59,7 +66,7 @@ class CategoryChoices:
     def get(self, session: Session) -> dict[str, str]:
         with self._lock:
             if time.monotonic() >= self._expires:
-                self._choices = {str(c.id): c.label for c in services.list_categories(session)}
+                self._choices = self._load(session)
                 self._expires = time.monotonic() + self.ttl
             return dict(self._choices)
 
@@ -79,12 +86,24 @@ def sqlite_writer() -> AbstractContextManager[object]:
     return app_services().extras["concern_sqlite_writer"]
 
 
+def offered_handler_choices(session: Session) -> dict[str, str]:
+    return {str(user_id): name for user_id, name in conflicts.offered_handlers(session)}
+
+
+def handler_choices() -> CategoryChoices:
+    """The handlers a reporter may keep out, cached like the categories (same reason)."""
+    return app_services().extras.setdefault("concern_handler_choices",
+                                            CategoryChoices(load=offered_handler_choices))
+
+
 def category_choices() -> CategoryChoices:
     return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
 
 
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
     form.category.choices = category_choices().get(db())
+    form.excluded.choices = list(handler_choices().get(db()).items()) \
+        if concern_config().exclusions_offered else []
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -96,14 +115,25 @@ def new() -> tuple[str, int]:
     if not form.is_submitted():
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
+    config = concern_config()
     try:
-        prepared = services.prepare_report(concern_config(), category_id=form.category.data,
+        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
+                                 max_bytes=config.attachment_max_bytes)
+    except attachments.AttachmentRefusedError as exc:
+        return _refused_files(form, str(exc))
+    try:
+        prepared = services.prepare_report(config, category_id=form.category.data,
                                            what_happened=form.what_happened.data,
-                                           what_wanted=form.what_wanted.data, hint=hint)
+                                           what_wanted=form.what_wanted.data, hint=hint,
+                                           excluded=form.excluded.data, files=files)
         with sqlite_writer():
-            receipt, _ = services.store_new_concern(db(), clock(), concern_config(), prepared,
-                                                    hint)
+            receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint)
             db().commit()
+    except services.FieldErrors as exc:
+        db().rollback()
+        for name, message in exc.errors.items():
+            form[name].errors = [message]
+        return _new_form_page(form, 400)
     except services.FieldError as exc:
         db().rollback()
         form[exc.field].errors = [str(exc)]
@@ -114,8 +144,81 @@ def new() -> tuple[str, int]:
     except services.NotReadyError as exc:
         db().rollback()
         return _new_form_page(form, 503, str(exc))
+    finally:
+        evidence.close(files)
     _used_csrf_token()
-    return render_template("concerns/receipt.html", receipt=receipt), 200
+    return render_template("concerns/receipt.html", receipt=receipt,
+                           files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _uploads() -> list[tuple[BinaryIO, str]]:
+    """The files a form carried (a browser sends an empty part when none is chosen)."""
+    return [(f.stream, f.filename or "file") for f in request.files.getlist("attachments")
+            if f.filename]
+
+
+def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
+    """Show a refused file's reason with every other error, the text kept."""
+    form.attachments.errors = [message + " Your text is kept: choose the files again."]
+    try:
+        services.validate_report(category_id=form.category.data,
+                                 what_happened=form.what_happened.data,
+                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data)
+    except services.FieldErrors as exc:
+        for name, text in exc.errors.items():
+            form[name].errors = [text]
+    return _new_form_page(form, 400)
+
+
+# A form whose CSRF token expired, or was already used (a reload of the page a
+# successful POST returned sends the same form again), is shown again with
+# everything typed still in it, and what may have happened said plainly.
+NEW_EXPIRED = (
+    "This form had expired or had already been sent, so nothing was sent just now. "
+    "If you reloaded the page that showed your receipt: your concern was sent then, and its "
+    "receipt was shown only that once — nobody can show it again; if you did not note it, "
+    "you can raise the concern again. Otherwise, your text is still below: send it again."
+)
+REPLY_EXPIRED = (
+    "This form had expired or had already been sent, so nothing was sent just now. If you "
+    "reloaded the page after sending a reply, that reply was sent once: it is in the "
+    "conversation above. Otherwise, your text is still below: send it again."
+)
+CHECK_EXPIRED = "This form had expired. Your receipt is still below: press the button again."
+
+
+def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
+    """Say what to do when a form is over the size limit (its body was never read, so
+    the text survives only in the browser: going Back brings it back)."""
+    return render_template("concerns/too_large.html",
+                           limit_kib=settings().max_request_bytes // 1024), 413
+
+
+bp.register_error_handler(RequestEntityTooLarge, too_large)
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_exc: CSRFError) -> tuple[str, int]:
+    db().rollback()
+    if request.endpoint == "concerns.new":
+        return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
+    if request.endpoint == "concerns.reply":
+        form = ReporterReplyForm()
+        try:
+            keys_ = services.receipt_keys(concern_config(), form.receipt.data)
+            # Counted like every use of a receipt: no way round the rate limit.
+            services.count_receipt_use(db(), clock(), concern_config(), keys_)
+            db().commit()
+            conversation = services.open_conversation(db(), keys_)
+        except services.RateLimitedError as exc:
+            db().rollback()
+            return _conversation_page(None, form, 429, str(exc))
+        except services.ConcernError:
+            db().rollback()
+            return _conversation_page(None, form, 400, REPLY_EXPIRED)
+        db().rollback()
+        return _conversation_page(conversation, form, 400, REPLY_EXPIRED)
+    return _check_page(CheckForm(), 400, CHECK_EXPIRED)
 
 
 def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tuple[str, int]:
@@ -126,10 +229,13 @@ def _conversation_page(
     conversation: services.Conversation | None, form: ReporterReplyForm, status: int,
     notice: str | None = None, sent: bool = False,
 ) -> tuple[str, int]:
+    reopen_until = None
     if conversation is not None:
         form.seen_seq.data = str(conversation.concern.last_seq)
+        until = services.reopen_until(conversation.concern, concern_config())
+        reopen_until = until if until and concern_config().today(clock()) <= until else None
     return render_template("concerns/conversation.html", conversation=conversation, form=form,
-                           notice=notice, sent=sent), status
+                           notice=notice, sent=sent, reopen_until=reopen_until), status
 
 
 @bp.route("/check", methods=["GET", "POST"])
@@ -162,12 +268,17 @@ def check() -> tuple[str, int]:
 @public
 def reply() -> tuple[str, int]:
     form = ReporterReplyForm()
+    config = concern_config()
+    files: list[evidence.PreparedFile] = []
     try:
-        keys_ = services.receipt_keys(concern_config(), form.receipt.data)
-        services.count_receipt_use(db(), clock(), concern_config(), keys_)
+        keys_ = services.receipt_keys(config, form.receipt.data)
+        services.count_receipt_use(db(), clock(), config, keys_)
         db().commit()
-        conversation = services.reporter_reply(db(), clock(), concern_config(), keys_,
-                                               text=form.text.data, seen_seq=form.seen_seq.data)
+        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
+                                 max_bytes=config.attachment_max_bytes)
+        conversation = services.reporter_reply(db(), clock(), config, keys_,
+                                               text=form.text.data, seen_seq=form.seen_seq.data,
+                                               files=files)
         db().commit()
     except (services.MalformedReceiptError, services.ReceiptNotFoundError):
         db().rollback()  # only a forged or stale form gets here
@@ -176,6 +287,12 @@ def reply() -> tuple[str, int]:
     except services.RateLimitedError as exc:
         db().rollback()
         return _conversation_page(None, form, 429, str(exc))
+    except attachments.AttachmentRefusedError as exc:
+        db().rollback()
+        conversation = services.open_conversation(db(), keys_)
+        db().rollback()
+        form.attachments.errors = [f"{exc} Your text is kept: choose the files again."]
+        return _conversation_page(conversation, form, 400)
     except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
@@ -185,6 +302,8 @@ def reply() -> tuple[str, int]:
             return _conversation_page(conversation, form, 400)
         moved_on = isinstance(exc, services.ConversationMovedOnError)
         return _conversation_page(conversation, form, 409 if moved_on else 400, str(exc))
+    finally:
+        evidence.close(files)
     _used_csrf_token()
     return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
                               200, sent=True)

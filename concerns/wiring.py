@@ -6,22 +6,34 @@ import contextlib
 import threading
 from typing import Any
 
-from flask import Flask, g, has_request_context, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.orm import Session
 
-from concerns import admin_views, handler_views, keys, publication, services, views
+from concerns import (
+    admin_views,
+    digest,
+    evidence,
+    handler_views,
+    keys,
+    publication,
+    services,
+    views,
+)
 from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
+from speakup.auth_views import HOME_BY_ROLE
 from speakup.db import is_sqlite
 from speakup.jobs import Job, register_job
+from speakup.mail import mailer_for
 from speakup.models import User
 from speakup.web import Services, db
 from speakup.web import services as app_services
 
 PURGE_JOB_ID = "concerns.purge"
 PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
+DIGEST_JOB_ID = "concerns.handler-digest"
 
 
 def init_app(app: Flask) -> None:
@@ -33,25 +45,33 @@ def init_app(app: Flask) -> None:
     svc.extras["concern_sqlite_writer"] = (
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
-    for blueprint in (views.bp, handler_views.bp, admin_views.bp):
+    for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
     _init_key_hooks(app)
+    _init_upload_limit(app)
+    app.add_template_filter(evidence.listed, "attachments")
     extras = svc.extras
     extras.setdefault("nav_links", []).append(("handling.inbox", "Inbox", ("handler",)))
     extras.setdefault("public_links", []).extend(
         [("concerns.new", "Raise a concern"), ("concerns.check", "Check a concern")]
     )
-    extras.setdefault("admin_links", []).append(
-        ("concern_admin.categories", "Concern categories")
-    )
+    extras.setdefault("admin_links", []).extend([
+        ("concern_admin.categories", "Concern categories"),
+        ("concern_handlers_admin.handlers", "Case handlers' names"),
+    ])
     extras.setdefault("staff_links", []).append(
         ("handling.inbox", "Concerns inbox", ("handler",))
     )
     extras.setdefault("demo_seeders", []).append(seed_demo_concerns)
+    # A handler signs in to what waits for them (the inbox's summary), not a menu.
+    extras["home_by_role"] = {**extras.get("home_by_role", HOME_BY_ROLE),
+                              "handler": "handling.inbox"}
     register_job(app, Job(PURGE_JOB_ID, run_purge, every_minutes=60))
     register_job(app, Job(PUBLISH_STATS_JOB_ID, run_publish_stats, every_minutes=60))
+    # Every 5 minutes: the summary leaves within minutes of SPEAKUP_HANDLER_DIGEST_AT.
+    register_job(app, Job(DIGEST_JOB_ID, run_digest, every_minutes=5))
 
 
 def run_purge(svc: Services) -> None:
@@ -59,6 +79,17 @@ def run_purge(svc: Services) -> None:
     with svc.session_factory() as session:
         services.purge_expired(session, svc.clock, svc.extras["concerns"], actor="scheduler")
         session.commit()
+
+
+def run_digest(svc: Services) -> int:
+    """Send the handlers' daily summaries that are due (idempotent: one a handler a day)."""
+    mailer = mailer_for(svc)
+    try:
+        with svc.session_factory() as session:
+            return digest.send_due_digests(session, svc.clock, svc.extras["concerns"],
+                                           svc.settings, mailer)
+    finally:
+        mailer.close()
 
 
 def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:
@@ -71,6 +102,29 @@ def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:
         )
         session.commit()
     return done
+
+
+def _init_upload_limit(app: Flask) -> None:
+    """Let a new report carry its files: raise the body limit for that one endpoint.
+
+    CSRFProtect reads the form in the first app-level before_request, which is when the
+    body limit applies; so this runs before it (a hook in create_app would be tidier).
+    Everything else keeps SPEAKUP_MAX_REQUEST_BYTES.
+    """
+    svc = app_services(app)
+
+    def allow_files() -> None:
+        # Only multipart bodies: werkzeug limits each typed field of those to
+        # max_form_memory_size, but reads a URL-encoded body whole.
+        if (request.method == "POST" and request.endpoint in ("concerns.new", "concerns.reply")
+                and request.mimetype == "multipart/form-data"):
+            config: ConcernConfig = svc.extras["concerns"]
+            request.max_content_length = (svc.settings.max_request_bytes
+                                          + config.attachments_max * config.attachment_max_bytes)
+            # The typed fields stay under the usual limit; only files may be larger.
+            request.max_form_memory_size = svc.settings.max_request_bytes
+
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_files)
 
 
 def _init_key_hooks(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # The smallest minimum group size anyone may configure (DESIGN.md rule 5).
 MIN_GROUP_SIZE_FLOOR = 3
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+_DIGEST_AT = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 class SettingsError(ValueError):
@@ -72,6 +74,15 @@ class Settings:
     raw_retention_days: int = 0
     # Days after a quarter ends before its concern statistics are computed and frozen.
     stats_grace_days: int = 14
+    # Local time ("HH:MM" in `timezone`) of the handlers' daily summary e-mail.
+    handler_digest_at: str = "08:00"
+    # Whether reporters may name handlers who must not receive their concern.
+    concern_exclusions: bool = True
+    # Days after closing during which a reporter's reply reopens their concern.
+    reopen_days: int = 30
+    # Files a reporter may attach to a report, and the largest size of each.
+    attachments_max: int = 5
+    attachment_max_mb: int = 10
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -87,6 +98,11 @@ class Settings:
                 f"SPEAKUP_TIMEZONE {self.timezone!r} is not a known time zone "
                 "(use a name such as Europe/London)."
             ) from exc
+        if not _DIGEST_AT.fullmatch(self.handler_digest_at):
+            raise SettingsError(
+                f"SPEAKUP_HANDLER_DIGEST_AT must be a time such as 08:00 (24-hour HH:MM), "
+                f"not {self.handler_digest_at!r}."
+            )
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///{self.instance_path / 'speakup.sqlite3'}"
@@ -124,6 +140,11 @@ class Settings:
             ),
             raw_retention_days=_int(env, "SPEAKUP_RAW_RETENTION_DAYS", 0),
             stats_grace_days=_int(env, "SPEAKUP_STATS_GRACE_DAYS", 14),
+            handler_digest_at=(env.get("SPEAKUP_HANDLER_DIGEST_AT") or "08:00").strip(),
+            concern_exclusions=_bool(env, "SPEAKUP_CONCERN_EXCLUSIONS", True),
+            reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
+            attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
+            attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.message
 import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 
 
@@ -20,9 +27,9 @@ def hidden_fields(html: str) -> dict[str, str]:
 
 
 def receipt_from(html: str) -> str:
-    match = re.search(r'id="receipt"[^>]*>([^<]+)<', html)
+    match = re.search(r'id="receipt"[^>]*>(.*?)</p>', html, re.S)
     assert match, "page shows no receipt"
-    return match.group(1).strip()
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()
 
 
 def submit(client: FlaskClient, text: str = "Someone said something racist in the canteen.",
@@ -40,3 +47,39 @@ def post_form(client: FlaskClient, url: str, data: dict[str, str]):  # type: ign
     """GET a one-form page for its CSRF token, then POST `data` to it."""
     token = hidden_fields(client.get(url).get_data(as_text=True))["csrf_token"]
     return client.post(url, data={"csrf_token": token, **data})
+
+
+class SmtpSink:
+    """Collects what a real SMTP server (aiosmtpd) receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[str, SmtpSink]]:
+    """A real SMTP server on a free local port: yields (smtp URL, sink)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", sink
+    finally:
+        controller.stop()
+
+
+def closed_port_url() -> str:
+    """An SMTP URL where nothing listens (sending there fails like a server that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"smtp://127.0.0.1:{port}?timeout=5"

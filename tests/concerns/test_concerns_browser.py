@@ -34,7 +34,7 @@ class PageChecks:
     """Screenshots and axe-core runs of the pages a test passes through."""
 
     def __init__(self, browser, base: str) -> None:  # type: ignore[no-untyped-def]
-        # Scripts on only here, so axe can run; the pages themselves ship none.
+        # Scripts on here, so axe can run (the only page script is the receipt's copy button).
         self.page = browser.new_context(viewport={"width": 1280, "height": 900},
                                         bypass_csp=True).new_page()
         self.base = base
@@ -139,3 +139,81 @@ def test_reporter_without_javascript_and_handler_converse(site):
         checks.check("check-error", reporter.content())
         browser.close()
     assert checks.problems == []
+
+
+@pytest.mark.browser
+def test_receipt_on_a_phone_copies_prints_and_never_breaks_a_group(site):
+    server, _ = site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        # Without JavaScript: no copy button, the receipt is all there.
+        plain = browser.new_context(java_script_enabled=False,
+                                    viewport={"width": 320, "height": 640}).new_page()
+        plain.goto(server.url + "/concerns/new")
+        plain.get_by_label("Racism or discrimination").check()
+        plain.get_by_label("What happened?").fill(REPORT)
+        plain.get_by_role("button", name="Send my concern").click()
+        plain.wait_for_load_state()
+        assert len(plain.locator("#receipt").inner_text().strip()) == 24
+        assert not plain.get_by_role("button", name="Copy the receipt").is_visible()
+
+        # With JavaScript, on a 320-pixel phone with large text.
+        context = browser.new_context(viewport={"width": 320, "height": 640},
+                                      device_scale_factor=2)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        page = context.new_page()
+        page.goto(server.url + "/concerns/new")
+        page.get_by_label("Racism or discrimination").check()
+        page.get_by_label("What happened?").fill(REPORT)
+        page.get_by_role("button", name="Send my concern").click()
+        page.wait_for_load_state()
+        receipt = page.locator("#receipt").inner_text().replace("\n", "").strip()
+        assert len(receipt) == 24
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        # Every group sits on one line (one box), even when the receipt needs several lines.
+        boxes = page.evaluate(
+            "[...document.querySelectorAll('#receipt .receipt-group')]"
+            ".map(g => g.getClientRects().length)")
+        assert boxes == [1, 1, 1, 1, 1]
+        tops = page.evaluate(
+            "[...document.querySelectorAll('#receipt .receipt-group')]"
+            ".map(g => Math.round(g.getBoundingClientRect().top))")
+        assert len(set(tops)) > 1  # at this size it did wrap, only between groups
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320
+        page.get_by_role("button", name="Copy the receipt").click()
+        page.get_by_text("Copied.").wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == receipt
+        # Printed: the receipt and the advice, no button, no navigation.
+        page.emulate_media(media="print")
+        assert not page.get_by_role("button", name="Copy the receipt").is_visible()
+        assert page.locator("#receipt").is_visible()
+        assert not page.locator(".site-header nav").is_visible()
+        browser.close()
+
+
+@pytest.mark.browser
+def test_too_large_form_loses_nothing_going_back(live_server, fresh_database_url, tmp_path):
+    settings = Settings(instance_path=tmp_path / "instance", database_url=fresh_database_url,
+                        secret_key=TEST_SECRET)
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
+                                 actor="test")
+        session.commit()
+    engine.dispose()
+    server = live_server(SPEAKUP_MAX_REQUEST_BYTES="4096")
+    long_text = REPORT + " " + "More detail. " * 400  # about 5 KB: over the limit
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(server.url + "/concerns/new")
+        page.get_by_label("Racism or discrimination").check()
+        page.get_by_label("What happened?").fill(long_text)
+        page.get_by_role("button", name="Send my concern").click()
+        page.wait_for_load_state()
+        assert "Your text is not lost" in page.content()
+        page.go_back()
+        page.wait_for_load_state()
+        assert page.get_by_label("What happened?").input_value() == long_text
+        browser.close()

@@ -54,7 +54,7 @@ def test_keys_init_with_a_passphrase_and_recover(app, runner, session, clock, ma
                                  successor.user.email], input="correct horse staple\n")
     assert result.exit_code == 0, result.output
     assert "1 messages in 1 concerns" in result.output
-    view = services.read_concern(session, clock, successor.user, concern_id,
+    view = services.read_concern(session, clock, concern_config, successor.user, concern_id,
                                  successor.private_key)
     assert view.conversation.messages[0].body["what_happened"] == "needs recovering"
 

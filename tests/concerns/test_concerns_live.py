@@ -22,7 +22,8 @@ from speakup.settings import Settings
 
 CLIENTS = 64
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-RECEIPT = re.compile(r'id="receipt"[^>]*>([^<]+)<')
+# The receipt's groups are in spans (so none breaks across lines): strip the tags.
+RECEIPT = re.compile(r'id="receipt"[^>]*>(.*?)</p>', re.S)
 HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"|'
                     r'<input[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"')
 
@@ -80,7 +81,7 @@ def _submit(base: str, n: int) -> str:
         "csrf_token": token, "category": str(n % 4 + 1),
         "what_happened": f"Concurrent report number {n}", "what_wanted": ""})
     assert status == 200, html[:500]
-    return RECEIPT.search(html).group(1)
+    return re.sub(r"<[^>]+>", "", RECEIPT.search(html).group(1))
 
 
 def _open(base: str, receipt: str) -> tuple[Browser, str]:

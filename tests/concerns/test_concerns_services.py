@@ -33,8 +33,9 @@ def _submit(session, clock, config, text=REPORT, category=1, wanted=WANTED):
     return receipt, concern_id
 
 
-def _read(session, clock, handler, concern_id):
-    return services.read_concern(session, clock, handler.user, concern_id, handler.private_key)
+def _read(session, clock, handler, concern_id, config):
+    return services.read_concern(session, clock, config, handler.user, concern_id,
+                                 handler.private_key)
 
 
 def _texts(view):
@@ -57,7 +58,7 @@ def test_round_trip_between_reporter_and_handler(session, clock, concern_config,
     handler = make_handler()
     receipt, concern_id = _submit(session, clock, concern_config)
 
-    view = _read(session, clock, handler, concern_id)
+    view = _read(session, clock, handler, concern_id, concern_config)
     assert view.can_read
     assert _texts(view) == [{"what_happened": REPORT, "what_wanted": WANTED}]
 
@@ -79,9 +80,10 @@ def test_round_trip_between_reporter_and_handler(session, clock, concern_config,
     services.reporter_reply(session, clock, concern_config, keys_, text="Ward 7, nights.",
                             seen_seq=mine.concern.last_seq)
     session.commit()
-    assert [m.kind for m in _read(session, clock, handler, concern_id).conversation.messages] == [
+    view = _read(session, clock, handler, concern_id, concern_config)
+    assert [m.kind for m in view.conversation.messages] == [
         "report", "handler_reply", "note", "reporter_reply"]
-    assert _texts(_read(session, clock, handler, concern_id))[-1] == {"text": "Ward 7, nights."}
+    assert _texts(view)[-1] == {"text": "Ward 7, nights."}
 
 
 def test_wrong_receipts_all_get_the_same_answer(session, clock, concern_config, recovery_key):
@@ -168,7 +170,7 @@ def test_a_stale_readers_hint_never_decides_who_can_read(session, clock, concern
     assert ("handler", leaves.user.id) not in readers
     assert {("handler", stays.user.id), ("handler", newcomer.user.id)} <= readers
     assert f"handler:{leaves.user.id}" not in hint.readers
-    view = _read(session, clock, newcomer, concern_id)
+    view = _read(session, clock, newcomer, concern_id, concern_config)
     assert _texts(view)[0]["what_happened"] == "second"
 
 
@@ -185,7 +187,7 @@ def test_password_change_keeps_access(session, clock, concern_config, recovery_k
         crypto.unlock_private_key(locked, handler.password)
     unlocked = keys.unlock_handler_key(session, clock, concern_config, handler.user,
                                        "a brand new long password")
-    view = services.read_concern(session, clock, handler.user, concern_id, unlocked)
+    view = services.read_concern(session, clock, concern_config, handler.user, concern_id, unlocked)
     assert _texts(view)[0]["what_happened"] == REPORT
     assert "handler_key.replace" not in _actions(session)
 
@@ -202,28 +204,28 @@ def test_new_handler_gains_access_only_by_sharing(session, clock, concern_config
     keys_ = services.receipt_keys(concern_config, receipt)
     services.reporter_reply(session, clock, concern_config, keys_, text="more", seen_seq=2)
     session.commit()
-    view = _read(session, clock, newcomer, concern_id)
+    view = _read(session, clock, newcomer, concern_id, concern_config)
     assert not view.can_read and all(m.body is None for m in view.conversation.messages)
     with pytest.raises(services.NoAccessError):
         services.handler_message(session, clock, concern_config, newcomer.user, concern_id,
                                  text="hi", seen_seq=3, note=False)
     with pytest.raises(services.NoAccessError):
-        services.share_concern(session, clock, newcomer.user, newcomer.private_key, concern_id,
-                               str(first.user.id))
+        services.share_concern(session, clock, concern_config, newcomer.user,
+                               newcomer.private_key, concern_id, str(first.user.id))
 
-    assert services.share_candidates(session, concern_id) == [(newcomer.user.id,
+    assert services.share_candidates(session, concern_config, concern_id) == [(newcomer.user.id,
                                                                newcomer.user.email)]
-    shared = services.share_concern(session, clock, first.user, first.private_key, concern_id,
-                                    str(newcomer.user.id))
+    shared = services.share_concern(session, clock, concern_config, first.user,
+                                    first.private_key, concern_id, str(newcomer.user.id))
     session.commit()
     assert shared == 3
-    assert _texts(_read(session, clock, newcomer, concern_id)) == [
+    assert _texts(_read(session, clock, newcomer, concern_id, concern_config)) == [
         {"what_happened": REPORT, "what_wanted": WANTED}, {"text": "note for handlers"},
         {"text": "more"}]
     assert "concern.share" in _actions(session)
     with pytest.raises(services.ShareError):  # already shared
-        services.share_concern(session, clock, first.user, first.private_key, concern_id,
-                               str(newcomer.user.id))
+        services.share_concern(session, clock, concern_config, first.user, first.private_key,
+                               concern_id, str(newcomer.user.id))
 
 
 def test_disabled_handler_gets_no_new_wraps(session, clock, concern_config, recovery_key,
@@ -264,33 +266,35 @@ def test_recovery_key_restores_access_after_every_handler_is_gone(
     services.reporter_reply(session, clock, concern_config, keys_, text="hello?", seen_seq=2)
     _, orphan = _submit(session, clock, concern_config, text="Nobody can read me yet")
     successor = make_handler()
-    assert not _read(session, clock, successor, concern_id).can_read
+    assert not _read(session, clock, successor, concern_id, concern_config).can_read
 
-    counts = services.recover_access(session, clock, recovery_key, successor.user.email,
-                                     actor="cli (recovery key)")
+    counts = services.recover_access(session, clock, concern_config, recovery_key,
+                                     successor.user.email, actor="cli (recovery key)")
     session.commit()
     assert counts == {concern_id: 3, orphan: 1}
-    assert _texts(_read(session, clock, successor, concern_id)) == [
+    assert _texts(_read(session, clock, successor, concern_id, concern_config)) == [
         {"what_happened": REPORT, "what_wanted": WANTED}, {"text": "we are on it"},
         {"text": "hello?"}]
-    assert _texts(_read(session, clock, successor, orphan))[0]["what_happened"] == (
+    assert _texts(_read(session, clock, successor, orphan, concern_config))[0]["what_happened"] == (
         "Nobody can read me yet")
     assert _actions(session).count("concern.recover") == 2
     # Running it again grants nothing new.
-    assert services.recover_access(session, clock, recovery_key, successor.user.email,
-                                   actor="cli") == {}
+    assert services.recover_access(session, clock, concern_config, recovery_key,
+                                   successor.user.email, actor="cli") == {}
 
 
 def test_recovery_refuses_a_foreign_key_and_keyless_handlers(session, clock, concern_config,
                                                              recovery_key, make_user):
     handler = make_user("handler")
     with pytest.raises(keys.RecoveryKeyMismatchError):
-        services.recover_access(session, clock, crypto.new_keypair()[0], handler.user.email,
-                                actor="cli")
+        services.recover_access(session, clock, concern_config, crypto.new_keypair()[0],
+                                handler.user.email, actor="cli")
     with pytest.raises(keys.NoHandlerKeyError):  # never signed in
-        services.recover_access(session, clock, recovery_key, handler.user.email, actor="cli")
+        services.recover_access(session, clock, concern_config, recovery_key,
+                                handler.user.email, actor="cli")
     with pytest.raises(services.ShareError):
-        services.recover_access(session, clock, recovery_key, "nobody@example.org", actor="cli")
+        services.recover_access(session, clock, concern_config, recovery_key,
+                                "nobody@example.org", actor="cli")
 
 
 def test_recovery_key_is_made_once(session, clock, concern_config, recovery_key):
@@ -382,7 +386,7 @@ def test_tampering_is_detected_not_garbled(session, clock, concern_config, recov
     session.flush()
 
     with pytest.raises(crypto.DecryptionError):
-        _read(session, clock, handler, concern_id)
+        _read(session, clock, handler, concern_id, concern_config)
     if target != "swap-kind":  # a "note" is not shown to the reporter at all
         with pytest.raises(crypto.DecryptionError):
             _reporter_view(session, concern_config, receipt)
@@ -418,7 +422,7 @@ def test_text_keeps_line_breaks_and_unicode(session, clock, concern_config, reco
     text = "Line one\r\nLíne twö — ✊🏾\tend"
     _, concern_id = _submit(session, clock, concern_config, text=text,
                             wanted="x" * services.MAX_WHAT_WANTED)
-    body = _texts(_read(session, clock, handler, concern_id))[0]
+    body = _texts(_read(session, clock, handler, concern_id, concern_config))[0]
     assert body["what_happened"] == "Line one\nLíne twö — ✊🏾\tend"
 
 
@@ -568,9 +572,10 @@ def test_reading_is_audited_per_decryption(session, clock, concern_config, recov
                                            make_handler):
     handler = make_handler()
     _, concern_id = _submit(session, clock, concern_config)
-    _read(session, clock, handler, concern_id)
-    _read(session, clock, handler, concern_id)
-    services.read_concern(session, clock, handler.user, concern_id, None)  # locked: no decryption
+    _read(session, clock, handler, concern_id, concern_config)
+    _read(session, clock, handler, concern_id, concern_config)
+    # Locked: no decryption.
+    services.read_concern(session, clock, concern_config, handler.user, concern_id, None)
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "concern.read")).all()
     assert [(e.actor, e.subject) for e in entries] == [(handler.user.email, concern_id)] * 2
     assert audit.verify(session).ok
@@ -654,7 +659,7 @@ def test_purge_deletes_content_after_retention_and_keeps_dates(session, clock, c
     assert set(session.scalars(select(ConcernKeyWrap.concern_id))) == {recent, still_open}
     with pytest.raises(services.ReceiptNotFoundError):
         _reporter_view(session, concern_config, receipt)
-    view = _read(session, clock, handler, expired)
+    view = _read(session, clock, handler, expired, concern_config)
     assert view.conversation.concern.purged and view.conversation.messages == []
     assert _actions(session).count("concerns.purge") == 1
 
