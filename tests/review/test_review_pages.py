@@ -197,3 +197,14 @@ def test_round_report_prints_as_a_board_paper(client, sign_in, published_survey)
     for hidden in (".review-nav", ".breakdown", ".exports"):
         assert hidden in print_rules
     assert "break-inside: avoid" in print_rules
+
+
+def test_every_chart_has_a_how_to_read_line_before_it(client, sign_in, published_survey):
+    sign_in("reviewer")
+    for url in ["/review/", "/review/trends", *round_urls(published_survey)[:2]]:
+        html = client.get(url).get_data(as_text=True)
+        charts = html.count("<svg")
+        assert charts, url
+        # Every chart block is introduced by one plain sentence saying how to read it.
+        first_chart = html.index("<svg")
+        assert "How to read this:" in html[:first_chart], url
