@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, render_template, session
-from flask_login import LoginManager, current_user, logout_user
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import concerns.wiring
 import review.wiring
 import surveys.wiring
-from speakup import admin_views, auth_views, main_views
+from speakup import accounts, admin_views, auth_views, main_views
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
 from speakup.models import User
@@ -127,26 +127,19 @@ def _init_login(app: Flask) -> None:
 
     @manager.user_loader
     def load_user(alternative_id: str) -> User | None:
+        # The cookie is only a pointer: the session row decides (issue 13, finding 1), so
+        # sign-out, idle timeout and the absolute lifetime hold even for a copied cookie.
         user_id, _, token = alternative_id.partition(":")
-        if not user_id.isdigit():
-            return None
-        user = db().get(User, int(user_id))
-        if user is None or user.disabled or user.session_token != token:
+        svc = services()
+        user = accounts.resume_session(
+            db(), svc.clock, session.get(auth_views.SESSION_KEY),
+            idle_minutes=svc.settings.idle_timeout_minutes,
+            max_hours=svc.settings.session_max_hours,
+        )
+        db().commit()  # keep the last-seen time, or the deletion of an expired row
+        if user is None or str(user.id) != user_id or user.session_token != token:
             return None
         return user
-
-    @app.before_request
-    def enforce_idle_timeout() -> None:
-        if not current_user.is_authenticated:
-            return
-        now = services().clock.now().timestamp()
-        limit = services().settings.idle_timeout_minutes * 60
-        if now - session.get("seen", 0) > limit:
-            logout_user()
-            session.clear()
-            return
-        session["seen"] = now
-        session.permanent = True
 
 
 def _init_errors(app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from speakup.db import Base
@@ -40,6 +40,14 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
     )
+    # Failures by someone who already proved something (the password before a wrong TOTP
+    # code, a signed-in session before a wrong unlock password). A stranger who knows
+    # only the address cannot add to them, so this lock cannot be used to keep the
+    # account's owner out (issue 13, finding 6).
+    factor_failures: Mapped[int] = mapped_column(Integer, default=0)
+    factor_locked_until: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Rotated on password change or disabling, which ends every existing session.
     session_token: Mapped[str] = mapped_column(String(64))
@@ -65,6 +73,23 @@ class User(Base):
     def get_id(self) -> str:
         # The session token is part of the id, so rotating it signs out every session.
         return f"{self.id}:{self.session_token}"
+
+
+class StaffSession(Base):
+    """One signed-in browser, checked on every request and deleted at sign-out.
+
+    The cookie holds a random token; only its SHA-256 is stored, so a copy of the
+    database holds no live session.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

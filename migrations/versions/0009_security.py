@@ -1,0 +1,47 @@
+"""security hardening: server-side staff sessions, a lock strangers cannot trigger
+
+Staff sessions become rows checked on every request and deleted at sign-out (a
+copied cookie dies with them); failures by someone who already proved a factor
+are counted apart from password failures anyone can cause (issue 13).
+
+Revision ID: 0009
+Revises: 0006
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0009'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('staff_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'],
+                            name=op.f('fk_staff_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_staff_sessions'))
+    )
+    op.create_index(op.f('ix_staff_sessions_user_id'), 'staff_sessions', ['user_id'],
+                    unique=False)
+    with op.batch_alter_table('users') as batch:
+        batch.add_column(sa.Column('factor_failures', sa.Integer(), nullable=False,
+                                   server_default='0'))
+        batch.add_column(sa.Column('factor_locked_until', sa.DateTime(timezone=True),
+                                   nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('users') as batch:
+        batch.drop_column('factor_locked_until')
+        batch.drop_column('factor_failures')
+    op.drop_index(op.f('ix_staff_sessions_user_id'), table_name='staff_sessions')
+    op.drop_table('staff_sessions')
