@@ -76,6 +76,7 @@ MAX_WHAT_HAPPENED = 20_000
 MAX_WHAT_WANTED = 5_000
 MAX_MESSAGE = 20_000
 MAX_CATEGORY_LABEL = 120
+MAX_SEQ = 2**31 - 1  # the largest value Concern.last_seq (an INTEGER) can hold
 SUBMIT_BUCKET = "concern-submit"
 CHECK_BUCKET = "receipt-check"
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
@@ -241,9 +242,11 @@ def _category_label(session: Session, label: str, exclude_id: int | None = None)
                          max_chars=MAX_CATEGORY_LABEL)
     if "\n" in cleaned or "\t" in cleaned:
         raise FieldError("label", "Name: use a single line.")
-    clash = session.scalar(
-        select(ConcernCategory.id).where(func.lower(ConcernCategory.label) == cleaned.lower())
-    )
+    # Compared in Python: SQLite's lower() folds ASCII only, so "Énergie" typed twice
+    # slipped past it into the unique index. The list is short (an admin's categories).
+    folded = cleaned.casefold()
+    clash = next((id_ for id_, other in session.execute(
+        select(ConcernCategory.id, ConcernCategory.label)) if other.casefold() == folded), None)
     if clash is not None and clash != exclude_id:
         raise FieldError("label", "Name: a category with that name already exists.")
     return cleaned
@@ -717,6 +720,8 @@ def _claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only
         seen = int(seen_seq)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         seen = -1
+    if not 0 <= seen <= MAX_SEQ:  # a forged number the database cannot even compare
+        seen = -1
     condition = and_(Concern.id == concern_id, Concern.last_seq == seen)
     if open_only:
         condition = and_(condition, Concern.status != Status.CLOSED.value)
@@ -1001,7 +1006,8 @@ def share_concern(
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
     candidates = dict(share_candidates(session, concern.id))
-    target = int(target_id) if isinstance(target_id, str) and target_id.isdigit() else None
+    target = (int(target_id) if isinstance(target_id, str) and target_id.isascii()
+              and target_id.isdigit() and len(target_id) < 10 else None)
     if target not in candidates:
         raise ShareError("Choose a case handler from the list.")
     target_key = session.get(HandlerKey, target)

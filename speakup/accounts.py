@@ -157,7 +157,8 @@ def _totp_step(user: User, code: str, now: dt.datetime) -> int | None:
     if not user.totp_secret:
         return None
     code = re.sub(r"\s+", "", code or "")
-    if not code.isdigit() or len(code) != 6:
+    # isascii: "²" and "①" pass isdigit() but are no TOTP digits (and break compare_digest).
+    if not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(user.totp_secret)
     current = totp.timecode(now)

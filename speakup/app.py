@@ -21,11 +21,13 @@ from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
     ANY_STAFF,
+    BoundedIntConverter,
     Services,
     StripIdentifyingMetadata,
     apply_security_headers,
     close_db,
     db,
+    refuse_bad_host,
     services,
 )
 
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(settings.instance_path),
     )
+    # Before any blueprint adds a route: every `<int:…>` is bounded (see web.py).
+    app.url_map.converters["int"] = BoundedIntConverter
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.config.update(
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         clock=SystemClock(),
     )
     app.teardown_appcontext(close_db)
+    app.before_request(refuse_bad_host)
     CSRFProtect(app)
     _init_login(app)
     for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
