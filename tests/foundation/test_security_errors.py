@@ -67,4 +67,6 @@ def test_static_404_is_not_cached(client):
     response = client.get("/static/no-such-file.css")
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
-    assert client.get("/static/style.css").headers.get("Cache-Control") != "no-store"
+    found = client.get("/static/style.css")
+    assert found.headers.get("Cache-Control") != "no-store"
+    found.close()
