@@ -11,7 +11,7 @@ from typing import Any
 from conftest import csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 from werkzeug.test import TestResponse
 
 from speakup.web import ANY_STAFF, PUBLIC
@@ -65,7 +65,7 @@ def dummy_values(rule: Rule) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, converter in rule._converters.items():
         kind = type(converter).__name__
-        if kind == "IntegerConverter":
+        if isinstance(converter, IntegerConverter):  # ours is a bounded subclass
             values[name] = DUMMY_INT
         elif kind == "FloatConverter":
             values[name] = float(DUMMY_INT)
