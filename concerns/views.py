@@ -25,10 +25,19 @@ from sqlalchemy.orm import Session
 from concerns import services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
+from speakup.db import DATABASE_FAULTS
 from speakup.web import clock, db, public, settings
 from speakup.web import services as app_services
 
 bp = Blueprint("concerns", __name__, url_prefix="/concerns")
+
+# A database that is gone, read-only or unreachable (DATABASE_FAULTS, issue 13, finding
+# 4): the reporter is told plainly, keeps the text, and gets no receipt for it.
+NOT_STORED = (
+    "Speak Up cannot store anything right now because of a fault on our side. Nothing "
+    "you typed has been stored and no receipt was made; your text is still below. "
+    "Please copy it somewhere safe and try again later."
+)
 
 
 def concern_config() -> ConcernConfig:
@@ -84,7 +93,11 @@ def category_choices() -> CategoryChoices:
 
 
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
-    form.category.choices = category_choices().get(db())
+    try:
+        form.category.choices = category_choices().get(db())
+    except DATABASE_FAULTS:  # the fault page itself must not fail: keep what was typed
+        db().rollback()
+        form.category.choices = {}
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -114,6 +127,9 @@ def new() -> tuple[str, int]:
     except services.NotReadyError as exc:
         db().rollback()
         return _new_form_page(form, 503, str(exc))
+    except DATABASE_FAULTS:
+        db().rollback()
+        return _new_form_page(form, 503, NOT_STORED)
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt), 200
 
@@ -176,6 +192,9 @@ def reply() -> tuple[str, int]:
     except services.RateLimitedError as exc:
         db().rollback()
         return _conversation_page(None, form, 429, str(exc))
+    except DATABASE_FAULTS:
+        db().rollback()
+        return _conversation_page(None, form, 503, NOT_STORED)
     except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
         db().rollback()
         conversation = services.open_conversation(db(), keys_)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, g, render_template, session
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import concerns.wiring
@@ -16,7 +17,12 @@ import review.wiring
 import surveys.wiring
 from speakup import accounts, admin_views, auth_views, main_views
 from speakup.clock import SystemClock
-from speakup.db import make_engine, make_session_factory
+from speakup.db import (
+    DATABASE_FAULTS,
+    DatabaseUnavailableError,
+    make_engine,
+    make_session_factory,
+)
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
@@ -40,6 +46,7 @@ ERROR_TITLES = {
     413: "What you sent is too large",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "Speak Up cannot store anything right now",
 }
 
 
@@ -136,12 +143,17 @@ def _init_login(app: Flask) -> None:
         # sign-out, idle timeout and the absolute lifetime hold even for a copied cookie.
         user_id, _, token = alternative_id.partition(":")
         svc = services()
-        user = accounts.resume_session(
-            db(), svc.clock, session.get(auth_views.SESSION_KEY),
-            idle_minutes=svc.settings.idle_timeout_minutes,
-            max_hours=svc.settings.session_max_hours,
-        )
-        db().commit()  # keep the last-seen time, or the deletion of an expired row
+        try:
+            user = accounts.resume_session(
+                db(), svc.clock, session.get(auth_views.SESSION_KEY),
+                idle_minutes=svc.settings.idle_timeout_minutes,
+                max_hours=svc.settings.session_max_hours,
+            )
+            db().commit()  # keep the last-seen time, or the deletion of an expired row
+        except DATABASE_FAULTS:
+            # The error page asks who is signed in too: with no database, nobody is.
+            db().rollback()
+            return None
         if user is None or str(user.id) != user_id or user.session_token != token:
             return None
         return user
@@ -165,6 +177,15 @@ def _init_errors(app: Flask) -> None:
         if exc.code is None or exc.code < 400:
             return exc
         return render_error(exc.code)
+
+    @app.errorhandler(DatabaseUnavailableError)
+    @app.errorhandler(InternalError)
+    @app.errorhandler(OperationalError)
+    def database_fault(exc: Exception) -> tuple[str, int]:
+        app.logger.error("Database fault: %s", str(exc).splitlines()[0])
+        if "db_session" in g:
+            g.db_session.rollback()
+        return render_error(503)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> tuple[str, int]:

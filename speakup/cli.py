@@ -6,7 +6,6 @@ import logging
 import os
 import secrets
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -14,8 +13,11 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from speakup import accounts, audit, migrate
 from speakup.app import create_app
+from speakup.db import DatabaseUnavailableError
 from speakup.demo import current_code, seed_demo
 from speakup.devserver import serve
+from speakup.instance import secure_instance
+from speakup.readiness import check_before_serving
 from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
 from speakup.web import services
@@ -32,6 +34,8 @@ def _create_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """Speak Up: anonymous concerns, pulse surveys and aggregated review."""
+    # Whatever a command creates (database, -wal, outbox, key file) is owner-only.
+    os.umask(0o077)
 
 
 @main.command("init", with_appcontext=False)
@@ -42,7 +46,8 @@ def init_command() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     # Owner-only: the folder holds the SQLite database, the secret key and the outbox.
-    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in secure_instance(settings.instance_path):
+        click.echo(f"Made {path} owner-only.")
     if settings.secret_key:
         click.echo("SPEAKUP_SECRET_KEY is set; no key file needed.")
         return
@@ -54,6 +59,14 @@ def init_command() -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
     click.echo(f"Created secret key at {path} (mode 0600). Back it up: receipts depend on it.")
+
+
+def _require_database() -> None:
+    """Stop with one clear line if the database is missing, read-only or not migrated."""
+    try:
+        check_before_serving(services().settings)
+    except DatabaseUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group("db")
@@ -72,10 +85,14 @@ def _database_url() -> str:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the database schema up to date."""
-    url = _database_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(url, revision)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = settings.database_url
+    migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
+    for path in secure_instance(settings.instance_path):
+        click.echo(f"Made {path} owner-only.")
     click.echo("Database is up to date.")
 
 
@@ -154,6 +171,7 @@ def demo_command() -> None:
 @with_appcontext
 def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     """Serve locally without logging client addresses (production: gunicorn)."""
+    _require_database()
     serve(current_app._get_current_object(), host, port, with_scheduler)  # type: ignore[attr-defined]
 
 
@@ -161,6 +179,7 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """Run the scheduled jobs; only one scheduler is ever active (others wait)."""
+    _require_database()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

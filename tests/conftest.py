@@ -42,6 +42,7 @@ def _new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
     """Create an empty database of this kind; return its URL and a function that drops it."""
     if kind == "sqlite":
         path = tmp_dir / f"speakup-{secrets.token_hex(4)}.sqlite3"
+        path.touch(mode=0o600)  # an empty file is an empty database; engines never create one
         return f"sqlite:///{path}", lambda: None
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set SPEAKUP_TEST_DATABASE_URL")
