@@ -23,6 +23,7 @@ from speakup.db import (
     make_engine,
     make_session_factory,
 )
+from speakup.derived_keys import AUDIT_CHAIN, derive_key
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
@@ -83,7 +84,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["speakup"] = Services(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=make_session_factory(
+            engine, derive_key(settings.resolved_secret_key(), AUDIT_CHAIN)
+        ),
         clock=SystemClock(),
     )
     app.teardown_appcontext(close_db)

@@ -143,17 +143,36 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify", with_appcontext=False)
+@click.option("--head", "exported_head", default=None, metavar="ID:HASH",
+              help="A head printed earlier by `speakup audit head`: the chain must still "
+                   "run through it.")
 @with_appcontext
-def audit_verify() -> None:
-    """Verify the hash chain; exit 1 naming the first broken entry."""
+def audit_verify(exported_head: str | None) -> None:
+    """Verify the HMAC chain; exit 1 naming the first broken entry."""
     with services(current_app).session_factory() as session:
-        result = audit.verify(session)
+        try:
+            result = audit.verify(session, exported_head)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
     if result.ok:
-        click.echo(f"Audit log intact: {result.checked} entries verified.")
+        click.echo(f"Audit log intact: {result.checked} entries verified"
+                   + (f", through the exported head {exported_head.split(':')[0]}"
+                      if exported_head else "") + ".")
+        if result.unkeyed:
+            click.echo(f"{result.unkeyed} early entries predate the keyed chain (plain "
+                       "SHA-256): only an exported head protects them.")
         return
     where = f"entry {result.first_broken_id}" if result.first_broken_id else "the chain head"
     click.echo(f"Audit log BROKEN at {where}: {result.reason}.", err=True)
     sys.exit(1)
+
+
+@audit_group.command("head", with_appcontext=False)
+@with_appcontext
+def audit_head() -> None:
+    """Print the chain's head; keep it outside the database (e.g. a signed ticket)."""
+    with services(current_app).session_factory() as session:
+        click.echo(audit.head(session))
 
 
 @main.command("demo", with_appcontext=False)

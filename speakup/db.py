@@ -116,13 +116,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
     """Return the session factory every caller uses (web, CLI, scheduler).
 
     Its sessions carry out the erasure that :func:`request_erasure` asks for, once
-    their transaction has committed.
+    their transaction has committed, and carry the audit chain's key (speakup/audit.py).
     """
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    info = {"audit_key": audit_key} if audit_key is not None else {}
+    factory = sessionmaker(bind=engine, expire_on_commit=False, info=info)
     event.listen(factory, "after_commit", _erase_after_commit)
     event.listen(factory, "after_transaction_end", _forget_erasure)
     return factory

@@ -105,6 +105,9 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # True: entry_hash is an HMAC under the derived audit key; False: plain SHA-256
+    # (entries written before issue 13 keyed the chain).
+    keyed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AuditHead(Base):

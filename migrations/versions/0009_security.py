@@ -2,7 +2,8 @@
 
 Staff sessions become rows checked on every request and deleted at sign-out (a
 copied cookie dies with them); failures by someone who already proved a factor
-are counted apart from password failures anyone can cause (issue 13).
+are counted apart from password failures anyone can cause; audit entries say
+whether their hash is an HMAC under the derived audit key (issue 13).
 
 Revision ID: 0009
 Revises: 0006
@@ -37,9 +38,15 @@ def upgrade() -> None:
                                    server_default='0'))
         batch.add_column(sa.Column('factor_locked_until', sa.DateTime(timezone=True),
                                    nullable=True))
+    # Existing entries stay plain SHA-256 (the migration has no key); new ones are HMACs.
+    with op.batch_alter_table('audit_entries') as batch:
+        batch.add_column(sa.Column('keyed', sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_entries') as batch:
+        batch.drop_column('keyed')
     with op.batch_alter_table('users') as batch:
         batch.drop_column('factor_locked_until')
         batch.drop_column('factor_failures')
