@@ -28,7 +28,7 @@ from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
     ANY_STAFF,
-    BoundedIntConverter,
+    IntegerConverter,
     Services,
     StripIdentifyingMetadata,
     apply_security_headers,
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_path),
     )
     # Before any blueprint adds a route: every `<int:…>` is bounded (see web.py).
-    app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters["int"] = IntegerConverter
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.config.update(

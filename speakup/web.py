@@ -12,7 +12,7 @@ from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.routing import IntegerConverter
+from werkzeug import routing
 
 from speakup.accounts import LoginHook, PasswordHook
 from speakup.clock import Clock
@@ -84,8 +84,12 @@ class StripIdentifyingMetadata:
 MAX_ID = 2**31 - 1
 
 
-class BoundedIntConverter(IntegerConverter):
-    """`<int:…>` that only matches ids the database can hold (issue 13, finding 2)."""
+class IntegerConverter(routing.IntegerConverter):
+    """`<int:…>` that only matches ids the database can hold (issue 13, finding 2).
+
+    It keeps werkzeug's class name on purpose: route-walking tools (ours included)
+    recognise integer arguments by it.
+    """
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
         kwargs.setdefault("max", MAX_ID)

@@ -115,7 +115,8 @@ def walk_routes(app: Flask, client: FlaskClient, role: str | None) -> Iterator[V
     """Request every route once as this client, restoring its session before each request.
 
     GET routes are fetched; routes that only take unsafe methods get a request with a
-    valid CSRF token and no other data. Restoring the cookie undoes a sign-out.
+    valid CSRF token and no other data. Sign-out comes last: it ends the session on the
+    server, so restoring the cookie no longer brings it back (issue 13).
     """
     token = session_csrf_token(client, role)
     saved = client.get_cookie(SESSION_COOKIE)
