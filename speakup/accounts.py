@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from speakup import audit
+from speakup import audit, totp_seal  # noqa: F401 - totp_seal seals secrets on flush
 from speakup.clock import Clock, as_utc
 from speakup.models import Role, StaffSession, User
 
@@ -135,7 +135,6 @@ def create_user(
         email=email,
         role=role_enum.value,
         password_hash=hash_password(password),
-        totp_secret=None,
         failed_logins=0,
         disabled=False,
         session_token=secrets.token_hex(16),

@@ -23,7 +23,7 @@ from speakup.db import (
     make_engine,
     make_session_factory,
 )
-from speakup.derived_keys import AUDIT_CHAIN, derive_key
+from speakup.derived_keys import session_keys
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
@@ -84,9 +84,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["speakup"] = Services(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(
-            engine, derive_key(settings.resolved_secret_key(), AUDIT_CHAIN)
-        ),
+        session_factory=make_session_factory(engine, session_keys(settings.resolved_secret_key())),
         clock=SystemClock(),
     )
     app.teardown_appcontext(close_db)

@@ -11,10 +11,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from speakup import accounts, audit, migrate
+from speakup import accounts, audit, migrate, totp_seal
 from speakup.app import create_app
-from speakup.db import DatabaseUnavailableError
+from speakup.db import DatabaseUnavailableError, make_engine, make_session_factory
 from speakup.demo import current_code, seed_demo
+from speakup.derived_keys import session_keys
 from speakup.devserver import serve
 from speakup.instance import secure_instance
 from speakup.readiness import check_before_serving
@@ -91,9 +92,28 @@ def db_upgrade(revision: str) -> None:
         raise click.ClickException(str(exc)) from exc
     url = settings.database_url
     migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
+    if revision == "head":
+        _seal_totp_secrets(settings)
     for path in secure_instance(settings.instance_path):
         click.echo(f"Made {path} owner-only.")
     click.echo("Database is up to date.")
+
+
+def _seal_totp_secrets(settings: Settings) -> None:
+    """Seal second-factor secrets stored before sealing existed (issue 13)."""
+    try:
+        secret = settings.resolved_secret_key()
+    except SettingsError:
+        return  # no key yet (before `speakup init`): no account can exist either
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine, session_keys(secret))() as session:
+            sealed = totp_seal.seal_legacy_secrets(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    if sealed:
+        click.echo(f"Sealed {sealed} second-factor secrets stored in plain text.")
 
 
 @db_group.command("downgrade", with_appcontext=False)

@@ -116,13 +116,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, keys: dict[str, bytes] | None = None
+) -> sessionmaker[Session]:
     """Return the session factory every caller uses (web, CLI, scheduler).
 
     Its sessions carry out the erasure that :func:`request_erasure` asks for, once
-    their transaction has committed, and carry the audit chain's key (speakup/audit.py).
+    their transaction has committed, and carry `keys` in their info: the audit
+    chain's (speakup/audit.py) and the TOTP seal's (speakup/totp_seal.py).
     """
-    info = {"audit_key": audit_key} if audit_key is not None else {}
+    info = dict(keys or {})
     factory = sessionmaker(bind=engine, expire_on_commit=False, info=info)
     event.listen(factory, "after_commit", _erase_after_commit)
     event.listen(factory, "after_transaction_end", _forget_erasure)

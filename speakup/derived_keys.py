@@ -10,9 +10,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 AUDIT_CHAIN = b"speakup audit-chain v1"
+TOTP_SEAL = b"speakup totp-secret seal v1"
 
 
 def derive_key(secret: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         secret.encode()
     )
+
+
+def session_keys(secret: str) -> dict[str, bytes]:
+    """What every database session carries in its info (see speakup/db.py)."""
+    return {"audit_key": derive_key(secret, AUDIT_CHAIN), "totp_key": derive_key(secret, TOTP_SEAL)}

@@ -5,8 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 
 from speakup.db import Base
 
@@ -33,7 +43,10 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The TOTP secret sealed under a key derived from SPEAKUP_SECRET_KEY ("v1:…", see
+    # speakup/totp_seal.py), so a copy of the database does not defeat the second
+    # factor. Code reads and writes `totp_secret`, which lives only in memory.
+    totp_sealed: Mapped[str | None] = mapped_column(String(255), default=None)
     # Last accepted TOTP time step, so a code cannot be replayed within its window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
@@ -61,6 +74,17 @@ class User(Base):
     @property
     def needs_totp(self) -> bool:
         return self.role_enum in ROLES_REQUIRING_TOTP
+
+    # Plain text, in memory only: unsealed on load and sealed on flush (totp_seal.py).
+    @property
+    def totp_secret(self) -> str | None:
+        return self.__dict__.get("_totp_plain")
+
+    @totp_secret.setter
+    def totp_secret(self, value: str | None) -> None:
+        self.__dict__["_totp_plain"] = value
+        if inspect(self).persistent:
+            flag_modified(self, "totp_sealed")  # so the next flush seals the new value
 
     # The user protocol Flask-Login expects, written out so models import no Flask.
     is_authenticated = True

@@ -26,7 +26,7 @@ from speakup import accounts, migrate
 from speakup.app import create_app
 from speakup.clock import FrozenClock
 from speakup.db import make_engine
-from speakup.derived_keys import AUDIT_CHAIN, derive_key
+from speakup.derived_keys import session_keys
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import services
@@ -112,7 +112,7 @@ def session_factory(connection: Connection) -> sessionmaker[Session]:
     # Commits inside code under test only release savepoints; the outer rollback undoes all.
     return sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
-        info={"audit_key": derive_key(TEST_SECRET, AUDIT_CHAIN)},  # as create_app's
+        info=session_keys(TEST_SECRET),  # as create_app's
     )
 
 
