@@ -664,8 +664,13 @@ def count_receipt_use(
     """
     now = clock.now()
     key = config.rate_limit_key
-    ok = ratelimit.hit(session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key,
-                       forget_all=True)
+    # The global limit counts only receipts that name no concern (guesses, typos): a
+    # script flooding it with made-up receipts cannot lock a reporter holding a real
+    # one out (issue 13, finding 3). A real receipt has its own per-receipt limit,
+    # which only someone holding that receipt can use up.
+    known = session.scalar(select(Concern.id).where(Concern.receipt_hash == keys_.lookup))
+    ok = known is not None or ratelimit.hit(
+        session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True)
     ok = ok and ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now,
                               key)
     if not ok:
