@@ -108,6 +108,8 @@ class Browser:
                                          skip_accept_encoding=True)
                     for name, value in all_headers.items():
                         self.conn.putheader(name, value)
+                    if body is not None:
+                        self.conn.putheader("Content-Length", str(len(body)))
                     self.conn.endheaders(body)
                 else:
                     self.conn.request(method, path, body=body, headers=all_headers)
