@@ -5,12 +5,20 @@ this file by itself when started from the project folder).
 """
 
 import datetime as dt
+import os
 import re
+import sys
 from collections.abc import Mapping
 
 from gunicorn.glogging import Logger
 
+from speakup.db import DatabaseUnavailableError
 from speakup.logredact import redact_request_line
+from speakup.readiness import check_before_serving
+from speakup.settings import Settings, SettingsError
+
+# Files the server creates (SQLite's -wal and -shm, outbox messages) are owner-only.
+os.umask(0o077)
 
 # Rule 1 of DESIGN.md: no log line holds a client address, a user agent, a referrer or
 # the time of day of a request (dates only). gunicorn's default access format starts with
@@ -95,3 +103,12 @@ def _clean(msg: object, args: tuple[object, ...]) -> str:
 
 
 logger_class = AnonymousLogger
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Refuse to start on a missing, read-only or un-migrated database (issue 13)."""
+    try:
+        check_before_serving(Settings.from_env())
+    except (DatabaseUnavailableError, SettingsError) as exc:
+        print(str(exc), file=sys.stderr)  # noqa: T201 - the operator's one clear line
+        sys.exit(1)

@@ -24,7 +24,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
@@ -42,9 +42,10 @@ from concerns.forms import (
     UnlockForm,
 )
 from concerns.views import concern_config, too_large
-from speakup import accounts, audit
+from speakup import accounts
+from speakup.auth_views import SESSION_KEY
 from speakup.models import User
-from speakup.web import clock, db, role_required
+from speakup.web import clock, db, role_required, settings
 
 bp = Blueprint("handling", __name__, url_prefix="/handle")
 
@@ -368,11 +369,21 @@ def unlock() -> Response:
     concern_id = request.form.get("concern_id", "")
     back = (url_for(".concern", concern_id=concern_id) if CONCERN_ID.match(concern_id)
             else url_for(".inbox"))
-    if not form.validate() or not accounts.password_matches(user.password_hash,
-                                                            form.password.data):
-        audit.record(db(), clock(), actor=user.email, action="handler_key.unlock_failed",
-                     subject=user.email)
+    s = settings()
+    policy = accounts.LockoutPolicy(s.lockout_threshold, s.lockout_base_seconds)
+    # Failures count and lock like sign-in: a stolen cookie is no password-guessing tool.
+    if not form.validate() or not accounts.confirm_password(
+        db(), clock(), policy, user, form.password.data or "", action="handler_key.unlock"
+    ):
+        locked = accounts.is_factor_locked(user, clock().now())
+        if locked:  # whoever holds this cookie guessed too often: it ends here
+            accounts.end_session(db(), session.get(SESSION_KEY))
         db().commit()
+        if locked:
+            logout_user()
+            session.clear()
+            flash(accounts.LOGIN_REFUSED, "error")
+            return redirect(url_for("auth.login"))
         flash("That password is not right.", "error")
         return redirect(back)
     private = keys.unlock_handler_key(db(), clock(), concern_config(), user, form.password.data)

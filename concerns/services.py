@@ -78,6 +78,7 @@ MAX_WHAT_HAPPENED = 20_000
 MAX_WHAT_WANTED = 5_000
 MAX_MESSAGE = 20_000
 MAX_CATEGORY_LABEL = 120
+MAX_SEQ = 2**31 - 1  # the largest value Concern.last_seq (an INTEGER) can hold
 SUBMIT_BUCKET = "concern-submit"
 CHOOSE_CATEGORY = "Choose one of the listed categories."
 CHECK_BUCKET = "receipt-check"
@@ -259,9 +260,11 @@ def _category_label(session: Session, label: str, exclude_id: int | None = None)
                          max_chars=MAX_CATEGORY_LABEL)
     if "\n" in cleaned or "\t" in cleaned:
         raise FieldError("label", "Name: use a single line.")
-    clash = session.scalar(
-        select(ConcernCategory.id).where(func.lower(ConcernCategory.label) == cleaned.lower())
-    )
+    # Compared in Python: SQLite's lower() folds ASCII only, so "Énergie" typed twice
+    # slipped past it into the unique index. The list is short (an admin's categories).
+    folded = cleaned.casefold()
+    clash = next((id_ for id_, other in session.execute(
+        select(ConcernCategory.id, ConcernCategory.label)) if other.casefold() == folded), None)
     if clash is not None and clash != exclude_id:
         raise FieldError("label", "Name: a category with that name already exists.")
     return cleaned
@@ -745,8 +748,13 @@ def count_receipt_use(
     """
     now = clock.now()
     key = config.rate_limit_key
-    ok = ratelimit.hit(session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key,
-                       forget_all=True)
+    # The global limit counts only receipts that name no concern (guesses, typos): a
+    # script flooding it with made-up receipts cannot lock a reporter holding a real
+    # one out (issue 13, finding 3). A real receipt has its own per-receipt limit,
+    # which only someone holding that receipt can use up.
+    known = session.scalar(select(Concern.id).where(Concern.receipt_hash == keys_.lookup))
+    ok = known is not None or ratelimit.hit(
+        session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True)
     ok = ok and ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now,
                               key)
     if not ok:
@@ -856,6 +864,8 @@ def _claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only
     try:
         seen = int(seen_seq)  # type: ignore[call-overload]
     except (TypeError, ValueError):
+        seen = -1
+    if not 0 <= seen <= MAX_SEQ:  # a forged number the database cannot even compare
         seen = -1
     condition = and_(Concern.id == concern_id, Concern.last_seq == seen)
     if open_only:
@@ -1178,7 +1188,8 @@ def share_concern(
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
     candidates = dict(share_candidates(session, config, concern.id))
-    target = int(target_id) if isinstance(target_id, str) and target_id.isdigit() else None
+    target = (int(target_id) if isinstance(target_id, str) and target_id.isascii()
+              and target_id.isdigit() and len(target_id) < 10 else None)
     if target not in candidates:
         raise ShareError("Choose a case handler from the list.")
     target_key = session.get(HandlerKey, target)

@@ -29,10 +29,19 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from concerns import attachments, conflicts, evidence, services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
+from speakup.db import DATABASE_FAULTS
 from speakup.web import clock, db, public, settings
 from speakup.web import services as app_services
 
 bp = Blueprint("concerns", __name__, url_prefix="/concerns")
+
+# A database that is gone, read-only or unreachable (DATABASE_FAULTS, issue 13, finding
+# 4): the reporter is told plainly, keeps the text, and gets no receipt for it.
+NOT_STORED = (
+    "Speak Up cannot store anything right now because of a fault on our side. Nothing "
+    "you typed has been stored and no receipt was made; your text is still below. "
+    "Please copy it somewhere safe and try again later."
+)
 
 
 def concern_config() -> ConcernConfig:
@@ -101,9 +110,14 @@ def category_choices() -> CategoryChoices:
 
 
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
-    form.category.choices = category_choices().get(db())
-    form.excluded.choices = list(handler_choices().get(db()).items()) \
-        if concern_config().exclusions_offered else []
+    try:
+        form.category.choices = category_choices().get(db())
+        form.excluded.choices = list(handler_choices().get(db()).items()) \
+            if concern_config().exclusions_offered else []
+    except DATABASE_FAULTS:  # the fault page itself must not fail: keep what was typed
+        db().rollback()
+        form.category.choices = {}
+        form.excluded.choices = []
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -144,6 +158,9 @@ def new() -> tuple[str, int]:
     except services.NotReadyError as exc:
         db().rollback()
         return _new_form_page(form, 503, str(exc))
+    except DATABASE_FAULTS:
+        db().rollback()
+        return _new_form_page(form, 503, NOT_STORED)
     finally:
         evidence.close(files)
     _used_csrf_token()
@@ -293,6 +310,9 @@ def reply() -> tuple[str, int]:
         db().rollback()
         form.attachments.errors = [f"{exc} Your text is kept: choose the files again."]
         return _conversation_page(conversation, form, 400)
+    except DATABASE_FAULTS:
+        db().rollback()
+        return _conversation_page(None, form, 503, NOT_STORED)
     except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
         db().rollback()
         conversation = services.open_conversation(db(), keys_)

@@ -55,7 +55,9 @@ def _survey_id() -> int | None:
 
 
 def _export_links(endpoint: str, **values: Any) -> dict[str, str]:
-    args = request.args.to_dict()
+    # Keep the page's own filters; drop what would clash with url_for's arguments.
+    args = {k: v for k, v in request.args.items()
+            if k != "fmt" and k not in values and not k.startswith("_")}
     return {fmt: url_for(endpoint, fmt=fmt, **values, **args) for fmt in exports.FORMATS}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -11,12 +12,12 @@ from dataclasses import dataclass
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from speakup import audit
+from speakup import audit, totp_seal  # noqa: F401 - totp_seal seals secrets on flush
 from speakup.clock import Clock, as_utc
-from speakup.models import Role, User
+from speakup.models import Role, StaffSession, User
 
 ISSUER = "Speak Up"
 MIN_PASSWORD_LENGTH = 12
@@ -43,10 +44,15 @@ class LoginError(AccountError):
     """Sign-in failed; deliberately vague about why."""
 
 
-class AccountLockedError(LoginError):
-    def __init__(self, until: dt.datetime) -> None:
-        super().__init__("Too many failed attempts: this account is locked for a while.")
-        self.until = until
+# One answer for every refused sign-in: wrong password, wrong code, unknown address or
+# a locked account all read the same, so the page never tells which addresses exist.
+LOGIN_REFUSED = (
+    "Those details are not right. After several failed attempts an account is locked "
+    "for a while: if that is why, wait a few minutes or ask an administrator."
+)
+# Seconds between writes of a session's last-seen time: idle timeouts are minutes long,
+# and a write on every page view would queue staff behind each other on SQLite.
+SEEN_WRITE_INTERVAL_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,15 @@ def totp_uri(user: User) -> str | None:
     return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
 
 
+def _lock(policy: LockoutPolicy, failures: int, now: dt.datetime) -> dt.datetime | None:
+    seconds = policy.lock_seconds(failures)
+    return now + dt.timedelta(seconds=seconds) if seconds else None
+
+
+def _locked(until: dt.datetime | None, now: dt.datetime) -> bool:
+    return until is not None and as_utc(until) > now
+
+
 def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
@@ -120,7 +135,6 @@ def create_user(
         email=email,
         role=role_enum.value,
         password_hash=hash_password(password),
-        totp_secret=None,
         failed_logins=0,
         disabled=False,
         session_token=secrets.token_hex(16),
@@ -142,7 +156,8 @@ def _totp_step(user: User, code: str, now: dt.datetime) -> int | None:
     if not user.totp_secret:
         return None
     code = re.sub(r"\s+", "", code or "")
-    if not code.isdigit() or len(code) != 6:
+    # isascii: "²" and "①" pass isdigit() but are no TOTP digits (and break compare_digest).
+    if not (code.isascii() and code.isdigit()) or len(code) != 6:
         return None
     totp = pyotp.TOTP(user.totp_secret)
     current = totp.timecode(now)
@@ -162,35 +177,52 @@ def authenticate(
     totp_code: str = "",
     hooks: Sequence[LoginHook] = (),
 ) -> User:
-    """Check credentials and second factor; count failures per account, never per address."""
+    """Check credentials and second factor; count failures per account, never per address.
+
+    Two counters (issue 13, finding 6). Wrong passwords, which anyone who knows an
+    address can send, lock the password: for an account with a second factor that
+    lock stops everything except the right password *and* the right code, so a
+    stranger cannot keep its owner out. Wrong codes after a right password can only
+    come from someone who knows the password: they lock the account entirely.
+    Every refusal reads the same (LOGIN_REFUSED), known address or not.
+    """
     now = clock.now()
     user = find_user(session, email[:254])
     if user is None:
         password_matches(_DUMMY_HASH, password)
         audit.record(session, clock, actor="anonymous", action="login.failed", subject="unknown")
-        raise LoginError("Those details are not right.")
-    if user.locked_until is not None and as_utc(user.locked_until) > now:
-        audit.record(session, clock, actor=user.email, action="login.locked", subject=user.email)
-        raise AccountLockedError(as_utc(user.locked_until))
+        raise LoginError(LOGIN_REFUSED)
+    # The hash is checked even when locked, so a locked account answers as slowly.
     ok = password_matches(user.password_hash, password)
-    step = _totp_step(user, totp_code, now) if ok and user.totp_secret else None
-    if ok and user.totp_secret and (step is None or step <= (user.totp_last_step or -1)):
-        ok = False
+    password_locked = _locked(user.locked_until, now)
+    if _locked(user.factor_locked_until, now) or (password_locked and not user.totp_secret):
+        audit.record(session, clock, actor=user.email, action="login.locked", subject=user.email)
+        raise LoginError(LOGIN_REFUSED)
     if not ok:
         user.failed_logins += 1
-        seconds = policy.lock_seconds(user.failed_logins)
-        if seconds:
-            user.locked_until = now + dt.timedelta(seconds=seconds)
+        user.locked_until = _lock(policy, user.failed_logins, now) or user.locked_until
         audit.record(
             session, clock, actor=user.email, action="login.failed", subject=user.email,
             detail={"failures": user.failed_logins},
         )
-        raise LoginError("Those details are not right.")
+        raise LoginError(LOGIN_REFUSED)
+    step = _totp_step(user, totp_code, now) if user.totp_secret else None
+    if user.totp_secret and (step is None or step <= (user.totp_last_step or -1)):
+        user.factor_failures += 1
+        user.factor_locked_until = _lock(policy, user.factor_failures, now)
+        audit.record(
+            session, clock, actor=user.email, action="login.failed", subject=user.email,
+            detail={"factor_failures": user.factor_failures},
+        )
+        raise LoginError(LOGIN_REFUSED)
     if user.disabled:
         audit.record(session, clock, actor=user.email, action="login.disabled", subject=user.email)
         raise LoginError("This account is disabled. Ask an administrator.")
-    user.failed_logins = 0
-    user.locked_until = None
+    if password_locked:
+        audit.record(session, clock, actor=user.email, action="login.through_lock",
+                     subject=user.email, detail={"failures": user.failed_logins})
+    user.failed_logins = user.factor_failures = 0
+    user.locked_until = user.factor_locked_until = None
     if step is not None:
         user.totp_last_step = step
     if _hasher.check_needs_rehash(user.password_hash):
@@ -199,6 +231,94 @@ def authenticate(
     for hook in hooks:
         hook(session, user, password)
     return user
+
+
+def confirm_password(
+    session: Session, clock: Clock, policy: LockoutPolicy, user: User, password: str,
+    *, action: str,
+) -> bool:
+    """Check a signed-in person's password again (e.g. to unlock a key), counting failures.
+
+    Only someone holding the session can fail here, so failures go to the factor counter
+    that strangers cannot fill; once it is locked, even the right password is refused
+    and the caller should end the session (a stolen cookie is no guessing machine).
+    """
+    now = clock.now()
+    ok = password_matches(user.password_hash, password)
+    if _locked(user.factor_locked_until, now):
+        audit.record(session, clock, actor=user.email, action=f"{action}_locked",
+                     subject=user.email)
+        return False
+    if not ok:
+        user.factor_failures += 1
+        user.factor_locked_until = _lock(policy, user.factor_failures, now)
+        audit.record(session, clock, actor=user.email, action=f"{action}_failed",
+                     subject=user.email, detail={"factor_failures": user.factor_failures})
+        return False
+    user.factor_failures = 0
+    user.factor_locked_until = None
+    return True
+
+
+def is_factor_locked(user: User, now: dt.datetime) -> bool:
+    return _locked(user.factor_locked_until, now)
+
+
+# --- server-side sessions (issue 13, finding 1) -----------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, clock: Clock, user: User) -> str:
+    """Open a session for a signed-in person; return the token their cookie carries."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(StaffSession(token_hash=_token_hash(token), user_id=user.id, started_at=now,
+                             last_seen_at=now))
+    session.flush()
+    return token
+
+
+def resume_session(
+    session: Session, clock: Clock, token: object, *, idle_minutes: int, max_hours: int
+) -> User | None:
+    """Return the session's person if it is still open, and note that it was used.
+
+    A session ends when idle for `idle_minutes`, `max_hours` after it started however
+    busy it was, at sign-out, or when the account is disabled: the row is deleted, so
+    the same cookie can never come back.
+    """
+    if not isinstance(token, str) or not token or len(token) > 128:
+        return None
+    row = session.get(StaffSession, _token_hash(token))
+    if row is None:
+        return None
+    now = clock.now()
+    user = session.get(User, row.user_id)
+    expired = (
+        now - as_utc(row.last_seen_at) > dt.timedelta(minutes=idle_minutes)
+        or now - as_utc(row.started_at) > dt.timedelta(hours=max_hours)
+    )
+    if expired or user is None or user.disabled:
+        session.delete(row)
+        session.flush()
+        return None
+    if (now - as_utc(row.last_seen_at)).total_seconds() >= SEEN_WRITE_INTERVAL_SECONDS:
+        row.last_seen_at = now
+        session.flush()
+    return user
+
+
+def end_session(session: Session, token: object) -> None:
+    if isinstance(token, str) and token:
+        session.execute(delete(StaffSession).where(StaffSession.token_hash == _token_hash(token)))
+
+
+def end_all_sessions(session: Session, user: User) -> None:
+    """Sign a person out everywhere (password change, disabling, new second factor)."""
+    session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
 
 
 def change_password(
@@ -219,6 +339,7 @@ def change_password(
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.now()
     user.session_token = secrets.token_hex(16)
+    end_all_sessions(session, user)
     for hook in hooks:
         hook(session, user, current, new)
     audit.record(session, clock, actor=user.email, action="account.password", subject=user.email)
@@ -251,10 +372,12 @@ def update_account(
             new_totp = True
             # Their current sessions never proved the new factor: they must sign in again.
             user.session_token = secrets.token_hex(16)
+            end_all_sessions(session, user)
     if user.disabled != disabled:
         changes["disabled"] = [user.disabled, disabled]
         user.disabled = disabled
         user.session_token = secrets.token_hex(16)
+        end_all_sessions(session, user)
     if changes:
         audit.record(
             session, clock, actor=actor.email, action="account.update", subject=user.email,

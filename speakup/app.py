@@ -7,25 +7,34 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, render_template, session
-from flask_login import LoginManager, current_user, logout_user
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import concerns.wiring
 import review.wiring
 import surveys.wiring
-from speakup import admin_views, auth_views, main_views
+from speakup import accounts, admin_views, auth_views, main_views
 from speakup.clock import SystemClock
-from speakup.db import make_engine, make_session_factory
+from speakup.db import (
+    DATABASE_FAULTS,
+    DatabaseUnavailableError,
+    make_engine,
+    make_session_factory,
+)
+from speakup.derived_keys import session_keys
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import (
     ANY_STAFF,
+    IntegerConverter,
     Services,
     StripIdentifyingMetadata,
     apply_security_headers,
     close_db,
     db,
+    refuse_bad_host,
     services,
 )
 
@@ -38,6 +47,7 @@ ERROR_TITLES = {
     413: "What you sent is too large",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "Speak Up cannot store anything right now",
 }
 
 
@@ -50,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(settings.instance_path),
     )
+    # Before any blueprint adds a route: every `<int:…>` is bounded (see web.py).
+    app.url_map.converters["int"] = IntegerConverter
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.config.update(
@@ -72,10 +84,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["speakup"] = Services(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=make_session_factory(engine, session_keys(settings.resolved_secret_key())),
         clock=SystemClock(),
     )
     app.teardown_appcontext(close_db)
+    app.before_request(refuse_bad_host)
     CSRFProtect(app)
     _init_login(app)
     for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
@@ -127,26 +140,24 @@ def _init_login(app: Flask) -> None:
 
     @manager.user_loader
     def load_user(alternative_id: str) -> User | None:
+        # The cookie is only a pointer: the session row decides (issue 13, finding 1), so
+        # sign-out, idle timeout and the absolute lifetime hold even for a copied cookie.
         user_id, _, token = alternative_id.partition(":")
-        if not user_id.isdigit():
+        svc = services()
+        try:
+            user = accounts.resume_session(
+                db(), svc.clock, session.get(auth_views.SESSION_KEY),
+                idle_minutes=svc.settings.idle_timeout_minutes,
+                max_hours=svc.settings.session_max_hours,
+            )
+            db().commit()  # keep the last-seen time, or the deletion of an expired row
+        except DATABASE_FAULTS:
+            # The error page asks who is signed in too: with no database, nobody is.
+            db().rollback()
             return None
-        user = db().get(User, int(user_id))
-        if user is None or user.disabled or user.session_token != token:
+        if user is None or str(user.id) != user_id or user.session_token != token:
             return None
         return user
-
-    @app.before_request
-    def enforce_idle_timeout() -> None:
-        if not current_user.is_authenticated:
-            return
-        now = services().clock.now().timestamp()
-        limit = services().settings.idle_timeout_minutes * 60
-        if now - session.get("seen", 0) > limit:
-            logout_user()
-            session.clear()
-            return
-        session["seen"] = now
-        session.permanent = True
 
 
 def _init_errors(app: Flask) -> None:
@@ -167,6 +178,15 @@ def _init_errors(app: Flask) -> None:
         if exc.code is None or exc.code < 400:
             return exc
         return render_error(exc.code)
+
+    @app.errorhandler(DatabaseUnavailableError)
+    @app.errorhandler(InternalError)
+    @app.errorhandler(OperationalError)
+    def database_fault(exc: Exception) -> tuple[str, int]:
+        app.logger.error("Database fault: %s", str(exc).splitlines()[0])
+        if "db_session" in g:
+            g.db_session.rollback()
+        return render_error(503)
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> tuple[str, int]:

@@ -8,10 +8,13 @@ from werkzeug.wrappers import Response
 
 from speakup import accounts, audit
 from speakup.forms import LoginForm, PasswordChangeForm
+from speakup.models import User
 from speakup.web import ANY_STAFF, clock, db, public, role_required, services, settings
 
 bp = Blueprint("auth", __name__)
 
+# The Flask session key holding the server-side session's token (see accounts.py).
+SESSION_KEY = "sid"
 HOME_BY_ROLE = {"admin": "admin.index", "handler": "main.staff", "reviewer": "main.staff"}
 
 
@@ -37,16 +40,22 @@ def login() -> str | Response:
         except accounts.LoginError as exc:
             db().commit()  # keep the failure count and the audit entry
             flash(str(exc), "error")
-            status = 429 if isinstance(exc, accounts.AccountLockedError) else 401
+            status = 401
         else:
-            db().commit()
-            session.clear()
-            login_user(user)
-            session["seen"] = clock().now().timestamp()
+            sign_in(user)
             return redirect(home_for(user.role))
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+def sign_in(user: User) -> None:
+    """Open a server-side session for `user` in this browser, in a fresh cookie."""
+    token = accounts.start_session(db(), clock(), user)
+    db().commit()
+    session.clear()
+    login_user(user)
+    session[SESSION_KEY] = token
 
 
 @bp.route("/logout", methods=["POST"])
@@ -55,7 +64,9 @@ def logout() -> Response:
     if current_user.is_authenticated:
         audit.record(db(), clock(), actor=current_user.email, action="logout",
                      subject=current_user.email)
-        db().commit()
+    # Delete the row even when the session had already lapsed: the cookie must die.
+    accounts.end_session(db(), session.get(SESSION_KEY))
+    db().commit()
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
@@ -79,10 +90,8 @@ def change_password() -> str | Response:
             db().rollback()
             form.new.errors = [str(exc)]
         else:
-            db().commit()
-            # The token rotated, ending every other session; this one continues under it.
-            login_user(user)
-            session["seen"] = clock().now().timestamp()
+            # Every session ended, this one included; it carries on under a new one.
+            sign_in(user)
             flash("Your password has been changed. Other sessions have been signed out.",
                   "info")
             return redirect(home_for(user.role))

@@ -7,16 +7,19 @@ import logging
 import os
 import secrets
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from speakup import accounts, audit, migrate
+from speakup import accounts, audit, migrate, totp_seal
 from speakup.app import create_app
+from speakup.db import DatabaseUnavailableError, make_engine, make_session_factory
 from speakup.demo import current_code, seed_demo
+from speakup.derived_keys import session_keys
 from speakup.devserver import base_url_for, serve
+from speakup.instance import secure_instance
+from speakup.readiness import check_before_serving
 from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
 from speakup.web import services
@@ -33,6 +36,8 @@ def _create_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """Speak Up: anonymous concerns, pulse surveys and aggregated review."""
+    # Whatever a command creates (database, -wal, outbox, key file) is owner-only.
+    os.umask(0o077)
 
 
 @main.command("init", with_appcontext=False)
@@ -43,7 +48,8 @@ def init_command() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     # Owner-only: the folder holds the SQLite database, the secret key and the outbox.
-    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in secure_instance(settings.instance_path):
+        click.echo(f"Made {path} owner-only.")
     if settings.secret_key:
         click.echo("SPEAKUP_SECRET_KEY is set; no key file needed.")
         return
@@ -55,6 +61,14 @@ def init_command() -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
     click.echo(f"Created secret key at {path} (mode 0600). Back it up: receipts depend on it.")
+
+
+def _require_database() -> None:
+    """Stop with one clear line if the database is missing, read-only or not migrated."""
+    try:
+        check_before_serving(services().settings)
+    except DatabaseUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group("db")
@@ -73,11 +87,34 @@ def _database_url() -> str:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the database schema up to date."""
-    url = _database_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(url, revision)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = settings.database_url
+    migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
+    if revision == "head":
+        _seal_totp_secrets(settings)
+    for path in secure_instance(settings.instance_path):
+        click.echo(f"Made {path} owner-only.")
     click.echo("Database is up to date.")
+
+
+def _seal_totp_secrets(settings: Settings) -> None:
+    """Seal second-factor secrets stored before sealing existed (issue 13)."""
+    try:
+        secret = settings.resolved_secret_key()
+    except SettingsError:
+        return  # no key yet (before `speakup init`): no account can exist either
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine, session_keys(secret))() as session:
+            sealed = totp_seal.seal_legacy_secrets(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    if sealed:
+        click.echo(f"Sealed {sealed} second-factor secrets stored in plain text.")
 
 
 @db_group.command("downgrade", with_appcontext=False)
@@ -127,17 +164,36 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify", with_appcontext=False)
+@click.option("--head", "exported_head", default=None, metavar="ID:HASH",
+              help="A head printed earlier by `speakup audit head`: the chain must still "
+                   "run through it.")
 @with_appcontext
-def audit_verify() -> None:
-    """Verify the hash chain; exit 1 naming the first broken entry."""
+def audit_verify(exported_head: str | None) -> None:
+    """Verify the HMAC chain; exit 1 naming the first broken entry."""
     with services(current_app).session_factory() as session:
-        result = audit.verify(session)
+        try:
+            result = audit.verify(session, exported_head)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
     if result.ok:
-        click.echo(f"Audit log intact: {result.checked} entries verified.")
+        click.echo(f"Audit log intact: {result.checked} entries verified"
+                   + (f", through the exported head {exported_head.split(':')[0]}"
+                      if exported_head else "") + ".")
+        if result.unkeyed:
+            click.echo(f"{result.unkeyed} early entries predate the keyed chain (plain "
+                       "SHA-256): only an exported head protects them.")
         return
     where = f"entry {result.first_broken_id}" if result.first_broken_id else "the chain head"
     click.echo(f"Audit log BROKEN at {where}: {result.reason}.", err=True)
     sys.exit(1)
+
+
+@audit_group.command("head", with_appcontext=False)
+@with_appcontext
+def audit_head() -> None:
+    """Print the chain's head; keep it outside the database (e.g. a signed ticket)."""
+    with services(current_app).session_factory() as session:
+        click.echo(audit.head(session))
 
 
 @main.command("demo", with_appcontext=False)
@@ -163,6 +219,10 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
         app = create_app(settings)
     except SettingsError as exc:
         raise click.ClickException(f"Speak Up cannot start: {exc}") from exc
+    try:
+        check_before_serving(app.extensions["speakup"].settings)
+    except DatabaseUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"Links in e-mails point to {app.extensions['speakup'].settings.base_url}")
     serve(app, host, port, with_scheduler)
 
@@ -171,6 +231,7 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """Run the scheduled jobs; only one scheduler is ever active (others wait)."""
+    _require_database()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("speakup.db")
 
@@ -50,8 +55,57 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class DatabaseUnavailableError(RuntimeError):
+    """The database is missing, not writable or not migrated; the message says what to do."""
+
+
+# What a database that is gone, read-only or unreachable raises: SQLite and psycopg's
+# connection and I/O errors, PostgreSQL's read-only transaction (an InternalError).
+DATABASE_FAULTS: tuple[type[Exception], ...] = (
+    DatabaseUnavailableError, OperationalError, InternalError,
+)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None (another engine, or an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def create_sqlite_file(url: str) -> None:
+    """Create an empty, owner-only SQLite file: only `speakup db upgrade` calls this."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the pragmas and pool settings Speak Up relies on."""
+    path = sqlite_path(url)
+    if path is not None:
+        # mode=rw: connecting never creates a database. A missing file stays an error
+        # instead of a silent new empty database (issue 13, finding 4).
+        target = f"file:{quote(str(path))}?mode=rw"
+        kwargs.setdefault("creator", lambda: sqlite3.connect(
+            target, uri=True, check_same_thread=False, timeout=10))
+        # A real pool, as for any file database ("sqlite://" alone would mean memory).
+        kwargs.setdefault("poolclass", QueuePool)
+        engine = create_engine("sqlite://", **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        def begin(connection: Any) -> None:
+            # An open connection keeps writing into a file deleted under it, and every
+            # "stored" report would vanish at the next restart: refuse before the work.
+            if not path.exists():
+                raise DatabaseUnavailableError(f"The database file {path} has disappeared.")
+            _sqlite_begin_immediate(connection)
+
+        event.listen(engine, "begin", begin)
+        return engine
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 10})
         engine = create_engine(url, **kwargs)
@@ -62,13 +116,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(
+    engine: Engine, keys: dict[str, bytes] | None = None
+) -> sessionmaker[Session]:
     """Return the session factory every caller uses (web, CLI, scheduler).
 
     Its sessions carry out the erasure that :func:`request_erasure` asks for, once
-    their transaction has committed.
+    their transaction has committed, and carry `keys` in their info: the audit
+    chain's (speakup/audit.py) and the TOTP seal's (speakup/totp_seal.py).
     """
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    info = dict(keys or {})
+    factory = sessionmaker(bind=engine, expire_on_commit=False, info=info)
     event.listen(factory, "after_commit", _erase_after_commit)
     event.listen(factory, "after_transaction_end", _forget_erasure)
     return factory

@@ -146,7 +146,7 @@ class OutboxMailer:
         if label is not None and not LABEL_RE.fullmatch(label):
             raise ValueError(f"Not a usable outbox label: {label!r}")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Random names: the folder listing says nothing about who was mailed when
             # (the label says only which set, e.g. which survey round, a message is in).
             name = secrets.token_hex(12) if label is None else f"{label}-{secrets.token_hex(12)}"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
+from speakup import readiness
 from speakup.web import ANY_STAFF, db, public, role_required, services, settings
 
 bp = Blueprint("main", __name__)
@@ -31,9 +30,10 @@ def staff() -> str:
 
 @bp.route("/healthz")
 @public
-def healthz() -> tuple[dict[str, str], int]:
-    try:
-        db().execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return {"status": "unavailable", "database": "unreachable"}, 503
-    return {"status": "ok", "database": "reachable"}, 200
+def healthz() -> tuple[dict[str, object], int]:
+    # Red on every database fault that would lose a report: missing file, read-only,
+    # unreachable, schema not at head (issue 13, finding 4).
+    problems = readiness.database_problems(db(), settings().database_url)
+    if problems:
+        return {"status": "unavailable", "database": "not ready", "problems": problems}, 503
+    return {"status": "ok", "database": "writable, schema at head"}, 200

@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 import migrations
+from speakup.db import create_sqlite_file
 
 SCRIPT_LOCATION = Path(migrations.__file__).resolve().parent
 
@@ -24,6 +25,8 @@ def alembic_config(database_url: str, connection: Connection | None = None) -> C
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    # The one place a SQLite database comes into being (everything else opens mode=rw).
+    create_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 
 from speakup.db import Base
 
@@ -33,11 +43,22 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The TOTP secret sealed under a key derived from SPEAKUP_SECRET_KEY ("v1:…", see
+    # speakup/totp_seal.py), so a copy of the database does not defeat the second
+    # factor. Code reads and writes `totp_secret`, which lives only in memory.
+    totp_sealed: Mapped[str | None] = mapped_column(String(255), default=None)
     # Last accepted TOTP time step, so a code cannot be replayed within its window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    # Failures by someone who already proved something (the password before a wrong TOTP
+    # code, a signed-in session before a wrong unlock password). A stranger who knows
+    # only the address cannot add to them, so this lock cannot be used to keep the
+    # account's owner out (issue 13, finding 6).
+    factor_failures: Mapped[int] = mapped_column(Integer, default=0)
+    factor_locked_until: Mapped[dt.datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
     )
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -54,6 +75,17 @@ class User(Base):
     def needs_totp(self) -> bool:
         return self.role_enum in ROLES_REQUIRING_TOTP
 
+    # Plain text, in memory only: unsealed on load and sealed on flush (totp_seal.py).
+    @property
+    def totp_secret(self) -> str | None:
+        return self.__dict__.get("_totp_plain")
+
+    @totp_secret.setter
+    def totp_secret(self, value: str | None) -> None:
+        self.__dict__["_totp_plain"] = value
+        if inspect(self).persistent:
+            flag_modified(self, "totp_sealed")  # so the next flush seals the new value
+
     # The user protocol Flask-Login expects, written out so models import no Flask.
     is_authenticated = True
     is_anonymous = False
@@ -65,6 +97,23 @@ class User(Base):
     def get_id(self) -> str:
         # The session token is part of the id, so rotating it signs out every session.
         return f"{self.id}:{self.session_token}"
+
+
+class StaffSession(Base):
+    """One signed-in browser, checked on every request and deleted at sign-out.
+
+    The cookie holds a random token; only its SHA-256 is stored, so a copy of the
+    database holds no live session.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):
@@ -80,6 +129,9 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # True: entry_hash is an HMAC under the derived audit key; False: plain SHA-256
+    # (entries written before issue 13 keyed the chain).
+    keyed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AuditHead(Base):

@@ -63,6 +63,8 @@ class Settings:
     # Cookies are Secure everywhere except the plain-HTTP local server (`make run`).
     secure_cookies: bool = True
     idle_timeout_minutes: int = 30
+    # A staff session ends this long after sign-in however busy it is (server-side).
+    session_max_hours: int = 12
     lockout_threshold: int = 5
     lockout_base_seconds: int = 60
     max_request_bytes: int = 256 * 1024
@@ -124,6 +126,7 @@ class Settings:
             timezone=env.get("SPEAKUP_TIMEZONE", cls.timezone),
             secure_cookies=_bool(env, "SPEAKUP_SECURE_COOKIES", True),
             idle_timeout_minutes=_int(env, "SPEAKUP_IDLE_TIMEOUT_MINUTES", 30, minimum=1),
+            session_max_hours=_int(env, "SPEAKUP_SESSION_MAX_HOURS", 12, minimum=1),
             lockout_threshold=_int(env, "SPEAKUP_LOCKOUT_THRESHOLD", 5, minimum=1),
             lockout_base_seconds=_int(env, "SPEAKUP_LOCKOUT_SECONDS", 60, minimum=1),
             max_request_bytes=_int(env, "SPEAKUP_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug import routing
 
 from speakup.accounts import LoginHook, PasswordHook
 from speakup.clock import Clock
@@ -67,7 +69,50 @@ class StripIdentifyingMetadata:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         for key in IDENTIFYING_ENVIRON_KEYS:
             environ.pop(key, None)
+        # A malformed Host header makes every url_for fail, the error page's included.
+        # Put the server's own name in its place and flag the request: a before-request
+        # hook then answers 400 with the normal page and headers.
+        host = environ.get("HTTP_HOST")
+        if host is not None and not host_is_valid(host):
+            environ[BAD_HOST_KEY] = True
+            environ["HTTP_HOST"] = "localhost"
         return self.wsgi_app(environ, start_response)
+
+
+# The largest id any table can hold (PostgreSQL's INTEGER). A bigger number in a URL can
+# name nothing, and would overflow the database driver: it is a 404 before any query.
+MAX_ID = 2**31 - 1
+
+
+class IntegerConverter(routing.IntegerConverter):
+    """`<int:…>` that only matches ids the database can hold (issue 13, finding 2).
+
+    It keeps werkzeug's class name on purpose: route-walking tools (ours included)
+    recognise integer arguments by it.
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+# A DNS name (labels of 1-63 letters, digits or inner hyphens) or a bracketed IPv6
+# address, with an optional port. Anything else cannot be our own address.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+VALID_HOST = re.compile(
+    rf"^(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::[0-9]{{1,5}})?$"
+)
+BAD_HOST_KEY = "speakup.bad_host"
+
+
+def host_is_valid(host: str) -> bool:
+    return len(host) <= 260 and VALID_HOST.match(host) is not None
+
+
+def refuse_bad_host() -> None:
+    """Answer 400 to a request whose Host header was malformed (see the middleware)."""
+    if request.environ.get(BAD_HOST_KEY):
+        abort(400)
 
 
 @dataclass
@@ -148,7 +193,8 @@ def apply_security_headers(response: Any) -> Any:
     headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-    if not request.path.startswith(PUBLIC_CACHEABLE_PREFIXES):
+    # An error is never cached, not even under /static/ (a 404 there must not stick).
+    if response.status_code >= 400 or not request.path.startswith(PUBLIC_CACHEABLE_PREFIXES):
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
     if settings().secure_cookies:

@@ -160,7 +160,7 @@ class SurveyForm(FlaskForm):
         for part in (self.reminder_offsets.data or "").replace(";", ",").split(","):
             part = part.strip()
             if part:
-                offsets.append(int(part) if part.isdigit() else part)
+                offsets.append(int(part) if part.isascii() and part.isdigit() else part)
         return {
             "title": self.title.data,
             "sector": self.sector.data,

@@ -26,6 +26,7 @@ from speakup import accounts, migrate
 from speakup.app import create_app
 from speakup.clock import FrozenClock
 from speakup.db import make_engine
+from speakup.derived_keys import session_keys
 from speakup.models import User
 from speakup.settings import Settings
 from speakup.web import services
@@ -42,6 +43,7 @@ def _new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
     """Create an empty database of this kind; return its URL and a function that drops it."""
     if kind == "sqlite":
         path = tmp_dir / f"speakup-{secrets.token_hex(4)}.sqlite3"
+        path.touch(mode=0o600)  # an empty file is an empty database; engines never create one
         return f"sqlite:///{path}", lambda: None
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set SPEAKUP_TEST_DATABASE_URL")
@@ -109,7 +111,8 @@ def connection(engine: Engine) -> Iterator[Connection]:
 def session_factory(connection: Connection) -> sessionmaker[Session]:
     # Commits inside code under test only release savepoints; the outer rollback undoes all.
     return sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
+        info=session_keys(TEST_SECRET),  # as create_app's
     )
 
 

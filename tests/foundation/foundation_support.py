@@ -11,7 +11,7 @@ from typing import Any
 from conftest import csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 from werkzeug.test import TestResponse
 
 from speakup.web import ANY_STAFF, PUBLIC
@@ -65,7 +65,7 @@ def dummy_values(rule: Rule) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, converter in rule._converters.items():
         kind = type(converter).__name__
-        if kind == "IntegerConverter":
+        if isinstance(converter, IntegerConverter):  # ours is a bounded subclass
             values[name] = DUMMY_INT
         elif kind == "FloatConverter":
             values[name] = float(DUMMY_INT)
@@ -115,7 +115,8 @@ def walk_routes(app: Flask, client: FlaskClient, role: str | None) -> Iterator[V
     """Request every route once as this client, restoring its session before each request.
 
     GET routes are fetched; routes that only take unsafe methods get a request with a
-    valid CSRF token and no other data. Restoring the cookie undoes a sign-out.
+    valid CSRF token and no other data. Sign-out comes last: it ends the session on the
+    server, so restoring the cookie no longer brings it back (issue 13).
     """
     token = session_csrf_token(client, role)
     saved = client.get_cookie(SESSION_COOKIE)

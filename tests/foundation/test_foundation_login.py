@@ -73,7 +73,8 @@ def test_wrong_totp_code_is_refused_and_counted(client, make_user, clock, sessio
     assert response.status_code == 401
     assert "Those details are not right." in response.get_data(as_text=True)
     session.refresh(account.user)
-    assert account.user.failed_logins == 1
+    # A wrong code after the right password: only someone with the password can do that.
+    assert account.user.factor_failures == 1 and account.user.failed_logins == 0
 
 
 def test_code_from_a_neighbouring_step_is_accepted_but_not_older(client, make_user, clock):
@@ -132,13 +133,14 @@ def test_lockout_after_threshold_and_its_expiry(client, make_user, clock, sessio
     for _ in range(4):
         assert sign_in(client, email, "wrong password here").status_code == 401
     assert sign_in(client, email, "wrong password here").status_code == 401  # the 5th locks
-    # Locked: even the right password is refused, and says so.
+    # Locked (a password-only account): even the right password is refused, with the
+    # same answer as any failure, which mentions that accounts lock.
     response = sign_in(client, email, PASSWORD)
-    assert response.status_code == 429
-    assert "locked" in response.get_data(as_text=True)
+    assert response.status_code == 401
+    assert "locked for a while" in response.get_data(as_text=True)
     assert not is_signed_in(client)
     clock.advance(seconds=59)
-    assert sign_in(client, email, PASSWORD).status_code == 429
+    assert sign_in(client, email, PASSWORD).status_code == 401
     clock.advance(seconds=2)
     assert sign_in(client, email, PASSWORD).status_code == 302
     session.refresh(account.user)
@@ -162,7 +164,7 @@ def test_lockout_backs_off_doubling_per_further_failure(client, make_user, clock
     session.refresh(account.user)
     assert as_utc(account.user.locked_until) - clock.now() == dt.timedelta(seconds=240)
     clock.advance(seconds=239)
-    assert sign_in(client, email, PASSWORD).status_code == 429
+    assert sign_in(client, email, PASSWORD).status_code == 401
     clock.advance(seconds=2)
     assert sign_in(client, email, PASSWORD).status_code == 302
 

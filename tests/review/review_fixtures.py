@@ -16,6 +16,7 @@ from review_support import TRICKY, crafted_people
 from sqlalchemy.orm import Session
 
 from review import demo
+from speakup import accounts
 from speakup.clock import FrozenClock
 from speakup.models import User
 from speakup.settings import Settings
@@ -67,11 +68,13 @@ def sign_in(client: FlaskClient, session: Session, clock: FrozenClock) -> Callab
             password_changed_at=clock.now(),
         )  # fmt: skip
         session.add(user)
+        session.flush()
+        token = accounts.start_session(session, clock, user)
         session.commit()
         with client.session_transaction() as browser:
             browser["_user_id"] = user.get_id()
             browser["_fresh"] = True
-            browser["seen"] = clock.now().timestamp()
+            browser["sid"] = token
         return user
 
     return sign
