@@ -37,6 +37,10 @@ class ConcernConfig:
     attachments_max: int = 5
     attachment_max_bytes: int = 10 * 1024 * 1024
     argon2: crypto.Argon2Params = crypto.HANDLER_KEY_ARGON2
+    stamp_key: bytes = b""  # signs waiting stamps and hashes spent ones (ratelimit.py)
+    submit_wait_seconds: int = 15
+    stamped_concerns_per_minute: int = 300
+    submit_stamp_seconds: int = 30 * 60
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConcernConfig:
@@ -58,6 +62,10 @@ class ConcernConfig:
             reopen_days=settings.reopen_days,
             attachments_max=settings.attachments_max,
             attachment_max_bytes=settings.attachment_max_mb * 1024 * 1024,
+            stamp_key=crypto.derive_server_key(secret, "submit-stamp"),
+            submit_wait_seconds=settings.submit_wait_seconds,
+            stamped_concerns_per_minute=settings.stamped_concerns_per_minute,
+            submit_stamp_seconds=settings.submit_stamp_minutes * 60,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

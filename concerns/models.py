@@ -231,6 +231,20 @@ class RateLimitWindow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class UsedStamp(Base):
+    """A waiting stamp already spent (concerns/ratelimit.py), kept until it has expired.
+
+    `nonce_hash` is a keyed hash of the stamp's random nonce; `window` the keyed hash
+    of the minute it was issued, so expired marks can be erased without storing a time.
+    """
+
+    __tablename__ = "used_submission_stamps"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[str] = mapped_column(String(16))
+
+
 class ConcernStatsPublication(Base):
     """One quarter's concern statistics, computed once after the quarter ended; never updated.
 

@@ -17,12 +17,15 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import secrets
+from dataclasses import dataclass
 
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from concerns.models import RateLimitWindow
+from concerns.models import RateLimitWindow, UsedStamp
 
 WINDOW_SECONDS = 60
 
@@ -77,3 +80,77 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
         condition = condition & (RateLimitWindow.bucket == bucket)
     result = session.connection().execute(delete(RateLimitWindow).where(condition))
     return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------- waiting stamps
+#
+# A full global bucket would let one client lock every reporter out (issue 13,
+# finding 3). Instead of refusing, the form page is sent back with everything typed
+# and a signed stamp that matures after a wait; a submission carrying a matured,
+# unused stamp skips the global bucket and counts against a much larger one of its
+# own. A flooder pays the wait on every submission; a reporter waits once. The stamp
+# holds a random nonce, the second it was issued and the wait — nothing about the
+# client — and a used one leaves only a keyed hash of its nonce, filed under the
+# keyed hash of its minute (never a time), until it has expired.
+
+STAMP_SALT = "concern-submit-stamp"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    nonce: str
+    issued: int  # Unix second it was issued (inside the signed stamp only)
+    wait: int  # seconds before it may be used
+
+
+def issue_stamp(key: bytes, now: dt.datetime, wait: int) -> str:
+    """A signed stamp for a reporter to send back after `wait` seconds."""
+    payload = {"n": secrets.token_urlsafe(16), "t": int(now.timestamp()), "w": wait}
+    return str(URLSafeSerializer(key, salt=STAMP_SALT).dumps(payload))
+
+
+def read_stamp(key: bytes, token: str) -> Stamp | None:
+    """The stamp `token` carries, or None when it was not signed with `key` (forged)."""
+    try:
+        payload = URLSafeSerializer(key, salt=STAMP_SALT).loads(token)
+        return Stamp(str(payload["n"]), int(payload["t"]), int(payload["w"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def seconds_left(stamp: Stamp, now: dt.datetime) -> float:
+    """How long until `stamp` may be used (0 or less: it may)."""
+    return stamp.issued + stamp.wait - now.timestamp()
+
+
+def stamp_expired(stamp: Stamp, now: dt.datetime, lifetime: int) -> bool:
+    return now.timestamp() > stamp.issued + lifetime
+
+
+def spend_stamp(session: Session, stamp: Stamp, now: dt.datetime, key: bytes,
+                lifetime: int) -> bool:
+    """Mark `stamp` used; return False if it already was. Also erases expired marks.
+
+    Marks are filed under the hashed minute of issue; a mark whose minute is no longer
+    one a live stamp can have been issued in belongs to an expired stamp.
+    """
+    live = [window_tag(now - dt.timedelta(seconds=s), key)
+            for s in range(0, lifetime + 2 * WINDOW_SECONDS, WINDOW_SECONDS)]
+    conn = session.connection()
+    conn.execute(delete(UsedStamp).where(UsedStamp.window.not_in(set(live))))
+    issued = dt.datetime.fromtimestamp(stamp.issued, dt.UTC)
+    mark = hmac.new(key, b"used stamp " + stamp.nonce.encode(), hashlib.sha256).hexdigest()
+    statement = _spend(session.get_bind().dialect.name)
+    return conn.execute(statement, {"nonce_hash": mark,
+                                    "window": window_tag(issued, key)}).scalar() is not None
+
+
+@functools.cache
+def _spend(dialect: str):  # type: ignore[no-untyped-def]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(UsedStamp)
+        .values(nonce_hash=bindparam("nonce_hash"), window=bindparam("window"))
+        .on_conflict_do_nothing(index_elements=[UsedStamp.nonce_hash])
+        .returning(UsedStamp.nonce_hash)
+    )

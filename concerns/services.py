@@ -80,6 +80,7 @@ MAX_MESSAGE = 20_000
 MAX_CATEGORY_LABEL = 120
 MAX_SEQ = 2**31 - 1  # the largest value Concern.last_seq (an INTEGER) can hold
 SUBMIT_BUCKET = "concern-submit"
+STAMPED_BUCKET = "concern-submit-stamped"  # submissions that waited (ratelimit.py)
 CHOOSE_CATEGORY = "Choose one of the listed categories."
 CHECK_BUCKET = "receipt-check"
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
@@ -110,6 +111,10 @@ class NotReadyError(ConcernError):
 
 class RateLimitedError(ConcernError):
     """Too many submissions or receipt checks in the last minute."""
+
+
+class StampUsedError(RateLimitedError):
+    """A waiting stamp sent a second time."""
 
 
 class FieldErrors(FieldError):
@@ -506,6 +511,7 @@ def seal_report(report: Report, config: ConcernConfig,
 
 def store_report(
     session: Session, clock: Clock, config: ConcernConfig, report: Report, sealed: SealedReport,
+    stamp: ratelimit.Stamp | None = None,
 ) -> str:
     """Insert the concern, its first message and wraps; count it against the limit.
 
@@ -553,8 +559,17 @@ def store_report(
         audit.record(session, clock, actor="reporter", action="concern.exclude_handlers",
                      subject=sealed.concern_id, detail={"handlers": len(report.excluded)})
     # Last, so the counter row (which every submission updates) is locked only briefly.
-    if not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
-                         config.rate_limit_key, forget_all=True):
+    # A matured stamp (checked by the caller) is counted apart: a reporter who waited is
+    # not refused because one client filled the global bucket (issue 13, finding 3).
+    if stamp is not None:
+        if not ratelimit.spend_stamp(session, stamp, clock.now(), config.stamp_key,
+                                     config.submit_stamp_seconds):
+            raise StampUsedError("The waiting page you sent from had already been used.")
+        if not ratelimit.hit(session, STAMPED_BUCKET, config.stamped_concerns_per_minute,
+                             clock.now(), config.rate_limit_key):
+            raise RateLimitedError("Very many concerns were sent in the last minute.")
+    elif not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
+                           config.rate_limit_key, forget_all=True):
         raise RateLimitedError(
             "Many concerns have been sent in the last minute, so yours was not accepted yet. "
             "Your text is still below: please wait a minute and send it again."
@@ -585,7 +600,7 @@ def prepare_report(config: ConcernConfig, *, category_id: object, what_happened:
 
 def store_new_concern(
     session: Session, clock: Clock, config: ConcernConfig, prepared: PreparedReport,
-    hint: ReadersHint | None = None,
+    hint: ReadersHint | None = None, stamp: ratelimit.Stamp | None = None,
 ) -> tuple[str, str]:
     """Check the category and readers, re-encrypt if the hint was stale, store; return
     (receipt, concern id). The wraps stored are always to the readers the database
@@ -596,7 +611,8 @@ def store_new_concern(
         sealed = seal_report(prepared.report, config, readers)
     if hint is not None and not prepared.report.excluded:
         hint.readers = readers
-    return store_report(session, clock, config, prepared.report, sealed), sealed.concern_id
+    return (store_report(session, clock, config, prepared.report, sealed, stamp),
+            sealed.concern_id)
 
 
 def submit_concern(

@@ -15,6 +15,7 @@ a chore for the very people the service is for.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from concerns import attachments, conflicts, evidence, services
+from concerns import attachments, conflicts, evidence, ratelimit, services
 from concerns.config import ConcernConfig
 from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
 from speakup.db import DATABASE_FAULTS
@@ -124,12 +125,21 @@ def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) ->
 
 @bp.route("/new", methods=["GET", "POST"])
 @public
-def new() -> tuple[str, int]:
+def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = ConcernForm()
     if not form.is_submitted():
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
     config = concern_config()
+    stamp = None
+    token = request.form.get("stamp", "")
+    if token:
+        stamp = ratelimit.read_stamp(config.stamp_key, token)
+        if stamp is None or ratelimit.stamp_expired(stamp, clock().now(),
+                                                     config.submit_stamp_seconds):
+            return _wait_page(form, STAMP_INVALID)
+        if ratelimit.seconds_left(stamp, clock().now()) > 0:
+            return _wait_page(form, STAMP_EARLY, token, stamp)
     try:
         files = evidence.prepare(_uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
@@ -141,7 +151,8 @@ def new() -> tuple[str, int]:
                                            what_wanted=form.what_wanted.data, hint=hint,
                                            excluded=form.excluded.data, files=files)
         with sqlite_writer():
-            receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint)
+            receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint,
+                                                    stamp)
             db().commit()
     except services.FieldErrors as exc:
         db().rollback()
@@ -152,9 +163,12 @@ def new() -> tuple[str, int]:
         db().rollback()
         form[exc.field].errors = [str(exc)]
         return _new_form_page(form, 400)
-    except services.RateLimitedError as exc:
+    except services.StampUsedError:
         db().rollback()
-        return _new_form_page(form, 429, str(exc))
+        return _wait_page(form, STAMP_USED)
+    except services.RateLimitedError:
+        db().rollback()
+        return _wait_page(form, BUSY if stamp is None else VERY_BUSY)
     except services.NotReadyError as exc:
         db().rollback()
         return _new_form_page(form, 503, str(exc))
@@ -166,6 +180,35 @@ def new() -> tuple[str, int]:
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt,
                            files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+# Over the global limit nobody is turned away (issue 13, finding 3): the reporter gets
+# a page that keeps what was typed and a stamp to send it with after a short wait.
+BUSY = "Many concerns have been sent in the last minute, so yours was not stored yet."
+VERY_BUSY = ("Very many concerns have been sent in the last minute, so yours was not stored "
+             "yet, even after waiting.")
+STAMP_EARLY = "You pressed the button before the wait was over, so nothing was sent yet."
+STAMP_INVALID = ("The waiting page you sent from was too old or had been changed, so nothing "
+                 "was sent yet.")
+STAMP_USED = "The waiting page you sent from had already been used, so nothing was sent again."
+
+
+def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
+               stamp: ratelimit.Stamp | None = None) -> tuple[str, int, dict[str, str]]:
+    """The 'please wait' page: everything typed in hidden fields, and a stamp (a new
+    one unless `token` is still good) that the server accepts once the wait is over."""
+    config = concern_config()
+    now = clock().now()
+    if token is None or stamp is None:
+        token = ratelimit.issue_stamp(config.stamp_key, now, config.submit_wait_seconds)
+        wait = config.submit_wait_seconds
+    else:
+        wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
+    page = render_template("concerns/wait.html", form=form, notice=notice, stamp=token,
+                           wait=wait, minutes=config.submit_stamp_seconds // 60,
+                           had_files=bool(_uploads()))
+    # 429 tells programs the truth (nothing was stored); the page gives people the way on.
+    return page, 429, {"Retry-After": str(wait)}
 
 
 def _uploads() -> list[tuple[BinaryIO, str]]:

@@ -69,6 +69,10 @@ class Settings:
     lockout_base_seconds: int = 60
     max_request_bytes: int = 256 * 1024
     concerns_per_minute: int = 30
+    # Over that limit a reporter waits this long and sends again outside it (issue 13).
+    submit_wait_seconds: int = 15
+    stamped_concerns_per_minute: int = 300
+    submit_stamp_minutes: int = 30
     receipt_checks_per_minute: int = 120
     concern_retention_days: int = 365
     checks_per_receipt_per_minute: int = 10
@@ -131,6 +135,11 @@ class Settings:
             lockout_base_seconds=_int(env, "SPEAKUP_LOCKOUT_SECONDS", 60, minimum=1),
             max_request_bytes=_int(env, "SPEAKUP_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024),
             concerns_per_minute=_int(env, "SPEAKUP_CONCERNS_PER_MINUTE", 30, minimum=1),
+            submit_wait_seconds=_int(env, "SPEAKUP_SUBMIT_WAIT_SECONDS", 15, minimum=1),
+            stamped_concerns_per_minute=_int(
+                env, "SPEAKUP_STAMPED_CONCERNS_PER_MINUTE", 300, minimum=1
+            ),
+            submit_stamp_minutes=_int(env, "SPEAKUP_SUBMIT_STAMP_MINUTES", 30, minimum=1),
             receipt_checks_per_minute=_int(
                 env, "SPEAKUP_RECEIPT_CHECKS_PER_MINUTE", 120, minimum=1
             ),
