@@ -9,11 +9,19 @@ as they can, half send new concerns. Meanwhile a genuine reporter checks their r
 receipt every 10 s and a genuine colleague raises a new concern every 5 s. Prints the
 share of the genuine requests that succeeded, and what the flooder got. Loopback
 only, bounded by --seconds.
+
+Over the global limit a new concern gets a "please wait" page with a stamp (issue 13,
+finding 3); the colleague does what the page says (waits, presses "Send now") and
+counts as served when that ends in a receipt. With --no-wait the colleague gives up
+at the first refusal (how it was measured before). With --hoarder the new-concern
+flooders are smarter: each collects wait stamps from fresh sessions for the length
+of the wait, then spends them all at once — the strongest attack on the stamps.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import re
 import secrets
@@ -58,10 +66,50 @@ def submit(browser: Browser, text: str) -> tuple[int, str]:
     return status, page
 
 
+STAMP = re.compile(r'name="stamp" value="([^"]+)"')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+TEXTAREA = re.compile(r'<textarea[^>]*name="([^"]+)"[^>]*>\r?\n?(.*?)</textarea>', re.S)
+WAIT = re.compile(r"Please wait (\d+) seconds")
+
+
+def kept_form(page: str) -> tuple[dict[str, str], int] | None:
+    """What "Send now" on a wait page posts, and how long the page says to wait."""
+    if not STAMP.search(page):
+        return None
+    fields = {name: html.unescape(value) for name, value in HIDDEN.findall(page)}
+    fields.update({name: html.unescape(value) for name, value in TEXTAREA.findall(page)})
+    wait = WAIT.search(page)
+    return fields, int(wait.group(1)) if wait else 15
+
+
+def send_now(browser: Browser, fields: dict[str, str]) -> tuple[int, str]:
+    body = urllib.parse.urlencode(fields).encode()
+    status, _, page = browser.request("POST", "/concerns/new", body, FORM)
+    return status, page
+
+
+def submit_patiently(browser: Browser, text: str, stop: float) -> tuple[int, float]:
+    """Submit as a person following the wait page would; (final status, seconds waited)."""
+    status, page = submit(browser, text)
+    waited = 0.0
+    while status == 429 and (kept := kept_form(page)) is not None:
+        fields, wait = kept
+        if time.monotonic() + wait > stop + 30:  # do not outlive the bench for long
+            break
+        time.sleep(wait + 0.5)
+        waited += wait + 0.5
+        status, page = send_now(browser, fields)
+    return status, waited
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--flooders", type=int, default=4)
+    parser.add_argument("--no-wait", action="store_true",
+                        help="the colleague gives up at the first refusal")
+    parser.add_argument("--hoarder", action="store_true",
+                        help="new-concern flooders hoard wait stamps and spend them at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="speakup-flood-") as tmp:
         work = Path(tmp)
@@ -93,7 +141,28 @@ def main() -> None:
             flood: Counter[str] = Counter()
             lock = threading.Lock()
 
+            def hoarder() -> None:
+                while time.monotonic() < stop:
+                    stamps: list[tuple[Browser, dict[str, str]]] = []
+                    matures = time.monotonic() + 16
+                    while time.monotonic() < matures:
+                        # A fresh session each time: a success spends the session's token.
+                        browser = Browser("127.0.0.1", port)
+                        code, page = submit(browser, "spam " + secrets.token_hex(8))
+                        kept = kept_form(page) if code == 429 else None
+                        if kept is not None:
+                            stamps.append((browser, kept[0]))
+                        with lock:
+                            flood[f"new {code}"] += 1
+                    for browser, fields in stamps:
+                        code = send_now(browser, fields)[0]
+                        with lock:
+                            flood[f"stamped {code}"] += 1
+
             def flooder(kind: str) -> None:
+                if kind == "new" and args.hoarder:
+                    hoarder()
+                    return
                 browser = Browser("127.0.0.1", port)
                 while time.monotonic() < stop:
                     code = (check(browser, made_up_receipt()) if kind == "check"
@@ -102,6 +171,7 @@ def main() -> None:
                         flood[f"{kind} {code}"] += 1
 
             genuine: Counter[str] = Counter()
+            waits: list[float] = []
 
             def reporter() -> None:
                 browser = Browser("127.0.0.1", port)
@@ -112,7 +182,12 @@ def main() -> None:
             def colleague() -> None:
                 browser = Browser("127.0.0.1", port)
                 while time.monotonic() < stop:
-                    genuine[f"new {submit(browser, 'A genuine concern.')[0]}"] += 1
+                    if args.no_wait:
+                        genuine[f"new {submit(browser, 'A genuine concern.')[0]}"] += 1
+                    else:
+                        code, waited = submit_patiently(browser, "A genuine concern.", stop)
+                        genuine[f"new {code}"] += 1
+                        waits.append(waited)
                     time.sleep(5)
 
             threads = [threading.Thread(target=flooder, args=("check" if i % 2 == 0 else "new",))
@@ -136,7 +211,13 @@ def main() -> None:
           "SPEAKUP_CONCERNS_PER_MINUTE=30), gunicorn.conf.py, SQLite")
     print(f"  flooder's answers: {dict(sorted(flood.items()))}")
     print(f"  genuine reporter checking a real receipt every 10 s: {share('check')} succeeded")
-    print(f"  genuine colleague raising a new concern every 5 s:   {share('new')} succeeded")
+    how = "giving up at the first refusal" if args.no_wait else "following the wait page"
+    print(f"  genuine colleague raising a new concern every 5 s, {how}: {share('new')} "
+          "succeeded")
+    if waits:
+        print(f"    waited on average {sum(waits) / len(waits):.1f} s per concern "
+              f"(longest {max(waits):.1f} s)")
+    print(f"  flooder mode: {'hoarding wait stamps' if args.hoarder else 'plain'}")
 
 
 if __name__ == "__main__":
