@@ -67,7 +67,7 @@ def submit(browser: Browser, text: str) -> tuple[int, str]:
 
 
 STAMP = re.compile(r'name="stamp" value="([^"]+)"')
-HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>')
 TEXTAREA = re.compile(r'<textarea[^>]*name="([^"]+)"[^>]*>\r?\n?(.*?)</textarea>', re.S)
 WAIT = re.compile(r"Please wait (\d+) seconds")
 
@@ -76,7 +76,11 @@ def kept_form(page: str) -> tuple[dict[str, str], int] | None:
     """What "Send now" on a wait page posts, and how long the page says to wait."""
     if not STAMP.search(page):
         return None
-    fields = {name: html.unescape(value) for name, value in HIDDEN.findall(page)}
+    fields = {}
+    for tag in HIDDEN.findall(page):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name is not None:
+            fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
     fields.update({name: html.unescape(value) for name, value in TEXTAREA.findall(page)})
     wait = WAIT.search(page)
     return fields, int(wait.group(1)) if wait else 15
@@ -136,7 +140,11 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.2)
             status, page = submit(Browser("127.0.0.1", port), "The first, genuine concern.")
-            receipt = re.search(r'id="receipt"[^>]*>([^<]+)<', page).group(1).strip()
+            # The receipt may be split into spans: read the element's text, tags dropped.
+            found = re.search(r'id="receipt"[^>]*>(.*?)</p>', page, re.S)
+            if found is None:
+                sys.exit(f"the first concern was not accepted ({status})")
+            receipt = re.sub(r"<[^>]+>", "", found.group(1)).strip()
             stop = time.monotonic() + args.seconds
             flood: Counter[str] = Counter()
             lock = threading.Lock()
