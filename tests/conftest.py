@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -281,6 +282,37 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def start_make_run(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """Run `make run PORT=port` as the README says; return the process, its instance and log.
+
+    Only re-installing into the virtualenv the tests already run in is skipped (-o: the
+    install stamp counts as up to date). Stop it with :func:`stop_make_run`.
+    """
+    instance = tmp_path / "instance"
+    log = tmp_path / "make-run.log"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SPEAKUP_", "MAKE", "MFLAGS"))}
+    env["SPEAKUP_INSTANCE_PATH"] = str(instance)
+    env["PYTHONUNBUFFERED"] = "1"
+    cmd = ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed-stamp",
+           f"BIN={VENV_BIN}", "run", f"PORT={port}"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc, instance, log
+
+
+def stop_make_run(proc: subprocess.Popen[bytes]) -> None:
+    """Stop make and everything it started (they share the process group it was given)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @pytest.fixture

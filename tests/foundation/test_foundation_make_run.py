@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, VENV_BIN, free_port
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop make and everything it started (they share the process group we created)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+from conftest import free_port, start_make_run, stop_make_run
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -49,19 +36,7 @@ def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> N
 @pytest.mark.slow
 def test_make_run_serves_healthz_and_login_without_logging_addresses(tmp_path: Path):
     port = free_port()
-    instance = tmp_path / "instance"
-    log = tmp_path / "make-run.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SPEAKUP_", "MAKE", "MFLAGS"))}
-    env["SPEAKUP_INSTANCE_PATH"] = str(instance)
-    env["PYTHONUNBUFFERED"] = "1"
-    # The run target exactly as the README says, minus re-installing the project into the
-    # virtualenv this test already runs in (-o: treat the install stamp as up to date).
-    cmd = ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed-stamp",
-           f"BIN={VENV_BIN}", "run", f"PORT={port}"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    proc, instance, log = start_make_run(tmp_path, port)
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_serving(url, proc, log)
@@ -72,7 +47,7 @@ def test_make_run_serves_healthz_and_login_without_logging_addresses(tmp_path: P
         assert _get(url + "/no-such-page")[0] == 404
         time.sleep(0.3)  # the request log line is written after the response
     finally:
-        _stop(proc)
+        stop_make_run(proc)
     output = log.read_text()
     # Set-up ran: a private key, a migrated SQLite database, demo accounts printed once.
     assert (instance / "secret_key").stat().st_mode & 0o077 == 0

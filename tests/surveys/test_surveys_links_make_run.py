@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, VENV_BIN, free_port
+from conftest import free_port, start_make_run, stop_make_run
 
 from speakup.devserver import base_url_for
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _first_invitation(outbox: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
@@ -42,17 +30,7 @@ def _first_invitation(outbox: Path, proc: subprocess.Popen[bytes], log: Path) ->
 @pytest.mark.slow
 def test_make_run_on_another_port_mails_links_to_that_port(tmp_path: Path):
     port = free_port()
-    instance = tmp_path / "instance"
-    log = tmp_path / "make-run.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SPEAKUP_", "MAKE", "MFLAGS"))}
-    env["SPEAKUP_INSTANCE_PATH"] = str(instance)
-    env["PYTHONUNBUFFERED"] = "1"
-    cmd = ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed-stamp",
-           f"BIN={VENV_BIN}", "run", f"PORT={port}"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    proc, instance, log = start_make_run(tmp_path, port)
     try:
         mail = _first_invitation(instance / "outbox", proc, log)
         links = re.findall(r"http://[^\s/]+/s/[A-Za-z0-9_-]+", mail)
@@ -61,7 +39,7 @@ def test_make_run_on_another_port_mails_links_to_that_port(tmp_path: Path):
         with urllib.request.urlopen(links[0], timeout=10) as page:  # noqa: S310
             assert page.status == 200
     finally:
-        _stop(proc)
+        stop_make_run(proc)
     assert f"Links in e-mails point to http://127.0.0.1:{port}" in log.read_text()
 
 
