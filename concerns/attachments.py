@@ -21,13 +21,14 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pikepdf
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from concerns import spool
 
 # Decompression bombs: Pillow refuses (raises) images over this many pixels.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -84,7 +85,8 @@ class AttachmentRefusedError(ValueError):
 
 @dataclass
 class CleanedFile:
-    """A cleaned copy (in a temporary file the caller closes) and what was removed."""
+    """A cleaned copy (in an encrypted temporary file the caller closes) and what was
+    removed."""
 
     content_type: str
     extension: str
@@ -117,7 +119,8 @@ def clean(src: BinaryIO, filename: str) -> CleanedFile:
     head = src.read(16)
     src.seek(0)
     kind = _kind(head)
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    # Never a plain temporary file: the copy is the reporter's evidence (see spool.py).
+    out = spool.spooled()
     try:
         if kind == "image":
             return _clean_image(src, out)
