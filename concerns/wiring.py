@@ -35,6 +35,8 @@ from speakup.web import services as app_services
 PURGE_JOB_ID = "concerns.purge"
 PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
 DIGEST_JOB_ID = "concerns.handler-digest"
+# The forms that may carry files (and so a larger body): reporters' and handlers' alike.
+FILE_ENDPOINTS = ("concerns.new", "concerns.reply", "handling.reply")
 
 
 def init_app(app: Flask) -> None:
@@ -132,7 +134,7 @@ def _init_upload_limit(app: Flask) -> None:
     def allow_files() -> None:
         # Only multipart bodies: werkzeug limits each typed field of those to
         # max_form_memory_size, but reads a URL-encoded body whole.
-        if (request.method == "POST" and request.endpoint in ("concerns.new", "concerns.reply")
+        if (request.method == "POST" and request.endpoint in FILE_ENDPOINTS
                 and request.mimetype == "multipart/form-data"):
             config: ConcernConfig = svc.extras["concerns"]
             request.max_content_length = (svc.settings.max_request_bytes
