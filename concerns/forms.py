@@ -30,12 +30,12 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
 ATTACHMENTS_HINT = (
-    "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
+    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
     "such as where and when a photo was taken, or who wrote a document, are removed before "
     "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
     "still identify you."
 )
-ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"}
+ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.heic,.heif,.pdf,.docx,.xlsx,.pptx,.txt"}
 
 
 class CheckboxesField(SelectMultipleField):
