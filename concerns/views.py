@@ -218,7 +218,6 @@ def uploads(name: str = "attachments") -> list[tuple[BinaryIO, str]]:
             if f.filename]
 
 
-
 def download(info: evidence.AttachmentInfo, chunks: Iterator[bytes], filename: str) -> Response:
     """Stream a decrypted file as a download, never shown (or run) in the browser."""
     response = Response(stream_with_context(chunks), mimetype=info.content_type)
@@ -401,7 +400,7 @@ def attachment() -> Response | tuple[str, int]:
                                                          form.number.data)
     except services.RateLimitedError as exc:
         db().rollback()
-        return _check_page(CheckForm(formdata=None), 429, str(exc))
+        return _check_page(CheckForm(formdata=None, receipt=form.receipt.data), 429, str(exc))
     except services.ConcernError:  # a forged or stale form: no such receipt or file
         db().rollback()
         return _check_page(CheckForm(formdata=None), 404,
