@@ -2,7 +2,7 @@
 
 What is kept is only the cleaned copy. What "cleaned" means per kind:
 
-- images (JPEG, PNG, WebP; HEIC only where Pillow reads it): orientation applied, then
+- images (JPEG, PNG, WebP, and HEIC/HEIF through pillow-heif): orientation applied, then
   re-encoded from the pixels alone, so EXIF (camera, time, GPS), XMP and IPTC are gone;
 - PDF (pikepdf): the document information dictionary (author, creator, dates…) and the
   XMP metadata stream are removed;
@@ -21,13 +21,15 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pikepdf
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from concerns import spool
 
 # Decompression bombs: Pillow refuses (raises) images over this many pixels.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -38,7 +40,8 @@ MAX_ZIP_MEMBERS = 5_000
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-ACCEPTED = "photos (JPEG, PNG, WebP), PDF, Word, Excel and PowerPoint files, and plain text"
+ACCEPTED = ("photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel and PowerPoint files, and plain "
+            "text")
 
 _EMPTY_CORE = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -84,7 +87,8 @@ class AttachmentRefusedError(ValueError):
 
 @dataclass
 class CleanedFile:
-    """A cleaned copy (in a temporary file the caller closes) and what was removed."""
+    """A cleaned copy (in an encrypted temporary file the caller closes) and what was
+    removed."""
 
     content_type: str
     extension: str
@@ -99,11 +103,15 @@ class CleanedFile:
         self.file.close()
 
 
+# The brands of HEIF files (ISO/IEC 23008-12) that hold HEVC photos, as phones write them.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
 def _kind(head: bytes) -> str | None:
     if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n") or (
             head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
-    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return "image"
     if head.startswith(b"%PDF-"):
         return "pdf"
@@ -117,7 +125,8 @@ def clean(src: BinaryIO, filename: str) -> CleanedFile:
     head = src.read(16)
     src.seek(0)
     kind = _kind(head)
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    # Never a plain temporary file: the copy is the reporter's evidence (see spool.py).
+    out = spool.spooled()
     try:
         if kind == "image":
             return _clean_image(src, out)
@@ -138,6 +147,9 @@ def clean(src: BinaryIO, filename: str) -> CleanedFile:
 
 def _clean_image(src: BinaryIO, out: BinaryIO) -> CleanedFile:
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    # Teaches Pillow to open HEIC/HEIF (registering again is harmless); it reads them
+    # with their EXIF, which goes like any other image's below.
+    pillow_heif.register_heif_opener()
     try:
         original = Image.open(src)
     except UnidentifiedImageError as exc:
@@ -159,7 +171,7 @@ def _clean_image(src: BinaryIO, out: BinaryIO) -> CleanedFile:
     elif fmt == "WEBP":
         pixels.save(out, format="WEBP", quality=90)
         content_type, extension = "image/webp", ".webp"
-    else:  # JPEG, and HEIC where readable: kept as JPEG
+    else:  # JPEG, and HEIC/HEIF (which few can open): kept as JPEG
         if pixels.mode not in ("RGB", "L"):
             pixels = pixels.convert("RGB")
         pixels.save(out, format="JPEG", quality=90)

@@ -60,7 +60,7 @@ def prepare(uploads: list[tuple[BinaryIO, str]], *, max_files: int,
             stream.seek(0, 2)
             if stream.tell() > max_bytes:
                 raise attachments.AttachmentRefusedError(
-                    f"“{filename}” is larger than {max_bytes // (1024 * 1024)} MB.")
+                    f"“{filename}” is larger than {size_text(max_bytes)}.")
             stream.seek(0)
             cleaned = attachments.clean(stream, filename)
             prepared.append(PreparedFile(number, cleaned, crypto.new_file_key()))
@@ -119,12 +119,30 @@ def key_of(body: dict[str, str], number: int) -> bytes | None:
 
 def stream(session: Session, concern_id: str, seq: int, number: int,
            key: bytes) -> Iterator[bytes]:
-    """Decrypt one file's chunks in order, one at a time."""
-    rows = session.execute(
-        select(ConcernAttachmentChunk.data)
-        .where(ConcernAttachmentChunk.concern_id == concern_id,
-               ConcernAttachmentChunk.seq == seq, ConcernAttachmentChunk.number == number)
-        .order_by(ConcernAttachmentChunk.chunk)
-        .execution_options(yield_per=4)
-    ).scalars()
-    return crypto.open_chunks(rows, key, _aad(concern_id, seq, number))
+    """Decrypt one file's chunks in order, one at a time, as a response is sent.
+
+    Each chunk is read in its own short transaction, ended before the chunk goes out:
+    a slow download must not hold SQLite's write lock (every transaction there takes
+    it), and a PostgreSQL server-side cursor would not outlive the commit that keeps
+    the download's audit entry. Only reads happen here, so ending them loses nothing.
+    """
+    query = select(ConcernAttachmentChunk.data).where(
+        ConcernAttachmentChunk.concern_id == concern_id, ConcernAttachmentChunk.seq == seq,
+        ConcernAttachmentChunk.number == number)
+
+    def chunks() -> Iterator[bytes]:
+        index = 0
+        while (data := session.scalar(
+                query.where(ConcernAttachmentChunk.chunk == index))) is not None:
+            session.rollback()
+            yield data
+            index += 1
+        session.rollback()
+
+    return crypto.open_chunks(chunks(), key, _aad(concern_id, seq, number))
+
+
+def size_text(size: int) -> str:
+    """A size limit as people read it: whole megabytes, else kilobytes."""
+    mb = 1024 * 1024
+    return f"{size // mb} MB" if size % mb == 0 else f"{max(1, size // 1024)} KB"

@@ -30,12 +30,12 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
 ATTACHMENTS_HINT = (
-    "Photos (JPEG, PNG, WebP), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
+    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
     "such as where and when a photo was taken, or who wrote a document, are removed before "
     "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
     "still identify you."
 )
-ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.pdf,.docx,.xlsx,.pptx,.txt"}
+ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.heic,.heif,.pdf,.docx,.xlsx,.pptx,.txt"}
 
 
 class CheckboxesField(SelectMultipleField):
@@ -104,6 +104,21 @@ class ReporterReplyForm(FlaskForm):
 class HandlerMessageForm(FlaskForm):
     seen_seq = HiddenField()
     text = TextAreaField("Message", render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
+    # Shown on the reply form only: a note stays among handlers and carries no files.
+    attachments = MultipleFileField(
+        "Files for the reporter (optional)",
+        description="Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain "
+                    "text. Hidden details (camera, place, author) are removed before anything "
+                    "is stored; the reporter downloads them with their receipt.",
+        render_kw=ATTACHMENTS_ACCEPT)
+
+
+class ReporterFileForm(FlaskForm):
+    """Download one attached file: the receipt travels in the POSTed form, as for replies."""
+
+    receipt = HiddenField()
+    seq = HiddenField()
+    number = HiddenField()
 
 
 class StatusForm(FlaskForm):

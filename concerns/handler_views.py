@@ -21,7 +21,6 @@ from flask import (
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user, logout_user
@@ -29,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import digest, keys, services
+from concerns import attachments, digest, evidence, keys, services
 from concerns.forms import (
     DigestForm,
     ExcludeForm,
@@ -41,7 +40,7 @@ from concerns.forms import (
     StatusForm,
     UnlockForm,
 )
-from concerns.views import concern_config, too_large
+from concerns.views import concern_config, download, too_large, uploads
 from speakup import accounts
 from speakup.auth_views import SESSION_KEY
 from speakup.models import User
@@ -235,6 +234,18 @@ def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: 
     return _concern_page(concern_id, status, str(exc), **{form_name: form})
 
 
+def _refused_files(concern_id: str, form: HandlerMessageForm, message: str) -> tuple[str, int]:
+    """Say why the files were refused, with the text's own error if any; the text stays."""
+    db().rollback()
+    form.attachments.errors = [message + " Your text is kept: choose the files again."]
+    try:
+        services.clean_text(form.text.data, field_name="text", label="Reply", required=True,
+                            max_chars=services.MAX_MESSAGE)
+    except services.FieldError as exc:
+        form.text.errors = [str(exc)]
+    return _concern_page(concern_id, 400, reply_form=form)
+
+
 @bp.route("/<concern_id>/reply", methods=["POST"])
 @role_required("handler")
 def reply(concern_id: str) -> tuple[str, int] | Response:
@@ -250,11 +261,22 @@ def note(concern_id: str) -> tuple[str, int] | Response:
 def _message(concern_id: str, *, note: bool) -> tuple[str, int] | Response:
     name = "note" if note else "reply"
     form = HandlerMessageForm(prefix=name)
+    config = concern_config()
+    files: list[evidence.PreparedFile] = []
     try:
-        services.handler_message(db(), clock(), concern_config(), _user(), concern_id,
-                                 text=form.text.data, seen_seq=form.seen_seq.data, note=note)
+        if not note:  # files go to the reporter; a note carries none
+            files = evidence.prepare(uploads(f"{name}-attachments"),
+                                     max_files=config.attachments_max,
+                                     max_bytes=config.attachment_max_bytes)
+        services.handler_message(db(), clock(), config, _user(), concern_id,
+                                 text=form.text.data, seen_seq=form.seen_seq.data, note=note,
+                                 files=files)
+    except attachments.AttachmentRefusedError as exc:
+        return _refused_files(concern_id, form, str(exc))
     except services.ConcernError as exc:
         return _refused(concern_id, exc, f"{name}_form", form, form.text)
+    finally:
+        evidence.close(files)
     db().commit()
     flash("Internal note added." if note else "Your reply has been sent to the reporter.", "info")
     return redirect(url_for(".concern", concern_id=concern_id, _anchor="conversation-h"))
@@ -322,12 +344,7 @@ def attachment(concern_id: str, seq: int, number: int) -> Response:
         db().rollback()
         abort(403)
     db().commit()  # keeps the audit entry of this download
-    response = Response(stream_with_context(chunks), mimetype=info.content_type)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="concern-{concern_id}-{seq}-{info.name}"')
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(info, chunks, f"concern-{concern_id}-{seq}-{info.name}")
 
 
 @bp.route("/<concern_id>/reopen", methods=["POST"])

@@ -1067,8 +1067,9 @@ def read_concern(
 def handler_message(
     session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
     text: object, seen_seq: object, note: bool,
+    files: list[evidence.PreparedFile] | None = None,
 ) -> int:
-    """Send a reply to the reporter, or add an internal note (handlers only)."""
+    """Send a reply to the reporter (with any cleaned files), or add an internal note."""
     concern = _concern(session, concern_id)
     _require_access(session, concern, user)
     if concern.status == Status.CLOSED and not note:
@@ -1076,8 +1077,13 @@ def handler_message(
     body = clean_text(text, field_name="text", label="Note" if note else "Reply",
                       required=True, max_chars=MAX_MESSAGE)
     kind = MessageKind.NOTE if note else MessageKind.HANDLER_REPLY
-    seq = _append_message(session, config, clock, concern, kind, {"text": body},
+    message = {"text": body}
+    if files:
+        message["attachments"] = evidence.body_entry(files)
+    seq = _append_message(session, config, clock, concern, kind, message,
                           author_id=user.id, seen_seq=seen_seq)
+    if files:
+        evidence.store(session, concern.id, seq, files)
     if not note:
         today = config.today(clock)
         if concern.first_replied_on is None:
@@ -1089,7 +1095,7 @@ def handler_message(
             concern.acknowledged_on = today
     audit.record(session, clock, actor=user.email,
                  action="concern.note" if note else "concern.reply", subject=concern.id,
-                 detail={"seq": seq})
+                 detail={"seq": seq, "files": len(files or ())})
     return seq
 
 
@@ -1299,6 +1305,21 @@ def open_attachment(
     audit.record(session, clock, actor=user.email, action="concern.download",
                  subject=concern.id, detail={"seq": seq, "file": number})
     return info, evidence.stream(session, concern.id, seq, number, key)
+
+
+def open_reporter_attachment(
+    session: Session, keys_: ReceiptKeys, seq: object, number: object,
+) -> tuple[evidence.AttachmentInfo, Iterator[bytes]]:
+    """Give the reporter one file of their conversation (theirs or a handler's reply)."""
+    wanted = [int(v) if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 10
+              else -1 for v in (seq, number)]
+    conversation = open_conversation(session, keys_)
+    body = next((m.body for m in conversation.messages if m.seq == wanted[0]), None)
+    info = next((a for a in evidence.listed(body) if a.number == wanted[1]), None)
+    key = evidence.key_of(body, wanted[1]) if body is not None else None
+    if info is None or key is None:
+        raise ConcernNotFoundError("There is no such attachment.")
+    return info, evidence.stream(session, conversation.concern.id, wanted[0], wanted[1], key)
 
 
 def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,

@@ -18,18 +18,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import BinaryIO
 
-from flask import Blueprint, g, render_template, request, session
+from flask import Blueprint, g, render_template, request, session, stream_with_context
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 from concerns import attachments, conflicts, evidence, ratelimit, services
 from concerns.config import ConcernConfig
-from concerns.forms import CheckForm, ConcernForm, ReporterReplyForm
+from concerns.forms import CheckForm, ConcernForm, ReporterFileForm, ReporterReplyForm
 from speakup.db import DATABASE_FAULTS
 from speakup.web import clock, db, public, settings
 from speakup.web import services as app_services
@@ -141,7 +142,7 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         if ratelimit.seconds_left(stamp, clock().now()) > 0:
             return _wait_page(form, STAMP_EARLY, token, stamp)
     try:
-        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
+        files = evidence.prepare(uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
     except attachments.AttachmentRefusedError as exc:
         return _refused_files(form, str(exc))
@@ -206,15 +207,25 @@ def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
         wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
     page = render_template("concerns/wait.html", form=form, notice=notice, stamp=token,
                            wait=wait, minutes=config.submit_stamp_seconds // 60,
-                           had_files=bool(_uploads()))
+                           had_files=bool(uploads()))
     # 429 tells programs the truth (nothing was stored); the page gives people the way on.
     return page, 429, {"Retry-After": str(wait)}
 
 
-def _uploads() -> list[tuple[BinaryIO, str]]:
+def uploads(name: str = "attachments") -> list[tuple[BinaryIO, str]]:
     """The files a form carried (a browser sends an empty part when none is chosen)."""
-    return [(f.stream, f.filename or "file") for f in request.files.getlist("attachments")
+    return [(f.stream, f.filename or "file") for f in request.files.getlist(name)
             if f.filename]
+
+
+def download(info: evidence.AttachmentInfo, chunks: Iterator[bytes], filename: str) -> Response:
+    """Stream a decrypted file as a download, never shown (or run) in the browser."""
+    response = Response(stream_with_context(chunks), mimetype=info.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
@@ -278,6 +289,9 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
             return _conversation_page(None, form, 400, REPLY_EXPIRED)
         db().rollback()
         return _conversation_page(conversation, form, 400, REPLY_EXPIRED)
+    if request.endpoint == "concerns.attachment":  # the receipt comes back in the form
+        return _check_page(CheckForm(formdata=None, receipt=request.form.get("receipt", "")[:200]),
+                           400, CHECK_EXPIRED)
     return _check_page(CheckForm(), 400, CHECK_EXPIRED)
 
 
@@ -334,7 +348,7 @@ def reply() -> tuple[str, int]:
         keys_ = services.receipt_keys(config, form.receipt.data)
         services.count_receipt_use(db(), clock(), config, keys_)
         db().commit()
-        files = evidence.prepare(_uploads(), max_files=config.attachments_max,
+        files = evidence.prepare(uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
         conversation = services.reporter_reply(db(), clock(), config, keys_,
                                                text=form.text.data, seen_seq=form.seen_seq.data,
@@ -370,3 +384,25 @@ def reply() -> tuple[str, int]:
     _used_csrf_token()
     return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
                               200, sent=True)
+
+
+@bp.route("/file", methods=["POST"])
+@public
+def attachment() -> Response | tuple[str, int]:
+    """Download a file of the conversation; the receipt comes in the POSTed form."""
+    form = ReporterFileForm()
+    config = concern_config()
+    try:
+        keys_ = services.receipt_keys(config, form.receipt.data)
+        services.count_receipt_use(db(), clock(), config, keys_)
+        db().commit()
+        info, chunks = services.open_reporter_attachment(db(), keys_, form.seq.data,
+                                                         form.number.data)
+    except services.RateLimitedError as exc:
+        db().rollback()
+        return _check_page(CheckForm(formdata=None, receipt=form.receipt.data), 429, str(exc))
+    except services.ConcernError:  # a forged or stale form: no such receipt or file
+        db().rollback()
+        return _check_page(CheckForm(formdata=None), 404,
+                           "We could not find that file. Enter your receipt again.")
+    return download(info, chunks, f"speakup-{int(form.seq.data)}-{info.name}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, Request, g, has_request_context, request, session
 from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from concerns import (
     keys,
     publication,
     services,
+    spool,
     views,
 )
 from concerns.cli import concerns_group, keys_group
@@ -34,6 +35,8 @@ from speakup.web import services as app_services
 PURGE_JOB_ID = "concerns.purge"
 PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
 DIGEST_JOB_ID = "concerns.handler-digest"
+# The forms that may carry files (and so a larger body): reporters' and handlers' alike.
+FILE_ENDPOINTS = ("concerns.new", "concerns.reply", "handling.reply")
 
 
 def init_app(app: Flask) -> None:
@@ -104,6 +107,20 @@ def run_publish_stats(svc: Services) -> list[publication.PublishedQuarter]:
     return done
 
 
+class EncryptedUploadsRequest(Request):
+    """A request whose uploaded files are spooled encrypted, never as plain temp files.
+
+    Werkzeug's default writes any file part of a body over 500 KB to a plain temporary
+    file, where the reporter's original (GPS data and all) could be read back from the
+    disk long after it is deleted.
+    """
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None,
+                         content_length: int | None = None) -> BinaryIO:
+        return spool.spooled()
+
+
 def _init_upload_limit(app: Flask) -> None:
     """Let a new report carry its files: raise the body limit for that one endpoint.
 
@@ -112,11 +129,12 @@ def _init_upload_limit(app: Flask) -> None:
     Everything else keeps SPEAKUP_MAX_REQUEST_BYTES.
     """
     svc = app_services(app)
+    app.request_class = EncryptedUploadsRequest
 
     def allow_files() -> None:
         # Only multipart bodies: werkzeug limits each typed field of those to
         # max_form_memory_size, but reads a URL-encoded body whole.
-        if (request.method == "POST" and request.endpoint in ("concerns.new", "concerns.reply")
+        if (request.method == "POST" and request.endpoint in FILE_ENDPOINTS
                 and request.mimetype == "multipart/form-data"):
             config: ConcernConfig = svc.extras["concerns"]
             request.max_content_length = (svc.settings.max_request_bytes

@@ -282,6 +282,7 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+        server.process.wait()  # reaped, or Popen warns (an error here) when collected
 
 
 def start_make_run(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path, Path]:
