@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/concerns.py
 	$(BIN)/python bench/surveys.py
 	$(BIN)/python bench/disclosure_audit.py
+	$(BIN)/python bench/results_page.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
