@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, url_for
 
 from review.results import FAVOURABLE_DEFINITION, results_page
+from speakup.db import DATABASE_FAULTS
 from speakup.site_settings import results_page_enabled
 from speakup.web import clock, db, public, settings
 
@@ -19,7 +20,13 @@ bp = Blueprint("results", __name__, url_prefix="/results")
 def results_link() -> dict[str, object]:
     def results_page_url() -> str | None:
         """The page's address while it is on, else None (templates then show no link)."""
-        return url_for("results.page") if results_page_enabled(db()) else None
+        try:
+            enabled = results_page_enabled(db())
+        except DATABASE_FAULTS:
+            # The home page worked without a database before it linked here: keep it so.
+            db().rollback()
+            return None
+        return url_for("results.page") if enabled else None
 
     return {"results_page_url": results_page_url}
 

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from review import demo, results
 from review.demo import Respondent
-from speakup import site_settings
+from speakup import migrate, site_settings
+from speakup.app import create_app
 from speakup.clock import FrozenClock
 from speakup.models import AuditEntry
 from speakup.settings import Settings
+from speakup.web import services
 
 pytest_plugins = ["review_fixtures"]
 
@@ -222,3 +224,19 @@ def test_admin_switches_the_page_off_and_on(client, session, sign_in):
 def test_only_admins_reach_the_switch(client, sign_in, role):
     sign_in(role)
     assert client.get("/admin/results-page").status_code == 403
+
+
+def test_home_page_still_works_without_a_database_and_the_page_says_503(tmp_path):
+    path = tmp_path / "speakup.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    app = create_app(Settings(instance_path=tmp_path / "instance",
+                              database_url=f"sqlite:///{path}", secret_key="k" * 48,
+                              secure_cookies=False, testing=True))
+    client = app.test_client()
+    assert 'href="/results/"' in client.get("/").get_data(as_text=True)
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"speakup.sqlite3{suffix}").unlink(missing_ok=True)
+    home = client.get("/")
+    assert home.status_code == 200 and "/results/" not in home.get_data(as_text=True)
+    assert client.get("/results/").status_code == 503
+    services(app).engine.dispose()
