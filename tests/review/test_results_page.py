@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
 import pytest
+from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -240,3 +243,32 @@ def test_home_page_still_works_without_a_database_and_the_page_says_503(tmp_path
     assert home.status_code == 200 and "/results/" not in home.get_data(as_text=True)
     assert client.get("/results/").status_code == 503
     services(app).engine.dispose()
+
+
+def test_headlines_match_what_the_review_overview_shows(client, sign_in, published_survey):
+    public = cells(client.get("/results/").get_data(as_text=True), "headline-table")[1:]
+    sign_in("reviewer")
+    review = cells(client.get("/review/").get_data(as_text=True), "headline-table")[1:]
+    assert len(public) == len(review) == 3
+    for shown, reviewed in zip(public, review, strict=True):
+        # Scale, favourable and change are the same; the overview adds the previous gap.
+        assert shown[:3] == reviewed[:3]
+        assert reviewed[3].startswith(shown[3].removesuffix(" pts"))
+
+
+def test_goals_and_actions_render_from_plain_objects(app, session, settings, clock):
+    publish(session, settings, clock, TWO_ROUNDS)
+    data = results.results_page(session, 5, clock.today())
+    goal = SimpleNamespace(label="Speaking up favourable at least 75%", value_text="80%",
+                           target_text="75%", status="on track")
+    action = SimpleNamespace(date="3 March 2026", title="Listening sessions",
+                             description="Monthly sessions with the board.")
+    with app.test_request_context("/results/"):
+        html = render_template("results/page.html", view=data.view,
+                               data=dataclasses.replace(data, goals=[goal], actions=[action]),
+                               favourable_definition=results.FAVOURABLE_DEFINITION)
+    assert cells(html, "goals-table")[1] == ["Speaking up favourable at least 75%", "80%",
+                                              "75%", "on track"]
+    assert "its latest value is the figure it is measured by" in html
+    assert "<strong>Listening sessions</strong>" in html and "Monthly sessions" in html
+    assert "No goals have been set yet." not in html
