@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/surveys.py
 	$(BIN)/python bench/disclosure_audit.py
 	$(BIN)/python bench/attachments.py
+	$(BIN)/python bench/results_page.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Administrators' pages: the admin home and staff accounts."""
+"""Administrators' pages: the admin home, staff accounts and site switches."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from speakup import accounts
-from speakup.forms import EditAccountForm, NewAccountForm
+from speakup import accounts, site_settings
+from speakup.forms import EditAccountForm, NewAccountForm, ResultsPageForm
 from speakup.models import User
 from speakup.web import clock, db, role_required, services
 
@@ -72,3 +72,18 @@ def account_edit(user_id: int) -> str | Response:
             return redirect(url_for("admin.account_list"))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/account_edit.html", form=form, user=user), status
+
+
+@bp.route("/results-page", methods=["GET", "POST"])
+@role_required("admin")
+def results_page() -> str | Response | tuple[str, int]:
+    enabled = site_settings.results_page_enabled(db())
+    form = ResultsPageForm(data={"enabled": "on" if enabled else "off"})
+    if form.validate_on_submit():
+        wanted = form.enabled.data == "on"
+        site_settings.set_results_page_enabled(db(), clock(), current_user.email, wanted)
+        db().commit()
+        flash(f"The staff results page is now {'on' if wanted else 'off'}.", "info")
+        return redirect(url_for("admin.results_page"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/results_page.html", form=form, enabled=enabled), status

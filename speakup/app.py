@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 import concerns.wiring
 import review.wiring
 import surveys.wiring
+from review import results_views
 from speakup import accounts, admin_views, auth_views, main_views
 from speakup.clock import SystemClock
 from speakup.db import (
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Each package registers its own blueprints, commands, hooks and navigation links.
     for package in (concerns.wiring, surveys.wiring, review.wiring):
         package.init_app(app)
+    app.register_blueprint(results_views.bp)
     _init_errors(app)
     _init_templates(app)
     app.after_request(apply_security_headers)

@@ -7,11 +7,12 @@ from wtforms import (
     BooleanField,
     EmailField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from speakup.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
@@ -82,3 +83,15 @@ class NewAccountForm(FlaskForm):
 class EditAccountForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
     disabled = BooleanField("Account disabled")
+
+
+class ResultsPageForm(FlaskForm):
+    enabled = RadioField(
+        "Staff results page",
+        choices=[
+            SelectChoice("on", "On: anyone can see the latest published results, goals and "
+                               "actions at /results/, linked from survey e-mails"),
+            SelectChoice("off", "Off: the page is not found and nothing links to it"),
+        ],
+        validators=[InputRequired("Choose on or off.")],
+    )

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.web import db, public, settings
 from surveys import tryout
 from surveys.invitations import token_key
@@ -46,7 +47,9 @@ QUESTIONS_CACHE_SIZE = 32
 @bp.route("/thanks")
 @public
 def thanks() -> str:
-    return render_template("surveys/thanks.html")
+    # A plain path: surveys does not import review, which owns the page.
+    results_url = request.script_root + RESULTS_PATH if results_page_enabled(db()) else None
+    return render_template("surveys/thanks.html", results_url=results_url)
 
 
 @bp.route("/<token>", methods=["GET", "POST"])

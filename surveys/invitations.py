@@ -49,6 +49,7 @@ from speakup.clock import Clock, as_utc
 from speakup.db import request_erasure
 from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
+from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 
 log = logging.getLogger("surveys.invitations")
@@ -112,8 +113,20 @@ def answer_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url}/s/{token}"
 
 
+def results_paragraph(settings: Settings, results_on: bool) -> str:
+    """The link to the staff results page, or nothing while an admin has it switched off."""
+    if not results_on:
+        return ""
+    return f"""
+What happened after the last round (results, goals and what was done):
+
+    {settings.base_url}{RESULTS_PATH}
+"""
+
+
 def invitation_message(
-    settings: Settings, survey: Survey, round_: Round, to: str, token: str
+    settings: Settings, survey: Survey, round_: Round, to: str, token: str,
+    results_on: bool = False,
 ) -> EmailMessage:
     """The invitation: a personal, single-use link and what happens to the answers."""
     k = round_.min_group_size or survey.min_group_size
@@ -133,12 +146,12 @@ for groups of at least {k} people. Raw answers are deleted once the results are
 published.
 
 Every question is optional. If you would rather not take part, ignore this e-mail.
-"""
+{results_paragraph(settings, results_on)}"""
     return build_message(settings, to, f"{survey.title}: your personal survey link", body)
 
 
 def reminder_message(
-    settings: Settings, survey: Survey, round_: Round, to: str
+    settings: Settings, survey: Survey, round_: Round, to: str, results_on: bool = False
 ) -> EmailMessage:
     """A reminder to everyone invited: it cannot know who has already answered."""
     opened = round_.opened_at or round_.opens_at
@@ -151,7 +164,7 @@ answered: that is how your answers stay anonymous.
 If you have not answered yet, there is still time: the survey is open until
 {_local(round_.closes_at, survey.timezone)} ({survey.timezone} time). Use the
 personal link in the invitation e-mail we sent on {_local(opened, survey.timezone)}.
-"""
+{results_paragraph(settings, results_on)}"""
     return build_message(settings, to, f"Reminder: {survey.title} closes soon", body)
 
 
@@ -304,6 +317,7 @@ def _send_batch(
                     tokens[job_id] = next(issued)
         session.commit()
     context: dict[int, tuple[Survey, Round]] = {}
+    results_on = results_page_enabled(session)  # read once per batch
     unused = set(tokens)
     done = 0
     try:
@@ -319,9 +333,10 @@ def _send_batch(
                 report.skipped += 1
                 continue
             if kind == INVITATION:
-                message = invitation_message(settings, survey, round_, email, tokens[job_id])
+                message = invitation_message(settings, survey, round_, email, tokens[job_id],
+                                             results_on)
             else:
-                message = reminder_message(settings, survey, round_, email)
+                message = reminder_message(settings, survey, round_, email, results_on)
             try:
                 mailer.send(message, label=outbox_label(rid))
             except MailError as exc:
