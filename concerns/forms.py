@@ -115,18 +115,18 @@ class VerdictForm(FlaskForm):
     receipt = HiddenField()
     stage = HiddenField()
     speak_again = RadioField(VERDICT_QUESTIONS["speak_again"][0],
-                             choices=list(VERDICT_QUESTIONS["speak_again"][1].items()),
+                             choices=dict(VERDICT_QUESTIONS["speak_again"][1]),
                              validate_choice=False)
     felt_safe = RadioField(VERDICT_QUESTIONS["felt_safe"][0],
-                           choices=list(VERDICT_QUESTIONS["felt_safe"][1].items()),
+                           choices=dict(VERDICT_QUESTIONS["felt_safe"][1]),
                            validate_choice=False)
     kept_informed = RadioField(VERDICT_QUESTIONS["kept_informed"][0],
-                               choices=list(VERDICT_QUESTIONS["kept_informed"][1].items()),
+                               choices=dict(VERDICT_QUESTIONS["kept_informed"][1]),
                                validate_choice=False)
 
 
 class ThemesForm(FlaskForm):
-    themes = CheckboxesField("Themes for the Freedom to Speak Up return", choices=[],
+    themes = CheckboxesField("Themes for the Freedom to Speak Up return", choices={},
                              validate_choice=False)
 
 
