@@ -293,6 +293,30 @@ def test_old_payloads_without_verdicts_read_as_not_published(session, clock):
     assert publication.audit_publications(K, [payload]).ok
 
 
+def test_mechanisms_page_and_exports_show_the_verdict(client, login_as, session, clock):
+    _verdicts(session, "2025-Q4", "speak_again", {"yes": 7, "maybe": 5})
+    _verdicts(session, "2025-Q4", "felt_safe", {"2": 5, "4": 5, "5": 5})
+    _publish(session, clock)
+    session.commit()
+    login_as("reviewer")
+    html = client.get("/review/mechanisms").get_data(as_text=True)
+    assert "And those who raised a concern?" in html
+    assert "58.3" in html or "58%" in html  # 7 of 12 would speak up again
+    assert "the share answering yes" in html  # its definition is on the page
+    body = client.get("/review/mechanisms.json").get_json()
+    tables = {t["id"]: t for t in body["tables"]}
+    (row,) = [r for r in tables["reporters_verdict"]["rows"] if r["quarter"] == "2025-Q4"]
+    assert row["would_speak_up_again_pct"] == 58.3 and row["felt_safe_pct"] == 66.7
+    assert row["kept_informed_pct"] is None
+    answers = {(r["question"][:12], r["answer"]): r["answers"]
+               for r in tables["reporters_verdict_answers"]["rows"]
+               if r["quarter"] == "2025-Q4"}
+    assert answers[("Given your e", "All answers")] == 12
+    assert answers[("Given your e", "No")] is None
+    csv_body = client.get("/review/mechanisms.csv").get_data(as_text=True)
+    assert "reporters_verdict" in csv_body
+
+
 # --- browser ---------------------------------------------------------------------------
 
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
