@@ -197,6 +197,11 @@ class CategoryEditForm(FlaskForm):
     active = BooleanField("Offered to people raising a concern")
 
 
+class ThemeEditForm(FlaskForm):
+    label = StringField("Name", render_kw={"maxlength": 120})
+    active = BooleanField("Offered to case handlers for tagging")
+
+
 class DigestForm(FlaskForm):
     digest = BooleanField("Send me the daily summary e-mail")
 
