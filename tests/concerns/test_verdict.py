@@ -18,7 +18,8 @@ from concerns import keys as concern_keys
 from concerns import publication, services, verdict
 from concerns.config import ConcernConfig
 from concerns.models import Concern, ConcernStatsPublication, ConcernVerdict
-from concerns.stats import published_stats
+from concerns.stats import MechanismStats, QuarterStats, published_stats
+from review.safety import checked_mechanism_stats
 from speakup.clock import SystemClock
 from speakup.db import erasure_requested, make_engine, make_session_factory
 from speakup.settings import Settings
@@ -315,6 +316,21 @@ def test_mechanisms_page_and_exports_show_the_verdict(client, login_as, session,
     assert answers[("Given your e", "No")] is None
     csv_body = client.get("/review/mechanisms.csv").get_data(as_text=True)
     assert "reporters_verdict" in csv_body
+
+
+def test_the_review_hides_again_a_verdict_figure_a_faulty_publisher_let_through():
+    faulty = QuarterStats("2025-Q4", True, "2026-01-14", K, 12, None, None, None, None, None,
+                          {}, would_speak_up_again=0.667, felt_safe_favourable=0.8,
+                          verdict_totals={"speak_again": 3, "felt_safe": 10},
+                          verdict_answers={"speak_again": {"yes": 2},
+                                           "felt_safe": {"4": 8, "5": 2}},
+                          themes={"Bullying or harassment": 4, "Detriment indicated": 6})
+    stats = MechanismStats(K, [], [], [], [faulty])
+    (q,) = checked_mechanism_stats(stats).quarters
+    assert q.would_speak_up_again is None and q.felt_safe_favourable == 0.8
+    assert q.verdict_totals == {"speak_again": None, "felt_safe": 10}
+    assert q.verdict_answers == {"felt_safe": {"4": 8, "5": None}}
+    assert q.themes == {"Bullying or harassment": None, "Detriment indicated": 6}
 
 
 # --- browser ---------------------------------------------------------------------------
