@@ -17,12 +17,14 @@ from sqlalchemy import func, inspect, select, text
 from concerns import keys as concern_keys
 from concerns import publication, services, verdict
 from concerns.config import ConcernConfig
+from concerns.demo import seed_demo_concerns
 from concerns.models import Concern, ConcernStatsPublication, ConcernVerdict
 from concerns.stats import MechanismStats, QuarterStats, published_stats
 from review.safety import checked_mechanism_stats
 from speakup.clock import SystemClock
 from speakup.db import erasure_requested, make_engine, make_session_factory
 from speakup.settings import Settings
+from speakup.web import services as app_services
 
 K = 5
 TODAY = dt.date(2026, 3, 2)  # the frozen clock's date: 2026-Q1
@@ -331,6 +333,21 @@ def test_the_review_hides_again_a_verdict_figure_a_faulty_publisher_let_through(
     assert q.verdict_totals == {"speak_again": None, "felt_safe": 10}
     assert q.verdict_answers == {"felt_safe": {"4": 8, "5": None}}
     assert q.themes == {"Bullying or harassment": None, "Detriment indicated": 6}
+
+
+def test_the_demo_reporters_answer_and_their_quarters_are_published_safely(app, session,
+                                                                          clock):
+    seed_demo_concerns(session, app_services(app), lambda _line: None)
+    rows = [r for r in _rows(session) if r.counted]
+    assert rows
+    stats = published_stats(session, K, clock.today())
+    for q in stats.quarters:
+        answered = sum(1 for r in rows if r.quarter == q.quarter and r.speak_again)
+        if q.published:
+            expected = answered if answered >= K else None
+            assert q.verdict_totals["speak_again"] == expected, q.quarter
+    payloads = [row.payload for row in session.scalars(select(ConcernStatsPublication))]
+    assert publication.audit_publications(K, payloads).ok
 
 
 # --- browser ---------------------------------------------------------------------------
