@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concerns.models import ConcernStatsPublication
+from concerns.models import VERDICT_QUESTIONS, ConcernStatsPublication
 
 QUARTERS_SHOWN = 8  # two years: a fixed window, so the list itself reveals nothing
 
@@ -114,6 +114,9 @@ class MechanismStats:
     quarters: list[QuarterStats]  # oldest first
     definitions: tuple[tuple[str, str, str], ...] = DEFINITIONS
     themes: list[str] = field(default_factory=list)  # every theme a shown publication lists
+    # question key -> (wording, answer key -> label): how to read the verdict figures.
+    verdict_questions: dict[str, tuple[str, dict[str, str]]] = field(
+        default_factory=lambda: dict(VERDICT_QUESTIONS))
 
 
 # --- quarters --------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from concerns.models import VERDICT_QUESTIONS
 from concerns.stats import MechanismStats, QuarterStats, published_stats
 from review import charts
 from review.reports import EVERYONE
@@ -159,7 +158,8 @@ THEME_COLUMNS = (
 )
 
 
-def _verdict_tables(quarters: Sequence[QuarterStats], note: str) -> list[Table]:
+def _verdict_tables(quarters: Sequence[QuarterStats],
+                    questions: dict[str, tuple[str, dict[str, str]]], note: str) -> list[Table]:
     """The reporters' verdict per published quarter: the shares, then every answer count."""
     share_rows, answer_rows = [], []
     for q in quarters:
@@ -170,7 +170,7 @@ def _verdict_tables(quarters: Sequence[QuarterStats], note: str) -> list[Table]:
             "quarter": q.quarter, "would_speak_up_again_pct": shares[0],
             "felt_safe_pct": shares[1], "kept_informed_pct": shares[2],
         }, hidden=any(s is None for s in shares)))  # fmt: skip
-        for question, (wording, answers) in VERDICT_QUESTIONS.items():
+        for question, (wording, answers) in questions.items():
             if question not in q.verdict_totals:
                 continue  # published before the verdict existed
             total = q.verdict_totals[question]
@@ -351,7 +351,7 @@ def mechanism_review(
               tuple(outcome_rows), note),
         Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
-        *_verdict_tables(quarters, note),
+        *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
         _theme_table(quarters, checked.themes if checked else [], note),
         audit_part.table,
     ]  # fmt: skip
