@@ -1,4 +1,4 @@
-"""Administrators' pages for concern categories and handlers' display names (audited)."""
+"""Administrators' pages for concern categories, themes and handlers' names (audited)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from concerns import conflicts, services
-from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm
-from concerns.models import ConcernCategory
+from concerns import conflicts, services, themes
+from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm, ThemeEditForm
+from concerns.models import ConcernCategory, ConcernTheme
 from concerns.views import category_choices, concern_config, handler_choices
 from speakup.web import clock, db, role_required
 
 bp = Blueprint("concern_admin", __name__, url_prefix="/admin/concern-categories")
 handlers_bp = Blueprint("concern_handlers_admin", __name__, url_prefix="/admin/concern-handlers")
+themes_bp = Blueprint("concern_themes_admin", __name__, url_prefix="/admin/concern-themes")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -95,3 +96,43 @@ def set_name(user_id: int) -> tuple[str, int] | Response:
             flash("Saved.", "info")
             return redirect(url_for(".handlers"))
     return _handlers_page(user_id, form, 400)
+
+
+@themes_bp.route("/", methods=["GET", "POST"])
+@role_required("admin")
+def theme_list() -> tuple[str, int] | Response:
+    form = CategoryForm()
+    if form.validate_on_submit():
+        try:
+            theme = themes.add_theme(db(), clock(), label=form.label.data or "",
+                                     actor=current_user.email)
+        except themes.ThemeError as exc:
+            db().rollback()
+            form.label.errors = [str(exc)]
+        else:
+            db().commit()
+            flash(f"Added the theme “{theme.label}”.", "info")
+            return redirect(url_for(".theme_list"))
+    status = 400 if request.method == "POST" else 200
+    rows = themes.list_themes(db(), active_only=False)
+    return render_template("concerns/themes.html", form=form, themes=rows), status
+
+
+@themes_bp.route("/<int:theme_id>", methods=["GET", "POST"])
+@role_required("admin")
+def theme_edit(theme_id: int) -> tuple[str, int] | Response:
+    theme = db().get(ConcernTheme, theme_id) or abort(404)
+    form = ThemeEditForm(obj=theme)
+    if form.validate_on_submit():
+        try:
+            themes.update_theme(db(), clock(), theme.id, label=form.label.data or "",
+                                active=bool(form.active.data), actor=current_user.email)
+        except themes.ThemeError as exc:
+            db().rollback()
+            form.label.errors = [str(exc)]
+        else:
+            db().commit()
+            flash("Saved.", "info")
+            return redirect(url_for(".theme_list"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("concerns/theme_edit.html", form=form, theme=theme), status

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, keys, publication, services
+from concerns import conflicts, keys, publication, services, verdict
 from concerns.config import ConcernConfig
 from concerns.models import OUTCOMES, Concern, MessageKind, Status
 from speakup.clock import FrozenClock
@@ -91,6 +91,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     # Two recent ones: below k, so this quarter's figures stay hidden.
     days += [max(this_quarter, today - dt.timedelta(days=d)) for d in (3, 1)]
     receipt = ""
+    verdict_rng = random.Random(7)  # its own, so the concerns stay as they always were
     for minute, day in enumerate(days):
         happened, wanted = rng.choice(REPORTS)
         receipt, concern_id = services.submit_concern(
@@ -98,6 +99,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
             what_happened=happened, what_wanted=wanted,
         )
         _progress(session, config, session.get(Concern, concern_id), today, rng)
+        _answer_verdict(session, config, receipt, session.get(Concern, concern_id), verdict_rng)
     say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
     say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
         f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
@@ -151,6 +153,23 @@ def _progress(session: Session, config: ConcernConfig, concern: Concern | None, 
         return
     closed = replied + dt.timedelta(days=rng.randrange(5, 90))
     _set(concern, Status.CLOSED, closed, today, outcome=rng.choice(list(OUTCOMES)))
+
+
+def _answer_verdict(session: Session, config: ConcernConfig, receipt: str,
+                    concern: Concern | None, rng: random.Random) -> None:
+    """Most demo reporters answer the verdict questions on the day of the last step."""
+    assert concern is not None
+    stage = verdict.current_stage(status=concern.status,
+                                  first_replied_on=concern.first_replied_on)
+    if stage is None or concern.outcome == "spam" or rng.random() < 0.15:
+        return
+    day = concern.closed_on if stage == "at_closing" else concern.first_replied_on
+    assert day is not None
+    keys_ = services.receipt_keys(config, receipt)
+    answers = verdict.Answers(rng.choice(("yes", "yes", "yes", "maybe", "no", "prefer_not")),
+                              rng.choice("344555"), rng.choice("234455"))
+    verdict.record_verdict(session, _clock_on(day, 0), config, keys_.lookup, keys_.private_key,
+                           stage=stage, answers=answers)
 
 
 def _set(concern: Concern, status: Status, day: dt.date, today: dt.date,

@@ -21,7 +21,14 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from concerns.models import EXCLUDED_OUTCOMES, OUTCOMES, STATUS_LABELS, STATUS_ORDER, Status
+from concerns.models import (
+    EXCLUDED_OUTCOMES,
+    OUTCOMES,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    VERDICT_QUESTIONS,
+    Status,
+)
 from concerns.services import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
 from speakup.accounts import MAX_PASSWORD_LENGTH
 
@@ -99,6 +106,28 @@ class ReporterReplyForm(FlaskForm):
     )
     attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
                                     render_kw=ATTACHMENTS_ACCEPT)
+
+
+class VerdictForm(FlaskForm):
+    """The reporters' verdict (concerns/verdict.py): three optional questions."""
+
+    # The receipt travels like the reply form's (see concerns/views.py).
+    receipt = HiddenField()
+    stage = HiddenField()
+    speak_again = RadioField(VERDICT_QUESTIONS["speak_again"][0],
+                             choices=dict(VERDICT_QUESTIONS["speak_again"][1]),
+                             validate_choice=False)
+    felt_safe = RadioField(VERDICT_QUESTIONS["felt_safe"][0],
+                           choices=dict(VERDICT_QUESTIONS["felt_safe"][1]),
+                           validate_choice=False)
+    kept_informed = RadioField(VERDICT_QUESTIONS["kept_informed"][0],
+                               choices=dict(VERDICT_QUESTIONS["kept_informed"][1]),
+                               validate_choice=False)
+
+
+class ThemesForm(FlaskForm):
+    themes = CheckboxesField("Themes for the Freedom to Speak Up return", choices={},
+                             validate_choice=False)
 
 
 class HandlerMessageForm(FlaskForm):
@@ -181,6 +210,11 @@ class CategoryForm(FlaskForm):
 class CategoryEditForm(FlaskForm):
     label = StringField("Name", render_kw={"maxlength": 120})
     active = BooleanField("Offered to people raising a concern")
+
+
+class ThemeEditForm(FlaskForm):
+    label = StringField("Name", render_kw={"maxlength": 120})
+    active = BooleanField("Offered to case handlers for tagging")
 
 
 class DigestForm(FlaskForm):

@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import attachments, digest, evidence, keys, services
+from concerns import attachments, digest, evidence, keys, services, themes
 from concerns.forms import (
     DigestForm,
     ExcludeForm,
@@ -38,8 +38,10 @@ from concerns.forms import (
     ReopenForm,
     ShareForm,
     StatusForm,
+    ThemesForm,
     UnlockForm,
 )
+from concerns.stats import last_quarters, quarter_label
 from concerns.views import concern_config, download, too_large, uploads
 from speakup import accounts
 from speakup.auth_views import SESSION_KEY
@@ -212,12 +214,64 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
         forms[name].expected_status.data = summary.status
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
     forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
+    forms["themes_form"] = _themes_form(concern_id, forms.get("themes_form"))
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),
         reopen_days=concern_config().reopen_days,
         **forms,
     ), status
+
+
+def _themes_form(concern_id: str, form: ThemesForm | None) -> ThemesForm:
+    """Offered themes, plus any retired one the concern still carries."""
+    tagged = themes.concern_theme_ids(db(), concern_id)
+    if form is None:
+        form = ThemesForm(prefix="themes", formdata=None, themes=[str(t) for t in tagged])
+    form.themes.choices = {str(t.id): t.label for t in themes.list_themes(db(), active_only=False)
+                           if t.active or t.id in tagged}
+    return form
+
+
+@bp.route("/<concern_id>/themes", methods=["POST"])
+@role_required("handler")
+def tag_themes(concern_id: str) -> tuple[str, int] | Response:
+    form = ThemesForm(prefix="themes")
+    try:
+        view = services.read_concern(db(), clock(), concern_config(), _user(), concern_id, None)
+        if not view.can_read:
+            raise services.NoAccessError("This concern has not been shared with you.")
+        themes.set_concern_themes(db(), clock(), concern_id, form.themes.data or [],
+                                  actor=_user().email)
+    except services.ConcernError as exc:
+        return _refused(concern_id, exc, "themes_form", form)
+    except themes.ThemeError as exc:
+        db().rollback()
+        form.themes.errors = [str(exc)]
+        return _concern_page(concern_id, 400, themes_form=form)
+    db().commit()
+    flash("The themes have been saved.", "info")
+    return redirect(url_for(".concern", concern_id=concern_id))
+
+
+@bp.route("/themes")
+@role_required("handler")
+def theme_return() -> tuple[str, int] | Response:
+    """The quarterly return's exact theme counts, as CSV (every download is audited)."""
+    today = concern_config().today(clock())
+    quarters = [quarter_label(*q) for q in reversed(last_quarters(today))]
+    quarter = request.args.get("quarter")
+    if quarter is None:
+        return render_template("concerns/theme_return.html", quarters=quarters), 200
+    try:
+        body = themes.export_quarter_return(db(), clock(), quarter, actor=_user().email)
+    except themes.ThemeError as exc:
+        db().rollback()
+        return render_template("concerns/theme_return.html", quarters=quarters,
+                               error=str(exc)), 400
+    db().commit()
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="speakup-themes-{quarter}.csv"'})
 
 
 def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: Any,

@@ -125,6 +125,10 @@ class Concern(Base):
     # The last message's sequence number; replies claim the next one with a
     # conditional UPDATE, so two writers can never both think they are next.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The ids of this concern's verdict rows (concerns/verdict.py), sealed to the
+    # reporter's key alone: the only link between a verdict and its concern, readable
+    # only while the reporter is signed in with the receipt. NULL until the first answer.
+    sealed_verdicts: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class ConcernMessage(Base):
@@ -326,3 +330,67 @@ class ConcernAttachmentChunk(Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1.. within the message
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# The reporters' verdict (concerns/verdict.py): three optional questions per stage.
+VERDICT_STAGES = {"after_reply": "after a reply", "at_closing": "at closing"}
+SPEAK_AGAIN_ANSWERS = {"yes": "Yes", "maybe": "Maybe", "no": "No",
+                       "prefer_not": "Prefer not to say"}
+AGREEMENT_ANSWERS = {"1": "Strongly disagree", "2": "Disagree",
+                     "3": "Neither agree nor disagree", "4": "Agree", "5": "Strongly agree"}
+FAVOURABLE_ANSWERS = ("4", "5")  # agree or strongly agree
+# question key -> (wording, answer key -> label)
+VERDICT_QUESTIONS = {
+    "speak_again": ("Given your experience, would you speak up again?", SPEAK_AGAIN_ANSWERS),
+    "felt_safe": ("Did you feel safe raising this concern here?", AGREEMENT_ANSWERS),
+    "kept_informed": ("Were you kept informed?", AGREEMENT_ANSWERS),
+}
+
+
+class ConcernVerdict(Base):
+    """One reporter's answers to the verdict questions at one stage (concerns/verdict.py).
+
+    Deliberately unlinked: no concern id, no receipt hash, no date — the quarter of the
+    answer only, and a random id. Only the reporter's sealed list on their concern
+    (`Concern.sealed_verdicts`) says which rows are theirs. `counted` is False for an
+    "after a reply" answer whose concern also answered at closing in the same quarter,
+    so each concern counts once per quarter in the published figures.
+    """
+
+    __tablename__ = "concern_verdicts"
+    __table_args__ = (
+        CheckConstraint("stage IN ('after_reply', 'at_closing')", name="stage_known"),
+        # SQLite: stored in the order of the random id, never in the order of arrival.
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(7), index=True)  # e.g. "2026-Q4"
+    stage: Mapped[str] = mapped_column(String(16))
+    speak_again: Mapped[str | None] = mapped_column(String(16), default=None)
+    felt_safe: Mapped[int | None] = mapped_column(Integer, default=None)  # 1..5
+    kept_informed: Mapped[int | None] = mapped_column(Integer, default=None)  # 1..5
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ConcernTheme(Base):
+    """A theme of the Freedom to Speak Up guardians' quarterly return (admins keep the list)."""
+
+    __tablename__ = "concern_themes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ConcernThemeTag(Base):
+    """A handler's tag: this concern touches this theme (a concern may carry several)."""
+
+    __tablename__ = "concern_theme_tags"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    concern_id: Mapped[str] = mapped_column(
+        ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True
+    )
+    theme_id: Mapped[int] = mapped_column(ForeignKey("concern_themes.id"), primary_key=True)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from concerns.models import (
     EXCLUDED_OUTCOMES,
+    FAVOURABLE_ANSWERS,
     OUTCOMES,
     Concern,
     ConcernCategory,
@@ -39,6 +40,8 @@ from concerns.stats import (
     quarters_between,
     snapshot_date,
 )
+from concerns.themes import theme_counts
+from concerns.verdict import verdict_counts
 from speakup import audit, disclosure
 from speakup.clock import Clock
 from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
@@ -175,6 +178,10 @@ def _true_counts(session: Session, year: int, quarter: int, as_of: dt.date) -> d
         "closed": sum(int(n) for n in outcomes.values()),
         "outcomes": [[o, int(outcomes.get(o, 0))] for o in OUTCOMES],
         "acknowledge_days": sorted([int(d), int(n)] for d, n in histogram),
+        # Answers given in the quarter; not tied to the concerns received in it.
+        "verdicts": verdict_counts(session, quarter_label(year, quarter)),
+        # [id, label, active, count] per theme, over the quarter's received concerns.
+        "themes": theme_counts(session, received_in),
     }
 
 
@@ -241,9 +248,58 @@ def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
             "feedback_within_3_months": _shown_share(withheld["fed_back"], k),
             "closed_share": closed_share,
             "outcomes": outcomes,
+            "verdicts": _verdict_figures(withheld.get("verdicts", {}), k),
+            "themes": _theme_cells(withheld.get("themes", []), received, k),
         },
+        "themes": [{"label": lb, "active": active}
+                   for _, lb, active, _ in withheld.get("themes", [])],
         "year": _year_table(year, k, withheld, earlier) if quarter == 4 else None,
     }
+
+
+def _verdict_parts(question: str, counts: dict[str, int]) -> tuple[list[str], list[str]]:
+    """The answers a question's share counts above the line, and those it is taken over.
+
+    "Would speak up again": yes ÷ every answer but "prefer not to say". Agreement
+    questions: agree or strongly agree ÷ every answer.
+    """
+    if question == "speak_again":
+        return ["yes"], [a for a in counts if a != "prefer_not"]
+    return list(FAVOURABLE_ANSWERS), list(counts)
+
+
+def _verdict_figures(withheld: dict[str, Any], k: int) -> dict[str, Any]:
+    """Per question: the total, the distribution and the share, each shown only above k."""
+    out = {}
+    for question, rows in withheld.items():
+        counts = {str(a): int(n) for a, n in rows}
+        total = sum(counts.values())
+        cells = disclosure.suppress_breakdown(counts, counts, k)
+        above, over = _verdict_parts(question, counts)
+        denominator = sum(counts[a] for a in over)
+        share = (_share(sum(counts[a] for a in above), denominator)
+                 if denominator >= k else None)  # fmt: skip
+        out[question] = {
+            "total": disclosure.suppress_total(total, k),
+            # A table of nothing but "not shown" says nothing: publish no table.
+            "answers": None if all(v is None for v in cells.values()) else cells,
+            "share": share,
+        }
+    return out
+
+
+def _theme_cells(themes: list[list[Any]], received: int | None,
+                 k: int) -> dict[str, int | None] | None:
+    """Each theme's count, shown when at least k and the quarter's total is shown.
+
+    A concern can carry several themes, so the cells are not a partition of the
+    received concerns: no hidden cell can be found by subtraction, and each is only
+    known to lie between 0 and the quarter's total (the audit checks this).
+    """
+    if received is None or not themes:
+        return None
+    cells = {label: (n if n >= k else None) for _, label, _, n in themes}
+    return None if all(v is None for v in cells.values()) else cells
 
 
 def _year_counts(withheld: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[int, int]:
@@ -341,6 +397,39 @@ def _add_quarter(model: AttackModel, k: int, payload: dict[str, Any]) -> None:
         if figures[figure] is not None:
             model.add({due_key: 1}, lower=k)
             model.share(met_key, due_key, figures[figure], SHARE_HALF_WIDTH)
+    _add_verdicts(model, k, q, truth.get("verdicts", {}), figures.get("verdicts") or {})
+    themes = figures.get("themes") or {}
+    for theme_id, label, _, n in truth.get("themes", []):
+        key = (q, "theme", theme_id)
+        model.count(key, n, shown=themes.get(label) is not None)
+        model.at_most(key, total)  # themes overlap: each is only known to be <= the total
+
+
+def _add_verdicts(model: AttackModel, k: int, q: str, truth: dict[str, Any],
+                  figures: dict[str, Any]) -> None:
+    """Each question: its answer counts add up to its total; its share, over a hidden
+    denominator the attacker knows reaches k."""
+    for question, rows in truth.items():
+        counts = {str(a): int(n) for a, n in rows}
+        shown = figures.get(question) or {}
+        cells = shown.get("answers") or {}
+        total = (q, "verdict", question, "total")
+        model.count(total, sum(counts.values()), shown=shown.get("total") is not None)
+        keys = {a: (q, "verdict", question, a) for a in counts}
+        for answer, n in counts.items():
+            model.count(keys[answer], n, shown=cells.get(answer) is not None)
+        model.sum_of(total, keys.values())
+        if shown.get("share") is None:
+            continue
+        above, over = _verdict_parts(question, counts)
+        numerator = (q, "verdict", question, "above")
+        denominator = (q, "verdict", question, "over")
+        model.count(numerator, sum(counts[a] for a in above), shown=False, protected=False)
+        model.count(denominator, sum(counts[a] for a in over), shown=False, protected=False)
+        model.sum_of(numerator, [keys[a] for a in above])
+        model.sum_of(denominator, [keys[a] for a in over])
+        model.add({denominator: 1}, lower=k)
+        model.share(numerator, denominator, shown["share"], SHARE_HALF_WIDTH)
 
 
 def _add_year(model: AttackModel, payload: dict[str, Any],
@@ -390,6 +479,14 @@ def _hide_more(payload: dict[str, Any], earlier: list[dict[str, Any]],
     public, truth = payload["published"], payload["withheld"]
     q, figures = public["quarter"], public["figures"]
     kinds = {_kind(e.key, q) for e in report.exposures}
+    if "verdict" in kinds and _hide_verdict(figures.get("verdicts") or {}, truth, report, q):
+        return "a verdict figure"
+    if "theme" in kinds and figures.get("themes"):
+        counts = {label: n for _, label, _, n in truth.get("themes", [])}
+        if _hide_smallest(figures["themes"], counts):
+            if all(v is None for v in figures["themes"].values()):
+                figures["themes"] = None
+            return "a theme cell"
     if "outcome" in kinds:
         counts = {OUTCOMES[o]: n for o, n in truth["outcomes"]}
         if _hide_smallest(figures["outcomes"], counts):
@@ -420,8 +517,33 @@ def _hide_more(payload: dict[str, Any], earlier: list[dict[str, Any]],
     return None
 
 
+def _hide_verdict(figures: dict[str, Any], truth: dict[str, Any], report: AuditReport,
+                  q: str) -> bool:
+    """Hide the exposed question's share first (it is what the heuristics do not check),
+    then its smallest shown answer, then its total."""
+    exposed = [e.key[2] for e in report.exposures if _kind(e.key, q) == "verdict"]
+    for question in dict.fromkeys(exposed):
+        shown = figures.get(question)
+        if not shown:
+            continue
+        if shown["share"] is not None:
+            shown["share"] = None
+            return True
+        counts = {str(a): int(n) for a, n in truth["verdicts"][question]}
+        if shown["answers"] is not None and _hide_smallest(shown["answers"], counts):
+            if all(v is None for v in shown["answers"].values()):
+                shown["answers"] = None
+            return True
+        if shown["total"] is not None:
+            shown["total"] = None
+            return True
+    return False
+
+
 def _kind(key: Hashable, quarter: str) -> str:
     if isinstance(key, tuple) and key and key[0] == quarter and len(key) > 1:
+        if key[1] in ("verdict", "theme"):
+            return str(key[1])
         return "outcome" if key[1] in ("outcome", "closed") else "category"
     return "year"
 

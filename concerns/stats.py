@@ -10,13 +10,13 @@ therefore reveals nothing about one case: between publications nothing changes.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concerns.models import ConcernStatsPublication
+from concerns.models import VERDICT_QUESTIONS, ConcernStatsPublication
 
 QUARTERS_SHOWN = 8  # two years: a fixed window, so the list itself reveals nothing
 
@@ -45,6 +45,23 @@ DEFINITIONS = (
     ("year_by_category", "Year by category",
      "Published with the fourth quarter: the four quarters' concerns received added up by "
      "category, for years whose single quarters are too small to split."),
+    ("would_speak_up_again", "Would speak up again",
+     "Among reporters' answers given in the quarter to “Given your experience, would you "
+     "speak up again?”, leaving out “prefer not to say”, the share answering yes."),
+    ("felt_safe_favourable", "Felt safe raising it",
+     "Among reporters' answers given in the quarter to “Did you feel safe raising this "
+     "concern here?”, the share agreeing or strongly agreeing."),
+    ("kept_informed_favourable", "Kept informed",
+     "Among reporters' answers given in the quarter to “Were you kept informed?”, the "
+     "share agreeing or strongly agreeing."),
+    ("verdict_answers", "Reporters' answers",
+     "How many answers each verdict question received in the quarter, and how many chose "
+     "each answer; a concern answered after a reply and again at closing in the same "
+     "quarter counts once, with its closing answer."),
+    ("themes", "Themes",
+     "The quarter's received concerns that a case handler tagged with each theme of the "
+     "Freedom to Speak Up quarterly return; one concern can carry several themes, so the "
+     "themes do not add up to the concerns received."),
     ("snapshot", "Snapshot date",
      "Each quarter is computed once, on its snapshot date (a grace period after the "
      "quarter ends), and never recomputed; each figure is shown only when the concerns it "
@@ -76,6 +93,16 @@ class QuarterStats:
     closed_share: float | None  # share 0..1 of those received
     outcomes: dict[str, int | None]  # closing outcome label -> count
     year: YearStats | None = None
+    # Reporters' verdict: share 0..1 answering "yes" to "would you speak up again?"
+    would_speak_up_again: float | None = None
+    felt_safe_favourable: float | None = None  # share 0..1 agreeing, see DEFINITIONS
+    kept_informed_favourable: float | None = None  # share 0..1 agreeing, see DEFINITIONS
+    # question key -> answers counted in the quarter (None: hidden); see VERDICT_QUESTIONS.
+    verdict_totals: dict[str, int | None] = field(default_factory=dict)
+    # question key -> answer key -> count (None: hidden); a question without a table is absent.
+    verdict_answers: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    # theme label -> concerns tagged (None: hidden); None when no theme table is published.
+    themes: dict[str, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +113,10 @@ class MechanismStats:
     outcomes: list[str]
     quarters: list[QuarterStats]  # oldest first
     definitions: tuple[tuple[str, str, str], ...] = DEFINITIONS
+    themes: list[str] = field(default_factory=list)  # every theme a shown publication lists
+    # question key -> (wording, answer key -> label): how to read the verdict figures.
+    verdict_questions: dict[str, tuple[str, dict[str, str]]] = field(
+        default_factory=lambda: dict(VERDICT_QUESTIONS))
 
 
 # --- quarters --------------------------------------------------------------------------
@@ -147,6 +178,7 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
     }
     categories: dict[str, bool] = {}
     outcomes: dict[str, None] = {}
+    themes: dict[str, None] = {}
     quarters = []
     for label in labels:
         payload = stored.get(label)
@@ -158,6 +190,7 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
             # The latest publication knows best whether a category is still offered.
             categories[category["label"]] = bool(category["active"])
         outcomes.update(dict.fromkeys(public["outcome_labels"]))
+        themes.update(dict.fromkeys(t["label"] for t in public.get("themes", [])))
         quarters.append(quarter_from_payload(public))
     return MechanismStats(
         k=k,
@@ -165,6 +198,7 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
         retired_categories=[c for c, active in categories.items() if not active],
         outcomes=list(outcomes),
         quarters=quarters,
+        themes=list(themes),
     )
 
 
@@ -176,6 +210,8 @@ def quarter_from_payload(public: dict[str, Any]) -> QuarterStats:
     """Build a quarter from the published part of a stored payload."""
     figures = public["figures"]
     year = public.get("year")
+    # Publications stored before the verdict and themes existed lack them: not published.
+    verdicts = figures.get("verdicts") or {}
     return QuarterStats(
         quarter=public["quarter"],
         published=True,
@@ -191,4 +227,11 @@ def quarter_from_payload(public: dict[str, Any]) -> QuarterStats:
         year=None if year is None else YearStats(
             year["year"], year["received"], year["received_by_category"]
         ),
+        would_speak_up_again=(verdicts.get("speak_again") or {}).get("share"),
+        felt_safe_favourable=(verdicts.get("felt_safe") or {}).get("share"),
+        kept_informed_favourable=(verdicts.get("kept_informed") or {}).get("share"),
+        verdict_totals={q: v["total"] for q, v in verdicts.items()},
+        verdict_answers={q: dict(v["answers"]) for q, v in verdicts.items()
+                         if v["answers"] is not None},
+        themes=None if figures.get("themes") is None else dict(figures["themes"]),
     )

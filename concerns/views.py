@@ -28,9 +28,15 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from concerns import attachments, conflicts, evidence, ratelimit, services
+from concerns import attachments, conflicts, evidence, ratelimit, services, verdict
 from concerns.config import ConcernConfig
-from concerns.forms import CheckForm, ConcernForm, ReporterFileForm, ReporterReplyForm
+from concerns.forms import (
+    CheckForm,
+    ConcernForm,
+    ReporterFileForm,
+    ReporterReplyForm,
+    VerdictForm,
+)
 from speakup.db import DATABASE_FAULTS
 from speakup.web import clock, db, public, settings
 from speakup.web import services as app_services
@@ -301,7 +307,8 @@ def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tupl
 
 def _conversation_page(
     conversation: services.Conversation | None, form: ReporterReplyForm, status: int,
-    notice: str | None = None, sent: bool = False,
+    notice: str | None = None, sent: bool = False, verdict_form: VerdictForm | None = None,
+    verdict_saved: bool = False,
 ) -> tuple[str, int]:
     reopen_until = None
     if conversation is not None:
@@ -309,7 +316,22 @@ def _conversation_page(
         until = services.reopen_until(conversation.concern, concern_config())
         reopen_until = until if until and concern_config().today(clock()) <= until else None
     return render_template("concerns/conversation.html", conversation=conversation, form=form,
-                           notice=notice, sent=sent, reopen_until=reopen_until), status
+                           notice=notice, sent=sent, reopen_until=reopen_until,
+                           verdict_form=verdict_form, verdict_saved=verdict_saved,
+                           verdict_stages=verdict.VERDICT_STAGES,
+                           k=settings().min_group_size), status
+
+
+def _verdict_form(conversation: services.Conversation,
+                  keys_: services.ReceiptKeys) -> VerdictForm | None:
+    """The verdict questions for the concern's current stage, with earlier answers chosen."""
+    c = conversation.concern
+    stage = verdict.current_stage(status=c.status, first_replied_on=c.first_replied_on)
+    if stage is None:
+        return None
+    earlier = verdict.my_verdicts(db(), keys_.lookup, keys_.private_key).get(stage)
+    return VerdictForm(formdata=None, receipt=keys_.receipt, stage=stage,
+                       **(earlier.as_dict() if earlier else {}))
 
 
 @bp.route("/check", methods=["GET", "POST"])
@@ -324,18 +346,20 @@ def check() -> tuple[str, int]:
         db().commit()  # count wrong guesses too
         conversation = services.open_conversation(db(), keys_)
     except services.FieldError as exc:
+        db().rollback()
         form.receipt.errors = [str(exc)]
         return _check_page(form, 400)
     except services.RateLimitedError as exc:
         db().rollback()
         return _check_page(form, 429, str(exc))
     except services.ReceiptNotFoundError as exc:
+        db().rollback()
         form.receipt.errors = [str(exc)]
         return _check_page(form, 400)
-    finally:
-        db().rollback()  # nothing else to keep; ends the read transaction
+    verdict_form = _verdict_form(conversation, keys_)
+    db().rollback()  # nothing else to keep; ends the read transaction
     return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
-                              200)
+                              200, verdict_form=verdict_form)
 
 
 @bp.route("/reply", methods=["POST"])
@@ -382,8 +406,10 @@ def reply() -> tuple[str, int]:
     finally:
         evidence.close(files)
     _used_csrf_token()
+    verdict_form = _verdict_form(conversation, keys_)
+    db().rollback()
     return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
-                              200, sent=True)
+                              200, sent=True, verdict_form=verdict_form)
 
 
 @bp.route("/file", methods=["POST"])
@@ -406,3 +432,44 @@ def attachment() -> Response | tuple[str, int]:
         return _check_page(CheckForm(formdata=None), 404,
                            "We could not find that file. Enter your receipt again.")
     return download(info, chunks, f"speakup-{int(form.seq.data)}-{info.name}")
+
+
+@bp.route("/verdict", methods=["POST"])
+@public
+def verdict_answer() -> tuple[str, int]:
+    """Store the reporter's verdict for the current stage; errors keep their choices."""
+    form = VerdictForm()
+    config = concern_config()
+    try:
+        keys_ = services.receipt_keys(config, form.receipt.data)
+        services.count_receipt_use(db(), clock(), config, keys_)
+        db().commit()
+        conversation = services.open_conversation(db(), keys_)
+        answers = verdict.parse_answers(speak_again=form.speak_again.data,
+                                        felt_safe=form.felt_safe.data,
+                                        kept_informed=form.kept_informed.data)
+        verdict.record_verdict(db(), clock(), config, keys_.lookup, keys_.private_key,
+                               stage=form.stage.data, answers=answers)
+        db().commit()
+    except (services.MalformedReceiptError, services.ReceiptNotFoundError):
+        db().rollback()  # only a forged or stale form gets here
+        return _check_page(CheckForm(formdata=None), 400,
+                           "We could not find your concern. Enter your receipt again.")
+    except services.RateLimitedError as exc:
+        db().rollback()
+        return _conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc))
+    except verdict.VerdictError as exc:
+        db().rollback()
+        if isinstance(exc, verdict.VerdictFieldError):
+            form[exc.field].errors = [str(exc)]
+        notice = None if isinstance(exc, verdict.VerdictFieldError) else str(exc)
+        reply_form = ReporterReplyForm(formdata=None, receipt=keys_.receipt)
+        return _conversation_page(conversation, reply_form, 400, notice,
+                                  verdict_form=form if notice is None else None)
+    _used_csrf_token()
+    conversation = services.open_conversation(db(), keys_)
+    verdict_form = _verdict_form(conversation, keys_)
+    db().rollback()
+    return _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
+                              200, verdict_form=verdict_form, verdict_saved=True)
+

@@ -48,7 +48,8 @@ def init_app(app: Flask) -> None:
     svc.extras["concern_sqlite_writer"] = (
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
-    for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp):
+    for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp,
+                      admin_views.themes_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
@@ -63,6 +64,7 @@ def init_app(app: Flask) -> None:
     extras.setdefault("admin_links", []).extend([
         ("concern_admin.categories", "Concern categories"),
         ("concern_handlers_admin.handlers", "Case handlers' names"),
+        ("concern_themes_admin.theme_list", "Themes for the quarterly return"),
     ])
     extras.setdefault("staff_links", []).append(
         ("handling.inbox", "Concerns inbox", ("handler",))

@@ -137,6 +137,75 @@ SPEAK_COLUMNS = (
 )
 
 
+VERDICT_SHARE_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("would_speak_up_again_pct", "Would speak up again", PERCENT),
+    Column("felt_safe_pct", "Felt safe raising it", PERCENT),
+    Column("kept_informed_pct", "Kept informed", PERCENT),
+)
+
+VERDICT_ANSWER_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("question", "Question"),
+    Column("answer", "Answer"),
+    Column("answers", "Answers", COUNT),
+)
+
+THEME_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("theme", "Theme"),
+    Column("concerns", "Concerns tagged", COUNT),
+)
+
+
+def _verdict_tables(quarters: Sequence[QuarterStats],
+                    questions: dict[str, tuple[str, dict[str, str]]], note: str) -> list[Table]:
+    """The reporters' verdict per published quarter: the shares, then every answer count."""
+    share_rows, answer_rows = [], []
+    for q in quarters:
+        if not q.published:
+            continue
+        shares = (q.would_speak_up_again, q.felt_safe_favourable, q.kept_informed_favourable)
+        share_rows.append(TableRow({
+            "quarter": q.quarter, "would_speak_up_again_pct": shares[0],
+            "felt_safe_pct": shares[1], "kept_informed_pct": shares[2],
+        }, hidden=any(s is None for s in shares)))  # fmt: skip
+        for question, (wording, answers) in questions.items():
+            if question not in q.verdict_totals:
+                continue  # published before the verdict existed
+            total = q.verdict_totals[question]
+            cells = q.verdict_answers.get(question, {})
+            answer_rows.append(TableRow({"quarter": q.quarter, "question": wording,
+                                         "answer": "All answers", "answers": total},
+                                        hidden=total is None))
+            for key, label in answers.items():
+                n = cells.get(key)
+                answer_rows.append(TableRow({"quarter": q.quarter, "question": wording,
+                                             "answer": label, "answers": n}, hidden=n is None))
+    return [
+        Table("reporters_verdict", "Reporters' verdict on raising a concern",
+              VERDICT_SHARE_COLUMNS, tuple(share_rows), note,
+              description="Reporters answer after a case handler's first reply and again at "
+                          "closing; answers are stored without any link to the concern and "
+                          "counted in the quarter they were given."),
+        Table("reporters_verdict_answers", "Reporters' answers per question",
+              VERDICT_ANSWER_COLUMNS, tuple(answer_rows), note),
+    ]
+
+
+def _theme_table(quarters: Sequence[QuarterStats], themes: Sequence[str], note: str) -> Table:
+    rows = []
+    for q in quarters:
+        for theme in themes if q.themes is not None else []:
+            n = q.themes.get(theme)
+            rows.append(TableRow({"quarter": q.quarter, "theme": theme, "concerns": n},
+                                 hidden=not n))
+    return Table("concern_themes", "Concerns by theme of the Freedom to Speak Up return",
+                 THEME_COLUMNS, tuple(rows), note,
+                 description="One concern can carry several themes, so the themes do not add "
+                             "up to the concerns received.")
+
+
 @dataclass(frozen=True)
 class MechanismReview:
     stats: MechanismStats | None
@@ -282,6 +351,8 @@ def mechanism_review(
               tuple(outcome_rows), note),
         Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
+        *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
+        _theme_table(quarters, checked.themes if checked else [], note),
         audit_part.table,
     ]  # fmt: skip
     x_labels = [q.quarter for q in quarters]

@@ -139,8 +139,24 @@ def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterSta
         year_total = year.received if year.received and year.received >= k else None
         year = dataclasses.replace(year, received=year_total, received_by_category=_checked_cells(
             year_total, year.received_by_category, stats.categories, k))
+    # Reporters' verdict and themes: every count below k hidden again; a share goes with
+    # its question's total (its denominator is never larger).
+    totals = {q: (t if t is not None and t >= k else None)
+              for q, t in quarter.verdict_totals.items()}
+    answers = {q: {a: (n if n is not None and n >= k else None) for a, n in cells.items()}
+               for q, cells in quarter.verdict_answers.items() if totals.get(q) is not None}
+    themes = None
+    if received is not None and quarter.themes is not None:
+        themes = {t: (n if n is not None and n >= k else None) for t, n in quarter.themes.items()}
     return dataclasses.replace(
         quarter,
+        would_speak_up_again=_with_total(quarter.would_speak_up_again, totals, "speak_again"),
+        felt_safe_favourable=_with_total(quarter.felt_safe_favourable, totals, "felt_safe"),
+        kept_informed_favourable=_with_total(quarter.kept_informed_favourable, totals,
+                                             "kept_informed"),
+        verdict_totals=totals,
+        verdict_answers=answers,
+        themes=themes,
         received=received,
         received_by_category=by_category,
         median_days_to_acknowledge=(
@@ -150,6 +166,11 @@ def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterSta
         outcomes=outcomes,
         year=year,
     )
+
+
+def _with_total(share: float | None, totals: Mapping[str, int | None],
+                question: str) -> float | None:
+    return share if totals.get(question) is not None else None
 
 
 def checked_mechanism_stats(stats: MechanismStats) -> MechanismStats:

@@ -1,0 +1,185 @@
+"""Themes of the Freedom to Speak Up guardians' quarterly data return.
+
+Handlers tag a concern with any number of themes (the National Guardian's Office
+list, seeded by migration 0013; admins rename, add and retire, never delete, so past
+returns keep their meaning). Handlers, who read every case anyway, download a
+quarter's exact counts for their return (audited: who exported what); the advisory
+group sees the same counts only through the quarterly publication
+(`concerns.publication`), above the minimum group size. Every concern here is
+"raised anonymously", so the return's count of anonymous concerns is the quarter's
+received count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from concerns.models import EXCLUDED_OUTCOMES, Concern, ConcernTheme, ConcernThemeTag
+from concerns.stats import parse_quarter, quarter_bounds
+from speakup import audit
+from speakup.clock import Clock
+
+MAX_THEME_LABEL = 120
+TAG_ACTION = "concern.themes"  # per concern: counted like concern actions on the review
+EXPORT_ACTION = "themes.export"
+# Spreadsheet programs run a cell starting with these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ThemeError(Exception):
+    """A theme change or export was refused; nothing was stored."""
+
+
+class ThemeFieldError(ThemeError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def list_themes(session: Session, *, active_only: bool = True) -> list[ConcernTheme]:
+    query = select(ConcernTheme).order_by(ConcernTheme.position, ConcernTheme.id)
+    if active_only:
+        query = query.where(ConcernTheme.active.is_(True))
+    return list(session.scalars(query))
+
+
+def _clean_label(session: Session, label: object, exclude_id: int | None = None) -> str:
+    cleaned = " ".join(label.split()) if isinstance(label, str) else ""
+    if not cleaned:
+        raise ThemeFieldError("label", "Name: enter a name.")
+    if len(cleaned) > MAX_THEME_LABEL:
+        raise ThemeFieldError("label", f"Name: use at most {MAX_THEME_LABEL} characters.")
+    # Compared in Python: SQLite's lower() folds ASCII only.
+    folded = cleaned.casefold()
+    for id_, other in session.execute(select(ConcernTheme.id, ConcernTheme.label)):
+        if other.casefold() == folded and id_ != exclude_id:
+            raise ThemeFieldError("label", "Name: a theme with that name already exists.")
+    return cleaned
+
+
+def add_theme(session: Session, clock: Clock, *, label: object, actor: str) -> ConcernTheme:
+    cleaned = _clean_label(session, label)
+    position = (session.scalar(select(func.max(ConcernTheme.position))) or 0) + 1
+    theme = ConcernTheme(label=cleaned, position=position, active=True)
+    session.add(theme)
+    session.flush()
+    audit.record(session, clock, actor=actor, action="theme.create", subject=cleaned)
+    return theme
+
+
+def update_theme(session: Session, clock: Clock, theme_id: int, *, label: object, active: bool,
+                 actor: str) -> ConcernTheme:
+    """Rename or retire (or bring back) a theme; audited."""
+    theme = session.get(ConcernTheme, theme_id)
+    if theme is None:
+        raise ThemeError("There is no such theme.")
+    cleaned = _clean_label(session, label, exclude_id=theme.id)
+    changes: dict[str, list[object]] = {}
+    if cleaned != theme.label:
+        changes["label"] = [theme.label, cleaned]
+        theme.label = cleaned
+    if active != theme.active:
+        changes["active"] = [theme.active, active]
+        theme.active = active
+    if changes:
+        audit.record(session, clock, actor=actor, action="theme.update", subject=theme.label,
+                     detail=changes)
+    return theme
+
+
+def concern_theme_ids(session: Session, concern_id: str) -> set[int]:
+    return set(session.scalars(
+        select(ConcernThemeTag.theme_id).where(ConcernThemeTag.concern_id == concern_id)))
+
+
+def set_concern_themes(session: Session, clock: Clock, concern_id: str, theme_ids: Iterable[object],
+                       *, actor: str) -> tuple[list[str], list[str]]:
+    """Make the concern's themes exactly these; audit what was added and removed.
+
+    A retired theme already on the concern may stay; it cannot be newly added.
+    Returns the labels added and removed. Never commits.
+    """
+    if session.get(Concern, concern_id) is None:
+        raise ThemeError("There is no such concern.")
+    themes = {t.id: t for t in list_themes(session, active_only=False)}
+    wanted: set[int] = set()
+    for value in theme_ids:
+        try:
+            wanted.add(int(str(value)))
+        except ValueError:
+            raise ThemeFieldError("themes", "Choose themes from the list.") from None
+    current = concern_theme_ids(session, concern_id)
+    added, removed = wanted - current, current - wanted
+    if any(t not in themes or not themes[t].active for t in added):
+        raise ThemeFieldError("themes", "Choose themes from the list.")
+    if removed:
+        session.execute(delete(ConcernThemeTag).where(
+            ConcernThemeTag.concern_id == concern_id, ConcernThemeTag.theme_id.in_(removed)))
+    session.add_all(ConcernThemeTag(concern_id=concern_id, theme_id=t) for t in sorted(added))
+    session.flush()
+    added_labels = [themes[t].label for t in sorted(added)]
+    removed_labels = [themes[t].label for t in sorted(removed)]
+    if added or removed:
+        audit.record(session, clock, actor=actor, action=TAG_ACTION, subject=concern_id,
+                     detail={"added": added_labels, "removed": removed_labels})
+    return added_labels, removed_labels
+
+
+def theme_counts(session: Session, received_in: Any) -> list[list[Any]]:
+    """[id, label, active, concerns] for every theme, over concerns matching `received_in`."""
+    found = dict(session.execute(
+        select(ConcernThemeTag.theme_id, func.count())
+        .join(Concern, Concern.id == ConcernThemeTag.concern_id)
+        .where(received_in)
+        .group_by(ConcernThemeTag.theme_id)
+    ).all())  # fmt: skip
+    return [[t.id, t.label, bool(t.active), int(found.get(t.id, 0))]
+            for t in list_themes(session, active_only=False)]
+
+
+def _received_in(quarter: str) -> Any:
+    first, last = quarter_bounds(*parse_quarter(quarter))
+    counted = or_(Concern.outcome.is_(None), Concern.outcome.not_in(list(EXCLUDED_OUTCOMES)))
+    return and_(Concern.received_on >= first, Concern.received_on <= last, counted)
+
+
+def quarter_return(session: Session, quarter: str) -> tuple[int, list[tuple[str, int]]]:
+    """The exact figures for one quarter's return: concerns received, and per theme."""
+    received_in = _received_in(quarter)
+    received = int(session.scalar(select(func.count()).select_from(Concern)
+                                  .where(received_in)) or 0)  # fmt: skip
+    return received, [(label, n) for _, label, _, n in theme_counts(session, received_in)]
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def export_quarter_return(session: Session, clock: Clock, quarter: str, *, actor: str) -> str:
+    """The quarter's return as CSV (formula-escaped); audited as an export. Never commits."""
+    try:
+        year, q = parse_quarter(quarter)
+        if not 1 <= q <= 4 or not 2000 <= year <= 2999:
+            raise ValueError
+    except ValueError:
+        raise ThemeFieldError("quarter", "Choose a quarter like 2026-Q3.") from None
+    label = f"{year}-Q{q}"
+    received, rows = quarter_return(session, label)
+    out = io.StringIO()
+    out.write("\ufeff")  # lets spreadsheet programs read accented theme names correctly
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["quarter", "figure", "concerns"])
+    writer.writerow([label, "Concerns received", received])
+    writer.writerow([label, "Raised anonymously", received])
+    for theme, n in rows:
+        writer.writerow([label, _cell(theme), n])
+    audit.record(session, clock, actor=actor, action=EXPORT_ACTION, subject=label,
+                 detail={"format": "csv", "rows": len(rows) + 2})
+    return out.getvalue()
