@@ -76,6 +76,8 @@ class QuarterStats:
     closed_share: float | None  # share 0..1 of those received
     outcomes: dict[str, int | None]  # closing outcome label -> count
     year: YearStats | None = None
+    # Reporters' verdict: share 0..1 answering "yes" to "would you speak up again?"
+    would_speak_up_again: float | None = None
 
 
 @dataclass(frozen=True)
