@@ -53,15 +53,17 @@ def test_goals_pages_in_chromium(live_server):  # type: ignore[no-untyped-def]
             # A refused form keeps what was typed.
             page.fill("#label", "Fewer staff harassed by colleagues")
             page.select_option("#metric", "favourable")
-            page.select_option("#row", index=1)
-            page.fill("#target", "too many")
-            page.fill("#due_on", "2027-06-30")
-            page.fill("#owner", "HR")
-            page.click("form.stack button[type=submit]")
-            assert page.locator(".error-summary").count() == 1
-            assert page.input_value("#label") == "Fewer staff harassed by colleagues"
-            assert page.input_value("#target") == "too many"
+            incl = page.locator("#row option[value$=':incl']").get_attribute("value")
+            page.select_option("#row", incl)  # inclusive leadership, not speaking up
             page.fill("#target", "60")
+            page.fill("#due_on", "2027-06-30")
+            page.click("form.stack button[type=submit]")  # no owner yet
+            assert page.locator(".error-summary").count() == 1
+            assert "Enter an owner" in page.locator(".error-summary").inner_text()
+            assert page.input_value("#label") == "Fewer staff harassed by colleagues"
+            assert (page.input_value("#target"), page.input_value("#due_on")) == (
+                "60", "2027-06-30")
+            page.fill("#owner", "HR")
             page.click("form.stack button[type=submit]")
             assert page.locator(".error-summary").count() == 0
             assert rows.count() == 3
