@@ -248,7 +248,7 @@ def _goal_marks(goals: Sequence[GoalProgress], actions: Sequence[ActionView],
         else:
             targets += [charts.TargetLine(float(v), f"Goal: gap {goal.target_text}")
                         for v in sorted({goal.target, -goal.target}, reverse=True)]
-        marks.append(charts.DateMark(goal.due_on, f"due: {goal.label}", "due"))
+        marks.append(charts.DateMark(goal.due_on, goal.label, "due"))
     ids = {g.goal_id for g in goals}
     for action in actions:
         if not action.goal_ids or ids & set(action.goal_ids):

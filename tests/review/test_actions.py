@@ -120,7 +120,7 @@ def test_trend_charts_draw_targets_due_dates_and_actions(client, session, clock,
     assert "Listening sessions" in headline and "date-mark-action" in headline
     assert "Unrelated to speak" not in headline  # linked to the gap goal: on the gap chart
     assert "date-mark-due" in headline
-    assert ("Vertical line, due date, 31 March 2027: due: Feel safe to speak up, after the "
+    assert ("Vertical line, due date, 31 March 2027: Feel safe to speak up, after the "
             "last round shown") in headline
     assert gap_chart.split("</svg>")[0].count('class="target-line"') == 2  # +5 and -5
     assert "Unrelated to speak" in gap_chart
