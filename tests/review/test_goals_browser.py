@@ -14,6 +14,7 @@ from test_review_browser import (
     AXE,
     CHROMIUM,
     LAUNCH_ARGS,
+    PHONE,
     SCREEN,
     playwright,
     run_axe,
@@ -89,6 +90,17 @@ def test_goals_pages_in_chromium(live_server):  # type: ignore[no-untyped-def]
             assert speak.locator(".chart-notes li").count() >= 4
             page.screenshot(path=str(ARTIFACTS / "review-trends-goals.png"), full_page=True)
             context.close()
+
+            # A phone: nothing wider than the screen (wide tables scroll inside their box).
+            phone = browser.new_context(viewport=PHONE, java_script_enabled=False)
+            page = phone.new_page()
+            sign_in(page, base, password)
+            for url in PAGES:
+                page.goto(base + url)
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 1, (url, overflow)
+            phone.close()
 
             staff = browser.new_context(viewport=SCREEN, bypass_csp=True)
             page = staff.new_page()
