@@ -310,6 +310,11 @@ class GoalProgress:
     pair: tuple[str, str] | None = None
 
     @property
+    def value_text(self) -> str:
+        """The latest value as shown (the name the staff results page reads)."""
+        return self.latest_text
+
+    @property
     def hidden(self) -> bool:
         """The latest published figure is not shown (as opposed to not yet published)."""
         return self.latest is not None and self.latest.value is None
@@ -463,6 +468,11 @@ class ActionView:
     description: str
     goal_ids: tuple[int, ...]
     goal_labels: tuple[str, ...]
+
+    @property
+    def date(self) -> str:
+        """The date as people read it (the name the staff results page reads)."""
+        return self.date_text
 
 
 def _check_action(session: Session, spec: ActionSpec) -> list[Goal]:

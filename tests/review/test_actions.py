@@ -43,7 +43,7 @@ def test_actions_are_listed_newest_first_with_their_goals(session, clock, publis
                                                    (gap.id, favourable.id)), actor="r")
     session.commit()
     views = goals.list_actions(session)
-    assert [(a.title, a.date_text, a.goal_labels) for a in views] == [
+    assert [(a.title, a.date, a.goal_labels) for a in views] == [
         ("Newer", "20 February 2026", ("Feel safe to speak up", "Close the gap")),
         ("Older", "10 January 2026", ("Feel safe to speak up",)),
     ]

@@ -81,7 +81,7 @@ def test_favourable_goal_on_track_with_its_change(session, clock, published_surv
     goals.create_goal(session, clock, spec(third), actor="r@example.org")
     p = progress(session, clock)["More staff feel safe to speak up"]
     assert p.status == goals.ON_TRACK
-    assert p.latest_text == "75%" and p.latest.source == third.label
+    assert p.latest_text == p.value_text == "75%" and p.latest.source == third.label
     assert p.previous.source == second.label
     assert p.change_text == "+5 pts"  # 75.4 - 70.0 = 5.4, rounded to 5
     assert p.target_text == "at least 75%"
