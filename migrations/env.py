@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import concerns.models  # noqa: F401 - registers tables on the shared metadata
+import review.models  # noqa: F401
 import speakup.models  # noqa: F401
 import surveys.models  # noqa: F401
 from speakup.db import Base, make_engine

@@ -15,6 +15,7 @@ axis ranges, gaps and summaries use shown values only.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -27,8 +28,10 @@ from markupsafe import Markup, escape
 __all__ = [
     "NOT_SHOWN",
     "Chart",
+    "DateMark",
     "DivergingRow",
     "Series",
+    "TargetLine",
     "bar_chart",
     "diverging_bars",
     "gap_chart",
@@ -87,6 +90,8 @@ class Chart:
     description: str
     table_headers: tuple[str, ...]
     table_rows: tuple[tuple[str, ...], ...]
+    # Text equivalents of target lines and date marks, one sentence each, for the page.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,23 @@ class Series:
 
     label: str
     values: Sequence[float | None]
+
+
+@dataclass(frozen=True)
+class TargetLine:
+    """A goal's target drawn across a line chart, in the chart's own units."""
+
+    value: float
+    label: str  # e.g. "Goal: at least 75%"
+
+
+@dataclass(frozen=True)
+class DateMark:
+    """A dated mark on a line chart: an action taken, or a goal's due date."""
+
+    day: dt.date
+    label: str
+    kind: str = "action"  # "action" or "due"
 
 
 # --------------------------------------------------------------------------
@@ -636,6 +658,9 @@ def _line_svg(
     value_format: str,
     reference: float | None,
     legend_labels: Sequence[str],
+    targets: Sequence[TargetLine] = (),
+    marks: Sequence[tuple[str, DateMark]] = (),
+    x_dates: Sequence[dt.date] | None = None,
 ) -> Markup:
     entries = []
     for i in range(len(series)):
@@ -654,7 +679,9 @@ def _line_svg(
 
     ticks = _ticks(y_min, y_max)
     x0, x1 = _left_margin(ticks, value_format), WIDTH - 24.0
-    y0 = 12 + legend_h + 14
+    mark_rows = min(len(marks), MARK_ROWS)
+    marks_top = 12 + legend_h + 14
+    y0 = marks_top + mark_rows * MARK_ROW_HEIGHT
     y1 = y0 + 220
 
     def ypos(v: float) -> float:
@@ -684,6 +711,13 @@ def _line_svg(
                 stroke_width=1.5,
             )
         )
+    for target in targets:
+        parts.append(_target_line(target, ypos(target.value), x0, x1))
+    if marks and x_dates is not None:
+        for i, (key, mark) in enumerate(marks):
+            x = _date_x(mark.day, x_dates, xs, x0, x1)
+            top = marks_top + (i % MARK_ROWS) * MARK_ROW_HEIGHT
+            parts.append(_date_mark(key, mark, x, top, y1))
     for i, s in enumerate(series):
         colour, shapes = LINE_COLOURS[i], []
         for run in _runs(s.values):
@@ -708,6 +742,78 @@ def _line_svg(
         parts.append(_tag("g", "".join(shapes), class_=f"series series-{i}"))
     height = y1 + x_axis_h + 12
     return _svg(chart_id, kind, height, title, description, "".join(parts))
+
+
+MARK_ROWS = 3  # labels of date marks are staggered over this many rows so they do not collide
+MARK_ROW_HEIGHT = 16
+MARK_LABEL_CHARS = 30
+TARGET_COLOUR = "#000000"
+
+
+def _target_line(target: TargetLine, y: float, x0: float, x1: float) -> str:
+    line = _tag("line", class_="target-line", x1=x0, y1=y, x2=x1, y2=y, stroke=TARGET_COLOUR,
+                stroke_width=2, stroke_dasharray="8 4")
+    label = _text(x1 - 2, y - 5, target.label, text_anchor="end", font_size=SMALL_FONT_SIZE,
+                  font_weight="bold", class_="target-label")
+    return _tag("g", _tooltip(target.label) + line + label, class_="target")
+
+
+def _date_x(day: dt.date, dates: Sequence[dt.date], xs: Sequence[float], x0: float,
+            x1: float) -> float:
+    """Place a date between the rounds around it; before or after all of them, at an edge."""
+    if day < dates[0]:
+        return x0 + 8
+    if day > dates[-1]:
+        return x1 - 8
+    for i in range(len(dates) - 1):
+        start, end = dates[i], dates[i + 1]
+        if start <= day <= end:
+            span = (end - start).days or 1
+            return xs[i] + (xs[i + 1] - xs[i]) * (day - start).days / span
+    return xs[-1]
+
+
+def _date_mark(key: str, mark: DateMark, x: float, top: float, bottom: float) -> str:
+    text = f"{key} {mark.label}"
+    if len(text) > MARK_LABEL_CHARS:
+        text = text[: MARK_LABEL_CHARS - 1].rstrip() + "…"
+    anchor_end = x > WIDTH * 0.6
+    label = _text(x - 3 if anchor_end else x + 3, top + 11, text, font_size=SMALL_FONT_SIZE,
+                  text_anchor="end" if anchor_end else None, fill=MUTED_TEXT,
+                  class_="mark-label")
+    line = _tag("line", x1=x, y1=top + 2, x2=x, y2=bottom, stroke=MUTED_TEXT, stroke_width=1.5,
+                stroke_dasharray="6 3" if mark.kind == "due" else "2 3")
+    tip = _tooltip(f"{key}: {mark.label}, {mark.day.isoformat()}")
+    return _tag("g", tip + line + label, class_=f"date-mark date-mark-{mark.kind}")
+
+
+def _marks_and_notes(
+    targets: Sequence[TargetLine], marks: Sequence[DateMark], x_dates: Sequence[dt.date] | None,
+    x_labels: Sequence[str], value_format: str,
+) -> tuple[list[tuple[str, DateMark]], tuple[str, ...]]:
+    """Number the marks (actions 1, 2, …; due dates "Due") and say each in a sentence."""
+    if marks and (x_dates is None or len(x_dates) != len(x_labels)):
+        raise ValueError("date marks need one date per x label")
+    keyed: list[tuple[str, DateMark]] = []
+    number = 0
+    for mark in sorted(marks, key=lambda m: m.day):
+        if mark.kind == "due":
+            keyed.append(("Due", mark))
+        else:
+            number += 1
+            keyed.append((str(number), mark))
+    notes = [f"Dashed horizontal line: {t.label} ({value_format.format(t.value)})."
+             for t in targets]
+    for key, mark in keyed:
+        day = f"{mark.day.day} {mark.day:%B} {mark.day.year}"
+        where = ""
+        if x_dates and mark.day > x_dates[-1]:
+            where = f", after the last round shown ({x_labels[-1]}): marked at the right edge"
+        elif x_dates and mark.day < x_dates[0]:
+            where = f", before the first round shown ({x_labels[0]}): marked at the left edge"
+        what = "due date" if mark.kind == "due" else f"action {key}"
+        notes.append(f"Vertical line, {what}, {day}: {mark.label}{where}.")
+    return keyed, tuple(notes)
 
 
 def _series_summary(s: Series, x_labels: Sequence[str], value_format: str) -> str:
@@ -756,8 +862,15 @@ def line_chart(
     *,
     x_header: str = "Round",
     id_prefix: str | None = None,
+    targets: Sequence[TargetLine] = (),
+    marks: Sequence[DateMark] = (),
+    x_dates: Sequence[dt.date] | None = None,
 ) -> Chart:
-    """Draw series over rounds; a hidden point breaks the line, never bridged."""
+    """Draw series over rounds; a hidden point breaks the line, never bridged.
+
+    ``targets`` draw goals' targets across the chart; ``marks`` draw dated vertical
+    lines (actions, due dates) placed by ``x_dates``, one date per x label.
+    """
     _check_series(x_labels, series, len(LINE_COLOURS))
     y_min, y_max = _finite(y_min, "y_min"), _finite(y_max, "y_max")
     if y_min >= y_max:
@@ -765,10 +878,15 @@ def line_chart(
     for s in series:
         if any(v is not None and not y_min <= v <= y_max for v in s.values):
             raise ValueError(f"series {s.label!r} has values outside {y_min}–{y_max}")
+    for t in targets:
+        if not y_min <= _finite(t.value, "a target") <= y_max:
+            raise ValueError(f"target {t.label!r} lies outside {y_min}–{y_max}")
+    keyed, notes = _marks_and_notes(targets, marks, x_dates, x_labels, value_format)
     chart_id = _chart_id(
         "line",
         title,
-        (list(x_labels), list(series), y_min, y_max, y_label, value_format),
+        (list(x_labels), list(series), y_min, y_max, y_label, value_format)
+        + ((tuple(targets), tuple(keyed)) if targets or keyed else ()),
         id_prefix,
     )
     description = " ".join(
@@ -778,24 +896,16 @@ def line_chart(
             f"{value_format.format(y_max)}."
         ]
         + [_series_summary(s, x_labels, value_format) for s in series]
+        + list(notes)
     )
     svg = _line_svg(
-        chart_id,
-        "line",
-        title,
-        description,
-        x_labels,
-        series,
-        y_min,
-        y_max,
-        y_label,
-        value_format,
-        None,
-        [s.label for s in series],
-    )
+        chart_id, "line", title, description, x_labels, series, y_min, y_max, y_label,
+        value_format, None, [s.label for s in series], targets, keyed, x_dates,
+    )  # fmt: skip
     headers = (x_header, *(s.label for s in series))
     return Chart(
-        chart_id, svg, title, description, headers, _value_table(x_labels, series, value_format)
+        chart_id, svg, title, description, headers, _value_table(x_labels, series, value_format),
+        notes,
     )
 
 
@@ -811,8 +921,14 @@ def gap_chart(
     y_extent: float | None = None,
     x_header: str = "Round",
     id_prefix: str | None = None,
+    targets: Sequence[TargetLine] = (),
+    marks: Sequence[DateMark] = (),
+    x_dates: Sequence[dt.date] | None = None,
 ) -> Chart:
-    """Draw ``first`` minus ``second`` around a zero line; a gap needs both groups shown."""
+    """Draw ``first`` minus ``second`` around a zero line; a gap needs both groups shown.
+
+    ``targets``, ``marks`` and ``x_dates`` work as in `line_chart`.
+    """
     _check_series(x_labels, [first, second], 2)
     gaps = [
         None if a is None or b is None else a - b
@@ -820,13 +936,16 @@ def gap_chart(
     ]
     gap = Series(f"{first.label} minus {second.label}", gaps)
     largest = max((abs(g) for g in gaps if g is not None), default=0.0)
+    furthest = max((abs(_finite(t.value, "a target")) for t in targets), default=0.0)
     if y_extent is None:
-        y_extent = _nice_ceiling(max(largest * 1.1, 5.0))
-    elif largest > y_extent:
-        raise ValueError(f"a gap of {largest} lies outside ±{y_extent}")
+        y_extent = _nice_ceiling(max(largest * 1.1, furthest * 1.1, 5.0))
+    elif max(largest, furthest) > y_extent:
+        raise ValueError(f"a gap or target of {max(largest, furthest)} lies outside ±{y_extent}")
+    keyed, notes = _marks_and_notes(targets, marks, x_dates, x_labels, value_format)
     chart_id = _chart_id(
-        "gap", title, (list(x_labels), first, second, y_label, value_format, y_extent), id_prefix
-    )
+        "gap", title, (list(x_labels), first, second, y_label, value_format, y_extent)
+        + ((tuple(targets), tuple(keyed)) if targets or keyed else ()), id_prefix,
+    )  # fmt: skip
     description = " ".join(
         [
             f"Line chart of the gap between {first.label} and {second.label} ({y_label}) "
@@ -834,11 +953,13 @@ def gap_chart(
             f"{first.label} is higher, below zero {second.label} is higher. The gap is "
             f"{NOT_SHOWN} wherever either group is {NOT_SHOWN}.",
             _series_summary(gap, x_labels, value_format),
+            *notes,
         ]
     )
     svg = _line_svg(
         chart_id, "gap", title, description, x_labels, [gap], -y_extent, y_extent, y_label,
-        value_format, 0.0, [f"{gap.label} (above 0: {first.label} higher)"],
+        value_format, 0.0, [f"{gap.label} (above 0: {first.label} higher)"], targets, keyed,
+        x_dates,
     )  # fmt: skip
     headers = (x_header, first.label, second.label, gap.label)
     rows = tuple(
@@ -850,7 +971,7 @@ def gap_chart(
         )
         for x, a, b, g in zip(x_labels, first.values, second.values, gaps, strict=True)
     )
-    return Chart(chart_id, svg, title, description, headers, rows)
+    return Chart(chart_id, svg, title, description, headers, rows, notes)
 
 
 # --------------------------------------------------------------------------

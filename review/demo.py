@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from review import goals
+from review.models import AT_MOST, FAVOURABLE, GAP
 from speakup.clock import Clock, FrozenClock, as_utc
 from speakup.settings import Settings
 from speakup.web import Services
@@ -256,3 +258,29 @@ def seed(session: Session, services: Services, say: Callable[[str], None]) -> No
     sizes = [rng.randint(180, 300) for _ in range(6)]
     rounds = publish_synthetic_rounds(session, services.settings, survey, today, sizes, rng)
     say(f"Demo survey: published {len(rounds)} rounds ({', '.join(r.label for r in rounds)}).")
+    seed_goals(session, services.clock, survey.id)
+    say("Demo goals: speaking-up favourable at least 75% by March 2027; gap at most 5 points.")
+
+
+def seed_goals(session: Session, clock: Clock, survey_id: int) -> None:
+    """Two goals on the demo survey and one action linked to both ("you said, we did")."""
+    due = dt.date(2027, 3, 31)
+    owner = "Advisory group with the Freedom to Speak Up guardian"
+    favourable = goals.create_goal(session, clock, goals.GoalSpec(
+        label="More staff feel safe to speak up", metric=FAVOURABLE, target=75,
+        direction="at_least", due_on=due, owner=owner, survey_id=survey_id, row_id="speak",
+        note="Speaking-up favourable at least 75% by March 2027.",
+    ), actor="demo")  # fmt: skip
+    gap = goals.create_goal(session, clock, goals.GoalSpec(
+        label="Close the speaking-up gap", metric=GAP, target=5, direction=AT_MOST, due_on=due,
+        owner="Race equality network and HR", survey_id=survey_id, row_id="speak",
+        dimension_id="ethnicity", first_group="global_majority", second_group="white",
+        note="Global Majority and White staff within 5 points of each other.",
+    ), actor="demo")  # fmt: skip
+    goals.create_action(session, clock, goals.ActionSpec(
+        taken_on=clock.today() - dt.timedelta(days=75),
+        title="Board listening sessions with staff networks",
+        description="Monthly sessions where the board hears directly from the race equality "
+                    "network; every concern raised gets a written answer within a month.",
+        goal_ids=(favourable.id, gap.id),
+    ), actor="demo")  # fmt: skip

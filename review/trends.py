@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from review import charts
+from review.goals import ActionView, GoalProgress
+from review.models import FAVOURABLE, GAP
 from review.reports import (
     EVERYONE,
     ReviewError,
@@ -98,8 +101,16 @@ def build_trends(
     dimension_id: str | None,  # None: the headline dimension; "": no groups
     first: str | None = None,
     second: str | None = None,
+    goals: Sequence[GoalProgress] = (),
+    actions: Sequence[ActionView] = (),
 ) -> Trends:
-    """Build every trend chart and table for the rounds of one survey."""
+    """Build every trend chart and table for the rounds of one survey.
+
+    A goal on a measure drawn here adds its target line and due date to that
+    measure's chart (a gap goal to the gap chart, when it compares the same two
+    groups); actions linked to those goals, and actions linked to no goal, are
+    marked on the same charts by date.
+    """
     rounds = [checked_round(r) for r in rounds]
     if not rounds:
         raise ReviewError("no published rounds")
@@ -119,6 +130,7 @@ def build_trends(
     names = {g.id: g.label for g in gap_dim.groups} if gap_dim else {}
     pair_labels = (names[pair[0]], names[pair[1]]) if pair else None
     x_labels = [r.label for r in rounds]
+    x_dates = [dt.date.fromisoformat(r.opens_on) for r in rounds]
     note = not_shown_note(latest.k)
 
     series_rows: list[TableRow] = []
@@ -156,10 +168,16 @@ def build_trends(
             headline_series.append(charts.Series(group_label, values))
             mean_series.append(charts.Series(group_label, means))
         suffix = "" if dimension is None else f" by {dimension.name.lower()}"
+        row_goals = [g for g in goals if g.survey_id == latest.survey_id and g.row_id == row_id]
+        fav_goals = [g for g in row_goals if g.metric == FAVOURABLE]
+        gap_goals = [g for g in row_goals if g.metric == GAP and gap_dim is not None and pair
+                     and g.dimension_id == gap_dim.id and set(g.pair or ()) == set(pair)]
         headline_charts = tuple(
             charts.line_chart(
                 f"{template.label}: {measure.lower()} (%){suffix}", x_labels, chunk, 0, 100,
                 f"{measure} (%)", id_prefix=f"trend-{b}-fav-{c}",
+                # Goals are for everyone: drawn on the chart holding the "Everyone" line.
+                **(_goal_marks(fav_goals, actions, x_dates, percent=True) if c == 0 else {}),
             )
             for c, chunk in enumerate(_chunks(headline_series))
         )  # fmt: skip
@@ -205,6 +223,7 @@ def build_trends(
                     for a, z in zip(firsts, seconds, strict=True)
                 ) else None,
                 id_prefix=f"trend-{b}-gap",
+                **_goal_marks(gap_goals, actions, x_dates, percent=False),
             )
         blocks.append(TrendBlock(template, kind, measure, headline_charts, mean_charts, gap))
 
@@ -213,6 +232,30 @@ def build_trends(
                       description="A gap is not shown when either group is not shown.")
     return Trends(rounds, dimensions, dimension, gap_dim, pair, pair_labels, blocks, series_table,
                   gap_table, note)
+
+
+def _goal_marks(goals: Sequence[GoalProgress], actions: Sequence[ActionView],
+                x_dates: Sequence[dt.date], *, percent: bool) -> dict[str, object]:
+    """Target lines, due dates and action marks for one chart (empty without goals or actions).
+
+    A gap goal bounds the size of the gap, so its target is drawn on both sides of zero.
+    """
+    targets: list[charts.TargetLine] = []
+    marks: list[charts.DateMark] = []
+    for goal in goals:
+        if percent:
+            targets.append(charts.TargetLine(float(goal.target), f"Goal: {goal.target_text}"))
+        else:
+            targets += [charts.TargetLine(float(v), f"Goal: gap {goal.target_text}")
+                        for v in sorted({goal.target, -goal.target}, reverse=True)]
+        marks.append(charts.DateMark(goal.due_on, goal.label, "due"))
+    ids = {g.goal_id for g in goals}
+    for action in actions:
+        if not action.goal_ids or ids & set(action.goal_ids):
+            marks.append(charts.DateMark(action.taken_on, action.title))
+    if not targets and not marks:
+        return {}
+    return {"targets": targets, "marks": marks, "x_dates": x_dates}
 
 
 def blocks_to_show(view: Trends, measure: str | None) -> list[TrendBlock]:

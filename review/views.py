@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import current_user
 
-from review import exports, reports, trends
+from review import exports, goals, reports, trends
 from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_review
 from review.reports import ReviewError
 from review.tables import PERCENT, Table, change_text, display, export_value, pivot
@@ -93,7 +93,8 @@ def _overview_context() -> dict[str, Any]:
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
     mech = mechanism_review(stats, view.rounds, audit_summary(db(), k), k)
-    return {"view": view, "mech": mech}
+    return {"view": view, "mech": mech,
+            "goal_progress": goals.goal_progress(db(), k, clock().today())}
 
 
 @bp.route("/")
@@ -188,6 +189,8 @@ def _trends() -> trends.Trends:
         return trends.build_trends(
             rounds, request.args.get("dimension"),
             request.args.get("first"), request.args.get("second"),
+            goals.goal_progress(db(), settings().min_group_size, clock().today()),
+            goals.list_actions(db()),
         )
     except ReviewError as error:
         _or_404(error)

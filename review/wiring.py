@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from review import demo, views
+from review import (
+    demo,
+    goal_views,  # noqa: F401 - adds the goals and actions routes to views.bp
+    views,
+)
 from speakup.web import services
 
 ROLES = ("reviewer", "admin")

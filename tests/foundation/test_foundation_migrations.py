@@ -7,6 +7,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 import concerns.models  # noqa: F401 - every package's tables on the shared metadata
+import review.models  # noqa: F401
 import surveys.models  # noqa: F401
 from speakup import migrate
 from speakup.db import Base, make_engine

@@ -12,12 +12,14 @@ from flask import Flask
 REVIEW = Path(__file__).resolve().parents[2] / "review"
 REVIEW_URLS = ("/review/", "/review/rounds", "/review/rounds/1", "/review/rounds/1.csv",
                "/review/trends", "/review/trends.json", "/review/mechanisms",
-               "/review/mechanisms.csv", "/review/overview.csv", "/review/rounds.json")
+               "/review/mechanisms.csv", "/review/overview.csv", "/review/rounds.json",
+               "/review/goals", "/review/goals.csv", "/review/goals/1/edit", "/review/actions",
+               "/review/actions.json", "/review/actions/1/edit")
 
 
 def test_review_routes_are_for_reviewers_and_admins_only(app: Flask):
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("review.")]
-    assert len(rules) == 10
+    assert len(rules) == 17  # 10 pages and exports, 7 for goals and actions
     for rule in rules:
         assert app.view_functions[rule.endpoint].allowed_roles == ("reviewer", "admin")
 
