@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from review import charts
+from review import charts, goals
+from review.goals import ActionView, GoalProgress
 from review.reports import (
     Overview,
     default_gap_pair,
@@ -36,14 +36,14 @@ class ResultsPage:
 
     view: Overview
     gap_chart: charts.Chart | None
-    goals: list[Any]
-    actions: list[Any]
+    goals: list[GoalProgress]
+    actions: list[ActionView]
 
 
-def _goals_and_actions(session: Session, k: int, today: dt.date) -> tuple[list[Any], list[Any]]:
-    """Return the goals (with their progress) and the actions to show staff."""
-    # wired to review.goals at merge
-    return [], []
+def _goals_and_actions(session: Session, k: int,
+                       today: dt.date) -> tuple[list[GoalProgress], list[ActionView]]:
+    """The goals still in force (with their progress from published figures) and the actions."""
+    return goals.goal_progress(session, k, today), goals.list_actions(session)
 
 
 def _row(rows: list[Row], row_id: str) -> Row | None:

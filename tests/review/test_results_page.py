@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
+import datetime as dt
 import random
 import re
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
 
 import pytest
-from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from review import demo, results
+from review import demo, goals, results
 from review.demo import Respondent
 from speakup import migrate, site_settings
 from speakup.app import create_app
@@ -21,6 +19,7 @@ from speakup.clock import FrozenClock
 from speakup.models import AuditEntry
 from speakup.settings import Settings
 from speakup.web import services
+from surveys.models import Survey
 
 pytest_plugins = ["review_fixtures"]
 
@@ -129,7 +128,7 @@ def test_page_without_any_published_round_says_so(client):
     html = response.get_data(as_text=True)
     assert "No survey results have been published yet." in html
     assert "No goals have been set yet." in html
-    assert "No actions have been recorded yet." in html
+    assert "No actions have been logged yet." in html
     assert "%" not in re.sub(r"<(style|head).*?</\1>", "", html, flags=re.S)
 
 
@@ -256,19 +255,27 @@ def test_headlines_match_what_the_review_overview_shows(client, sign_in, publish
         assert reviewed[3].startswith(shown[3].removesuffix(" pts"))
 
 
-def test_goals_and_actions_render_from_plain_objects(app, session, settings, clock):
+def test_goals_and_actions_show_their_published_progress(client, session, settings, clock):
     publish(session, settings, clock, TWO_ROUNDS)
-    data = results.results_page(session, 5, clock.today())
-    goal = SimpleNamespace(label="Speaking up favourable at least 75%", value_text="80%",
-                           target_text="75%", status="on track")
-    action = SimpleNamespace(date="3 March 2026", title="Listening sessions",
-                             description="Monthly sessions with the board.")
-    with app.test_request_context("/results/"):
-        html = render_template("results/page.html", view=data.view,
-                               data=dataclasses.replace(data, goals=[goal], actions=[action]),
-                               favourable_definition=results.FAVOURABLE_DEFINITION)
-    assert cells(html, "goals-table")[1] == ["Speaking up favourable at least 75%", "80%",
-                                              "75%", "on track"]
-    assert "its latest value is the figure it is measured by" in html
-    assert "<strong>Listening sessions</strong>" in html and "Monthly sessions" in html
-    assert "No goals have been set yet." not in html
+    survey_id = session.scalar(select(Survey.id).where(Survey.title == "Results page"))
+    goal = goals.create_goal(session, clock, goals.GoalSpec(
+        label="More staff feel safe to speak up", metric="favourable", target=75,
+        direction="at_least", due_on=clock.today() + dt.timedelta(days=90),
+        owner="Advisory group", survey_id=survey_id, row_id="speak",
+    ), actor="r@example.org")  # fmt: skip
+    goals.create_action(session, clock, goals.ActionSpec(
+        taken_on=clock.today(), title="Listening sessions",
+        description="Monthly sessions with the board.", goal_ids=(goal.id,),
+    ), actor="r@example.org")  # fmt: skip
+    session.commit()
+    html = client.get("/results/").get_data(as_text=True)
+    row = cells(html, "data-table goals-table")[1]
+    # Speaking up: 80% in the latest round (worked above), 60% before: +20 pts, on track.
+    assert row[0] == "More staff feel safe to speak up"
+    assert row[2] == "at least 75%" and row[4] == "Advisory group"
+    assert row[5].startswith("80%") and row[6].startswith("+20 pts")
+    assert row[7] == "on track"
+    assert "Listening sessions" in html and "Monthly sessions with the board." in html
+    assert "Towards: More staff feel safe to speak up" in html
+    # Nothing on the staff page leads to the reviewers' own pages or their forms.
+    assert "/review/" not in html and "Archive" not in html and "Edit" not in html
