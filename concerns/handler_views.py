@@ -45,7 +45,7 @@ from concerns.views import concern_config, too_large
 from speakup import accounts
 from speakup.auth_views import SESSION_KEY
 from speakup.models import User
-from speakup.web import clock, db, role_required, settings
+from speakup.web import clock, db, role_required, settings, writes
 
 bp = Blueprint("handling", __name__, url_prefix="/handle")
 
@@ -182,6 +182,7 @@ def preferences() -> str | Response:
 
 
 @bp.route("/<concern_id>")
+@writes  # every decryption is audited
 @role_required("handler")
 def concern(concern_id: str) -> tuple[str, int]:
     return _concern_page(concern_id, 200)
@@ -309,6 +310,7 @@ def recuse(concern_id: str) -> tuple[str, int] | Response:
 
 
 @bp.route("/<concern_id>/files/<int:seq>/<int:number>")
+@writes  # every download is audited
 @role_required("handler")
 def attachment(concern_id: str, seq: int, number: int) -> Response:
     """Download an attached file: always as a download, never shown in the browser."""
