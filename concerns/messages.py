@@ -94,10 +94,12 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
 
 
 def encode_body(body: Mapping[str, str]) -> bytes:
+    """Serialise a message body (field -> text) for sealing."""
     return json.dumps(dict(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def decode_body(plaintext: bytes) -> dict[str, str]:
+    """Read a decrypted message body back into field -> text."""
     data = json.loads(plaintext.decode("utf-8"))
     if not isinstance(data, dict):
         raise crypto.DecryptionError("Could not decrypt.")
@@ -105,6 +107,7 @@ def decode_body(plaintext: bytes) -> dict[str, str]:
 
 
 def message_aad(concern_id: str, seq: int, kind: str) -> bytes:
+    """The associated data that binds a message's ciphertext and wraps to its row."""
     # Binds ciphertext and wraps to their row and kind: a note moved into a reply's
     # row, or a message moved to another concern, no longer opens.
     return f"speakup concern message v1|{concern_id}|{seq}|{kind}".encode("ascii")
@@ -117,6 +120,7 @@ NOT_READY = (
 
 
 def require_recovery_key(session: Session) -> RecoveryKey:
+    """The active recovery key, or NotReadyError: nothing is received without one."""
     key = keys.active_recovery_key(session)
     if key is None:
         raise NotReadyError(NOT_READY)
@@ -124,15 +128,18 @@ def require_recovery_key(session: Session) -> RecoveryKey:
 
 
 def make_reader_id(kind: Reader, reader: int) -> str:
+    """The key a wrap is filed under in `crypto.Sealed.wraps`: "handler:7", "recovery:1"."""
     return f"{kind.value}:{reader}"
 
 
 def split_reader_id(reader: str) -> tuple[str, int]:
+    """The (kind, id) of a reader id made by `make_reader_id`."""
     kind, _, number = reader.partition(":")
     return kind, int(number)
 
 
 def handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
+    """The handlers who can read the concern (hold a wrap of its first message)."""
     return list(
         session.scalars(
             select(ConcernKeyWrap.reader_id).where(
@@ -147,6 +154,7 @@ def handler_ids_with_access(session: Session, concern_id: str) -> list[int]:
 def follow_up_readers(
     session: Session, concern: Concern, *, to_reporter: bool
 ) -> dict[str, X25519PublicKey]:
+    """Who a later message of this concern is sealed to (see the module's docstring)."""
     with_access = select(ConcernKeyWrap.reader_id).where(
         ConcernKeyWrap.concern_id == concern.id,
         ConcernKeyWrap.seq == 1,
@@ -177,6 +185,7 @@ def follow_up_readers(
 
 
 def wrap_rows(concern_id: str, seq: int, wraps: Mapping[str, bytes]) -> list[ConcernKeyWrap]:
+    """The key-wrap rows of one sealed message."""
     rows = []
     for reader, wrap in wraps.items():
         kind, number = split_reader_id(reader)
@@ -234,6 +243,7 @@ class Conversation:
 
 
 def summarise(session: Session, concern: Concern) -> ConcernSummary:
+    """What anyone who may see the concern sees: category, status, dates; no content."""
     category = session.get(ConcernCategory, concern.category_id)
     return ConcernSummary(
         id=concern.id, category=category.label if category else "", status=concern.status,
@@ -250,6 +260,7 @@ def decrypt_messages(
     session: Session, concern_id: str, private_key: X25519PrivateKey | None,
     reader_kind: Reader, reader_id: int, *, include_notes: bool, with_authors: bool,
 ) -> list[MessageView]:
+    """The concern's messages, opened where this reader holds a wrap (body None elsewhere)."""
     wrap_join = and_(
         ConcernKeyWrap.concern_id == ConcernMessage.concern_id,
         ConcernKeyWrap.seq == ConcernMessage.seq,
@@ -280,6 +291,7 @@ def decrypt_messages(
 
 
 def get_concern(session: Session, concern_id: str) -> Concern:
+    """The concern with that id, or ConcernNotFoundError."""
     concern = session.get(Concern, concern_id) if concern_id else None
     if concern is None:
         raise ConcernNotFoundError("There is no concern with that reference.")
@@ -287,6 +299,7 @@ def get_concern(session: Session, concern_id: str) -> Concern:
 
 
 def require_access(session: Session, concern: Concern, user: User) -> None:
+    """Raise NoAccessError unless this handler can read the concern."""
     if user.id not in handler_ids_with_access(session, concern.id):
         raise NoAccessError(
             "This concern has not been shared with you. A handler who can read it can share "
@@ -332,6 +345,7 @@ def append_message(
     session: Session, config: ConcernConfig, clock: Clock, concern: Concern, kind: MessageKind,
     body: Mapping[str, str], *, author_id: int | None, seen_seq: object,
 ) -> int:
+    """Seal and store the next message of a concern to its readers; return its seq."""
     seq = claim_seq(session, concern.id, seen_seq, open_only=kind != MessageKind.NOTE)
     session.refresh(concern)
     readers = follow_up_readers(session, concern, to_reporter=kind != MessageKind.NOTE)
