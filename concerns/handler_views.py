@@ -166,6 +166,7 @@ def inbox() -> str:
 
 
 @bp.route("/settings", methods=["GET", "POST"])
+@writes  # its GET makes the default profile row (and rolls it back)
 @role_required("handler")
 def preferences() -> str | Response:
     form = DigestForm()
