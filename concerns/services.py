@@ -81,6 +81,24 @@ from concerns.messages import (
     require_access,
     summarise,
 )
+
+# The model names the module had in its namespace before the split (some callers reach
+# for them here, e.g. `services.ConcernCategory`).
+from concerns.models import (
+    ALL_OUTCOMES,
+    EXCLUDED_OUTCOMES,
+    OUTCOMES,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    Concern,
+    ConcernCategory,
+    ConcernExclusion,
+    ConcernKeyWrap,
+    ConcernMessage,
+    MessageKind,
+    Reader,
+    Status,
+)
 from concerns.retention import purge_expired
 from concerns.sharing import recover_access, recuse, share_candidates, share_concern
 from concerns.submission import (
@@ -111,6 +129,9 @@ _summary = summarise
 _aad = message_aad
 
 __all__ = [
+    "ALL_OUTCOMES", "EXCLUDED_OUTCOMES", "OUTCOMES", "STATUS_LABELS", "STATUS_ORDER",
+    "Concern", "ConcernCategory", "ConcernExclusion", "ConcernKeyWrap", "ConcernMessage",
+    "MessageKind", "Reader", "Status",
     "CHECK_BUCKET", "CHOOSE_CATEGORY", "INBOX_FILTERS", "INBOX_SORTS", "MAX_CATEGORY_LABEL",
     "MAX_MESSAGE", "MAX_SEQ", "MAX_WHAT_HAPPENED", "MAX_WHAT_WANTED", "NOT_READY",
     "STAMPED_BUCKET", "SUBMIT_BUCKET",
