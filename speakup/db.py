@@ -51,6 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Execution option naming a connection whose transactions only read (read_only_bind).
 READ_ONLY = "speakup_read_only"
+_QUERY_ONLY_SET = "speakup.query_only_set"
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -58,20 +59,25 @@ def _sqlite_begin(connection: Any) -> None:
         # Only reads: no write lock, so a page view never queues behind a submission.
         # query_only turns a write that slipped in into an immediate, certain error
         # (rather than the SQLITE_BUSY a deferred read-then-write meets under load).
-        connection.exec_driver_sql("PRAGMA query_only=ON")
+        driver = connection.connection.driver_connection
+        if not driver.execute("PRAGMA query_only").fetchone()[0]:
+            driver.execute("PRAGMA query_only=ON")
+            connection.info[_QUERY_ONLY_SET] = True
         connection.exec_driver_sql("BEGIN DEFERRED")
         return
     # A deferred transaction that reads, then writes after another writer committed,
     # fails at once with SQLITE_BUSY (busy_timeout cannot help). Taking the write lock
     # up front makes concurrent writers queue instead of erroring.
-    connection.exec_driver_sql("PRAGMA query_only=OFF")
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    # A connection a read-only transaction used goes back to the pool with query_only
-    # on; whoever checks it out next (the erasure's raw VACUUM too) may write.
-    dbapi_connection.execute("PRAGMA query_only=OFF")
+def _sqlite_end(connection: Any) -> None:
+    # At commit or rollback: query_only must not outlive the read-only transaction, as
+    # the pool hands the connection to a writer (or the erasure's raw VACUUM) next.
+    # (Only if it was switched on for that transaction: a database made read-only on
+    # purpose stays so.)
+    if not connection.invalidated and connection.info.pop(_QUERY_ONLY_SET, False):
+        connection.connection.driver_connection.execute("PRAGMA query_only=OFF")
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -124,14 +130,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             _sqlite_begin(connection)
 
         event.listen(engine, "begin", begin)
-        event.listen(engine, "checkout", _sqlite_checkout)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 10})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "checkout", _sqlite_checkout)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
