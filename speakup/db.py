@@ -171,9 +171,10 @@ def is_sqlite(engine: Engine) -> bool:
 # taking that lock (BEGIN IMMEDIATE, above), so a page that only reads would queue
 # behind every submission. A request that only reads (the request scope decides:
 # speakup/web.py) binds its session to `read_only_bind(engine)` instead: on SQLite its
-# transactions begin DEFERRED and cannot write (query_only); on PostgreSQL they are READ
-# ONLY, so a write that slipped into such a request fails the same way on both engines,
-# at once, in tests. A transaction of such a request that does write (an audited read, a
+# transactions begin DEFERRED and cannot write (query_only), so a write that slipped
+# into such a request fails at once, in tests, rather than now and then under load.
+# PostgreSQL has no such lock and is left as it is (a database an operator made read-only
+# stays so). A transaction of such a request that does write (an audited read, a
 # sign-in's last-seen time) begins with `begin_writing(session)`.
 
 _read_only_binds: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
@@ -184,10 +185,7 @@ def read_only_bind(engine: Engine) -> Engine:
     """Return `engine` with transactions that only read (made once per engine)."""
     bind = _read_only_binds.get(engine)
     if bind is None:
-        options: dict[str, Any] = {READ_ONLY: True}
-        if not is_sqlite(engine):
-            options["postgresql_readonly"] = True
-        bind = _read_only_binds[engine] = engine.execution_options(**options)
+        bind = _read_only_binds[engine] = engine.execution_options(**{READ_ONLY: True})
     return bind
 
 
@@ -226,10 +224,7 @@ def begin_writing(session: Session) -> None:
         if is_sqlite(bind.engine):
             connection.exec_driver_sql("PRAGMA query_only=OFF")
     else:
-        options: dict[str, Any] = {READ_ONLY: False}
-        if not is_sqlite(bind):
-            options["postgresql_readonly"] = False
-        session.connection(execution_options=options)
+        session.connection(execution_options={READ_ONLY: False})
     session.info[_WRITING] = session.get_transaction()
 
 
@@ -308,8 +303,7 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
         return _sqlite_erase(engine)
     preparer = engine.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in table_names)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT",
-                                            postgresql_readonly=False) as conn:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(f"VACUUM {names}")
     return True
 
