@@ -197,6 +197,8 @@ def read_only_session(factory: sessionmaker[Session]) -> Session:
     """
     bind = factory.kw.get("bind")
     if isinstance(bind, Engine):
+        if not is_sqlite(bind):
+            return factory()  # PostgreSQL: nothing to change
         return factory(bind=read_only_bind(bind), info={READ_ONLY: True})
     session = factory(info={READ_ONLY: True})
     if isinstance(bind, Connection) and is_sqlite(bind.engine):
