@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, keys, publication, services, verdict
+from concerns import conflicts, keys, messages, publication, services, verdict
 from concerns.config import ConcernConfig
 from concerns.models import OUTCOMES, Concern, MessageKind, Status
 from speakup.clock import FrozenClock
@@ -141,7 +141,7 @@ def _progress(session: Session, config: ConcernConfig, concern: Concern | None, 
     if replied > today:
         return
     for text in REPLIES[: rng.randrange(1, 4)]:
-        services._append_message(  # noqa: SLF001 - demo data, written as a handler would
+        messages.append_message(  # demo data, written as a handler would
             session, config, _clock_on(replied, 0), concern, MessageKind.HANDLER_REPLY,
             {"text": text}, author_id=None, seen_seq=concern.last_seq,
         )

@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from concerns.messages import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
 from concerns.models import (
     EXCLUDED_OUTCOMES,
     OUTCOMES,
@@ -29,7 +30,6 @@ from concerns.models import (
     VERDICT_QUESTIONS,
     Status,
 )
-from concerns.services import MAX_MESSAGE, MAX_WHAT_HAPPENED, MAX_WHAT_WANTED
 from speakup.accounts import MAX_PASSWORD_LENGTH
 
 # Browsers must not remember receipts in their form history, nor send them to an

@@ -46,7 +46,7 @@ from concerns.views import concern_config, download, too_large, uploads
 from speakup import accounts
 from speakup.auth_views import SESSION_KEY
 from speakup.models import User
-from speakup.web import clock, db, role_required, settings
+from speakup.web import clock, db, role_required, settings, writes
 
 bp = Blueprint("handling", __name__, url_prefix="/handle")
 
@@ -167,6 +167,7 @@ def inbox() -> str:
 
 
 @bp.route("/settings", methods=["GET", "POST"])
+@writes  # its GET makes the default profile row (and rolls it back)
 @role_required("handler")
 def preferences() -> str | Response:
     form = DigestForm()
@@ -183,6 +184,7 @@ def preferences() -> str | Response:
 
 
 @bp.route("/<concern_id>")
+@writes  # every decryption is audited
 @role_required("handler")
 def concern(concern_id: str) -> tuple[str, int]:
     return _concern_page(concern_id, 200)
@@ -385,6 +387,7 @@ def recuse(concern_id: str) -> tuple[str, int] | Response:
 
 
 @bp.route("/<concern_id>/files/<int:seq>/<int:number>")
+@writes  # every download is audited
 @role_required("handler")
 def attachment(concern_id: str, seq: int, number: int) -> Response:
     """Download an attached file: always as a download, never shown in the browser."""

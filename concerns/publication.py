@@ -21,6 +21,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from concerns.handling import days_between
 from concerns.models import (
     EXCLUDED_OUTCOMES,
     FAVOURABLE_ANSWERS,
@@ -29,7 +30,6 @@ from concerns.models import (
     ConcernCategory,
     ConcernStatsPublication,
 )
-from concerns.services import days_between
 from concerns.stats import (
     QUARTERS_SHOWN,
     last_quarters,

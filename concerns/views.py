@@ -65,10 +65,11 @@ def _used_csrf_token() -> None:
 class CategoryChoices:
     """The reporter form's categories, kept for a few seconds in each worker.
 
-    Reading them on every view of the form would open a transaction, which on SQLite
-    takes the write lock (speakup/db.py) and queues behind every submission. A change
-    an admin makes shows here within `ttl` seconds (at once in the admin's own worker);
-    submissions are always checked against the database itself.
+    A GET no longer waits for SQLite's write lock (speakup/db.py), but reading them on
+    every view of the form still costs a transaction and two queries, and
+    `bench/concerns.py` showed that costing submissions (issue 11's closing note). A
+    change an admin makes shows here within `ttl` seconds (at once in the admin's own
+    worker); submissions are always checked against the database itself.
     """
 
     def __init__(self, ttl: float = 30.0,

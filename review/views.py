@@ -13,7 +13,7 @@ from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_rev
 from review.reports import ReviewError
 from review.tables import PERCENT, Table, change_text, display, export_value, pivot
 from speakup import audit
-from speakup.web import clock, db, role_required, settings
+from speakup.web import clock, db, role_required, settings, writes
 from surveys.published import surveys_with_results
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -107,6 +107,7 @@ def overview() -> str:
 
 
 @bp.route(f"/overview.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def overview_export(fmt: str) -> Response:
     context = _overview_context()
@@ -135,6 +136,7 @@ def rounds() -> str:
 
 
 @bp.route(f"/rounds.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def rounds_export(fmt: str) -> Response:
     return _export(fmt, "speakup-rounds", {"title": "Published rounds"}, [_rounds_table()])
@@ -159,6 +161,7 @@ def round_page(round_id: int) -> str:
 
 
 @bp.route(f"/rounds/<int:round_id>.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def round_export(round_id: int, fmt: str) -> Response:
     report = _round_report(round_id)
@@ -216,6 +219,7 @@ def trends_page() -> str:
 
 
 @bp.route(f"/trends.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def trends_export(fmt: str) -> Response:
     view = _trends()
@@ -250,6 +254,7 @@ def mechanisms() -> str:
 
 
 @bp.route(f"/mechanisms.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def mechanisms_export(fmt: str) -> Response:
     view = _mechanisms()

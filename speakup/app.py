@@ -21,6 +21,7 @@ from speakup.clock import SystemClock
 from speakup.db import (
     DATABASE_FAULTS,
     DatabaseUnavailableError,
+    begin_writing,
     make_engine,
     make_session_factory,
 )
@@ -147,6 +148,8 @@ def _init_login(app: Flask) -> None:
         user_id, _, token = alternative_id.partition(":")
         svc = services()
         try:
+            # A GET's session only reads (speakup/web.py): this transaction writes.
+            begin_writing(db())
             user = accounts.resume_session(
                 db(), svc.clock, session.get(auth_views.SESSION_KEY),
                 idle_minutes=svc.settings.idle_timeout_minutes,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -48,11 +49,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
+# Execution option naming a connection whose transactions only read (read_only_bind).
+READ_ONLY = "speakup_read_only"
+_QUERY_ONLY_SET = "speakup.query_only_set"
+
+
+def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        # Only reads: no write lock, so a page view never queues behind a submission.
+        # query_only turns a write that slipped in into an immediate, certain error
+        # (rather than the SQLITE_BUSY a deferred read-then-write meets under load).
+        driver = connection.connection.driver_connection
+        if not driver.execute("PRAGMA query_only").fetchone()[0]:
+            driver.execute("PRAGMA query_only=ON")
+            connection.info[_QUERY_ONLY_SET] = True
+        connection.exec_driver_sql("BEGIN DEFERRED")
+        return
     # A deferred transaction that reads, then writes after another writer committed,
     # fails at once with SQLITE_BUSY (busy_timeout cannot help). Taking the write lock
     # up front makes concurrent writers queue instead of erroring.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(connection: Any) -> None:
+    # At commit or rollback: query_only must not outlive the read-only transaction, as
+    # the pool hands the connection to a writer (or the erasure's raw VACUUM) next.
+    # (Only if it was switched on for that transaction: a database made read-only on
+    # purpose stays so.)
+    if not connection.invalidated and connection.info.pop(_QUERY_ONLY_SET, False):
+        connection.connection.driver_connection.execute("PRAGMA query_only=OFF")
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -102,15 +127,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # "stored" report would vanish at the next restart: refuse before the work.
             if not path.exists():
                 raise DatabaseUnavailableError(f"The database file {path} has disappeared.")
-            _sqlite_begin_immediate(connection)
+            _sqlite_begin(connection)
 
         event.listen(engine, "begin", begin)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 10})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -134,6 +163,83 @@ def make_session_factory(
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+# --- transactions that only read ---------------------------------------------------------
+#
+# SQLite lets one transaction write at a time, and every transaction here begins by
+# taking that lock (BEGIN IMMEDIATE, above), so a page that only reads would queue
+# behind every submission. A request that only reads (the request scope decides:
+# speakup/web.py) binds its session to `read_only_bind(engine)` instead: on SQLite its
+# transactions begin DEFERRED and cannot write (query_only), so a write that slipped
+# into such a request fails at once, in tests, rather than now and then under load.
+# PostgreSQL has no such lock and is left as it is (a database an operator made read-only
+# stays so). A transaction of such a request that does write (an audited read, a
+# sign-in's last-seen time) begins with `begin_writing(session)`.
+
+_read_only_binds: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+_WRITING = "speakup.writing_transaction"
+
+
+def read_only_bind(engine: Engine) -> Engine:
+    """Return `engine` with transactions that only read (made once per engine)."""
+    bind = _read_only_binds.get(engine)
+    if bind is None:
+        bind = _read_only_binds[engine] = engine.execution_options(**{READ_ONLY: True})
+    return bind
+
+
+def read_only_session(factory: sessionmaker[Session]) -> Session:
+    """Open a session whose transactions only read, unless `begin_writing` says otherwise.
+
+    A factory bound to a connection (the tests', inside one outer transaction) cannot
+    choose how that transaction began; on SQLite its sessions still refuse writes.
+    """
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        if not is_sqlite(bind):
+            return factory()  # PostgreSQL: nothing to change
+        return factory(bind=read_only_bind(bind), info={READ_ONLY: True})
+    session = factory(info={READ_ONLY: True})
+    if isinstance(bind, Connection) and is_sqlite(bind.engine):
+        event.listen(session, "after_begin", _query_only_on)
+        event.listen(session, "after_transaction_end", _query_only_off)
+    return session
+
+
+def begin_writing(session: Session) -> None:
+    """Make the session's transaction one that may write (a no-op outside read-only sessions).
+
+    Inside a transaction that only read, that transaction is committed first (it wrote
+    nothing; what it loaded stays loaded): a SQLite transaction that has read cannot
+    safely start writing (see `_sqlite_begin`).
+    """
+    if not session.info.get(READ_ONLY):
+        return
+    if session.in_transaction():
+        if session.info.get(_WRITING) is session.get_transaction():
+            return
+        session.commit()
+    bind = session.get_bind()
+    if isinstance(bind, Connection):
+        connection = session.connection()
+        if is_sqlite(bind.engine):
+            connection.exec_driver_sql("PRAGMA query_only=OFF")
+    else:
+        session.connection(execution_options={READ_ONLY: False})
+    session.info[_WRITING] = session.get_transaction()
+
+
+def _query_only_on(session: Session, _transaction: Any, connection: Connection) -> None:
+    connection.exec_driver_sql("PRAGMA query_only=ON")
+
+
+def _query_only_off(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WRITING, None)
+        bind = session.get_bind()
+        if isinstance(bind, Connection) and not bind.closed:
+            bind.exec_driver_sql("PRAGMA query_only=OFF")
 
 
 # --- deleting means erasing (DESIGN.md) ------------------------------------------------

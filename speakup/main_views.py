@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from speakup import readiness
-from speakup.web import ANY_STAFF, db, public, role_required, services, settings
+from speakup.web import ANY_STAFF, db, public, role_required, services, settings, writes
 
 bp = Blueprint("main", __name__)
 
@@ -29,6 +29,7 @@ def staff() -> str:
 
 
 @bp.route("/healthz")
+@writes  # its probe writes (and rolls back) to prove the database takes writes
 @public
 def healthz() -> tuple[dict[str, object], int]:
     # Red on every database fault that would lose a report: missing file, read-only,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, abort, current_app, g, request
+from flask import Flask, abort, current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from werkzeug import routing
 
 from speakup.accounts import LoginHook, PasswordHook
 from speakup.clock import Clock
+from speakup.db import read_only_session
 from speakup.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,10 +133,31 @@ def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions["speakup"]
 
 
+# Requests that only read, by HTTP's own rule (RFC 9110: safe methods), unless their
+# view is marked `@writes`. Their session's transactions cannot write (speakup/db.py:
+# read_only_session), so on SQLite they never wait for the write lock.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes(view: F) -> F:
+    """Mark a view that writes even when it is only read (GET), e.g. an audited read.
+
+    Its session begins transactions that take SQLite's write lock up front, as a
+    POST's do; an unmarked GET view that writes fails at once (speakup/db.py).
+    """
+    view.writes = True  # type: ignore[attr-defined]
+    return view
+
+
 def db() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        g.db_session = services().session_factory()
+        svc = services()
+        if has_request_context() and request.method in READ_ONLY_METHODS and not getattr(
+                current_app.view_functions.get(request.endpoint or ""), "writes", False):
+            g.db_session = read_only_session(svc.session_factory)
+        else:
+            g.db_session = svc.session_factory()
     return g.db_session
 
 

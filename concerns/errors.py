@@ -1,0 +1,74 @@
+"""Errors the concern services raise; each message is safe to show to the person."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ConcernError(Exception):
+    """A concern operation was refused; the message is safe to show to the person."""
+
+
+class FieldError(ConcernError):
+    """One form field is wrong; `field` names it so the form can show the error there."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+class NotReadyError(ConcernError):
+    """Concerns cannot be received yet: no recovery key has been set up."""
+
+
+class RateLimitedError(ConcernError):
+    """Too many submissions or receipt checks in the last minute."""
+
+
+class StampUsedError(RateLimitedError):
+    """A waiting stamp sent a second time."""
+
+
+class FieldErrors(FieldError):
+    """One or more fields need fixing; `errors` maps each field's name to what to fix."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(first, " ".join(errors.values()))
+        self.errors = dict(errors)
+
+
+class MalformedReceiptError(FieldError):
+    """What was typed is not shaped like a receipt (says nothing about any concern)."""
+
+
+class ReceiptNotFoundError(ConcernError):
+    """No concern has that receipt — the same answer for every wrong receipt."""
+
+
+class ConcernNotFoundError(ConcernError):
+    """No concern has that id."""
+
+
+class NoAccessError(ConcernError):
+    """This handler cannot read the concern (it was never shared with them)."""
+
+
+class ConcernClosedError(ConcernError):
+    """The concern is closed: no more replies."""
+
+
+class ConversationMovedOnError(ConcernError):
+    """Someone else wrote or changed the concern since this page was loaded."""
+
+
+class StatusChangeError(ConcernError):
+    """The status change is not a step forward, or closing lacks an outcome."""
+
+
+class RecusalError(ConcernError):
+    """Recusing now would leave nobody able to read the concern."""
+
+
+class ShareError(ConcernError):
+    """The concern cannot be shared with that person."""
