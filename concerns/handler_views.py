@@ -257,6 +257,7 @@ def tag_themes(concern_id: str) -> tuple[str, int] | Response:
 
 
 @bp.route("/themes")
+@writes  # every download of the return is audited
 @role_required("handler")
 def theme_return() -> tuple[str, int] | Response:
     """The quarterly return's exact theme counts, as CSV (every download is audited)."""

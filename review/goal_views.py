@@ -17,7 +17,7 @@ from review.forms import NOT_NEEDED, ActionForm, ArchiveForm, GoalForm
 from review.goals import ActionSpec, GoalError, GoalSpec
 from review.models import GAP, SURVEY_METRICS, Goal
 from review.views import FORMAT, REVIEW_ROLES, _export, _export_links, _or_404, bp
-from speakup.web import clock, db, role_required, settings
+from speakup.web import clock, db, role_required, settings, writes
 
 
 @bp.app_template_global("goal_definitions")
@@ -140,6 +140,7 @@ def goal_archive(goal_id: int) -> Response:
 
 
 @bp.route(f"/goals.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def goals_export(fmt: str) -> Response:
     k = settings().min_group_size
@@ -211,6 +212,7 @@ def action_edit(action_id: int) -> Response | tuple[str, int]:
 
 
 @bp.route(f"/actions.{FORMAT}")
+@writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def actions_export(fmt: str) -> Response:
     table = goals.actions_table(goals.list_actions(db()))
