@@ -262,6 +262,10 @@ REPLY_EXPIRED = (
     "reloaded the page after sending a reply, that reply was sent once: it is in the "
     "conversation above. Otherwise, your text is still below: send it again."
 )
+VERDICT_EXPIRED = (
+    "This form had expired, so your answers were not saved just now. Your choices are still "
+    "selected below: press the button again."
+)
 CHECK_EXPIRED = "This form had expired. Your receipt is still below: press the button again."
 
 
@@ -280,8 +284,13 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
     db().rollback()
     if request.endpoint == "concerns.new":
         return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
-    if request.endpoint == "concerns.reply":
-        form = ReporterReplyForm()
+    if request.endpoint in ("concerns.reply", "concerns.verdict_answer"):
+        # A reply's text, or the verdict's choices, come back as they were posted.
+        answering = request.endpoint == "concerns.verdict_answer"
+        form = ReporterReplyForm(formdata=None, receipt=request.form.get("receipt", "")[:200]) \
+            if answering else ReporterReplyForm()
+        verdict_form = VerdictForm() if answering else None
+        notice = VERDICT_EXPIRED if answering else REPLY_EXPIRED
         try:
             keys_ = services.receipt_keys(concern_config(), form.receipt.data)
             # Counted like every use of a receipt: no way round the rate limit.
@@ -293,9 +302,11 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
             return _conversation_page(None, form, 429, str(exc))
         except services.ConcernError:
             db().rollback()
-            return _conversation_page(None, form, 400, REPLY_EXPIRED)
+            return _conversation_page(None, form, 400, notice)
+        if verdict_form is None:
+            verdict_form = _verdict_form(conversation, keys_)
         db().rollback()
-        return _conversation_page(conversation, form, 400, REPLY_EXPIRED)
+        return _conversation_page(conversation, form, 400, notice, verdict_form=verdict_form)
     if request.endpoint == "concerns.attachment":  # the receipt comes back in the form
         return _check_page(CheckForm(formdata=None, receipt=request.form.get("receipt", "")[:200]),
                            400, CHECK_EXPIRED)

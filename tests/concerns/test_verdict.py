@@ -184,6 +184,27 @@ def test_errors_keep_the_choices_and_nothing_chosen_is_refused(client, session, 
     assert _rows(session) == []
 
 
+def test_an_expired_form_keeps_the_choices_and_saves_nothing(client, session, recovery_key):
+    receipt, concern = _raise(client, session)
+    _replied(session, concern)
+    fields = _verdict_fields(_check(client, receipt).get_data(as_text=True))
+    response = client.post("/concerns/verdict", data={
+        **fields, "csrf_token": "expired-or-reused", "speak_again": "maybe", "felt_safe": "2"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "your answers were not saved just now" in page
+    assert re.search(r'<input checked[^>]*value="maybe"|value="maybe"[^>]*checked', page)
+    assert re.search(r'<input checked[^>]*value="2"|value="2"[^>]*checked', page)
+    assert _rows(session) == []
+    # The page carries a fresh token and the receipt: pressing the button again saves.
+    retry = client.post("/concerns/verdict", data={**_verdict_fields(page),
+                                                   "speak_again": "maybe", "felt_safe": "2"})
+    assert retry.status_code == 200
+    session.expire_all()
+    (row,) = _rows(session)
+    assert (row.speak_again, row.felt_safe) == ("maybe", 2)
+
+
 def test_replacing_asks_for_the_old_row_to_be_erased(session, clock, concern_config,
                                                      recovery_key):
     receipt, concern_id = services.submit_concern(
