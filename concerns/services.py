@@ -29,7 +29,6 @@ from concerns.conversation import (
     open_conversation,
     open_reporter_attachment,
     receipt_keys,
-    reopen,
     reopen_until,
     reporter_reply,
 )
@@ -74,13 +73,7 @@ from concerns.messages import (
     ConcernSummary,
     Conversation,
     MessageView,
-    append_message,
     clean_text,
-    decrypt_messages,
-    get_concern,
-    message_aad,
-    require_access,
-    summarise,
 )
 
 # The model names the module had in its namespace before the split (some callers reach
@@ -119,15 +112,6 @@ from concerns.submission import (
     submit_concern,
     validate_report,
 )
-
-# The private names branches written before the split reach for, under their new names.
-_append_message = append_message
-_concern = get_concern
-_decrypt_messages = decrypt_messages
-_require_access = require_access
-_reopen = reopen
-_summary = summarise
-_aad = message_aad
 
 __all__ = [
     "ALL_OUTCOMES", "EXCLUDED_OUTCOMES", "OUTCOMES", "STATUS_LABELS", "STATUS_ORDER",

@@ -6,7 +6,8 @@ Registered on the review blueprint; the overview and trends pages in
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Response, flash, redirect, render_template, url_for
 from flask_login import current_user
@@ -18,6 +19,8 @@ from review.goals import ActionSpec, GoalError, GoalSpec
 from review.models import GAP, SURVEY_METRICS, Goal
 from review.views import FORMAT, REVIEW_ROLES, _export, _export_links, _or_404, bp
 from speakup.web import clock, db, role_required, settings, writes
+
+T = TypeVar("T")
 
 
 @bp.app_template_global("goal_definitions")
@@ -64,6 +67,23 @@ def _show_problems(form: Any, error: GoalError) -> None:
         field.errors = [*field.errors, message]
 
 
+def _save(form: Any, save: Callable[[], T], saying: Callable[[T], str],
+          then: str) -> Response | None:
+    """Run a change; if the service accepts it, commit, say so and go to `then`.
+
+    If it refuses, its problems go next to their fields and None tells the view to show
+    the form again with what was typed.
+    """
+    try:
+        saved = save()
+    except GoalError as error:
+        _show_problems(form, error)
+        return None
+    db().commit()
+    flash(saying(saved), "info")
+    return redirect(url_for(then))
+
+
 def _goals_page(form: GoalForm, status: int = 200) -> tuple[str, int]:
     return render_template(
         "review/goals.html", form=form, progress=_progress(),
@@ -76,15 +96,11 @@ def _goals_page(form: GoalForm, status: int = 200) -> tuple[str, int]:
 @role_required(*REVIEW_ROLES)
 def goals_page() -> Response | tuple[str, int]:
     form = _goal_form()
-    if form.validate_on_submit():
-        try:
-            goal = goals.create_goal(db(), clock(), _goal_spec(form), actor=current_user.email)
-        except GoalError as error:
-            _show_problems(form, error)
-        else:
-            db().commit()
-            flash(f"Goal “{goal.label}” saved.", "info")
-            return redirect(url_for("review.goals_page"))
+    if form.validate_on_submit() and (done := _save(
+        form, lambda: goals.create_goal(db(), clock(), _goal_spec(form), actor=current_user.email),
+        lambda goal: f"Goal “{goal.label}” saved.", "review.goals_page",
+    )):  # fmt: skip
+        return done
     return _goals_page(form, 400 if form.errors else 200)
 
 
@@ -112,15 +128,12 @@ def goal_edit(goal_id: int) -> Response | tuple[str, int]:
     form = _goal_form()
     if not form.is_submitted():
         _fill(form, goal)
-    elif form.validate_on_submit():
-        try:
-            goals.edit_goal(db(), clock(), goal_id, _goal_spec(form), actor=current_user.email)
-        except GoalError as error:
-            _show_problems(form, error)
-        else:
-            db().commit()
-            flash(f"Goal “{goal.label}” saved.", "info")
-            return redirect(url_for("review.goals_page"))
+    elif form.validate_on_submit() and (done := _save(
+        form, lambda: goals.edit_goal(db(), clock(), goal_id, _goal_spec(form),
+                                      actor=current_user.email),
+        lambda saved: f"Goal “{saved.label}” saved.", "review.goals_page",
+    )):  # fmt: skip
+        return done
     status = 400 if form.errors else 200
     return render_template("review/goal_edit.html", form=form, goal=goal), status
 
@@ -171,15 +184,12 @@ def _action_spec(form: ActionForm) -> ActionSpec:
 @role_required(*REVIEW_ROLES)
 def actions_page() -> Response | tuple[str, int]:
     form = _action_form()
-    if form.validate_on_submit():
-        try:
-            goals.create_action(db(), clock(), _action_spec(form), actor=current_user.email)
-        except GoalError as error:
-            _show_problems(form, error)
-        else:
-            db().commit()
-            flash("Action logged.", "info")
-            return redirect(url_for("review.actions_page"))
+    if form.validate_on_submit() and (done := _save(
+        form, lambda: goals.create_action(db(), clock(), _action_spec(form),
+                                          actor=current_user.email),
+        lambda _action: "Action logged.", "review.actions_page",
+    )):  # fmt: skip
+        return done
     status = 400 if form.errors else 200
     return render_template("review/actions.html", form=form, actions=goals.list_actions(db()),
                            exports=_export_links("review.actions_export")), status
@@ -197,16 +207,12 @@ def action_edit(action_id: int) -> Response | tuple[str, int]:
     if not form.is_submitted():
         form.taken_on.data, form.title.data = action.taken_on, action.title
         form.description.data, form.goals.data = action.description, list(linked)
-    elif form.validate_on_submit():
-        try:
-            goals.edit_action(db(), clock(), action_id, _action_spec(form),
-                              actor=current_user.email)
-        except GoalError as error:
-            _show_problems(form, error)
-        else:
-            db().commit()
-            flash("Action saved.", "info")
-            return redirect(url_for("review.actions_page"))
+    elif form.validate_on_submit() and (done := _save(
+        form, lambda: goals.edit_action(db(), clock(), action_id, _action_spec(form),
+                                        actor=current_user.email),
+        lambda _action: "Action saved.", "review.actions_page",
+    )):  # fmt: skip
+        return done
     status = 400 if form.errors else 200
     return render_template("review/action_edit.html", form=form, action=action), status
 
