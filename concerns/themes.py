@@ -24,12 +24,11 @@ from concerns.models import EXCLUDED_OUTCOMES, Concern, ConcernTheme, ConcernThe
 from concerns.stats import parse_quarter, quarter_bounds
 from speakup import audit
 from speakup.clock import Clock
+from speakup.spreadsheet import formula_safe
 
 MAX_THEME_LABEL = 120
 TAG_ACTION = "concern.themes"  # per concern: counted like concern actions on the review
 EXPORT_ACTION = "themes.export"
-# Spreadsheet programs run a cell starting with these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ThemeError(Exception):
@@ -157,11 +156,6 @@ def quarter_return(session: Session, quarter: str) -> tuple[int, list[tuple[str,
     return received, [(label, n) for _, label, _, n in theme_counts(session, received_in)]
 
 
-def _cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def export_quarter_return(session: Session, clock: Clock, quarter: str, *, actor: str) -> str:
     """The quarter's return as CSV (formula-escaped); audited as an export. Never commits."""
     try:
@@ -179,7 +173,7 @@ def export_quarter_return(session: Session, clock: Clock, quarter: str, *, actor
     writer.writerow([label, "Concerns received", received])
     writer.writerow([label, "Raised anonymously", received])
     for theme, n in rows:
-        writer.writerow([label, _cell(theme), n])
+        writer.writerow([label, formula_safe(str(theme)), n])
     audit.record(session, clock, actor=actor, action=EXPORT_ACTION, subject=label,
                  detail={"format": "csv", "rows": len(rows) + 2})
     return out.getvalue()

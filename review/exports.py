@@ -9,17 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from review.tables import PERCENT, POINTS, Table, export_value, table_columns
+from speakup.spreadsheet import formula_safe
 
 FORMATS = ("csv", "json")
-# Text a spreadsheet would run as a formula (CSV injection); numbers are written as numbers.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_UNITS = {PERCENT: "percent (0-100)", POINTS: "percentage points"}
-
-
-def _safe_text(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def to_csv(tables: Sequence[Table]) -> str:
@@ -40,7 +33,7 @@ def to_csv(tables: Sequence[Table]) -> str:
             for column in columns:
                 value = row.values.get(column.key) if column.key in keys else None
                 value = export_value(value, column.unit)
-                cells.append("" if value is None else _safe_text(value))
+                cells.append("" if value is None else formula_safe(value))  # numbers stay numbers
             cells.append(table.hidden_note if row.hidden else "")
             writer.writerow(cells)
     return out.getvalue()
