@@ -9,6 +9,7 @@ import secrets
 
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
+from concern_fixtures import CHEAP_ARGON2
 from concern_helpers import hidden_fields, receipt_from, submit
 from conftest import REPO, TEST_SECRET
 from playwright.sync_api import sync_playwright
@@ -21,7 +22,8 @@ from concerns.demo import seed_demo_concerns
 from concerns.models import Concern, ConcernStatsPublication, ConcernVerdict
 from concerns.stats import MechanismStats, QuarterStats, published_stats
 from review.safety import checked_mechanism_stats
-from speakup.clock import SystemClock
+from speakup import migrate
+from speakup.clock import FrozenClock, SystemClock
 from speakup.db import erasure_requested, make_engine, make_session_factory
 from speakup.settings import Settings
 from speakup.web import services as app_services
@@ -222,6 +224,38 @@ def test_replacing_asks_for_the_old_row_to_be_erased(session, clock, concern_con
     other = services.receipt_keys(concern_config, "ABCD-EFGH-JKMN-PQRS-TVWX")
     with pytest.raises(Exception):  # noqa: B017, PT011 - any decryption failure
         verdict.my_verdicts(session, keys_.lookup, other.private_key)
+
+
+def test_a_replaced_answer_is_gone_from_every_file_of_the_instance(tmp_path):
+    """The attacker's side: a copy of instance/ after a change of mind holds no old row."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    url = f"sqlite:///{instance / 'speakup.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    config = ConcernConfig.from_settings(Settings(database_url=url, secret_key=TEST_SECRET)
+                                         ).with_changes(argon2=CHEAP_ARGON2)
+    clock = FrozenClock()
+    factory = make_session_factory(engine)
+    with factory() as session:
+        concern_keys.create_recovery_key(session, clock, config, actor="test")
+        receipt, concern_id = services.submit_concern(
+            session, clock, config, category_id="1", what_happened="Something happened.")
+        session.get(Concern, concern_id).first_replied_on = dt.date(2026, 2, 1)
+        keys_ = services.receipt_keys(config, receipt)
+        args = (session, clock, config, keys_.lookup, keys_.private_key)
+        verdict.record_verdict(*args, stage="after_reply", answers=verdict.Answers("yes"))
+        session.commit()
+        (old_id,) = session.scalars(select(ConcernVerdict.id))
+        verdict.record_verdict(*args, stage="after_reply", answers=verdict.Answers("no"))
+        session.commit()
+        (new_id,) = session.scalars(select(ConcernVerdict.id))
+        # Copied while the server still runs: closing the last connection would
+        # checkpoint and remove the -wal file and hide what it held.
+        files = {p.name: p.read_bytes() for p in instance.iterdir() if p.is_file()}
+    engine.dispose()
+    assert any(new_id.encode() in data for data in files.values())  # the scan sees rows
+    assert [name for name, data in files.items() if old_id.encode() in data] == []
 
 
 # --- publication -----------------------------------------------------------------------
