@@ -45,6 +45,7 @@ from concerns.stats import last_quarters, quarter_label
 from concerns.views import concern_config, download, too_large, uploads
 from speakup import accounts
 from speakup.auth_views import SESSION_KEY
+from speakup.headers import attachment_disposition
 from speakup.models import User
 from speakup.web import clock, db, role_required, settings, writes
 
@@ -267,14 +268,15 @@ def theme_return() -> tuple[str, int] | Response:
     if quarter is None:
         return render_template("concerns/theme_return.html", quarters=quarters), 200
     try:
-        body = themes.export_quarter_return(db(), clock(), quarter, actor=_user().email)
+        label, body = themes.export_quarter_return(db(), clock(), quarter, actor=_user().email)
     except themes.ThemeError as exc:
         db().rollback()
         return render_template("concerns/theme_return.html", quarters=quarters,
                                error=str(exc)), 400
+    # Named from the parsed quarter, never the raw argument (issue 18: CR/LF, non-ASCII).
+    disposition = attachment_disposition(f"speakup-themes-{label}.csv")
     db().commit()
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="speakup-themes-{quarter}.csv"'})
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
 
 
 def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: Any,

@@ -49,6 +49,7 @@ from concerns.models import (
     Status,
 )
 from speakup.clock import Clock
+from speakup.digits import coerce_ascii_int
 from speakup.models import Role, User
 
 MAX_WHAT_HAPPENED = 20_000
@@ -313,9 +314,9 @@ def claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only:
     With `open_only`, also only while the concern is not closed: a reply racing a
     closing status change loses cleanly instead of landing on a closed concern.
     """
-    try:
-        seen = int(seen_seq)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    try:  # ASCII digits only: int() would also read "٣" or " 3" from a forged form
+        seen = coerce_ascii_int(seen_seq)
+    except ValueError:
         seen = -1
     if not 0 <= seen <= MAX_SEQ:  # a forged number the database cannot even compare
         seen = -1

@@ -10,6 +10,7 @@ therefore reveals nothing about one case: between publications nothing changes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from concerns.models import VERDICT_QUESTIONS, ConcernStatsPublication
 
+# re.ASCII: \d alone would also match Arabic-Indic and other Unicode digits.
+_QUARTER_LABEL = re.compile(r"(?P<year>[1-9][0-9]{3})-Q(?P<quarter>[1-4])", re.ASCII)
 QUARTERS_SHOWN = 8  # two years: a fixed window, so the list itself reveals nothing
 
 # One sentence per figure, shown on the mechanisms page and written into every export.
@@ -131,8 +134,16 @@ def quarter_of(day: dt.date) -> tuple[int, int]:
 
 
 def parse_quarter(label: str) -> tuple[int, int]:
-    year, _, quarter = label.partition("-Q")
-    return int(year), int(quarter)
+    """(year, quarter) of a label written exactly as `quarter_label` writes it.
+
+    ValueError otherwise: `int()` would also take spaces, CR/LF, signs, underscores and
+    Arabic-Indic or fullwidth digits, and a caller that echoes the label (a download's
+    file name) would then send them on (issue 18).
+    """
+    match = _QUARTER_LABEL.fullmatch(label) if isinstance(label, str) else None
+    if match is None:
+        raise ValueError(f"not a quarter like 2026-Q3: {label!r}")
+    return int(match["year"]), int(match["quarter"])
 
 
 def quarter_bounds(year: int, quarter: int) -> tuple[dt.date, dt.date]:

@@ -24,6 +24,7 @@ from concerns.models import EXCLUDED_OUTCOMES, Concern, ConcernTheme, ConcernThe
 from concerns.stats import parse_quarter, quarter_bounds
 from speakup import audit
 from speakup.clock import Clock
+from speakup.digits import coerce_ascii_int
 from speakup.spreadsheet import formula_safe
 
 MAX_THEME_LABEL = 120
@@ -110,7 +111,8 @@ def set_concern_themes(session: Session, clock: Clock, concern_id: str, theme_id
     wanted: set[int] = set()
     for value in theme_ids:
         try:
-            wanted.add(int(str(value)))
+            # ASCII digits only: int() would also take "١" or " 1" from a forged form.
+            wanted.add(coerce_ascii_int(value))
         except ValueError:
             raise ThemeFieldError("themes", "Choose themes from the list.") from None
     current = concern_theme_ids(session, concern_id)
@@ -156,8 +158,12 @@ def quarter_return(session: Session, quarter: str) -> tuple[int, list[tuple[str,
     return received, [(label, n) for _, label, _, n in theme_counts(session, received_in)]
 
 
-def export_quarter_return(session: Session, clock: Clock, quarter: str, *, actor: str) -> str:
-    """The quarter's return as CSV (formula-escaped); audited as an export. Never commits."""
+def export_quarter_return(session: Session, clock: Clock, quarter: str, *,
+                          actor: str) -> tuple[str, str]:
+    """The quarter's canonical label and its return as CSV (formula-escaped).
+
+    Audited as an export, only once the quarter has been read. Never commits.
+    """
     try:
         year, q = parse_quarter(quarter)
         if not 1 <= q <= 4 or not 2000 <= year <= 2999:
@@ -176,4 +182,4 @@ def export_quarter_return(session: Session, clock: Clock, quarter: str, *, actor
         writer.writerow([label, formula_safe(str(theme)), n])
     audit.record(session, clock, actor=actor, action=EXPORT_ACTION, subject=label,
                  detail={"format": "csv", "rows": len(rows) + 2})
-    return out.getvalue()
+    return label, out.getvalue()

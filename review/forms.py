@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -26,6 +24,8 @@ from review.goals import (
     MAX_TITLE,
     METRIC_LABELS,
 )
+from speakup.digits import coerce_ascii_int
+from speakup.forms import AsciiDateField, AsciiIntegerField
 
 NOT_NEEDED = SelectChoice("", "Not needed for this measure")
 
@@ -54,10 +54,10 @@ class GoalForm(FlaskForm):
                            choices=[SelectChoice(k, v) for k, v in DIRECTION_LABELS.items()],
                            default="at_least",
                            validators=[InputRequired("Choose at least or at most.")])
-    target = IntegerField("Target (whole percent, or percentage points for a gap)",
+    target = AsciiIntegerField("Target (whole percent, or percentage points for a gap)",
                           validators=[InputRequired("Enter a whole number from 0 to 100."),
                                       NumberRange(0, 100, "Enter a whole number from 0 to 100.")])
-    due_on = DateField("Due by", validators=[InputRequired("Enter the due date.")],
+    due_on = AsciiDateField("Due by", validators=[InputRequired("Enter the due date.")],
                        description="The latest round opened, or the quarter ending, by this "
                                    "date counts.")
     owner = StringField("Owner", validators=[InputRequired("Enter an owner (a role or team)."),
@@ -71,10 +71,11 @@ class ArchiveForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    taken_on = DateField("Date", validators=[InputRequired("Enter the date of the action.")])
+    taken_on = AsciiDateField("Date", validators=[InputRequired("Enter the date of the action.")])
     title = StringField("Action", validators=[InputRequired("Enter a title."),
                                               Length(max=MAX_TITLE)],
                         description="What was done, in a line staff will understand.")
     description = TextAreaField("What was done and why (optional)",
                                 validators=[Optional(), Length(max=MAX_DESCRIPTION)])
-    goals = CheckboxesField("Goals this action serves (optional)", choices=[], coerce=int)
+    goals = CheckboxesField("Goals this action serves (optional)", choices=[],
+                            coerce=coerce_ascii_int)

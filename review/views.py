@@ -13,6 +13,8 @@ from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_rev
 from review.reports import ReviewError
 from review.tables import PERCENT, Table, change_text, display, export_value, pivot
 from speakup import audit
+from speakup.digits import ascii_int_or_none
+from speakup.headers import attachment_disposition
 from speakup.web import clock, db, role_required, settings, writes
 from surveys.published import surveys_with_results
 
@@ -51,7 +53,8 @@ def review_percent(share: float | None) -> str:
 
 
 def _survey_id() -> int | None:
-    return request.args.get("survey", type=int)
+    # ASCII digits only: type=int would also read "٣", " 3" or "3_0".
+    return ascii_int_or_none(request.args.get("survey"))
 
 
 def _export_links(endpoint: str, **values: Any) -> dict[str, str]:
@@ -73,7 +76,7 @@ def _export(fmt: str, name: str, meta: dict[str, Any], tables: list[Table],
     else:
         body, mimetype = exports.to_json(meta, tables, **extra), "application/json"
     response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    response.headers["Content-Disposition"] = attachment_disposition(f"{name}.{fmt}")
     return response
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -22,6 +26,36 @@ ROLE_CHOICES = [
     SelectChoice("handler", "Case handler"),
     SelectChoice("reviewer", "Advisory group reviewer"),
 ]
+# A whole number or an ISO date as a person types it in ASCII: IntegerField's int() and
+# DateField's strptime() would also read Arabic-Indic or fullwidth digits (issue 18).
+_ASCII_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,9}")
+_ASCII_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class AsciiIntegerField(IntegerField):
+    """IntegerField that reads ASCII digits only (an optional minus sign, spaces around)."""
+
+    def process_formdata(self, valuelist: list[object]) -> None:
+        if valuelist:
+            raw = valuelist[0]
+            if not (isinstance(raw, str) and _ASCII_WHOLE_NUMBER.fullmatch(raw.strip(" \t"))):
+                self.data = None
+                raise ValueError(self.gettext("Not a valid integer value."))
+            valuelist = [raw.strip(" \t")]
+        super().process_formdata(valuelist)
+
+
+class AsciiDateField(DateField):
+    """DateField that reads an ISO date (YYYY-MM-DD, as date inputs send) in ASCII digits."""
+
+    def process_formdata(self, valuelist: list[object]) -> None:
+        if valuelist and not (isinstance(valuelist[0], str)
+                              and _ASCII_DATE.fullmatch(valuelist[0].strip(" \t"))):
+            self.data = None
+            raise ValueError(self.gettext("Not a valid date value."))
+        super().process_formdata([v.strip(" \t") for v in valuelist])  # type: ignore[union-attr]
+
+
 PASSWORD_RULE = f"Use a password of at least {MIN_PASSWORD_LENGTH} characters."
 
 

@@ -92,6 +92,10 @@ class IntegerConverter(routing.IntegerConverter):
     recognise integer arguments by it.
     """
 
+    # werkzeug's \d+ also matches Arabic-Indic, fullwidth and other Unicode digits, which
+    # int() then reads: /review/rounds/٣ was round 3. Only ASCII digits name an id.
+    regex = r"[0-9]+"
+
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)

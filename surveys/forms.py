@@ -10,7 +10,6 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -19,6 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
+from speakup.forms import AsciiIntegerField
 from surveys.admin_services import (
     ETHNICITY_QUESTION,
     MAX_INTRO,
@@ -97,12 +97,12 @@ class SurveyForm(FlaskForm):
     )
     timezone = StringField("Time zone", validators=[InputRequired(), Length(max=64)],
                            description="The schedule is read on this clock, e.g. Europe/London.")
-    open_days = IntegerField("Days each round stays open", validators=[InputRequired()])
+    open_days = AsciiIntegerField("Days each round stays open", validators=[InputRequired()])
     reminder_offsets = StringField(
         "Reminders, in days after opening (optional)", validators=[Optional(), Length(max=100)],
         description="Separate with commas, e.g. “4, 10”. Reminders go to everyone invited.",
     )
-    min_group_size = IntegerField(
+    min_group_size = AsciiIntegerField(
         "Minimum group size (k)", validators=[InputRequired()],
         description="No result for fewer than this many people is ever shown. At least 3; "
                     "each round keeps the value it had when it opened.",

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from speakup.headers import attachment_disposition
 from speakup.mail import MailError, mailer_for
 from speakup.web import clock, db, role_required, services, settings
 from surveys import admin_services, audience, confirm, rounds, tryout
@@ -255,5 +256,5 @@ def export(survey_id: int) -> Response:
     spec: dict[str, Any] = admin_services.export_spec(_survey(survey_id))
     body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     return Response(body, mimetype="application/yaml", headers={
-        "Content-Disposition": f"attachment; filename=survey-{survey_id}.yaml"
+        "Content-Disposition": attachment_disposition(f"survey-{survey_id}.yaml")
     })

@@ -145,7 +145,7 @@ def test_handlers_csv_has_exact_counts_and_is_audited(client, session, login_as)
 
 def test_csv_escapes_theme_names_a_spreadsheet_would_run(session, clock):
     themes.add_theme(session, clock, label="=HYPERLINK(\"x\")", actor="admin")
-    body = themes.export_quarter_return(session, clock, "2025-Q4", actor="handler")
+    _, body = themes.export_quarter_return(session, clock, "2025-Q4", actor="handler")
     assert "'=HYPERLINK" in body and "\n=HYPERLINK" not in body
 
 
