@@ -11,6 +11,7 @@ import re
 import secrets
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -45,11 +46,24 @@ def build_message(settings: Settings, to: str, subject: str, body: str) -> Email
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = one_line(subject)
     domain = settings.mail_from.rpartition("@")[2].rstrip(">").strip() or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(body)
     return message
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace or control characters made one space.
+
+    A subject holds a survey title: titles are checked to be one line when saved, but
+    one stored before that check must still make a valid header, not a ValueError.
+    """
+    return " ".join("".join(" " if unicodedata.category(c) in _BREAKS else c
+                            for c in text).split())
+
+
+_BREAKS = ("Cc", "Zl", "Zp")  # control characters, line and paragraph separators
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,10 @@ def check_spec(
         problem("file", f"Unknown field(s): {', '.join(unknown)}.")
 
     title = _text(raw.get("title"), "title", MAX_TITLE, problem, required=True)
+    if title is not None and not _is_one_line(title):
+        problem("title", "A title is one line: remove the line break or control character "
+                         "(it goes into the subject of every invitation).")
+        title = None
     intro = _text(raw.get("intro"), "intro", MAX_INTRO, problem) or ""
     sector = raw.get("sector")
     if sector is not None and sector not in SECTORS:
@@ -212,6 +217,11 @@ def _text(value: Any, name: str, limit: int, problem: Any, required: bool = Fals
         problem(name, f"This is {len(value)} characters long; the limit is {limit}.")
         return None
     return value
+
+
+def _is_one_line(text: str) -> bool:
+    """No line break or other control character (Cc, Zl, Zp; a tab included)."""
+    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
 
 
 def _whole(value: Any, name: str, low: int, high: int, problem: Any,

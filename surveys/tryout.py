@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from speakup import audit
 from speakup.clock import Clock
-from speakup.mail import Mailer, build_message
+from speakup.mail import Mailer, MailError, build_message
 from speakup.settings import Settings
 from surveys.invitations import token_key
 from surveys.models import Survey
@@ -71,7 +71,17 @@ counted in any result.
 
 def send_test_invitation(session: Session, clock: Clock, settings: Settings, mailer: Mailer,
                          survey: Survey, *, to: str, actor: str) -> None:
-    """Mail a test invitation to the admin's own address (audited; raises MailError)."""
-    mailer.send(trial_invitation(settings, survey, to), label=f"test-survey-{survey.id}")
+    """Mail a test invitation to the admin's own address (audited; raises MailError).
+
+    Whatever goes wrong while writing or sending the message comes out as a MailError
+    with a sentence the admin can act on, never as a server error (issue 18).
+    """
+    try:
+        mailer.send(trial_invitation(settings, survey, to), label=f"test-survey-{survey.id}")
+    except MailError:
+        raise
+    except (ValueError, LookupError) as exc:  # header checks, encodings (UnicodeError too)
+        raise MailError(f"The message could not be written ({exc}). Check the survey's "
+                        "title and your own e-mail address, then try again.") from exc
     audit.record(session, clock, actor=actor, action="survey.test_invitation",
                  subject=f"survey {survey.id}", detail={"to": "own address"})
