@@ -4,9 +4,11 @@ Each entry's hash is an HMAC-SHA256 under a key derived from SPEAKUP_SECRET_KEY
 (issue 13, finding 7): someone who can write to the database but does not hold the
 secret cannot rewrite the chain and recompute it. Sessions carry the key in
 ``session.info["audit_key"]`` (see speakup/db.py). Entries written before keying
-(``keyed`` false) are still checked as plain SHA-256 and counted, but an unkeyed entry
-after a keyed one breaks the chain. `speakup audit head` prints the head for safekeeping
-elsewhere; `speakup audit verify --head` proves the chain still runs through it.
+(``keyed`` false) are still checked as plain SHA-256 and counted, but only as a prefix
+sealed by a keyed entry: an unkeyed entry after a keyed one breaks the chain, and so
+does a chain with no keyed entry at all unless an exported head vouches for it.
+`speakup audit head` prints the head for safekeeping elsewhere; `speakup audit verify
+--head` proves the chain still runs through it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ _PG_LOCK_KEY = 0x5A0D17
 
 
 AUDIT_KEY = "audit_key"
+
+# Every entry written since keying began (migration 0009) is keyed, and the first keyed
+# entry's HMAC seals the unkeyed ones before it. A chain with entries but no keyed one is
+# therefore a rewrite without the key (or a database where nothing was recorded since
+# the upgrade): nothing in the database can tell the two apart, so only an exported head
+# naming its last entry can vouch for it (issue 18).
+NO_KEYED_ENTRY = (
+    "no keyed entry: the whole chain is plain SHA-256, which anyone who can write to the "
+    "database can recompute. Every entry written since keying began is keyed, so this "
+    "chain was rewritten, unless nothing has been recorded since the upgrade that "
+    "introduced keying; then verify it with --head ID:HASH exported before"
+)
 
 
 class AuditKeyError(RuntimeError):
@@ -118,7 +132,8 @@ def verify(session: Session, exported_head: str | None = None) -> Verification:
 
     With `exported_head` (from `head`, kept elsewhere), also check that the chain still
     runs through that entry with that hash: a rewrite or truncation by someone who
-    can write to the database, but not read the key, is caught there.
+    can write to the database, but not read the key, is caught there. Without it, a
+    chain made only of unkeyed entries is refused (see NO_KEYED_ENTRY).
     """
     key = _key(session)
     expected_prev, expected_id, checked, unkeyed, seen_keyed = GENESIS_HASH, 1, 0, 0, False
@@ -149,6 +164,8 @@ def verify(session: Session, exported_head: str | None = None) -> Verification:
         return Verification(False, checked, None, "the chain head record is missing")
     if head is not None and (head.last_id != checked or head.last_hash != expected_prev):
         return Verification(False, checked, checked + 1, "entries after the last one were removed")
+    if checked and not seen_keyed and head_id != checked:
+        return Verification(False, checked, 1, NO_KEYED_ENTRY)
     return Verification(True, checked, unkeyed=unkeyed)
 
 
