@@ -14,6 +14,7 @@ from gunicorn.glogging import Logger
 
 from speakup.db import DatabaseUnavailableError
 from speakup.logredact import redact_request_line
+from speakup.logs import configure_logging, without_times
 from speakup.readiness import check_before_serving
 from speakup.settings import Settings, SettingsError
 
@@ -54,6 +55,13 @@ class AnonymousLogger(Logger):
     """
 
     datefmt = "[%Y-%m-%d]"
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        # Flask's app.logger, APScheduler and Speak Up's own loggers reach the error log
+        # through the root logger: date only there too (Flask's default handler, added
+        # when no root handler exists, stamps the time of day; issue 18).
+        configure_logging()
 
     def now(self) -> str:
         return f"[{dt.date.today().isoformat()}]"
@@ -99,7 +107,7 @@ def _clean(msg: object, args: tuple[object, ...]) -> str:
     else:
         text = str(msg) % args if args else str(msg)
     # Passed on without arguments, so logging never reads a "%" in it as a placeholder.
-    return redact_request_line(_CLIENT_ADDRESS.sub("ip=-", text))
+    return without_times(redact_request_line(_CLIENT_ADDRESS.sub("ip=-", text)))
 
 
 logger_class = AnonymousLogger

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import secrets
 import sys
@@ -19,6 +18,7 @@ from speakup.demo import current_code, seed_demo
 from speakup.derived_keys import session_keys
 from speakup.devserver import base_url_for, serve
 from speakup.instance import secure_instance
+from speakup.logs import configure_logging
 from speakup.readiness import check_before_serving
 from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
@@ -210,6 +210,7 @@ def demo_command() -> None:
               help="Run the scheduler in this process (only for a single local server).")
 def serve_command(host: str, port: int, with_scheduler: bool) -> None:
     """Serve locally without logging client addresses (production: gunicorn)."""
+    configure_logging()  # before the app exists: Flask's own handler would stamp the time
     # Links in invitations must reach this server: unless the operator chose a base URL,
     # take it from the host and port served.
     try:
@@ -232,9 +233,7 @@ def serve_command(host: str, port: int, with_scheduler: bool) -> None:
 def scheduler_command() -> None:
     """Run the scheduled jobs; only one scheduler is ever active (others wait)."""
     _require_database()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()  # dates only, never a time of day (DESIGN.md rule 1)
     run_scheduler(current_app._get_current_object(), click.echo)  # type: ignore[attr-defined]
 
 
