@@ -74,10 +74,15 @@ def _upsert(dialect: str):  # type: ignore[no-untyped-def]
 
 
 def forget_other_windows(session: Session, tag: str, bucket: str | None = None) -> int:
-    """Delete every window but `tag` (of one bucket, or of all)."""
+    """Delete every window but `tag` (of one bucket, or of all but the reservations).
+
+    Reservations are counted in future windows and erased by `reserve_slot` itself.
+    """
     condition = RateLimitWindow.window != tag
     if bucket is not None:
         condition = condition & (RateLimitWindow.bucket == bucket)
+    else:
+        condition = condition & (RateLimitWindow.bucket != RESERVED_BUCKET)
     result = session.connection().execute(delete(RateLimitWindow).where(condition))
     return result.rowcount or 0  # type: ignore[attr-defined]
 
@@ -93,7 +98,22 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
 # client — and a used one leaves only a keyed hash of its nonce, filed under the
 # keyed hash of its minute (never a time), until it has expired.
 
+#
+# Hoarding (issue 18): a client collecting stamps from fresh sessions and spending them
+# all at once filled the waited ceiling every minute, so a reporter who had waited was
+# sent back to wait again, and again. Now the waited ceiling is handed out when the
+# stamp is issued, not when it is spent: each stamp reserves a place in the first
+# minute, from the end of the base wait on, that still has room, and its wait runs to
+# that place. Reserved places cannot be taken by anyone else, so a reporter who waits
+# once is stored, whoever else holds stamps; the wait grows with the number of stamps
+# outstanding (the overload), and a hoarder's extra stamps lengthen everyone's wait but
+# never take a place already given. A reserved stamp must be spent within
+# RESERVED_SPEND_SECONDS of its place, so places cannot be saved up and spent together.
+# Nothing about the client is used: only counts per keyed hash of a minute.
+
 STAMP_SALT = "concern-submit-stamp"
+RESERVED_BUCKET = "concern-submit-reserved"
+RESERVED_SPEND_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -101,11 +121,18 @@ class Stamp:
     nonce: str
     issued: int  # Unix second it was issued (inside the signed stamp only)
     wait: int  # seconds before it may be used
+    reserved: bool = False  # holds a place under the waited ceiling (reserve_slot)
+
+    @property
+    def usable_from(self) -> int:
+        return self.issued + self.wait
 
 
-def issue_stamp(key: bytes, now: dt.datetime, wait: int) -> str:
+def issue_stamp(key: bytes, now: dt.datetime, wait: int, *, reserved: bool = False) -> str:
     """A signed stamp for a reporter to send back after `wait` seconds."""
     payload = {"n": secrets.token_urlsafe(16), "t": int(now.timestamp()), "w": wait}
+    if reserved:
+        payload["r"] = 1
     return str(URLSafeSerializer(key, salt=STAMP_SALT).dumps(payload))
 
 
@@ -113,14 +140,58 @@ def read_stamp(key: bytes, token: str) -> Stamp | None:
     """The stamp `token` carries, or None when it was not signed with `key` (forged)."""
     try:
         payload = URLSafeSerializer(key, salt=STAMP_SALT).loads(token)
-        return Stamp(str(payload["n"]), int(payload["t"]), int(payload["w"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
+        return Stamp(str(payload["n"]), int(payload["t"]), int(payload["w"]),
+                     payload.get("r") == 1)
+    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def reserve_slot(session: Session, now: dt.datetime, key: bytes, *, wait: int,
+                 per_minute: int, horizon: int) -> int | None:
+    """Reserve a place for one waited submission; return the Unix second it opens.
+
+    The place is in the first minute, from `now + wait` on and no later than
+    `now + horizon`, with fewer than `per_minute` places given; within a minute the
+    places are spread evenly. None when every minute up to the horizon is full.
+    Reservations of minutes that can hold no live stamp any more are erased here.
+    """
+    earliest = int(now.timestamp()) + wait
+    first_minute = earliest // WINDOW_SECONDS
+    last_minute = (int(now.timestamp()) + horizon) // WINDOW_SECONDS
+    conn = session.connection()
+    statement = _upsert(session.get_bind().dialect.name)
+    for minute in range(first_minute, max(first_minute, last_minute) + 1):
+        start = minute * WINDOW_SECONDS
+        tag = window_tag(dt.datetime.fromtimestamp(start, dt.UTC), key)
+        count = conn.execute(statement, {"bucket": RESERVED_BUCKET, "window": tag,
+                                         "limit": per_minute}).scalar()
+        if count is None:
+            continue
+        if count == 1:
+            _forget_past_reservations(session, now, key, horizon)
+        return max(earliest, start + (count - 1) * WINDOW_SECONDS // per_minute)
+    return None
+
+
+def _forget_past_reservations(session: Session, now: dt.datetime, key: bytes,
+                              horizon: int) -> None:
+    """Erase reservation counts of minutes no live reserved stamp can be in."""
+    base = int(now.timestamp()) // WINDOW_SECONDS
+    back = RESERVED_SPEND_SECONDS // WINDOW_SECONDS + 1
+    live = {window_tag(dt.datetime.fromtimestamp(m * WINDOW_SECONDS, dt.UTC), key)
+            for m in range(base - back, base + horizon // WINDOW_SECONDS + 2)}
+    session.connection().execute(delete(RateLimitWindow).where(
+        (RateLimitWindow.bucket == RESERVED_BUCKET) & RateLimitWindow.window.not_in(live)))
+
+
+def reserved_stamp_stale(stamp: Stamp, now: dt.datetime) -> bool:
+    """Whether a reserved stamp's place has passed by more than RESERVED_SPEND_SECONDS."""
+    return stamp.reserved and now.timestamp() > stamp.usable_from + RESERVED_SPEND_SECONDS
 
 
 def seconds_left(stamp: Stamp, now: dt.datetime) -> float:
     """How long until `stamp` may be used (0 or less: it may)."""
-    return stamp.issued + stamp.wait - now.timestamp()
+    return stamp.usable_from - now.timestamp()
 
 
 def stamp_expired(stamp: Stamp, now: dt.datetime, lifetime: int) -> bool:

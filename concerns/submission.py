@@ -212,6 +212,28 @@ def seal_report(report: Report, config: ConcernConfig,
     )
 
 
+def issue_wait_stamp(session: Session, clock: Clock, config: ConcernConfig) -> tuple[str, int]:
+    """A stamp for the wait page and its wait in seconds; reserves its place (issue 18).
+
+    The wait is the base wait, or longer when the minutes after it are already fully
+    reserved: it grows with the stamps outstanding. When every minute the stamp could
+    live to see is reserved, the stamp is plain (counted against the waited ceiling
+    when spent, as before). Never commits: the caller commits the reservation.
+    """
+    now = clock.now()
+    horizon = max(config.submit_wait_seconds,
+                  config.submit_stamp_seconds - ratelimit.RESERVED_SPEND_SECONDS)
+    slot = ratelimit.reserve_slot(session, now, config.rate_limit_key,
+                                  wait=config.submit_wait_seconds,
+                                  per_minute=config.stamped_concerns_per_minute,
+                                  horizon=horizon)
+    if slot is None:
+        wait = config.submit_wait_seconds
+        return ratelimit.issue_stamp(config.stamp_key, now, wait), wait
+    wait = slot - int(now.timestamp())
+    return ratelimit.issue_stamp(config.stamp_key, now, wait, reserved=True), wait
+
+
 def store_report(
     session: Session, clock: Clock, config: ConcernConfig, report: Report, sealed: SealedReport,
     stamp: ratelimit.Stamp | None = None,
@@ -268,8 +290,11 @@ def store_report(
         if not ratelimit.spend_stamp(session, stamp, clock.now(), config.stamp_key,
                                      config.submit_stamp_seconds):
             raise StampUsedError("The waiting page you sent from had already been used.")
-        if not ratelimit.hit(session, STAMPED_BUCKET, config.stamped_concerns_per_minute,
-                             clock.now(), config.rate_limit_key):
+        if stamp.reserved:  # its place under the waited ceiling was given when issued
+            if ratelimit.reserved_stamp_stale(stamp, clock.now()):
+                raise StampUsedError("The waiting page you sent from was too old.")
+        elif not ratelimit.hit(session, STAMPED_BUCKET, config.stamped_concerns_per_minute,
+                               clock.now(), config.rate_limit_key):
             raise RateLimitedError("Very many concerns were sent in the last minute.")
     elif not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
                            config.rate_limit_key, forget_all=True):

@@ -48,10 +48,21 @@ def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -
     only; handlers other libraries added to the root logger get the same formatter.
     """
     root = logging.getLogger()
-    if not any(h.get_name() == _HANDLER_NAME for h in root.handlers):
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.set_name(_HANDLER_NAME)
-        root.addHandler(handler)
+    _own_handler(root, stream, DateOnlyFormatter())
     for handler in root.handlers:
         handler.setFormatter(DateOnlyFormatter())
     root.setLevel(level)
+    # The local server's request lines are already written as "- - - [date] …" by
+    # speakup.devserver: keep them as they are, only checked for clock times.
+    werkzeug = logging.getLogger("werkzeug")
+    _own_handler(werkzeug, stream, DateOnlyFormatter("%(message)s"))
+    werkzeug.propagate = False
+
+
+def _own_handler(logger: logging.Logger, stream: TextIO | None,
+                 formatter: logging.Formatter) -> None:
+    if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.set_name(_HANDLER_NAME)
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
