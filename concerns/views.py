@@ -208,8 +208,10 @@ def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
     config = concern_config()
     now = clock().now()
     if token is None or stamp is None:
-        token = ratelimit.issue_stamp(config.stamp_key, now, config.submit_wait_seconds)
-        wait = config.submit_wait_seconds
+        # The stamp reserves its place under the waited ceiling now (issue 18).
+        with sqlite_writer():
+            token, wait = services.issue_wait_stamp(db(), clock(), config)
+            db().commit()
     else:
         wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
     page = render_template("concerns/wait.html", form=form, notice=notice, stamp=token,
