@@ -92,7 +92,7 @@ def _overview_context() -> dict[str, Any]:
         _or_404(error)
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    mech = mechanism_review(stats, view.rounds, audit_summary(db(), k), k)
+    mech = mechanism_review(stats, view.rounds, audit_summary(db(), clock().today()), k)
     return {"view": view, "mech": mech,
             "goal_progress": goals.goal_progress(db(), k, clock().today())}
 
@@ -243,7 +243,7 @@ def _mechanisms() -> Any:
         _or_404(error)
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    return mechanism_review(stats, rounds, audit_summary(db(), k), k)
+    return mechanism_review(stats, rounds, audit_summary(db(), clock().today()), k)
 
 
 @bp.route("/mechanisms")
