@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -20,7 +21,17 @@ from concerns.stats import (
 from review import charts
 from review.reports import EVERYONE
 from review.safety import checked_mechanism_stats, checked_round
-from review.tables import COUNT, DAYS, PERCENT, TEXT, Column, Table, TableRow, not_shown_note
+from review.tables import (
+    COUNT,
+    DAYS,
+    NOT_SHOWN,
+    PERCENT,
+    TEXT,
+    Column,
+    Table,
+    TableRow,
+    not_shown_note,
+)
 from speakup import audit
 from surveys.published import PublishedRound, Row
 
@@ -39,6 +50,11 @@ STAFF_CHANGE_ACTIONS = (
 
 
 NOT_YET_PUBLISHED = "not yet published"
+K_DEFINITION = (
+    "min_group_size", "Minimum group size",
+    "The minimum group size the quarter was published with, frozen with its figures: a "
+    "later change of the setting never re-reads or re-checks a published quarter.",
+)
 # A quarter not yet published holds concerns whose deadlines have not all passed: its
 # timeliness is "not yet due", never a miss (and never "not shown", which means hidden).
 NOT_YET_DUE = "not yet due"
@@ -131,6 +147,7 @@ YEAR_CATEGORY_COLUMNS = (
 CLOCK_COLUMNS = (
     Column("quarter", "Quarter"),
     Column("snapshot_date", "Figures as of"),
+    Column("min_group_size", "Minimum group size", COUNT),
     Column("received", "Concerns received", COUNT),
     Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),
     Column("acknowledged_within_7_days_pct", "Acknowledged within 7 days", PERCENT),
@@ -246,6 +263,8 @@ class MechanismReview:
     speak_rows: list[Row]
     audit: AuditSummary
     hidden_note: str
+    # The k of the shown publications: one number when they share it, else each in order.
+    hidden_k: int | list[int] = 0
 
 
 def _chunked(labels: Sequence[str], size: int) -> list[list[str]]:
@@ -297,8 +316,12 @@ def mechanism_review(
 ) -> MechanismReview:
     """Build the mechanism review's tables and charts."""
     checked = checked_mechanism_stats(stats) if stats is not None else None
-    k = checked.k if checked else k
-    note = not_shown_note(k, "concerns")
+    if checked is not None:
+        # Each quarter was published (and is re-checked) with its own k; the legend
+        # names that k, never today's setting, which may have changed since.
+        k = publications_k(checked) or checked.k
+        checked = dataclasses.replace(checked, k=k)
+    note = concern_note(checked, k)
     quarters = checked.quarters if checked else []
     categories = checked.categories if checked else []
     category_rows, year_rows, clock_rows, outcome_rows = [], [], [], []
@@ -317,6 +340,7 @@ def mechanism_review(
             clock_rows.append(TableRow({
                 "quarter": q.quarter,
                 "snapshot_date": q.snapshot_date,
+                "min_group_size": q.k,
                 "received": q.received,
                 "median_days_to_acknowledge": q.median_days_to_acknowledge,
                 "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
@@ -326,7 +350,8 @@ def mechanism_review(
         else:
             clock_rows.append(TableRow({
                 "quarter": q.quarter, "snapshot_date": NOT_YET_PUBLISHED,
-                "received": NOT_YET_PUBLISHED, "median_days_to_acknowledge": NOT_YET_PUBLISHED,
+                "min_group_size": NOT_YET_PUBLISHED, "received": NOT_YET_PUBLISHED,
+                "median_days_to_acknowledge": NOT_YET_PUBLISHED,
                 "acknowledged_within_7_days_pct": NOT_YET_DUE,
                 "feedback_within_3_months_pct": NOT_YET_DUE, "closed_pct": NOT_YET_PUBLISHED,
             }))  # fmt: skip
@@ -334,7 +359,7 @@ def mechanism_review(
             n = q.outcomes.get(outcome)
             outcome_rows.append(TableRow({"quarter": q.quarter, "outcome": outcome,
                                           "concerns": n}, hidden=not n))
-    definitions = checked.definitions if checked else ()
+    definitions = (*checked.definitions, K_DEFINITION) if checked else ()
     retired = set(checked.retired_categories) if checked else set()
     rounds = [checked_round(r) for r in rounds]
     speak_rows = _speak_rows(rounds)
@@ -437,7 +462,29 @@ def mechanism_review(
         speak_rows=speak_rows,
         audit=audit_part,
         hidden_note=note,
+        hidden_k=_ks(checked, k),
     )
+
+
+def publications_k(stats: MechanismStats) -> int | None:
+    """The k the shown publications were made with, when they all share one."""
+    ks = {q.k for q in stats.quarters if q.published and q.k is not None}
+    return ks.pop() if len(ks) == 1 else None
+
+
+def _ks(stats: MechanismStats | None, k: int) -> int | list[int]:
+    ks = sorted({q.k for q in stats.quarters if q.published and q.k is not None}) if stats else []
+    return ks[0] if len(ks) == 1 else (ks or k)
+
+
+def concern_note(stats: MechanismStats | None, k: int) -> str:
+    """The legend for hidden concern figures, true for every quarter shown."""
+    if stats is None or publications_k(stats) is not None or not any(
+            q.published for q in stats.quarters):
+        return not_shown_note(k, "concerns")
+    return (f"{NOT_SHOWN}: either fewer concerns than the minimum group size the quarter "
+            "was published with (its own column in the timeliness table), or hidden as "
+            "well so that a smaller group cannot be worked out by subtraction")
 
 
 def short_label(text: str, limit: int = 52) -> str:

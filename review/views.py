@@ -13,6 +13,7 @@ from review.mechanisms import audit_summary, load_mechanism_stats, mechanism_rev
 from review.reports import ReviewError
 from review.tables import PERCENT, Table, change_text, display, export_value, pivot
 from speakup import audit
+from speakup.promises import DIFFERENCING_LIMIT
 from speakup.web import clock, db, role_required, settings, writes
 from surveys.published import surveys_with_results
 
@@ -156,7 +157,7 @@ def _round_report(round_id: int) -> reports.RoundReport:
 def round_page(round_id: int) -> str:
     report = _round_report(round_id)
     return render_template("review/round.html", report=report, round=report.published,
-                           definitions=reports.DEFINITIONS,
+                           definitions=reports.DEFINITIONS, differencing_limit=DIFFERENCING_LIMIT,
                            exports=_export_links("review.round_export", round_id=round_id))
 
 
@@ -213,7 +214,7 @@ def trends_page() -> str:
     pages = {b.row.id: url_for("review.trends_page", **args, measure=b.row.id)
              for b in view.blocks}
     return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
-                           shown_blocks=shown, pages=pages,
+                           shown_blocks=shown, pages=pages, differencing_limit=DIFFERENCING_LIMIT,
                            survey_id=view.rounds[-1].survey_id,
                            exports=_export_links("review.trends_export"))
 
@@ -258,6 +259,7 @@ def mechanisms() -> str:
 @role_required(*REVIEW_ROLES)
 def mechanisms_export(fmt: str) -> Response:
     view = _mechanisms()
-    meta = {"title": "Mechanism review", "minimum_group_size": settings().min_group_size,
+    # The k the publications were made with (each quarter's own is in its row).
+    meta = {"title": "Mechanism review", "minimum_group_size": view.hidden_k,
             "concern_statistics_available": view.stats is not None}
     return _export(fmt, "speakup-mechanisms", meta, view.tables)
