@@ -121,6 +121,14 @@ def _reply(reporter: FlaskClient, receipt: str, text: str) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
+def _concern_id(session: Session, config: ConcernConfig, receipt: str) -> str:
+    """The concern this receipt opens (concern ids are random: never "the latest")."""
+    concern_id = services.open_conversation(session, services.receipt_keys(config,
+                                                                           receipt)).concern.id
+    session.rollback()
+    return concern_id
+
+
 def _actions(session: Session) -> list[str]:
     session.expire_all()
     return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
@@ -153,9 +161,8 @@ def test_mechanisms_page_does_not_move_with_a_reporters_exclusion_or_reopening(
     assert "concern.exclude_handlers" in _actions(session)
     assert _download(client, MECHANISMS) == before
 
-    concern_id = session.scalar(select(Concern.id).order_by(Concern.id.desc()))
     receipt = _submit(reporter)
-    concern_id = session.scalar(select(Concern.id).order_by(Concern.id.desc()))
+    concern_id = _concern_id(session, concern_config, receipt)
     services.change_status(session, clock, concern_config, named_handler, concern_id,
                            new_status="closed", outcome="resolved", expected_status="new")
     session.commit()
@@ -262,9 +269,7 @@ def test_no_reviewer_page_or_export_moves_with_any_reporter_or_respondent_act(
         _reply(reporter, receipt, "One more detail about the last meeting.")
 
     def reopen_by_reply() -> None:
-        concern_id = services.open_conversation(
-            session, services.receipt_keys(concern_config, receipt)).concern.id
-        session.rollback()
+        concern_id = _concern_id(session, concern_config, receipt)
         services.change_status(session, clock, concern_config, named_handler, concern_id,
                                new_status="closed", outcome="resolved",
                                expected_status=_status(session, concern_id),
