@@ -125,7 +125,7 @@ def _concern_id(session: Session, config: ConcernConfig, receipt: str) -> str:
     """The concern this receipt opens (concern ids are random: never "the latest")."""
     concern_id = services.open_conversation(session, services.receipt_keys(config,
                                                                            receipt)).concern.id
-    session.rollback()
+    session.commit()  # (a rollback would undo the app's own writes on this shared connection)
     return concern_id
 
 
