@@ -59,7 +59,7 @@ def run(received: int, answers: int, new: bool, seed: int) -> tuple[float, int, 
     payload = {"published": publication._decide("2025-Q4", AS_OF, K, truth, []),
                "withheld": truth}
     started = time.perf_counter()
-    hidden = publication._audit_until_safe(K, payload, [])
+    hidden = publication._audit_until_safe(payload, [])
     seconds = time.perf_counter() - started
     report = publication.audit_publications(K, [payload])
     return seconds, report.solves, len(hidden)

@@ -13,7 +13,7 @@ publications are never updated or recomputed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +113,16 @@ def publish_quarter(
         return None
     withheld = _true_counts(session, year, quarter, as_of)
     earlier = _stored_year_payloads(session, year, quarter)
-    payload = {"published": _decide(label, as_of, k, withheld, earlier), "withheld": withheld}
-    hidden_more = _audit_until_safe(k, payload, earlier)
+    # A fourth quarter's year table adds up quarters published under their own k: it is
+    # decided and audited with the largest of them, so lowering k later narrows nothing.
+    audit_k = max([k, *(_payload_k(p) for p in earlier)])
+    public = _decide(label, as_of, k, withheld, earlier, year_k=audit_k)
+    # The audit chain as it stands now, frozen with the figures: the review shows the
+    # chain's length and head only from here, never live (they move with every action,
+    # a reporter's included).
+    public["audit_chain"] = _chain_mark(session)
+    payload = {"published": public, "withheld": withheld}
+    hidden_more = _audit_until_safe(payload, earlier)
     row = ConcernStatsPublication(quarter=label, published_on=today, min_group_size=k,
                                   payload=payload)
     try:
@@ -185,6 +193,40 @@ def _true_counts(session: Session, year: int, quarter: int, as_of: dt.date) -> d
     }
 
 
+def _payload_k(payload: dict[str, Any]) -> int:
+    """The minimum group size a stored publication was decided with."""
+    return int(payload["published"]["k"])
+
+
+def _chain_mark(session: Session) -> dict[str, Any]:
+    entries, _, digest = audit.head(session).partition(":")
+    return {"entries": int(entries), "head": f"{entries}:{digest}"}
+
+
+@dataclass(frozen=True)
+class ChainMark:
+    """The audit chain as it stood when a quarter's statistics were published."""
+
+    quarter: str
+    published_on: dt.date
+    entries: int | None  # None: published before the chain was frozen with the figures
+    head: str | None  # "<entries>:<hash>", as `speakup audit verify --head` takes it
+
+
+def chain_marks(session: Session, labels: Sequence[str]) -> list[ChainMark]:
+    """The frozen chain length and head of each of these quarters' stored publications."""
+    rows = session.scalars(
+        select(ConcernStatsPublication).where(ConcernStatsPublication.quarter.in_(labels))
+        .order_by(ConcernStatsPublication.quarter)
+    )  # fmt: skip
+    out = []
+    for row in rows:
+        mark = row.payload["published"].get("audit_chain") or {}
+        out.append(ChainMark(row.quarter, row.published_on, mark.get("entries"),
+                             mark.get("head")))
+    return out
+
+
 def _stored_year_payloads(session: Session, year: int, quarter: int) -> list[dict[str, Any]]:
     """The year's earlier stored publications a fourth quarter's year table adds up."""
     if quarter != 4:
@@ -219,8 +261,11 @@ def _category_cells(withheld: dict[str, Any], k: int) -> dict[str, int | None] |
 
 
 def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
-            earlier: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply primary and complementary suppression to every breakdown of the quarter."""
+            earlier: list[dict[str, Any]], *, year_k: int | None = None) -> dict[str, Any]:
+    """Apply primary and complementary suppression to every breakdown of the quarter.
+
+    ``year_k``: the largest k of the year's quarters, for a fourth quarter's year table.
+    """
     year, quarter = parse_quarter(label)
     first, last = quarter_bounds(year, quarter)
     received = disclosure.suppress_total(withheld["received"], k)
@@ -253,7 +298,8 @@ def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
         },
         "themes": [{"label": lb, "active": active}
                    for _, lb, active, _ in withheld.get("themes", [])],
-        "year": _year_table(year, k, withheld, earlier) if quarter == 4 else None,
+        "year": (_year_table(year, max(k, year_k or k), withheld, earlier)
+                 if quarter == 4 else None),
     }
 
 
@@ -318,7 +364,7 @@ def _year_table(year: int, k: int, withheld: dict[str, Any],
     total = sum(counts.values())
     shown = disclosure.suppress_breakdown(counts, counts, k)
     cells = None if all(v is None for v in shown.values()) else shown
-    return {"year": year, "received": disclosure.suppress_total(total, k),
+    return {"year": year, "k": k, "received": disclosure.suppress_total(total, k),
             "received_by_category": cells}
 
 
@@ -342,38 +388,43 @@ def _median_of_histogram(histogram: Sequence[Sequence[int]]) -> float | None:
 # --- the attacker's audit ------------------------------------------------------------------
 
 
-def attack_model(k: int, payloads: Sequence[dict[str, Any]]) -> AttackModel:
+def attack_model(k: int, payloads: Sequence[dict[str, Any]],
+                 protect: Collection[str] | None = None,
+                 protect_years: bool = True) -> AttackModel:
     """Describe everything these publications show, as an attacker combining them would.
 
     Each payload contributes its quarter (totals, category and outcome cells, the
     closed share with the counts it implies, the timeliness shares with their
-    unpublished denominators, which the attacker knows reach k); a fourth quarter's
-    year table adds that each year cell is the sum of the quarters' cells.
+    unpublished denominators, which the attacker knows reach that publication's own
+    k); a fourth quarter's year table adds that each year cell is the sum of the
+    quarters' cells. The model checks hidden cells against ``k``: those of the
+    quarters in ``protect`` (all when None) and, if ``protect_years``, the year tables'.
     """
     model = AttackModel(k)
-    quarters: list[str] = []
     for payload in payloads:
-        _add_quarter(model, k, payload)
-        quarters.append(payload["published"]["quarter"])
+        quarter = payload["published"]["quarter"]
+        _add_quarter(model, payload, protect is None or quarter in protect)
     for payload in payloads:
         year = payload["published"].get("year")
         if year is not None:
             _add_year(model, payload, [p for p in payloads if p["published"]["quarter"]
-                                       .startswith(f"{year['year']}-")])
+                                       .startswith(f"{year['year']}-")], protect_years)
     return model
 
 
-def _add_quarter(model: AttackModel, k: int, payload: dict[str, Any]) -> None:
+def _add_quarter(model: AttackModel, payload: dict[str, Any], protected: bool) -> None:
     public, truth = payload["published"], payload["withheld"]
+    k = _payload_k(payload)  # what the attacker knows of unpublished denominators
     q = public["quarter"]
     figures = public["figures"]
     total = (q, "received")
-    model.count(total, truth["received"], shown=figures["received"] is not None)
+    model.count(total, truth["received"], shown=figures["received"] is not None,
+                protected=protected)
     cells = figures["received_by_category"] or {}
     parts = []
     for category_id, label, _, n in truth["categories"]:
         key = (q, "category", category_id)
-        model.count(key, n, shown=cells.get(label) is not None)
+        model.count(key, n, shown=cells.get(label) is not None, protected=protected)
         parts.append(key)
     model.sum_of(total, parts)
     closed = (q, "closed")
@@ -384,7 +435,8 @@ def _add_quarter(model: AttackModel, k: int, payload: dict[str, Any]) -> None:
     outcome_keys = []
     for outcome, n in truth["outcomes"]:
         key = (q, "outcome", outcome)
-        model.count(key, n, shown=figures["outcomes"].get(OUTCOMES[outcome]) is not None)
+        model.count(key, n, shown=figures["outcomes"].get(OUTCOMES[outcome]) is not None,
+                    protected=protected)
         outcome_keys.append(key)
     model.sum_of(closed, outcome_keys)
     for name, figure in (("acknowledged", "acknowledged_within_7_days"),
@@ -397,16 +449,17 @@ def _add_quarter(model: AttackModel, k: int, payload: dict[str, Any]) -> None:
         if figures[figure] is not None:
             model.add({due_key: 1}, lower=k)
             model.share(met_key, due_key, figures[figure], SHARE_HALF_WIDTH)
-    _add_verdicts(model, k, q, truth.get("verdicts", {}), figures.get("verdicts") or {})
+    _add_verdicts(model, k, q, truth.get("verdicts", {}), figures.get("verdicts") or {},
+                  protected)
     themes = figures.get("themes") or {}
     for theme_id, label, _, n in truth.get("themes", []):
         key = (q, "theme", theme_id)
-        model.count(key, n, shown=themes.get(label) is not None)
+        model.count(key, n, shown=themes.get(label) is not None, protected=protected)
         model.at_most(key, total)  # themes overlap: each is only known to be <= the total
 
 
 def _add_verdicts(model: AttackModel, k: int, q: str, truth: dict[str, Any],
-                  figures: dict[str, Any]) -> None:
+                  figures: dict[str, Any], protected: bool) -> None:
     """Each question: its answer counts add up to its total; its share, over a hidden
     denominator the attacker knows reaches k."""
     for question, rows in truth.items():
@@ -414,10 +467,12 @@ def _add_verdicts(model: AttackModel, k: int, q: str, truth: dict[str, Any],
         shown = figures.get(question) or {}
         cells = shown.get("answers") or {}
         total = (q, "verdict", question, "total")
-        model.count(total, sum(counts.values()), shown=shown.get("total") is not None)
+        model.count(total, sum(counts.values()), shown=shown.get("total") is not None,
+                    protected=protected)
         keys = {a: (q, "verdict", question, a) for a in counts}
         for answer, n in counts.items():
-            model.count(keys[answer], n, shown=cells.get(answer) is not None)
+            model.count(keys[answer], n, shown=cells.get(answer) is not None,
+                        protected=protected)
         model.sum_of(total, keys.values())
         if shown.get("share") is None:
             continue
@@ -433,18 +488,20 @@ def _add_verdicts(model: AttackModel, k: int, q: str, truth: dict[str, Any],
 
 
 def _add_year(model: AttackModel, payload: dict[str, Any],
-              quarters: Sequence[dict[str, Any]]) -> None:
+              quarters: Sequence[dict[str, Any]], protected: bool) -> None:
     year = payload["published"]["year"]
     y = ("year", year["year"])
     by_id = _year_counts(payload["withheld"], [p for p in quarters if p is not payload])
     total = (*y, "received")
-    model.count(total, sum(by_id.values()), shown=year["received"] is not None)
+    model.count(total, sum(by_id.values()), shown=year["received"] is not None,
+                protected=protected)
     model.sum_of(total, [(p["published"]["quarter"], "received") for p in quarters])
     cells = year["received_by_category"] or {}
     parts = []
     for category_id, label, _, _ in payload["withheld"]["categories"]:
         key = (*y, "category", category_id)
-        model.count(key, by_id.get(category_id, 0), shown=cells.get(label) is not None)
+        model.count(key, by_id.get(category_id, 0), shown=cells.get(label) is not None,
+                    protected=protected)
         parts.append(key)
         model.sum_of(key, [
             (p["published"]["quarter"], "category", category_id) for p in quarters
@@ -454,14 +511,34 @@ def _add_year(model: AttackModel, payload: dict[str, Any],
 
 
 def audit_publications(k: int, payloads: Sequence[dict[str, Any]]) -> AuditReport:
+    """Audit these publications together, every hidden cell checked against ``k``."""
     return audit_model(attack_model(k, payloads))
 
 
-def _audit_until_safe(k: int, payload: dict[str, Any], earlier: list[dict[str, Any]]) -> list[str]:
+def audit_with_their_own_k(payloads: Sequence[dict[str, Any]]) -> AuditReport:
+    """Audit publications together, each quarter's hidden cells against the k it was
+    published with, and the year tables against the largest k of all (a year table adds
+    up quarters published under each of them). A later change of k changes nothing here.
+    """
+    by_k: dict[int, set[str]] = {}
+    for payload in payloads:
+        by_k.setdefault(_payload_k(payload), set()).add(payload["published"]["quarter"])
+    largest = max(by_k)
+    report = None
+    for k in sorted(by_k):
+        report = audit_model(attack_model(k, payloads, protect=by_k[k],
+                                          protect_years=k == largest))
+        if not report.ok:
+            return report
+    assert report is not None
+    return report
+
+
+def _audit_until_safe(payload: dict[str, Any], earlier: list[dict[str, Any]]) -> list[str]:
     """Audit; while anything hidden can be narrowed down, hide more. Return what was hidden."""
     hidden_more: list[str] = []
     while True:
-        report = audit_publications(k, [*earlier, payload])
+        report = audit_with_their_own_k([*earlier, payload])
         if report.ok:
             return hidden_more
         step = _hide_more(payload, earlier, report)

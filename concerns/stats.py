@@ -79,6 +79,9 @@ class YearStats:
     year: int
     received: int | None
     received_by_category: dict[str, int | None] | None  # None: no table published
+    # The minimum group size the year table was decided with (the largest of its
+    # quarters'); None for publications stored before it was recorded.
+    k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def quarter_from_payload(public: dict[str, Any]) -> QuarterStats:
         closed_share=figures["closed_share"],
         outcomes=dict(figures["outcomes"]),
         year=None if year is None else YearStats(
-            year["year"], year["received"], year["received_by_category"]
+            year["year"], year["received"], year["received_by_category"], year.get("k")
         ),
         would_speak_up_again=(verdicts.get("speak_again") or {}).get("share"),
         felt_safe_favourable=(verdicts.get("felt_safe") or {}).get("share"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -9,22 +10,51 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from concerns.stats import MechanismStats, QuarterStats, published_stats
+from concerns.publication import chain_marks
+from concerns.stats import (
+    MechanismStats,
+    QuarterStats,
+    last_quarters,
+    published_stats,
+    quarter_label,
+)
 from review import charts
 from review.reports import EVERYONE
 from review.safety import checked_mechanism_stats, checked_round
-from review.tables import COUNT, DAYS, PERCENT, TEXT, Column, Table, TableRow, not_shown_note
+from review.tables import (
+    COUNT,
+    DAYS,
+    NOT_SHOWN,
+    PERCENT,
+    TEXT,
+    Column,
+    Table,
+    TableRow,
+    not_shown_note,
+)
 from speakup import audit
-from speakup.disclosure import hidden_keys
 from surveys.published import PublishedRound, Row
 
 SPEAK_INSTRUMENT = "speak"
-# Audit actions about individual concerns: their monthly counts follow concern volumes,
-# so they are published like concern counts (see audit_summary).
-CONCERN_ACTION_PREFIX = "concern"
+
+# The only audited actions the review counts live: changes staff make to the service
+# itself (an exact action, or every action under a prefix ending in "."). Nothing a
+# reporter, a respondent or a case handler does on a concern is counted live: those
+# counts follow reporters' activity (finding 1 of issue 17). Downloads are left out too:
+# each one is audited, so counting them would change the page with every download.
+STAFF_CHANGE_ACTIONS = (
+    "account.create", "account.update", "account.password", "settings.", "category.",
+    "survey.create", "survey.update", "survey.teams.replace", "survey.audience.replace",
+    "goal.", "action.", "recovery_key.",
+)
 
 
 NOT_YET_PUBLISHED = "not yet published"
+K_DEFINITION = (
+    "min_group_size", "Minimum group size",
+    "The minimum group size the quarter was published with, frozen with its figures: a "
+    "later change of the setting never re-reads or re-checks a published quarter.",
+)
 # A quarter not yet published holds concerns whose deadlines have not all passed: its
 # timeliness is "not yet due", never a miss (and never "not shown", which means hidden).
 NOT_YET_DUE = "not yet due"
@@ -40,52 +70,65 @@ def load_mechanism_stats(session: Session, k: int, today: dt.date) -> MechanismS
     return published_stats(session, k, today)
 
 
+CHAIN_NOTE = (
+    "The audit log is a chain: each entry holds a keyed hash of the one before, so no "
+    "entry can be changed or removed unseen. Its length and its last hash (the head) move "
+    "with every audited action, a reporter's included, so this page never shows them as "
+    "they are now: only as they stood when each quarter's concern statistics were "
+    "published, frozen with those figures, and whether the whole chain verifies today. "
+    "Keep a head from this table: an administrator can prove later that the chain still "
+    "runs through it with “speakup audit verify --head <head>”."
+)
+STAFF_NOTE = (
+    "Counted live from the audit log: only changes staff make to the service itself "
+    "(accounts, settings, categories, surveys, goals and actions). Nothing reporters, "
+    "respondents or case handlers do is counted here, and neither are downloads."
+)
+
+
 @dataclass(frozen=True)
 class AuditSummary:
-    table: Table
-    months: list[str]
-    actions: list[str]
-    cells: dict[tuple[str, str], int | None]
-    verified: bool
-    checked: int
-    broken_at: int | None
-    reason: str
+    """What the review shows of the audit log: nothing that moves with a reporter's action."""
+
+    verified: bool  # the whole chain verifies now (a yes or no, never a count)
+    chain: Table  # length and head frozen into each quarterly publication
+    staff: Table  # staff's own changes to the service per month, live
 
 
-def audit_summary(session: Session, k: int) -> AuditSummary:
-    """Privileged actions per month and type, and whether the hash chain verifies."""
-    counts = audit.count_by_month_and_action(session)
-    result = audit.verify(session)
-    concern_cells = {
-        (m, a): n for m, a, n in counts if a.lower().startswith(CONCERN_ACTION_PREFIX)
-    }
-    # The chain's length is shown too, so the hidden cells together must hold 0 or >= k.
-    hidden = hidden_keys(concern_cells, k) if concern_cells else frozenset()
-    months = sorted({m for m, _, _ in counts})
-    actions = sorted({a for _, a, _ in counts})
-    cells: dict[tuple[str, str], int | None] = {}
-    rows = []
-    for m, a, n in counts:
-        value = None if (m, a) in hidden else n
-        cells[m, a] = value
-        rows.append(TableRow({"month": m, "action": a, "count": value}, hidden=value is None))
-    table = Table(
-        "audit", "Privileged actions per month", AUDIT_COLUMNS, tuple(rows),
-        not_shown_note(k, "actions on concerns"),
-        description=(
-            "Counts of audited actions by calendar month and type. Actions on individual "
-            "concerns follow the same minimum group size as concern counts."
-        ),
-        extra={"chain_verified": result.ok, "entries_checked": result.checked,
-               "first_broken_entry": result.first_broken_id, "reason": result.reason},
-    )  # fmt: skip
-    return AuditSummary(table, months, actions, cells, result.ok, result.checked,
-                        result.first_broken_id, result.reason)
+def audit_summary(session: Session, today: dt.date) -> AuditSummary:
+    """Whether the chain verifies, its frozen marks, and staff's changes per month."""
+    labels = [quarter_label(*q) for q in last_quarters(today)]
+    marks = chain_marks(session, labels)
+    verified = audit.verify(session).ok
+    chain_rows = tuple(TableRow({
+        "quarter": m.quarter, "published_on": m.published_on.isoformat(),
+        "entries": m.entries if m.entries is not None else NOT_RECORDED,
+        "head": m.head or NOT_RECORDED,
+    }) for m in marks)  # fmt: skip
+    chain = Table(
+        "audit_chain", "The audit log's chain, frozen with each quarter's publication",
+        CHAIN_COLUMNS, chain_rows, "", description=CHAIN_NOTE,
+        extra={"chain_verified_now": verified},
+    )
+    staff_rows = tuple(
+        TableRow({"month": m, "action": a, "count": n})
+        for m, a, n in audit.count_by_month_and_action(session, STAFF_CHANGE_ACTIONS)
+    )
+    staff = Table("staff_changes", "Changes staff made to the service, per month",
+                  STAFF_COLUMNS, staff_rows, "", description=STAFF_NOTE)
+    return AuditSummary(verified, chain, staff)
 
 
-AUDIT_COLUMNS = (
+NOT_RECORDED = "not recorded"
+CHAIN_COLUMNS = (
+    Column("quarter", "Quarter published"),
+    Column("published_on", "Published on"),
+    Column("entries", "Entries in the chain then", COUNT),
+    Column("head", "Head of the chain then", TEXT),
+)
+STAFF_COLUMNS = (
     Column("month", "Month"),
-    Column("action", "Action"),
+    Column("action", "Change"),
     Column("count", "Count", COUNT),
 )
 
@@ -104,6 +147,7 @@ YEAR_CATEGORY_COLUMNS = (
 CLOCK_COLUMNS = (
     Column("quarter", "Quarter"),
     Column("snapshot_date", "Figures as of"),
+    Column("min_group_size", "Minimum group size", COUNT),
     Column("received", "Concerns received", COUNT),
     Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),
     Column("acknowledged_within_7_days_pct", "Acknowledged within 7 days", PERCENT),
@@ -219,6 +263,8 @@ class MechanismReview:
     speak_rows: list[Row]
     audit: AuditSummary
     hidden_note: str
+    # The k of the shown publications: one number when they share it, else each in order.
+    hidden_k: int | list[int] = 0
 
 
 def _chunked(labels: Sequence[str], size: int) -> list[list[str]]:
@@ -270,8 +316,12 @@ def mechanism_review(
 ) -> MechanismReview:
     """Build the mechanism review's tables and charts."""
     checked = checked_mechanism_stats(stats) if stats is not None else None
-    k = checked.k if checked else k
-    note = not_shown_note(k, "concerns")
+    if checked is not None:
+        # Each quarter was published (and is re-checked) with its own k; the legend
+        # names that k, never today's setting, which may have changed since.
+        k = publications_k(checked) or checked.k
+        checked = dataclasses.replace(checked, k=k)
+    note = concern_note(checked, k)
     quarters = checked.quarters if checked else []
     categories = checked.categories if checked else []
     category_rows, year_rows, clock_rows, outcome_rows = [], [], [], []
@@ -290,6 +340,7 @@ def mechanism_review(
             clock_rows.append(TableRow({
                 "quarter": q.quarter,
                 "snapshot_date": q.snapshot_date,
+                "min_group_size": q.k,
                 "received": q.received,
                 "median_days_to_acknowledge": q.median_days_to_acknowledge,
                 "acknowledged_within_7_days_pct": q.acknowledged_within_7_days,
@@ -299,7 +350,8 @@ def mechanism_review(
         else:
             clock_rows.append(TableRow({
                 "quarter": q.quarter, "snapshot_date": NOT_YET_PUBLISHED,
-                "received": NOT_YET_PUBLISHED, "median_days_to_acknowledge": NOT_YET_PUBLISHED,
+                "min_group_size": NOT_YET_PUBLISHED, "received": NOT_YET_PUBLISHED,
+                "median_days_to_acknowledge": NOT_YET_PUBLISHED,
                 "acknowledged_within_7_days_pct": NOT_YET_DUE,
                 "feedback_within_3_months_pct": NOT_YET_DUE, "closed_pct": NOT_YET_PUBLISHED,
             }))  # fmt: skip
@@ -307,7 +359,7 @@ def mechanism_review(
             n = q.outcomes.get(outcome)
             outcome_rows.append(TableRow({"quarter": q.quarter, "outcome": outcome,
                                           "concerns": n}, hidden=not n))
-    definitions = checked.definitions if checked else ()
+    definitions = (*checked.definitions, K_DEFINITION) if checked else ()
     retired = set(checked.retired_categories) if checked else set()
     rounds = [checked_round(r) for r in rounds]
     speak_rows = _speak_rows(rounds)
@@ -353,7 +405,8 @@ def mechanism_review(
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
         *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
         _theme_table(quarters, checked.themes if checked else [], note),
-        audit_part.table,
+        audit_part.chain,
+        audit_part.staff,
     ]  # fmt: skip
     x_labels = [q.quarter for q in quarters]
     clock_chart = days_chart = None
@@ -409,7 +462,29 @@ def mechanism_review(
         speak_rows=speak_rows,
         audit=audit_part,
         hidden_note=note,
+        hidden_k=_ks(checked, k),
     )
+
+
+def publications_k(stats: MechanismStats) -> int | None:
+    """The k the shown publications were made with, when they all share one."""
+    ks = {q.k for q in stats.quarters if q.published and q.k is not None}
+    return ks.pop() if len(ks) == 1 else None
+
+
+def _ks(stats: MechanismStats | None, k: int) -> int | list[int]:
+    ks = sorted({q.k for q in stats.quarters if q.published and q.k is not None}) if stats else []
+    return ks[0] if len(ks) == 1 else (ks or k)
+
+
+def concern_note(stats: MechanismStats | None, k: int) -> str:
+    """The legend for hidden concern figures, true for every quarter shown."""
+    if stats is None or publications_k(stats) is not None or not any(
+            q.published for q in stats.quarters):
+        return not_shown_note(k, "concerns")
+    return (f"{NOT_SHOWN}: either fewer concerns than the minimum group size the quarter "
+            "was published with (its own column in the timeliness table), or hidden as "
+            "well so that a smaller group cannot be worked out by subtraction")
 
 
 def short_label(text: str, limit: int = 52) -> str:

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, render_template, url_for
 
 from review.results import FAVOURABLE_DEFINITION, results_page
 from speakup.db import DATABASE_FAULTS
+from speakup.promises import DIFFERENCING_LIMIT
 from speakup.site_settings import results_page_enabled
 from speakup.web import clock, db, public, settings
 
@@ -38,4 +39,5 @@ def page() -> str:
         abort(404)
     data = results_page(db(), settings().min_group_size, clock().today())
     return render_template("results/page.html", data=data, view=data.view,
-                           favourable_definition=FAVOURABLE_DEFINITION)
+                           favourable_definition=FAVOURABLE_DEFINITION,
+                           differencing_limit=DIFFERENCING_LIMIT)

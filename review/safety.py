@@ -115,10 +115,26 @@ def _checked_cells(total: int | None, cells: Mapping[str, int | None] | None,
     return None if all(v is None for v in checked.values()) else checked
 
 
+def _year_k(quarter: QuarterStats, stats: MechanismStats) -> int:
+    """The k a year table is checked with: the largest of its quarters' own.
+
+    Stored with the table since k is frozen per publication; for older tables, the
+    largest k of the year's quarters this review still lists (and the fourth's own).
+    """
+    assert quarter.year is not None and quarter.k is not None
+    if quarter.year.k is not None:
+        return quarter.year.k
+    prefix = f"{quarter.year.year}-"
+    return max([quarter.k, *(q.k for q in stats.quarters
+                             if q.k is not None and q.quarter.startswith(prefix))])
+
+
 def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterStats:
+    """Re-check one quarter with the k it was published with (never today's setting:
+    a later change of k must neither narrow nor re-cut what was published under another)."""
     if not quarter.published:
         return quarter
-    k = max(quarter.k or stats.k, stats.k)
+    k = quarter.k if quarter.k is not None else stats.k
     received = quarter.received if quarter.received and quarter.received >= k else None
     by_category = _checked_cells(received, quarter.received_by_category, stats.categories, k)
     outcomes = dict(quarter.outcomes)
@@ -136,9 +152,10 @@ def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterSta
     outcomes = {o: (None if o in hidden_outcomes else n) for o, n in outcomes.items()}
     year = quarter.year
     if year is not None:
-        year_total = year.received if year.received and year.received >= k else None
+        year_k = _year_k(quarter, stats) if quarter.k is not None else k
+        year_total = year.received if year.received and year.received >= year_k else None
         year = dataclasses.replace(year, received=year_total, received_by_category=_checked_cells(
-            year_total, year.received_by_category, stats.categories, k))
+            year_total, year.received_by_category, stats.categories, year_k))
     # Reporters' verdict and themes: every count below k hidden again; a share goes with
     # its question's total (its denominator is never larger).
     totals = {q: (t if t is not None and t >= k else None)

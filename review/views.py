@@ -15,6 +15,7 @@ from review.tables import PERCENT, Table, change_text, display, export_value, pi
 from speakup import audit
 from speakup.digits import ascii_int_or_none
 from speakup.headers import attachment_disposition
+from speakup.promises import DIFFERENCING_LIMIT
 from speakup.web import clock, db, role_required, settings, writes
 from surveys.published import surveys_with_results
 
@@ -95,7 +96,7 @@ def _overview_context() -> dict[str, Any]:
         _or_404(error)
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    mech = mechanism_review(stats, view.rounds, audit_summary(db(), k), k)
+    mech = mechanism_review(stats, view.rounds, audit_summary(db(), clock().today()), k)
     return {"view": view, "mech": mech,
             "goal_progress": goals.goal_progress(db(), k, clock().today())}
 
@@ -159,7 +160,7 @@ def _round_report(round_id: int) -> reports.RoundReport:
 def round_page(round_id: int) -> str:
     report = _round_report(round_id)
     return render_template("review/round.html", report=report, round=report.published,
-                           definitions=reports.DEFINITIONS,
+                           definitions=reports.DEFINITIONS, differencing_limit=DIFFERENCING_LIMIT,
                            exports=_export_links("review.round_export", round_id=round_id))
 
 
@@ -216,7 +217,7 @@ def trends_page() -> str:
     pages = {b.row.id: url_for("review.trends_page", **args, measure=b.row.id)
              for b in view.blocks}
     return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
-                           shown_blocks=shown, pages=pages,
+                           shown_blocks=shown, pages=pages, differencing_limit=DIFFERENCING_LIMIT,
                            survey_id=view.rounds[-1].survey_id,
                            exports=_export_links("review.trends_export"))
 
@@ -246,7 +247,7 @@ def _mechanisms() -> Any:
         _or_404(error)
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    return mechanism_review(stats, rounds, audit_summary(db(), k), k)
+    return mechanism_review(stats, rounds, audit_summary(db(), clock().today()), k)
 
 
 @bp.route("/mechanisms")
@@ -261,6 +262,7 @@ def mechanisms() -> str:
 @role_required(*REVIEW_ROLES)
 def mechanisms_export(fmt: str) -> Response:
     view = _mechanisms()
-    meta = {"title": "Mechanism review", "minimum_group_size": settings().min_group_size,
+    # The k the publications were made with (each quarter's own is in its row).
+    meta = {"title": "Mechanism review", "minimum_group_size": view.hidden_k,
             "concern_statistics_available": view.stats is not None}
     return _export(fmt, "speakup-mechanisms", meta, view.tables)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, func, select, text
+from sqlalchemy import String, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from speakup.clock import Clock, as_utc
@@ -178,11 +178,23 @@ def _parse_head(exported: str | None) -> tuple[int | None, str]:
     return int(number), digest.lower()
 
 
-def count_by_month_and_action(session: Session) -> list[tuple[str, str, int]]:
-    """Privileged actions per calendar month and type, for the mechanism review."""
+def count_by_month_and_action(
+    session: Session, actions: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """How many of these actions were audited per calendar month, for the mechanism review.
+
+    Only the actions asked for are counted (each exact name, or every name under a
+    prefix ending in "."): the review asks only for staff's own changes to the service,
+    never for anything whose count follows what reporters or respondents do.
+    """
+    if not actions:
+        return []
     month = func.substr(func.cast(AuditEntry.occurred_at, String), 1, 7)
+    wanted = or_(*(AuditEntry.action.startswith(a, autoescape=True) if a.endswith(".")
+                   else AuditEntry.action == a for a in actions))
     rows = session.execute(
         select(month, AuditEntry.action, func.count())
+        .where(wanted)
         .group_by(month, AuditEntry.action)
         .order_by(month, AuditEntry.action)
     )

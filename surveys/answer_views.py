@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from speakup.promises import protection_statement
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.web import db, public, settings
 from surveys import tryout
@@ -146,6 +147,7 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
         **context,
         questions_html=_questions_html(survey, k, context) if pristine else None,
         comments_need=max(k, 10),
+        protection=protection_statement(k),
         comment_max=COMMENT_MAX,
         mode=mode,
     ), status

@@ -261,7 +261,7 @@ def test_a_year_table_is_published_when_it_reveals_nothing(session, clock):
     _publish(session, clock)
     q4 = _payloads(session)["2025-Q4"]["published"]
     assert q4["figures"]["received_by_category"] is None
-    assert q4["year"] == {"year": 2025, "received": 24, "received_by_category": {
+    assert q4["year"] == {"year": 2025, "k": K, "received": 24, "received_by_category": {
         "Racism or discrimination": 12, "Bullying or harassment": 12,
         "Patient or service-user safety": None, "Other": None}}
 

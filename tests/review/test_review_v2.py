@@ -245,7 +245,8 @@ MECH_STATS = MechanismStats(
 
 
 def _empty_audit() -> AuditSummary:
-    return AuditSummary(Table("audit", "Audit", (), (), ""), [], [], {}, True, 0, None, "")
+    return AuditSummary(True, Table("audit_chain", "Chain", (), (), ""),
+                        Table("staff_changes", "Staff", (), (), ""))
 
 
 # --- finding 7: the CSV works in a spreadsheet without a manual -------------------------

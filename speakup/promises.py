@@ -1,0 +1,94 @@
+"""What the anonymity protection promises, in plain words, kept in one place.
+
+The survey's opening page, the review's trends and round pages, the staff results page
+and the README all say these sentences; tests check that each page shows them and that
+each limit is real (tests/review/test_promises.py). Change the wording here only.
+
+"{k}" stands for the minimum group size of the survey (or round) the page is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Stated wherever figures of two rounds can be compared (DESIGN.md: known limits).
+DIFFERENCING_LIMIT = (
+    "A limit of every comparison between rounds: when a group gains or loses exactly one "
+    "person from one round to the next, subtracting the group’s figures in the two rounds "
+    "can show how that one person answered. Read a change in a small group as the "
+    "group’s, and never try to work out whose it is."
+)
+
+GUARANTEE = (
+    "The promise: no answer of a person in a group, or in a combination of groups, smaller "
+    "than {k} can be proven from everything published, under this survey’s protection."
+)
+
+
+@dataclass(frozen=True)
+class AttackerStatement:
+    """What one kind of person trying to find out who said what can and cannot learn."""
+
+    who: str
+    knows: str  # what they know, as a sentence
+    protected: str  # what they still cannot learn
+
+
+ATTACKERS = (
+    AttackerStatement(
+        "Anyone who reads the results",
+        "Only what is published: figures for the whole organisation and for groups of at "
+        "least {k} people.",
+        "They cannot see any single person’s answers, or any figure for a group smaller "
+        "than {k}, even by combining every download of every round (but see the limits "
+        "below).",
+    ),
+    AttackerStatement(
+        "A colleague who answered too",
+        "Their own answers, and how many people are in their team.",
+        "They cannot prove how anyone else in a group smaller than {k} answered, even by "
+        "taking their own answers away from what is published.",
+    ),
+    AttackerStatement(
+        "A manager with the HR list",
+        "Who is in which team, and each person’s ethnicity.",
+        "They cannot prove how anyone answered who is in a group, or a combination of "
+        "groups such as a team and an ethnicity together, smaller than {k}.",
+    ),
+)
+
+LIMITS = (
+    DIFFERENCING_LIMIT,
+    "If everyone in a published group gives the same answer, the group’s figure shows "
+    "each of them how the others answered.",
+    "Someone who runs the server and changes its code could record anything: the "
+    "protection holds only while the service runs its published code.",
+)
+
+
+@dataclass(frozen=True)
+class ProtectionStatement:
+    guarantee: str
+    attackers: tuple[AttackerStatement, ...]
+    limits: tuple[str, ...]
+
+    def sentences(self) -> list[str]:
+        """Every sentence, as a page shows it (for tests and the README check)."""
+        out = [self.guarantee]
+        for a in self.attackers:
+            out += [a.who, a.knows, a.protected]
+        return out + list(self.limits)
+
+
+def protection_statement(k: int | str) -> ProtectionStatement:
+    """The statements with the survey's k filled in ("k" itself for the README)."""
+
+    def fill(text: str) -> str:
+        return text.replace("{k}", str(k))
+
+    return ProtectionStatement(
+        fill(GUARANTEE),
+        tuple(AttackerStatement(fill(a.who), fill(a.knows), fill(a.protected))
+              for a in ATTACKERS),
+        tuple(fill(limit) for limit in LIMITS),
+    )
