@@ -13,7 +13,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -245,7 +245,8 @@ def _query_only_off(session: Session, transaction: SessionTransaction) -> None:
 # --- deleting means erasing (DESIGN.md) ------------------------------------------------
 #
 # A deleted row lives on in SQLite's -wal file (every page version written since the
-# last checkpoint) and in PostgreSQL's dead tuples until VACUUM. Services that delete
+# last checkpoint) and in PostgreSQL's table files (dead tuples, then free space that
+# VACUUM does not overwrite) and WAL. Services that delete
 # personal data say which tables they touched; once the session's transaction has
 # committed, the engine's erasure runs on a connection of its own (it cannot run inside
 # that transaction: VACUUM never can, and a checkpoint cannot see past an open writer).
@@ -298,16 +299,97 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
     WAL, which still held the rows' earlier page versions. A running server's readers
     and writers can keep either busy for a moment, so both are retried; if they stay
     busy, a warning is logged (the commit itself stands).
-    PostgreSQL: ``VACUUM`` the tables so dead tuples become free space (which it does
-    not overwrite: see the README on backups and WAL archives).
+    PostgreSQL: see :func:`_postgresql_erase` (each table rewritten, then the WAL
+    switched and a checkpoint).
     """
     if is_sqlite(engine):
         return _sqlite_erase(engine)
+    return _postgresql_erase(engine, table_names)
+
+
+# PostgreSQL: a plain VACUUM only marks dead rows' space reusable, and their bytes stay
+# in the table files until new rows happen to overwrite them (issue 25 measured half of
+# them still there). VACUUM FULL writes each table and its indexes into new files from
+# the live rows only; the old files are emptied when it commits. It holds an ACCESS
+# EXCLUSIVE lock on one table at a time: writers (answers arriving for another round)
+# queue behind it and go on when that table is done, so nothing fails. Waiting for the
+# lock is bounded (PG_LOCK_TIMEOUT_MS): a transaction left open on the table would
+# otherwise keep the rewrite, and every writer queued behind it, waiting for ever; the
+# rewrite gives way and tries again a little later.
+PG_LOCK_TIMEOUT_MS = 2000
+PG_REWRITE_ATTEMPTS = 5
+PG_REWRITE_PAUSE_SECONDS = 0.5
+_LOCK_NOT_AVAILABLE = "55P03"
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _postgresql_erase(engine: Engine, table_names: list[str]) -> bool:
+    """Rewrite the tables from their live rows, switch the WAL segment, checkpoint.
+
+    The tables are rewritten one by one, in name order, each in its own transaction,
+    so two erasures never wait for each other in a circle. Then ``pg_switch_wal()``
+    closes the WAL segment that recorded the deleted rows and ``CHECKPOINT`` lets the
+    server remove (``wal_recycle = off``) or recycle it at once, rather than after
+    ``checkpoint_timeout``. A role without the right to do either gets a warning in the
+    log (README: what an operator must grant); the commit itself always stands.
+    """
     preparer = engine.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(name) for name in table_names)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f"VACUUM {names}")
+        # The role's own timeouts would cancel a long rewrite or end its wait early.
+        conn.exec_driver_sql("SET statement_timeout = 0")
+        conn.exec_driver_sql(f"SET lock_timeout = {PG_LOCK_TIMEOUT_MS}")
+        rewritten = [_rewrite_table(conn, preparer.quote(name)) for name in sorted(table_names)]
+        switched = _superuser_step(conn, "SELECT pg_switch_wal()", "pg_switch_wal()",
+                                   "GRANT EXECUTE ON FUNCTION pg_switch_wal() TO <role>")
+        checkpointed = _superuser_step(conn, "CHECKPOINT", "CHECKPOINT",
+                                       "GRANT pg_checkpoint TO <role>")
+    return all(rewritten) and switched and checkpointed
+
+
+def _rewrite_table(conn: Connection, table: str) -> bool:
+    filenode = f"SELECT pg_relation_filenode('{table}'::regclass)"
+    before = conn.exec_driver_sql(filenode).scalar()
+    for attempt in range(PG_REWRITE_ATTEMPTS):
+        try:
+            conn.exec_driver_sql(f"VACUUM FULL {table}")
+            break
+        except DBAPIError as exc:
+            if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+                log.warning("VACUUM FULL %s failed (%s): the deleted rows' bytes stay in its "
+                            "files until the next erasure", table, exc.orig)
+                return False
+            time.sleep(PG_REWRITE_PAUSE_SECONDS * (attempt + 1))
+    else:
+        log.warning("VACUUM FULL %s could not take its lock in %d attempts of %d ms (a "
+                    "transaction stays open on it): the deleted rows' bytes stay in its "
+                    "files until the next erasure", table, PG_REWRITE_ATTEMPTS,
+                    PG_LOCK_TIMEOUT_MS)
+        return False
+    # VACUUM FULL skips, with a mere notice, a table its role neither owns nor may vacuum.
+    if conn.exec_driver_sql(filenode).scalar() == before:
+        log.warning("VACUUM FULL did not rewrite %s (the database role must own it): the "
+                    "deleted rows' bytes stay in its files", table)
+        return False
     return True
+
+
+def _superuser_step(conn: Connection, statement: str, name: str, grant: str) -> bool:
+    try:
+        conn.exec_driver_sql(statement)
+    except DBAPIError as exc:
+        if _sqlstate(exc) != _INSUFFICIENT_PRIVILEGE:
+            log.warning("%s failed (%s): the deleted rows stay in the WAL segment files for "
+                        "longer", name, exc.orig)
+            return False
+        log.warning("%s is not allowed for this database role (%s): the deleted rows stay "
+                    "in the WAL segment files for longer. An administrator can allow it: %s "
+                    "(see the README, Operations)", name, exc.orig, grant)
+        return False
+    return True
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 def _sqlite_erase(engine: Engine) -> bool:
