@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -319,8 +320,15 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
 PG_LOCK_TIMEOUT_MS = 2000
 PG_REWRITE_ATTEMPTS = 5
 PG_REWRITE_PAUSE_SECONDS = 0.5
+# VACUUM FULL copies a deleted row into the new files while any transaction that may
+# still see it runs: its own snapshot reaches back to the oldest transaction still
+# writing anywhere on the server (other databases too). So it first waits, without any
+# lock, for every transaction older than the erasure to end.
+PG_OLDER_TRANSACTIONS_WAIT_SECONDS = 60.0
+PG_OLDER_TRANSACTIONS_POLL_SECONDS = 0.1
 _LOCK_NOT_AVAILABLE = "55P03"
 _INSUFFICIENT_PRIVILEGE = "42501"
+_FIRST_NUMBER = re.compile(r"\d+")
 
 
 def _postgresql_erase(engine: Engine, table_names: list[str]) -> bool:
@@ -338,7 +346,14 @@ def _postgresql_erase(engine: Engine, table_names: list[str]) -> bool:
         # The role's own timeouts would cancel a long rewrite or end its wait early.
         conn.exec_driver_sql("SET statement_timeout = 0")
         conn.exec_driver_sql(f"SET lock_timeout = {PG_LOCK_TIMEOUT_MS}")
+        _wait_for_older_transactions(conn)
         rewritten = [_rewrite_table(conn, preparer.quote(name)) for name in sorted(table_names)]
+        # ANALYZE keeps sample values of every column (most common values, histogram
+        # bounds: addresses, comments, ids) in pg_statistic; the rewrite above analysed
+        # the live rows afresh, and the old statistics rows go with this rewrite, once
+        # the transactions running meanwhile have ended.
+        _wait_for_older_transactions(conn)
+        rewritten.append(_rewrite_table(conn, "pg_catalog.pg_statistic", analyze=False))
         switched = _superuser_step(conn, "SELECT pg_switch_wal()", "pg_switch_wal()",
                                    "GRANT EXECUTE ON FUNCTION pg_switch_wal() TO <role>")
         checkpointed = _superuser_step(conn, "CHECKPOINT", "CHECKPOINT",
@@ -346,31 +361,79 @@ def _postgresql_erase(engine: Engine, table_names: list[str]) -> bool:
     return all(rewritten) and switched and checkpointed
 
 
-def _rewrite_table(conn: Connection, table: str) -> bool:
+def _wait_for_older_transactions(conn: Connection) -> None:
+    """Wait until every transaction that was running when the erasure began has ended.
+
+    Bounded: past PG_OLDER_TRANSACTIONS_WAIT_SECONDS the rewrite goes ahead, keeps what
+    such a transaction may still see, and says so (_rewrite_table).
+    """
+    def xid(function: str) -> int:
+        return int(conn.exec_driver_sql(
+            f"SELECT {function}(pg_current_snapshot())::text::bigint").scalar_one())
+
+    newest = xid("pg_snapshot_xmax")  # every transaction id below it began before now
+    deadline = time.monotonic() + PG_OLDER_TRANSACTIONS_WAIT_SECONDS
+    while xid("pg_snapshot_xmin") < newest and time.monotonic() < deadline:
+        time.sleep(PG_OLDER_TRANSACTIONS_POLL_SECONDS)
+
+
+def _rewrite_table(conn: Connection, table: str, *, analyze: bool = True) -> bool:
     filenode = f"SELECT pg_relation_filenode('{table}'::regclass)"
-    before = conn.exec_driver_sql(filenode).scalar()
+    options = "FULL, VERBOSE, ANALYZE" if analyze else "FULL, VERBOSE"
+    trouble = ""
     for attempt in range(PG_REWRITE_ATTEMPTS):
+        if attempt:
+            time.sleep(PG_REWRITE_PAUSE_SECONDS * attempt)
+        before = conn.exec_driver_sql(filenode).scalar()
         try:
-            conn.exec_driver_sql(f"VACUUM FULL {table}")
-            break
+            kept = _kept_row_versions(conn, f"VACUUM ({options}) {table}")
         except DBAPIError as exc:
             if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
                 log.warning("VACUUM FULL %s failed (%s): the deleted rows' bytes stay in its "
                             "files until the next erasure", table, exc.orig)
                 return False
-            time.sleep(PG_REWRITE_PAUSE_SECONDS * (attempt + 1))
-    else:
-        log.warning("VACUUM FULL %s could not take its lock in %d attempts of %d ms (a "
-                    "transaction stays open on it): the deleted rows' bytes stay in its "
-                    "files until the next erasure", table, PG_REWRITE_ATTEMPTS,
-                    PG_LOCK_TIMEOUT_MS)
-        return False
-    # VACUUM FULL skips, with a mere notice, a table its role neither owns nor may vacuum.
-    if conn.exec_driver_sql(filenode).scalar() == before:
-        log.warning("VACUUM FULL did not rewrite %s (the database role must own it): the "
-                    "deleted rows' bytes stay in its files", table)
-        return False
-    return True
+            trouble = (f"could not take its lock within {PG_LOCK_TIMEOUT_MS} ms (a "
+                       "transaction stays open on it)")
+            continue
+        # VACUUM FULL skips, with a mere notice, a table its role may not vacuum.
+        if conn.exec_driver_sql(filenode).scalar() == before:
+            log.warning("VACUUM FULL did not rewrite %s (the database role must own it, or own "
+                        "the database for pg_statistic): the deleted rows' bytes stay in its "
+                        "files", table)
+            return False
+        if not kept:
+            return True
+        # Rows deleted after a still-running transaction began are copied into the new
+        # files, for it may still read them: try again once it has ended.
+        trouble = (f"kept {kept} deleted row versions (a transaction that began before the "
+                   "deletion is still open)")
+    log.warning("VACUUM FULL %s %s in %d attempts: the deleted rows' bytes stay in its files "
+                "until the next erasure", table, trouble, PG_REWRITE_ATTEMPTS)
+    return False
+
+
+def _kept_row_versions(conn: Connection, vacuum_full: str) -> int:
+    """Run VACUUM (FULL, VERBOSE); return how many dead row versions it had to copy.
+
+    Only its report says so: the notice "found … removable, … nonremovable row versions"
+    whose detail begins with that number ("%.0f dead row versions cannot be removed
+    yet", in any language the server speaks). Its other notices have no detail.
+    """
+    driver = conn.connection.driver_connection
+    details: list[str] = []
+
+    def keep(diagnostic: Any) -> None:
+        if diagnostic.message_detail:
+            details.append(diagnostic.message_detail)
+
+    driver.add_notice_handler(keep)  # type: ignore[union-attr]
+    try:
+        conn.exec_driver_sql(vacuum_full)
+    finally:
+        driver.remove_notice_handler(keep)  # type: ignore[union-attr]
+    counts = [int(match.group()) for detail in details
+              if (match := _FIRST_NUMBER.search(detail)) is not None]
+    return max(counts, default=0)
 
 
 def _superuser_step(conn: Connection, statement: str, name: str, grant: str) -> bool:

@@ -105,6 +105,20 @@ def checkpoint(engine: Engine) -> None:
         conn.exec_driver_sql("CHECKPOINT")
 
 
+def analyze(engine: Engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE mail_jobs, responses")
+
+
+def sampled(engine: Engine, marked: Marked) -> set[bytes]:
+    """The marked values the planner's statistics hold (pg_stats: a superuser's view)."""
+    with engine.connect() as conn:
+        values = conn.scalars(text(
+            "SELECT coalesce(most_common_vals::text, '') || histogram_bounds::text "
+            "FROM pg_stats WHERE tablename IN ('mail_jobs', 'responses')")).all()
+    return set(marked.markers.findall(" ".join(v or "" for v in values).encode()))
+
+
 def basebackup(destination: Path) -> Path:
     """A plain-format pg_basebackup of the whole server, as an operator's backup job takes."""
     target = make_url(PG_URL)
@@ -189,7 +203,11 @@ def test_postgresql_table_files_keep_no_published_round_after_publication(
     if erasure == "plain_vacuum":
         request.getfixturevalue("old_erasure")
     marked = marked_rounds(pg_engine)
+    # Autovacuum's ANALYZE copies sample values into pg_statistic within a minute or so:
+    # here at once.
+    analyze(pg_engine)
     checkpoint(pg_engine)  # the rows are in the table files before publication …
+    assert len(sampled(pg_engine, marked)) > 10
     with pg_engine.connect() as conn:
         root, oid = data_directory(conn), database_oid(conn)
         filenodes = dict(conn.execute(text(
@@ -223,6 +241,7 @@ def test_postgresql_table_files_keep_no_published_round_after_publication(
           f"{len(hashes_left)} of {RESPONDENTS} token hashes")
     if erasure == "rewrite":
         assert left == set() and hashes_left == []
+        assert sampled(pg_engine, marked) == set()
         assert all(now[name] != filenodes[name] for name in now)  # new files
     else:
         # The old erasure leaves most of the deleted addresses readable in the file.
@@ -230,24 +249,269 @@ def test_postgresql_table_files_keep_no_published_round_after_publication(
         assert now == filenodes
 
 
-def test_postgresql_write_ahead_log_keeps_the_deleted_rows_until_its_segments_go(
-    pg_url, pg_engine
+@pytest.fixture
+def wal_recycle_off(pg_engine: Engine) -> Iterator[None]:
+    """The README's advice, on the server for the length of a test (then as it was)."""
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        before = conn.scalar(text(
+            "SELECT setting FROM pg_settings WHERE name = 'wal_recycle' AND source = "
+            "'configuration file' AND sourcefile LIKE '%postgresql.auto.conf'"))
+        conn.exec_driver_sql("ALTER SYSTEM SET wal_recycle = off")
+        conn.exec_driver_sql("SELECT pg_reload_conf()")
+    for _ in range(50):  # the reload reaches the checkpointer a moment later
+        with pg_engine.connect() as conn:
+            if conn.scalar(text("SHOW wal_recycle")) == "off":
+                break
+        time.sleep(0.1)
+    yield
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"ALTER SYSTEM SET wal_recycle = {before}" if before
+                             else "ALTER SYSTEM RESET wal_recycle")
+        conn.exec_driver_sql("SELECT pg_reload_conf()")
+
+
+def wal_segments_holding(root: Path, pattern: re.Pattern[bytes]) -> dict[str, int]:
+    return {path.name: len(found) for path in files_under(root / "pg_wal")
+            if (found := scan([path], pattern))}
+
+
+def test_postgresql_write_ahead_log_keeps_no_segment_of_the_deleted_rows(
+    pg_url, pg_engine, wal_recycle_off
 ):
-    """The stated limit (README): the WAL recorded the rows as they were written."""
-    marked = marked_rounds(pg_engine)
+    """The WAL recorded the rows as they were written; the erasure closes that segment
+    (pg_switch_wal) and checkpoints, and with wal_recycle = off the server deletes it.
+
+    (With wal_recycle on, the default, a finished segment may instead be renamed for
+    reuse, its bytes intact until the server writes over them: the README says so.)
+    """
     with pg_engine.connect() as conn:
         root = data_directory(conn)
-        segment = conn.scalar(text("SELECT pg_walfile_name(pg_current_wal_lsn())"))
-        recycle = conn.scalar(text("SHOW wal_recycle"))
+        # Nothing else keeps old segments on this server (no retention, slot or archive).
+        assert conn.scalar(text("SHOW wal_keep_size")) == "0"
+        assert conn.scalar(text("SHOW archive_mode")) == "off"
+        assert conn.scalar(text("SELECT count(*) FROM pg_replication_slots")) == 0
+    marked = marked_rounds(pg_engine)
+    holding = wal_segments_holding(root, marked.markers)
+    assert sum(holding.values()) >= MAIL_JOBS + RESPONDENTS
     publish(pg_engine, pg_url, marked.published_id)
+    left = wal_segments_holding(root, marked.markers)
+    print(f"\nmarkers in pg_wal/ before publication: {holding}; after: {left}")
+    assert left == {}
+    assert not any((root / "pg_wal" / name).exists() for name in holding)
+
+
+# --- base backups -------------------------------------------------------------------------
+
+
+def test_postgresql_base_backups_while_open_and_after_publication(pg_url, pg_engine, tmp_path):
+    """What an operator's backups hold: everything while the round is open, its table
+    files none of the round once it is published.
+
+    The backup taken while the round was open keeps every address its mail jobs held
+    (and the comments, until they are encrypted) for as long as it is kept: no erasure
+    on the server reaches it. That is the limit backup retention must bound.
+    """
+    marked = marked_rounds(pg_engine)
+    analyze(pg_engine)
     with pg_engine.connect() as conn:
-        after = conn.scalar(text("SELECT pg_walfile_name(pg_current_wal_lsn())"))
-    found = scan(files_under(root / "pg_wal"), marked.markers)
-    print(f"\nwal_recycle={recycle}: {len(found)} of {MAIL_JOBS + RESPONDENTS} markers in "
-          f"pg_wal/ after publication (segment {segment} -> {after})")
-    # The erasure closed the segment that recorded the rows (pg_switch_wal) …
-    assert after > segment
-    if recycle == "on":
-        # … and the checkpoint recycled it: renamed for reuse, its bytes intact until the
-        # server writes over them. (With wal_recycle = off it is deleted instead.)
-        assert found
+        oid = str(database_oid(conn))
+    while_open = basebackup(tmp_path / "while-open")
+    publish(pg_engine, pg_url, marked.published_id)
+    after = basebackup(tmp_path / "after")
+
+    in_open_backup = scan(files_under(while_open / "base" / oid), marked.markers)
+    in_backup_after = scan(files_under(after / "base" / oid, after / "global"), marked.markers)
+    in_backup_wal = scan(files_under(after / "pg_wal"), marked.markers)
+    print(f"\nbase backup while open: {len(in_open_backup)} markers in base/{oid}; after "
+          f"publication: {len(in_backup_after)} in base/{oid} and global/, "
+          f"{len(in_backup_wal)} in its pg_wal/")
+    assert len(in_open_backup) == MAIL_JOBS + RESPONDENTS
+    assert in_backup_after == set()
+    assert len(scan(files_under(after / "base" / oid), marked.kept)) == MAIL_JOBS + RESPONDENTS
+
+
+# --- the database role's rights -------------------------------------------------------------
+
+
+@pytest.fixture
+def app_role(pg_url: str, pg_engine: Engine) -> Iterator[tuple[str, Engine]]:
+    """A login role that owns mail_jobs and is no superuser (production's would own all)."""
+    role = f"speakup_app_{secrets.token_hex(4)}"
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"ALTER TABLE mail_jobs OWNER TO {role}")
+    engine = make_engine(make_url(pg_url).set(username=role).render_as_string(
+        hide_password=False))
+    yield role, engine
+    engine.dispose()
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+        conn.exec_driver_sql(f"DROP OWNED BY {role}")
+        conn.exec_driver_sql(f"DROP ROLE {role}")
+
+
+def filenode(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(text(f"SELECT pg_relation_filenode('{table}'::regclass)"))
+
+
+def test_postgresql_erasure_by_a_role_without_checkpoint_rights_rewrites_and_warns(
+    pg_url, pg_engine, app_role, caplog
+):
+    role, engine = app_role
+    before = filenode(pg_engine, "mail_jobs")
+    with caplog.at_level(logging.WARNING, logger="speakup.db"):
+        assert db.erase_deleted_rows(engine, ["mail_jobs"]) is False
+    # The table it owns is rewritten; pg_statistic (the database's owner may rewrite it),
+    # the WAL switch and the checkpoint are refused, and the log says what to grant.
+    assert filenode(pg_engine, "mail_jobs") != before
+    warnings = caplog.text
+    assert "did not rewrite pg_catalog.pg_statistic" in warnings
+    assert "CHECKPOINT is not allowed for this database role" in warnings
+    assert "GRANT pg_checkpoint TO <role>" in warnings
+    assert "pg_switch_wal() is not allowed" in warnings
+
+    # A table the role does not own: VACUUM FULL skips it with a mere notice; the log says.
+    caplog.clear()
+    before = filenode(pg_engine, "responses")
+    with caplog.at_level(logging.WARNING, logger="speakup.db"):
+        assert db.erase_deleted_rows(engine, ["responses"]) is False
+    assert filenode(pg_engine, "responses") == before
+    assert "did not rewrite responses (the database role must own it" in caplog.text
+
+    # Given what the README says (own the database, two grants): complete, and silent.
+    database = make_url(pg_url).database
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{database}" OWNER TO {role}')
+        conn.exec_driver_sql(f"GRANT pg_checkpoint TO {role}")
+        conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {role}")
+    caplog.clear()
+    before = filenode(pg_engine, "pg_statistic"), filenode(pg_engine, "responses")
+    with caplog.at_level(logging.WARNING, logger="speakup.db"):
+        assert db.erase_deleted_rows(engine, ["mail_jobs", "responses"]) is True
+    assert caplog.text == ""
+    assert (filenode(pg_engine, "pg_statistic"), filenode(pg_engine, "responses")) != before
+    with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"REVOKE pg_checkpoint FROM {role}")
+
+
+# --- the lock: answers queue behind the rewrite, nothing fails ------------------------------
+
+
+@dataclass
+class Timed:
+    start: float
+    end: float
+    what: str
+
+
+def test_postgresql_answers_arriving_during_two_publications_queue_and_succeed(
+    pg_url, pg_engine, monkeypatch
+):
+    """Six submitters answer an open round while two other rounds are published at once."""
+    factory = make_session_factory(pg_engine)
+    person = Respondent({"psafe_1": 3, "psafe_2": 4, "speak_1": 2, "wres_5": 1},
+                        {"team": "a", "ethnicity": "white"}, comment="a comment")
+    with factory() as session:
+        survey = make_closed_survey(session, k=3)
+        opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
+        first, second = (make_round(session, survey, opens_at=opens + dt.timedelta(days=d))
+                         for d in (0, 7))
+        still_open = make_round(session, survey, status="open",
+                                opens_at=opens + dt.timedelta(days=14))
+        for round_ in (first, second, still_open):  # enough rows to make each rewrite last
+            add_responses(session, round_, [person] * 4000)
+        session.commit()
+        ids = first.id, second.id, still_open.id
+
+    rewrites: list[Timed] = []
+    rewrite = db._rewrite_table
+
+    def timed_rewrite(conn: Connection, table: str, **options: bool) -> bool:
+        start = time.monotonic()
+        try:
+            return rewrite(conn, table, **options)
+        finally:
+            rewrites.append(Timed(start, time.monotonic(), table))
+
+    monkeypatch.setattr(db, "_rewrite_table", timed_rewrite)
+    stop = threading.Event()
+    answers: list[Timed] = []
+    failures: list[BaseException] = []
+
+    def submit() -> None:
+        while not stop.is_set():
+            start = time.monotonic()
+            try:
+                with factory() as session:
+                    add_responses(session, session.get(Round, ids[2]), [person])
+                    session.commit()
+            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+                failures.append(exc)
+                return
+            answers.append(Timed(start, time.monotonic(), "answer"))
+
+    def publish_one(round_id: int) -> None:
+        try:
+            publish(pg_engine, pg_url, round_id)
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    submitters = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in submitters:
+        thread.start()
+    time.sleep(0.3)
+    publishers = [threading.Thread(target=publish_one, args=(rid,)) for rid in ids[:2]]
+    for thread in publishers:
+        thread.start()
+    for thread in publishers:
+        thread.join(timeout=300)
+    time.sleep(0.3)
+    stop.set()
+    for thread in submitters:
+        thread.join(timeout=300)
+
+    assert failures == []
+    assert not any(thread.is_alive() for thread in publishers + submitters)
+    with factory() as session:
+        for rid in ids[:2]:
+            assert raw_row_counts(session, rid)["responses"] == 0
+        assert raw_row_counts(session, ids[2])["responses"] == 4000 + len(answers)
+    # Both publications rewrote every raw table, and answers were in flight meanwhile:
+    # some began during a rewrite of a table they write to and ended after it (queued).
+    raw = {"responses", "response_answers", "response_groups"}
+    assert sorted(r.what for r in rewrites if r.what in raw) == sorted(list(raw) * 2)
+    queued = [a for a in answers for r in rewrites
+              if r.what in raw and r.start < a.start < r.end < a.end]
+    longest = max(a.end - a.start for a in answers)
+    print(f"\n{len(answers)} answers during two publications, {len(queued)} queued behind a "
+          f"rewrite; longest answer {longest * 1000:.0f} ms; rewrites (ms): "
+          f"{[(r.what, round((r.end - r.start) * 1000)) for r in rewrites]}")
+    assert queued
+
+
+def test_postgresql_rewrite_gives_way_to_a_transaction_left_open(pg_engine, monkeypatch,
+                                                                  caplog):
+    """A reader that keeps its transaction open holds the lock: the rewrite waits a
+    bounded time, tries again, then says so, instead of holding every writer for ever."""
+    monkeypatch.setattr(db, "PG_LOCK_TIMEOUT_MS", 200)
+    monkeypatch.setattr(db, "PG_REWRITE_ATTEMPTS", 2)
+    monkeypatch.setattr(db, "PG_REWRITE_PAUSE_SECONDS", 0.05)
+    before = filenode(pg_engine, "mail_jobs")
+    with pg_engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM mail_jobs"))  # transaction stays open
+        with caplog.at_level(logging.WARNING, logger="speakup.db"):
+            assert db.erase_deleted_rows(pg_engine, ["mail_jobs"]) is False
+        assert ("could not take its lock within 200 ms (a transaction stays open on it) in 2 "
+                "attempts") in caplog.text
+        # Meanwhile writers were not held: one writes now, while the reader stays open.
+        with make_session_factory(pg_engine)() as session:
+            survey = make_closed_survey(session)
+            round_ = make_round(session, survey)
+            session.execute(insert(MailJob), [{"round_id": round_.id, "kind": "invitation",
+                                               "email": "x@example.org", "status": "sent"}])
+            session.commit()
+        reader.rollback()
+    assert filenode(pg_engine, "mail_jobs") == before
+    assert db.erase_deleted_rows(pg_engine, ["mail_jobs"]) is True
+    assert filenode(pg_engine, "mail_jobs") != before
