@@ -30,9 +30,12 @@ import pytest
 from conftest import PG_URL, TEST_SECRET, _new_database
 from publish_factory import Respondent, add_responses, make_round, raw_row_counts
 from publish_factory import make_survey as make_closed_survey
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from concerns import keys, services
+from concerns.config import ConcernConfig
+from concerns.models import Concern
 from speakup import db, migrate
 from speakup.clock import FrozenClock
 from speakup.db import make_engine, make_session_factory
@@ -298,6 +301,59 @@ def test_postgresql_write_ahead_log_keeps_no_segment_of_the_deleted_rows(
     print(f"\nmarkers in pg_wal/ before publication: {holding}; after: {left}")
     assert left == {}
     assert not any((root / "pg_wal" / name).exists() for name in holding)
+
+
+@pytest.mark.parametrize("erasure", ["rewrite", "plain_vacuum"])
+def test_postgresql_table_files_keep_no_purged_concern(pg_url, pg_engine, erasure, request,
+                                                       tmp_path):
+    """The concern purge: ciphertexts, key wraps and receipt hashes (random bytes, so each
+    is its own marker) are in no file of the database afterwards."""
+    if erasure == "plain_vacuum":
+        request.getfixturevalue("old_erasure")
+    settings = Settings(instance_path=tmp_path / "instance", database_url=pg_url,
+                        secret_key=TEST_SECRET)
+    config = ConcernConfig.from_settings(settings)
+    clock = FrozenClock()
+    factory = make_session_factory(pg_engine)
+    with factory() as session:
+        keys.create_recovery_key(session, clock, config, actor="test")
+        session.commit()
+        for n in range(20):  # the first ten are purged, the last ten are still open
+            services.submit_concern(session, clock, config, category_id=1,
+                                    what_happened=f"concern {n} " + "x" * 300)
+            session.commit()
+        doomed = session.scalars(select(Concern.id).order_by(Concern.id).limit(10)).all()
+        session.execute(update(Concern).where(Concern.id.in_(doomed)).values(
+            status="closed", outcome="resolved", closed_on=clock.today()))
+        session.commit()
+    with pg_engine.connect() as conn:
+        secrets_of_doomed = [bytes(v) for v in conn.execute(text(
+            "SELECT ciphertext FROM concern_messages WHERE concern_id = ANY(:d) UNION ALL "
+            "SELECT wrap FROM concern_key_wraps WHERE concern_id = ANY(:d) UNION ALL "
+            "SELECT receipt_hash FROM concerns WHERE id = ANY(:d)"), {"d": doomed}).scalars()]
+        kept = [bytes(v) for v in conn.scalars(text(
+            "SELECT ciphertext FROM concern_messages WHERE NOT concern_id = ANY(:d)"),
+            {"d": doomed})]
+        root, oid = data_directory(conn), database_oid(conn)
+    assert len(secrets_of_doomed) >= 30 and len(kept) == 10
+    clock.advance(days=config.retention_days + 1)
+    with factory.begin() as session:  # as the scheduler's purge job commits
+        assert services.purge_expired(session, clock, config, actor="test") == 10
+    checkpoint(pg_engine)
+    contents = [path.read_bytes() for path in files_under(root / "base" / oid)
+                if path.exists()]
+
+    def found(values: list[bytes]) -> int:
+        return sum(any(value[:32] in content for content in contents) for value in values)
+
+    left = found(secrets_of_doomed)
+    print(f"\n[{erasure}] purged concerns' secrets left in base/{oid}: "
+          f"{left} of {len(secrets_of_doomed)}")
+    assert found(kept) == len(kept)  # the scan reads the right files
+    if erasure == "rewrite":
+        assert left == 0
+    else:
+        assert left > len(secrets_of_doomed) // 2
 
 
 # --- base backups -------------------------------------------------------------------------
