@@ -506,14 +506,14 @@ def test_postgresql_publication_leaves_no_raw_row_and_rewrites(fresh_database_ur
             return
         with engine.connect() as conn:
             # VACUUM (FULL, ANALYZE): rewritten, then analysed (a plain VACUUM would set
-            # last_vacuum; VACUUM FULL does not).
+            # last_vacuum; VACUUM FULL does not). n_dead_tup is no evidence either way:
+            # the deleting backend may report its deletions after the ANALYZE did.
             stats = {row.relname: row for row in conn.execute(text(
-                "SELECT relname, last_analyze, n_dead_tup FROM pg_stat_user_tables "
+                "SELECT relname, last_analyze FROM pg_stat_user_tables "
                 "WHERE relname IN ('responses', 'response_answers', 'response_groups', "
                 "'token_hashes')"))}
             assert set(stats) == set(RAW_TABLES)
             assert all(row.last_analyze is not None for row in stats.values()), stats
-            assert all(row.n_dead_tup == 0 for row in stats.values()), stats
             # No tuple of the round, live or dead, is left on any page of the tables.
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
             for table in RAW_TABLES:
