@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         for mode in args.modes.split(","):
             r = run(pg_url, size, mode, args.submitters)
             parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in r["parts"])
-            print(f"N={r['size']:>7} {r['mode']:<7} delete {r['commit_s']:.2f} s; erasure "
+            print(f"N={r['size']:>7} {r['mode']:<7} commit {r['commit_s']:.2f} s; erasure "
                   f"{r['erasure_s']:.2f} s ({parts or 'one VACUUM'}); raw tables "
                   f"{r['bytes'][0] / 2**20:.1f} -> {r['bytes'][1] / 2**20:.1f} MiB")
             print(f"          answers during the erasure: {r['during']}, longest "
