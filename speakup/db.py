@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -245,7 +246,8 @@ def _query_only_off(session: Session, transaction: SessionTransaction) -> None:
 # --- deleting means erasing (DESIGN.md) ------------------------------------------------
 #
 # A deleted row lives on in SQLite's -wal file (every page version written since the
-# last checkpoint) and in PostgreSQL's dead tuples until VACUUM. Services that delete
+# last checkpoint) and in PostgreSQL's table files (dead tuples, then free space that
+# VACUUM does not overwrite) and WAL. Services that delete
 # personal data say which tables they touched; once the session's transaction has
 # committed, the engine's erasure runs on a connection of its own (it cannot run inside
 # that transaction: VACUUM never can, and a checkpoint cannot see past an open writer).
@@ -298,16 +300,159 @@ def erase_deleted_rows(engine: Engine, table_names: list[str]) -> bool:
     WAL, which still held the rows' earlier page versions. A running server's readers
     and writers can keep either busy for a moment, so both are retried; if they stay
     busy, a warning is logged (the commit itself stands).
-    PostgreSQL: ``VACUUM`` the tables so dead tuples become free space (which it does
-    not overwrite: see the README on backups and WAL archives).
+    PostgreSQL: see :func:`_postgresql_erase` (each table rewritten, then the WAL
+    switched and a checkpoint).
     """
     if is_sqlite(engine):
         return _sqlite_erase(engine)
+    return _postgresql_erase(engine, table_names)
+
+
+# PostgreSQL: a plain VACUUM only marks dead rows' space reusable, and their bytes stay
+# in the table files until new rows happen to overwrite them (issue 25 measured half of
+# them still there). VACUUM FULL writes each table and its indexes into new files from
+# the live rows only; the old files are emptied when it commits. It holds an ACCESS
+# EXCLUSIVE lock on one table at a time: writers (answers arriving for another round)
+# queue behind it and go on when that table is done, so nothing fails. Waiting for the
+# lock is bounded (PG_LOCK_TIMEOUT_MS): a transaction left open on the table would
+# otherwise keep the rewrite, and every writer queued behind it, waiting for ever; the
+# rewrite gives way and tries again a little later.
+PG_LOCK_TIMEOUT_MS = 2000
+PG_REWRITE_ATTEMPTS = 5
+PG_REWRITE_PAUSE_SECONDS = 0.5
+# VACUUM FULL copies a deleted row into the new files while any transaction that may
+# still see it runs: its own snapshot reaches back to the oldest transaction still
+# writing anywhere on the server (other databases too). So it first waits, without any
+# lock, for every transaction older than the erasure to end.
+PG_OLDER_TRANSACTIONS_WAIT_SECONDS = 60.0
+PG_OLDER_TRANSACTIONS_POLL_SECONDS = 0.1
+_LOCK_NOT_AVAILABLE = "55P03"
+_INSUFFICIENT_PRIVILEGE = "42501"
+_FIRST_NUMBER = re.compile(r"\d+")
+
+
+def _postgresql_erase(engine: Engine, table_names: list[str]) -> bool:
+    """Rewrite the tables from their live rows, switch the WAL segment, checkpoint.
+
+    The tables are rewritten one by one, in name order, each in its own transaction,
+    so two erasures never wait for each other in a circle. Then ``pg_switch_wal()``
+    closes the WAL segment that recorded the deleted rows and ``CHECKPOINT`` lets the
+    server remove (``wal_recycle = off``) or recycle it at once, rather than after
+    ``checkpoint_timeout``. A role without the right to do either gets a warning in the
+    log (README: what an operator must grant); the commit itself always stands.
+    """
     preparer = engine.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(name) for name in table_names)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(f"VACUUM {names}")
+        # The role's own timeouts would cancel a long rewrite or end its wait early.
+        conn.exec_driver_sql("SET statement_timeout = 0")
+        conn.exec_driver_sql(f"SET lock_timeout = {PG_LOCK_TIMEOUT_MS}")
+        _wait_for_older_transactions(conn)
+        rewritten = [_rewrite_table(conn, preparer.quote(name)) for name in sorted(table_names)]
+        # ANALYZE keeps sample values of every column (most common values, histogram
+        # bounds: addresses, comments, ids) in pg_statistic; the rewrite above analysed
+        # the live rows afresh, and the old statistics rows go with this rewrite, once
+        # the transactions running meanwhile have ended.
+        _wait_for_older_transactions(conn)
+        rewritten.append(_rewrite_table(conn, "pg_catalog.pg_statistic", analyze=False))
+        switched = _superuser_step(conn, "SELECT pg_switch_wal()", "pg_switch_wal()",
+                                   "GRANT EXECUTE ON FUNCTION pg_switch_wal() TO <role>")
+        checkpointed = _superuser_step(conn, "CHECKPOINT", "CHECKPOINT",
+                                       "GRANT pg_checkpoint TO <role>")
+    return all(rewritten) and switched and checkpointed
+
+
+def _wait_for_older_transactions(conn: Connection) -> None:
+    """Wait until every transaction that was running when the erasure began has ended.
+
+    Bounded: past PG_OLDER_TRANSACTIONS_WAIT_SECONDS the rewrite goes ahead, keeps what
+    such a transaction may still see, and says so (_rewrite_table).
+    """
+    def xid(function: str) -> int:
+        return int(conn.exec_driver_sql(
+            f"SELECT {function}(pg_current_snapshot())::text::bigint").scalar_one())
+
+    newest = xid("pg_snapshot_xmax")  # every transaction id below it began before now
+    deadline = time.monotonic() + PG_OLDER_TRANSACTIONS_WAIT_SECONDS
+    while xid("pg_snapshot_xmin") < newest and time.monotonic() < deadline:
+        time.sleep(PG_OLDER_TRANSACTIONS_POLL_SECONDS)
+
+
+def _rewrite_table(conn: Connection, table: str, *, analyze: bool = True) -> bool:
+    filenode = f"SELECT pg_relation_filenode('{table}'::regclass)"
+    options = "FULL, VERBOSE, ANALYZE" if analyze else "FULL, VERBOSE"
+    trouble = ""
+    for attempt in range(PG_REWRITE_ATTEMPTS):
+        if attempt:
+            time.sleep(PG_REWRITE_PAUSE_SECONDS * attempt)
+        before = conn.exec_driver_sql(filenode).scalar()
+        try:
+            kept = _kept_row_versions(conn, f"VACUUM ({options}) {table}")
+        except DBAPIError as exc:
+            if _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+                log.warning("VACUUM FULL %s failed (%s): the deleted rows' bytes stay in its "
+                            "files until the next erasure", table, exc.orig)
+                return False
+            trouble = (f"could not take its lock within {PG_LOCK_TIMEOUT_MS} ms (a "
+                       "transaction stays open on it)")
+            continue
+        # VACUUM FULL skips, with a mere notice, a table its role may not vacuum.
+        if conn.exec_driver_sql(filenode).scalar() == before:
+            log.warning("VACUUM FULL did not rewrite %s (the database role must own it, or own "
+                        "the database for pg_statistic): the deleted rows' bytes stay in its "
+                        "files", table)
+            return False
+        if not kept:
+            return True
+        # Rows deleted after a still-running transaction began are copied into the new
+        # files, for it may still read them: try again once it has ended.
+        trouble = (f"kept {kept} deleted row versions (a transaction that began before the "
+                   "deletion is still open)")
+    log.warning("VACUUM FULL %s %s in %d attempts: the deleted rows' bytes stay in its files "
+                "until the next erasure", table, trouble, PG_REWRITE_ATTEMPTS)
+    return False
+
+
+def _kept_row_versions(conn: Connection, vacuum_full: str) -> int:
+    """Run VACUUM (FULL, VERBOSE); return how many dead row versions it had to copy.
+
+    Only its report says so: the notice "found … removable, … nonremovable row versions"
+    whose detail begins with that number ("%.0f dead row versions cannot be removed
+    yet", in any language the server speaks). Its other notices have no detail.
+    """
+    driver = conn.connection.driver_connection
+    details: list[str] = []
+
+    def keep(diagnostic: Any) -> None:
+        if diagnostic.message_detail:
+            details.append(diagnostic.message_detail)
+
+    driver.add_notice_handler(keep)  # type: ignore[union-attr]
+    try:
+        conn.exec_driver_sql(vacuum_full)
+    finally:
+        driver.remove_notice_handler(keep)  # type: ignore[union-attr]
+    counts = [int(match.group()) for detail in details
+              if (match := _FIRST_NUMBER.search(detail)) is not None]
+    return max(counts, default=0)
+
+
+def _superuser_step(conn: Connection, statement: str, name: str, grant: str) -> bool:
+    try:
+        conn.exec_driver_sql(statement)
+    except DBAPIError as exc:
+        if _sqlstate(exc) != _INSUFFICIENT_PRIVILEGE:
+            log.warning("%s failed (%s): the deleted rows stay in the WAL segment files for "
+                        "longer", name, exc.orig)
+            return False
+        log.warning("%s is not allowed for this database role (%s): the deleted rows stay "
+                    "in the WAL segment files for longer. An administrator can allow it: %s "
+                    "(see the README, Operations)", name, exc.orig, grant)
+        return False
     return True
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 def _sqlite_erase(engine: Engine) -> bool:

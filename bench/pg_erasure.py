@@ -1,0 +1,270 @@
+"""PostgreSQL erasure after publication: how long it takes, how long answers wait meanwhile.
+
+    .venv/bin/python bench/pg_erasure.py                       # 10 k and 100 k respondents
+    .venv/bin/python bench/pg_erasure.py --sizes 10000 --submitters 8
+
+For each size N and each erasure — ``plain`` (the plain ``VACUUM`` used before issue 25)
+and ``rewrite`` (``speakup.db``'s: wait for older transactions, ``VACUUM (FULL,
+ANALYZE)`` of each table, ``pg_statistic`` rewritten, WAL switch, ``CHECKPOINT``) — a
+fresh, migrated database gets two rounds of N/2 respondents each (10 answers, 3 groups,
+a comment every tenth, one token hash each): the closed round about to be erased and an
+open round whose answers keep arriving. Submitter threads then each insert one complete
+response (1 + 10 + 3 rows, one transaction) into the open round, over and over, as the
+collection code does. After a quiet baseline, the closed round's raw rows and token
+hashes are deleted with ``surveys.erase`` and committed, which runs the erasure.
+
+Printed per run: the erasure's total time and its parts (waiting for transactions older
+than it, each table's rewrite), the answers whose transaction overlapped the erasure,
+and the longest time one answer took then ("longest wait": the lock queue included),
+beside the longest and median answer of the baseline. Nothing is asserted.
+
+PostgreSQL comes from ``SPEAKUP_BENCH_DATABASE_URL`` (or ``SPEAKUP_TEST_DATABASE_URL``;
+default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
+
+from speakup import db, migrate  # noqa: E402
+from speakup.db import make_engine, make_session_factory  # noqa: E402
+from surveys import erase  # noqa: E402
+from surveys.models import Response, ResponseAnswer, ResponseGroup, TokenHash  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ITEMS = [*(f"psafe_{i}" for i in range(1, 7)), "speak_1", "speak_2", "wres_5", "wres_7"]
+DIMENSIONS = {"ethnicity": ["global_majority", "white"],
+              "team": [f"team_{i:02d}" for i in range(1, 13)],
+              "band": [f"band_{i}" for i in range(2, 9)]}
+BASELINE_SECONDS = 2.0
+AFTER_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def fresh_database(pg_url: str) -> Iterator[str]:
+    name = f"speakup_bench_{secrets.token_hex(4)}"
+    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def load(engine: Engine, respondents_per_round: int) -> tuple[int, int]:
+    """A survey, a closed and an open round with their raw rows; return their ids."""
+    items = "ARRAY[" + ", ".join(f"'{i}'" for i in ITEMS) + "]"
+    with engine.begin() as conn:
+        survey = conn.scalar(text(
+            "INSERT INTO surveys (title, intro, item_ids, demographics, comment_question, "
+            "schedule, timezone, open_days, reminder_offsets_days, min_group_size, active, "
+            "created_on) VALUES ('Bench', '', :items, '[]', 'Anything else?', "
+            "'monthly, first Monday 09:00', 'Europe/London', 14, '[]', 5, true, "
+            "'2026-01-01') RETURNING id"), {"items": json.dumps(ITEMS)})
+        rounds = []
+        for status, opens in (("closed", "2026-02-02 09:00+00"), ("open", "2026-03-02 09:00+00")):
+            rounds.append(conn.scalar(text(
+                "INSERT INTO rounds (survey_id, status, opens_at, closes_at, reminder_times, "
+                "reminders_sent, min_group_size, invited_count, raw_deleted) VALUES (:s, "
+                ":status, :o, CAST(:o AS timestamptz) + interval '14 days', '[]', 0, 5, :n, "
+                "false) RETURNING id"), {"s": survey, "status": status, "o": opens,
+                                         "n": respondents_per_round}))
+        for round_id in rounds:
+            conn.execute(text(
+                "INSERT INTO responses (id, round_id, comment) SELECT "
+                "md5(random()::text || g), :r, CASE WHEN g % 10 = 0 THEN "
+                "'Synthetic comment text.' END FROM generate_series(1, :n) g"),
+                {"r": round_id, "n": respondents_per_round})
+            conn.execute(text(
+                f"INSERT INTO response_answers (response_id, item_id, round_id, value) "
+                f"SELECT r.id, i.item, r.round_id, 1 + (abs(hashtext(r.id || i.item)) % 5) "
+                f"FROM responses r CROSS JOIN unnest({items}) AS i(item) "
+                f"WHERE r.round_id = :r"), {"r": round_id})
+            for dimension, options in DIMENSIONS.items():
+                array = "ARRAY[" + ", ".join(f"'{o}'" for o in options) + "]"
+                conn.execute(text(
+                    f"INSERT INTO response_groups (response_id, dimension, round_id, option) "
+                    f"SELECT r.id, CAST(:d AS text), r.round_id, ({array})[1 + "
+                    f"abs(hashtext(r.id || CAST(:d AS text))) "
+                    f"% {len(options)}] FROM responses r WHERE r.round_id = :r"),
+                    {"r": round_id, "d": dimension})
+            conn.execute(text(
+                "INSERT INTO token_hashes (token_hash, round_id, used) SELECT "
+                "decode(md5(random()::text) || md5(random()::text), 'hex'), :r, true "
+                "FROM generate_series(1, :n)"), {"r": round_id, "n": respondents_per_round})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum would have done by then
+    return rounds[0], rounds[1]
+
+
+@dataclass
+class Answer:
+    start: float
+    end: float
+
+
+@dataclass
+class Submitters:
+    engine: Engine
+    round_id: int
+    count: int
+    answers: list[Answer] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            rid = secrets.token_hex(16)
+            start = time.monotonic()
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(Response), [{"id": rid, "round_id": self.round_id}])
+                    conn.execute(insert(ResponseAnswer), [
+                        {"response_id": rid, "item_id": i, "round_id": self.round_id,
+                         "value": 3} for i in ITEMS])
+                    conn.execute(insert(ResponseGroup), [
+                        {"response_id": rid, "dimension": d, "round_id": self.round_id,
+                         "option": o[0]} for d, o in DIMENSIONS.items()])
+            except Exception as exc:  # noqa: BLE001 - a failed answer is the finding
+                self.errors.append(repr(exc))
+                continue
+            self.answers.append(Answer(start, time.monotonic()))
+
+    def __enter__(self) -> Submitters:
+        self.threads = [threading.Thread(target=self.run) for _ in range(self.count)]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def plain_vacuum(engine: Engine, table_names: list[str]) -> bool:
+    """The erasure before issue 25."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM {', '.join(table_names)}")
+    return True
+
+
+def timed(spans: list[tuple[str, float, float]], name: Callable[..., str],
+          fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spans.append((name(*args), start, time.monotonic()))
+    return wrapper
+
+
+def run(pg_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
+    originals = {name: getattr(db, name) for name in
+                 ("erase_deleted_rows", "_postgresql_erase", "_rewrite_table",
+                  "_wait_for_older_transactions", "_superuser_step")}
+    spans: list[tuple[str, float, float]] = []
+    try:
+        if mode == "plain":
+            db._postgresql_erase = plain_vacuum
+        db.erase_deleted_rows = timed(spans, lambda *a: "erasure",
+                                      originals["erase_deleted_rows"])
+        db._rewrite_table = timed(spans, lambda conn, table, **k: table,
+                                  originals["_rewrite_table"])
+        db._superuser_step = timed(spans, lambda conn, statement, *a: statement,
+                                   originals["_superuser_step"])
+        db._wait_for_older_transactions = timed(spans, lambda *a: "wait",
+                                                originals["_wait_for_older_transactions"])
+        with fresh_database(pg_url) as url:
+            migrate.upgrade(url)
+            engine = make_engine(url, pool_size=submitters + 4)
+            try:
+                erased, still_open = load(engine, size // 2)
+                with engine.connect() as conn:
+                    bytes_before = table_bytes(conn)
+                with Submitters(engine, still_open, submitters) as crowd:
+                    time.sleep(BASELINE_SECONDS)
+                    baseline = [a.end - a.start for a in crowd.answers]
+                    with make_session_factory(engine)() as session:
+                        erase.delete_round_rows(session, TokenHash, erased)
+                        erase.delete_raw_responses(session, erased)
+                        started = time.monotonic()
+                        session.commit()  # the erasure runs here, after the commit
+                        committed = time.monotonic()
+                    time.sleep(AFTER_SECONDS)
+                erasure = next(s for s in spans if s[0] == "erasure")
+                during = [a.end - a.start for a in crowd.answers
+                          if a.start < erasure[2] and a.end > erasure[1]]
+                with engine.connect() as conn:
+                    bytes_after = table_bytes(conn)
+            finally:
+                engine.dispose()
+    finally:
+        for name, fn in originals.items():
+            setattr(db, name, fn)
+    return {
+        "size": size, "mode": mode, "commit_s": erasure[1] - started,
+        "erasure_s": erasure[2] - erasure[1], "total_s": committed - started,
+        "parts": [(name, end - start) for name, start, end in spans if name != "erasure"],
+        "during": len(during), "longest_during_ms": max(during, default=0) * 1000,
+        "baseline_ms": (statistics.median(baseline) * 1000, max(baseline) * 1000),
+        "errors": crowd.errors, "bytes": (bytes_before, bytes_after),
+    }
+
+
+def table_bytes(conn: Connection) -> int:
+    return int(conn.scalar(text(
+        "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['responses', "
+        "'response_answers', 'response_groups', 'token_hashes']::regclass[]) c")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="respondents in the table, both rounds together")
+    parser.add_argument("--modes", default="plain,rewrite")
+    parser.add_argument("--submitters", type=int, default=4)
+    args = parser.parse_args(argv)
+    pg_url = os.environ.get("SPEAKUP_BENCH_DATABASE_URL") or os.environ.get(
+        "SPEAKUP_TEST_DATABASE_URL") or DEFAULT_PG
+    print(f"{args.submitters} submitters; each size: two rounds of N/2 respondents x "
+          f"({len(ITEMS)} answers + {len(DIMENSIONS)} groups), one round erased")
+    for size in (int(s) for s in args.sizes.split(",")):
+        for mode in args.modes.split(","):
+            r = run(pg_url, size, mode, args.submitters)
+            parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in r["parts"])
+            print(f"N={r['size']:>7} {r['mode']:<7} commit {r['commit_s']:.2f} s; erasure "
+                  f"{r['erasure_s']:.2f} s ({parts or 'one VACUUM'}); raw tables "
+                  f"{r['bytes'][0] / 2**20:.1f} -> {r['bytes'][1] / 2**20:.1f} MiB")
+            print(f"          answers during the erasure: {r['during']}, longest "
+                  f"{r['longest_during_ms']:.0f} ms (baseline median "
+                  f"{r['baseline_ms'][0]:.0f} ms, longest {r['baseline_ms'][1]:.0f} ms); "
+                  f"failed answers: {len(r['errors'])} {r['errors'][:1]}")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
