@@ -426,6 +426,31 @@ def _clean_part(part: _Part, data: bytes, kept: set[str], report: OfficeReport,
         cleaned, _, _, _ = clean_office(data, depth + 1)
         report.found.add("embedded-cleaned")
         return cleaned
+    if _nothing_to_scrub(data, part.content_type):
+        return data
     tree = _parse(data)
     _scrub(tree, part.content_type, report)
     return _serialise(tree)
+
+
+# Any attribute or element `_scrub` changes, as it appears in UTF-8 bytes.
+_TRIGGERS = re.compile(
+    rb"[\s:](?:" + b"|".join(n.encode() for n in (*_NEUTRAL, *_DROPPED_ATTRS)) +
+    rb'|rsid\w*)\s*=|<(?:\w+:)?(?:' + b"|".join(n.encode() for n in _DROPPED_ELEMENTS) +
+    rb"|author)[\s/>]|<!--|<!DOCTYPE|<!ENTITY")
+
+
+def _nothing_to_scrub(data: bytes, content_type: str) -> bool:
+    """True when parsing and scrubbing the part could not change it: a UTF-8 part with
+    no attribute or element that names a person, a path or a date, no comment, no DTD
+    and no processing instruction but the declaration. Such parts (a large sheet's
+    cells, most of them) are kept byte for byte, which spares building a tree of
+    millions of elements; every other part is parsed and written again."""
+    if content_type in _PERSON_PARTS or data[:64].lstrip()[:1] != b"<":
+        return False
+    if data.startswith(b"<?xml"):
+        declaration_end = data.find(b"?>")
+        rest = data[declaration_end + 2:]
+    else:
+        rest = data
+    return b"<?" not in rest and _TRIGGERS.search(data) is None
