@@ -33,7 +33,7 @@ import sys
 from concerns import image_clean, office_clean, pdf_clean
 
 MEMORY_BYTES = 1024 * 1024 * 1024
-CPU_SECONDS = 20
+CPU_SECONDS = 30
 
 _IMAGE_TYPES = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"),
                 "WEBP": ("image/webp", ".webp")}

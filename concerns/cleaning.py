@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-WALL_SECONDS = 30.0
+WALL_SECONDS = 60.0
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 CONCURRENT = 2

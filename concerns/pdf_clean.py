@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import secrets
 import zlib
 from dataclasses import dataclass, field
@@ -199,6 +200,27 @@ def _codec_data(stream: pikepdf.Stream, filters: list[str], budget: _Budget) -> 
     return data
 
 
+_INLINE_IMAGE = re.compile(rb"(?:^|[\s\]>)}])BI[\s/]")
+
+
+def _check_inline_images(pdf: pikepdf.Pdf, content: bytes) -> None:
+    """Refuse a content stream drawing an inline JPEG or JPEG 2000 image: those can hold
+    EXIF, and an inline image cannot be re-encoded in place here. (Inline images of
+    raw pixels hold nothing else and are kept.)"""
+    if not _INLINE_IMAGE.search(content):
+        return
+    try:
+        instructions = pikepdf.parse_content_stream(pikepdf.Stream(pdf, content))
+    except pikepdf.PdfError as exc:
+        raise PdfRefusedError("a page of it cannot be read") from exc
+    for instruction in instructions:
+        if isinstance(instruction, pikepdf.ContentStreamInlineImage):
+            filters = instruction.iimage.obj.get("/Filter")
+            if any(name in _PIXEL_CODECS for name in _names(filters)):
+                raise PdfRefusedError("it draws a photo stored in a way that cannot be "
+                                      "cleaned (an inline JPEG)")
+
+
 class _Rebuilder:
     def __init__(self, src: pikepdf.Pdf, dst: pikepdf.Pdf) -> None:
         self.src, self.dst = src, dst
@@ -283,6 +305,8 @@ class _Rebuilder:
             self.report.found.add("xmp")
         keys = _FORM_KEYS if subtype == "/Form" else None
         data = _decoded(obj, self.budget)
+        if subtype == "/Form" or "/Resources" in obj:
+            _check_inline_images(self.dst, data)
         made = pikepdf.Stream(self.dst, zlib.compress(data, 6))
         made.Filter = Name.FlateDecode
         for key in list(obj.keys()):
@@ -362,6 +386,7 @@ class _Rebuilder:
             ([contents] if contents is not None else [])
         data = b"\n".join(_decoded(p, self.budget) for p in parts
                           if isinstance(p, pikepdf.Stream))
+        _check_inline_images(self.dst, data)
         made.Contents = self.dst.make_indirect(pikepdf.Stream(self.dst, zlib.compress(data, 6)))
         made.Contents.Filter = Name.FlateDecode
         annots = pikepdf.Array()
