@@ -497,3 +497,22 @@ def test_references_to_parts_left_out_are_removed_with_them():
         assert b'orientation="portrait"' in worksheet and b"r:id" not in worksheet
         assert b"oleObject " not in worksheet
     assert "embedded objects removed" in cleaned.removed
+
+
+@pytest.mark.parametrize("part", [
+    '<w:document xmlns:w="urn:w"><w:p w:rsidRDefault="00A1"/></w:document>',
+    '<w:document xmlns:w="urn:w"><w:ins w:author = "x"/></w:document>',
+    '<workbook xmlns:x15ac="urn:x"><x15ac:absPath url="C:\\\\"/></workbook>',
+    '<workbook><absPath\nurl="C:\\\\"/></workbook>',
+    '<comments><authors><author>x</author></authors></comments>',
+    '<?xml version="1.0"?><a><?mso-application progid="Word"?></a>',
+    "<a><!-- x --></a>",
+])
+def test_a_part_with_anything_to_scrub_is_never_taken_as_clean(part):
+    assert not office_clean._nothing_to_scrub(part.encode(), "x")
+
+
+def test_a_part_with_nothing_to_scrub_is_kept_byte_for_byte():
+    sheet = b'<?xml version="1.0"?><worksheet><cols><col width="9"/></cols><c r="A1" t="s">' \
+            b"<v>1</v></c><c><v>date dt author</v></c></worksheet>"
+    assert office_clean._nothing_to_scrub(sheet, "x")
