@@ -261,7 +261,6 @@ def _old_attachments():  # type: ignore[no-untyped-def]
 def measure(version: str, path: str) -> None:
     """In a fresh process: clean one file, print seconds and peak memory as one line."""
     import json
-    import resource
 
     module = _old_attachments() if version == "before" else __import__(
         "concerns.attachments", fromlist=["clean"])
@@ -275,19 +274,29 @@ def measure(version: str, path: str) -> None:
     own = Path("/proc/self/status")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
     baseline = _status(os.getpid(), "VmRSS")
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    outcome = "cleaned"
+    outcome, child = "cleaned", 0.0
+    kind = module._kind(source.read(16))
+    source.seek(0)
     try:
-        with module.clean(source, Path(path).name) as cleaned:
-            outcome = f"cleaned, {cleaned.size / MB:.1f} MB"
+        if version == "after" and kind != "text":
+            from concerns import cleaning
+
+            out = spool.spooled()
+            try:
+                result = cleaning.clean(kind, source, out, max_input=module.MAX_INPUT_BYTES)
+                outcome, child = f"cleaned, {out.tell() / MB:.1f} MB", result.peak_kib / 1024
+            except cleaning.CleaningFailedError:
+                outcome = "refused"
+            out.close()
+        else:
+            with module.clean(source, Path(path).name) as cleaned:
+                outcome = f"cleaned, {cleaned.size / MB:.1f} MB"
     except module.AttachmentRefusedError:
         outcome = "refused"
     seconds = time.perf_counter() - started
     assert own.exists()
     peak = (_status(os.getpid(), "VmHWM") - baseline) / MB
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    child = children / 1024 if version == "after" and children != children_before else 0.0
     print(json.dumps({"seconds": seconds, "own_mb": peak, "child_mb": child,
                       "outcome": outcome}))
 

@@ -42,6 +42,7 @@ class Result:
     content_type: str
     extension: str
     done: list[str]
+    peak_kib: int = 0  # the cleaning process's peak resident memory (for bench/)
 
 
 def _feed(src: BinaryIO, pipe: BinaryIO) -> None:
@@ -115,7 +116,8 @@ def _run(kind: str, src: BinaryIO, out: BinaryIO, max_input: int,
                 raise CleaningFailedError(_stopped(process, killed, wall_seconds))
             out.write(chunk)
             left -= len(chunk)
-        return Result(str(header["type"]), str(header["ext"]), list(header["done"]))
+        return Result(str(header["type"]), str(header["ext"]), list(header["done"]),
+                      int(header.get("peak_kib", 0)))
     finally:
         timer.cancel()
         if process.poll() is None:
