@@ -301,6 +301,11 @@ def measure(version: str, path: str) -> None:
                       "outcome": outcome}))
 
 
+def _megabytes(value: float) -> str:
+    """A peak in MB, or "-" when the cleaning process refused the file (no figure back)."""
+    return f"{value:.0f}" if value else "-"
+
+
 def bench_cleaning() -> None:
     import json
     import subprocess
@@ -327,7 +332,7 @@ def bench_cleaning() -> None:
             print(f"{label:<12} {len(content):>10} | {before['seconds']:>8.2f} "
                   f"{before['own_mb']:>10.0f} {before['outcome']:<18}| "
                   f"{after['seconds']:>7.2f} {after['own_mb']:>10.0f} "
-                  f"{after['child_mb']:>10.0f} {after['outcome']:<18}")
+                  f"{_megabytes(after['child_mb']):>10} {after['outcome']:<18}")
 
 
 def main() -> None:
