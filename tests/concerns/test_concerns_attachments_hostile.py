@@ -392,13 +392,15 @@ def test_an_email_or_path_in_a_hyperlink_to_a_file_is_dropped():
 # ------------------------------------------------------- the limits the README states
 
 
-def test_the_cleaning_process_limits_its_memory_and_cpu():
+def test_the_cleaning_process_limits_its_memory_cpu_and_processes():
+    # RLIMIT_NPROC is set here; the kernel applies it only to a user other than root.
     probe = ("import resource\nfrom concerns import cleaner\ncleaner._limit_self()\n"
              "print(resource.getrlimit(resource.RLIMIT_AS)[0], "
-             "resource.getrlimit(resource.RLIMIT_CPU)[0])\n")
+             "resource.getrlimit(resource.RLIMIT_CPU)[0], "
+             "resource.getrlimit(resource.RLIMIT_NPROC)[0])\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd=os.getcwd())
-    assert done.stdout.split() == [str(1024 ** 3), "30"]
+    assert done.stdout.split() == [str(1024 ** 3), "30", "0"]
 
 
 def test_a_picture_just_over_50_megapixels_is_refused_from_its_header():
