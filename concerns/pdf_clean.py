@@ -12,6 +12,8 @@ every object those reach is copied afresh:
   JBIG2), which hold nothing but pixels, are copied as they are;
 - every other stream (page content, fonts, forms) is decoded within a byte ceiling and
   compressed again, so nothing hides in a filter or after its end;
+- ICC colour profiles (which can name a device) become the plain colour space with the
+  same number of components;
 - a dictionary keeps its keys except those that carry metadata or act (XMP, page-piece
   data, actions, scripts, embedded files, links to the structure tree);
 - annotations are kept only if they draw on the page (notes, highlights, shapes), with
@@ -74,6 +76,9 @@ _COMPONENTS = {"/DeviceGray": 1, "/G": 1, "/CalGray": 1, "/DeviceRGB": 3, "/RGB"
                "/I": 1, "/Separation": 1, "/Pattern": 1}
 
 
+_DEVICE_SPACES = {1: Name.DeviceGray, 3: Name.DeviceRGB, 4: Name.DeviceCMYK}
+
+
 class PdfRefusedError(ValueError):
     """The PDF cannot be rebuilt (damaged, locked, or over a ceiling)."""
 
@@ -106,6 +111,7 @@ class PdfReport:
             "outlines": "bookmarks removed",
             "forms": "form fields removed",
             "id": "original document ID replaced",
+            "icc": "colour profiles replaced by plain colour spaces",
         }
         said += [text for key, text in words.items() if key in self.found]
         return said
@@ -246,6 +252,11 @@ class _Rebuilder:
             self._fill(made, obj, role)
             return made
         if isinstance(obj, pikepdf.Array):
+            if len(obj) == 2 and obj[0] == Name.ICCBased:
+                # An ICC profile can name the device that made it: the plain colour
+                # space with the same number of components replaces it.
+                self.report.found.add("icc")
+                return _DEVICE_SPACES.get(_components(obj), Name.DeviceRGB)
             if obj.is_indirect and obj.objgen in self.memo:
                 return self.memo[obj.objgen]
             items = pikepdf.Array()

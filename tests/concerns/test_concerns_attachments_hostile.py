@@ -21,6 +21,7 @@ from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from concern_helpers import hidden_fields, submit
 from hostile_files import (
     EMAIL,
+    MAKE,
     NAME,
     ORIGINAL_ID,
     PATH,
@@ -518,3 +519,24 @@ def test_a_part_with_nothing_to_scrub_is_kept_byte_for_byte():
     sheet = b'<?xml version="1.0"?><worksheet><cols><col width="9"/></cols><c r="A1" t="s">' \
             b"<v>1</v></c><c><v>date dt author</v></c></worksheet>"
     assert office_clean._nothing_to_scrub(sheet, "x")
+
+
+def test_an_icc_profile_naming_a_device_becomes_a_plain_colour_space():
+    pdf = pikepdf.new()
+    profile = pikepdf.Stream(pdf, b"\0" * 128 + f"desc {MAKE} of {NAME}".encode())
+    profile.N = 3
+    image = pikepdf.Stream(pdf, bytes(4 * 4 * 3))
+    image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+    image.Width = image.Height = 4
+    image.BitsPerComponent = 8
+    image.ColorSpace = pikepdf.Array([pikepdf.Name.ICCBased, pdf.make_indirect(profile)])
+    page = pdf.add_blank_page(page_size=(100, 100))
+    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+    page.obj.Contents = pdf.make_stream(b"q 4 0 0 4 0 0 cm /Im0 Do Q")
+    out = io.BytesIO()
+    pdf.save(out)
+    data, cleaned = _clean(out.getvalue(), "profile.pdf")
+    _no_secrets(data)
+    with pikepdf.open(io.BytesIO(data)) as result:
+        assert result.pages[0].Resources.XObject.Im0.ColorSpace == "/DeviceRGB"
+    assert "colour profiles replaced by plain colour spaces" in cleaned.removed
