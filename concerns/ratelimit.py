@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,24 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
         condition = condition & (RateLimitWindow.bucket != RESERVED_BUCKET)
     result = session.connection().execute(delete(RateLimitWindow).where(condition))
     return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def is_full(session: Session, bucket: str, limit: int, now: dt.datetime, key: bytes) -> bool:
+    """Whether `bucket`'s current window is already full (a read: nothing is counted).
+
+    Asked before costly work (cleaning attached files) so a full limit turns a request
+    away before that work starts; the counting `hit` still decides at the end.
+    """
+    count = session.scalar(select(RateLimitWindow.count).where(
+        RateLimitWindow.bucket == bucket, RateLimitWindow.window == window_tag(now, key)))
+    return count is not None and count >= limit
+
+
+def stamp_spent(session: Session, stamp: Stamp, key: bytes) -> bool:
+    """Whether `stamp` was already used (a read; `spend_stamp` still decides)."""
+    mark = hmac.new(key, b"used stamp " + stamp.nonce.encode(), hashlib.sha256).hexdigest()
+    return session.scalar(select(UsedStamp.nonce_hash).where(
+        UsedStamp.nonce_hash == mark)) is not None
 
 
 # --------------------------------------------------------------- waiting stamps

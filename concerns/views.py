@@ -148,6 +148,18 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
             return _wait_page(form, STAMP_INVALID)
         if ratelimit.seconds_left(stamp, clock().now()) > 0:
             return _wait_page(form, STAMP_EARLY, token, stamp)
+    # Limits first (issue 18, finding 3): cleaning files is the costly part, so a
+    # submission the limit would refuse anyway is turned away before it starts.
+    # store_new_concern still counts and decides; this only reads.
+    if uploads():
+        try:
+            full = _limit_full(config, stamp)
+            db().rollback()
+        except DATABASE_FAULTS:
+            db().rollback()
+            return _new_form_page(form, 503, NOT_STORED)
+        if full is not None:
+            return _wait_page(form, full)
     try:
         files = evidence.prepare(uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
@@ -188,6 +200,20 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt,
                            files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _limit_full(config: ConcernConfig, stamp: ratelimit.Stamp | None) -> str | None:
+    """The wait page's notice if this submission's limit is already full, else None."""
+    now = clock().now()
+    if stamp is None:
+        full = ratelimit.is_full(db(), services.SUBMIT_BUCKET, config.concerns_per_minute,
+                                 now, config.rate_limit_key)
+        return BUSY if full else None
+    if ratelimit.stamp_spent(db(), stamp, config.stamp_key):
+        return STAMP_USED
+    full = ratelimit.is_full(db(), services.STAMPED_BUCKET, config.stamped_concerns_per_minute,
+                             now, config.rate_limit_key)
+    return VERY_BUSY if full else None
 
 
 # Over the global limit nobody is turned away (issue 13, finding 3): the reporter gets

@@ -7,6 +7,7 @@ import os
 import tracemalloc
 import zipfile
 
+import hostile_files
 import pikepdf
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
@@ -49,17 +50,32 @@ def _pdf_with_author() -> bytes:
 
 
 def _docx_with_creator() -> bytes:
+    word = "application/vnd.openxmlformats-officedocument.wordprocessingml."
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        z.writestr("docProps/core.xml", f'<cp:coreProperties><dc:creator>{NAME}</dc:creator>'
+        z.writestr("[Content_Types].xml", hostile_files._types({
+            "word/document.xml": word + "document.main+xml",
+            "word/comments.xml": word + "comments+xml",
+            "docProps/core.xml": "application/vnd.openxmlformats-package.core-properties+xml",
+            "docProps/app.xml": "application/vnd.openxmlformats-officedocument.extended-"
+                                "properties+xml",
+            "docProps/custom.xml": "application/vnd.openxmlformats-officedocument.custom-"
+                                   "properties+xml"}))
+        z.writestr("_rels/.rels", hostile_files._rels((rel + "officeDocument",
+                                                       "word/document.xml", "")))
+        z.writestr("word/_rels/document.xml.rels", hostile_files._rels(
+            (rel + "comments", "comments.xml", "")))
+        z.writestr("docProps/core.xml", f'<cp:coreProperties xmlns:cp="urn:cp" '
+                   f'xmlns:dc="urn:dc"><dc:creator>{NAME}</dc:creator>'
                    f"<cp:lastModifiedBy>{NAME}</cp:lastModifiedBy></cp:coreProperties>")
         z.writestr("docProps/app.xml", "<Properties><Company>Acme Ward 7</Company></Properties>")
         z.writestr("docProps/custom.xml", f"<Properties><p>{NAME}</p></Properties>")
-        z.writestr("word/document.xml", '<w:document><w:body><w:ins w:author="' + NAME +
+        z.writestr("word/document.xml", f"<w:document {w}><w:body><w:ins w:author=\"" + NAME +
                    '"><w:r><w:t>It happened on Monday.</w:t></w:r></w:ins>'
                    '<w:bookmarkStart w:name="keep_me"/></w:body></w:document>')
-        z.writestr("word/comments.xml", f'<w:comments><w:comment w:author="{NAME}" '
+        z.writestr("word/comments.xml", f'<w:comments {w}><w:comment w:author="{NAME}" '
                    'w:initials="JR"><w:p/></w:comment></w:comments>')
     return out.getvalue()
 
@@ -111,7 +127,9 @@ def test_pdf_loses_author_and_xmp():
         assert "/Info" not in pdf.trailer or not len(pdf.trailer.Info.keys())
         assert "/Metadata" not in pdf.Root
         assert len(pdf.pages) == 1
-    assert cleaned.removed == ["document properties (author, creator, dates)", "XMP metadata"]
+    assert cleaned.removed == ["rebuilt from its 1 page",
+                               "document properties (author, creator, dates) removed",
+                               "XMP metadata removed", "original document ID replaced"]
 
 
 def test_docx_loses_creator_properties_and_comment_authors():
@@ -120,7 +138,8 @@ def test_docx_loses_creator_properties_and_comment_authors():
     with zipfile.ZipFile(cleaned.file) as z:
         everything = b"".join(z.read(n) for n in z.namelist())
         assert NAME.encode() not in everything and b"Acme" not in everything
-        assert b'w:initials="Author"' in z.read("word/comments.xml")
+        assert b'w:initials="A"' in z.read("word/comments.xml")
+        assert b'w:author="Author"' in z.read("word/comments.xml")
         assert b"It happened on Monday." in z.read("word/document.xml")
         assert b'w:name="keep_me"' in z.read("word/document.xml")  # not an author: kept
         assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
@@ -218,7 +237,8 @@ def test_reporter_attaches_files_and_handler_downloads_them_clean(
     ])
     html = response.get_data(as_text=True)
     assert response.status_code == 200, html
-    assert "attachment-1.jpg: removed camera and location data (EXIF, including GPS)" in html
+    assert ("attachment-1.jpg: re-encoded from its pixels alone; camera and location data "
+            "(EXIF, including GPS) removed; XMP and IPTC data removed.") in html
     assert "can still identify you" in html
     assert 'type="file"' in client.get("/concerns/new").get_data(as_text=True)
     dump = _dump(session)

@@ -50,7 +50,8 @@ def test_a_heic_upload_is_stored_clean(client, session, recovery_key, make_handl
     response = _post_with_files(client, [("IMG_0001.HEIC", _heic_with_gps())])
     html = response.get_data(as_text=True)
     assert response.status_code == 200, html
-    assert "attachment-1.jpg: removed camera and location data (EXIF, including GPS)" in html
+    assert ("attachment-1.jpg: re-encoded from its pixels alone; camera and location data "
+            "(EXIF, including GPS) removed.") in html
     assert session.scalar(select(Concern.id)) is not None
     dump = _dump(session)
     assert b"PhoneMaker" not in dump and NAME.encode() not in dump
