@@ -13,16 +13,11 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from speakup.disclosure import HIDDEN
-from surveys.models import (
-    PublishedResult,
-    Response,
-    ResponseAnswer,
-    ResponseGroup,
-    Round,
-    Survey,
-    TokenHash,
-)
+from speakup.settings import Settings
+from surveys.models import PublishedResult, Response, Round, Survey, TokenHash
 from surveys.published import PublishedRound
+from surveys.round_keys import RoundKeyFolder
+from surveys.sealed_answers import Sealers
 
 ETHNICITY = {
     "id": "ethnicity",
@@ -78,14 +73,17 @@ def make_round(
     session: Session,
     survey: Survey,
     *,
+    keys: Settings | RoundKeyFolder,
     status: str = "closed",
     k: int | None = 5,
     invited: int = 200,
     opens_at: dt.datetime | None = None,
 ) -> Round:
+    """Add a round as opening would leave it: its key file in `keys`, its public key on the row."""
     opens = opens_at or dt.datetime(2026, 2, 2, 9, 0, tzinfo=dt.UTC) + dt.timedelta(
         minutes=secrets.randbelow(24 * 60)
     )
+    folder = keys if isinstance(keys, RoundKeyFolder) else RoundKeyFolder.of(keys)
     round_ = Round(
         survey_id=survey.id,
         status=status,
@@ -99,27 +97,23 @@ def make_round(
     )
     session.add(round_)
     session.flush()
+    round_.public_key = folder.create(round_.id).public_key
+    session.flush()
     return round_
 
 
-def add_responses(session: Session, round_: Round, respondents: Iterable[Respondent]) -> list[str]:
-    """Bulk-insert responses with their answers and groups; return the response ids."""
-    responses, answers, groups = [], [], []
+def add_responses(session: Session, round_: Round, respondents: Iterable[Respondent],
+                  sealers: Sealers | None = None) -> list[str]:
+    """Bulk-insert sealed responses, as web processes write them; return the response ids."""
+    assert round_.public_key is not None, "make the round with make_round(keys=...)"
+    sealer = (sealers or Sealers()).for_round(round_.id, round_.public_key)
+    responses = []
     for person in respondents:
-        rid = secrets.token_hex(16)
-        responses.append({"id": rid, "round_id": round_.id, "comment": person.comment})
-        answers += [
-            {"response_id": rid, "item_id": item, "round_id": round_.id, "value": value}
-            for item, value in person.answers.items()
-            if value is not None
-        ]
-        groups += [
-            {"response_id": rid, "dimension": dim, "round_id": round_.id, "option": option}
-            for dim, option in person.groups.items()
-        ]
-    for model, rows in ((Response, responses), (ResponseAnswer, answers), (ResponseGroup, groups)):
-        if rows:
-            session.execute(insert(model), rows)
+        answers = {item: value for item, value in person.answers.items() if value is not None}
+        responses.append({"id": secrets.token_hex(16), "round_id": round_.id,
+                          "sealed": sealer.seal(answers, dict(person.groups), person.comment)})
+    if responses:
+        session.execute(insert(Response), responses)
     session.flush()
     return [r["id"] for r in responses]
 
@@ -170,7 +164,7 @@ def random_respondents(rng: random.Random, bank, item_ids: Sequence[str], count:
 
 def raw_row_counts(session: Session, round_id: int) -> dict[str, int]:
     counts = {}
-    for model in (Response, ResponseAnswer, ResponseGroup, TokenHash):
+    for model in (Response, TokenHash):
         counts[model.__tablename__] = session.scalar(
             select(func.count()).select_from(model).where(model.round_id == round_id)
         )
