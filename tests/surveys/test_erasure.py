@@ -159,7 +159,7 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
     # Given an open round (k = 3) and six people's links …
     with make_session_factory(engine)() as session:
         survey = make_survey(session, clock, settings, addresses(6))
-        round_ = open_round_now(session, clock, survey)
+        round_ = open_round_now(session, clock, survey, settings)
         tokens = tokens_for(session, settings, round_, 6)
         session.commit()
         round_id = round_.id
