@@ -220,3 +220,38 @@ def assert_nothing_recoverable(published: PublishedRound) -> None:
                 assert published.group_counts[dim.id][group] is not HIDDEN
             rest = row.overall.n - sum(c.n for c in shown.values())
             assert rest == 0 or rest >= k, (row.id, dim.id, rest)
+
+
+def add_plaintext_round(session: Session, survey: Survey, people: Sequence[Respondent], *,
+                        status: str = "closed", raw_deleted: bool = False) -> tuple[int, list[str]]:
+    """A round with plaintext raw rows, as schemas 0004 to 0013 stored them (migration tests)."""
+    opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC) + dt.timedelta(days=secrets.randbelow(900))
+    round_id = session.execute(text(
+        "INSERT INTO rounds (survey_id, status, opens_at, closes_at, reminder_times, "
+        "reminders_sent, min_group_size, invited_count, raw_deleted) VALUES (:s, :st, :o, :c, "
+        "'[]', 0, 5, 40, :d) RETURNING id"),
+        {"s": survey.id, "st": status, "o": opens, "c": opens + dt.timedelta(days=14),
+         "d": raw_deleted}).scalar_one()
+    ids = []
+    for person in people:
+        rid = secrets.token_hex(16)
+        ids.append(rid)
+        session.execute(text("INSERT INTO responses (id, round_id, comment) VALUES (:i, :r, :c)"),
+                        {"i": rid, "r": round_id, "c": person.comment})
+        for item, value in person.answers.items():
+            session.execute(text("INSERT INTO response_answers (response_id, item_id, round_id, "
+                                 "value) VALUES (:i, :t, :r, :v)"),
+                            {"i": rid, "t": item, "r": round_id, "v": value})
+        for dim, option in person.groups.items():
+            session.execute(text("INSERT INTO response_groups (response_id, dimension, round_id, "
+                                 "option) VALUES (:i, :d, :r, :o)"),
+                            {"i": rid, "d": dim, "r": round_id, "o": option})
+    session.flush()
+    return round_id, ids
+
+
+def plaintext_counts(session: Session, round_id: int) -> dict[str, int]:
+    """Rows per raw table of a round in the plaintext schema (before migration 0014)."""
+    return {table: session.scalar(text(f"SELECT count(*) FROM {table} WHERE round_id = :r"),
+                                  {"r": round_id})
+            for table in ("responses", "response_answers", "response_groups", "token_hashes")}
