@@ -306,3 +306,28 @@ def test_blob_layout_is_what_the_module_says():
     assert blob[0] == 1 and blob[1:33] == sealer.public
     assert len(blob) == 1 + 32 + 12 + 512 + 16
     assert open_blob(9, private, blob).comment == "x" * 300
+
+
+def test_destroying_overwrites_the_key_in_place_before_unlinking(session, settings):
+    round_ = make_round(session, make_survey(session), keys=settings)
+    folder = RoundKeyFolder.of(settings)
+    path = folder.file_for(round_.id, round_.public_key)
+    original = path.read_bytes()
+    witness = settings.instance_path / "witness"
+    os.link(path, witness)  # a second name for the same inode sees what happens to it
+    assert folder.destroy(round_.id, round_.public_key)
+    assert not path.exists()
+    assert len(witness.read_bytes()) == 32 and witness.read_bytes() != original
+    assert not folder.destroy(round_.id, round_.public_key)  # already gone: harmless
+
+
+def test_a_process_that_loses_the_opening_race_discards_its_own_key(session, clock, settings):
+    survey = make_live_survey(session, clock, settings, ["a@example.org"])
+    round_ = rounds.add_round(session, survey, clock.now())
+    session.flush()
+    # Another process opens the round first; this one still holds it as scheduled.
+    session.execute(text("UPDATE rounds SET status = 'open', public_key = :k WHERE id = :r"),
+                    {"k": os.urandom(32), "r": round_.id})
+    assert round_.status == "scheduled"
+    assert not rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
+    assert key_files(settings) == []
