@@ -77,7 +77,7 @@ from surveys.round_disclosure import (
     round_mean,
 )
 from surveys.round_keys import RoundKeyFolder, RoundKeyMissing, destroy_after_commit
-from surveys.sealed_answers import OpenedResponse, read_round_responses
+from surveys.sealed_answers import read_round_bodies
 
 __all__ = [
     "PublicationError",
@@ -349,6 +349,17 @@ class _Aggregates:
     truth: RoundTruth
 
 
+class _Combination:
+    """The tallies of the respondents who gave one combination of group answers."""
+
+    __slots__ = ("answers", "n", "scores")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.answers: Counter[tuple[str, int]] = Counter()
+        self.scores: Counter[tuple[str, int, int]] = Counter()
+
+
 class _Tally:
     """Count opened responses into the figures publication needs (bounded by the plan).
 
@@ -357,80 +368,87 @@ class _Tally:
     towards its group; item × value over the survey's items (any stored value);
     scale scores from answers on the instrument's scale, reverse-scored, only with at
     least the scale's minimum answered.
+
+    Responses are counted per combination of group answers (a few hundred at most),
+    one C-level counter update each; the per-group figures are summed from those at
+    the end, which keeps the per-response work small.
     """
 
     def __init__(self, plan: _Plan) -> None:
         self.items = frozenset(item.id for item in plan.items)
         self.total = 0
-        self.group_sizes: Counter[GroupKey] = Counter()
-        self.pairs: Counter[tuple[str, int]] = Counter()
-        self.group_pairs: defaultdict[GroupKey, Counter[tuple[str, int]]] = defaultdict(Counter)
-        # row id -> (item id -> (reversed, lowest, highest), minimum answered)
+        self.combinations: dict[tuple[GroupKey, ...], _Combination] = {}
+        # (row id, ((item id, stored value -> scored value), …), minimum answered)
         self.scales = [
             (s.row_id,
-             {i.id: (i.reverse, s.instrument.scale.min_value, s.instrument.scale.max_value)
-              for i in s.asked},
+             tuple((i.id, {v: s.instrument.scale.max_value + 1 - v if i.reverse else v
+                           for v in range(s.instrument.scale.min_value,
+                                          s.instrument.scale.max_value + 1)})
+                   for i in s.asked),
              s.min_answered)
             for s in plan.scales
         ]
-        self.hists: dict[str, Counter[tuple[int, int]]] = {r: Counter() for r, _, _ in self.scales}
-        self.group_hists: dict[str, defaultdict[GroupKey, Counter[tuple[int, int]]]] = {
-            r: defaultdict(Counter) for r, _, _ in self.scales}
         self.comments: list[str] = []
 
-    def add(self, response: OpenedResponse) -> None:
+    def add(self, body: Mapping[str, Any]) -> None:
         self.total += 1
-        answers = response.answers
-        pairs = [(i, v) for i, v in answers.items() if i in self.items]
-        groups = list(response.groups.items())
-        self.group_sizes.update(groups)
-        self.pairs.update(pairs)
-        for group in groups:
-            self.group_pairs[group].update(pairs)
+        answers = body["a"]
+        groups = tuple(body["g"].items())
+        combination = self.combinations.get(groups)
+        if combination is None:
+            combination = self.combinations[groups] = _Combination()
+        combination.n += 1
+        combination.answers.update(answers.items())
         for row_id, scoring, minimum in self.scales:
-            total = answered = 0
-            for item_id, (reverse, low, top) in scoring.items():
-                value = answers.get(item_id)
-                if value is None or not low <= value <= top:
+            got = [v for v in [scored.get(answers.get(i)) for i, scored in scoring]
+                   if v is not None]
+            if len(got) >= minimum:
+                combination.scores[row_id, sum(got), len(got)] += 1
+        comment = body["c"]
+        if comment and comment.strip():
+            self.comments.append(comment.strip())
+
+    def group_sizes(self) -> dict[GroupKey, int]:
+        sizes: Counter[GroupKey] = Counter()
+        for groups, combination in self.combinations.items():
+            for group in groups:
+                sizes[group] += combination.n
+        return dict(sizes)
+
+    def values(self) -> tuple[dict[str, dict[int, int]], dict[str, dict[GroupKey, dict[int, int]]]]:
+        overall: dict[str, dict[int, int]] = defaultdict(dict)
+        by_group: dict[str, dict[GroupKey, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        for groups, combination in self.combinations.items():
+            for (item_id, value), n in combination.answers.items():
+                if item_id not in self.items:
                     continue
-                total += top + 1 - value if reverse else value
-                answered += 1
-            if answered >= minimum:
-                pair = (total, answered)
-                self.hists[row_id][pair] += 1
-                by_group = self.group_hists[row_id]
+                value = int(value)
+                overall[item_id][value] = overall[item_id].get(value, 0) + n
                 for group in groups:
-                    by_group[group][pair] += 1
-        if response.comment and response.comment.strip():
-            self.comments.append(response.comment.strip())
-
-    def overall(self) -> dict[str, dict[int, int]]:
-        found: dict[str, dict[int, int]] = defaultdict(dict)
-        for (item_id, value), n in self.pairs.items():
-            found[item_id][int(value)] = n
-        return found
-
-    def by_group(self) -> dict[str, dict[GroupKey, dict[int, int]]]:
-        found: dict[str, dict[GroupKey, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-        for group, pairs in self.group_pairs.items():
-            for (item_id, value), n in pairs.items():
-                found[item_id][group][int(value)] = n
-        return found
+                    cell = by_group[item_id][group]
+                    cell[value] = cell.get(value, 0) + n
+        return overall, by_group
 
     def histograms(self) -> dict[str, Any]:
-        return {row_id: (dict(self.hists[row_id]),
-                         {g: dict(h) for g, h in self.group_hists[row_id].items()})
-                for row_id, _, _ in self.scales}
+        found: dict[str, Any] = {row_id: ({}, defaultdict(dict)) for row_id, _, _ in self.scales}
+        for groups, combination in self.combinations.items():
+            for (row_id, total, answered), n in combination.scores.items():
+                overall, by_group = found[row_id]
+                pair = (total, answered)
+                overall[pair] = overall.get(pair, 0) + n
+                for group in groups:
+                    by_group[group][pair] = by_group[group].get(pair, 0) + n
+        return found
 
 
 def _aggregates(session: Session, round_id: int, plan: _Plan, keys: RoundKeyFolder
                 ) -> _Aggregates:
     """Open the round's responses here, count them, and shape the disclosure decision's input."""
     tally = _Tally(plan)
-    for response in read_round_responses(session, round_id, keys):
-        tally.add(response)
-    overall_values, group_values, histograms = tally.overall(), tally.by_group(), tally.histograms()
-    group_sizes = dict(tally.group_sizes)
+    for body in read_round_bodies(session, round_id, keys):
+        tally.add(body)
+    (overall_values, group_values), histograms = tally.values(), tally.histograms()
+    group_sizes = tally.group_sizes()
     truth = _truth(plan, tally.total, group_sizes, overall_values, group_values, histograms)
     return _Aggregates(tally.total, group_sizes, overall_values, group_values, histograms,
                        tally.comments, truth)
