@@ -10,9 +10,9 @@ comment every tenth) stored twice, from the same synthetic people:
 
 * **old**: the pre-0014 plaintext tables (``responses`` + ``response_answers`` +
   ``response_groups``, the keys and indexes migration 0013 left them with, ``WITHOUT
-  ROWID`` on SQLite) under ``bench_old_*`` names, queried with the GROUP BY statements publication ran before
-  migration 0014 (respondents, groups, items, items x groups, one per scale), run twice
-  and the second (warm) run reported — the *bare queries*;
+  ROWID`` on SQLite) under ``bench_old_*`` names, queried with the GROUP BY statements
+  publication ran before migration 0014 (respondents, groups, items, items x groups,
+  one per scale), run twice and the second (warm) run reported — the *bare queries*;
 * **new**: ``responses.sealed`` blobs sealed as four web processes would (four
   sealers), read back and counted by publication's own code
   (``surveys.publish._aggregates``: stream, decrypt, tally) — the *decrypt-and-aggregate*
