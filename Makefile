@@ -41,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/concerns.py
 	$(BIN)/python bench/surveys.py
+	$(BIN)/python bench/publish_sealed.py
 	$(BIN)/python bench/disclosure_audit.py
 	$(BIN)/python bench/attachments.py
 	$(BIN)/python bench/results_page.py

@@ -5,16 +5,13 @@
     .venv/bin/python bench/surveys.py submit
 
 (2) ``publish``: synthetic closed rounds of N respondents x 10 items x 3 demographic
-questions are bulk-loaded (PostgreSQL: COPY; SQLite: executemany in big transactions)
-into a fresh, migrated database; then, each in its own subprocess so that peak memory
-(ru_maxrss) belongs to one step only:
-
-* the *bare* GROUP BY queries publication needs — its own SELECTs
-  (``surveys.publish.aggregation_queries``) compiled to SQL text and run twice through
-  the raw driver, outside any ORM (second run reported: warm cache, as publication
-  sees it);
-* ``surveys.publish.publish_round`` + commit, with its phases (aggregate, store,
-  delete raw rows) timed by wrapping the module's step functions.
+questions are sealed (four sealers, as four web processes) and bulk-loaded (PostgreSQL:
+COPY; SQLite: executemany in big transactions) into a fresh, migrated database; then,
+in its own subprocess so that peak memory (ru_maxrss) belongs to it only,
+``surveys.publish.publish_round`` + commit, with its phases (aggregate = open the
+sealed responses and count them, store, delete raw rows) timed by wrapping the
+module's step functions. The comparison with the pre-0014 plaintext GROUP BY queries
+is ``bench/publish_sealed.py``.
 
 PostgreSQL comes from ``SPEAKUP_BENCH_DATABASE_URL`` (or ``SPEAKUP_TEST_DATABASE_URL``,
 default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); a throw-away database is
@@ -36,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 import random
@@ -73,6 +69,8 @@ from surveys import invitations  # noqa: E402
 from surveys import publish as publish_module  # noqa: E402
 from surveys.itembank import load_item_bank  # noqa: E402
 from surveys.models import Round, Survey  # noqa: E402
+from surveys.round_keys import RoundKeyFolder  # noqa: E402
+from surveys.sealed_answers import Sealer  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIZES = (10_000, 100_000, 1_000_000)
@@ -93,29 +91,28 @@ BATCH = 50_000  # respondents per load batch
 # --- synthetic data ------------------------------------------------------------------
 
 
-def synthetic_batches(n: int, round_id: int, comment_share: float, seed: int = 7
-                      ) -> Iterator[tuple[list[tuple], list[tuple], list[tuple]]]:
-    """Yield (responses, answers, groups) row tuples, BATCH respondents at a time."""
+def synthetic_batches(n: int, round_id: int, public: bytes, comment_share: float,
+                      seed: int = 7) -> Iterator[list[tuple[str, int, bytes]]]:
+    """Yield sealed response rows (id, round id, blob), BATCH respondents at a time."""
     rng = random.Random(seed)
     bank = load_item_bank()
     values = {item: sorted(bank.item(item).scale.valid_values) for item in ITEMS}
     options = [[o["id"] for o in d["options"]] + ["prefer_not"] for d in DEMOGRAPHICS]
+    sealers = [Sealer(round_id, public) for _ in range(4)]
     for start in range(0, n, BATCH):
-        responses, answers, groups = [], [], []
-        for _ in range(min(BATCH, n - start)):
-            rid = secrets.token_hex(16)
+        rows = []
+        for index in range(min(BATCH, n - start)):
             comment = "Synthetic comment text." if rng.random() < comment_share else None
-            responses.append((rid, round_id, comment))
-            for item in ITEMS:
-                if rng.random() < 0.9:
-                    answers.append((rid, item, round_id, rng.choice(values[item])))
-            for dim, opts in zip(DEMOGRAPHICS, options, strict=True):
-                if rng.random() < 0.95:
-                    groups.append((rid, dim["id"], round_id, rng.choice(opts)))
-        yield responses, answers, groups
+            answers = {item: rng.choice(values[item]) for item in ITEMS if rng.random() < 0.9}
+            groups = {dim["id"]: rng.choice(opts)
+                      for dim, opts in zip(DEMOGRAPHICS, options, strict=True)
+                      if rng.random() < 0.95}
+            rows.append((secrets.token_hex(16), round_id,
+                         sealers[index % 4].seal(answers, groups, comment)))
+        yield rows
 
 
-def create_round(url: str, n: int) -> int:
+def create_round(url: str, n: int, keys: Path) -> tuple[int, bytes]:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
@@ -134,32 +131,27 @@ def create_round(url: str, n: int) -> int:
                 min_group_size=5, invited_count=int(n * 1.25), raw_deleted=False,
             )
             session.add(round_)
+            session.flush()
+            round_.public_key = RoundKeyFolder(keys).create(round_.id).public_key
             session.commit()
-            return round_.id
+            return round_.id, round_.public_key
     finally:
         engine.dispose()
 
 
-def load_postgres(url: str, n: int, round_id: int, comment_share: float) -> None:
+def load_postgres(url: str, n: int, round_id: int, public: bytes, comment_share: float
+                  ) -> None:
     import psycopg
 
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(dsn) as conn:
-        for responses, answers, groups in synthetic_batches(n, round_id, comment_share):
+        for rows in synthetic_batches(n, round_id, public, comment_share):
             with conn.cursor() as cur:
-                for table, cols, rows in (
-                    ("responses", "id, round_id, comment", responses),
-                    ("response_answers", "response_id, item_id, round_id, value", answers),
-                    ("response_groups", "response_id, dimension, round_id, option", groups),
-                ):
-                    buf = io.StringIO()
-                    for row in rows:
-                        buf.write("\t".join(r"\N" if v is None else str(v) for v in row))
-                        buf.write("\n")
-                    with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                        copy.write(buf.getvalue())
+                with cur.copy("COPY responses (id, round_id, sealed) FROM STDIN") as copy:
+                    copy.write("".join(f"{rid}\t{rnd}\t\\\\x{blob.hex()}\n"
+                                       for rid, rnd, blob in rows))
                 tokens = "".join(f"\\\\x{secrets.token_hex(32)}\t{round_id}\tt\n"
-                                 for _ in responses)
+                                 for _ in rows)
                 with cur.copy("COPY token_hashes (token_hash, round_id, used) FROM STDIN") as copy:
                     copy.write(tokens)
             conn.commit()
@@ -167,75 +159,20 @@ def load_postgres(url: str, n: int, round_id: int, comment_share: float) -> None
         conn.execute("VACUUM ANALYZE")  # what autovacuum would have done by closing time
 
 
-def load_sqlite(url: str, n: int, round_id: int, comment_share: float) -> None:
+def load_sqlite(url: str, n: int, round_id: int, public: bytes, comment_share: float) -> None:
     import sqlite3
 
     conn = sqlite3.connect(make_url(url).database, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for responses, answers, groups in synthetic_batches(n, round_id, comment_share):
+    for rows in synthetic_batches(n, round_id, public, comment_share):
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO responses (id, round_id, comment) VALUES (?, ?, ?)",
-                         responses)
-        conn.executemany("INSERT INTO response_answers (response_id, item_id, round_id, value) "
-                         "VALUES (?, ?, ?, ?)", answers)
-        conn.executemany("INSERT INTO response_groups (response_id, dimension, round_id, option)"
-                         " VALUES (?, ?, ?, ?)", groups)
+        conn.executemany("INSERT INTO responses (id, round_id, sealed) VALUES (?, ?, ?)", rows)
         conn.executemany("INSERT INTO token_hashes (token_hash, round_id, used) VALUES (?, ?, 1)",
-                         [(secrets.token_bytes(32), round_id) for _ in responses])
+                         [(secrets.token_bytes(32), round_id) for _ in rows])
         conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-
-
-# --- the bare queries ----------------------------------------------------------------
-
-
-def bare_queries(url: str, round_id: int) -> list[tuple[str, str]]:
-    """The SELECTs publication runs for this round, as SQL text with the values inlined."""
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            round_ = session.get(Round, round_id)
-            survey = session.get(Survey, round_.survey_id)
-            return [
-                (name, str(query.compile(dialect=engine.dialect,
-                                         compile_kwargs={"literal_binds": True})))
-                for name, query in publish_module.aggregation_queries(survey, round_id)
-            ]
-    finally:
-        engine.dispose()
-
-
-def run_bare(url: str, round_id: int) -> dict[str, Any]:
-    queries = bare_queries(url, round_id)
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        conn: Any = sqlite3.connect(make_url(url).database)
-
-        def execute(sql: str) -> int:
-            return len(conn.execute(sql).fetchall())
-    else:
-        import psycopg
-
-        conn = psycopg.connect(
-            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
-
-        def execute(sql: str) -> int:
-            return len(conn.execute(sql).fetchall())
-
-    timings: dict[str, float] = {}
-    for attempt in range(2):  # the first run warms the cache; report the second
-        for name, sql in queries:
-            started = time.perf_counter()
-            execute(sql)
-            if attempt:
-                timings[name] = time.perf_counter() - started
-    conn.close()
-    return {"seconds": sum(timings.values()), "queries": timings,
-            "maxrss_mb": maxrss_mb()}
 
 
 # --- publication ---------------------------------------------------------------------
@@ -255,7 +192,7 @@ def timed(phases: dict[str, float], name: str, fn: Callable[..., Any]) -> Callab
     return wrapper
 
 
-def run_publish(url: str, round_id: int) -> dict[str, Any]:
+def run_publish(url: str, round_id: int, keys: str) -> dict[str, Any]:
     phases: dict[str, float] = {}
     for name, phase in (("_aggregate", "aggregate"), ("_store", "store"),
                         ("delete_raw_responses", "delete_raw")):
@@ -263,7 +200,8 @@ def run_publish(url: str, round_id: int) -> dict[str, Any]:
     # The erasure after commit (checkpoint or VACUUM) runs from speakup.db's listener.
     db_module.erase_deleted_rows = timed(phases, "erase", db_module.erase_deleted_rows)
     engine = make_engine(url)
-    settings = Settings(database_url=url, secret_key="bench")  # noqa: S106
+    settings = Settings(database_url=url, secret_key="bench",  # noqa: S106
+                        round_keys_path=Path(keys))
     with make_session_factory(engine)() as session:
         session.execute(text("SELECT 1")).all()  # connect before the baseline
         baseline = maxrss_mb()
@@ -294,17 +232,15 @@ def child(step: str, *args: str) -> dict[str, Any]:
 def child_main(step: str, args: list[str]) -> None:
     url = args[0]
     if step == "load":
-        n, comment_share = int(args[1]), float(args[2])
+        n, comment_share, keys = int(args[1]), float(args[2]), Path(args[3])
         started = time.perf_counter()
-        round_id = create_round(url, n)
+        round_id, public = create_round(url, n, keys)
         (load_sqlite if url.startswith("sqlite") else load_postgres)(
-            url, n, round_id, comment_share
+            url, n, round_id, public, comment_share
         )
         result = {"round_id": round_id, "seconds": time.perf_counter() - started}
-    elif step == "bare":
-        result = run_bare(url, int(args[1]))
     elif step == "publish":
-        result = run_publish(url, int(args[1]))
+        result = run_publish(url, int(args[1]), args[2])
     else:
         raise SystemExit(f"unknown step {step}")
     print(json.dumps(result))
@@ -337,9 +273,8 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
     print("(2) Publication of a closed round: N respondents x 10 items x 3 questions")
     print(f"    items: {', '.join(ITEMS)}; ~90% answer each item, ~95% each question; "
           f"{comment_share:.0%} leave a comment")
-    header = (f"{'backend':<10} {'N':>9} {'load s':>8} {'bare s':>8} {'publish s':>9} "
-              f"{'aggr':>7} {'store':>6} {'delete':>7} {'erase':>6} {'pub/bare':>8} "
-              f"{'aggr/bare':>9} "
+    header = (f"{'backend':<10} {'N':>9} {'load s':>8} {'publish s':>9} "
+              f"{'aggr':>7} {'store':>6} {'delete':>7} {'erase':>6} "
               f"{'rss MB':>7} {'+MB':>6}")
     print(header)
     workdir = Path(tempfile.mkdtemp(prefix="speakup-bench-"))
@@ -348,28 +283,25 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
             for n in sizes:
                 with fresh_database(backend, pg_url, workdir) as url:
                     migrate.upgrade(url)
-                    load = child("load", url, str(n), str(comment_share))
-                    bare = child("bare", url, str(load["round_id"]))
-                    pub = child("publish", url, str(load["round_id"]))
+                    keys = str(workdir / f"keys-{backend}-{n}")
+                    load = child("load", url, str(n), str(comment_share), keys)
+                    pub = child("publish", url, str(load["round_id"]), keys)
                     phases = pub["phases"]
                     print(
-                        f"{backend:<10} {n:>9,} {load['seconds']:>8.1f} {bare['seconds']:>8.2f} "
+                        f"{backend:<10} {n:>9,} {load['seconds']:>8.1f} "
                         f"{pub['seconds']:>9.2f} {phases.get('aggregate', 0):>7.2f} "
                         f"{phases.get('store', 0):>6.2f} {phases.get('delete_raw', 0):>7.2f} "
                         f"{phases.get('erase', 0):>6.2f} "
-                        f"{pub['seconds'] / bare['seconds']:>8.2f} "
-                        f"{phases.get('aggregate', 0) / bare['seconds']:>9.2f} "
                         f"{pub['maxrss_mb']:>7.0f} {pub['maxrss_mb'] - pub['baseline_mb']:>6.1f}",
                         flush=True,
                     )
-                    detail = ", ".join(f"{k} {v:.2f}" for k, v in bare["queries"].items())
-                    print(f"{'':<10} bare queries: {detail}", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("    publish s = publish_round + commit (one transaction): aggr = GROUP BY queries +")
-    print("    disclosure control, store = payload insert, delete = raw rows; token hashes are")
-    print("    deleted in the remainder; erase = after commit, SQLite's WAL checkpoint (TRUNCATE)")
-    print("    or PostgreSQL's VACUUM of the raw tables (part of publish s).")
+    print("    publish s = publish_round + commit (one transaction): aggr = open the sealed")
+    print("    responses, count them, disclosure control; store = payload insert; delete =")
+    print("    raw rows; token hashes are deleted in the remainder; erase = after commit,")
+    print("    SQLite's WAL checkpoint (TRUNCATE) or PostgreSQL's VACUUM of the raw tables")
+    print("    (part of publish s).")
     print("    rss MB = peak RSS of the publishing process;")
     print("    +MB = growth during publication (what scales with N, if anything).")
 
@@ -448,6 +380,8 @@ def open_round_with_tokens(url: str, count: int) -> tuple[int, list[str]]:
             )
             session.add(round_)
             session.flush()
+            keys = Path(tempfile.mkdtemp(prefix="speakup-bench-keys-"))
+            round_.public_key = RoundKeyFolder(keys).create(round_.id).public_key
             tokens = invitations.issue_tokens(session, round_.id, count,
                                               invitations.token_key(settings))
             session.commit()

@@ -31,6 +31,10 @@ if connection is not None:
     run_migrations(connection)
 else:
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as conn:
-        run_migrations(conn)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            run_migrations(conn)
+    finally:
+        # Also when a revision fails (e.g. 0014's downgrade without its keys): no
+        # connection is left for the garbage collector to close.
+        engine.dispose()

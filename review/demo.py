@@ -29,6 +29,8 @@ from surveys import admin_services, audience, invitations, responses, rounds
 from surveys.itembank import NO, PREFER_NOT_TO_SAY, YES, Item, load_item_bank
 from surveys.models import Survey
 from surveys.published import PREFER_NOT, PublishedRound
+from surveys.round_keys import RoundKeyFolder
+from surveys.sealed_answers import Sealers
 
 DEMO_TITLE = "Staff pulse survey (demo)"
 DEMO_SEED = 2036
@@ -227,17 +229,18 @@ def publish_synthetic_rounds(
     key = invitations.token_key(settings)
     publish_settings = replace(settings, raw_retention_days=0)
     published = []
+    sealers = Sealers()
     for index, ((year, month), size) in enumerate(
         zip(_months_before(today, len(sizes)), sizes, strict=True)
     ):
         opens = dt.datetime.combine(_first_monday(year, month), dt.time(9), zone)
         round_ = rounds.add_round(session, survey, opens)
-        rounds.open_round(session, round_, _at(opens))
+        rounds.open_round(session, round_, _at(opens), keys=RoundKeyFolder.of(settings))
         tokens = invitations.issue_tokens(session, round_.id, size, key)
         step = index / max(len(sizes) - 1, 1)
         for token, person in zip(tokens, people(rng, size, step), strict=True):
             responses.submit_response(session, key, token, responses.Submission(
-                dict(person.answers), dict(person.groups), person.comment))
+                dict(person.answers), dict(person.groups), person.comment), sealers=sealers)
         rounds.close_round(session, round_, _at(round_.closes_at))
         published_day = min(as_utc(round_.closes_at).date() + dt.timedelta(days=1), today)
         clock = FrozenClock(dt.datetime.combine(published_day, dt.time(6), dt.UTC))

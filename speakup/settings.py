@@ -89,6 +89,9 @@ class Settings:
     # Files a reporter may attach to a report, and the largest size of each.
     attachments_max: int = 5
     attachment_max_mb: int = 10
+    # Where each open round's private key lives (README "Raw answers are crypto-shredded");
+    # None: <instance>/round-keys. Never inside the database, so no copy of it holds one.
+    round_keys_path: Path | None = None
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -157,6 +160,8 @@ class Settings:
             reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
             attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
             attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
+            round_keys_path=Path(env["SPEAKUP_ROUND_KEYS_PATH"]).resolve()
+            if env.get("SPEAKUP_ROUND_KEYS_PATH") else None,
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -165,6 +170,10 @@ class Settings:
     @property
     def secret_key_file(self) -> Path:
         return self.instance_path / SECRET_KEY_FILE
+
+    @property
+    def round_keys_folder(self) -> Path:
+        return self.round_keys_path or self.instance_path / "round-keys"
 
     @property
     def outbox_path(self) -> Path:

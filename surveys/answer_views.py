@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from speakup.promises import protection_statement
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
-from speakup.web import db, public, settings
+from speakup.web import db, public, services, settings
 from surveys import tryout
 from surveys.invitations import token_key
 from surveys.itembank import Item, load_item_bank
@@ -33,6 +33,7 @@ from surveys.responses import (
     read_form,
     submit_response,
 )
+from surveys.sealed_answers import SEALERS
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
@@ -76,7 +77,8 @@ def answer(token: str) -> str | Response | tuple[str, int]:
                                asked=asked)
     if not problems:
         try:
-            submit_response(db(), key, token, submission, invitation=invitation)
+            submit_response(db(), key, token, submission, invitation=invitation,
+                            sealers=services().extras[SEALERS])
         except LinkNotUsable as exc:
             db().rollback()
             return _state_page(exc.state)

@@ -19,6 +19,7 @@ from surveys import admin_services, audience, confirm, rounds
 from surveys.invitations import send_pending_mail, token_key
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
+from surveys.round_keys import RoundKeyFolder
 
 ACTOR = "cli"
 
@@ -234,7 +235,7 @@ def rounds_open(round_id: int, send: bool, yes: bool) -> None:
     """Open a scheduled round now and queue its invitations."""
     _confirm(round_id, "open", yes)
     _with_round(round_id, lambda svc, s, r: (
-        rounds.open_round(s, r, svc.clock, actor=ACTOR)
+        rounds.open_round(s, r, svc.clock, keys=RoundKeyFolder.of(svc.settings), actor=ACTOR)
         and f"Opened round {r.id}: {r.invited_count} invitation(s) queued."
     ))
     if send:

@@ -18,6 +18,7 @@ from speakup.web import Services
 from surveys import admin_services, audience, rounds
 from surveys.itembank import load_item_bank
 from surveys.models import Survey
+from surveys.round_keys import RoundKeyFolder
 
 DEMO_TITLE = "Quarterly staff pulse (live demo)"
 DEMO_TEAMS = ("Emergency department", "Surgery", "Community services", "Corporate services",
@@ -45,7 +46,7 @@ def seed(session: Session, svc: Services, say: Callable[[str], None]) -> None:
     addresses = [f"staff{i:02d}@demo.speakup.local" for i in range(1, DEMO_AUDIENCE + 1)]
     audience.replace_audience(session, clock, survey, addresses, actor="demo")
     round_ = rounds.add_round(session, survey, clock.now())
-    rounds.open_round(session, round_, clock)
+    rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
     rounds.plan_survey_rounds(session, survey, clock)
     where = "the SMTP server" if settings.smtp_url else settings.outbox_path
     say(f"Demo survey “{DEMO_TITLE}”: a round is open for {DEMO_AUDIENCE} demo addresses; "

@@ -13,17 +13,18 @@ from sqlalchemy import delete, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from speakup.db import is_sqlite, request_erasure
-from surveys.models import Response, ResponseAnswer, ResponseGroup, TokenHash
+from surveys.models import Response, TokenHash
 
 __all__ = ["RAW_TABLES", "delete_raw_responses", "delete_round_rows"]
 
-RawTable = type[Response | ResponseAnswer | ResponseGroup | TokenHash]
-RAW_TABLES: tuple[RawTable, ...] = (ResponseAnswer, ResponseGroup, Response)
+RawTable = type[Response | TokenHash]
+# Answers, groups and comments are inside each sealed response (migration 0014).
+RAW_TABLES: tuple[RawTable, ...] = (Response,)
 _SQLITE_DELETE_BATCH = 50_000
 
 
 def delete_raw_responses(session: Session, round_id: int) -> None:
-    """Delete a round's answers, groups and responses."""
+    """Delete a round's sealed responses (its key file is destroyed by the caller's commit)."""
     for table in RAW_TABLES:
         delete_round_rows(session, table, round_id)
 

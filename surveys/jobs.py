@@ -26,6 +26,7 @@ from surveys.invitations import (
 )
 from surveys.models import Round
 from surveys.publish import purge_expired_raw
+from surveys.round_keys import RoundKeyFolder
 
 log = logging.getLogger("surveys.jobs")
 T = TypeVar("T")
@@ -48,7 +49,8 @@ def plan(svc: Services) -> None:
 
 
 def open_due(svc: Services) -> None:
-    _in_transaction(svc, "open rounds", lambda s: rounds.open_due_rounds(s, svc.clock))
+    _in_transaction(svc, "open rounds", lambda s: rounds.open_due_rounds(
+        s, svc.clock, RoundKeyFolder.of(svc.settings)))
 
 
 def remind(svc: Services) -> None:

@@ -1,6 +1,6 @@
 """Survey tables. Responses carry no token, address, time or ordered id (rule 4).
 
-The raw tables (responses, their answers and groups, token hashes) are ``WITHOUT
+The raw tables (sealed responses, token hashes) are ``WITHOUT
 ROWID`` on SQLite: stored in the order of their random keys, with no hidden rowid
 counting arrivals (migration 0005). PostgreSQL's heap order is a stated limit (README).
 """
@@ -20,7 +20,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -116,6 +115,9 @@ class Round(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     published_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     raw_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # X25519 public key every response of this round is sealed to (set when it opens);
+    # its private key is only ever in the round key folder, never in the database.
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
 
 
 class MailStatus(enum.StrEnum):
@@ -162,50 +164,19 @@ class TokenHash(Base):
 
 
 class Response(Base):
-    """One anonymous response: no token, no address, no time; a random id."""
+    """One anonymous response, sealed: no token, no address, no time, no plaintext; a random id.
+
+    ``sealed`` holds the answers, groups and comment as one blob only the round's
+    private key opens (:mod:`surveys.sealed_answers`; migration 0014 replaced the
+    plaintext answer and group tables and the comment column).
+    """
 
     __tablename__ = "responses"
     __table_args__ = ({"sqlite_with_rowid": False},)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # secrets.token_hex(16)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
-    comment: Mapped[str | None] = mapped_column(Text, default=None)
-
-
-class ResponseAnswer(Base):
-    """One answer to one item; aggregated with GROUP BY at publication."""
-
-    __tablename__ = "response_answers"
-    __table_args__ = (
-        Index("ix_response_answers_round_item", "round_id", "item_id"),
-        {"sqlite_with_rowid": False},
-    )
-
-    # No foreign key to responses (migration 0004): PostgreSQL checks such a key with one
-    # query per deleted response, which made erasing a 1 M-response round at publication
-    # take a minute. Answers are written with their response in one transaction, and
-    # the round key below still removes them with their round.
-    response_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    # Denormalised so publication can group a round's answers without a join.
-    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
-    value: Mapped[int] = mapped_column(SmallInteger)
-
-
-class ResponseGroup(Base):
-    """The self-declared group of one response for one demographic question."""
-
-    __tablename__ = "response_groups"
-    __table_args__ = (
-        Index("ix_response_groups_round_dimension", "round_id", "dimension"),
-        {"sqlite_with_rowid": False},
-    )
-
-    # No foreign key to responses, as for ResponseAnswer (migration 0004).
-    response_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
-    option: Mapped[str] = mapped_column(String(64))  # "prefer_not" when declined
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PublishedResult(Base):

@@ -1,4 +1,4 @@
-"""Publish a closed round: aggregate in SQL, apply disclosure control, store, erase raw rows.
+"""Publish a closed round: open its sealed answers, aggregate, disclose, store, shred the key.
 
 Publication is the only way survey answers leave the raw tables (DESIGN.md rules 4
 and 5). It runs in one transaction (a savepoint inside the caller's transaction):
@@ -6,19 +6,27 @@ and 5). It runs in one transaction (a savepoint inside the caller's transaction)
 1. claim the round with a conditional ``UPDATE rounds SET status = 'published' …
    WHERE id = :id AND status = 'closed'`` — of two publishers racing, one wins and
    the other returns the winner's stored result;
-2. aggregate with GROUP BY in the database: respondents per group; item × value
-   counts overall and item × group × value per dimension; per-respondent scale
-   scores (reverse-scoring by CASE, only with enough items answered) grouped into
-   a (sum, count) histogram overall and per group. Every result set is bounded by
-   items × groups × scale points, never by the number of respondents, so memory
-   stays flat however large the round is (comments aside: they are the output);
+2. open the round's sealed responses in this process with the round's private key
+   (:func:`surveys.sealed_answers.read_round_responses`; the key file lives in the
+   round key folder, never in the database) and count them in memory: respondents
+   per group; item × value counts overall and item × group × value per dimension;
+   per-respondent scale scores (reverse-scored, only with enough items answered)
+   into a (sum, count) histogram overall and per group — the same figures the
+   GROUP BY queries over plaintext tables produced before migration 0014. Responses
+   stream in batches and every tally is bounded by items × groups × scale points,
+   so memory stays flat however large the round is (comments aside: the output);
 3. pass every breakdown through :mod:`speakup.disclosure` with the round's frozen
    ``k`` and store the :class:`~surveys.published.PublishedRound` payload;
 4. delete the round's token hashes and (unless ``raw_retention_days`` keeps them
-   for a while, see :func:`purge_expired_raw`) its responses, answers and groups.
+   for a while, see :func:`purge_expired_raw`) its sealed responses, and destroy the
+   round's private key file once the caller's transaction commits
+   (:func:`surveys.round_keys.destroy_after_commit`): from then on every copy of the
+   sealed responses — table files, WAL, backups, replicas — is unreadable.
 
 Any failure rolls the savepoint back: the round stays ``closed`` with its raw rows
-and nothing stored. Re-running on a published round returns the stored result.
+and its key, and nothing is stored. A missing key file fails publication with a
+PublicationError saying where the key was expected (never an empty publication).
+Re-running on a published round returns the stored result.
 
 Disclosure control is decided once, over the whole round, by
 :func:`surveys.round_disclosure.decide_suppression`: one hidden-group pattern per
@@ -32,26 +40,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import (
-    String,
-    and_,
-    case,
-    cast,
-    func,
-    null,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import CompoundSelect, Select
 
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
@@ -60,16 +57,7 @@ from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
-from surveys.models import (
-    PublishedResult,
-    Response,
-    ResponseAnswer,
-    ResponseGroup,
-    Round,
-    RoundStatus,
-    Survey,
-    TokenHash,
-)
+from surveys.models import PublishedResult, Round, RoundStatus, Survey, TokenHash
 from surveys.naming import round_label
 from surveys.published import (
     PREFER_NOT,
@@ -88,11 +76,12 @@ from surveys.round_disclosure import (
     decide_suppression,
     round_mean,
 )
+from surveys.round_keys import RoundKeyFolder, RoundKeyMissing, destroy_after_commit
+from surveys.sealed_answers import read_round_bodies
 
 __all__ = [
     "PublicationError",
     "SuppressionPreview",
-    "aggregation_queries",
     "preview_suppression",
     "publish_round",
     "purge_expired_raw",
@@ -135,20 +124,22 @@ def publish_round(
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
     keep_raw = settings.raw_retention_days > 0
+    keys = RoundKeyFolder.of(settings)
     session.flush()
     try:
         with session.begin_nested():
             if not _claim(session, round_.id, clock.today(), raw_deleted=not keep_raw):
                 raise _Lost
             try:
-                published = _aggregate(session, round_, survey, plan, k, clock.today())
-            except SuppressionError as exc:
+                published = _aggregate(session, round_, survey, plan, k, clock.today(), keys)
+            except (SuppressionError, RoundKeyMissing) as exc:
                 raise PublicationError(f"Round {round_.id}: {exc}") from exc
             _store(session, published)
             delete_round_rows(session, TokenHash, round_.id)
             forget_round_mail(session, round_.id, settings)
             if not keep_raw:
                 delete_raw_responses(session, round_.id)
+                destroy_after_commit(session, keys, round_.id, round_.public_key)
     except _Lost:
         session.expire(round_)
         stored = session.get(PublishedResult, round_.id, populate_existing=True)
@@ -175,15 +166,18 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
     The confirmation pages show admins which groups publication will hide; taking it
     from the same `decide_suppression` call on the same aggregates means the page and
     the publication cannot disagree (unless answers arrive in between). Reads only.
+    It opens the sealed answers, so it needs the round key folder: on a host without
+    it, the PublicationError says where the key is expected.
     """
     survey = session.get(Survey, round_.survey_id)
     if survey is None:  # pragma: no cover - the foreign key prevents it
         raise PublicationError(f"Round {round_.id} has no survey.")
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
+    keys = RoundKeyFolder.of(settings)
     try:
-        suppression = decide_suppression(_aggregates(session, round_.id, plan).truth, k)
-    except SuppressionError as exc:
+        suppression = decide_suppression(_aggregates(session, round_.id, plan, keys).truth, k)
+    except (SuppressionError, RoundKeyMissing) as exc:
         raise PublicationError(f"Round {round_.id}: {exc}") from exc
     return SuppressionPreview(k, plan.dimensions, suppression)
 
@@ -192,12 +186,14 @@ def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int
     """Delete raw responses of published rounds kept past their retention; return rounds purged.
 
     With ``SPEAKUP_RAW_RETENTION_DAYS=N`` (N > 0) a published round keeps its raw rows
-    until ``published_on + N`` days; from that day on this deletes them. Idempotent;
-    never commits (the scheduler job does).
+    until ``published_on + N`` days; from that day on this deletes them and, once the
+    caller commits, destroys the round's key file. Idempotent; never commits (the
+    scheduler job does).
     """
     cutoff = clock.today() - dt.timedelta(days=settings.raw_retention_days)
-    due = session.scalars(
-        select(Round.id)
+    keys = RoundKeyFolder.of(settings)
+    due = session.execute(
+        select(Round.id, Round.public_key)
         .where(
             Round.status == RoundStatus.PUBLISHED.value,
             Round.raw_deleted.is_(False),
@@ -206,7 +202,7 @@ def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int
         .order_by(Round.id)
     ).all()
     purged = 0
-    for round_id in due:
+    for round_id, public_key in due:
         with session.begin_nested():
             claimed = session.execute(
                 update(Round)
@@ -216,6 +212,7 @@ def purge_expired_raw(session: Session, settings: Settings, clock: Clock) -> int
             ).rowcount
             if claimed:
                 delete_raw_responses(session, round_id)
+                destroy_after_commit(session, keys, round_id, public_key)
                 purged += 1
     if purged:
         session.expire_all()
@@ -348,24 +345,122 @@ class _Aggregates:
     overall: dict[str, dict[int, int]]
     by_group: dict[str, dict[GroupKey, dict[int, int]]]
     histograms: dict[str, Any]
+    comments: list[str]
     truth: RoundTruth
 
 
-def _aggregates(session: Session, round_id: int, plan: _Plan) -> _Aggregates:
-    """Run every GROUP BY publication needs and shape the result for the disclosure decision."""
-    total, group_sizes = _respondent_counts(session, round_id)
-    overall_values, group_values = _item_value_counts(session, round_id, plan.items)
-    histograms = {s.row_id: _score_histograms(session, round_id, s) for s in plan.scales}
-    truth = _truth(plan, total, group_sizes, overall_values, group_values, histograms)
-    return _Aggregates(total, group_sizes, overall_values, group_values, histograms, truth)
+class _Combination:
+    """The tallies of the respondents who gave one combination of group answers."""
+
+    __slots__ = ("answers", "n", "scores")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.answers: Counter[tuple[str, int]] = Counter()
+        self.scores: Counter[tuple[str, int, int]] = Counter()
+
+
+class _Tally:
+    """Count opened responses into the figures publication needs (bounded by the plan).
+
+    Exactly what the GROUP BY queries over the plaintext tables counted before
+    migration 0014: every response is a respondent; every stored group answer counts
+    towards its group; item × value over the survey's items (any stored value);
+    scale scores from answers on the instrument's scale, reverse-scored, only with at
+    least the scale's minimum answered.
+
+    Responses are counted per combination of group answers (a few hundred at most),
+    one C-level counter update each; the per-group figures are summed from those at
+    the end, which keeps the per-response work small.
+    """
+
+    def __init__(self, plan: _Plan) -> None:
+        self.items = frozenset(item.id for item in plan.items)
+        self.total = 0
+        self.combinations: dict[tuple[GroupKey, ...], _Combination] = {}
+        # (row id, ((item id, stored value -> scored value), …), minimum answered)
+        self.scales = [
+            (s.row_id,
+             tuple((i.id, {v: s.instrument.scale.max_value + 1 - v if i.reverse else v
+                           for v in range(s.instrument.scale.min_value,
+                                          s.instrument.scale.max_value + 1)})
+                   for i in s.asked),
+             s.min_answered)
+            for s in plan.scales
+        ]
+        self.comments: list[str] = []
+
+    def add(self, body: Mapping[str, Any]) -> None:
+        self.total += 1
+        answers = body["a"]
+        groups = tuple(body["g"].items())
+        combination = self.combinations.get(groups)
+        if combination is None:
+            combination = self.combinations[groups] = _Combination()
+        combination.n += 1
+        combination.answers.update(answers.items())
+        for row_id, scoring, minimum in self.scales:
+            got = [v for v in [scored.get(answers.get(i)) for i, scored in scoring]
+                   if v is not None]
+            if len(got) >= minimum:
+                combination.scores[row_id, sum(got), len(got)] += 1
+        comment = body["c"]
+        if comment and comment.strip():
+            self.comments.append(comment.strip())
+
+    def group_sizes(self) -> dict[GroupKey, int]:
+        sizes: Counter[GroupKey] = Counter()
+        for groups, combination in self.combinations.items():
+            for group in groups:
+                sizes[group] += combination.n
+        return dict(sizes)
+
+    def values(self) -> tuple[dict[str, dict[int, int]], dict[str, dict[GroupKey, dict[int, int]]]]:
+        overall: dict[str, dict[int, int]] = defaultdict(dict)
+        by_group: dict[str, dict[GroupKey, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        for groups, combination in self.combinations.items():
+            for (item_id, value), n in combination.answers.items():
+                if item_id not in self.items:
+                    continue
+                value = int(value)
+                overall[item_id][value] = overall[item_id].get(value, 0) + n
+                for group in groups:
+                    cell = by_group[item_id][group]
+                    cell[value] = cell.get(value, 0) + n
+        return overall, by_group
+
+    def histograms(self) -> dict[str, Any]:
+        found: dict[str, Any] = {row_id: ({}, defaultdict(dict)) for row_id, _, _ in self.scales}
+        for groups, combination in self.combinations.items():
+            for (row_id, total, answered), n in combination.scores.items():
+                overall, by_group = found[row_id]
+                pair = (total, answered)
+                overall[pair] = overall.get(pair, 0) + n
+                for group in groups:
+                    by_group[group][pair] = by_group[group].get(pair, 0) + n
+        return found
+
+
+def _aggregates(session: Session, round_id: int, plan: _Plan, keys: RoundKeyFolder
+                ) -> _Aggregates:
+    """Open the round's responses here, count them, and shape the disclosure decision's input."""
+    tally = _Tally(plan)
+    for body in read_round_bodies(session, round_id, keys):
+        tally.add(body)
+    (overall_values, group_values), histograms = tally.values(), tally.histograms()
+    group_sizes = tally.group_sizes()
+    truth = _truth(plan, tally.total, group_sizes, overall_values, group_values, histograms)
+    return _Aggregates(tally.total, group_sizes, overall_values, group_values, histograms,
+                       tally.comments, truth)
 
 
 def _aggregate(
-    session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date
+    session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date,
+    keys: RoundKeyFolder,
 ) -> PublishedRound:
-    """Aggregate in SQL, decide disclosure once over the whole result, build what is stored."""
+    """Aggregate the opened answers, decide disclosure once over the whole result, build it."""
     round_id = round_.id
-    found = _aggregates(session, round_id, plan)
+    found = _aggregates(session, round_id, plan, keys)
     total, group_sizes = found.total, found.group_sizes
     overall_values, group_values, histograms = found.overall, found.by_group, found.histograms
     suppression = decide_suppression(found.truth, k)
@@ -447,7 +542,7 @@ def _aggregate(
         group_counts=group_counts,
         scales=scales,
         items=items,
-        comments=_comments(session, survey, round_id, total, k),
+        comments=_comments(survey, found.comments, total, k),
     )
 
 
@@ -523,154 +618,13 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def aggregation_queries(
-    survey: Survey, round_id: int
-) -> list[tuple[str, Select[Any] | CompoundSelect]]:
-    """Return, by name, every SELECT that publishing this round runs (the benchmark times them)."""
-    plan = _plan(survey, load_item_bank())
-    return [
-        ("respondents", _respondent_query(round_id)),
-        ("groups", _group_query(round_id)),
-        ("items", _item_query(round_id, plan.items)),
-        ("items x groups", _item_group_query(round_id, plan.items)),
-        *((f"{s.row_id} scores", _score_query(round_id, s)) for s in plan.scales),
-    ]
-
-
-def _respondent_query(round_id: int) -> Select[Any]:
-    return select(func.count()).select_from(Response).where(Response.round_id == round_id)
-
-
-def _group_query(round_id: int) -> Select[Any]:
-    return (
-        select(ResponseGroup.dimension, ResponseGroup.option, func.count())
-        .where(ResponseGroup.round_id == round_id)
-        .group_by(ResponseGroup.dimension, ResponseGroup.option)
-    )
-
-
-def _item_query(round_id: int, items: Sequence[Item]) -> Select[Any]:
-    answers = ResponseAnswer
-    return (
-        select(answers.item_id, answers.value, func.count())
-        .where(answers.round_id == round_id, answers.item_id.in_([i.id for i in items]))
-        .group_by(answers.item_id, answers.value)
-    )
-
-
-def _item_group_query(round_id: int, items: Sequence[Item]) -> Select[Any]:
-    # One join for every dimension at once: measured faster on PostgreSQL than one
-    # join per dimension, and than pivoting the groups to one row per respondent.
-    answers, groups = ResponseAnswer, ResponseGroup
-    return (
-        select(groups.dimension, groups.option, answers.item_id, answers.value, func.count())
-        .join(groups, groups.response_id == answers.response_id)
-        .where(
-            answers.round_id == round_id,
-            groups.round_id == round_id,
-            answers.item_id.in_([i.id for i in items]),
-        )
-        .group_by(groups.dimension, groups.option, answers.item_id, answers.value)
-    )
-
-
-def _score_query(round_id: int, scale: _Scale) -> CompoundSelect:
-    """Respondents per (sum, count) of scored answers, overall (no group) and per group.
-
-    A respondent's score is sum / count of their scored answers; counting
-    respondents per (sum, count) pair keeps the result small (a few hundred pairs)
-    while letting means and rounded points be computed exactly. The per-respondent
-    subquery is a CTE read twice (overall, and joined to the groups), so the answers
-    are scanned once per scale.
-    """
-    instrument = scale.instrument
-    answers, groups = ResponseAnswer, ResponseGroup
-    top = instrument.scale.max_value
-    reversed_ids = [item.id for item in scale.asked if item.reverse]
-    scored = (
-        case((answers.item_id.in_(reversed_ids), top + 1 - answers.value), else_=answers.value)
-        if reversed_ids
-        else answers.value
-    )
-    scores = (
-        select(
-            answers.response_id.label("response_id"),
-            func.sum(scored).label("total"),
-            func.count().label("answered"),
-        )
-        .where(
-            answers.round_id == round_id,
-            answers.item_id.in_([item.id for item in scale.asked]),
-            # Only answers on the scale score: prefer-not-to-say or stray values never do.
-            answers.value.between(instrument.scale.min_value, top),
-        )
-        .group_by(answers.response_id)
-        .having(func.count() >= scale.min_answered)
-        .cte(f"scores_{scale.row_id.replace('.', '_')}")
-    )
-    no_group = cast(null(), String(64))
-    overall = select(
-        no_group, no_group, scores.c.total, scores.c.answered, func.count()
-    ).group_by(scores.c.total, scores.c.answered)
-    by_group = (
-        select(groups.dimension, groups.option, scores.c.total, scores.c.answered, func.count())
-        .join(groups, and_(groups.response_id == scores.c.response_id, groups.round_id == round_id))
-        .group_by(groups.dimension, groups.option, scores.c.total, scores.c.answered)
-    )
-    return union_all(overall, by_group)
-
-
-def _respondent_counts(session: Session, round_id: int) -> tuple[int, dict[GroupKey, int]]:
-    total = session.scalar(_respondent_query(round_id))
-    rows = session.execute(_group_query(round_id))
-    return int(total or 0), {(dim, option): int(n) for dim, option, n in rows}
-
-
-def _item_value_counts(
-    session: Session, round_id: int, items: Sequence[Item]
-) -> tuple[dict[str, dict[int, int]], dict[str, dict[GroupKey, dict[int, int]]]]:
-    """Return item -> value -> answers, and item -> (dimension, option) -> value -> answers."""
-    overall: dict[str, dict[int, int]] = defaultdict(dict)
-    for item_id, value, n in session.execute(_item_query(round_id, items)):
-        overall[item_id][int(value)] = int(n)
-    by_group: dict[str, dict[GroupKey, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-    for dim, option, item_id, value, n in session.execute(_item_group_query(round_id, items)):
-        by_group[item_id][dim, option][int(value)] = int(n)
-    return overall, by_group
-
-
-def _score_histograms(
-    session: Session, round_id: int, scale: _Scale
-) -> tuple[dict[tuple[int, int], int], dict[GroupKey, dict[tuple[int, int], int]]]:
-    """Return (sum, count) -> respondents overall and per group, for one scale."""
-    overall: dict[tuple[int, int], int] = {}
-    by_group: dict[GroupKey, dict[tuple[int, int], int]] = defaultdict(dict)
-    for dim, option, total, answered, n in session.execute(_score_query(round_id, scale)):
-        pair = (int(total), int(answered))
-        if dim is None:
-            overall[pair] = int(n)
-        else:
-            by_group[dim, option][pair] = int(n)
-    return overall, by_group
-
-
-def _comments(
-    session: Session, survey: Survey, round_id: int, total: int, k: int
-) -> list[str] | None:
+def _comments(survey: Survey, texts: list[str], total: int, k: int) -> list[str] | None:
     if not survey.comment_question or not comments_may_be_shown(total, k):
         return None
-    texts = [
-        comment.strip()
-        for comment in session.scalars(
-            select(Response.comment).where(
-                Response.round_id == round_id, Response.comment.is_not(None)
-            )
-        )
-        if comment and comment.strip()
-    ]
-    # Storage order would follow insertion order; shuffle so it says nothing.
-    secrets.SystemRandom().shuffle(texts)
-    return texts
+    # Storage order says nothing (random keys), but shuffle anyway so no order leaks.
+    shown = list(texts)
+    secrets.SystemRandom().shuffle(shown)
+    return shown
 
 
 # --- cells and disclosure ------------------------------------------------------------

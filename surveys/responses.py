@@ -1,7 +1,9 @@
 """Answering a survey through a personal link: token states, checking answers, saving one response.
 
-A response row holds the round, the answers, the self-declared groups and the
-optional comment — no token, no address, no time, and a random id (rule 4).
+A response row holds the round and ONE sealed blob of the answers, the self-declared
+groups and the optional comment (:mod:`surveys.sealed_answers`: only the round's
+private key, outside the database, opens it) — no token, no address, no time, and a
+random id (rule 4).
 Exactly one response per token: the token is marked used by a conditional
 `UPDATE … WHERE used = false` in the same transaction as the response is inserted,
 so of two simultaneous submissions one saves and the other is told the link was used.
@@ -20,16 +22,9 @@ from sqlalchemy.orm import Session
 
 from surveys.invitations import hash_token, looks_like_token
 from surveys.itembank import Item, ItemBank, load_item_bank
-from surveys.models import (
-    Response,
-    ResponseAnswer,
-    ResponseGroup,
-    Round,
-    RoundStatus,
-    Survey,
-    TokenHash,
-)
+from surveys.models import Response, Round, RoundStatus, Survey, TokenHash
 from surveys.published import PREFER_NOT
+from surveys.sealed_answers import Sealers
 
 COMMENT_MAX = 2000
 ITEM_FIELD = "item-"
@@ -234,6 +229,7 @@ def check(survey: Survey, submission: Submission, bank: ItemBank | None = None, 
 def submit_response(
     session: Session, key: bytes, token: str, submission: Submission,
     bank: ItemBank | None = None, *, invitation: Invitation | None = None,
+    sealers: Sealers | None = None,
 ) -> str:
     """Save one response for this link and mark the link used; return the response's random id.
 
@@ -241,7 +237,9 @@ def submit_response(
     either way). Never commits: the caller commits, and a rollback undoes both the
     response and the link being marked used. `invitation`, when given, must be this
     token's `look_up(..., lock=True)` made earlier in the same transaction (the
-    answering view's), so the link is not looked up a second time.
+    answering view's), so the link is not looked up a second time. `sealers` is the
+    process's sealer cache (the web app keeps one): without it each response gets a
+    sealer of its own, which is as safe but costs publication one X25519 per response.
     """
     if invitation is None:
         invitation = look_up(session, key, token, lock=True)
@@ -253,6 +251,11 @@ def submit_response(
     problems = check(invitation.survey, submission, bank)
     if problems:
         raise AnswerError(problems)
+    round_ = invitation.round
+    if round_.public_key is None:
+        raise AnswerError([Problem("form", (
+            "This round cannot take answers: it has no key to seal them with. Please tell "
+            "the survey's organisers."))])
     # The conditional update is what makes it exactly one response per token: of two
     # simultaneous submissions only one changes the row.
     claimed = session.execute(
@@ -262,22 +265,11 @@ def submit_response(
     ).rowcount
     if claimed != 1:
         raise LinkNotUsable(LinkState.USED)
-    round_id = invitation.round.id
+    sealer = (sealers or Sealers()).for_round(round_.id, round_.public_key)
     response_id = secrets.token_hex(16)
-    # Core inserts on the tables (not the ORM bulk path): one statement for the
-    # response, one executemany each for its answers and its groups.
     session.execute(insert(Response.__table__).values(
-        id=response_id, round_id=round_id, comment=submission.comment or None))
-    if submission.answers:
-        session.execute(insert(ResponseAnswer.__table__), [
-            {"response_id": response_id, "item_id": item_id, "round_id": round_id, "value": v}
-            for item_id, v in submission.answers.items()
-        ])
-    if submission.groups:
-        session.execute(insert(ResponseGroup.__table__), [
-            {"response_id": response_id, "dimension": q, "round_id": round_id, "option": o}
-            for q, o in submission.groups.items()
-        ])
+        id=response_id, round_id=round_.id,
+        sealed=sealer.seal(submission.answers, submission.groups, submission.comment or None)))
     return response_id
 
 

@@ -43,6 +43,7 @@ from surveys.models import (
 from surveys.naming import day
 from surveys.publish import publish_round
 from surveys.published import PublishedRound, published_round
+from surveys.round_keys import RoundKeyFolder
 from surveys.schedule import RoundTimes, ScheduleError, parse_schedule, round_window
 
 log = logging.getLogger("surveys.rounds")
@@ -148,9 +149,14 @@ def plan_rounds(session: Session, clock: Clock, ahead: int = PLAN_AHEAD) -> list
 
 
 def open_round(
-    session: Session, round_: Round, clock: Clock, *, actor: str | None = None
+    session: Session, round_: Round, clock: Clock, *, keys: RoundKeyFolder,
+    actor: str | None = None,
 ) -> bool:
-    """Open a scheduled round now: freeze k, queue one invitation per audience address.
+    """Open a scheduled round now: freeze k, make its key pair, queue one invitation per address.
+
+    The round's private key is written to `keys` (a file outside the database) and its
+    public key stored on the row, which every web host seals answers to
+    (:mod:`surveys.round_keys`).
 
     Returns False (and does nothing) if the round was not scheduled any more.
     `actor` marks a manual opening, which is audited; a manual opening may come
@@ -176,15 +182,24 @@ def open_round(
     times = times_if_opened(round_, survey, clock)
     # Reminders whose time has already passed (a late opening) are skipped, not bunched.
     passed = sum(1 for t in times.reminders if t <= now)
-    moved = session.execute(
-        update(Round)
-        .where(Round.id == round_.id, Round.status == RoundStatus.SCHEDULED.value)
-        .values(status=RoundStatus.OPEN.value, min_group_size=k, opened_at=now,
-                reminders_sent=passed, closes_at=times.closes_at,
-                reminder_times=[t.isoformat() for t in times.reminders])
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    # The key file exists before the row names its public key; a process that loses
+    # the race below destroys its own file (the file name carries the key's fingerprint).
+    new_key = keys.create(round_.id)
+    try:
+        moved = session.execute(
+            update(Round)
+            .where(Round.id == round_.id, Round.status == RoundStatus.SCHEDULED.value)
+            .values(status=RoundStatus.OPEN.value, min_group_size=k, opened_at=now,
+                    reminders_sent=passed, closes_at=times.closes_at,
+                    reminder_times=[t.isoformat() for t in times.reminders],
+                    public_key=new_key.public_key)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    except BaseException:
+        new_key.discard()
+        raise
     if not moved:
+        new_key.discard()
         session.refresh(round_)
         return False
     session.execute(
@@ -233,7 +248,7 @@ def times_if_opened(round_: Round, survey: Survey, clock: Clock) -> RoundTimes:
     return RoundTimes(as_utc(round_.opens_at), as_utc(round_.closes_at), _times(round_))
 
 
-def open_due_rounds(session: Session, clock: Clock) -> list[Round]:
+def open_due_rounds(session: Session, clock: Clock, keys: RoundKeyFolder) -> list[Round]:
     """Open every scheduled round whose time has come; drop those whose window was missed."""
     now = _utc(clock)
     due = session.scalars(
@@ -254,7 +269,7 @@ def open_due_rounds(session: Session, clock: Clock) -> list[Round]:
             session.execute(delete(Round).where(Round.id == round_.id,
                                                 Round.status == RoundStatus.SCHEDULED.value))
             continue
-        if open_round(session, round_, clock):
+        if open_round(session, round_, clock, keys=keys):
             opened.append(round_)
     return opened
 

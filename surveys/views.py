@@ -26,6 +26,7 @@ from surveys.forms import (
 from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
 from surveys.publish import PublicationError
+from surveys.round_keys import RoundKeyFolder
 
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
 
@@ -211,7 +212,8 @@ def _act(round_: Round, action: str) -> Response:
     actor = current_user.email
     try:
         if action == "open":
-            rounds.open_round(db(), round_, clock(), actor=actor)
+            rounds.open_round(db(), round_, clock(), keys=RoundKeyFolder.of(settings()),
+                              actor=actor)
             message = (f"Round opened: {round_.invited_count} invitation(s) queued; the "
                        "scheduler sends them within a minute.")
         elif action == "close":

@@ -8,6 +8,7 @@ from speakup import scheduler
 from speakup.jobs import register_job
 from speakup.web import services
 from surveys import answer_views, cli, demo, jobs, views
+from surveys.sealed_answers import SEALERS, Sealers
 
 
 def init_app(app: Flask) -> None:
@@ -19,6 +20,8 @@ def init_app(app: Flask) -> None:
     for job in jobs.JOBS:
         register_job(app, job)
     extras = services(app).extras
+    # This process's sealers (one ephemeral key per open round), in memory only.
+    extras[SEALERS] = Sealers()
     extras.setdefault("admin_links", []).append(
         ("surveys_admin.index", "Surveys — questions, schedule, audience and rounds")
     )

@@ -25,6 +25,7 @@ from speakup.clock import FrozenClock
 from speakup.web import services
 from surveys import invitations, responses, rounds
 from surveys.models import PublishedResult
+from surveys.round_keys import RoundKeyFolder
 
 K = 5
 pytest_plugins = ["review_fixtures"]
@@ -34,7 +35,8 @@ SPEAK = ["speak_1", "speak_2", "speak_3", "speak_4"]
 def publish_by_hand(session, settings, survey, people, opens, opened, closed, published_on):
     """Plan a round at ``opens``, open it at ``opened``, close it at ``closed``, publish."""
     round_ = rounds.add_round(session, survey, opens)
-    rounds.open_round(session, round_, FrozenClock(opened), actor="admin@example.org")
+    rounds.open_round(session, round_, FrozenClock(opened), keys=RoundKeyFolder.of(settings),
+                      actor="admin@example.org")
     key = invitations.token_key(settings)
     tokens = invitations.issue_tokens(session, round_.id, len(people), key)
     for token, person in zip(tokens, people, strict=True):

@@ -13,16 +13,11 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from speakup.disclosure import HIDDEN
-from surveys.models import (
-    PublishedResult,
-    Response,
-    ResponseAnswer,
-    ResponseGroup,
-    Round,
-    Survey,
-    TokenHash,
-)
+from speakup.settings import Settings
+from surveys.models import PublishedResult, Response, Round, Survey, TokenHash
 from surveys.published import PublishedRound
+from surveys.round_keys import RoundKeyFolder
+from surveys.sealed_answers import Sealers
 
 ETHNICITY = {
     "id": "ethnicity",
@@ -78,14 +73,17 @@ def make_round(
     session: Session,
     survey: Survey,
     *,
+    keys: Settings | RoundKeyFolder,
     status: str = "closed",
     k: int | None = 5,
     invited: int = 200,
     opens_at: dt.datetime | None = None,
 ) -> Round:
+    """Add a round as opening would leave it: its key file in `keys`, its public key on the row."""
     opens = opens_at or dt.datetime(2026, 2, 2, 9, 0, tzinfo=dt.UTC) + dt.timedelta(
         minutes=secrets.randbelow(24 * 60)
     )
+    folder = keys if isinstance(keys, RoundKeyFolder) else RoundKeyFolder.of(keys)
     round_ = Round(
         survey_id=survey.id,
         status=status,
@@ -99,27 +97,23 @@ def make_round(
     )
     session.add(round_)
     session.flush()
+    round_.public_key = folder.create(round_.id).public_key
+    session.flush()
     return round_
 
 
-def add_responses(session: Session, round_: Round, respondents: Iterable[Respondent]) -> list[str]:
-    """Bulk-insert responses with their answers and groups; return the response ids."""
-    responses, answers, groups = [], [], []
+def add_responses(session: Session, round_: Round, respondents: Iterable[Respondent],
+                  sealers: Sealers | None = None) -> list[str]:
+    """Bulk-insert sealed responses, as web processes write them; return the response ids."""
+    assert round_.public_key is not None, "make the round with make_round(keys=...)"
+    sealer = (sealers or Sealers()).for_round(round_.id, round_.public_key)
+    responses = []
     for person in respondents:
-        rid = secrets.token_hex(16)
-        responses.append({"id": rid, "round_id": round_.id, "comment": person.comment})
-        answers += [
-            {"response_id": rid, "item_id": item, "round_id": round_.id, "value": value}
-            for item, value in person.answers.items()
-            if value is not None
-        ]
-        groups += [
-            {"response_id": rid, "dimension": dim, "round_id": round_.id, "option": option}
-            for dim, option in person.groups.items()
-        ]
-    for model, rows in ((Response, responses), (ResponseAnswer, answers), (ResponseGroup, groups)):
-        if rows:
-            session.execute(insert(model), rows)
+        answers = {item: value for item, value in person.answers.items() if value is not None}
+        responses.append({"id": secrets.token_hex(16), "round_id": round_.id,
+                          "sealed": sealer.seal(answers, dict(person.groups), person.comment)})
+    if responses:
+        session.execute(insert(Response), responses)
     session.flush()
     return [r["id"] for r in responses]
 
@@ -170,7 +164,7 @@ def random_respondents(rng: random.Random, bank, item_ids: Sequence[str], count:
 
 def raw_row_counts(session: Session, round_id: int) -> dict[str, int]:
     counts = {}
-    for model in (Response, ResponseAnswer, ResponseGroup, TokenHash):
+    for model in (Response, TokenHash):
         counts[model.__tablename__] = session.scalar(
             select(func.count()).select_from(model).where(model.round_id == round_id)
         )
@@ -226,3 +220,38 @@ def assert_nothing_recoverable(published: PublishedRound) -> None:
                 assert published.group_counts[dim.id][group] is not HIDDEN
             rest = row.overall.n - sum(c.n for c in shown.values())
             assert rest == 0 or rest >= k, (row.id, dim.id, rest)
+
+
+def add_plaintext_round(session: Session, survey: Survey, people: Sequence[Respondent], *,
+                        status: str = "closed", raw_deleted: bool = False) -> tuple[int, list[str]]:
+    """A round with plaintext raw rows, as schemas 0004 to 0013 stored them (migration tests)."""
+    opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC) + dt.timedelta(days=secrets.randbelow(900))
+    round_id = session.execute(text(
+        "INSERT INTO rounds (survey_id, status, opens_at, closes_at, reminder_times, "
+        "reminders_sent, min_group_size, invited_count, raw_deleted) VALUES (:s, :st, :o, :c, "
+        "'[]', 0, 5, 40, :d) RETURNING id"),
+        {"s": survey.id, "st": status, "o": opens, "c": opens + dt.timedelta(days=14),
+         "d": raw_deleted}).scalar_one()
+    ids = []
+    for person in people:
+        rid = secrets.token_hex(16)
+        ids.append(rid)
+        session.execute(text("INSERT INTO responses (id, round_id, comment) VALUES (:i, :r, :c)"),
+                        {"i": rid, "r": round_id, "c": person.comment})
+        for item, value in person.answers.items():
+            session.execute(text("INSERT INTO response_answers (response_id, item_id, round_id, "
+                                 "value) VALUES (:i, :t, :r, :v)"),
+                            {"i": rid, "t": item, "r": round_id, "v": value})
+        for dim, option in person.groups.items():
+            session.execute(text("INSERT INTO response_groups (response_id, dimension, round_id, "
+                                 "option) VALUES (:i, :d, :r, :o)"),
+                            {"i": rid, "d": dim, "r": round_id, "o": option})
+    session.flush()
+    return round_id, ids
+
+
+def plaintext_counts(session: Session, round_id: int) -> dict[str, int]:
+    """Rows per raw table of a round in the plaintext schema (before migration 0014)."""
+    return {table: session.scalar(text(f"SELECT count(*) FROM {table} WHERE round_id = :r"),
+                                  {"r": round_id})
+            for table in ("responses", "response_answers", "response_groups", "token_hashes")}

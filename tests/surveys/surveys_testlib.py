@@ -22,6 +22,8 @@ from speakup.settings import Settings
 from surveys import admin_services, audience, rounds
 from surveys.invitations import issue_tokens, token_key
 from surveys.models import Round, Survey
+from surveys.round_keys import RoundKeyFolder
+from surveys.sealed_answers import OpenedResponse, read_round_responses
 
 SPEC: dict[str, Any] = {
     "title": "Pulse check",
@@ -59,11 +61,19 @@ def make_survey(session: Session, clock: Clock, settings: Settings,
     return survey
 
 
-def open_round_now(session: Session, clock: Clock, survey: Survey) -> Round:
-    """Add a round opening now and open it (invitations queued, nothing sent)."""
+def open_round_now(session: Session, clock: Clock, survey: Survey, settings: Settings) -> Round:
+    """Add a round opening now and open it (invitations queued, nothing sent).
+
+    Its private key goes to `settings`' round key folder, where publication looks.
+    """
     round_ = rounds.add_round(session, survey, clock.now())
-    assert rounds.open_round(session, round_, clock)
+    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
     return round_
+
+
+def opened(session: Session, settings: Settings, round_: Round) -> list[OpenedResponse]:
+    """The round's responses, opened with its key from `settings`' round key folder."""
+    return list(read_round_responses(session, round_.id, RoundKeyFolder.of(settings)))
 
 
 def tokens_for(session: Session, settings: Settings, round_: Round, n: int) -> list[str]:

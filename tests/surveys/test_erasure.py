@@ -23,11 +23,18 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TEST_SECRET, VENV_BIN, LiveServer, start_gunicorn, stop_server
-from publish_factory import Respondent, add_responses, make_round, raw_row_counts
+from publish_factory import (
+    Respondent,
+    add_plaintext_round,
+    add_responses,
+    make_round,
+    plaintext_counts,
+    raw_row_counts,
+)
 from publish_factory import make_survey as make_closed_survey
 from sqlalchemy import text, update
 from sqlalchemy.engine import Engine, make_url
-from surveys_testlib import addresses, make_survey, open_round_now, tokens_for
+from surveys_testlib import addresses, make_survey, open_round_now, opened, tokens_for
 
 from concerns import keys, services
 from concerns.config import ConcernConfig
@@ -39,8 +46,10 @@ from speakup.settings import Settings
 from surveys import erase
 from surveys.models import TokenHash
 from surveys.publish import publish_round, purge_expired_raw
+from surveys.round_keys import RoundKeyFolder
 
-RAW_TABLES = ("responses", "response_answers", "response_groups", "token_hashes")
+# Answers, groups and comments are sealed inside each response (migration 0014).
+RAW_TABLES = ("responses", "token_hashes")
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 # The receipt's groups are in spans (so none breaks across lines): strip the tags.
 RECEIPT = re.compile(r'id="receipt"[^>]*>(.*?)</p>', re.S)
@@ -69,6 +78,10 @@ class Browser:
         body = urllib.parse.urlencode(data).encode()
         with self.opener.open(self.base + path, data=body, timeout=60) as response:
             return response.geturl(), response.read().decode()
+
+
+def keys_in(instance: Path) -> RoundKeyFolder:
+    return RoundKeyFolder(instance / "round-keys")
 
 
 def csrf(html: str) -> str:
@@ -159,7 +172,7 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
     # Given an open round (k = 3) and six people's links …
     with make_session_factory(engine)() as session:
         survey = make_survey(session, clock, settings, addresses(6))
-        round_ = open_round_now(session, clock, survey)
+        round_ = open_round_now(session, clock, survey, settings)
         tokens = tokens_for(session, settings, round_, 6)
         session.commit()
         round_id = round_.id
@@ -170,12 +183,16 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
     comments = [f"needle-comment-{secrets.token_hex(12)}" for _ in tokens]
     for n, (token, comment) in enumerate(zip(tokens, comments, strict=True)):
         answer(server.url, token, comment, n)
-    with engine.connect() as conn:
-        response_ids = conn.scalars(text("SELECT id FROM responses")).all()
-        hashes = conn.scalars(text("SELECT token_hash FROM token_hashes")).all()
-        assert sorted(conn.scalars(text("SELECT comment FROM responses"))) == sorted(comments)
+    with make_session_factory(engine)() as session:
+        response_ids = session.scalars(text("SELECT id FROM responses")).all()
+        hashes = session.scalars(text("SELECT token_hash FROM token_hashes")).all()
+        assert sorted(r.comment for r in opened(session, settings, round_)) == sorted(comments)
     engine.dispose()
     assert len(response_ids) == 6 and len(hashes) == 6
+    # While the round is open, no file of instance/ holds a comment in plain text (the
+    # database, its -wal, the key folder): each response is one sealed blob.
+    assert_absent(copy_of(instance, tmp_path / "while-open"),
+                  {f"comment {n}": c.encode() for n, c in enumerate(comments)})
     # … and the server keeps serving reads on its pooled connections.
     for token in tokens:
         assert "already been used" in Browser(server.url).get(f"/s/{token}")
@@ -202,6 +219,8 @@ def test_a_copy_of_instance_after_publication_holds_no_raw_answer(
     # The WAL was emptied, and the published result is there (the copy is not just empty).
     assert files.get("speakup.db-wal", b"") == b""
     assert b"published" in files["speakup.db"]
+    # The round's key file was destroyed with the publication's commit.
+    assert not [name for name in files if name.startswith("round-keys/")]
     assert "Traceback" not in server.log()
 
 
@@ -277,11 +296,11 @@ def test_raw_tables_have_no_rowid_on_sqlite(sqlite_in_instance):
         assert conn.scalar(text("PRAGMA secure_delete")) == 1
 
 
-def test_rows_come_back_in_key_order_not_answering_order(sqlite_in_instance):
+def test_rows_come_back_in_key_order_not_answering_order(sqlite_in_instance, instance):
     _, engine = sqlite_in_instance
     with make_session_factory(engine)() as session:
         survey = make_closed_survey(session)
-        round_ = make_round(session, survey)
+        round_ = make_round(session, survey, keys=keys_in(instance))
         ids = add_responses(session, round_, [Respondent({"psafe_1": 3}) for _ in range(50)])
         session.commit()
     with engine.connect() as conn:
@@ -297,13 +316,14 @@ def test_publication_commit_truncates_the_wal(sqlite_in_instance, instance):
     factory = make_session_factory(engine)
     with factory() as session:
         survey = make_closed_survey(session)
-        round_ = make_round(session, survey)
+        round_ = make_round(session, survey, keys=keys_in(instance))
         add_responses(session, round_, [Respondent({"psafe_1": 3}, comment="wal-needle")] * 7)
         session.commit()
     assert wal_size(instance / "speakup.db") > 0
     with factory() as session:
         publish_round(session, session.get(type(round_), round_.id),
-                      Settings(database_url=url, secret_key=TEST_SECRET), FrozenClock())
+                      Settings(instance_path=instance, database_url=url, secret_key=TEST_SECRET),
+                      FrozenClock())
         assert erasure_requested(session) == set(RAW_TABLES)
         assert wal_size(instance / "speakup.db") > 0  # not before the commit …
         session.commit()
@@ -321,8 +341,9 @@ def test_rows_of_a_round_that_stays_do_not_shelter_the_published_ones(sqlite_in_
     with factory() as session:
         # No comment question: the comments are never published, only stored raw.
         survey = make_closed_survey(session, comment_question=None)
-        published, still_open = (make_round(session, survey, opens_at=opens),
-                                 make_round(session, survey, status="open",
+        keys = keys_in(instance)
+        published, still_open = (make_round(session, survey, keys=keys, opens_at=opens),
+                                 make_round(session, survey, keys=keys, status="open",
                                             opens_at=opens + dt.timedelta(days=7)))
         answers = {"psafe_1": 3, "psafe_2": 5, "speak_1": 2, "wres_5": 1}
         comments = [f"stale-{secrets.token_hex(6)}" for _ in range(1500)]
@@ -342,8 +363,8 @@ def test_rows_of_a_round_that_stays_do_not_shelter_the_published_ones(sqlite_in_
             {"token_hash": secrets.token_bytes(32), "round_id": still_open.id, "used": False}
             for _ in range(750)])
         session.commit()
-        publish_round(session, published, Settings(database_url=url, secret_key=TEST_SECRET),
-                      FrozenClock())
+        publish_round(session, published, Settings(instance_path=instance, database_url=url,
+                                                   secret_key=TEST_SECRET), FrozenClock())
         session.commit()
     data = (instance / "speakup.db").read_bytes()
     assert b"kept" in data
@@ -359,7 +380,7 @@ def test_a_rolled_back_deletion_erases_nothing_and_forgets_the_request(sqlite_in
     factory = make_session_factory(engine)
     with factory() as session:
         survey = make_closed_survey(session)
-        round_ = make_round(session, survey)
+        round_ = make_round(session, survey, keys=keys_in(instance))
         add_responses(session, round_, [Respondent({"psafe_1": 3})] * 3)
         session.commit()
     wal_before = wal_size(instance / "speakup.db")
@@ -375,45 +396,50 @@ def test_a_savepoint_release_waits_for_the_real_commit(sqlite_in_instance, insta
     _, engine = sqlite_in_instance
     with make_session_factory(engine)() as session:
         survey = make_closed_survey(session)
-        round_ = make_round(session, survey)
+        round_ = make_round(session, survey, keys=keys_in(instance))
         add_responses(session, round_, [Respondent({"psafe_1": 3})] * 3)
         session.commit()
         with session.begin_nested():
             erase.delete_raw_responses(session, round_.id)
-        assert erasure_requested(session) == {"responses", "response_answers",
-                                              "response_groups"}
+        assert erasure_requested(session) == {"responses"}
         session.commit()
     assert wal_size(instance / "speakup.db") == 0
 
 
 def test_retention_purge_by_the_scheduler_job_erases(sqlite_in_instance, instance):
     url, engine = sqlite_in_instance
-    settings = Settings(database_url=url, secret_key=TEST_SECRET, raw_retention_days=1)
+    settings = Settings(instance_path=instance, database_url=url, secret_key=TEST_SECRET,
+                        raw_retention_days=1)
     clock = FrozenClock()
     factory = make_session_factory(engine)
     with factory() as session:
         survey = make_closed_survey(session)
-        round_ = make_round(session, survey)
-        add_responses(session, round_, [Respondent({"psafe_1": 3}, comment="kept-a-day")] * 7)
+        round_ = make_round(session, survey, keys=keys_in(instance))
+        ids = add_responses(session, round_, [Respondent({"psafe_1": 3}, comment="a day")] * 7)
         publish_round(session, round_, settings, clock)
         session.commit()
-    assert b"kept-a-day" in Path(f"{instance / 'speakup.db'}").read_bytes()
+    # Kept for a day: the sealed rows (no plaintext, ever) and the key that opens them.
+    data = Path(f"{instance / 'speakup.db'}").read_bytes()
+    assert all(rid.encode() in data for rid in ids) and b"a day" not in data
+    assert len(list((instance / "round-keys").iterdir())) == 1
     clock.advance(days=1)
     with factory.begin() as session:  # how the scheduler's jobs run their work
         assert purge_expired_raw(session, settings, clock) == 1
     assert wal_size(instance / "speakup.db") == 0
-    assert b"kept-a-day" not in (instance / "speakup.db").read_bytes()
+    assert not [rid for rid in ids if rid.encode() in (instance / "speakup.db").read_bytes()]
+    assert list((instance / "round-keys").iterdir()) == []
 
 
 def test_batched_deletion_walks_key_ranges_and_spares_other_rounds(sqlite_in_instance,
-                                                                   monkeypatch):
+                                                                   instance, monkeypatch):
     _, engine = sqlite_in_instance
     monkeypatch.setattr(erase, "_SQLITE_DELETE_BATCH", 4)
     with make_session_factory(engine)() as session:
         survey = make_closed_survey(session)
         opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
-        doomed = make_round(session, survey, opens_at=opens)
-        kept = make_round(session, survey, opens_at=opens + dt.timedelta(days=7))
+        doomed = make_round(session, survey, keys=keys_in(instance), opens_at=opens)
+        kept = make_round(session, survey, keys=keys_in(instance),
+                          opens_at=opens + dt.timedelta(days=7))
         person = Respondent({"psafe_1": 3, "speak_1": 2}, {"ethnicity": "white"})
         add_responses(session, doomed, [person] * 23)
         add_responses(session, kept, [person] * 9)
@@ -424,8 +450,7 @@ def test_batched_deletion_walks_key_ranges_and_spares_other_rounds(sqlite_in_ins
         erase.delete_raw_responses(session, doomed.id)
         session.commit()
         assert raw_row_counts(session, doomed.id) == dict.fromkeys(RAW_TABLES, 0)
-        assert raw_row_counts(session, kept.id) == {
-            "responses": 9, "response_answers": 18, "response_groups": 9, "token_hashes": 11}
+        assert raw_row_counts(session, kept.id) == {"responses": 9, "token_hashes": 11}
 
 
 def test_requests_from_a_test_session_bound_to_a_connection_are_left_alone(session):
@@ -445,21 +470,19 @@ def test_migration_0005_keeps_raw_rows_both_ways(empty_database_url):
     try:
         with make_session_factory(engine)() as session:
             survey = make_closed_survey(session)
-            round_ = make_round(session, survey)
-            ids = add_responses(session, round_, [Respondent({"psafe_1": 3}, {"team": "a"},
-                                                             comment="kept")] * 5)
+            round_id, ids = add_plaintext_round(session, survey, [
+                Respondent({"psafe_1": 3}, {"team": "a"}, comment="kept")] * 5)
             session.execute(TokenHash.__table__.insert(), [
-                {"token_hash": bytes([n]) * 32, "round_id": round_.id, "used": True}
+                {"token_hash": bytes([n]) * 32, "round_id": round_id, "used": True}
                 for n in range(5)])
             session.commit()
-            round_id = round_.id
         engine.dispose()
         expected = {"responses": 5, "response_answers": 5, "response_groups": 5,
                     "token_hashes": 5}
         for revision, rowid in (("0005", False), ("0004", True)):
             (migrate.upgrade if revision == "0005" else migrate.downgrade)(url, revision)
             with make_session_factory(engine)() as session:
-                assert raw_row_counts(session, round_id) == expected
+                assert plaintext_counts(session, round_id) == expected
                 assert sorted(session.scalars(text("SELECT id FROM responses"))) == sorted(ids)
                 assert set(session.scalars(text("SELECT comment FROM responses"))) == {"kept"}
                 if engine.dialect.name == "sqlite":
@@ -481,12 +504,13 @@ def _pg(url: str) -> bool:
 
 def test_postgresql_publication_leaves_no_raw_row_and_rewrites(fresh_database_url, tmp_path):
     url = fresh_database_url
+    instance = tmp_path / "instance"
     engine = make_engine(url)
     try:
         factory = make_session_factory(engine)
         with factory() as session:
             survey = make_closed_survey(session)
-            round_ = make_round(session, survey)
+            round_ = make_round(session, survey, keys=keys_in(instance))
             needle = f"pg-needle-{secrets.token_hex(8)}"
             ids = add_responses(session, round_, [Respondent({"psafe_1": 3}, {"team": "a"},
                                                              comment=needle)] * 7)
@@ -496,7 +520,8 @@ def test_postgresql_publication_leaves_no_raw_row_and_rewrites(fresh_database_ur
             session.commit()
         with factory() as session:
             publish_round(session, session.get(type(round_), round_.id),
-                          Settings(database_url=url, secret_key=TEST_SECRET), FrozenClock())
+                          Settings(instance_path=instance, database_url=url,
+                                   secret_key=TEST_SECRET), FrozenClock())
             session.commit()
         with factory() as session:
             assert raw_row_counts(session, round_.id) == dict.fromkeys(RAW_TABLES, 0)
@@ -510,8 +535,7 @@ def test_postgresql_publication_leaves_no_raw_row_and_rewrites(fresh_database_ur
             # the deleting backend may report its deletions after the ANALYZE did.
             stats = {row.relname: row for row in conn.execute(text(
                 "SELECT relname, last_analyze FROM pg_stat_user_tables "
-                "WHERE relname IN ('responses', 'response_answers', 'response_groups', "
-                "'token_hashes')"))}
+                "WHERE relname IN ('responses', 'token_hashes')"))}
             assert set(stats) == set(RAW_TABLES)
             assert all(row.last_analyze is not None for row in stats.values()), stats
             # No tuple of the round, live or dead, is left on any page of the tables.

@@ -57,7 +57,7 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
     # Given a round of random answers (skips, prefer-not-to-say, unanswered groups)
     rng = random.Random(seed)
     survey = make_survey(session, item_ids=SURVEY_ITEMS)
-    round_ = make_round(session, survey, k=3)
+    round_ = make_round(session, survey, keys=settings, k=3)
     people = random_respondents(rng, BANK, SURVEY_ITEMS, 160, (ETHNICITY, TEAM))
     add_responses(session, round_, people)
 
@@ -118,7 +118,7 @@ def test_sql_aggregates_equal_the_reference(session, settings, clock, seed):
 def test_labels_directions_and_dimensions(session, settings, clock):
     survey = make_survey(session, item_ids=["psafe_1", "wres_5", "wres_7"],
                          demographics=[ETHNICITY])
-    round_ = make_round(session, survey, k=3)
+    round_ = make_round(session, survey, keys=settings, k=3)
     add_responses(session, round_, random_respondents(random.Random(0), BANK,
                                                        survey.item_ids, 30, [ETHNICITY]))
     published = publish_round(session, round_, settings, clock)

@@ -53,7 +53,7 @@ def test_finding_1_a_scale_mean_no_longer_rebuilds_a_hidden_item(session, settin
     # Given the round of the finding: every group's speak_1 cell must be hidden
     people = finding_one_people()
     survey = make_survey(session, item_ids=SPEAK, demographics=[ETHNICITY])
-    round_ = make_round(session, survey, k=K)
+    round_ = make_round(session, survey, keys=settings, k=K)
     add_responses(session, round_, people)
 
     # When it is published
@@ -148,7 +148,7 @@ def test_random_rounds_published_through_the_database_pass_the_attackers_audit(
     rng = random.Random(seed)
     items = ["psafe_1", "psafe_2", "psafe_3", "psafe_4", *SPEAK, "wres_5", "wres_7"]
     survey = make_survey(session, item_ids=items)
-    round_ = make_round(session, survey, k=K)
+    round_ = make_round(session, survey, keys=settings, k=K)
     people = random_respondents(rng, BANK, items, 45, (ETHNICITY, TEAM))
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)

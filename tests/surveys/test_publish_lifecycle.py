@@ -26,20 +26,20 @@ from surveys import publish as publish_module
 from surveys.models import PublishedResult, Round, Survey
 from surveys.publish import PublicationError, publish_round, purge_expired_raw
 
-RAW_GONE = {"responses": 0, "response_answers": 0, "response_groups": 0, "token_hashes": 0}
+RAW_GONE = {"responses": 0, "token_hashes": 0}
 
 
-def closed_round(session, people=None, *, tokens=40, k=5, **survey_kwargs):
+def closed_round(session, settings, people=None, *, tokens=40, k=5, **survey_kwargs):
     survey = make_survey(session, **survey_kwargs)
-    round_ = make_round(session, survey, k=k, invited=tokens)
+    round_ = make_round(session, survey, keys=settings, k=k, invited=tokens)
     ids = add_responses(session, round_, people if people is not None else crowd({"white": 12}))
     add_token_hashes(session, round_, tokens)
     return round_, ids
 
 
 def test_publication_erases_the_rounds_raw_rows_and_token_hashes(session, settings, clock):
-    round_, ids = closed_round(session)
-    other, _ = closed_round(session)  # another round's rows must survive
+    round_, ids = closed_round(session, settings)
+    other, _ = closed_round(session, settings)  # another round's rows must survive
     before_other = raw_row_counts(session, other.id)
 
     publish_round(session, round_, settings, clock)
@@ -55,7 +55,7 @@ def test_publication_erases_the_rounds_raw_rows_and_token_hashes(session, settin
 
 
 def test_rerunning_returns_the_stored_result_byte_for_byte(session, settings, clock):
-    round_, _ = closed_round(session, crowd({"white": 12, "global_majority": 9}))
+    round_, _ = closed_round(session, settings, crowd({"white": 12, "global_majority": 9}))
     first = publish_round(session, round_, settings, clock)
     stored = stored_payload_text(session, round_.id)
     session.commit()
@@ -72,7 +72,7 @@ def test_rerunning_returns_the_stored_result_byte_for_byte(session, settings, cl
 @pytest.mark.parametrize("status", ["scheduled", "open"])
 def test_only_closed_rounds_publish(session, settings, clock, status):
     survey = make_survey(session)
-    round_ = make_round(session, survey, status=status)
+    round_ = make_round(session, survey, keys=settings, status=status)
     add_responses(session, round_, crowd({"white": 12}))
     with pytest.raises(PublicationError, match="only a closed round"):
         publish_round(session, round_, settings, clock)
@@ -82,7 +82,7 @@ def test_only_closed_rounds_publish(session, settings, clock, status):
 def test_a_crash_after_aggregation_leaves_the_round_closed_and_intact(
     session, settings, clock, monkeypatch
 ):
-    round_, _ = closed_round(session)
+    round_, _ = closed_round(session, settings)
     before = raw_row_counts(session, round_.id)
 
     def broken_store(*_args, **_kwargs):
@@ -106,7 +106,7 @@ def test_a_crash_after_aggregation_leaves_the_round_closed_and_intact(
 
 
 def test_a_crash_while_deleting_keeps_everything(session, settings, clock, monkeypatch):
-    round_, _ = closed_round(session)
+    round_, _ = closed_round(session, settings)
     before = raw_row_counts(session, round_.id)
     monkeypatch.setattr(publish_module, "delete_raw_responses", lambda *_: 1 / 0)
     with pytest.raises(ZeroDivisionError):
@@ -118,7 +118,7 @@ def test_a_crash_while_deleting_keeps_everything(session, settings, clock, monke
 
 
 def test_the_frozen_k_of_the_round_is_used(session, settings, clock):
-    round_, _ = closed_round(session, crowd({"white": 6, "global_majority": 6}), k=5)
+    round_, _ = closed_round(session, settings, crowd({"white": 6, "global_majority": 6}), k=5)
     survey = session.get(Survey, round_.survey_id)
     survey.min_group_size = 10  # raised after the round opened: the round keeps its k
     published = publish_round(session, round_, settings, clock)
@@ -136,7 +136,7 @@ def with_comments(count):
 @pytest.mark.parametrize(("responses", "k", "shown"), [(9, 5, False), (10, 5, True),
                                                         (11, 12, False), (12, 12, True)])
 def test_comments_need_max_k_10_responses(session, settings, clock, responses, k, shown):
-    round_, _ = closed_round(session, with_comments(responses), k=k)
+    round_, _ = closed_round(session, settings, with_comments(responses), k=k)
     published = publish_round(session, round_, settings, clock)
     if shown:
         assert sorted(published.comments) == [f"comment {i:03d}" for i in range(responses)]
@@ -147,7 +147,7 @@ def test_comments_need_max_k_10_responses(session, settings, clock, responses, k
 
 def test_comments_are_shuffled_and_blank_ones_dropped(session, settings, clock):
     people = with_comments(60) + [Respondent({"psafe_2": 3}, {}, "   "), Respondent({}, {}, None)]
-    round_, _ = closed_round(session, people)
+    round_, _ = closed_round(session, settings, people)
     published = publish_round(session, round_, settings, clock)
     in_order = [f"comment {i:03d}" for i in range(60)]
     assert sorted(published.comments) == in_order
@@ -155,13 +155,13 @@ def test_comments_are_shuffled_and_blank_ones_dropped(session, settings, clock):
 
 
 def test_no_comment_question_publishes_no_comments(session, settings, clock):
-    round_, _ = closed_round(session, with_comments(12), comment_question=None)
+    round_, _ = closed_round(session, settings, with_comments(12), comment_question=None)
     assert publish_round(session, round_, settings, clock).comments is None
 
 
 def test_retention_keeps_raw_rows_until_expiry(session, settings, clock):
     settings = settings.with_changes(raw_retention_days=30)
-    round_, _ = closed_round(session)
+    round_, _ = closed_round(session, settings)
     publish_round(session, round_, settings, clock)
     counts = raw_row_counts(session, round_.id)
     # Token hashes go at once: they serve no purpose once the round has closed.
@@ -171,7 +171,7 @@ def test_retention_keeps_raw_rows_until_expiry(session, settings, clock):
 
     clock.advance(days=29)
     assert purge_expired_raw(session, settings, clock) == 0
-    assert raw_row_counts(session, round_.id)["response_answers"] == 36
+    assert raw_row_counts(session, round_.id)["responses"] == 12
 
     clock.advance(days=1)
     assert purge_expired_raw(session, settings, clock) == 1
@@ -184,7 +184,7 @@ def test_retention_keeps_raw_rows_until_expiry(session, settings, clock):
 
 
 def test_purge_leaves_unpublished_rounds_alone(session, settings, clock):
-    round_, _ = closed_round(session)
+    round_, _ = closed_round(session, settings)
     clock.advance(days=400)
     assert purge_expired_raw(session, settings, clock) == 0
     assert raw_row_counts(session, round_.id)["responses"] == 12
@@ -195,7 +195,7 @@ def test_two_publishers_at_once_store_one_result(fresh_database_url, settings, c
     engine = make_engine(fresh_database_url)
     factory = make_session_factory(engine)
     with factory() as session:
-        round_, _ = closed_round(session, crowd({"white": 12, "global_majority": 7}))
+        round_, _ = closed_round(session, settings, crowd({"white": 12, "global_majority": 7}))
         session.commit()
         round_id = round_.id
     results, errors = [], []
@@ -228,7 +228,7 @@ def test_two_publishers_at_once_store_one_result(fresh_database_url, settings, c
 
 def test_published_on_is_a_date_only(session, settings, clock):
     clock.set(dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC))
-    round_, _ = closed_round(session)
+    round_, _ = closed_round(session, settings)
     published = publish_round(session, round_, settings, clock)
     assert published.published_on == "2026-03-31"
     assert "T" not in stored_payload_text(session, round_.id).split('"published_on"')[1][:20]
@@ -236,9 +236,9 @@ def test_published_on_is_a_date_only(session, settings, clock):
 
 def test_raw_rows_are_deleted_in_batches_when_many(session, settings, clock, monkeypatch):
     monkeypatch.setattr(erase_module, "_SQLITE_DELETE_BATCH", 5)  # SQLite only
-    round_, _ = closed_round(session, crowd({"white": 12}))
-    other, _ = closed_round(session)
+    round_, _ = closed_round(session, settings, crowd({"white": 12}))
+    other, _ = closed_round(session, settings)
     add_responses(session, round_, crowd({"global_majority": 11}))  # rows interleaved
     publish_round(session, round_, settings, clock)
     assert raw_row_counts(session, round_.id) == RAW_GONE
-    assert raw_row_counts(session, other.id)["response_answers"] == 36
+    assert raw_row_counts(session, other.id)["responses"] == 12

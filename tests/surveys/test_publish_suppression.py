@@ -29,7 +29,7 @@ def publish(session, settings, clock, people, *, demographics=(ETHNICITY, TEAM),
             items=None, invited=200):
     extra = {"item_ids": items} if items else {}
     survey = make_survey(session, demographics=demographics, **extra)
-    round_ = make_round(session, survey, k=k, invited=invited)
+    round_ = make_round(session, survey, keys=settings, k=k, invited=invited)
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)
     published = stored_round(session, round_.id)

@@ -109,7 +109,7 @@ def test_changing_k_is_audited_and_questions_are_locked_while_a_round_is_open(
     [entry] = actions(session, "survey.update")
     assert json.loads(entry.detail)["k"] == {"from": 3, "to": 4}
 
-    open_round_now(session, clock, survey)
+    open_round_now(session, clock, survey, settings)
     session.commit()
     locked = post_form(client, f"/admin/surveys/{survey.id}/edit",
                        {**form, "items": ["psafe_1"]})
@@ -173,7 +173,7 @@ def test_live_rate_is_shown_only_once_k_have_answered(client, session, clock, se
                                                       login_as):
     login_as("admin")
     survey = make_survey(session, clock, settings, [f"p{i}@example.org" for i in range(8)])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     tokens = tokens_for(session, settings, round_, 3)
     key = token_key(settings)
     for token in tokens[:2]:

@@ -7,11 +7,11 @@ import re
 import pytest
 from conftest import csrf_token_from, post_form
 from sqlalchemy import func, select
-from surveys_testlib import make_survey, open_round_now, tokens_for
+from surveys_testlib import make_survey, open_round_now, opened, tokens_for
 
 from surveys import rounds
 from surveys.invitations import new_token, token_key
-from surveys.models import Response, ResponseAnswer, ResponseGroup, TokenHash
+from surveys.models import Response, TokenHash
 from surveys.responses import (
     AnswerError,
     LinkNotUsable,
@@ -25,7 +25,7 @@ from surveys.responses import (
 def link(session, clock, settings):
     """An open round of a survey with one unused personal link; returns (round, token)."""
     survey = make_survey(session, clock, settings, ["someone@example.org"])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     [token] = tokens_for(session, settings, round_, 1)
     session.commit()
     return round_, token
@@ -56,7 +56,8 @@ def test_the_page_says_what_is_collected_and_uses_accessible_radio_groups(client
     assert "<script" not in html and "style=" not in html
 
 
-def test_a_partial_answer_is_saved_once_without_anything_that_links_it(client, session, link):
+def test_a_partial_answer_is_saved_once_without_anything_that_links_it(client, session, link,
+                                                                      settings):
     round_, token = link
     response = post_form(client, f"/s/{token}", {
         "item-psafe_1": "2", "item-speak_3": "5", "item-wres_5": "0", "item-psafe_2": "",
@@ -68,12 +69,14 @@ def test_a_partial_answer_is_saved_once_without_anything_that_links_it(client, s
 
     saved = session.scalars(select(Response)).one()
     assert re.fullmatch(r"[0-9a-f]{32}", saved.id)
-    assert saved.round_id == round_.id and saved.comment == "More training, please."
-    assert set(Response.__table__.columns.keys()) == {"id", "round_id", "comment"}
-    answers = dict(session.execute(select(ResponseAnswer.item_id, ResponseAnswer.value)).all())
-    assert answers == {"psafe_1": 2, "speak_3": 5, "wres_5": 0}
-    groups = dict(session.execute(select(ResponseGroup.dimension, ResponseGroup.option)).all())
-    assert groups == {"ethnicity": "global_majority", "team": "prefer_not"}
+    assert saved.round_id == round_.id
+    # One sealed blob: no plaintext column, and the comment's text is not in it.
+    assert set(Response.__table__.columns.keys()) == {"id", "round_id", "sealed"}
+    assert b"More training" not in saved.sealed and b"global_majority" not in saved.sealed
+    [response] = opened(session, settings, round_)
+    assert response.comment == "More training, please."
+    assert response.answers == {"psafe_1": 2, "speak_3": 5, "wres_5": 0}
+    assert response.groups == {"ethnicity": "global_majority", "team": "prefer_not"}
     assert session.scalar(select(TokenHash.used)) is True
 
     again = client.get(f"/s/{token}")

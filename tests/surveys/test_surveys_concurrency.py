@@ -11,12 +11,12 @@ from collections import Counter
 
 from conftest import TEST_SECRET, csrf_token_from
 from sqlalchemy import func, select
-from surveys_testlib import make_survey, open_round_now, tokens_for
+from surveys_testlib import make_survey, open_round_now, opened, tokens_for
 
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
 from speakup.settings import Settings
-from surveys.models import Response, ResponseAnswer, TokenHash
+from surveys.models import Response, TokenHash
 
 LINKS = 4
 THREADS_PER_LINK = 8
@@ -37,7 +37,7 @@ def test_concurrent_double_submissions_save_exactly_one_response_per_link(
     clock = SystemClock()
     with make_session_factory(engine)() as session:
         survey = make_survey(session, clock, settings, ["a@example.org"])
-        round_ = open_round_now(session, clock, survey)
+        round_ = open_round_now(session, clock, survey, settings)
         tokens = tokens_for(session, settings, round_, LINKS)
         session.commit()
     server = live_server(workers=2, threads=8)
@@ -85,7 +85,11 @@ def test_concurrent_double_submissions_save_exactly_one_response_per_link(
         assert results[token, 409] == THREADS_PER_LINK - 1, results
     with make_session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Response)) == LINKS
-        assert session.scalar(select(func.count()).select_from(ResponseAnswer)) == 2 * LINKS
+        responses = opened(session, settings, round_)
+        assert sum(len(r.answers) for r in responses) == 2 * LINKS
+        # Each worker process sealed with one key of its own (two workers), not one per answer.
+        sealers = {bytes(blob)[1:33] for blob in session.scalars(select(Response.sealed))}
+        assert 1 <= len(sealers) <= 2
         assert session.scalar(select(func.count()).select_from(TokenHash)
                               .where(TokenHash.used.is_(True))) == LINKS
     engine.dispose()

@@ -14,6 +14,7 @@ from surveys import confirm, rounds
 from surveys.invitations import token_key
 from surveys.models import MailJob, PublishedResult, Response, Round
 from surveys.responses import Submission, submit_response
+from surveys.round_keys import RoundKeyFolder
 
 
 def _answer(session, settings, round_, groups: list[dict[str, str]]) -> None:
@@ -39,7 +40,7 @@ GROUPS = (
 
 def test_preview_names_the_groups_publication_will_hide(session, clock, settings):
     survey = make_survey(session, clock, settings, ["a@example.org"])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     _answer(session, settings, round_, GROUPS)
     preview = confirm.preview_round_action(session, round_, "close", settings, clock)
     assert preview.blocked is None and preview.live.responses == 13
@@ -61,7 +62,7 @@ def test_preview_names_the_groups_publication_will_hide(session, clock, settings
 def test_preview_with_fewer_than_k_hides_everything_and_shows_no_count(session, clock,
                                                                          settings):
     survey = make_survey(session, clock, settings, ["a@example.org"])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     _answer(session, settings, round_, [{"ethnicity": "white"}] * 2)
     preview = confirm.preview_round_action(session, round_, "close", settings, clock)
     assert preview.everything_hidden and preview.live.responses is None
@@ -145,11 +146,12 @@ def test_cli_asks_unless_yes(runner, session, clock, settings):
 
 def test_a_second_round_cannot_open_while_one_is_open(session, clock, settings):
     survey = make_survey(session, clock, settings, ["a@example.org"])
-    first = open_round_now(session, clock, survey)
+    first = open_round_now(session, clock, survey, settings)
     second = rounds.add_round(session, survey, clock.now() + dt.timedelta(days=7))
     preview = confirm.preview_round_action(session, second, "open", settings, clock)
     assert preview.blocked is not None and "still open" in preview.blocked
     with pytest.raises(rounds.RoundError, match="close it first"):
-        rounds.open_round(session, second, clock, actor="admin@example.org")
+        rounds.open_round(session, second, clock, keys=RoundKeyFolder.of(settings),
+                          actor="admin@example.org")
     rounds.close_round(session, first, clock)
     assert confirm.preview_round_action(session, second, "open", settings, clock).blocked is None

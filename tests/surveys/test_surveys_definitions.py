@@ -76,7 +76,7 @@ def test_export_reads_back_as_the_same_survey(session, clock, settings):
 
 def test_questions_are_locked_while_a_round_is_open_but_k_is_not(session, clock, settings):
     survey = make_survey(session, clock, settings, ["a@example.org"])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     fewer = check_spec({**SPEC, "instruments": ["psafe"]}, settings, now=clock.now())
     with pytest.raises(SurveyLockedError):
         admin_services.update_survey(session, clock, survey, fewer, actor="test")

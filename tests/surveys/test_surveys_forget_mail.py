@@ -91,8 +91,8 @@ def test_publication_itself_deletes_mail_jobs_left_on_a_closed_round(
     # earlier version, or by hand in the database), next to an open round.
     survey = make_survey(session, clock, settings, AUDIENCE)
     other = make_survey(session, clock, settings, AUDIENCE, title="Other")
-    closing = open_round_now(session, clock, survey)
-    staying = open_round_now(session, clock, other)
+    closing = open_round_now(session, clock, survey, settings)
+    staying = open_round_now(session, clock, other, settings)
     session.commit()
     send(session_factory, OutboxMailer(settings.outbox_path), settings, clock)
     session.execute(update(Round).where(Round.id == closing.id)
@@ -115,7 +115,7 @@ def test_jobs_go_once_the_last_reminder_is_out_and_reminders_reach_everyone(
     client, login_as, session, session_factory, settings, clock
 ):
     survey = make_survey(session, clock, settings, AUDIENCE)  # reminders after 1 and 2 days
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
 
     def admin_page(sign_in: bool = True) -> str:
@@ -167,7 +167,7 @@ def test_a_round_without_reminders_forgets_as_soon_as_its_invitations_are_out(
     session, session_factory, settings, clock
 ):
     survey = make_survey(session, clock, settings, AUDIENCE, reminder_offsets_days=[])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
 
     failing = RecordingMailer(fail_after=4)
@@ -187,9 +187,9 @@ def test_the_purge_job_erases_outbox_files_written_after_publication(
     # Given a round published while a sender still held one of its messages (written
     # to the outbox afterwards), and an open round.
     survey = make_survey(session, clock, settings, AUDIENCE)
-    published = open_round_now(session, clock, survey)
+    published = open_round_now(session, clock, survey, settings)
     live = open_round_now(session, clock, make_survey(session, clock, settings, AUDIENCE,
-                                                      title="Live"))
+                                                      title="Live"), settings)
     session.commit()
     rounds.close_round(session, published, clock)
     rounds.publish(session, published, settings, clock)

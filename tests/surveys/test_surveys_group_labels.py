@@ -64,7 +64,7 @@ def test_form_sets_short_labels_and_renames_keep_ids(client, session, login_as):
 def test_short_label_reaches_the_publication_and_may_change_during_a_round(
         session, clock, settings):
     survey = make_survey(session, clock, settings, ["a@example.org"])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     # A short label is for reports only, so it may change while the round is open.
     relabelled = admin_services.export_spec(survey)
     relabelled["demographics"][1]["short_label"] = "Ward"

@@ -53,7 +53,7 @@ def test_every_address_gets_exactly_one_invitation_and_nothing_links_it_to_its_t
     session, session_factory, settings, clock
 ):
     survey = make_survey(session, clock, settings, AUDIENCE)
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
 
     with smtp_server() as server:
@@ -104,7 +104,7 @@ def test_every_address_gets_exactly_one_invitation_and_nothing_links_it_to_its_t
 
 def test_sending_resumes_after_the_mail_server_fails(session, session_factory, settings, clock):
     survey = make_survey(session, clock, settings, AUDIENCE)
-    open_round_now(session, clock, survey)
+    open_round_now(session, clock, survey, settings)
     session.commit()
 
     failing = RecordingMailer(fail_after=7)
@@ -138,7 +138,7 @@ def test_a_crashed_sender_leaves_one_uncertain_message_that_is_retried_later(
     session, session_factory, settings, clock
 ):
     survey = make_survey(session, clock, settings, AUDIENCE)
-    open_round_now(session, clock, survey)
+    open_round_now(session, clock, survey, settings)
     session.commit()
 
     dying = DiesAfter()
@@ -162,7 +162,7 @@ def test_a_crashed_sender_leaves_one_uncertain_message_that_is_retried_later(
 
 def test_mail_for_a_closed_round_is_not_sent(session, session_factory, settings, clock):
     survey = make_survey(session, clock, settings, AUDIENCE)
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     assert statuses(session) == {"pending": 25}
     rounds.close_round(session, round_, clock)
     session.commit()
@@ -176,7 +176,7 @@ def test_outbox_is_used_without_smtp_url(session, session_factory, settings, clo
     mailer = make_mailer(settings)
     assert isinstance(mailer, OutboxMailer)
     survey = make_survey(session, clock, settings, AUDIENCE[:3])
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
     send(session_factory, mailer, settings, clock)
     files = sorted(settings.outbox_path.glob("*.eml"))
@@ -204,7 +204,7 @@ def test_smtp_url_parsing_and_unreachable_server():
 def test_a_stale_claim_is_only_requeued_after_the_timeout(session, session_factory, settings,
                                                           clock):
     survey = make_survey(session, clock, settings, AUDIENCE[:2])
-    open_round_now(session, clock, survey)
+    open_round_now(session, clock, survey, settings)
     session.execute(update(MailJob).values(status=MailStatus.SENDING.value,
                                            claimed_at=clock.now()))
     session.commit()

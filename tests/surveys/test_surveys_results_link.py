@@ -29,7 +29,7 @@ def test_invitations_and_reminders_link_the_results_page_only_while_it_is_on(
     if not enabled:
         site_settings.set_results_page_enabled(session, clock, "admin@example.org", False)
     survey = make_survey(session, clock, settings, AUDIENCE)
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
     link = f"{settings.base_url}/results/"
 

@@ -8,6 +8,7 @@ from surveys_testlib import make_survey
 
 from surveys import rounds
 from surveys.naming import round_label
+from surveys.round_keys import RoundKeyFolder
 
 
 def test_rounds_are_numbered_within_their_survey_and_never_collide(session, clock, settings):
@@ -31,7 +32,7 @@ def test_early_open_and_close_show_their_real_dates(session, clock, settings):
     planned = clock.now() + dt.timedelta(days=5)  # Sat 7 Mar 2026, 09:00 London (GMT)
     round_ = rounds.add_round(session, survey, planned)
     clock.current += dt.timedelta(hours=3)  # Mon 2 Mar, 12:00
-    assert rounds.open_round(session, round_, clock, actor="test")
+    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings), actor="test")
     view = rounds.round_overviews(session, survey)[-1]
     assert view.label == "Round 1 · 2 Mar 2026"
     assert view.opens == "Mon 2 Mar 2026, 12:00"

@@ -17,6 +17,7 @@ from speakup.clock import FrozenClock, as_utc
 from speakup.web import Services
 from surveys import admin_services, jobs, rounds
 from surveys.models import MailJob, Round, RoundStatus
+from surveys.round_keys import RoundKeyFolder
 
 LONDON = ZoneInfo("Europe/London")
 AUDIENCE = addresses(4)
@@ -180,8 +181,8 @@ def test_after_long_downtime_the_latest_running_round_is_planned_and_opened(
 def test_transitions_are_idempotent(session, clock, settings):
     survey = make_survey(session, clock, settings, AUDIENCE)
     round_ = rounds.add_round(session, survey, clock.now())
-    assert rounds.open_round(session, round_, clock) is True
-    assert rounds.open_round(session, round_, clock) is False
+    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings)) is True
+    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings)) is False
     assert session.scalar(select(func.count()).select_from(MailJob)) == 4
     clock.advance(days=3)
     assert rounds.close_due_rounds(session, clock) == [round_]

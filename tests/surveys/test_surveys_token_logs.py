@@ -44,7 +44,7 @@ def _issue_real_token(database_url: str, instance: Path) -> str:
         with make_session_factory(engine)() as session:
             clock = SystemClock()
             survey = make_survey(session, clock, settings, ["someone@example.org"])
-            round_ = open_round_now(session, clock, survey)
+            round_ = open_round_now(session, clock, survey, settings)
             [token] = tokens_for(session, settings, round_, 1)
             session.commit()
     finally:

@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 from surveys_testlib import make_survey
 
 from speakup.models import AuditEntry
-from surveys.models import Response, ResponseAnswer, Round, TokenHash
+from surveys.models import Response, Round, TokenHash
 
 
-def _stored(session) -> tuple[int, int, int, int]:
+def _stored(session) -> tuple[int, int, int]:
     session.expire_all()
     return tuple(session.scalar(select(func.count()).select_from(m))  # type: ignore[return-value]
-                 for m in (Response, ResponseAnswer, TokenHash, Round))
+                 for m in (Response, TokenHash, Round))
 
 
 def _all_answers(survey) -> dict[str, str]:
