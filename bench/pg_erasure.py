@@ -6,12 +6,16 @@
 For each size N and each erasure — ``plain`` (the plain ``VACUUM`` used before issue 25)
 and ``rewrite`` (``speakup.db``'s: wait for older transactions, ``VACUUM (FULL,
 ANALYZE)`` of each table, ``pg_statistic`` rewritten, WAL switch, ``CHECKPOINT``) — a
-fresh, migrated database gets two rounds of N/2 respondents each (10 answers, 3 groups,
-a comment every tenth, one token hash each): the closed round about to be erased and an
-open round whose answers keep arriving. Submitter threads then each insert one complete
-response (1 + 10 + 3 rows, one transaction) into the open round, over and over, as the
-collection code does. After a quiet baseline, the closed round's raw rows and token
-hashes are deleted with ``surveys.erase`` and committed, which runs the erasure.
+fresh, migrated database gets two rounds of N/2 respondents each: per respondent one
+sealed response (10 answers, 3 groups and a comment every tenth, sealed to the round's
+X25519 key by ``surveys.sealed_answers``, as schema 0014 stores them), one token hash
+and one invitation mail job: the closed round about to be erased and an open round
+whose answers keep arriving. Submitter threads then each insert one sealed response
+(one row, one transaction) into the open round, over and over, as the collection code
+does. After a quiet baseline, the closed round's sealed responses, token hashes and
+mail jobs are deleted (``surveys.erase``; the mail jobs as publication deletes them)
+and committed, which runs the erasure of ``responses``, ``token_hashes`` and
+``mail_jobs``.
 
 Printed per run: the erasure's total time and its parts (waiting for transactions older
 than it, each table's rewrite), the answers whose transaction overlapped the erasure,
@@ -42,13 +46,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert, text  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
+from sqlalchemy import delete, insert, text  # noqa: E402
 from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
 
 from speakup import db, migrate  # noqa: E402
-from speakup.db import make_engine, make_session_factory  # noqa: E402
+from speakup.db import make_engine, make_session_factory, request_erasure  # noqa: E402
 from surveys import erase  # noqa: E402
-from surveys.models import Response, ResponseAnswer, ResponseGroup, TokenHash  # noqa: E402
+from surveys.models import MailJob, Response, TokenHash  # noqa: E402
+from surveys.round_keys import public_bytes  # noqa: E402
+from surveys.sealed_answers import Sealer  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ITEMS = [*(f"psafe_{i}" for i in range(1, 7)), "speak_1", "speak_2", "wres_5", "wres_7"]
@@ -57,6 +64,8 @@ DIMENSIONS = {"ethnicity": ["global_majority", "white"],
               "band": [f"band_{i}" for i in range(2, 9)]}
 BASELINE_SECONDS = 2.0
 AFTER_SECONDS = 1.0
+RAW_TABLES = ("responses", "token_hashes", "mail_jobs")
+BATCH = 5000
 
 
 @contextlib.contextmanager
@@ -73,9 +82,16 @@ def fresh_database(pg_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def load(engine: Engine, respondents_per_round: int) -> tuple[int, int]:
-    """A survey, a closed and an open round with their raw rows; return their ids."""
-    items = "ARRAY[" + ", ".join(f"'{i}'" for i in ITEMS) + "]"
+def sealed_body(n: int) -> tuple[dict[str, int], dict[str, str], str | None]:
+    answers = {item: 1 + (n * 7 + i) % 5 for i, item in enumerate(ITEMS)}
+    groups = {d: options[(n * 3 + i) % len(options)]
+              for i, (d, options) in enumerate(DIMENSIONS.items())}
+    return answers, groups, "Synthetic comment text." if n % 10 == 0 else None
+
+
+def load(engine: Engine, respondents_per_round: int) -> tuple[int, int, bytes]:
+    """A survey, a closed and an open round with their raw rows; return their ids and the
+    open round's public key."""
     with engine.begin() as conn:
         survey = conn.scalar(text(
             "INSERT INTO surveys (title, intro, item_ids, demographics, comment_question, "
@@ -85,38 +101,32 @@ def load(engine: Engine, respondents_per_round: int) -> tuple[int, int]:
             "'2026-01-01') RETURNING id"), {"items": json.dumps(ITEMS)})
         rounds = []
         for status, opens in (("closed", "2026-02-02 09:00+00"), ("open", "2026-03-02 09:00+00")):
-            rounds.append(conn.scalar(text(
+            public = public_bytes(X25519PrivateKey.generate())  # the private key: not needed
+            rounds.append((conn.scalar(text(
                 "INSERT INTO rounds (survey_id, status, opens_at, closes_at, reminder_times, "
-                "reminders_sent, min_group_size, invited_count, raw_deleted) VALUES (:s, "
-                ":status, :o, CAST(:o AS timestamptz) + interval '14 days', '[]', 0, 5, :n, "
-                "false) RETURNING id"), {"s": survey, "status": status, "o": opens,
-                                         "n": respondents_per_round}))
-        for round_id in rounds:
-            conn.execute(text(
-                "INSERT INTO responses (id, round_id, comment) SELECT "
-                "md5(random()::text || g), :r, CASE WHEN g % 10 = 0 THEN "
-                "'Synthetic comment text.' END FROM generate_series(1, :n) g"),
-                {"r": round_id, "n": respondents_per_round})
-            conn.execute(text(
-                f"INSERT INTO response_answers (response_id, item_id, round_id, value) "
-                f"SELECT r.id, i.item, r.round_id, 1 + (abs(hashtext(r.id || i.item)) % 5) "
-                f"FROM responses r CROSS JOIN unnest({items}) AS i(item) "
-                f"WHERE r.round_id = :r"), {"r": round_id})
-            for dimension, options in DIMENSIONS.items():
-                array = "ARRAY[" + ", ".join(f"'{o}'" for o in options) + "]"
-                conn.execute(text(
-                    f"INSERT INTO response_groups (response_id, dimension, round_id, option) "
-                    f"SELECT r.id, CAST(:d AS text), r.round_id, ({array})[1 + "
-                    f"abs(hashtext(r.id || CAST(:d AS text))) "
-                    f"% {len(options)}] FROM responses r WHERE r.round_id = :r"),
-                    {"r": round_id, "d": dimension})
+                "reminders_sent, min_group_size, invited_count, raw_deleted, public_key) "
+                "VALUES (:s, :status, :o, CAST(:o AS timestamptz) + interval '14 days', '[]', "
+                "0, 5, :n, false, :pk) RETURNING id"),
+                {"s": survey, "status": status, "o": opens, "n": respondents_per_round,
+                 "pk": public}), public))
+        for round_id, public in rounds:
+            sealer = Sealer(round_id, public)  # one web process's
+            for first in range(0, respondents_per_round, BATCH):
+                conn.execute(insert(Response), [
+                    {"id": secrets.token_hex(16), "round_id": round_id,
+                     "sealed": sealer.seal(*sealed_body(n))}
+                    for n in range(first, min(first + BATCH, respondents_per_round))])
             conn.execute(text(
                 "INSERT INTO token_hashes (token_hash, round_id, used) SELECT "
                 "decode(md5(random()::text) || md5(random()::text), 'hex'), :r, true "
                 "FROM generate_series(1, :n)"), {"r": round_id, "n": respondents_per_round})
+            conn.execute(text(
+                "INSERT INTO mail_jobs (round_id, kind, email, status) SELECT :r, "
+                "'invitation', 'person-' || g || '-' || :r || '@example.org', 'sent' "
+                "FROM generate_series(1, :n) g"), {"r": round_id, "n": respondents_per_round})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum would have done by then
-    return rounds[0], rounds[1]
+    return rounds[0][0], rounds[1][0], rounds[1][1]
 
 
 @dataclass
@@ -129,24 +139,23 @@ class Answer:
 class Submitters:
     engine: Engine
     round_id: int
+    public_key: bytes
     count: int
     answers: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        sealer = Sealer(self.round_id, self.public_key)
+        n = 0
         while not self.stop.is_set():
-            rid = secrets.token_hex(16)
+            n += 1
             start = time.monotonic()
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(Response), [{"id": rid, "round_id": self.round_id}])
-                    conn.execute(insert(ResponseAnswer), [
-                        {"response_id": rid, "item_id": i, "round_id": self.round_id,
-                         "value": 3} for i in ITEMS])
-                    conn.execute(insert(ResponseGroup), [
-                        {"response_id": rid, "dimension": d, "round_id": self.round_id,
-                         "option": o[0]} for d, o in DIMENSIONS.items()])
+                    conn.execute(insert(Response), [{
+                        "id": secrets.token_hex(16), "round_id": self.round_id,
+                        "sealed": sealer.seal(*sealed_body(n))}])
             except Exception as exc:  # noqa: BLE001 - a failed answer is the finding
                 self.errors.append(repr(exc))
                 continue
@@ -202,15 +211,17 @@ def run(pg_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
             migrate.upgrade(url)
             engine = make_engine(url, pool_size=submitters + 4)
             try:
-                erased, still_open = load(engine, size // 2)
+                erased, still_open, public = load(engine, size // 2)
                 with engine.connect() as conn:
                     bytes_before = table_bytes(conn)
-                with Submitters(engine, still_open, submitters) as crowd:
+                with Submitters(engine, still_open, public, submitters) as crowd:
                     time.sleep(BASELINE_SECONDS)
                     baseline = [a.end - a.start for a in crowd.answers]
                     with make_session_factory(engine)() as session:
                         erase.delete_round_rows(session, TokenHash, erased)
                         erase.delete_raw_responses(session, erased)
+                        request_erasure(session, MailJob.__tablename__)
+                        session.execute(delete(MailJob).where(MailJob.round_id == erased))
                         started = time.monotonic()
                         session.commit()  # the erasure runs here, after the commit
                         committed = time.monotonic()
@@ -237,8 +248,8 @@ def run(pg_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
 
 def table_bytes(conn: Connection) -> int:
     return int(conn.scalar(text(
-        "SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['responses', "
-        "'response_answers', 'response_groups', 'token_hashes']::regclass[]) c")))
+        "SELECT sum(pg_total_relation_size(c)) FROM unnest(CAST(:t AS regclass[])) c"),
+        {"t": list(RAW_TABLES)}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,14 +262,15 @@ def main(argv: list[str] | None = None) -> None:
     pg_url = os.environ.get("SPEAKUP_BENCH_DATABASE_URL") or os.environ.get(
         "SPEAKUP_TEST_DATABASE_URL") or DEFAULT_PG
     print(f"{args.submitters} submitters; each size: two rounds of N/2 respondents x "
-          f"({len(ITEMS)} answers + {len(DIMENSIONS)} groups), one round erased")
+          f"(1 sealed response + 1 token hash + 1 mail job), one round erased")
     for size in (int(s) for s in args.sizes.split(",")):
         for mode in args.modes.split(","):
             r = run(pg_url, size, mode, args.submitters)
             parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in r["parts"])
             print(f"N={r['size']:>7} {r['mode']:<7} commit {r['commit_s']:.2f} s; erasure "
                   f"{r['erasure_s']:.2f} s ({parts or 'one VACUUM'}); raw tables "
-                  f"{r['bytes'][0] / 2**20:.1f} -> {r['bytes'][1] / 2**20:.1f} MiB")
+                  f"{r['bytes'][0] / 2**20:.1f} -> {r['bytes'][1] / 2**20:.1f} MiB "
+                  f"({', '.join(RAW_TABLES)})")
             print(f"          answers during the erasure: {r['during']}, longest "
                   f"{r['longest_during_ms']:.0f} ms (baseline median "
                   f"{r['baseline_ms'][0]:.0f} ms, longest {r['baseline_ms'][1]:.0f} ms); "
