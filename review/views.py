@@ -14,6 +14,7 @@ from review.reports import ReviewError
 from review.tables import PERCENT, Table, change_text, display, export_value, pivot
 from speakup import audit
 from speakup.web import clock, db, role_required, settings, writes
+from surveys.protection import describe as describe_protection
 from surveys.published import surveys_with_results
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -157,6 +158,7 @@ def round_page(round_id: int) -> str:
     report = _round_report(round_id)
     return render_template("review/round.html", report=report, round=report.published,
                            definitions=reports.DEFINITIONS,
+                           protection_note=describe_protection(report.published.protection),
                            exports=_export_links("review.round_export", round_id=round_id))
 
 

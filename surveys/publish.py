@@ -71,6 +71,7 @@ from surveys.models import (
     TokenHash,
 )
 from surveys.naming import round_label
+from surveys.protection import apply_protection
 from surveys.published import (
     PREFER_NOT,
     Cell,
@@ -144,6 +145,7 @@ def publish_round(
                 published = _aggregate(session, round_, survey, plan, k, clock.today())
             except SuppressionError as exc:
                 raise PublicationError(f"Round {round_.id}: {exc}") from exc
+            published = apply_protection(published, round_.protection, load_item_bank())
             _store(session, published)
             delete_round_rows(session, TokenHash, round_.id)
             forget_round_mail(session, round_.id, settings)
