@@ -112,6 +112,10 @@ def test_publication_applies_the_rounds_frozen_protection(session, settings, clo
             if true.by_group["ethnicity"][group] is None:
                 assert cell is None
     assert moved > 0
+    # The secret is drawn afresh for each publication and not kept in what is stored.
+    again = _publish(session, settings, clock, "perturb", people)
+    assert [r.overall for r in again.items] != [r.overall for r in noisy.items]
+    assert set(again.to_payload()) == set(exact.to_payload())
     # The true figures equal the respondents' own counts: suppress publishes them exactly.
     for row in exact.items:
         answered = [p.answers.get(row.id) for p in people if p.answers.get(row.id) is not None]
