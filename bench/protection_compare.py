@@ -79,9 +79,9 @@ class Result:
     seconds: float = 0.0
 
 
-def tolerance(truth: RoundTruth, d: int) -> dict[str, int]:
-    """shown_tolerance for audit_insiders: every row's counts, and respondents, within ±d."""
-    return {"respondents": d, **{row.id: d for row in truth.rows}}
+def tolerance(d: int) -> dict[str, int]:
+    """shown_tolerance for audit_insiders: every shown count known only within ±d."""
+    return {"*": d}
 
 
 def primary_only(truth: RoundTruth, k: int) -> RoundSuppression:
@@ -136,7 +136,7 @@ def measure(truth: RoundTruth, people: Sequence[Person], k: int, protection: str
             decided[full_k] = decide_suppression(truth, full_k, people=people)
         suppression = decided[full_k]
     if protection.startswith("perturb"):
-        tol = tolerance(truth, MAX_NOISE)
+        tol = tolerance(MAX_NOISE)
     report = audit_insiders(truth, people, full_k, suppression, shown_tolerance=tol)
     secret = new_secret()
     result = Result(audit="passes" if report.ok else f"FAILS ({len(report.exposures)})")
