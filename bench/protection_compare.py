@@ -143,7 +143,11 @@ def measure(truth: RoundTruth, people: Sequence[Person], k: int, protection: str
     for row, dim, group, values in _cells(truth):
         result.cells += 1
         row_hidden = row is not None and row.id in suppression.rows_hidden
-        group_hidden = dim is not None and group in suppression.groups_hidden[dim]
+        # Cells hidden in one row only (sensitive items, once the insider audit is merged).
+        one_row = getattr(suppression, "cells_hidden", {})
+        group_hidden = dim is not None and (
+            group in suppression.groups_hidden[dim]
+            or (row is not None and group in one_row.get((row.id, dim), frozenset())))
         hidden = suppression.total_hidden or row_hidden or group_hidden or group == UNSTATED
         if hidden:
             size = truth.group_sizes.get((dim, group), 0) if dim else 0
