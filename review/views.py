@@ -17,6 +17,7 @@ from speakup.digits import ascii_int_or_none
 from speakup.headers import attachment_disposition
 from speakup.promises import DIFFERENCING_LIMIT
 from speakup.web import clock, db, role_required, settings, writes
+from surveys.protection import describe as describe_protection
 from surveys.published import surveys_with_results
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -161,6 +162,7 @@ def round_page(round_id: int) -> str:
     report = _round_report(round_id)
     return render_template("review/round.html", report=report, round=report.published,
                            definitions=reports.DEFINITIONS, differencing_limit=DIFFERENCING_LIMIT,
+                           protection_note=describe_protection(report.published.protection),
                            exports=_export_links("review.round_export", round_id=round_id))
 
 

@@ -21,6 +21,7 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
     open_days: 14
     reminder_offsets_days: [3, 10]
     min_group_size: 5                 # k, never below 3
+    protection: suppress              # or perturb (surveys/protection.py); frozen per round
     active: true
 """
 
@@ -41,6 +42,7 @@ from speakup.clock import Clock
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
 from surveys.itembank import SECTORS, ItemBank, load_item_bank
 from surveys.models import Round, RoundStatus, Survey, Team
+from surveys.protection import DEFAULT_PROTECTION, ProtectionError, check_protection
 from surveys.published import PREFER_NOT
 from surveys.schedule import Schedule, ScheduleError, load_zone, parse_schedule, round_window
 
@@ -63,6 +65,7 @@ _OPTION_ID_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 SPEC_KEYS = {
     "sector", "title", "intro", "items", "instruments", "demographics", "comment_question",
     "schedule", "timezone", "open_days", "reminder_offsets_days", "min_group_size", "active",
+    "protection",
 }
 
 ETHNICITY_QUESTION = {
@@ -110,6 +113,7 @@ class SurveySpec:
     min_group_size: int
     active: bool
     sector: str = "general"
+    protection: str = DEFAULT_PROTECTION
 
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.timezone)
@@ -187,6 +191,11 @@ def check_spec(
         below=f"The minimum group size can never be below {MIN_GROUP_SIZE_FLOOR}: "
               "smaller groups would let people be identified.",
     )
+    protection = raw.get("protection", DEFAULT_PROTECTION)
+    try:
+        protection = check_protection(protection)
+    except ProtectionError as exc:
+        problem("protection", str(exc))
     active = raw.get("active", True)
     if type(active) is not bool:
         problem("active", "Active must be true or false.")
@@ -200,7 +209,7 @@ def check_spec(
         title=title, intro=intro, item_ids=item_ids, demographics=demographics,
         comment_question=comment or None, schedule=schedule.text, timezone=schedule.timezone,
         open_days=open_days, reminder_offsets_days=offsets, min_group_size=k, active=active,
-        sector=sector,
+        sector=sector, protection=protection,
     )
 
 
@@ -401,6 +410,7 @@ def spec_fields(spec: SurveySpec) -> dict[str, Any]:
         "schedule": spec.schedule, "timezone": spec.timezone, "open_days": spec.open_days,
         "reminder_offsets_days": spec.reminder_offsets_days,
         "min_group_size": spec.min_group_size, "active": spec.active, "sector": spec.sector,
+        "protection": spec.protection,
     }
 
 
@@ -482,6 +492,7 @@ def export_spec(survey: Survey) -> dict[str, Any]:
         "min_group_size": survey.min_group_size,
         "active": survey.active,
         "sector": survey.sector,
+        "protection": survey.protection,
     }
 
 
@@ -560,5 +571,6 @@ def default_spec(session: Session, settings: Settings) -> dict[str, Any]:
         "open_days": 14,
         "reminder_offsets_days": [4, 10],
         "min_group_size": settings.min_group_size,
+        "protection": DEFAULT_PROTECTION,
         "active": True,
     }

@@ -30,6 +30,7 @@ from surveys.admin_services import (
     slug,
 )
 from surveys.itembank import ItemBank
+from surveys.protection import DEFAULT_PROTECTION, PROTECTIONS
 
 # Which spec field's problems show next to which form field.
 SPEC_TO_FORM = {
@@ -44,6 +45,7 @@ SPEC_TO_FORM = {
     "open_days": "open_days",
     "reminder_offsets_days": "reminder_offsets",
     "min_group_size": "min_group_size",
+    "protection": "protection",
     "active": "active",
 }
 
@@ -107,6 +109,17 @@ class SurveyForm(FlaskForm):
         description="No result for fewer than this many people is ever shown. At least 3; "
                     "each round keeps the value it had when it opened.",
     )
+    protection = SelectField(
+        "Protection of small groups",
+        choices=[SelectChoice(name, label) for name, label in PROTECTIONS.items()],
+        default=DEFAULT_PROTECTION,
+        # The choice is checked by check_spec, whose message says what the choices are.
+        validate_choice=False,
+        description="Suppression hides groups too small to protect and shows exact figures. "
+                    "Adding noise also changes every count shown by at most 3, so that a "
+                    "figure that changed by one person between rounds tells nobody's answer. "
+                    "Each round keeps the protection it had when it opened.",
+    )
     active = BooleanField("Active: plan and open rounds on this schedule")
 
     def set_item_choices(self, bank: ItemBank) -> None:
@@ -137,6 +150,7 @@ class SurveyForm(FlaskForm):
         offsets = spec.get("reminder_offsets_days", [])
         self.reminder_offsets.data = ", ".join(str(d) for d in offsets)
         self.min_group_size.data = spec.get("min_group_size")
+        self.protection.data = spec.get("protection", DEFAULT_PROTECTION)
         self.active.data = spec.get("active", True)
 
     def to_spec(self, existing_demographics: list[dict[str, Any]]) -> dict[str, Any]:
@@ -173,6 +187,7 @@ class SurveyForm(FlaskForm):
             "open_days": self.open_days.data,
             "reminder_offsets_days": offsets,
             "min_group_size": self.min_group_size.data,
+            "protection": self.protection.data,
             "active": bool(self.active.data),
         }
 

@@ -60,6 +60,9 @@ class Survey(Base):
     # "general" or "healthcare": items tagged for a sector are offered only there.
     # Server-side default only, so rows written without it (older code) still insert.
     sector: Mapped[str] = mapped_column(String(32), server_default="general")
+    # How publication protects small groups beyond k (surveys/protection.py); each
+    # round freezes it when it opens. Server-side default, as for `sector`.
+    protection: Mapped[str] = mapped_column(String(16), server_default="suppress")
 
     __table_args__ = (CheckConstraint("min_group_size >= 3", name="k_at_least_3"),)
     # Read `sector` back when it is used, not with every INSERT's RETURNING.
@@ -108,6 +111,9 @@ class Round(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     # Frozen when the round opens (rule 5): it can never be lowered once answers exist.
     min_group_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The survey's protection, frozen when the round opens like k (None: opened before
+    # protections existed, published with suppression).
+    protection: Mapped[str | None] = mapped_column(String(16), default=None)
     invited_count: Mapped[int] = mapped_column(Integer, default=0)
     # When the round actually opened and closed (late after downtime, or early by hand);
     # opens_at/closes_at stay the planned times the schedule is anchored on.

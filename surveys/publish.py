@@ -59,6 +59,7 @@ from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
 from surveys.models import PublishedResult, Round, RoundStatus, Survey, TokenHash
 from surveys.naming import round_label
+from surveys.protection import apply_protection
 from surveys.published import (
     PREFER_NOT,
     Cell,
@@ -134,6 +135,7 @@ def publish_round(
                 published = _aggregate(session, round_, survey, plan, k, clock.today(), keys)
             except (SuppressionError, RoundKeyMissing) as exc:
                 raise PublicationError(f"Round {round_.id}: {exc}") from exc
+            published = apply_protection(published, round_.protection, load_item_bank())
             _store(session, published)
             delete_round_rows(session, TokenHash, round_.id)
             forget_round_mail(session, round_.id, settings)

@@ -90,6 +90,9 @@ class PublishedRound:
     scales: list[Row]
     items: list[Row]
     comments: list[str] | None  # None unless >= max(k, 10) responses
+    # The round's frozen protection (surveys/protection.py); rounds published before
+    # protections existed were suppressed only.
+    protection: str = "suppress"
 
     def to_payload(self) -> dict[str, Any]:
         return {"version": PAYLOAD_VERSION, **asdict(self)}

@@ -41,6 +41,7 @@ from surveys.models import (
     Survey,
 )
 from surveys.naming import day
+from surveys.protection import DEFAULT_PROTECTION
 from surveys.publish import publish_round
 from surveys.published import PublishedRound, published_round
 from surveys.round_keys import RoundKeyFolder
@@ -190,6 +191,7 @@ def open_round(
             update(Round)
             .where(Round.id == round_.id, Round.status == RoundStatus.SCHEDULED.value)
             .values(status=RoundStatus.OPEN.value, min_group_size=k, opened_at=now,
+                    protection=survey.protection or DEFAULT_PROTECTION,
                     reminders_sent=passed, closes_at=times.closes_at,
                     reminder_times=[t.isoformat() for t in times.reminders],
                     public_key=new_key.public_key)

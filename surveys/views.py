@@ -25,6 +25,7 @@ from surveys.forms import (
 )
 from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
+from surveys.protection import PROTECTIONS, SHORT_NAMES
 from surveys.publish import PublicationError
 from surveys.round_keys import RoundKeyFolder
 
@@ -126,6 +127,8 @@ def detail(survey_id: int) -> str:
         audience_size=audience.audience_size(db(), survey.id),
         overviews=rounds.round_overviews(db(), survey),
         action_form=ActionForm(),
+        protections=PROTECTIONS,
+        protection_names=SHORT_NAMES,
     )
 
 
