@@ -34,7 +34,7 @@ FORM = {
 def test_a_round_keeps_the_protection_it_opened_with(session, clock, settings):
     survey = make_survey(session, clock, settings, protection="perturb")
     assert survey.protection == "perturb"
-    first = open_round_now(session, clock, survey)
+    first = open_round_now(session, clock, survey, settings)
     session.refresh(first)
     assert first.protection == "perturb"
 
@@ -46,7 +46,7 @@ def test_a_round_keeps_the_protection_it_opened_with(session, clock, settings):
     assert first.protection == "perturb"  # changing the survey does not reach an open round
     rounds.close_round(session, first, clock)
     clock.advance(days=1)
-    second = open_round_now(session, clock, survey)
+    second = open_round_now(session, clock, survey, settings)
     session.refresh(second)
     assert second.protection == "suppress"
 
@@ -83,7 +83,7 @@ def test_the_admin_form_refuses_an_unknown_protection_and_keeps_the_text(
 
 def _publish(session, settings, clock, protection: str | None, people):
     survey = make_bare_survey(session)
-    round_ = make_round(session, survey)
+    round_ = make_round(session, survey, keys=settings)
     round_.protection = protection
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)
@@ -140,7 +140,7 @@ def test_rounds_list_shows_each_rounds_frozen_k_and_protection(
     client, session, clock, settings, login_as
 ):
     survey = make_survey(session, clock, settings, protection="perturb")
-    round_ = open_round_now(session, clock, survey)
+    round_ = open_round_now(session, clock, survey, settings)
     session.commit()
     login_as("admin")
     page = client.get(f"/admin/surveys/{survey.id}").get_data(as_text=True)
