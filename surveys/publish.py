@@ -60,6 +60,7 @@ from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
+from surveys.microdata import round_people
 from surveys.models import (
     PublishedResult,
     Response,
@@ -182,7 +183,8 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
     try:
-        suppression = decide_suppression(_aggregates(session, round_.id, plan).truth, k)
+        suppression = decide_suppression(_aggregates(session, round_.id, plan).truth, k,
+                                         people=round_people(session, round_.id, plan))
     except SuppressionError as exc:
         raise PublicationError(f"Round {round_.id}: {exc}") from exc
     return SuppressionPreview(k, plan.dimensions, suppression)
@@ -368,13 +370,13 @@ def _aggregate(
     found = _aggregates(session, round_id, plan)
     total, group_sizes = found.total, found.group_sizes
     overall_values, group_values, histograms = found.overall, found.by_group, found.histograms
-    suppression = decide_suppression(found.truth, k)
+    suppression = decide_suppression(found.truth, k, people=round_people(session, round_id, plan))
 
     def build(row_id: str, overall: Cell, by_group: Mapping[GroupKey, Cell], **fields: object
               ) -> Row:
         cells = {
             dim.id: {
-                g.id: None if g.id in suppression.groups_hidden[dim.id]
+                g.id: None if suppression.hides(row_id, dim.id, g.id)
                 else by_group.get((dim.id, g.id))
                 for g in dim.groups
             }
@@ -476,6 +478,7 @@ def _truth(
             if item.instrument_id in scored_instruments else {},
             favourable_values=frozenset(str(v) for v in values if item.is_favourable(v))
             if item.instrument_id in scored_instruments else frozenset(),
+            sensitive=item.sensitive,
         ))  # fmt: skip
     instruments: list[InstrumentTruth] = []
     for instrument_id in dict.fromkeys(item.instrument_id for item in plan.items):
