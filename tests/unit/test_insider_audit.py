@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 
 from speakup.disclosure_audit import AuditReport
 from speakup.insider_audit import InsiderAuditError, Person, audit_insiders
-from surveys.round_disclosure import RoundSuppression, RoundTruth, RowTruth
+from surveys.round_disclosure import InstrumentTruth, RoundSuppression, RoundTruth, RowTruth
 
 K = 5
 YES, NO = "1", "2"
@@ -141,3 +142,49 @@ def test_a_hidden_round_shows_nothing_to_audit():
                               AuditReport((), 0, 0, 0.0), 1)  # fmt: skip
     report = audit_insiders(truth_of(people, TEAMS), people, K, hidden)
     assert report.ok and report.programs_solved == 0
+
+
+def test_linked_scales_hold_the_truth_and_find_what_one_row_cannot():
+    # One 5-point instrument of 2 items and its scale (score = mean of both answers).
+    # Teams a, b (6 each) shown, c (2) and d (3) hidden. With the scale linked to its
+    # items per cross-cell the audit still accepts the truth as a point of its system.
+    dims = {"team": ["a", "b", "c", "d"]}
+    answers = {"a": [(4, 4), (5, 5), (2, 2), (3, 3), (4, 5), (1, 2)],
+               "b": [(5, 4), (3, 3), (2, 3), (4, 4), (1, 1), (5, 5)],
+               "c": [(2, 2), (4, 4)], "d": [(3, 4), (5, 5), (1, 1)]}  # fmt: skip
+    people = []
+    for name, pairs in answers.items():
+        for first, second in pairs:
+            mean = (first + second) / 2
+            point = int(mean + 0.5)
+            people.append(Person({"team": name}, {"i1": str(first), "i2": str(second),
+                                                  "s": str(point)}))  # fmt: skip
+    values = [str(v) for v in range(1, 6)]
+
+    def dist(members, row):
+        got = Counter(p.answers[row] for p in members)
+        return {v: got[v] for v in values}
+
+    def score(members):
+        return sum((Fraction(int(p.answers["i1"]) + int(p.answers["i2"]), 2) for p in members),
+                   Fraction(0))
+
+    groups = {("team", g): [p for p in people if p.groups["team"] == g] for g in answers}
+    rows = [RowTruth(r, "inst", False, dist(people, r),
+                     {key: dist(m, r) for key, m in groups.items()},
+                     scored={v: int(v) for v in values},
+                     favourable_values=frozenset({"4", "5"})) for r in ("i1", "i2")]
+    rows.append(RowTruth("s", "inst", True, dist(people, "s"),
+                         {key: dist(m, "s") for key, m in groups.items()},
+                         score_sum=score(people),
+                         group_score_sums={key: score(m) for key, m in groups.items()}))
+    truth = RoundTruth(len(people), dims, {key: len(m) for key, m in groups.items()}, rows,
+                       [InstrumentTruth("inst", ("i1", "i2"), "s", 1, 1, 5)])  # fmt: skip
+    hidden = hiding(dims, {"team": {"c", "d"}})
+    linked = audit_insiders(truth, people, K, hidden, link_scales=True)
+    alone_rows = audit_insiders(truth, people, K, hidden)
+    # Linking only adds constraints: whatever one row at a time proves, linked proves too.
+    exposed = [{(e.attacker, e.row_id, e.cell, e.value) for e in report.exposures}
+               for report in (alone_rows, linked)]  # fmt: skip
+    assert exposed[0] <= exposed[1]
+    assert linked.programs_solved >= 1
