@@ -92,7 +92,7 @@ _SOLVE_SECONDS = 20.0
 _MANY_GAP = 0.5
 # Weight of "answers placed where the truth has none" in the covering programs: small
 # enough never to cost a covered requirement, large enough to keep points local.
-_PULL = 0.01
+_PULL = 0.0
 # Exposures whose exact lower bound is computed (the rest report "at least bound + 1").
 _EXACT_BOUNDS = 20
 
@@ -544,8 +544,8 @@ class _Component:
         allow once the respondent's answers are taken out of them.
         """
         failed: list[tuple[_Knowledge, _Target]] = []
+        wanted: list[tuple[_Respondent, _Knowledge, list[_Target]]] = []
         for person in self._respondents():
-            knowledge = self._knowing(person)
             targets = []
             for c, row, value, alone in self._candidates([person.cell]):
                 mine = 1 if person.answers.get(row.id) == value else 0
@@ -555,7 +555,27 @@ class _Component:
                 index = self.y[row.id, c, value]
                 if self.truth[index] - mine > allowance:
                     targets.append(_Target(index, c, row.id, value, allowance + mine, mine))
-            failed.extend((knowledge, t) for t in self._cover(targets, knowledge))
+            if targets:
+                wanted.append((person, self._knowing(person), targets))
+        # Respondents of different cells constrain different unknowns, and the truth
+        # meets all of them at once: cover one respondent per cell together, then
+        # whatever is left one respondent at a time.
+        while wanted:
+            batch, rest, cells = [], [], set()
+            for item in wanted:
+                (batch if item[0].cell not in cells else rest).append(item)
+                cells.add(item[0].cell)
+            if len(batch) > 1:
+                merged = _Knowledge()
+                for _, knowledge, _ in batch:
+                    merged.lower += knowledge.lower
+                    merged.row_lower += knowledge.row_lower
+                    merged.row_upper += knowledge.row_upper
+                self._cover([t for _, _, targets in batch for t in targets], merged,
+                            single=False)  # fmt: skip
+            for _, knowledge, targets in batch:
+                failed.extend((knowledge, t) for t in self._cover(targets, knowledge))
+            wanted = rest
         return [self._exposure("respondent", t, knowledge, i)
                 for i, (knowledge, t) in enumerate(failed)]  # fmt: skip
 
@@ -596,8 +616,13 @@ class _Component:
 
     # --- covering ---------------------------------------------------------------------
 
-    def _cover(self, targets: list[_Target], knowledge: _Knowledge) -> list[_Target]:
-        """Return the targets no feasible integer point brings down to their bound."""
+    def _cover(self, targets: list[_Target], knowledge: _Knowledge, *,
+               single: bool = True) -> list[_Target]:
+        """Return the targets no feasible integer point brings down to their bound.
+
+        ``single=False``: only look for points meeting many at once (they join the
+        pool), and leave the proofs one by one to a later call.
+        """
         if not targets:
             return []
         if not hasattr(self, "pool"):
@@ -615,6 +640,8 @@ class _Component:
             if len(left) == len(pending):
                 break
             pending = left
+        if not single:
+            return pending
         failed = []
         checked = len(self.pool)
         for target in pending:
