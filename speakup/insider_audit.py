@@ -90,6 +90,9 @@ UNSTATED = ""
 _TOLERANCE = 1e-6
 _SOLVE_SECONDS = 20.0
 _MANY_GAP = 0.5
+# The programs that look for one point meeting many requirements stop at the first
+# nodes' best point: whatever it leaves is proven one requirement at a time.
+_NODES = 1
 # Weight of "answers placed where the truth has none" in the covering programs: small
 # enough never to cost a covered requirement, large enough to keep points local.
 _PULL = 0.0
@@ -730,6 +733,7 @@ class _Component:
         options: dict[str, float] = {"time_limit": self.solve_seconds}
         if gap is not None:
             options["mip_rel_gap"] = gap
+            options["node_limit"] = _NODES
         result = milp(objective, integrality=self.integrality, bounds=bounds,
                       constraints=constraints, options=options)  # fmt: skip
         if result.x is None or (exact and result.status != 0):
