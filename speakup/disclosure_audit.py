@@ -71,6 +71,7 @@ class _Unknown:
     protected: bool
     lower: float = 0.0
     upper: float = math.inf
+    reach: float | None = None  # a custom rule: some feasible point has it >= reach
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,16 @@ class AttackModel:
         shown: bool,
         protected: bool = True,
         upper: int | None = None,
+        reach: int | None = None,
     ) -> None:
         """Declare a non-negative whole number: fixed if ``shown``, else an unknown.
 
         Declaring the same key again merges: it is shown if any declaration shows
         it (what one table hides, another may show), protected if any protects it.
+        ``reach`` replaces the protection rule for this count: the attacker must not
+        be able to rule out that it is ``reach`` or more (a hidden sensitive cell's
+        "answers other than the commonest" must be able to reach 2, so that nobody can
+        prove that everyone, or everyone but one, gave the same answer).
         """
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise AuditModelError(f"count {key!r} must be a non-negative whole number: {value!r}")
@@ -139,7 +145,9 @@ class AttackModel:
                 known.upper = min(known.upper, upper)
             return
         self._unknowns[key] = _Unknown(
-            float(value), True, shown, protected, upper=math.inf if upper is None else upper
+            float(value), True, shown, protected or reach is not None,
+            upper=math.inf if upper is None else upper,
+            reach=None if reach is None else float(reach),
         )
 
     def real(
@@ -218,7 +226,7 @@ def audit_model(model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS) ->
         targets = [
             key for key in component
             if model._unknowns[key].protected and model._unknowns[key].integer
-            and model._unknowns[key].value > 0
+            and (model._unknowns[key].value > 0 or model._unknowns[key].reach is not None)
         ]  # fmt: skip
         if not targets:
             continue
@@ -301,7 +309,10 @@ class _Problem:
 
     def _wanted(self, key: Hashable) -> list[tuple[str, float]]:
         """The values the attacker must not be able to rule out, as ("<=" | ">=", bound)."""
-        value = self.unknowns[self.index[key]].value
+        unknown = self.unknowns[self.index[key]]
+        value = unknown.value
+        if unknown.reach is not None:
+            return [(">=", unknown.reach)] if value < unknown.reach else []
         if value < self.k:
             return [("<=", 0.0), (">=", float(self.k))]
         return [("<=", value - 1), (">=", value + 1)]
@@ -314,7 +325,8 @@ class _Problem:
         for key in targets:
             for sense, bound in self._wanted(key):
                 pending[key, sense] = bound
-            if self.unknowns[self.index[key]].value >= self.k:
+            if self.unknowns[self.index[key]].value >= self.k and \
+                    self.unknowns[self.index[key]].reach is None:
                 either.add(key)
         # Repeat while it pays: each point leaves fewer requirements for the next one.
         progress = True
@@ -360,7 +372,10 @@ class _Problem:
         low = self._extreme(key, minimise=True)
         high = self._extreme(key, minimise=False)
         value = int(self.unknowns[self.index[key]].value)
-        if value < self.k:
+        if self.unknowns[self.index[key]].reach is not None:
+            reason = (f"a hidden cell of a sensitive item can be shown to hold at most "
+                      f"{high} answer(s) other than its commonest ({_range_text(low, high)})")
+        elif value < self.k:
             reason = (f"a group of {value} (fewer than {self.k}) can be narrowed to "
                       f"{_range_text(low, high)}")  # fmt: skip
         else:

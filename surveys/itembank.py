@@ -147,6 +147,10 @@ class Item:
     # The sectors whose surveys may ask it; empty: every sector. ("unsafe clinical
     # practice" means nothing outside healthcare.)
     sectors: tuple[str, ...] = ()
+    # About experiences of harassment, discrimination or abuse: a group's figure that
+    # would show that everyone, or everyone but one, gave the same answer is hidden
+    # below 2k (surveys.round_disclosure), as such an answer is a person's own story.
+    sensitive: bool = False
 
     def offered_in(self, sector: str) -> bool:
         return not self.sectors or sector in self.sectors
@@ -536,12 +540,13 @@ def _parse_instrument(
     for number, raw in enumerate(file.listing(document["items"], "items"), start=1):
         where = f"items[{number - 1}]"
         raw = file.mapping(raw, where, {"id", "text"},
-                           {"reverse", "subdimension", "favourable", "sectors"})
+                           {"reverse", "subdimension", "favourable", "sectors", "sensitive"})
         item_id = file.ident(raw["id"], f"{where}.id")
         where = f"items[{item_id}]"
         if not item_id.startswith(f"{instrument_id}_"):
             raise file.error(f"{where}.id", f"must start with '{instrument_id}_'")
         reverse = file.flag(raw.get("reverse", False), f"{where}.reverse")
+        sensitive = file.flag(raw.get("sensitive", False), f"{where}.sensitive")
         if reverse and scale.type != "ordinal":
             raise file.error(f"{where}.reverse", "only items on an agree scale can be reversed")
         subdimension = raw.get("subdimension")
@@ -575,6 +580,7 @@ def _parse_instrument(
                 reverse=reverse,
                 subdimension=subdimension,
                 favourable=favourable,
+                sensitive=sensitive,
             )
         )
     if subdimensions:

@@ -52,11 +52,13 @@ from sqlalchemy.orm import Session
 
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
+from speakup.insider_audit import Person
 from speakup.settings import Settings
 from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
 from surveys.itembank import YES, Instrument, Item, ItemBank, ItemBankError, load_item_bank
+from surveys.microdata import PeopleCollector
 from surveys.models import PublishedResult, Round, RoundStatus, Survey, TokenHash
 from surveys.naming import round_label
 from surveys.protection import apply_protection
@@ -178,7 +180,8 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
     plan = _plan(survey, load_item_bank())
     keys = RoundKeyFolder.of(settings)
     try:
-        suppression = decide_suppression(_aggregates(session, round_.id, plan, keys).truth, k)
+        found = _aggregates(session, round_.id, plan, keys)
+        suppression = decide_suppression(found.truth, k, people=found.people)
     except (SuppressionError, RoundKeyMissing) as exc:
         raise PublicationError(f"Round {round_.id}: {exc}") from exc
     return SuppressionPreview(k, plan.dimensions, suppression)
@@ -349,6 +352,8 @@ class _Aggregates:
     histograms: dict[str, Any]
     comments: list[str]
     truth: RoundTruth
+    # Each respondent's groups and answers, for the insiders' audit only (never stored).
+    people: list[Person]
 
 
 class _Combination:
@@ -446,14 +451,15 @@ class _Tally:
 def _aggregates(session: Session, round_id: int, plan: _Plan, keys: RoundKeyFolder
                 ) -> _Aggregates:
     """Open the round's responses here, count them, and shape the disclosure decision's input."""
-    tally = _Tally(plan)
+    tally, people = _Tally(plan), PeopleCollector(plan)
     for body in read_round_bodies(session, round_id, keys):
         tally.add(body)
+        people.add(body)
     (overall_values, group_values), histograms = tally.values(), tally.histograms()
     group_sizes = tally.group_sizes()
     truth = _truth(plan, tally.total, group_sizes, overall_values, group_values, histograms)
     return _Aggregates(tally.total, group_sizes, overall_values, group_values, histograms,
-                       tally.comments, truth)
+                       tally.comments, truth, people.people)
 
 
 def _aggregate(
@@ -465,13 +471,13 @@ def _aggregate(
     found = _aggregates(session, round_id, plan, keys)
     total, group_sizes = found.total, found.group_sizes
     overall_values, group_values, histograms = found.overall, found.by_group, found.histograms
-    suppression = decide_suppression(found.truth, k)
+    suppression = decide_suppression(found.truth, k, people=found.people)
 
     def build(row_id: str, overall: Cell, by_group: Mapping[GroupKey, Cell], **fields: object
               ) -> Row:
         cells = {
             dim.id: {
-                g.id: None if g.id in suppression.groups_hidden[dim.id]
+                g.id: None if suppression.hides(row_id, dim.id, g.id)
                 else by_group.get((dim.id, g.id))
                 for g in dim.groups
             }
@@ -573,6 +579,7 @@ def _truth(
             if item.instrument_id in scored_instruments else {},
             favourable_values=frozenset(str(v) for v in values if item.is_favourable(v))
             if item.instrument_id in scored_instruments else frozenset(),
+            sensitive=item.sensitive,
         ))  # fmt: skip
     instruments: list[InstrumentTruth] = []
     for instrument_id in dict.fromkeys(item.instrument_id for item in plan.items):

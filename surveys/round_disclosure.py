@@ -22,6 +22,20 @@ returns. The steps, in order, never reaching back:
 3. **Suppress more** where the audit pins a hidden count: the smallest group still
    shown in that breakdown, then the Everyone figures of the exposed instrument,
    and audit again until nothing can be pinned.
+4. **The insiders' audit** (:mod:`speakup.insider_audit`, when the caller passes the
+   round's respondents as ``people``): a manager with the HR list (who is in which
+   team with which ethnicity) and a respondent subtracting their own answers must
+   not be able to prove any answer of a member of a cross-cell smaller than ``k``.
+   Where they can, suppress more (:func:`_suppress_more_for_insiders`) and run every
+   step again.
+
+**Sensitive items** (experiences of harassment, discrimination or abuse): a shown
+figure (a group's cell, or Everyone) in which everyone, or everyone but one, gave
+the same answer tells each member's answer (group attribute disclosure). Below
+``2k`` answers such a cell is hidden in that row (Everyone: the whole row), with
+the next-smallest cells of its row as the audit requires; the attacker's audit
+checks that nobody can prove the hidden cell held fewer than 2 answers other than
+its commonest one.
 
 Dimensions share only the Everyone figures, which the attacker knows exactly, so
 the audit's unknowns fall apart into one program per dimension (joined only through
@@ -31,11 +45,12 @@ Everyone rows that are themselves hidden).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from speakup.disclosure import hidden_keys, validate_min_group_size
 from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
+from speakup.insider_audit import ATTACKERS, InsiderReport, Person, audit_insiders
 
 __all__ = [
     "UNSTATED",
@@ -76,6 +91,8 @@ class RowTruth:
     # Items of a scored instrument: the answer values counted as favourable, which the
     # scale's pooled favourable share (favourable answers / answers) adds up.
     favourable_values: frozenset[str] = frozenset()
+    # An item about experiences of harassment, discrimination or abuse (itembank tag).
+    sensitive: bool = False
 
     @property
     def n(self) -> int:
@@ -114,25 +131,59 @@ class RoundSuppression:
     rows_hidden: frozenset[str]  # rows whose Everyone figures (and so every group) are hidden
     report: AuditReport
     rounds_of_audit: int
+    # (row id, dimension) -> groups hidden in that row only, beyond groups_hidden
+    # (sensitive items' near-uniform cells and the cells hidden to protect them).
+    cells_hidden: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # What the insiders' audit found (None: no people were given, it did not run).
+    insider: InsiderReport | None = None
+
+    def hides(self, row_id: str, dim: str, group: str) -> bool:
+        """Whether the cell (row, dimension, group) is hidden, whatever the reason."""
+        return (group == UNSTATED or self.total_hidden or row_id in self.rows_hidden
+                or group in self.groups_hidden.get(dim, frozenset())
+                or group in self.cells_hidden.get((row_id, dim), frozenset()))  # fmt: skip
 
 
-def decide_suppression(truth: RoundTruth, k: int) -> RoundSuppression:
-    """Return the suppression that passes the attacker's audit, hiding as little as it can."""
+def decide_suppression(
+    truth: RoundTruth, k: int, *, people: Sequence[Person] | None = None,
+    attackers: Sequence[str] = ATTACKERS, shown_tolerance: Mapping | None = None,
+) -> RoundSuppression:
+    """Return the suppression that passes the attackers' audits, hiding as little as it can.
+
+    With ``people`` (the round's respondents, :class:`surveys.microdata.PeopleCollector`)
+    the insiders' audit runs too, for the ``attackers`` classes given.
+    """
     k = validate_min_group_size(k)
     forced_groups: dict[str, set[str]] = {dim: set() for dim in truth.dimensions}
     forced_rows: set[str] = set()
+    forced_cells: dict[tuple[str, str], set[str]] = {}
     attempt = 0
     while True:
         attempt += 1
-        total_hidden, groups_hidden, rows_hidden = _pattern(truth, k, forced_groups, forced_rows)
-        model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden)
+        total_hidden, groups_hidden, rows_hidden, cells_hidden = _pattern(
+            truth, k, forced_groups, forced_rows, forced_cells)
+        model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
+                             cells_hidden=cells_hidden)  # fmt: skip
         report = audit_model(model)
-        if report.ok:
-            return RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt)
-        if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
-                              forced_rows):  # fmt: skip
+        if not report.ok:
+            if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
+                                  forced_rows, cells_hidden, forced_cells):  # fmt: skip
+                raise SuppressionError(
+                    "the round cannot be published safely: " + report.exposures[0].reason
+                )
+            continue
+        decided = RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt,
+                                   cells_hidden)  # fmt: skip
+        if people is None:
+            return decided
+        insider = audit_insiders(truth, people, k, decided, attackers=attackers,
+                                 shown_tolerance=shown_tolerance)  # fmt: skip
+        decided = replace(decided, insider=insider)
+        if insider.ok:
+            return decided
+        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows):
             raise SuppressionError(
-                "the round cannot be published safely: " + report.exposures[0].reason
+                "the round cannot be published safely: " + insider.exposures[0].reason
             )
 
 
@@ -140,10 +191,14 @@ def decide_suppression(truth: RoundTruth, k: int) -> RoundSuppression:
 
 
 def _pattern(
-    truth: RoundTruth, k: int, forced_groups: Mapping[str, set[str]], forced_rows: set[str]
-) -> tuple[bool, dict[str, frozenset[str]], frozenset[str]]:
+    truth: RoundTruth, k: int, forced_groups: Mapping[str, set[str]], forced_rows: set[str],
+    forced_cells: Mapping[tuple[str, str], set[str]] | None = None,
+) -> tuple[bool, dict[str, frozenset[str]], frozenset[str], dict[tuple[str, str], frozenset[str]]]:
     total_hidden = truth.total < k
-    rows_hidden = frozenset(r.id for r in truth.rows if r.n < k or r.id in forced_rows)
+    rows_hidden = frozenset(
+        r.id for r in truth.rows
+        if r.n < k or r.id in forced_rows or (r.sensitive and near_uniform(r.overall, k))
+    )  # fmt: skip
     shown_rows = [r for r in truth.rows if r.id not in rows_hidden]
     groups_hidden: dict[str, frozenset[str]] = {}
     for dim, groups in truth.dimensions.items():
@@ -165,7 +220,43 @@ def _pattern(
                     hidden |= grown
                     changed = True
         groups_hidden[dim] = frozenset(g for g in groups if g in hidden)
-    return total_hidden, groups_hidden, rows_hidden
+    cells_hidden = {} if total_hidden else _sensitive_cells(
+        truth, k, shown_rows, groups_hidden, forced_cells or {})
+    return total_hidden, groups_hidden, rows_hidden, cells_hidden
+
+
+def near_uniform(values: Mapping[str, int], k: int) -> bool:
+    """Whether a figure shows that everyone, or everyone but one, gave the same answer,
+    from fewer than 2k answers (the sensitive items' rule)."""
+    n = sum(values.values())
+    return 0 < n < 2 * k and max(values.values()) >= n - 1
+
+
+def _sensitive_cells(
+    truth: RoundTruth, k: int, shown_rows: Sequence[RowTruth],
+    groups_hidden: Mapping[str, frozenset[str]],
+    forced_cells: Mapping[tuple[str, str], set[str]],
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Per sensitive row and dimension, the shown groups to hide in that row only.
+
+    A near-uniform cell is hidden, and so is whatever the audit asked for before
+    (``forced_cells``); the row's hidden cells then obey complementary suppression,
+    so that Everyone minus the shown cells never isolates fewer than k answers.
+    """
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    for row in shown_rows:
+        for dim, groups in truth.dimensions.items():
+            pattern = set(groups_hidden[dim]) | {UNSTATED}
+            extra = set(forced_cells.get((row.id, dim), set())) - pattern
+            if row.sensitive:
+                extra |= {g for g in groups if g not in pattern
+                          and near_uniform(row.by_group.get((dim, g), {}), k)}  # fmt: skip
+            if not extra:
+                continue
+            answered = {g: sum(row.by_group.get((dim, g), {}).values()) for g in groups}
+            grown = hidden_keys(_line(groups, answered, row.n), k, also=pattern | extra)
+            out[row.id, dim] = frozenset((extra | grown) - pattern)
+    return out
 
 
 def _line(groups: Sequence[str], counts: Mapping[str, int], total: int) -> dict[str, int]:
@@ -182,14 +273,22 @@ def attack_model(
     truth: RoundTruth, k: int, total_hidden: bool,
     groups_hidden: Mapping[str, frozenset[str]], rows_hidden: frozenset[str],
     row_groups_hidden: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    *, cells_hidden: Mapping[tuple[str, str], frozenset[str]] | None = None,
 ) -> AttackModel:
     """Describe everything the publication shows as the attacker's linear system.
 
     ``row_groups_hidden`` overrides the hidden groups of single (row, dimension)
     pairs: publications never do that (one pattern per dimension), but an audit of
     a row-by-row publication, such as the one this module replaced, needs it.
+    ``cells_hidden`` adds groups hidden in one row only (sensitive items): their n
+    is not protected (the group's size is shown, so "everyone answered" is no
+    secret), but a near-uniform one's answers other than the commonest must be
+    able to reach 2 (:meth:`AttackModel.count`'s ``reach``).
     """
-    overrides = row_groups_hidden or {}
+    overrides = dict(row_groups_hidden or {})
+    extra = cells_hidden or {}
+    for (row_id, dim), groups in extra.items():
+        overrides[row_id, dim] = overrides.get((row_id, dim), groups_hidden[dim]) | groups
     model = AttackModel(k)
     model.count(("R",), truth.total, shown=not total_hidden)
     rows = {row.id: row for row in truth.rows}
@@ -209,9 +308,13 @@ def attack_model(
                 hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
                 shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
                 values, score = cells[g]
+                in_row_only = g in extra.get((row.id, dim), frozenset()) and not total_hidden
                 _declare_cells(model, row, dim, g, shown=shown, values=values, score=score,
-                               protected=_protect(g, sum(values.values()), k))
+                               protected=_protect(g, sum(values.values()), k) and not in_row_only)
                 model.at_most(("n", row.id, dim, g), ("r", dim, g))
+                if in_row_only and row.sensitive and row.id not in rows_hidden \
+                        and near_uniform(values, k):
+                    _declare_spread(model, row, dim, g, values)
             for value in row.overall:
                 model.sum_of(("x", row.id, None, None, value),
                              [("x", row.id, dim, g, value) for g in members])  # fmt: skip
@@ -232,7 +335,21 @@ def attack_model(
     for row in truth.rows:
         if row.is_scale:
             _declare_pooled(model, row, truth, rows, None, None, shown=row.id not in rows_hidden)
+        if row.sensitive and row.id in rows_hidden and near_uniform(row.overall, k):
+            _declare_spread(model, row, None, None, row.overall)
     return model
+
+
+def _declare_spread(
+    model: AttackModel, row: RowTruth, dim: str | None, group: str | None,
+    values: Mapping[str, int],
+) -> None:
+    """A hidden near-uniform cell: its answers other than the commonest must reach 2."""
+    common = max(row.overall, key=lambda v: (values.get(v, 0), v))
+    spread = sum(values.get(v, 0) for v in row.overall) - values.get(common, 0)
+    key = ("D", row.id, dim, group)
+    model.count(key, spread, shown=False, reach=2)
+    model.sum_of(key, [("x", row.id, dim, group, v) for v in row.overall if v != common])
 
 
 def _declare_pooled(
@@ -382,8 +499,14 @@ def round_mean(mean: Fraction | float) -> float:
 def _suppress_more(
     truth: RoundTruth, report: AuditReport, groups_hidden: Mapping[str, frozenset[str]],
     rows_hidden: frozenset[str], forced_groups: dict[str, set[str]], forced_rows: set[str],
+    cells_hidden: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    forced_cells: dict[tuple[str, str], set[str]] | None = None,
 ) -> bool:
-    """Hide one more group per exposed dimension (or an instrument's Everyone rows)."""
+    """Hide one more group per exposed dimension (or an instrument's Everyone rows).
+
+    A hidden sensitive cell whose spread can be pinned gets one more partner in its
+    own row (the smallest cell still shown there), or its row is hidden.
+    """
     instrument_of = {row.id: row.instrument_id for row in truth.rows}
     # Every row of an instrument: its items, its scale and any subscales.
     members: dict[str, list[str]] = {}
@@ -391,8 +514,13 @@ def _suppress_more(
         members.setdefault(row.instrument_id, []).append(row.id)
     grew = False
     dims_done: set[str] = set()
+    cells_hidden = cells_hidden or {}
     for exposure in report.exposures:
         key = exposure.key
+        if key[0] == "D":
+            grew |= _partner(truth, key[1], key[2], groups_hidden, rows_hidden, cells_hidden,
+                             forced_rows, forced_cells if forced_cells is not None else {})
+            continue
         dim = key[2] if key[0] in ("n", "x", "S") else (key[1] if key[0] == "r" else None)
         if dim is not None and dim not in dims_done:
             shown = [g for g in truth.dimensions[dim] if g not in groups_hidden[dim]]
@@ -408,4 +536,84 @@ def _suppress_more(
             if new:
                 forced_rows.update(new)
                 grew = True
+    return grew
+
+
+def _partner(
+    truth: RoundTruth, row_id: str, dim: str | None, groups_hidden: Mapping[str, frozenset[str]],
+    rows_hidden: frozenset[str], cells_hidden: Mapping[tuple[str, str], frozenset[str]],
+    forced_rows: set[str], forced_cells: dict[tuple[str, str], set[str]],
+) -> bool:
+    if row_id in rows_hidden:
+        return False
+    if dim is not None:
+        hidden = groups_hidden[dim] | cells_hidden.get((row_id, dim), frozenset())
+        shown = [g for g in truth.dimensions[dim] if g not in hidden]
+        if shown:
+            row = next(r for r in truth.rows if r.id == row_id)
+            smallest = min(shown, key=lambda g: (sum(row.by_group.get((dim, g), {}).values()), g))
+            forced_cells.setdefault((row_id, dim), set()).add(smallest)
+            return True
+    forced_rows.add(row_id)
+    return True
+
+
+def _suppress_more_for_insiders(
+    truth: RoundTruth, decided: RoundSuppression, forced_groups: dict[str, set[str]],
+    forced_rows: set[str],
+) -> bool:
+    """Hide what lets an insider pin an exposed cross-cell; False if nothing is left to hide.
+
+    An exposed cross-cell is pinned where a figure that contains it meets a hidden
+    remainder that contains it (e.g. the Global Majority row, shown, against the
+    pool of hidden small teams, Everyone minus the shown teams). Per exposure, in
+    this order of preference:
+
+    1. enlarge the hidden remainder: in a dimension where the cell's group is hidden
+       in that row, hide the smallest group still shown (of the dimension whose
+       smallest shown group is smallest). Like complementary suppression, this mixes
+       more people's answers into what the attacker must split, and it keeps the
+       groups containing the cell — often the headline breakdown — shown;
+    2. else (the cell's groups are shown in every dimension, so shown figures are
+       combined directly) hide the smallest of the cell's shown groups;
+    3. else (only the Everyone figures are left) hide the instrument's Everyone rows.
+
+    At most one group per dimension per round (the smallest asked for), then every
+    step runs again: the audit, not this heuristic, says when it is enough.
+    """
+    members: dict[str, list[str]] = {}
+    for row in truth.rows:
+        members.setdefault(row.instrument_id, []).append(row.id)
+    instrument_of = {row.id: row.instrument_id for row in truth.rows}
+    assert decided.insider is not None
+    wanted: dict[str, set[str]] = {}
+    rows: set[str] = set()
+
+    def size(dim: str, g: str) -> tuple[int, str]:
+        return truth.group_sizes.get((dim, g), 0), g
+
+    for exposure in decided.insider.exposures:
+        row_id = exposure.row_id
+        shown_in = {dim: [g for g in truth.dimensions[dim] if g != UNSTATED
+                          and not decided.hides(row_id, dim, g)]
+                    for dim in truth.dimensions}  # fmt: skip
+        remainders = [dim for dim, g in exposure.cell
+                      if decided.hides(row_id, dim, g) and shown_in[dim]]  # fmt: skip
+        if remainders:
+            dim = min(remainders, key=lambda d: size(d, min(shown_in[d], key=lambda g: size(d, g))))
+            wanted.setdefault(dim, set()).add(min(shown_in[dim], key=lambda g: size(dim, g)))
+            continue
+        own = [(dim, g) for dim, g in exposure.cell if g in shown_in[dim]]
+        if own:
+            dim, g = min(own, key=lambda pair: size(*pair))
+            wanted.setdefault(dim, set()).add(g)
+            continue
+        rows.update(set(members[instrument_of[row_id]]) - decided.rows_hidden)
+    grew = False
+    for dim, groups in wanted.items():
+        forced_groups[dim].add(min(groups, key=lambda g: size(dim, g)))
+        grew = True
+    if rows:
+        forced_rows.update(rows)
+        grew = True
     return grew

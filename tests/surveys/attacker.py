@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from speakup.disclosure_audit import AuditReport, audit_model
-from surveys.itembank import ItemBank
+from surveys.itembank import ItemBank, load_item_bank
 from surveys.published import PublishedRound
 from surveys.round_disclosure import (
     InstrumentTruth,
@@ -19,6 +19,8 @@ from surveys.round_disclosure import (
     RowTruth,
     attack_model,
 )
+
+SENSITIVE = frozenset(i for i, item in load_item_bank().items.items() if item.sensitive)
 
 
 def truth_from_people(
@@ -51,6 +53,9 @@ def truth_from_people(
                       for d, groups in dims.items() for g in groups},
             scored={v: item.scored(int(v)) for v in values}
             if item.instrument_id in scale_ids else {},
+            favourable_values=frozenset(v for v in values if item.is_favourable(int(v)))
+            if item.instrument_id in scale_ids else frozenset(),
+            sensitive=item.sensitive,
         ))  # fmt: skip
     instruments = []
     for instrument_id in dict.fromkeys(bank.item(i).instrument_id for i in item_ids):
@@ -91,21 +96,30 @@ def truth_from_people(
     return RoundTruth(len(people), dims, sizes, rows, instruments)
 
 
-def shown_pattern(published: PublishedRound) -> tuple[bool, dict[str, frozenset[str]], frozenset]:
-    """Read what the payload hides, checking it is one pattern per dimension."""
+def shown_pattern(
+    published: PublishedRound,
+) -> tuple[bool, dict[str, frozenset[str]], frozenset, dict[tuple[str, str], frozenset[str]]]:
+    """Read what the payload hides: one pattern per dimension, plus cells hidden in one row.
+
+    Only rows of sensitive items may hide a group in that row alone (near-uniform cells).
+    """
     groups_hidden = {
         dim.id: frozenset(g for g, n in published.group_counts[dim.id].items() if n is None)
         for dim in published.dimensions
     }
     rows_hidden = set()
+    cells_hidden = {}
     for row in published.items + published.scales:
         if row.overall is None:
             rows_hidden.add(row.id)
             continue
         for dim in published.dimensions:
             hidden = {g for g, cell in row.by_group[dim.id].items() if cell is None}
-            assert hidden == groups_hidden[dim.id], (row.id, dim.id, hidden)
-    return published.responses is None, groups_hidden, frozenset(rows_hidden)
+            assert groups_hidden[dim.id] <= hidden, (row.id, dim.id, hidden)
+            if hidden != groups_hidden[dim.id]:
+                assert row.id in SENSITIVE, (row.id, dim.id, hidden)
+                cells_hidden[row.id, dim.id] = frozenset(hidden - groups_hidden[dim.id])
+    return published.responses is None, groups_hidden, frozenset(rows_hidden), cells_hidden
 
 
 def attack(published: PublishedRound, bank: ItemBank, people: Sequence) -> AuditReport:
@@ -113,8 +127,9 @@ def attack(published: PublishedRound, bank: ItemBank, people: Sequence) -> Audit
     dims = {d.id: [g.id for g in d.groups] for d in published.dimensions}
     item_ids = [row.id for row in published.items]
     truth = truth_from_people(bank, item_ids, dims, people)
-    total_hidden, groups_hidden, rows_hidden = shown_pattern(published)
-    model = attack_model(truth, published.k, total_hidden, groups_hidden, rows_hidden)
+    total_hidden, groups_hidden, rows_hidden, cells_hidden = shown_pattern(published)
+    model = attack_model(truth, published.k, total_hidden, groups_hidden, rows_hidden,
+                         cells_hidden=cells_hidden)  # fmt: skip
     # The payload's shown figures must be exactly the truth the model was built from.
     for row in published.items + published.scales:
         if row.overall is not None:

@@ -104,6 +104,13 @@ def test_race_equality_items_follow_wres_indicators(bank):
     assert instrument.min_answered is None
 
 
+def test_experiences_of_harassment_and_discrimination_are_sensitive(bank):
+    # Harassment from the public, from managers or colleagues, and discrimination:
+    # the items whose near-uniform groups are hidden below 2k.
+    assert {i for i, item in bank.items.items() if item.sensitive} == {
+        "wres_5", "wres_6", "wres_8"}
+
+
 def test_response_scales(bank):
     agree7 = bank.scale("agree7")
     assert agree7.label(1) == "Strongly disagree"
@@ -250,6 +257,11 @@ def test_copy_of_shipped_bank_loads(tmp_path):
             "race_equality.yaml",
             lambda d: d["items"][0].update(favourable=False),
             'race_equality.yaml: items[wres_5].favourable: quote it: "yes" or "no"',
+        ),
+        (
+            "race_equality.yaml",
+            lambda d: d["items"][0].update(sensitive="yes"),
+            "race_equality.yaml: items[wres_5].sensitive: expected true or false",
         ),
         (
             "race_equality.yaml",
