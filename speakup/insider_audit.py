@@ -632,6 +632,13 @@ class _Component:
             self.pool = [(self.truth, self.matrix @ self.truth)]
         bounds = self._bounds(knowledge)
         pending = self._uncovered(targets, self.pool, knowledge)
+        if pending:
+            pending = self._swap_cover(pending, bounds, knowledge)
+            if not single and any(self._partners(self.round.rows[t.row_id], t.cell)
+                                  for t in pending):  # fmt: skip
+                # Swaps reach these cells: the one-by-one calls swap under each
+                # respondent's own knowledge, cheaper than a program for all at once.
+                return pending
         while pending:
             objective = self.pull.copy()
             for target in pending:
@@ -657,6 +664,93 @@ class _Component:
             if self._solve(self.pull, lower, upper, row_lower, row_upper) is None:
                 failed.append(target)
         return failed
+
+    def _swap_cover(self, targets: list[_Target], bounds: tuple[np.ndarray, ...],
+                    knowledge: _Knowledge) -> list[_Target]:
+        """Cover what 2 × 2 swaps of answers between cross-cells can, before any program.
+
+        Moving one answer ``v`` out of the target's cell to a *partner* cell with room
+        (someone there skipped the row), or swapping it for a ``w`` the partner gives
+        up, changes no figure
+        the publication shows when the two cells sit in the same group of every
+        dimension where either of them is in a shown group (every shown sum holds
+        both or neither): a whole-number point, found without a solver. Each point is
+        still re-checked against every constraint (score sums, the respondent's own
+        answers) before it counts. What swaps cannot reach is left to the programs.
+        """
+        for target in targets:
+            if not self._uncovered([target], self.pool[-1:], knowledge):
+                continue
+            point = self._swap_witness(target, bounds)
+            if point is not None:
+                self.pool.append((point, self.matrix @ point))
+        return self._uncovered(targets, self.pool, knowledge)
+
+    def _swap_witness(self, target: _Target, bounds: tuple[np.ndarray, ...]
+                      ) -> np.ndarray | None:
+        row = self.round.rows[target.row_id]
+        point = self.truth.copy()
+        need = int(point[target.index] - math.floor(target.bound + 1e-9))
+        c, v = target.cell, target.value
+        scale = (row.id, c) in self.s
+        partners = self._partners(row, c)
+        while need > 0:
+            trial = next(self._swaps(point, row, c, v, partners, scale, bounds), None)
+            if trial is None:
+                return None
+            point, need = trial, need - 1
+        return point
+
+    def _swaps(self, point: np.ndarray, row: RowTruth, c: int, v: str, partners: list[int],
+               scale: bool, bounds: tuple[np.ndarray, ...]) -> Any:
+        take = self.y[row.id, c, v]
+        for other in partners:
+            give = self.y[row.id, other, v]
+            # The answer moves to a partner with room (someone there skipped the row).
+            trial = point.copy()
+            trial[take] -= 1
+            trial[give] += 1
+            if scale:
+                trial[self.s[row.id, c]] -= float(int(v))
+                trial[self.s[row.id, other]] += float(int(v))
+            if self._feasible(trial, *bounds):
+                yield trial
+            for w in row.overall:
+                back, out = self.y[row.id, c, w], self.y[row.id, other, w]
+                if w == v or point[out] < 1:
+                    continue
+                trial = point.copy()
+                trial[take] -= 1
+                trial[back] += 1
+                trial[give] += 1
+                trial[out] -= 1
+                if scale:
+                    shift = float(int(w) - int(v))
+                    trial[self.s[row.id, c]] += shift
+                    trial[self.s[row.id, other]] -= shift
+                if self._feasible(trial, *bounds):
+                    yield trial
+
+    def _partners(self, row: RowTruth, c: int) -> list[int]:
+        """Cells whose swaps with ``c`` keep every shown figure of ``row`` as it is."""
+        cache = self.__dict__.setdefault("_partner_cache", {})
+        if (row.id, c) not in cache:
+            cache[row.id, c] = self._find_partners(row, c)
+        return cache[row.id, c]
+
+    def _find_partners(self, row: RowTruth, c: int) -> list[int]:
+        r = self.round
+        mine = dict(self.cells[c])
+        found = []
+        for other, cell in enumerate(self.cells):
+            if other == c:
+                continue
+            theirs = dict(cell)
+            if all(mine[dim] == theirs[dim] or not (
+                    r.group_shown(row.id, dim, mine[dim])
+                    or r.group_shown(row.id, dim, theirs[dim])) for dim in r.dims):
+                found.append(other)
+        return found
 
     def _bounds(self, knowledge: _Knowledge) -> tuple[np.ndarray, ...]:
         lower, row_lower = self.lower.copy(), self.row_lower.copy()

@@ -152,7 +152,7 @@ def test_finding_4_published_through_the_database_keeps_the_answer(session, sett
     people = finding_4_people()
     items = ["wres_6", "wres_7"]
     survey = make_survey(session, item_ids=items, demographics=[ETHNICITY, TEAMS])
-    round_ = make_round(session, survey, k=K)
+    round_ = make_round(session, survey, k=K, keys=settings)
     add_responses(session, round_, people)
     preview = preview_suppression(session, round_, settings)
     assert preview.suppression.insider is not None and preview.suppression.insider.ok
@@ -173,7 +173,7 @@ def test_finding_4_published_through_the_database_keeps_the_answer(session, sett
 def test_finding_3_published_through_the_database(session, settings, clock):
     people = finding_3_people()
     survey = make_survey(session, item_ids=["wres_7"], demographics=[TEAMS])
-    round_ = make_round(session, survey, k=K)
+    round_ = make_round(session, survey, k=K, keys=settings)
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)
     published = stored_round(session, round_.id)
@@ -246,7 +246,7 @@ def test_a_hidden_sensitive_cell_cannot_be_rebuilt_from_the_rest_of_its_row():
 def test_a_sensitive_cell_is_hidden_in_the_stored_payload(session, settings, clock):
     people, _ = sensitive_round(7, 1)
     survey = make_survey(session, item_ids=["wres_5", "wres_7"], demographics=[ETHNICITY])
-    round_ = make_round(session, survey, k=K)
+    round_ = make_round(session, survey, k=K, keys=settings)
     add_responses(session, round_, people)
     publish_round(session, round_, settings, clock)
     published = stored_round(session, round_.id)

@@ -188,3 +188,23 @@ def test_linked_scales_hold_the_truth_and_find_what_one_row_cannot():
                for report in (alone_rows, linked)]  # fmt: skip
     assert exposed[0] <= exposed[1]
     assert linked.programs_solved >= 1
+
+
+def test_swaps_between_hidden_cells_prove_a_pass_without_any_integer_program():
+    # Hidden pool c (2: yes, skipped) + d (3: no, yes, skipped): every small-cell
+    # requirement is met by moving c's yes to d's skipper, or d's answers to c's, which
+    # changes no shown figure (pool: 2 yes, 1 no, 2 skips; nothing is pinned).
+    people = pool_round((YES, None), (NO, YES, None))
+    report = audit_insiders(truth_of(people, TEAMS), people, K, hiding(TEAMS, {"team": {"c", "d"}}))
+    assert report.ok, report.exposures
+    assert report.programs_solved == 0
+
+
+def test_no_swap_crosses_a_shown_group():
+    # c and d hidden, but a (shown) is small too: a's cells may not swap with c or d, so
+    # a's uniform answers stay what the shown figure says (its allowance), not a failure.
+    people = [*team("a", YES, YES, YES, YES, YES), *team("b", YES, YES, YES, NO, NO, NO),
+              *team("c", YES, None), *team("d", NO, YES, None)]
+    report = audit_insiders(truth_of(people, TEAMS), people, K, hiding(TEAMS, {"team": {"c", "d"}}))
+    assert report.ok, report.exposures
+    assert report.programs_solved == 0
