@@ -34,6 +34,7 @@ from speakup.web import services as app_services
 from surveys import admin_services, rounds
 from surveys.invitations import issue_tokens, token_key
 from surveys.published import PublishedRound
+from surveys.round_keys import RoundKeyFolder
 
 pytest_plugins = ["review_fixtures"]
 
@@ -218,7 +219,7 @@ def open_link(session: Session, clock: FrozenClock, settings: Settings) -> str:
     }, settings, now=clock.now())
     survey = admin_services.create_survey(session, clock, spec, actor="test")
     round_ = rounds.add_round(session, survey, clock.now())
-    assert rounds.open_round(session, round_, clock)
+    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
     [token] = issue_tokens(session, round_.id, 1, token_key(settings))
     session.commit()
     return token
