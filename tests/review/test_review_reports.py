@@ -125,8 +125,11 @@ def test_overview_headlines_and_change_since_previous(session: Session, publishe
         s for s in previous.scales if s.id == "speak").overall.favourable
     assert view.gap_labels == ("Global Majority", "White")
     cells = next(s for s in latest.scales if s.id == "speak").by_group["ethnicity"]
-    assert speak.gap == pytest.approx(
-        cells["global_majority"].favourable - cells["white"].favourable)
+    # The insiders' audit hides Global Majority in this small synthetic round (its few
+    # members are spread over small teams a manager knows): the gap is then not shown,
+    # never computed from a hidden figure. (Gap arithmetic: tests/review/test_goals.py.)
+    assert cells["global_majority"] is None and cells["white"] is not None
+    assert speak.gap is None
     assert view.trend_chart is not None
     assert view.trend_chart.table_headers == ("Round", "Everyone", "Global Majority", "White")
 
