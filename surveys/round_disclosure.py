@@ -26,8 +26,9 @@ returns. The steps, in order, never reaching back:
    round's respondents as ``people``): a manager with the HR list (who is in which
    team with which ethnicity) and a respondent subtracting their own answers must
    not be able to prove any answer of a member of a cross-cell smaller than ``k``.
-   Where they can, suppress more (:func:`_suppress_more_for_insiders`) and run every
-   step again.
+   Where they can, suppress more (:func:`_suppress_more_for_insiders`: teams and
+   other dimensions first, the headline ethnicity groups only where hiding all of those
+   would not be enough) and run every step again.
 
 **Sensitive items** (experiences of harassment, discrimination or abuse): a shown
 figure (a group's cell, or Everyone) in which everyone, or everyone but one, gave
@@ -44,7 +45,7 @@ Everyone rows that are themselves hidden).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -53,6 +54,7 @@ from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
 from speakup.insider_audit import ATTACKERS, InsiderReport, Person, audit_insiders
 
 __all__ = [
+    "HEADLINE_DIMENSION",
     "UNSTATED",
     "InstrumentTruth",
     "RoundSuppression",
@@ -67,6 +69,10 @@ __all__ = [
 #: "" sorts before every group id, so among equally small cells it is hidden first.
 UNSTATED = ""
 _EVERYONE = None
+#: The headline breakdown (DESIGN.md: self-declared ethnicity group, the id of
+#: ``surveys.admin_services.ETHNICITY_QUESTION``). The insiders' rule hides its groups
+#: only when hiding every other dimension's groups cannot pass the audit.
+HEADLINE_DIMENSION = "ethnicity"
 
 
 class SuppressionError(Exception):
@@ -157,6 +163,7 @@ def decide_suppression(
     forced_groups: dict[str, set[str]] = {dim: set() for dim in truth.dimensions}
     forced_rows: set[str] = set()
     forced_cells: dict[tuple[str, str], set[str]] = {}
+    probe = _headline_probe(truth, people or (), k, attackers, shown_tolerance)
     attempt = 0
     while True:
         attempt += 1
@@ -181,7 +188,8 @@ def decide_suppression(
         decided = replace(decided, insider=insider)
         if insider.ok:
             return decided
-        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows):
+        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows,
+                                           forced_cells, probe):  # fmt: skip
             raise SuppressionError(
                 "the round cannot be published safely: " + insider.exposures[0].reason
             )
@@ -560,22 +568,31 @@ def _partner(
 
 def _suppress_more_for_insiders(
     truth: RoundTruth, decided: RoundSuppression, forced_groups: dict[str, set[str]],
-    forced_rows: set[str],
+    forced_rows: set[str], forced_cells: dict[tuple[str, str], set[str]],
+    probe: Callable[[RoundSuppression], frozenset[tuple[str, tuple]]],
+    headline: str = HEADLINE_DIMENSION,
 ) -> bool:
     """Hide what lets an insider pin an exposed cross-cell; False if nothing is left to hide.
 
     An exposed cross-cell is pinned where a figure that contains it meets a hidden
     remainder that contains it (e.g. the Global Majority row, shown, against the
-    pool of hidden small teams, Everyone minus the shown teams). Per exposure, in
-    this order of preference:
+    pool of hidden small teams, Everyone minus the shown teams).
+
+    The ``headline`` dimension (ethnicity group: the gap the programme tracks) is
+    protected: an exposure is fixed in the other dimensions (team, staff group),
+    which may take every group they have, unless ``probe`` says that hiding all of
+    their groups would still leave it exposed (e.g. the hidden pool of "prefer not to
+    say" and unstated ethnicity is itself near-uniform, and the HR list says who is
+    in it); only then in the headline dimension, and in a sensitive item's row that
+    row's cell only (as the sensitive items' rule hides cells). Within the chosen
+    dimensions, in this order of preference:
 
     1. enlarge the hidden remainder: in a dimension where the cell's group is hidden
        in that row, hide the smallest group still shown (of the dimension whose
        smallest shown group is smallest). Like complementary suppression, this mixes
-       more people's answers into what the attacker must split, and it keeps the
-       groups containing the cell — often the headline breakdown — shown;
-    2. else (the cell's groups are shown in every dimension, so shown figures are
-       combined directly) hide the smallest of the cell's shown groups;
+       more people's answers into what the attacker must split;
+    2. else (the cell's groups are shown there) hide the smallest of the cell's shown
+       groups;
     3. else (only the Everyone figures are left) hide the instrument's Everyone rows.
 
     At most one group per dimension per round (the smallest asked for), then every
@@ -585,9 +602,12 @@ def _suppress_more_for_insiders(
     for row in truth.rows:
         members.setdefault(row.instrument_id, []).append(row.id)
     instrument_of = {row.id: row.instrument_id for row in truth.rows}
+    sensitive = {row.id for row in truth.rows if row.sensitive}
     assert decided.insider is not None
     wanted: dict[str, set[str]] = {}
+    cells: dict[tuple[str, str], set[str]] = {}
     rows: set[str] = set()
+    beyond_others: frozenset[tuple[str, tuple]] | None = None  # the probe, run once if needed
 
     def size(dim: str, g: str) -> tuple[int, str]:
         return truth.group_sizes.get((dim, g), 0), g
@@ -597,23 +617,76 @@ def _suppress_more_for_insiders(
         shown_in = {dim: [g for g in truth.dimensions[dim] if g != UNSTATED
                           and not decided.hides(row_id, dim, g)]
                     for dim in truth.dimensions}  # fmt: skip
-        remainders = [dim for dim, g in exposure.cell
-                      if decided.hides(row_id, dim, g) and shown_in[dim]]  # fmt: skip
-        if remainders:
-            dim = min(remainders, key=lambda d: size(d, min(shown_in[d], key=lambda g: size(d, g))))
-            wanted.setdefault(dim, set()).add(min(shown_in[dim], key=lambda g: size(dim, g)))
-            continue
-        own = [(dim, g) for dim, g in exposure.cell if g in shown_in[dim]]
-        if own:
-            dim, g = min(own, key=lambda pair: size(*pair))
-            wanted.setdefault(dim, set()).add(g)
-            continue
-        rows.update(set(members[instrument_of[row_id]]) - decided.rows_hidden)
+        cell = [(dim, g) for dim, g in exposure.cell if dim in shown_in]
+        others = _insider_choice([(d, g) for d, g in cell if d != headline], shown_in, size)
+        own = _insider_choice([(d, g) for d, g in cell if d == headline], shown_in, size)
+        if others is not None and own is not None:
+            if beyond_others is None:
+                beyond_others = probe(_others_hidden(truth, decided, headline))
+            if (row_id, exposure.cell) not in beyond_others:
+                own = None  # the other dimensions can still fix it: leave the headline be
+        choice = own if own is not None else others
+        if own is not None and row_id in sensitive:
+            cells.setdefault((row_id, own[0]), set()).add(own[1])
+        elif choice is not None:
+            wanted.setdefault(choice[0], set()).add(choice[1])
+        else:
+            rows.update(set(members[instrument_of[row_id]]) - decided.rows_hidden)
     grew = False
     for dim, groups in wanted.items():
         forced_groups[dim].add(min(groups, key=lambda g: size(dim, g)))
+        grew = True
+    for (row_id, dim), groups in cells.items():
+        forced_cells.setdefault((row_id, dim), set()).add(min(groups, key=lambda g: size(dim, g)))
         grew = True
     if rows:
         forced_rows.update(rows)
         grew = True
     return grew
+
+
+def _insider_choice(
+    cell: Sequence[tuple[str, str]], shown_in: Mapping[str, Sequence[str]],
+    size: Callable[[str, str], tuple[int, str]],
+) -> tuple[str, str] | None:
+    """The group to hide for an exposed cell within these of its (dimension, group) pairs:
+    the smallest shown group of a dimension where the cell is in the hidden remainder,
+    else the smallest of the cell's own shown groups; None if nothing is shown there."""
+    remainders = [dim for dim, g in cell if g not in shown_in[dim] and shown_in[dim]]
+    if remainders:
+        dim = min(remainders, key=lambda d: size(d, min(shown_in[d], key=lambda g: size(d, g))))
+        return dim, min(shown_in[dim], key=lambda g: size(dim, g))
+    own = [(dim, g) for dim, g in cell if g in shown_in[dim]]
+    if own:
+        return min(own, key=lambda pair: size(*pair))
+    return None
+
+
+def _others_hidden(truth: RoundTruth, decided: RoundSuppression, headline: str) -> RoundSuppression:
+    """``decided`` with every group of every dimension but ``headline`` hidden."""
+    groups = {dim: frozenset(gs) if dim != headline else decided.groups_hidden[dim]
+              for dim, gs in truth.dimensions.items()}  # fmt: skip
+    cells = {key: gs for key, gs in decided.cells_hidden.items() if key[1] == headline}
+    return replace(decided, groups_hidden=groups, cells_hidden=cells, insider=None)
+
+
+def _headline_probe(
+    truth: RoundTruth, people: Sequence[Person], k: int, attackers: Sequence[str],
+    shown_tolerance: Mapping | None,
+) -> Callable[[RoundSuppression], frozenset[tuple[str, tuple]]]:
+    """The insiders' audit of a suppression with every other dimension hidden, as the
+    (row, cross-cell) pairs it still finds exposed. Hiding more teams never changes
+    that suppression, so each distinct one is audited once."""
+    seen: dict[tuple, frozenset[tuple[str, tuple]]] = {}
+
+    def probe(suppression: RoundSuppression) -> frozenset[tuple[str, tuple]]:
+        key = (suppression.total_hidden, suppression.rows_hidden,
+               tuple(sorted((d, tuple(sorted(g))) for d, g in suppression.groups_hidden.items())),
+               tuple(sorted((r, tuple(sorted(g))) for r, g in suppression.cells_hidden.items())))
+        if key not in seen:
+            report = audit_insiders(truth, people, k, suppression, attackers=attackers,
+                                    shown_tolerance=shown_tolerance)  # fmt: skip
+            seen[key] = frozenset((e.row_id, e.cell) for e in report.exposures)
+        return seen[key]
+
+    return probe
