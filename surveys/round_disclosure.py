@@ -188,8 +188,7 @@ def decide_suppression(
         decided = replace(decided, insider=insider)
         if insider.ok:
             return decided
-        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows,
-                                           forced_cells, probe):  # fmt: skip
+        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows, probe):
             raise SuppressionError(
                 "the round cannot be published safely: " + insider.exposures[0].reason
             )
@@ -568,8 +567,7 @@ def _partner(
 
 def _suppress_more_for_insiders(
     truth: RoundTruth, decided: RoundSuppression, forced_groups: dict[str, set[str]],
-    forced_rows: set[str], forced_cells: dict[tuple[str, str], set[str]],
-    probe: Callable[[RoundSuppression], frozenset[tuple[str, tuple]]],
+    forced_rows: set[str], probe: Callable[[RoundSuppression], frozenset[tuple[str, tuple]]],
     headline: str = HEADLINE_DIMENSION,
 ) -> bool:
     """Hide what lets an insider pin an exposed cross-cell; False if nothing is left to hide.
@@ -583,9 +581,8 @@ def _suppress_more_for_insiders(
     which may take every group they have, unless ``probe`` says that hiding all of
     their groups would still leave it exposed (e.g. the hidden pool of "prefer not to
     say" and unstated ethnicity is itself near-uniform, and the HR list says who is
-    in it); only then in the headline dimension, and in a sensitive item's row that
-    row's cell only (as the sensitive items' rule hides cells). Within the chosen
-    dimensions, in this order of preference:
+    in it); only then in the headline dimension (in every row: one pattern per
+    breakdown). Within the chosen dimensions, in this order of preference:
 
     1. enlarge the hidden remainder: in a dimension where the cell's group is hidden
        in that row, hide the smallest group still shown (of the dimension whose
@@ -602,10 +599,8 @@ def _suppress_more_for_insiders(
     for row in truth.rows:
         members.setdefault(row.instrument_id, []).append(row.id)
     instrument_of = {row.id: row.instrument_id for row in truth.rows}
-    sensitive = {row.id for row in truth.rows if row.sensitive}
     assert decided.insider is not None
     wanted: dict[str, set[str]] = {}
-    cells: dict[tuple[str, str], set[str]] = {}
     rows: set[str] = set()
     beyond_others: frozenset[tuple[str, tuple]] | None = None  # the probe, run once if needed
 
@@ -618,26 +613,21 @@ def _suppress_more_for_insiders(
                           and not decided.hides(row_id, dim, g)]
                     for dim in truth.dimensions}  # fmt: skip
         cell = [(dim, g) for dim, g in exposure.cell if dim in shown_in]
-        others = _insider_choice([(d, g) for d, g in cell if d != headline], shown_in, size)
-        own = _insider_choice([(d, g) for d, g in cell if d == headline], shown_in, size)
-        if others is not None and own is not None:
+        in_others = _insider_choice([(d, g) for d, g in cell if d != headline], shown_in, size)
+        in_headline = _insider_choice([(d, g) for d, g in cell if d == headline], shown_in, size)
+        if in_others is not None and in_headline is not None:
             if beyond_others is None:
                 beyond_others = probe(_others_hidden(truth, decided, headline))
             if (row_id, exposure.cell) not in beyond_others:
-                own = None  # the other dimensions can still fix it: leave the headline be
-        choice = own if own is not None else others
-        if own is not None and row_id in sensitive:
-            cells.setdefault((row_id, own[0]), set()).add(own[1])
-        elif choice is not None:
+                in_headline = None  # the other dimensions can still fix it: leave it be
+        choice = in_headline if in_headline is not None else in_others
+        if choice is not None:
             wanted.setdefault(choice[0], set()).add(choice[1])
         else:
             rows.update(set(members[instrument_of[row_id]]) - decided.rows_hidden)
     grew = False
     for dim, groups in wanted.items():
         forced_groups[dim].add(min(groups, key=lambda g: size(dim, g)))
-        grew = True
-    for (row_id, dim), groups in cells.items():
-        forced_cells.setdefault((row_id, dim), set()).add(min(groups, key=lambda g: size(dim, g)))
         grew = True
     if rows:
         forced_rows.update(rows)

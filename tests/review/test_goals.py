@@ -55,6 +55,12 @@ def set_figures(session: Session, published: PublishedRound, row_id: str,
 def _stand_in(payload: dict, group: str) -> None:
     """Show an ethnicity group the insiders' audit hid in the synthetic round.
 
+    The second and third rounds need it: there the hidden pool of "prefer not to say"
+    and unstated ethnicity (10 and 11 people) gave nearly the same answers on some
+    rows, and the HR list says who is in that pool, so no hiding of teams can protect
+    its members: an ethnicity group must join the pool
+    (tests/unit/test_insider_headline.py). The first round shows both groups.
+
     The goal logic is what these tests check, given stored figures: the group gets
     every respondent the shown groups leave (so no hidden remainder is left for the
     review's re-check to protect), in the respondents table and in every row, with a
