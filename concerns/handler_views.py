@@ -218,8 +218,12 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
     forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
     forms["themes_form"] = _themes_form(concern_id, forms.get("themes_form"))
+    # Recusal with nobody to share with says the way out (issue 19, finding 6).
+    sole = view.can_read and services.sole_reader(db(), summary.id, _user())
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
+        sole_reader=sole,
+        recovery_contacts=services.recovery_contacts(db()) if sole else [],
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),
         reopen_days=concern_config().reopen_days,
         **forms,

@@ -76,6 +76,8 @@ class Settings:
     receipt_checks_per_minute: int = 120
     concern_retention_days: int = 365
     checks_per_receipt_per_minute: int = 10
+    # File downloads with one receipt, counted apart from its checks (issue 19).
+    downloads_per_receipt_per_minute: int = 30
     handler_key_session_hours: int = 12
     raw_retention_days: int = 0
     # Days after a quarter ends before its concern statistics are computed and frozen.
@@ -149,6 +151,9 @@ class Settings:
             concern_retention_days=_int(env, "SPEAKUP_CONCERN_RETENTION_DAYS", 365),
             checks_per_receipt_per_minute=_int(
                 env, "SPEAKUP_CHECKS_PER_RECEIPT_PER_MINUTE", 10, minimum=1
+            ),
+            downloads_per_receipt_per_minute=_int(
+                env, "SPEAKUP_DOWNLOADS_PER_RECEIPT_PER_MINUTE", 30, minimum=1
             ),
             handler_key_session_hours=_int(
                 env, "SPEAKUP_HANDLER_KEY_SESSION_HOURS", 12, minimum=1
