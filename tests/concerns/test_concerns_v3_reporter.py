@@ -2,6 +2,7 @@
 
 3. A refusal after files were chosen names them and says to choose them again.
 4. Downloads have their own budget; each limit says what it counts and the wait.
+5. The verdict confirmation (or problem) takes the focus.
 6. A sole reader with nobody to share with is shown the way out (the recovery key).
 """
 
@@ -15,6 +16,7 @@ from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from concern_helpers import hidden_fields, receipt_from, submit
 from sqlalchemy import func, select
 from test_concerns_attachments import _dump
+from test_verdict import _answer, _raise, _replied, _verdict_fields
 
 from concerns import conflicts, evidence, ratelimit, services, views
 from concerns.models import Concern, ConcernKeyWrap, RateLimitWindow, Reader
@@ -325,3 +327,44 @@ def test_a_sole_reader_with_a_colleague_is_told_to_share_first(
     assert "Share it with a colleague first" in refused.get_data(as_text=True)
     assert conflicts.excluded_handlers(session, concern_config, concern_id, [me.user.id]) \
         == set()
+
+
+# ------------------------------------------------------------------ finding 5 (markup;
+# the browser test checks the viewport and focus)
+
+
+def _tag_with_id(html: str, element_id: str) -> str:
+    match = re.search(rf'<[a-z]+[^>]*id="{element_id}"[^>]*>', html)
+    assert match, f"no element {element_id}"
+    return match.group(0)
+
+
+def test_the_verdict_confirmation_takes_the_focus(client, session, recovery_key):
+    receipt, concern = _raise(client, session)
+    _replied(session, concern)
+    response = _answer(client, receipt, speak_again="yes")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    tag = _tag_with_id(html, "verdict-saved")
+    assert 'role="status"' in tag and 'tabindex="-1"' in tag and "autofocus" in tag
+    assert html.count("autofocus") == 1
+
+
+def test_a_verdict_problem_takes_the_focus_where_it_is_said(client, session, recovery_key):
+    receipt, concern = _raise(client, session)
+    _replied(session, concern)
+    wrong = _answer(client, receipt, speak_again="perhaps").get_data(as_text=True)
+    summary = re.search(r'<section id="verdict".*?<div class="error-summary"[^>]*>', wrong, re.S)
+    assert summary and "autofocus" in summary.group(0)
+    fields = _verdict_fields(_check_page(client, receipt))
+    expired = client.post("/concerns/verdict", data={**fields, "csrf_token": "stale",
+                                                     "speak_again": "yes"})
+    html = expired.get_data(as_text=True)
+    notice = re.search(r'<section id="verdict".*?<div class="warning" role="alert" '
+                       r'id="verdict-notice" tabindex="-1" autofocus>', html, re.S)
+    assert expired.status_code == 400 and notice, "the expiry is said in the verdict section"
+    assert html.count("your answers were not saved just now") == 1
+
+
+def _check_page(client, receipt):  # type: ignore[no-untyped-def]
+    return _check(client, receipt).get_data(as_text=True)
