@@ -19,8 +19,10 @@ from test_concerns_attachments import _dump
 from test_verdict import _answer, _raise, _replied, _verdict_fields
 
 from concerns import conflicts, evidence, ratelimit, services, views
+from concerns.config import ConcernConfig
 from concerns.models import Concern, ConcernKeyWrap, RateLimitWindow, Reader
 from speakup.headers import HeaderValueError
+from speakup.settings import Settings
 from speakup.web import services as app_services
 
 TEXT = "The charge nurse mocked my accent in front of the patients."
@@ -368,3 +370,10 @@ def test_a_verdict_problem_takes_the_focus_where_it_is_said(client, session, rec
 
 def _check_page(client, receipt):  # type: ignore[no-untyped-def]
     return _check(client, receipt).get_data(as_text=True)
+
+
+def test_the_download_limit_is_a_setting(tmp_path):
+    env = {"SPEAKUP_INSTANCE_PATH": str(tmp_path), "SPEAKUP_SECRET_KEY": "k" * 64}
+    assert Settings.from_env(env).downloads_per_receipt_per_minute == 30
+    settings = Settings.from_env({**env, "SPEAKUP_DOWNLOADS_PER_RECEIPT_PER_MINUTE": "7"})
+    assert ConcernConfig.from_settings(settings).downloads_per_receipt_per_minute == 7
