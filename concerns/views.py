@@ -45,6 +45,9 @@ from speakup.web import services as app_services
 
 bp = Blueprint("concerns", __name__, url_prefix="/concerns")
 
+# A 429 page with its Retry-After header (the wait the page states, for programs too).
+Limited = tuple[str, int, dict[str, str]]
+
 # A database that is gone, read-only or unreachable (DATABASE_FAULTS, issue 13, finding
 # 4): the reporter is told plainly, keeps the text, and gets no receipt for it.
 NOT_STORED = (
@@ -343,7 +346,7 @@ bp.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 @bp.errorhandler(CSRFError)
-def form_expired(_exc: CSRFError) -> tuple[str, int]:
+def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
     db().rollback()
     if request.endpoint == "concerns.new":
         return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
@@ -362,7 +365,7 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
             conversation = services.open_conversation(db(), keys_)
         except services.RateLimitedError as exc:
             db().rollback()
-            return _conversation_page(None, form, 429, str(exc))
+            return _limited(_conversation_page(None, form, 429, str(exc)), exc)
         except services.ConcernError:
             db().rollback()
             return _conversation_page(None, form, 400, notice)
@@ -377,6 +380,15 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
         return _check_page(CheckForm(formdata=None, receipt=request.form.get("receipt", "")[:200]),
                            400, CHECK_EXPIRED)
     return _check_page(CheckForm(), 400, CHECK_EXPIRED)
+
+
+def _retry_after(exc: services.RateLimitedError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after or ratelimit.WINDOW_SECONDS)}
+
+
+def _limited(page: tuple[str, int], exc: services.RateLimitedError) -> Limited:
+    """A 429 page with the wait its text states, for programs too."""
+    return (*page, _retry_after(exc))
 
 
 def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tuple[str, int]:
@@ -417,7 +429,7 @@ def _verdict_form(conversation: services.Conversation,
 
 @bp.route("/check", methods=["GET", "POST"])
 @public
-def check() -> tuple[str, int]:
+def check() -> tuple[str, int] | Limited:
     form = CheckForm()
     if not form.is_submitted():
         return _check_page(form, 200)
@@ -432,7 +444,7 @@ def check() -> tuple[str, int]:
         return _check_page(form, 400)
     except services.RateLimitedError as exc:
         db().rollback()
-        return _check_page(form, 429, str(exc))
+        return _limited(_check_page(form, 429, str(exc)), exc)
     except services.ReceiptNotFoundError as exc:
         db().rollback()
         form.receipt.errors = [str(exc)]
@@ -445,7 +457,7 @@ def check() -> tuple[str, int]:
 
 @bp.route("/reply", methods=["POST"])
 @public
-def reply() -> tuple[str, int]:
+def reply() -> tuple[str, int] | Limited:
     form = ReporterReplyForm()
     config = concern_config()
     files: list[evidence.PreparedFile] = []
@@ -465,7 +477,7 @@ def reply() -> tuple[str, int]:
                            "We could not find your concern. Enter your receipt again.")
     except services.RateLimitedError as exc:
         db().rollback()
-        return _conversation_page(None, form, 429, str(exc))
+        return _limited(_conversation_page(None, form, 429, str(exc)), exc)
     except attachments.AttachmentRefusedError as exc:
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
@@ -495,7 +507,7 @@ def reply() -> tuple[str, int]:
 
 @bp.route("/file", methods=["POST"])
 @public
-def attachment() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+def attachment() -> Response | tuple[str, int] | Limited:
     """Download a file of the conversation; the receipt comes in the POSTed form."""
     form = ReporterFileForm()
     config = concern_config()
@@ -515,11 +527,10 @@ def attachment() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]
     return download(info, chunks, f"speakup-{int(form.seq.data)}-{info.name}")
 
 
-def _downloads_full(keys_: services.ReceiptKeys, exc: services.RateLimitedError,
-                    ) -> tuple[str, int, dict[str, str]]:
+def _downloads_full(keys_: services.ReceiptKeys, exc: services.RateLimitedError) -> Limited:
     """Over the download limit, the reporter stays in their conversation (issue 19,
     finding 4) — shown as a check, so its own limit still bounds how often."""
-    headers = {"Retry-After": str(exc.retry_after or 60)}
+    headers = _retry_after(exc)
     try:
         services.count_receipt_use(db(), clock(), concern_config(), keys_)
         db().commit()
@@ -537,7 +548,7 @@ def _downloads_full(keys_: services.ReceiptKeys, exc: services.RateLimitedError,
 
 @bp.route("/verdict", methods=["POST"])
 @public
-def verdict_answer() -> tuple[str, int]:
+def verdict_answer() -> tuple[str, int] | Limited:
     """Store the reporter's verdict for the current stage; errors keep their choices."""
     form = VerdictForm()
     config = concern_config()
@@ -558,7 +569,8 @@ def verdict_answer() -> tuple[str, int]:
                            "We could not find your concern. Enter your receipt again.")
     except services.RateLimitedError as exc:
         db().rollback()
-        return _conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc))
+        return _limited(_conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc)),
+                        exc)
     except verdict.VerdictError as exc:
         db().rollback()
         if isinstance(exc, verdict.VerdictFieldError):

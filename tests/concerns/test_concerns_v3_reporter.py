@@ -205,16 +205,19 @@ def test_over_the_download_limit_says_so_with_the_wait(client, app, clock, with_
     assert _download(client, html).status_code == 200
 
 
-def test_over_the_check_limit_says_so_with_the_wait(client, app, with_file):
+def test_over_the_check_limit_says_so_with_the_wait(client, app, clock, with_file):
     _limits(app, checks_per_receipt_per_minute=2)
     assert [_check(client, with_file).status_code for _ in range(2)] == [200, 200]
     refused = _check(client, with_file)
     page = refused.get_data(as_text=True)
-    assert refused.status_code == 429
+    wait = ratelimit.seconds_to_next_window(clock.now())
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == str(wait)
     assert "Your receipt has been used 2 times in the last minute" in page
     assert "You can try again in about 1 minute" in page
     assert "Downloading files is counted apart" in page
     assert with_file in page  # the receipt is kept in the form
+    clock.advance(seconds=wait)
+    assert _check(client, with_file).status_code == 200  # the wait stated was the wait
 
 
 def test_download_and_check_budgets_are_apart_the_other_way_too(client, app, with_file):
@@ -377,3 +380,12 @@ def test_the_download_limit_is_a_setting(tmp_path):
     assert Settings.from_env(env).downloads_per_receipt_per_minute == 30
     settings = Settings.from_env({**env, "SPEAKUP_DOWNLOADS_PER_RECEIPT_PER_MINUTE": "7"})
     assert ConcernConfig.from_settings(settings).downloads_per_receipt_per_minute == 7
+
+
+def test_the_guessing_limit_says_the_wait_too(app, client, recovery_key):
+    _limits(app, receipt_checks_per_minute=1)
+    assert _check(client, "ABCD-EFGH-JKMN-PQRS-TVWX").status_code == 400  # no such concern
+    refused = _check(client, "ABCD-EFGH-JKMN-PQRS-TVWY")
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert "too many receipt checks in the last minute. You can try again in about 1 minute" \
+        in refused.get_data(as_text=True)
