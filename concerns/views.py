@@ -372,7 +372,7 @@ def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
         if verdict_form is None:
             verdict_form = _verdict_form(conversation, keys_)
         db().rollback()
-        if answering and verdict_form is not None:  # said where the page opens (#verdict)
+        if answering and verdict_form is not None:  # said in the verdict section, focused
             return _conversation_page(conversation, form, 400, verdict_form=verdict_form,
                                       verdict_notice=notice)
         return _conversation_page(conversation, form, 400, notice, verdict_form=verdict_form)
