@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from concerns import conflicts, services, themes
+from concerns import conflicts, readers, services, themes
 from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm, ThemeEditForm
 from concerns.models import ConcernCategory, ConcernTheme
 from concerns.views import category_choices, concern_config, handler_choices
@@ -63,6 +63,15 @@ def edit(category_id: int) -> tuple[str, int] | Response:
 @role_required("admin")
 def handlers() -> str:
     return _handlers_page(None, None, 200)[0]
+
+
+@handlers_bp.route("/readers", methods=["GET"])
+@role_required("admin")
+def readers_status() -> str:
+    """Concerns nobody can read: counts and what to do, never a concern (issue 19)."""
+    status = readers.reader_status(db())
+    db().rollback()
+    return render_template("concerns/readers.html", status=status)
 
 
 def _handlers_page(failed_id: int | None, failed_form: DisplayNameForm | None,

@@ -18,6 +18,7 @@ from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, upd
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from concerns import readers
 from concerns.config import ConcernConfig
 from concerns.models import (
     Concern,
@@ -90,6 +91,9 @@ DEFINITIONS = {
     "overdue": "Open concerns you can read whose next deadline has passed.",
     "replies_waiting": ("Open concerns you can read whose latest message is from the "
                         "reporter."),
+    "waiting_for_a_reader": ("Concerns that no active case handler can read, so none of the "
+                             "figures above counts them. An administrator gives a handler "
+                             "access with the recovery key (speakup keys recover)."),
 }
 
 
@@ -138,14 +142,16 @@ def set_digest(session: Session, clock: Clock, user: User, *, enabled: bool) -> 
                      subject=user.email, detail={"enabled": enabled})
 
 
-def digest_body(settings: Settings, counts: HandlerCounts) -> str:
+def digest_body(settings: Settings, counts: HandlerCounts, waiting_for_a_reader: int = 0) -> str:
     inbox = f"{settings.base_url}/handle/"
     return (
         "Your daily Speak Up summary (sent every day, whether or not anything changed).\n\n"
         f"Awaiting acknowledgement: {counts.awaiting_acknowledgement}\n"
         f"Due within {DUE_SOON_DAYS} days: {counts.due_soon}\n"
         f"Overdue: {counts.overdue}\n"
-        f"Reporter replies waiting: {counts.replies_waiting}\n\n"
+        f"Reporter replies waiting: {counts.replies_waiting}\n"
+        # Counted for the whole service (issue 19): nobody's own figures can hold them.
+        f"Waiting for a reader (no active handler can read them): {waiting_for_a_reader}\n\n"
         f"Open the inbox: {inbox}\n\n"
         "These figures cover the concerns you can read. To stop this e-mail, switch it off "
         f"at {settings.base_url}/handle/settings\n"
@@ -201,8 +207,9 @@ def send_due_digests(session: Session, clock: Clock, config: ConcernConfig,
                 session.rollback()
                 continue
             counts = handler_counts(session, today, user_id)
+            waiting = readers.count_waiting_for_a_reader(session)
             mailer.send(build_message(settings, email, DIGEST_SUBJECT,
-                                      digest_body(settings, counts)))
+                                      digest_body(settings, counts, waiting)))
             session.commit()
             sent += 1
         except MailError:

@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import attachments, digest, evidence, keys, services, themes
+from concerns import attachments, digest, evidence, keys, readers, services, themes
 from concerns.forms import (
     DigestForm,
     ExcludeForm,
@@ -162,8 +162,10 @@ def inbox() -> str:
     rows = services.inbox(db(), clock(), concern_config(), _user(), status=status, sort=sort,
                           descending=form.order.data == "desc")
     counts = digest.handler_counts(db(), concern_config().today(clock()), _user().id)
+    waiting = readers.count_waiting_for_a_reader(db())
     db().rollback()
     return render_template("concerns/inbox.html", rows=rows, form=form, counts=counts,
+                           waiting_for_a_reader=waiting,
                            definitions=digest.DEFINITIONS, due_soon_days=digest.DUE_SOON_DAYS)
 
 

@@ -21,6 +21,7 @@ from concerns.errors import FieldError, FieldErrors, NotReadyError, RateLimitedE
 from concerns.messages import (
     MAX_WHAT_HAPPENED,
     MAX_WHAT_WANTED,
+    NO_READER,
     NOT_READY,
     clean_text,
     encode_body,
@@ -179,6 +180,10 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
         raise FieldError("category", CHOOSE_CATEGORY)
     if not any(kind == "recovery" for kind, _, _ in rows):
         raise NotReadyError(NOT_READY)
+    if not any(kind == "handler" for kind, _, _ in rows):
+        # Nobody could read it (issue 19): refused here too, inside the transaction,
+        # for a form shown while a handler still had keys.
+        raise NotReadyError(NO_READER)
     readers = {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
     if report.excluded:
         offered = {user_id for user_id, _ in conflicts.offered_handlers(session)}

@@ -29,7 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms import Field
 
-from concerns import attachments, conflicts, evidence, ratelimit, services, verdict
+from concerns import attachments, conflicts, evidence, ratelimit, readers, services, verdict
 from concerns.config import ConcernConfig
 from concerns.forms import (
     CheckForm,
@@ -142,6 +142,9 @@ def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) ->
 def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = ConcernForm()
     if not form.is_submitted():
+        reason = _not_ready_reason()
+        if reason is not None:  # refused before the form, not after Send (issue 19)
+            return render_template("concerns/not_ready.html", reason=reason), 503
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
     config = concern_config()
@@ -206,6 +209,17 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt,
                            files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _not_ready_reason() -> str | None:
+    """Why no concern can be received now, or None (a database fault shows the form,
+    whose sending then says what is wrong)."""
+    try:
+        return readers.form_refusal(db())
+    except DATABASE_FAULTS:
+        return None
+    finally:
+        db().rollback()
 
 
 def _limit_full(config: ConcernConfig, stamp: ratelimit.Stamp | None) -> str | None:
