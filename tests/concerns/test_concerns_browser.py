@@ -64,6 +64,9 @@ def site(live_server, fresh_database_url, tmp_path):
                                  actor="test")
         handler = accounts.create_user(session, SystemClock(), email="handler@example.org",
                                        role="handler", password=PASSWORD, actor="test")
+        # As after their first sign-in: no concern is taken before someone can read it.
+        keys.unlock_handler_key(session, SystemClock(), ConcernConfig.from_settings(settings),
+                                handler, PASSWORD)
         session.commit()
         secret = handler.totp_secret
     engine.dispose()
