@@ -133,8 +133,9 @@ def test_a_concern_whose_only_reader_is_disabled_is_flagged_everywhere_until_rec
         assert f"--handler {newcomer.email}" in admin_html
         assert only.user.email in admin_html  # re-enabling them is the other way out
         assert REPORT not in admin_html and concern_id not in admin_html
-        health = client.get("/healthz").get_json()
-        assert health["status"] == "ok"
+        response = client.get("/healthz")
+        health = response.get_json()
+        assert response.status_code == 200 and health["status"] == "ok"
         assert health["concerns"] == {"receiving": True, "waiting_for_a_reader": 1}
 
         mailer = SmtpMailer(SmtpConfig.from_url(url))
@@ -145,6 +146,9 @@ def test_a_concern_whose_only_reader_is_disabled_is_flagged_everywhere_until_rec
         assert "Waiting for a reader (no active handler can read them): 1" in summary
         # The admins' daily reminder goes at the summary hour, once a day.
         sink.messages.clear()
+        clock.set(LONDON_8AM_MARCH - dt.timedelta(minutes=1))
+        assert run_unread_alert(app_services(app)) == 0
+        clock.set(LONDON_8AM_MARCH)
         assert run_unread_alert(app_services(app)) == 1
         assert run_unread_alert(app_services(app)) == 0
         assert "Concerns waiting for a reader: 1" in \
@@ -166,3 +170,21 @@ def test_a_concern_whose_only_reader_is_disabled_is_flagged_everywhere_until_rec
             sink.messages[0].get_payload(decode=True).decode()
         assert run_unread_alert(app_services(app)) == 0  # nothing waits: no mail
         mailer.close()
+
+
+def test_a_concern_arriving_sends_no_mail_to_anyone(app, client, session, clock,
+                                                   recovery_key, make_handler, login_as):
+    """The arrival of a concern is never told by a mail's timing (DESIGN.md rule 1)."""
+    make_handler()
+    login_as("admin")
+    clock.set(LONDON_8AM_MARCH)  # even at the summary hour
+    with smtp_server() as (url, sink):
+        app_services(app).extras["mailer"] = lambda: SmtpMailer(SmtpConfig.from_url(url))
+        reporter = app.test_client()
+        html = reporter.get("/concerns/new").get_data(as_text=True)
+        sent = reporter.post("/concerns/new", data={
+            "csrf_token": csrf_token_from(html), "category": "1", "what_happened": REPORT})
+        assert sent.status_code == 200 and "receipt" in sent.get_data(as_text=True)
+        assert run_unread_alert(app_services(app)) == 0  # it has a reader: nothing to say
+    assert sink.messages == []
+    assert readers.count_waiting_for_a_reader(session) == 0
