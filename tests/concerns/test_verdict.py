@@ -391,7 +391,8 @@ def test_the_review_hides_again_a_verdict_figure_a_faulty_publisher_let_through(
 
 
 def test_the_demo_reporters_answer_and_their_quarters_are_published_safely(app, session,
-                                                                          clock):
+                                                                          clock, make_handler):
+    make_handler()  # as `speakup demo` does: a handler with keys, so concerns are taken
     seed_demo_concerns(session, app_services(app), lambda _line: None)
     rows = [r for r in _rows(session) if r.counted]
     assert rows
