@@ -3,9 +3,10 @@
 The summary goes to every active handler who has not switched it off, **every day**,
 whether or not anything changed: a mail that came only when a concern arrived would
 tell anyone who sees a handler's inbox (or the mail server's log) when someone spoke
-up. It carries four counts and a link, never a category, a date or a word of a
-concern; the counts cover only the concerns that handler can read, so a concern that
-excluded a handler never shows in their figures.
+up. It carries counts and a link, never a category, a date or a word of a concern;
+the first four cover only the concerns that handler can read, so a concern that
+excluded a handler never shows in their figures; the last, "waiting for a reader", is
+the whole service's count of concerns no active handler can read (concerns.readers).
 """
 
 from __future__ import annotations

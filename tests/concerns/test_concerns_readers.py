@@ -104,6 +104,7 @@ def test_a_concern_whose_only_reader_is_disabled_is_flagged_everywhere_until_rec
     session.commit()
     later = app.test_client()  # the newcomer's own browser
     admin = login_as("admin")
+    assert "Concerns nobody can read" in client.get("/admin/").get_data(as_text=True)
     assert 'id="waiting-count"><strong>0</strong>' in _admin_page(client)
     newcomer = make_user("handler", email="newcomer@example.org").user
     _sign_in(later, newcomer, clock)  # their key pair is made now
