@@ -208,7 +208,7 @@ def send_due_digests(session: Session, clock: Clock, config: ConcernConfig,
                 session.rollback()
                 continue
             counts = handler_counts(session, today, user_id)
-            waiting = readers.count_waiting_for_a_reader(session)
+            waiting = readers.waiting_shown_to_handler(session, config, user_id)
             mailer.send(build_message(settings, email, DIGEST_SUBJECT,
                                       digest_body(settings, counts, waiting)))
             session.commit()

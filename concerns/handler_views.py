@@ -162,7 +162,7 @@ def inbox() -> str:
     rows = services.inbox(db(), clock(), concern_config(), _user(), status=status, sort=sort,
                           descending=form.order.data == "desc")
     counts = digest.handler_counts(db(), concern_config().today(clock()), _user().id)
-    waiting = readers.count_waiting_for_a_reader(db())
+    waiting = readers.waiting_shown_to_handler(db(), concern_config(), _user().id)
     db().rollback()
     return render_template("concerns/inbox.html", rows=rows, form=form, counts=counts,
                            waiting_for_a_reader=waiting,

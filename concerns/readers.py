@@ -26,7 +26,7 @@ from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import keys
+from concerns import conflicts, keys
 from concerns.config import ConcernConfig
 from concerns.messages import NO_READER, NOT_READY
 from concerns.models import Concern, ConcernKeyWrap, HandlerKey, Reader
@@ -92,6 +92,16 @@ def count_waiting_for_a_reader(session: Session) -> int:
             Concern.purged_on.is_(None), ~has_active_reader()
         )
     ) or 0
+
+
+def waiting_shown_to_handler(session: Session, config: ConcernConfig, user_id: int) -> int:
+    """The count as a handler's inbox and summary show it: without the concerns that
+    keep this handler out, whose very existence is not theirs to learn."""
+    waiting = set(session.scalars(
+        select(Concern.id).where(Concern.purged_on.is_(None), ~has_active_reader())))
+    if not waiting:
+        return 0
+    return len(waiting - conflicts.concerns_excluding(session, config, user_id))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from concern_helpers import smtp_server
 from conftest import PASSWORD, csrf_token_from, post_form
 from sqlalchemy import func, select
 
-from concerns import digest, readers, services
+from concerns import conflicts, digest, readers, services
 from concerns.models import Concern
 from concerns.wiring import run_unread_alert
 from speakup.mail import SmtpConfig, SmtpMailer
@@ -189,3 +189,22 @@ def test_a_concern_arriving_sends_no_mail_to_anyone(app, client, session, clock,
         assert run_unread_alert(app_services(app)) == 0  # it has a reader: nothing to say
     assert sink.messages == []
     assert readers.count_waiting_for_a_reader(session) == 0
+
+
+def test_a_concern_that_keeps_a_handler_out_is_not_in_their_waiting_count(
+        session, clock, concern_config, recovery_key, make_handler):
+    kept_out, only, other = make_handler(), make_handler(), make_handler()
+    for number, handler in enumerate((kept_out, only, other)):
+        conflicts.set_display_name(session, clock, handler.user.id, f"Handler {number}",
+                                   actor="admin@example.org")
+    session.commit()
+    _, concern_id = services.submit_concern(
+        session, clock, concern_config.with_changes(exclusions_offered=True), category_id=1,
+        what_happened=REPORT, excluded=[str(kept_out.user.id), str(other.user.id)])
+    only.user.disabled = True
+    session.commit()
+    assert readers.count_waiting_for_a_reader(session) == 1  # the admins see it
+    # The handler it keeps out is not told it exists; a handler it does not is.
+    assert readers.waiting_shown_to_handler(session, concern_config, kept_out.user.id) == 0
+    newcomer = make_handler()
+    assert readers.waiting_shown_to_handler(session, concern_config, newcomer.user.id) == 1
