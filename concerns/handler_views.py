@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import attachments, digest, evidence, keys, services, themes
+from concerns import attachments, digest, evidence, guardian_return, keys, services, themes
 from concerns.forms import (
     DigestForm,
     ExcludeForm,
@@ -277,6 +277,56 @@ def theme_return() -> tuple[str, int] | Response:
     disposition = attachment_disposition(f"speakup-themes-{label}.csv")
     db().commit()
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+def _return_quarters() -> list[str]:
+    today = concern_config().today(clock())
+    return [quarter_label(*q) for q in reversed(last_quarters(today))]
+
+
+@bp.route("/return")
+@writes  # every view of the exact figures is audited
+@role_required("handler")
+def quarterly_return() -> tuple[str, int]:
+    """The guardian's quarterly return as a printable page (each view audited)."""
+    quarters = _return_quarters()
+    quarter = request.args.get("quarter")
+    if quarter is None:
+        return render_template("concerns/guardian_return.html", quarters=quarters,
+                               result=None), 200
+    try:
+        result = guardian_return.guardian_return(db(), quarter,
+                                                 concern_config().today(clock()))
+    except ValueError:
+        return render_template("concerns/guardian_return.html", quarters=quarters,
+                               result=None, error="Choose a quarter like 2026-Q3."), 400
+    guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="page")
+    db().commit()
+    return render_template("concerns/guardian_return.html", quarters=quarters, result=result,
+                           sections=SECTIONS), 200
+
+
+SECTIONS = (guardian_return.CASES, guardian_return.THEMES, guardian_return.GROUPS,
+            guardian_return.HANDLING)
+
+
+@bp.route("/return.csv")
+@writes  # every download is audited
+@role_required("handler")
+def quarterly_return_csv() -> tuple[str, int] | Response:
+    """The same figures as CSV, shaped as the guardian submits them (audited)."""
+    try:
+        result = guardian_return.guardian_return(db(), request.args.get("quarter", ""),
+                                                 concern_config().today(clock()))
+    except ValueError:
+        return render_template("concerns/guardian_return.html", quarters=_return_quarters(),
+                               result=None, error="Choose a quarter like 2026-Q3."), 400
+    guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="csv")
+    # Named from the parsed quarter, never the raw argument (issue 18: CR/LF, non-ASCII).
+    disposition = attachment_disposition(f"speakup-guardian-return-{result.quarter}.csv")
+    db().commit()
+    return Response(guardian_return.to_csv(result), mimetype="text/csv",
+                    headers={"Content-Disposition": disposition})
 
 
 def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: Any,

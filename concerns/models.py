@@ -85,6 +85,21 @@ class ConcernCategory(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class ProfessionalGroup(Base):
+    """A professional group reporters may choose (optional); admins keep the list, never delete.
+
+    The guardian's quarterly return counts concerns by professional group; like the
+    category it is a chosen label, never free text (concerns/professional_groups.py).
+    """
+
+    __tablename__ = "concern_professional_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Concern(Base):
     """One concern: plain-text metadata for the statistics, content only in messages."""
 
@@ -108,6 +123,10 @@ class Concern(Base):
     # wrapped to them; it reveals nothing about the receipt.
     reporter_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     category_id: Mapped[int] = mapped_column(ForeignKey("concern_categories.id"))
+    # Optional, chosen by the reporter from the admins' list; kept like the category
+    # (a plain column the statistics count), NULL when not answered.
+    professional_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("concern_professional_groups.id"), default=None)
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW.value)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
     received_on: Mapped[dt.date] = mapped_column(Date)

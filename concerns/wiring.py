@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
     for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp,
-                      admin_views.themes_bp):
+                      admin_views.themes_bp, admin_views.groups_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
@@ -65,6 +65,7 @@ def init_app(app: Flask) -> None:
         ("concern_admin.categories", "Concern categories"),
         ("concern_handlers_admin.handlers", "Case handlers' names"),
         ("concern_themes_admin.theme_list", "Themes for the quarterly return"),
+        ("concern_groups_admin.group_list", "Professional groups"),
     ])
     extras.setdefault("staff_links", []).append(
         ("handling.inbox", "Concerns inbox", ("handler",))
