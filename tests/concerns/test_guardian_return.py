@@ -329,6 +329,11 @@ def test_reviewers_see_groups_only_through_the_publication_above_k(session, cloc
     assert client.get("/review/mechanisms.json").get_json() == body
     payload = copy.deepcopy(session.get(ConcernStatsPublication, "2025-Q4").payload)
     assert publication.audit_publications(K, [payload]).ok
+    # The handlers' first-feedback median and open cases by age are not published.
+    assert set(payload["published"]["figures"]) == {
+        "received", "received_by_category", "median_days_to_acknowledge",
+        "acknowledged_within_7_days", "feedback_within_3_months", "closed_share", "outcomes",
+        "verdicts", "themes", "received_by_group"}
 
 
 def test_the_audit_catches_a_group_cell_recoverable_by_subtraction(session, clock):
