@@ -23,6 +23,7 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from concerns.config import add_months
+from concerns.group_marks import counted_by_group
 from concerns.handling import days_between
 from concerns.models import EXCLUDED_OUTCOMES, Concern
 from concerns.professional_groups import NOT_ANSWERED, list_groups
@@ -51,7 +52,7 @@ GROUP_DEFINITION = ("Cases raised in the quarter whose reporter chose this profe
                     "cases raised.")
 NOT_ANSWERED_DEFINITION = ("Cases raised in the quarter whose reporter left the optional "
                            "professional-group question unanswered (or sent it before the "
-                           "question was asked).")
+                           "question was asked): the cases raised minus the answers above.")
 ACK_MEDIAN = ("Median days to acknowledge: the middle value of the days from receipt to "
               "acknowledgement, over the quarter's cases acknowledged so far; cases not yet "
               "acknowledged are left out and counted in the next two figures.")
@@ -123,22 +124,21 @@ def guardian_return(session: Session, quarter: str, today: dt.date) -> GuardianR
                Figure(CASES, "Raised anonymously", raised, ANONYMOUS)]
     figures += [Figure(THEMES, theme, n, THEME_DEFINITION)
                 for _, theme, _, n in theme_counts(session, received_in)]
-    figures += _groups(session, received_in)
+    figures += _groups(session, label, raised)
     figures += _handling(session, received_in, today)
     figures += _open_by_age(session, as_of)
     return GuardianReturn(label, first, last, as_of, tuple(figures))
 
 
-def _groups(session: Session, received_in: Any) -> list[Figure]:
-    found = dict(session.execute(
-        select(Concern.professional_group_id, func.count()).where(received_in)
-        .group_by(Concern.professional_group_id)
-    ).all())  # fmt: skip
+def _groups(session: Session, quarter: str, raised: int) -> list[Figure]:
+    # From the unlinked marks (concerns/group_marks.py): no concern row holds its group.
+    found = counted_by_group(session, quarter)
     # Every group ever offered (a retired one may still hold this quarter's cases).
-    rows = [Figure(GROUPS, g.label, int(found.get(g.id, 0)), GROUP_DEFINITION)
+    rows = [Figure(GROUPS, g.label, found.get(g.id, 0), GROUP_DEFINITION)
             for g in list_groups(session, active_only=False)]
-    return [*rows, Figure(GROUPS, NOT_ANSWERED, int(found.get(None, 0)),
-                          NOT_ANSWERED_DEFINITION)]
+    # Never below zero: see group_marks on a spam concern its handler could not read.
+    not_answered = max(0, raised - sum(found.values()))
+    return [*rows, Figure(GROUPS, NOT_ANSWERED, not_answered, NOT_ANSWERED_DEFINITION)]
 
 
 def _median_days(session: Session, received_in: Any, done: Any) -> float | None:

@@ -412,13 +412,16 @@ def status(concern_id: str) -> tuple[str, int] | Response:
 def exclude(concern_id: str) -> tuple[str, int] | Response:
     form = ExcludeForm(prefix="exclude")
     try:
-        services.mark_excluded(db(), clock(), concern_config(), _user(), concern_id,
-                               reason=form.reason.data or "",
-                               expected_status=form.expected_status.data or "")
+        uncounted = services.mark_excluded(db(), clock(), concern_config(), _user(),
+                                           concern_id, reason=form.reason.data or "",
+                                           expected_status=form.expected_status.data or "",
+                                           private_key=private_key())
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "exclude_form", form)
     db().commit()
-    flash("Closed, and left out of the statistics.", "info")
+    flash("Closed, and left out of the statistics." if uncounted else
+          "Closed, and left out of the statistics; its professional-group answer, if any, "
+          "still counts, because your key could not open the concern.", "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -463,7 +466,8 @@ def reopen(concern_id: str) -> tuple[str, int] | Response:
     form = ReopenForm(prefix="reopen")
     try:
         services.reopen_concern(db(), clock(), concern_config(), _user(), concern_id,
-                                expected_status=form.expected_status.data or "")
+                                expected_status=form.expected_status.data or "",
+                                private_key=private_key())
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "reopen_form", form)
     db().commit()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, crypto, evidence, professional_groups, ratelimit
+from concerns import conflicts, crypto, evidence, group_marks, professional_groups, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.errors import FieldError, FieldErrors, NotReadyError, RateLimitedError, StampUsedError
 from concerns.messages import (
@@ -40,6 +40,7 @@ from concerns.models import (
     RecoveryKey,
     Status,
 )
+from concerns.stats import quarter_label, quarter_of
 from speakup import audit
 from speakup.clock import Clock
 from speakup.models import Role, User
@@ -87,8 +88,10 @@ class Report:
     excluded: frozenset[int] = frozenset()
     # Cleaned attached files; their keys are in `plaintext`, sealed with the report.
     files: tuple[evidence.PreparedFile, ...] = field(default=(), repr=False, compare=False)
-    # The optional professional group chosen (a list id), None when not answered.
+    # The optional professional group chosen (a list id), None when not answered, and
+    # the random id of its unlinked mark row; both are sealed inside `plaintext` too.
     professional_group_id: int | None = None
+    group_mark: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,10 @@ def validate_report(*, category_id: object, what_happened: object,
     body = {"what_happened": happened, "what_wanted": wanted}
     if files:
         body["attachments"] = evidence.body_entry(files)
-    return Report(number, encode_body(body), kept_out, tuple(files or ()), group_id)
+    # The group and its mark's id travel only inside the encrypted report (group_marks.py).
+    mark = group_marks.new_mark_id() if group_id is not None else None
+    body.update(group_marks.body_entries(group_id, mark))
+    return Report(number, encode_body(body), kept_out, tuple(files or ()), group_id, mark)
 
 
 def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
@@ -261,7 +267,6 @@ def store_report(
         "receipt_hash": sealed.receipt_hash,
         "reporter_public_key": sealed.reporter_public_key,
         "category_id": report.category_id,
-        "professional_group_id": report.professional_group_id,
         "status": Status.NEW.value,
         "outcome": None,
         "received_on": today,
@@ -287,6 +292,10 @@ def store_report(
     ])
     if report.files:
         evidence.store(session, sealed.concern_id, 1, list(report.files))
+    if report.professional_group_id is not None and report.group_mark is not None:
+        # Unlinked: the quarter received and the group, under the id the report names.
+        group_marks.store_mark(session, report.group_mark, quarter_label(*quarter_of(today)),
+                               report.professional_group_id)
     if report.excluded:
         conn.execute(_INSERT_EXCLUSION,
                      conflicts.exclusion_rows(config, sealed.concern_id, report.excluded))

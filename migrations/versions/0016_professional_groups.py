@@ -1,4 +1,4 @@
-"""professional groups: the reporter's optional choice, for the guardian's quarterly return
+"""professional groups: the reporter's optional choice, kept as unlinked marks, for the return
 
 Revision ID: 0016
 Revises: 0015
@@ -28,7 +28,6 @@ DEFAULT_GROUPS = (
     "Students",
     "Not known / prefer not to say",
 )
-FK_NAME = "fk_concerns_professional_group_id_concern_professional_groups"
 
 
 def upgrade() -> None:
@@ -46,21 +45,26 @@ def upgrade() -> None:
         {"label": label, "position": i, "active": True}
         for i, label in enumerate(DEFAULT_GROUPS, start=1)
     ])  # fmt: skip
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite adds a column-level REFERENCES in place; a batch copy would lose the
-        # table's WITHOUT ROWID layout, and Alembic cannot ALTER a constraint there.
-        op.execute(f"ALTER TABLE concerns ADD COLUMN professional_group_id INTEGER "
-                   f"CONSTRAINT {FK_NAME} REFERENCES concern_professional_groups (id)")
-    else:
-        op.add_column("concerns", sa.Column("professional_group_id", sa.Integer(),
-                                            nullable=True))
-        op.create_foreign_key(FK_NAME, "concerns", "concern_professional_groups",
-                              ["professional_group_id"], ["id"])
+    # The answers: one unlinked row each (no concern id, no date); only the concern's
+    # encrypted first message names its row (concerns/group_marks.py).
+    op.create_table(
+        "concern_group_marks",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("quarter", sa.String(length=7), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("counted", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["group_id"], ["concern_professional_groups.id"],
+                                name=op.f("fk_concern_group_marks_group_id_"
+                                          "concern_professional_groups")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_concern_group_marks")),
+        # SQLite: stored in the order of the random id, never in the order of arrival.
+        sqlite_with_rowid=False,
+    )
+    op.create_index(op.f("ix_concern_group_marks_quarter"), "concern_group_marks",
+                    ["quarter"])
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        op.drop_constraint(FK_NAME, "concerns", type_="foreignkey")
-    # Not batch mode: SQLite (3.35+) drops a column in place (its REFERENCES with it).
-    op.drop_column("concerns", "professional_group_id")
+    op.drop_index(op.f("ix_concern_group_marks_quarter"), table_name="concern_group_marks")
+    op.drop_table("concern_group_marks")
     op.drop_table("concern_professional_groups")

@@ -17,10 +17,17 @@ from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from concern_helpers import hidden_fields, post_form, submit
 from sqlalchemy import select
 
-from concerns import guardian_return, professional_groups, publication
+from concerns import group_marks, guardian_return, professional_groups, publication, services
 from concerns.config import add_months
-from concerns.models import Concern, ConcernStatsPublication, ConcernThemeTag, ProfessionalGroup
-from concerns.stats import published_stats
+from concerns.models import (
+    EXCLUDED_OUTCOMES,
+    Concern,
+    ConcernGroupMark,
+    ConcernStatsPublication,
+    ConcernThemeTag,
+    ProfessionalGroup,
+)
+from concerns.stats import published_stats, quarter_label, quarter_of
 from concerns.themes import list_themes
 from speakup.models import AuditEntry
 from speakup.web import services as app_services
@@ -52,15 +59,19 @@ def _group_ids(session):
 
 def _add(session, received, *, group=None, themes=(), ack=None, replied=None, closed=None,
          outcome=None):
-    """A concern with the dates given (deadlines as submission sets them)."""
+    """A concern with the dates given (deadlines as submission sets them), and its group's
+    unlinked mark, uncounted for spam and duplicates as a handler's marking leaves it."""
     status = "closed" if closed else ("acknowledged" if ack else "new")
     concern = Concern(
         id=secrets.token_hex(5), category_id=1, status=status, received_on=received,
         acknowledge_by=received + dt.timedelta(days=7), feedback_by=add_months(received, 3),
         acknowledged_on=ack, first_replied_on=replied, closed_on=closed,
-        outcome=(outcome or "resolved") if closed else None, last_seq=1,
-        professional_group_id=_group_ids(session)[group] if group else None)
+        outcome=(outcome or "resolved") if closed else None, last_seq=1)
     session.add(concern)
+    if group:
+        session.add(ConcernGroupMark(
+            id=group_marks.new_mark_id(), quarter=quarter_label(*quarter_of(received)),
+            group_id=_group_ids(session)[group], counted=outcome not in EXCLUDED_OUTCOMES))
     session.flush()
     theme_ids = {t.label: t.id for t in list_themes(session, active_only=False)}
     session.add_all(ConcernThemeTag(concern_id=concern.id, theme_id=theme_ids[t])
@@ -214,8 +225,8 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
 
 
 def test_form_offers_only_the_configured_groups_and_stores_the_choice(
-        reporter, session, clock, recovery_key, make_handler):
-    make_handler()
+        reporter, session, clock, concern_config, recovery_key, make_handler):
+    handler = make_handler()
     ids = _group_ids(session)
     professional_groups.update_group(session, clock, ids[STUDENTS], label=STUDENTS,
                                      active=False, actor="admin")
@@ -228,9 +239,17 @@ def test_form_offers_only_the_configured_groups_and_stores_the_choice(
     assert response.status_code == 200
     response = submit(reporter)  # left unanswered
     assert response.status_code == 200
-    stored = sorted(session.scalars(select(Concern.professional_group_id)),
-                    key=lambda v: v or 0)
-    assert stored == [None, ids[MEDICAL]]
+    # One unlinked mark, for the answered one: its quarter and group, nothing else.
+    (mark,) = session.scalars(select(ConcernGroupMark))
+    assert (mark.quarter, mark.group_id, mark.counted) == ("2026-Q1", ids[MEDICAL], True)
+    # The handler reads the answer inside the encrypted report, and only there.
+    shown = {}
+    for concern_id in session.scalars(select(Concern.id)):
+        view = services.read_concern(session, clock, concern_config, handler.user, concern_id,
+                                     handler.private_key)
+        report = view.conversation.messages[0].body
+        shown[report.get(group_marks.MARK_FIELD)] = view.professional_group
+    assert shown == {mark.id: MEDICAL, None: None}
 
 
 @pytest.mark.parametrize("value", ["retired", "9999", "abc", " 1", "１"])
