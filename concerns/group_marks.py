@@ -14,9 +14,9 @@ travels inside the concern's first message (`MARK_FIELD`, `GROUP_FIELD`), sealed
 the report to every handler who may read it, to the reporter's key and to the recovery
 key: only someone who can read the concern learns which row is its.
 
-Spam and duplicates are left out of every figure. When a handler closes a concern as
-spam or a duplicate, the handler's key is open (they are signed in with it unlocked),
-so the first message is decrypted there and its row's `counted` is set False; a handler
+Spam and duplicates are left out of every figure. A handler closing a concern as spam
+or a duplicate normally has their key unlocked (they have just read it), so the first
+message is decrypted there and its row's `counted` is set False; a handler
 reopening it sets it back, under the same condition. A handler who cannot read the
 concern (it was not shared with them, or their key is locked) cannot find the row: the
 group then stays counted, and the return's "Not answered" line, which is the cases
@@ -28,8 +28,14 @@ Residual limits, stated so nobody over-promises: someone who copies the database
 before and after a submission sees one concern row and one mark row appear together
 (and before and after a spam marking, one concern's outcome and one mark's flag
 change together), which links that concern to its group; a quarter with very few
-concerns narrows down whose marks they are. Only handlers see exact counts (the audited
-return); reviewers see only the quarterly publication's aggregates of at least k.
+concerns narrows down whose marks they are. The engines keep traces of one write
+together: a live PostgreSQL database (not a dump) stamps every row with the transaction
+that wrote it (the concern's first message and its mark share it) and keeps rows in
+arrival order on its heap; SQLite's -wal file, until checkpointed, holds one
+submission's pages side by side. Like the verdict's, the mark is written with the
+submission; writing it apart (later, in a batch) would close that and is not done. Only
+handlers see exact counts (the audited return); reviewers see only the quarterly
+publication's aggregates of at least k.
 """
 
 from __future__ import annotations

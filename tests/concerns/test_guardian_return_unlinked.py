@@ -282,3 +282,22 @@ def test_the_report_carries_the_group_and_its_mark_only_when_answered():
     skipped = services.validate_report(category_id="1", what_happened=TEXT, what_wanted="")
     assert skipped.group_mark is None
     assert group_marks.MARK_FIELD not in json.loads(skipped.plaintext)
+
+
+def test_the_stated_limit_one_write_leaves_its_traces_together(
+        session, backend, clock, concern_config, recovery_key, make_handler):
+    """The README's stated limit, kept true: a physical copy can still link them."""
+    make_handler()
+    medical = _group_ids(session)[MEDICAL]
+    _, concern_id = services.submit_concern(session, clock, concern_config, category_id=1,
+                                            what_happened=TEXT, professional_group=medical)
+    session.commit()
+    if backend == "postgresql":
+        # Each row carries the id of the transaction that wrote it (not in a pg_dump).
+        written = session.scalar(text(
+            "SELECT xmin::text FROM concern_messages WHERE concern_id = :c AND seq = 1"),
+            {"c": concern_id})
+        assert session.scalar(text("SELECT xmin::text FROM concern_group_marks")) == written
+    else:
+        # The -wal file (until checkpointed) is where one submission's pages sit together.
+        assert session.scalar(text("PRAGMA journal_mode")).lower() == "wal"
