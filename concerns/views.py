@@ -29,7 +29,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 from wtforms import Field
 
-from concerns import attachments, conflicts, evidence, ratelimit, readers, services, verdict
+from concerns import (
+    attachments,
+    conflicts,
+    evidence,
+    professional_groups,
+    ratelimit,
+    readers,
+    services,
+    verdict,
+)
 from concerns.config import ConcernConfig
 from concerns.forms import (
     CheckForm,
@@ -123,16 +132,26 @@ def category_choices() -> CategoryChoices:
     return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
 
 
+def group_choices() -> CategoryChoices:
+    """The professional groups offered, cached like the categories (same reason)."""
+    return app_services().extras.setdefault("concern_group_choices", CategoryChoices(
+        load=lambda s: {str(g.id): g.label for g in professional_groups.list_groups(s)}))
+
+
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
     _say_files_not_kept(form.attachments)
     try:
         form.category.choices = category_choices().get(db())
+        groups = group_choices().get(db())
+        form.professional_group.choices = [("", "Not answered"), *groups.items()] \
+            if groups else []
         form.excluded.choices = list(handler_choices().get(db()).items()) \
             if concern_config().exclusions_offered else []
     except DATABASE_FAULTS:  # the fault page itself must not fail: keep what was typed
         db().rollback()
         form.category.choices = {}
         form.excluded.choices = []
+        form.professional_group.choices = []
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -178,7 +197,8 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         prepared = services.prepare_report(config, category_id=form.category.data,
                                            what_happened=form.what_happened.data,
                                            what_wanted=form.what_wanted.data, hint=hint,
-                                           excluded=form.excluded.data, files=files)
+                                           excluded=form.excluded.data, files=files,
+                                           professional_group=form.professional_group.data)
         with sqlite_writer():
             receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint,
                                                     stamp)
@@ -321,7 +341,8 @@ def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
     try:
         services.validate_report(category_id=form.category.data,
                                  what_happened=form.what_happened.data,
-                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data)
+                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data,
+                                 professional_group=form.professional_group.data)
     except services.FieldErrors as exc:
         for name, text in exc.errors.items():
             form[name].errors = [text]

@@ -52,7 +52,7 @@ def init_app(app: Flask) -> None:
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
     for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp,
-                      admin_views.themes_bp):
+                      admin_views.themes_bp, admin_views.groups_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
@@ -69,6 +69,7 @@ def init_app(app: Flask) -> None:
         ("concern_handlers_admin.handlers", "Case handlers' names"),
         ("concern_themes_admin.theme_list", "Themes for the quarterly return"),
         ("concern_handlers_admin.readers_status", "Concerns nobody can read"),
+        ("concern_groups_admin.group_list", "Professional groups"),
     ])
     extras.setdefault("health_details", []).append(readers.health_detail)
     extras.setdefault("account_watchers", []).append(_readers_watcher(svc))
