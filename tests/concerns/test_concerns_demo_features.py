@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -21,7 +22,17 @@ from sqlalchemy.orm import Session
 
 from concerns import conflicts, handling, publication, services, sharing, themes
 from concerns.demo import seed_demo_concerns
-from concerns.demo_cases import EXCLUDED, OVERDUE, REOPENING_REPLY, THREAD, THREAD_MESSAGES
+from concerns.demo_cases import (
+    DUE_SOON,
+    EXCLUDED,
+    FEEDBACK_DUE_SOON,
+    FEEDBACK_OVERDUE,
+    OVERDUE,
+    REOPENING_REPLY,
+    THREAD,
+    THREAD_MESSAGES,
+)
+from concerns.digest import DUE_SOON_DAYS
 from concerns.errors import ConcernNotFoundError, RecusalError
 from concerns.messages import handler_ids_with_access
 from concerns.models import (
@@ -34,11 +45,12 @@ from concerns.models import (
 )
 from speakup import accounts
 from speakup.clock import FrozenClock
-from speakup.demo import DEMO_HANDLERS, seed_demo
+from speakup.demo import DEMO_ACCOUNTS, DEMO_HANDLERS, seed_demo
 from speakup.models import User
 from speakup.web import services as app_services
 
 K = 5
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,9 @@ def test_the_demo_prints_two_handlers_who_both_sign_in_and_see_deadlines(
 
 def test_demo_concerns_carry_themes_counted_in_the_return(app, session, clock, demo):
     tagged = session.scalar(select(func.count(func.distinct(ConcernThemeTag.concern_id))))
-    assert tagged >= 20
+    acknowledged = session.scalar(select(func.count()).select_from(Concern).where(
+        Concern.acknowledged_on.is_not(None)))
+    assert tagged >= 20 and tagged > acknowledged / 2  # "most concerns ... acknowledged"
     counted = [n for _id, _label, _active, n in themes.theme_counts(session, true())]
     assert len([n for n in counted if n]) == len(counted) == 5  # every theme in use
     thread = _concern_of(session, app, demo.receipts[THREAD.shows])
@@ -128,6 +142,8 @@ def test_the_excluded_handler_cannot_read_the_concern_the_other_can(
     concern_id = _excluded_concern(session)
     assert concern_id == _concern_of(session, app, demo.receipts[EXCLUDED.shows])
     assert handler_ids_with_access(session, concern_id) == [first.id]
+    for other in session.scalars(select(Concern.id).where(Concern.id != concern_id)):
+        assert sorted(handler_ids_with_access(session, other)) == sorted([first.id, second.id])
     config = app_services(app).extras["concerns"]
     assert concern_id not in {r.summary.id for r in handling.inbox(session, clock, config,
                                                                    second)}
@@ -187,8 +203,20 @@ def test_the_demo_runs_twice_without_duplicates_and_publishes_safely(app, sessio
     said: list[str] = []
     seed_demo(app, said.append)
     assert "Demo accounts already exist" in "\n".join(said)
+    assert not [line for line in said if "password" in line or "TOTP" in line]
     assert "Demo concerns already exist." in said
     assert {model: session.scalar(select(func.count()).select_from(model))
             for model in counts} == counts
     payloads = [row.payload for row in session.scalars(select(ConcernStatsPublication))]
     assert payloads and publication.audit_publications(K, payloads).ok
+
+
+def test_the_readme_names_every_demo_account_and_feature_receipt():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Trying the demo", 1)[1].split("\n## ", 1)[0]
+    for email, _role in DEMO_ACCOUNTS:
+        assert f"`{email}`" in section, email
+    for case in (OVERDUE, DUE_SOON, FEEDBACK_OVERDUE, FEEDBACK_DUE_SOON, EXCLUDED, THREAD):
+        assert f"`{case.shows}`" in section, case.shows
+    assert '"Demo Handler 1"' in section and '"Demo Handler 2"' in section
+    assert DUE_SOON_DAYS == 2 and "within two days" in section
