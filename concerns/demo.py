@@ -17,9 +17,28 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, demo_cases, keys, messages, publication, services, themes, verdict
+from concerns import (
+    conflicts,
+    crypto,
+    demo_cases,
+    keys,
+    messages,
+    publication,
+    services,
+    sharing,
+    themes,
+    verdict,
+)
 from concerns.config import ConcernConfig
-from concerns.models import OUTCOMES, Concern, HandlerKey, MessageKind, Status
+from concerns.models import (
+    OUTCOMES,
+    Concern,
+    ConcernKeyWrap,
+    HandlerKey,
+    MessageKind,
+    Reader,
+    Status,
+)
 from speakup.clock import FrozenClock
 from speakup.demo import DEMO_HANDLERS
 from speakup.models import User
@@ -78,6 +97,7 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     """Create about thirty concerns over the last four quarters, in every status."""
     if session.scalar(select(func.count()).select_from(Concern)):
         say("Demo concerns already exist.")
+        _grant_late_demo_handlers(session, svc, say)
         _publish_due_statistics(session, svc, say)
         return
     config: ConcernConfig = svc.extras["concerns"]
@@ -131,6 +151,30 @@ def _demo_handlers(session: Session) -> list[User]:
     """Active handlers with a key pair, the demo's own first (in DEMO_HANDLERS order)."""
     return [user for user in _all_handlers_demo_first(session)
             if session.get(HandlerKey, user.id) is not None]
+
+
+def _grant_late_demo_handlers(session: Session, svc: Services,
+                              say: Callable[[str], None]) -> None:
+    """A demo handler made after the demo concerns (the second one, in an instance an
+    older demo made) gets them through the demo recovery key, as `speakup keys recover`
+    would, so that every demo handler reads them as the README says."""
+    path: Path = svc.settings.instance_path / DEMO_KEY_FILE
+    late = [user for user in _demo_handlers(session) if user.email in DEMO_HANDLERS
+            and session.scalar(select(ConcernKeyWrap.concern_id).where(
+                ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+                ConcernKeyWrap.reader_id == user.id).limit(1)) is None]
+    if not late or not path.exists():
+        return
+    _name_demo_handlers(session, svc)
+    try:
+        private = crypto.load_recovery_private_key(path.read_bytes())
+        for user in late:
+            counts = sharing.recover_access(session, svc.clock, svc.extras["concerns"],
+                                            private, user.email, actor="demo")
+            say(f"Gave {user.email} the {len(counts)} demo concerns through the demo "
+                "recovery key.")
+    except (crypto.CryptoError, keys.KeyManagementError):
+        return  # a real recovery key replaced the demo's: leave access to its holders
 
 
 def _name_demo_handlers(session: Session, svc: Services) -> None:

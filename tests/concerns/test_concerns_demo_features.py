@@ -220,3 +220,24 @@ def test_the_readme_names_every_demo_account_and_feature_receipt():
         assert f"`{case.shows}`" in section, case.shows
     assert '"Demo Handler 1"' in section and '"Demo Handler 2"' in section
     assert DUE_SOON_DAYS == 2 and "within two days" in section
+
+
+def test_an_older_demo_gets_the_second_handler_with_every_concern(app, session, monkeypatch):
+    # Given an instance made by the one-handler demo,
+    svc = app_services(app)
+    monkeypatch.setitem(svc.extras, "demo_seeders", [seed_demo_concerns])
+    monkeypatch.setattr("speakup.demo.DEMO_ACCOUNTS",
+                        tuple(a for a in DEMO_ACCOUNTS if a[0] != DEMO_HANDLERS[1]))
+    seed_demo(app, lambda _line: None)
+    assert accounts.find_user(session, DEMO_HANDLERS[1]) is None
+    # when today's demo runs there,
+    monkeypatch.setattr("speakup.demo.DEMO_ACCOUNTS", DEMO_ACCOUNTS)
+    said: list[str] = []
+    seed_demo(app, said.append)
+    # the second handler is made, named, and reads every concern (through the demo key).
+    second = accounts.find_user(session, DEMO_HANDLERS[1])
+    assert second is not None and any(DEMO_HANDLERS[1] in line for line in said)
+    assert any(line.startswith(f"Gave {DEMO_HANDLERS[1]} the ") for line in said)
+    assert "Demo Handler 2" in [name for _u, name in conflicts.offered_handlers(session)]
+    concerns = set(session.scalars(select(Concern.id)))
+    assert {c for c in concerns if second.id in handler_ids_with_access(session, c)} == concerns
