@@ -23,6 +23,7 @@ from concerns import (
     demo_cases,
     keys,
     messages,
+    professional_groups,
     publication,
     services,
     sharing,
@@ -121,11 +122,14 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     days += [max(this_quarter, today - dt.timedelta(days=d)) for d in (3, 1)]
     receipt = ""
     verdict_rng = random.Random(7)  # its own, so the concerns stay as they always were
+    group_rng = random.Random(19)  # likewise for the optional professional-group question
+    groups = [g.id for g in professional_groups.list_groups(session)]
     for minute, day in enumerate(days):
         happened, wanted = rng.choice(REPORTS)
         receipt, concern_id = services.submit_concern(
             session, _clock_on(day, minute), config, category_id=rng.choice(categories),
             what_happened=happened, what_wanted=wanted,
+            professional_group=_group_answer(group_rng, groups),
         )
         concern = session.get(Concern, concern_id)
         _progress(session, config, concern, today, rng)
@@ -145,6 +149,11 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
         f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
     _publish_due_statistics(session, svc, say)
+
+
+def _group_answer(rng: random.Random, groups: list[int]) -> str | None:
+    """Three reporters in four answer the optional professional-group question."""
+    return str(rng.choice(groups)) if groups and rng.random() < 0.75 else None
 
 
 def _demo_handlers(session: Session) -> list[User]:

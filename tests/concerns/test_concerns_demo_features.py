@@ -241,3 +241,56 @@ def test_an_older_demo_gets_the_second_handler_with_every_concern(app, session, 
     assert "Demo Handler 2" in [name for _u, name in conflicts.offered_handlers(session)]
     concerns = set(session.scalars(select(Concern.id)))
     assert {c for c in concerns if second.id in handler_ids_with_access(session, c)} == concerns
+
+
+def test_the_demos_guardian_return_matches_a_hand_count(app, session, clock, demo):
+    """Issue 19's "done when": the return is one download whose figures match a hand count
+    on the demo. The count here reads each concern as a handler would (its page shows the
+    reporter's professional group) and tallies in Python, apart from the return's queries."""
+    import csv
+    import datetime as dt
+    import io
+    import statistics
+
+    from concerns.models import EXCLUDED_OUTCOMES, ConcernTheme
+
+    today = app_services(app).extras["concerns"].today(clock)
+    this_quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    last_day = this_quarter - dt.timedelta(days=1)
+    first_day = dt.date(last_day.year, last_day.month - 2, 1)
+    quarter = f"{last_day.year}-Q{(last_day.month - 1) // 3 + 1}"
+    counted = [c for c in session.scalars(select(Concern))
+               if first_day <= c.received_on <= last_day and c.outcome not in EXCLUDED_OUTCOMES]
+    assert len(counted) >= 5  # a quarter of the demo's traffic
+
+    client = _sign_in(app, clock, demo, demo.handlers[0])
+    groups: dict[str, int] = {}
+    for concern in counted:
+        page = client.get(f"/handle/{concern.id}").get_data(as_text=True)
+        found = re.search(r"<dt>Professional group</dt><dd>([^<]+?) <span", page)
+        label = found[1] if found else "Not answered"
+        groups[label] = groups.get(label, 0) + 1
+    assert "Not answered" in groups and len(groups) >= 3  # some answered, some did not
+
+    labels = {t.id: t.label for t in session.scalars(select(ConcernTheme))}
+    ids = {c.id for c in counted}
+    themes_: dict[str, int] = {}
+    for tag in session.scalars(select(ConcernThemeTag)):
+        if tag.concern_id in ids:
+            themes_[labels[tag.theme_id]] = themes_.get(labels[tag.theme_id], 0) + 1
+    acknowledged = [(c.acknowledged_on - c.received_on).days for c in counted
+                    if c.acknowledged_on is not None]
+
+    response = client.get(f"/handle/return.csv?quarter={quarter}")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    got = {(r["section"], r["figure"]): r["value"] for r in rows}
+    assert got[("Cases", "Cases raised")] == str(len(counted))
+    assert got[("Cases", "Raised anonymously")] == str(len(counted))
+    for label in labels.values():
+        assert got[("Themes", label)] == str(themes_.get(label, 0)), label
+    shown_groups = {f: int(v) for (s, f), v in got.items() if s == "Professional group"}
+    assert {f: n for f, n in shown_groups.items() if n} == groups
+    median = statistics.median(acknowledged)
+    assert float(got[("Handling (for handlers; not part of the return)",
+                           "Median days to acknowledge")]) == median
