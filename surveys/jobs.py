@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from speakup.jobs import Job
 from speakup.mail import mailer_for
 from speakup.web import Services
-from surveys import rounds
+from surveys import publication_jobs, rounds
 from surveys.invitations import (
     SendReport,
     erase_published_outbox,
@@ -64,7 +64,9 @@ def close_due(svc: Services) -> None:
 def publish_closed(svc: Services) -> int:
     """Publish each closed round in its own transaction; one failure does not stop the rest."""
     with svc.session_factory() as session:
-        round_ids = rounds.closed_round_ids(session)
+        # An admin's publication under way (surveys.publication_jobs) is left to finish.
+        round_ids = [r for r in rounds.closed_round_ids(session)
+                     if publication_jobs.active_job(session, r) is None]
     published = 0
     for round_id in round_ids:
         with svc.session_factory() as session:
@@ -116,6 +118,7 @@ JOBS = (
     Job("surveys.queue-reminders", remind, every_minutes=1),
     Job("surveys.close-due-rounds", close_due, every_minutes=1),
     Job("surveys.publish-closed-rounds", publish_closed, every_minutes=1),
+    Job("surveys.publication-jobs", publication_jobs.run_publications, every_minutes=1),
     Job("surveys.send-mail", send_mail, every_minutes=1),
     Job("surveys.purge", purge, every_minutes=60),
     Job("surveys.reconcile", reconcile, every_minutes=15),
