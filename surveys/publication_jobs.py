@@ -55,6 +55,8 @@ ACTIVE = (PublicationStatus.QUEUED.value, PublicationStatus.RUNNING.value)
 STALE_ERROR = ("The publication stopped before it finished (the scheduler process was "
                "stopped or crashed). Nothing was published and the raw answers are "
                "untouched; you can try again.")
+BUSY_MESSAGE = ("This round is already being published (Publish was pressed a moment "
+                "ago): its progress is shown here. It was not started a second time.")
 UNEXPECTED_ERROR = ("The publication failed because of an unexpected error (the server "
                     "log has the details). Nothing was published and the raw answers are "
                     "untouched; you can try again.")
@@ -88,7 +90,7 @@ def request_publication(session: Session, round_: Round, clock: Clock, *,
         raise rounds.RoundError(f"Round {round_.id} is {round_.status}; only a closed round "
                                 "can be published.")
     if active_job(session, round_.id) is not None:
-        raise PublicationBusy(_busy_message())
+        raise PublicationBusy(BUSY_MESSAGE)
     job = PublicationJob(round_id=round_.id, active_round_id=round_.id,
                          status=PublicationStatus.QUEUED.value, step="",
                          requested_by=actor, requested_at=_now(clock))
@@ -98,16 +100,13 @@ def request_publication(session: Session, round_: Round, clock: Clock, *,
             session.flush()
     except IntegrityError:
         # Another request inserted its job between our check and our insert.
-        raise PublicationBusy(_busy_message()) from None
+        raise PublicationBusy(BUSY_MESSAGE) from None
     audit.record(session, clock, actor=actor, action="survey.round.publish.request",
                  subject=f"round {round_.id}", detail={"survey": round_.survey_id,
                                                        "job": job.id})
     return job
 
 
-def _busy_message() -> str:
-    return ("This round is already being published (someone pressed Publish a moment "
-            "ago): its progress is shown here. It was not started a second time.")
 
 
 # --- running ----------------------------------------------------------------------------

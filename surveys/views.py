@@ -202,6 +202,8 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
     round_ = db().get(Round, round_id) or abort(404)
     if action == "publish" and publication_jobs.active_job(db(), round_id) is not None:
         # Already under way: show its progress rather than start a second one.
+        if request.method == "POST":
+            flash(publication_jobs.BUSY_MESSAGE, "error")
         return redirect(url_for(".publication", round_id=round_id))
     form = ConfirmRoundForm()
     # A publish form sent back goes to the background job without deciding first: the
