@@ -52,8 +52,8 @@ class RoundActionPreview:
     everything_hidden: bool = False  # fewer than k responses: only "fewer than k" is shown
     hidden: list[HiddenGroups] = field(default_factory=list)
     suppression_problem: str | None = None
-    # The hidden groups were not worked out (a publish form sent back: that is the job's
-    # work now, and can take minutes).
+    # The hidden groups were not worked out (the publish page: the background job works
+    # them out, which can take minutes).
     hidden_not_worked_out: bool = False
     raw_retention_days: int = 0
     opens: str = ""

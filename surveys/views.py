@@ -206,9 +206,9 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
             flash(publication_jobs.BUSY_MESSAGE, "error")
         return redirect(url_for(".publication", round_id=round_id))
     form = ConfirmRoundForm()
-    # A publish form sent back goes to the background job without deciding first: the
-    # decision is the slow part, and the job makes it.
-    decide = not (action == "publish" and request.method == "POST")
+    # Publishing does not decide here: the decision is the slow part (minutes for a large
+    # round, past gunicorn's timeout), and the background job makes it.
+    decide = action != "publish"
     preview = confirm.preview_round_action(db(), round_, action, settings(), clock(),
                                            decide=decide)
     if request.method == "GET" or preview.blocked:

@@ -273,3 +273,23 @@ def test_only_a_closed_round_can_be_queued(session, clock, settings):
     round_ = rounds.add_round(session, survey, clock.now() + dt.timedelta(days=1))
     with pytest.raises(rounds.RoundError, match="only a closed round"):
         publication_jobs.request_publication(session, round_, clock, actor="a@example.org")
+
+
+def test_the_publish_page_leaves_the_decision_to_the_background(
+        client, session, closed_round, login_as, monkeypatch):
+    login_as("admin")
+
+    def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the publish page ran the disclosure decision")
+
+    monkeypatch.setattr(publish, "decide_suppression", must_not_run)
+    page = client.get(f"/admin/surveys/rounds/{closed_round.id}/publish")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Worked out during publication, in the background" in text
+    assert "13 responses" in text  # what the page still says
+
+
+def test_the_scheduler_looks_for_publications_every_minute():
+    [job] = [j for j in jobs.JOBS if j.id == "surveys.publication-jobs"]
+    assert job.every_minutes == 1 and job.run is publication_jobs.run_publications
