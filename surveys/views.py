@@ -267,7 +267,9 @@ def publication(round_id: int) -> str:
     """A publication's progress; refreshes itself (no JavaScript) until it has ended."""
     round_ = db().get(Round, round_id) or abort(404)
     state = publication_jobs.publication_state(db(), round_, clock())
-    return render_template("surveys/publication.html", state=state,
+    # A page that reloads by itself must let people stop it (WCAG 2.2.1, 2.2.2).
+    reloading = request.args.get("reload") != "off"
+    return render_template("surveys/publication.html", state=state, reloading=reloading,
                            refresh_seconds=PUBLICATION_REFRESH_SECONDS)
 
 

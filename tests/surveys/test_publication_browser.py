@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
-from conftest import PASSWORD, TEST_SECRET, VENV_BIN
+from conftest import PASSWORD, REPO, TEST_SECRET, VENV_BIN
 from playwright.sync_api import Browser, expect, sync_playwright
 from surveys_testlib import make_survey, open_round_now, tokens_for
 
@@ -23,6 +24,7 @@ from surveys.responses import Submission, submit_response
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 GROUPS = ([{"ethnicity": "white"}] * 4 + [{"ethnicity": "global_majority"}] * 4)
 
 
@@ -33,6 +35,12 @@ def browser() -> Iterator[Browser]:
                                               args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def _serious_violations(page) -> list[dict]:  # type: ignore[no-untyped-def]
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
+    return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.browser
@@ -75,6 +83,13 @@ def test_publish_and_follow_the_self_refreshing_page_to_the_results(
     status = page.get_by_role("status")
     expect(status).to_contain_text("Checking what can be shown safely")
     assert "Waiting for the scheduler" in page.locator("main").inner_text()
+    # axe (a script, so in a second context of the same session) finds nothing serious
+    # on the page with its reloading stopped (axe counts any timed reload as a violation:
+    # hence the page's link to stop it).
+    checked = browser.new_context(storage_state=context.storage_state(), bypass_csp=True)
+    axe_page = checked.new_page()
+    axe_page.goto(f"{page.url}?reload=off")
+    violations = _serious_violations(axe_page)
 
     # The separate scheduler process (as in production) picks the job up; the page
     # reloads itself (meta refresh, no JavaScript) until it shows the result.
@@ -86,6 +101,10 @@ def test_publish_and_follow_the_self_refreshing_page_to_the_results(
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=30)
+    axe_page.goto(page.url)
+    violations += _serious_violations(axe_page)
+    checked.close()
+    assert violations == [], [(v["id"], v["help"]) for v in violations]
     page.get_by_role("link", name="See the published results of Round 1").click()
     assert page.url.endswith(f"/review/rounds/{round_id}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Round 1")

@@ -293,3 +293,15 @@ def test_the_publish_page_leaves_the_decision_to_the_background(
 def test_the_scheduler_looks_for_publications_every_minute():
     [job] = [j for j in jobs.JOBS if j.id == "surveys.publication-jobs"]
     assert job.every_minutes == 1 and job.run is publication_jobs.run_publications
+
+
+def test_the_reloading_can_be_stopped(client, session, closed_round, login_as):
+    login_as("admin")
+    _press_publish(client, closed_round)
+    page = client.get(_status_url(closed_round)).get_data(as_text=True)
+    stop = f'href="{_status_url(closed_round)}?reload=off">Stop reloading this page</a>'
+    assert stop in page
+    still = client.get(f"{_status_url(closed_round)}?reload=off").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in still and WAIT_TEXT in still
+    assert f'href="{_status_url(closed_round)}?reload=off">Check again</a>' in still
+    assert f'href="{_status_url(closed_round)}">reload it automatically</a>' in still
