@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from conftest import csrf_token_from, post_form
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from surveys_testlib import make_survey, open_round_now, publish_as_admin, tokens_for
 
+from speakup.clock import as_utc
 from speakup.models import AuditEntry
 from speakup.settings import Settings, SettingsError
-from speakup.web import services
+from speakup.web import Services, services
 from surveys import jobs, publication_jobs, publish, rounds
 from surveys.invitations import token_key
 from surveys.models import PublicationJob, PublishedResult, Response, Round
@@ -305,3 +307,28 @@ def test_the_reloading_can_be_stopped(client, session, closed_round, login_as):
     assert 'http-equiv="refresh"' not in still and WAIT_TEXT in still
     assert f'href="{_status_url(closed_round)}?reload=off">Check again</a>' in still
     assert f'href="{_status_url(closed_round)}">reload it automatically</a>' in still
+
+
+def test_a_running_job_renews_its_heartbeat_from_its_own_thread(
+        session, session_factory, settings, engine, clock, closed_round):
+    job = publication_jobs.request_publication(session, closed_round, clock,
+                                               actor="a@example.org")
+    job.status, job.started_at, job.heartbeat_at = "running", clock.now(), clock.now()
+    session.commit()
+    clock.advance(minutes=1)
+    renewed = threading.Event()
+
+    def factory():  # type: ignore[no-untyped-def]
+        # The test waits (touching no database) until the thread has written once.
+        made = session_factory()
+        event.listen(made, "after_commit", lambda _s: renewed.set())
+        return made
+
+    svc = Services(settings=settings, engine=engine, session_factory=factory, clock=clock)
+    beat = publication_jobs._Heartbeat(svc, job.id, every=0.01)
+    try:
+        assert renewed.wait(timeout=60)
+    finally:
+        beat.stop()
+    session.expire_all()
+    assert as_utc(session.get(PublicationJob, job.id).heartbeat_at) == clock.now()
