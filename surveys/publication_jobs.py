@@ -113,16 +113,34 @@ def request_publication(session: Session, round_: Round, clock: Clock, *,
 
 
 def fail_stale_jobs(session: Session, clock: Clock) -> int:
-    """Mark running jobs whose heartbeat stopped as failed; return how many. Never commits."""
+    """Mark running jobs whose heartbeat stopped as failed (audited); return how many.
+
+    Never commits.
+    """
     now = _now(clock)
-    return int(session.execute(
-        update(PublicationJob)
+    stale = session.execute(
+        select(PublicationJob.id, PublicationJob.round_id, PublicationJob.requested_by)
         .where(PublicationJob.status == PublicationStatus.RUNNING.value,
                PublicationJob.heartbeat_at < now - STALE_AFTER)
-        .values(status=PublicationStatus.FAILED.value, active_round_id=None,
-                finished_at=now, error=STALE_ERROR)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0)
+    ).all()
+    failed = 0
+    for job_id, round_id, actor in stale:
+        # Conditional: a heartbeat may have come in since the SELECT.
+        moved = session.execute(
+            update(PublicationJob)
+            .where(PublicationJob.id == job_id,
+                   PublicationJob.status == PublicationStatus.RUNNING.value,
+                   PublicationJob.heartbeat_at < now - STALE_AFTER)
+            .values(status=PublicationStatus.FAILED.value, active_round_id=None,
+                    finished_at=now, error=STALE_ERROR)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved:
+            audit.record(session, clock, actor=actor, action="survey.round.publish.failed",
+                         subject=f"round {round_id}", detail={"job": job_id,
+                                                              "error": STALE_ERROR})
+            failed += 1
+    return failed
 
 
 def run_publications(svc: Services) -> int:

@@ -255,6 +255,8 @@ def test_a_job_whose_heartbeat_stopped_is_shown_failed_and_can_be_retried(
     publication_jobs.run_publications(services(app))
     [job] = _jobs(session, closed_round)
     assert (job.status, job.active_round_id) == ("failed", None)
+    [failed] = _audited(session, "survey.round.publish.failed")
+    assert failed.subject == f"round {closed_round.id}"
     assert "Published." in publish_as_admin(client, app, closed_round.id).get_data(as_text=True)
 
 
