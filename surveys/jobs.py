@@ -24,7 +24,6 @@ from surveys.invitations import (
     send_pending_mail,
     token_key,
 )
-from surveys.models import Round
 from surveys.publish import purge_expired_raw
 from surveys.round_keys import RoundKeyFolder
 
@@ -69,18 +68,11 @@ def publish_closed(svc: Services) -> int:
                      if publication_jobs.active_job(session, r) is None]
     published = 0
     for round_id in round_ids:
-        with svc.session_factory() as session:
-            round_ = session.get(Round, round_id)
-            if round_ is None:
-                continue
-            try:
-                rounds.publish(session, round_, svc.settings, svc.clock)
-                session.commit()
-                published += 1
-            except Exception:
-                session.rollback()
-                log.exception("Publishing round %s failed; it stays closed and is retried.",
-                              round_id)
+        try:
+            published += publication_jobs.publish_unattended(svc, round_id)
+        except Exception:
+            log.exception("Publishing round %s failed; it stays closed and is retried.",
+                          round_id)
     return published
 
 

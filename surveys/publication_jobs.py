@@ -211,6 +211,27 @@ def run_publication(svc: Services, job_id: int, *,
         heartbeat.stop()
 
 
+def publish_unattended(svc: Services, round_id: int) -> bool:
+    """Publish a closed round for the scheduler's own tick, reading and deciding as a job does.
+
+    The long decision runs outside any transaction, so on SQLite nobody else's writes
+    wait for it. Returns False if the round was not closed (any more).
+    """
+    with read_only_session(svc.session_factory) as reader:
+        round_ = reader.get(Round, round_id)
+        if round_ is None or round_.status != RoundStatus.CLOSED:
+            return False
+        reading = read_round(reader, round_, svc.settings)
+    published = decide_round(reading, svc.clock.today())
+    with svc.session_factory() as session:
+        round_ = session.get(Round, round_id)
+        if round_ is None:
+            return False
+        rounds.store_publication(session, round_, published, svc.settings, svc.clock)
+        session.commit()
+    return True
+
+
 def _finish(svc: Services, job_id: int, round_id: int, published: PublishedRound | None,
             actor: str) -> str:
     """Store the publication and end the job in one transaction."""
