@@ -94,6 +94,8 @@ class Settings:
     # Where each open round's private key lives (README "Raw answers are crypto-shredded");
     # None: <instance>/round-keys. Never inside the database, so no copy of it holds one.
     round_keys_path: Path | None = None
+    # Minutes a publication may spend deciding what can be shown before it stops.
+    publish_time_limit_minutes: int = 15
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -165,6 +167,7 @@ class Settings:
             reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
             attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
             attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
+            publish_time_limit_minutes=_int(env, "SPEAKUP_PUBLISH_TIME_LIMIT", 15, minimum=1),
             round_keys_path=Path(env["SPEAKUP_ROUND_KEYS_PATH"]).resolve()
             if env.get("SPEAKUP_ROUND_KEYS_PATH") else None,
         )
