@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
 
-# bench/surveys.py would shadow the surveys package: drop this folder from the path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent / "tests" / "surveys"))
+import _common  # first: puts the repository, not bench/, on the import path
+from _common import DIMENSIONS, K, zipf_groups
+
+_common.use_test_helpers()
 
 from attacker import truth_from_people  # noqa: E402  (the tests' reference aggregation)
 from publish_factory import Respondent  # noqa: E402
 
 from surveys.itembank import load_item_bank  # noqa: E402
 from surveys.round_disclosure import decide_suppression  # noqa: E402
-
-K = 5
-DIMENSIONS = {f"q{d}": [*(f"g{d}_{i}" for i in range(9)), "prefer_not"] for d in range(3)}
 
 
 def synthetic_people(rng: random.Random, bank, item_ids: list[str], n: int) -> list[Respondent]:
@@ -40,13 +35,7 @@ def synthetic_people(rng: random.Random, bank, item_ids: list[str], n: int) -> l
         for item_id in item_ids:
             if rng.random() < 0.85:
                 answers[item_id] = rng.choice(sorted(bank.item(item_id).scale.answer_values))
-        groups = {}
-        for dim, options in DIMENSIONS.items():
-            if rng.random() < 0.95:
-                # Zipf-like weights: a few big groups, a tail of small ones.
-                groups[dim] = rng.choices(options, weights=[1 / (i + 1) ** 1.6
-                                                            for i in range(len(options))])[0]
-        people.append(Respondent(answers, groups))
+        people.append(Respondent(answers, zipf_groups(rng)))
     return people
 
 

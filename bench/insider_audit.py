@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-# bench/surveys.py would shadow the surveys package: drop this folder from the path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent / "tests" / "surveys"))
+import _common  # first: puts the repository, not bench/, on the import path
+from _common import DIMENSIONS, K, zipf_groups
+
+_common.use_test_helpers()
 
 from attacker import truth_from_people  # noqa: E402  (the tests' reference aggregation)
 from insider_attacker import people_for_audit  # noqa: E402
@@ -41,8 +39,6 @@ from speakup.insider_audit import audit_insiders  # noqa: E402
 from surveys.itembank import load_item_bank  # noqa: E402
 from surveys.round_disclosure import decide_suppression  # noqa: E402
 
-K = 5
-DIMENSIONS = {f"q{d}": [*(f"g{d}_{i}" for i in range(9)), "prefer_not"] for d in range(3)}
 # Answer weights, lowest value first: agreement commoner than disagreement.
 SKEW = {5: [0.05, 0.12, 0.23, 0.40, 0.20], 7: [0.03, 0.06, 0.1, 0.16, 0.25, 0.28, 0.12]}
 
@@ -67,12 +63,7 @@ def synthetic_people(rng: random.Random, bank, item_ids: list[str], n: int) -> l
                 shift = -shift
             weights = weights[-shift:] + weights[:-shift] if shift else weights
             answers[item_id] = rng.choices(values, weights=weights)[0]
-        groups = {}
-        for dim, options in DIMENSIONS.items():
-            if rng.random() < 0.95:
-                groups[dim] = rng.choices(options, weights=[1 / (i + 1) ** 1.6
-                                                            for i in range(len(options))])[0]
-        people.append(Respondent(answers, groups))
+        people.append(Respondent(answers, zipf_groups(rng)))
     return people
 
 

@@ -29,63 +29,43 @@ default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import secrets
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
-sys.path.insert(0, str(REPO))
+from _common import (  # first: puts the repository, not bench/, on the import path
+    DEMOGRAPHIC_OPTIONS,
+    ITEMS,
+    fresh_postgres,
+    pg_url,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sqlalchemy import delete, insert, text
+from sqlalchemy.engine import Connection, Engine
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
-from sqlalchemy import delete, insert, text  # noqa: E402
-from sqlalchemy.engine import Connection, Engine, make_url  # noqa: E402
+from speakup import db, migrate
+from speakup.db import make_engine, make_session_factory, request_erasure
+from surveys import erase
+from surveys.models import MailJob, Response, TokenHash
+from surveys.round_keys import public_bytes
+from surveys.sealed_answers import Sealer
 
-from speakup import db, migrate  # noqa: E402
-from speakup.db import make_engine, make_session_factory, request_erasure  # noqa: E402
-from surveys import erase  # noqa: E402
-from surveys.models import MailJob, Response, TokenHash  # noqa: E402
-from surveys.round_keys import public_bytes  # noqa: E402
-from surveys.sealed_answers import Sealer  # noqa: E402
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ITEMS = [*(f"psafe_{i}" for i in range(1, 7)), "speak_1", "speak_2", "wres_5", "wres_7"]
-DIMENSIONS = {"ethnicity": ["global_majority", "white"],
-              "team": [f"team_{i:02d}" for i in range(1, 13)],
-              "band": [f"band_{i}" for i in range(2, 9)]}
 BASELINE_SECONDS = 2.0
 AFTER_SECONDS = 1.0
 RAW_TABLES = ("responses", "token_hashes", "mail_jobs")
 BATCH = 5000
 
 
-@contextlib.contextmanager
-def fresh_database(pg_url: str) -> Iterator[str]:
-    name = f"speakup_bench_{secrets.token_hex(4)}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def sealed_body(n: int) -> tuple[dict[str, int], dict[str, str], str | None]:
     answers = {item: 1 + (n * 7 + i) % 5 for i, item in enumerate(ITEMS)}
     groups = {d: options[(n * 3 + i) % len(options)]
-              for i, (d, options) in enumerate(DIMENSIONS.items())}
+              for i, (d, options) in enumerate(DEMOGRAPHIC_OPTIONS.items())}
     return answers, groups, "Synthetic comment text." if n % 10 == 0 else None
 
 
@@ -191,7 +171,7 @@ def timed(spans: list[tuple[str, float, float]], name: Callable[..., str],
     return wrapper
 
 
-def run(pg_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
+def run(server_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
     originals = {name: getattr(db, name) for name in
                  ("erase_deleted_rows", "_postgresql_erase", "_rewrite_table",
                   "_wait_for_older_transactions", "_superuser_step")}
@@ -207,7 +187,7 @@ def run(pg_url: str, size: int, mode: str, submitters: int) -> dict[str, Any]:
                                    originals["_superuser_step"])
         db._wait_for_older_transactions = timed(spans, lambda *a: "wait",
                                                 originals["_wait_for_older_transactions"])
-        with fresh_database(pg_url) as url:
+        with fresh_postgres(server_url) as url:
             migrate.upgrade(url)
             engine = make_engine(url, pool_size=submitters + 4)
             try:
@@ -259,13 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="plain,rewrite")
     parser.add_argument("--submitters", type=int, default=4)
     args = parser.parse_args(argv)
-    pg_url = os.environ.get("SPEAKUP_BENCH_DATABASE_URL") or os.environ.get(
-        "SPEAKUP_TEST_DATABASE_URL") or DEFAULT_PG
+    server_url = pg_url()
     print(f"{args.submitters} submitters; each size: two rounds of N/2 respondents x "
           f"(1 sealed response + 1 token hash + 1 mail job), one round erased")
     for size in (int(s) for s in args.sizes.split(",")):
         for mode in args.modes.split(","):
-            r = run(pg_url, size, mode, args.submitters)
+            r = run(server_url, size, mode, args.submitters)
             parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in r["parts"])
             print(f"N={r['size']:>7} {r['mode']:<7} commit {r['commit_s']:.2f} s; erasure "
                   f"{r['erasure_s']:.2f} s ({parts or 'one VACUUM'}); raw tables "

@@ -31,23 +31,23 @@ default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import random
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
-sys.path.insert(0, str(REPO))
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
-from sqlalchemy import (  # noqa: E402
+from _common import (  # first: puts the repository, not bench/, on the import path
+    DEMOGRAPHICS,
+    ITEMS,
+    add_closed_round,
+    fresh_postgres,
+    pg_url,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sqlalchemy import (
     Column,
     Index,
     Integer,
@@ -66,29 +66,17 @@ from sqlalchemy import (  # noqa: E402
     text,
     union_all,
 )
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from speakup import migrate  # noqa: E402
-from speakup.clock import FrozenClock  # noqa: E402
-from speakup.db import make_engine, make_session_factory  # noqa: E402
-from speakup.settings import Settings  # noqa: E402
-from surveys import publish as publish_module  # noqa: E402
-from surveys.itembank import load_item_bank  # noqa: E402
-from surveys.models import Response, Round, Survey  # noqa: E402
-from surveys.round_keys import RoundKeyFolder, public_bytes  # noqa: E402
-from surveys.sealed_answers import Sealer, _Opener  # noqa: E402
+from speakup import migrate
+from speakup.clock import FrozenClock
+from speakup.db import make_engine, make_session_factory
+from speakup.settings import Settings
+from surveys import publish as publish_module
+from surveys.itembank import load_item_bank
+from surveys.models import Response, Round, Survey
+from surveys.round_keys import RoundKeyFolder, public_bytes
+from surveys.sealed_answers import Sealer, _Opener
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ITEMS = [*(f"psafe_{i}" for i in range(1, 7)), "speak_1", "speak_2", "wres_5", "wres_7"]
-DEMOGRAPHICS = [
-    {"id": "ethnicity", "label": "Ethnicity group",
-     "options": [{"id": "global_majority", "label": "Global Majority"},
-                 {"id": "white", "label": "White"}]},
-    {"id": "team", "label": "Team or directorate",
-     "options": [{"id": f"team_{i:02d}", "label": f"Team {i}"} for i in range(1, 13)]},
-    {"id": "band", "label": "Pay band",
-     "options": [{"id": f"band_{i}", "label": f"Band {i}"} for i in range(2, 9)]},
-]
 BATCH = 20_000
 SEALERS = 4  # web processes
 
@@ -170,30 +158,12 @@ def people(n: int, seed: int = 7) -> Iterator[tuple[dict[str, int], dict[str, st
         yield answers, groups, comment
 
 
-def create_round(session, folder: RoundKeyFolder, n: int) -> Round:  # noqa: ANN001
-    survey = Survey(title="Benchmark pulse", intro="", item_ids=ITEMS, demographics=DEMOGRAPHICS,
-                    comment_question="Anything else?", schedule="monthly, first Monday 09:00",
-                    timezone="Europe/London", open_days=14, reminder_offsets_days=[],
-                    min_group_size=5, active=True, created_on=dt.date(2026, 1, 1))
-    session.add(survey)
-    session.flush()
-    opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
-    round_ = Round(survey_id=survey.id, status="closed", opens_at=opens,
-                   closes_at=opens + dt.timedelta(days=14), reminder_times=[], reminders_sent=0,
-                   min_group_size=5, invited_count=int(n * 1.25), raw_deleted=False)
-    session.add(round_)
-    session.flush()
-    round_.public_key = folder.create(round_.id).public_key
-    session.commit()
-    return round_
-
-
 def load(url: str, n: int, folder: RoundKeyFolder) -> tuple[int, Survey]:
     engine = make_engine(url)
     try:
         OLD.create_all(engine)
         with make_session_factory(engine)() as session:
-            round_ = create_round(session, folder, n)
+            round_ = add_closed_round(session, folder, n)
             survey = session.get(Survey, round_.survey_id)
             sealers = [Sealer(round_.id, round_.public_key) for _ in range(SEALERS)]
             rows: dict[str, list[dict]] = {"new": [], "r": [], "a": [], "g": []}
@@ -311,7 +281,7 @@ def bench_inserts(url: str, workdir: Path, count: int = 5_000) -> None:
     try:
         OLD.create_all(engine)
         with make_session_factory(engine)() as session:
-            round_ = create_round(session, RoundKeyFolder(workdir / "insert-keys"), count)
+            round_ = add_closed_round(session, RoundKeyFolder(workdir / "insert-keys"), count)
             sealer = Sealer(round_.id, round_.public_key)
             sample = list(people(count, seed=3))
             start = time.perf_counter()
@@ -343,24 +313,15 @@ def bench_inserts(url: str, workdir: Path, count: int = 5_000) -> None:
 
 
 @contextmanager
-def fresh_database(backend: str, pg_url: str, workdir: Path) -> Iterator[str]:
+def fresh_database(backend: str, server_url: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
         migrate.upgrade(url)
         yield url
         return
-    name = f"speakup_bench_{secrets.token_hex(4)}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres(server_url) as url:
         migrate.upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -368,8 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
-    pg_url = (os.environ.get("SPEAKUP_BENCH_DATABASE_URL")
-              or os.environ.get("SPEAKUP_TEST_DATABASE_URL") or DEFAULT_PG)
+    server_url = pg_url()
     print(f"Sealed responses: {args.size:,} respondents x {len(ITEMS)} items x "
           f"{len(DEMOGRAPHICS)} questions")
     print("crypto only (no database):")
@@ -377,10 +337,10 @@ def main(argv: list[str] | None = None) -> None:
     for backend in args.backends.split(","):
         print(f"{backend}:")
         with tempfile.TemporaryDirectory() as tmp, \
-                fresh_database(backend, pg_url, Path(tmp)) as url:
+                fresh_database(backend, server_url, Path(tmp)) as url:
             bench_engine(url, args.size, Path(tmp))
         with tempfile.TemporaryDirectory() as tmp, \
-                fresh_database(backend, pg_url, Path(tmp)) as url:
+                fresh_database(backend, server_url, Path(tmp)) as url:
             bench_inserts(url, Path(tmp))
 
 

@@ -113,6 +113,21 @@ def submit_patiently(browser: Browser, text: str, stop: float) -> tuple[int, flo
     return status, waited, presses
 
 
+# A handler who has "signed in once": their key pair made, as the login hook would.
+READER_SCRIPT = """
+from concerns import keys
+from speakup import accounts
+from speakup.app import create_app
+from speakup.web import services
+svc = services(create_app())
+with svc.session_factory() as session:
+    user = accounts.create_user(session, svc.clock, email="reader@bench.example",
+                                role="handler", password="bench reader pw", actor="bench")
+    keys.unlock_handler_key(session, svc.clock, svc.extras["concerns"], user, "bench reader pw")
+    session.commit()
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -132,6 +147,9 @@ def main() -> None:
                        stdout=subprocess.DEVNULL)
         subprocess.run([speakup, "keys", "init", "--out", str(work / "recovery.pem")], env=env,
                        check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+        # Concerns are taken only once an active handler has a key pair (issue 19).
+        subprocess.run([str(VENV_BIN / "python"), "-c", READER_SCRIPT], env=env, check=True,
+                       cwd=REPO, stdout=subprocess.DEVNULL)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]

@@ -50,41 +50,34 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
 # Run as `python bench/surveys.py`, Python puts bench/ first on the path, where this very
-# file would shadow the `surveys` package: import from the repository root instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
-sys.path.insert(0, str(REPO))
+# file would shadow the `surveys` package: _common imports from the repository root instead.
+from _common import (  # first, before any import of the surveys package
+    DEMOGRAPHICS,
+    ITEMS,
+    REPO,
+    add_closed_round,
+    benchmark_survey,
+    fresh_postgres,
+    pg_url,
+)
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from bench import floor, loadgen
+from speakup import db as db_module
+from speakup import migrate
+from speakup.clock import FrozenClock
+from speakup.db import make_engine, make_session_factory
+from speakup.settings import Settings
+from surveys import invitations
+from surveys import publish as publish_module
+from surveys.itembank import load_item_bank
+from surveys.models import Round
+from surveys.round_keys import RoundKeyFolder
+from surveys.sealed_answers import Sealer
 
-from bench import floor, loadgen  # noqa: E402
-from speakup import db as db_module  # noqa: E402
-from speakup import migrate  # noqa: E402
-from speakup.clock import FrozenClock  # noqa: E402
-from speakup.db import make_engine, make_session_factory  # noqa: E402
-from speakup.settings import Settings  # noqa: E402
-from surveys import invitations  # noqa: E402
-from surveys import publish as publish_module  # noqa: E402
-from surveys.itembank import load_item_bank  # noqa: E402
-from surveys.models import Round, Survey  # noqa: E402
-from surveys.round_keys import RoundKeyFolder  # noqa: E402
-from surveys.sealed_answers import Sealer  # noqa: E402
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIZES = (10_000, 100_000, 1_000_000)
-# 10 items: two scales (psafe with three reverse-scored items, speak) and two yes/no.
-ITEMS = [*(f"psafe_{i}" for i in range(1, 7)), "speak_1", "speak_2", "wres_5", "wres_7"]
-DEMOGRAPHICS = [
-    {"id": "ethnicity", "label": "Ethnicity group",
-     "options": [{"id": "global_majority", "label": "Global Majority"},
-                 {"id": "white", "label": "White"}]},
-    {"id": "team", "label": "Team or directorate",
-     "options": [{"id": f"team_{i:02d}", "label": f"Team {i}"} for i in range(1, 13)]},
-    {"id": "band", "label": "Pay band",
-     "options": [{"id": f"band_{i}", "label": f"Band {i}"} for i in range(2, 9)]},
-]
 BATCH = 50_000  # respondents per load batch
 
 
@@ -116,24 +109,7 @@ def create_round(url: str, n: int, keys: Path) -> tuple[int, bytes]:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            survey = Survey(
-                title="Benchmark pulse", intro="", item_ids=ITEMS, demographics=DEMOGRAPHICS,
-                comment_question="Anything else?", schedule="monthly, first Monday 09:00",
-                timezone="Europe/London", open_days=14, reminder_offsets_days=[],
-                min_group_size=5, active=True, created_on=dt.date(2026, 1, 1),
-            )
-            session.add(survey)
-            session.flush()
-            opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
-            round_ = Round(
-                survey_id=survey.id, status="closed", opens_at=opens,
-                closes_at=opens + dt.timedelta(days=14), reminder_times=[], reminders_sent=0,
-                min_group_size=5, invited_count=int(n * 1.25), raw_deleted=False,
-            )
-            session.add(round_)
-            session.flush()
-            round_.public_key = RoundKeyFolder(keys).create(round_.id).public_key
-            session.commit()
+            round_ = add_closed_round(session, RoundKeyFolder(keys), n)
             return round_.id, round_.public_key
     finally:
         engine.dispose()
@@ -256,16 +232,8 @@ def fresh_database(backend: str, pg_url: str, workdir: Path) -> Iterator[str]:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    name = f"speakup_bench_{secrets.token_hex(4)}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(pg_url) as url:
+        yield url
 
 
 def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
@@ -364,12 +332,7 @@ def open_round_with_tokens(url: str, count: int) -> tuple[int, list[str]]:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            survey = Survey(
-                title="Benchmark pulse", intro="", item_ids=ITEMS, demographics=DEMOGRAPHICS,
-                comment_question="Anything else?", schedule="monthly, first Monday 09:00",
-                timezone="Europe/London", open_days=14, reminder_offsets_days=[],
-                min_group_size=5, active=True, created_on=dt.date.today(),
-            )
+            survey = benchmark_survey(dt.date.today())
             session.add(survey)
             session.flush()
             now = dt.datetime.now(dt.UTC)
@@ -520,13 +483,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="submit: a quarter of the load")
     parser.add_argument("--comment-share", type=float, default=0.01)
     args = parser.parse_args(argv)
-    pg_url = os.environ.get("SPEAKUP_BENCH_DATABASE_URL") or os.environ.get(
-        "SPEAKUP_TEST_DATABASE_URL") or DEFAULT_PG
+    url = pg_url()
     if args.part in ("all", "publish"):
         bench_publish([int(s) for s in args.sizes.split(",")], args.backends.split(","),
-                      pg_url, args.comment_share)
+                      url, args.comment_share)
     if args.part in ("all", "submit"):
-        bench_submit(args.backends.split(","), pg_url, args.quick)
+        bench_submit(args.backends.split(","), url, args.quick)
 
 
 if __name__ == "__main__":

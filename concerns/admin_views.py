@@ -1,4 +1,5 @@
-"""Administrators' pages for concern categories, themes and handlers' names (audited)."""
+"""Administrators' pages for concern categories, themes, professional groups and handlers'
+names (audited)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from concerns import conflicts, services, themes
+from concerns import conflicts, professional_groups, readers, services, themes
 from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm, ThemeEditForm
-from concerns.models import ConcernCategory, ConcernTheme
-from concerns.views import category_choices, concern_config, handler_choices
+from concerns.models import ConcernCategory, ConcernTheme, ProfessionalGroup
+from concerns.views import category_choices, concern_config, group_choices, handler_choices
 from speakup.web import clock, db, role_required
 
 bp = Blueprint("concern_admin", __name__, url_prefix="/admin/concern-categories")
 handlers_bp = Blueprint("concern_handlers_admin", __name__, url_prefix="/admin/concern-handlers")
 themes_bp = Blueprint("concern_themes_admin", __name__, url_prefix="/admin/concern-themes")
+groups_bp = Blueprint("concern_groups_admin", __name__,
+                      url_prefix="/admin/concern-professional-groups")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -63,6 +66,15 @@ def edit(category_id: int) -> tuple[str, int] | Response:
 @role_required("admin")
 def handlers() -> str:
     return _handlers_page(None, None, 200)[0]
+
+
+@handlers_bp.route("/readers", methods=["GET"])
+@role_required("admin")
+def readers_status() -> str:
+    """Concerns nobody can read: counts and what to do, never a concern (issue 19)."""
+    status = readers.reader_status(db())
+    db().rollback()
+    return render_template("concerns/readers.html", status=status)
 
 
 def _handlers_page(failed_id: int | None, failed_form: DisplayNameForm | None,
@@ -136,3 +148,49 @@ def theme_edit(theme_id: int) -> tuple[str, int] | Response:
             return redirect(url_for(".theme_list"))
     status = 400 if request.method == "POST" else 200
     return render_template("concerns/theme_edit.html", form=form, theme=theme), status
+
+
+@groups_bp.route("/", methods=["GET", "POST"])
+@role_required("admin")
+def group_list() -> tuple[str, int] | Response:
+    form = CategoryForm()
+    if form.validate_on_submit():
+        try:
+            group = professional_groups.add_group(db(), clock(), label=form.label.data or "",
+                                                  actor=current_user.email)
+        except services.FieldError as exc:
+            db().rollback()
+            form.label.errors = [str(exc)]
+        else:
+            db().commit()
+            group_choices().clear()
+            flash(f"Added the professional group “{group.label}”.", "info")
+            return redirect(url_for(".group_list"))
+    status = 400 if request.method == "POST" else 200
+    rows = professional_groups.list_groups(db(), active_only=False)
+    return render_template("concerns/professional_groups.html", form=form,
+                           groups=rows), status
+
+
+@groups_bp.route("/<int:group_id>", methods=["GET", "POST"])
+@role_required("admin")
+def group_edit(group_id: int) -> tuple[str, int] | Response:
+    group = db().get(ProfessionalGroup, group_id) or abort(404)
+    form = CategoryEditForm(obj=group)
+    if form.validate_on_submit():
+        try:
+            professional_groups.update_group(db(), clock(), group.id,
+                                             label=form.label.data or "",
+                                             active=bool(form.active.data),
+                                             actor=current_user.email)
+        except services.ConcernError as exc:
+            db().rollback()
+            form.label.errors = [str(exc)]
+        else:
+            db().commit()
+            group_choices().clear()
+            flash("Saved.", "info")
+            return redirect(url_for(".group_list"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("concerns/professional_group_edit.html", form=form,
+                           group=group), status

@@ -41,6 +41,7 @@ class ConcernConfig:
     submit_wait_seconds: int = 15
     stamped_concerns_per_minute: int = 300
     submit_stamp_seconds: int = 30 * 60
+    downloads_per_receipt_per_minute: int = 30  # apart from checks (issue 19)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConcernConfig:
@@ -66,6 +67,7 @@ class ConcernConfig:
             submit_wait_seconds=settings.submit_wait_seconds,
             stamped_concerns_per_minute=settings.stamped_concerns_per_minute,
             submit_stamp_seconds=settings.submit_stamp_minutes * 60,
+            downloads_per_receipt_per_minute=settings.downloads_per_receipt_per_minute,
         )
 
     def with_changes(self, **changes: object) -> ConcernConfig:

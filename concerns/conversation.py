@@ -49,6 +49,11 @@ class ReceiptKeys:
     private_key: X25519PrivateKey = field(repr=False)
     bucket: str
 
+    @property
+    def download_bucket(self) -> str:
+        """The receipt's own budget for file downloads, apart from its checks (issue 19)."""
+        return "files:" + self.bucket.removeprefix("receipt:")
+
 
 def receipt_keys(config: ConcernConfig, typed: object) -> ReceiptKeys:
     """Normalise a typed receipt and derive its lookup hash, key and rate-limit bucket."""
@@ -69,29 +74,46 @@ def receipt_keys(config: ConcernConfig, typed: object) -> ReceiptKeys:
 
 
 def count_receipt_use(
-    session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys
+    session: Session, clock: Clock, config: ConcernConfig, keys_: ReceiptKeys, *,
+    download: bool = False,
 ) -> None:
-    """Count a check or reply against the global and the per-receipt limits.
+    """Count a check or reply (or, with `download`, a file download) against the limits.
 
     The caller commits this on its own, before looking the receipt up, so that wrong
-    guesses are counted even though they change nothing else.
+    guesses are counted even though they change nothing else. Downloads have their own
+    per-receipt budget (issue 19, finding 4): a reporter fetching the files of their
+    conversation must not use up the checks that keep them in it. Each refusal says
+    which limit it was and how long until it opens again.
     """
     now = clock.now()
     key = config.rate_limit_key
+    wait = ratelimit.seconds_to_next_window(now)
+    again = ratelimit.try_again_in(wait)
     # The global limit counts only receipts that name no concern (guesses, typos): a
     # script flooding it with made-up receipts cannot lock a reporter holding a real
-    # one out (issue 13, finding 3). A real receipt has its own per-receipt limit,
+    # one out (issue 13, finding 3). A real receipt has its own per-receipt limits,
     # which only someone holding that receipt can use up.
     known = session.scalar(select(Concern.id).where(Concern.receipt_hash == keys_.lookup))
-    ok = known is not None or ratelimit.hit(
-        session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True)
-    ok = ok and ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now,
-                              key)
-    if not ok:
+    if known is None and not ratelimit.hit(
+            session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True):
         raise RateLimitedError(
             "There have been too many receipt checks in the last minute. "
-            "Please wait a minute and try again; nothing you typed has been lost."
-        )
+            f"You can try again {again}; nothing you typed has been lost.", wait)
+    if download:
+        if not ratelimit.hit(session, keys_.download_bucket,
+                             config.downloads_per_receipt_per_minute, now, key):
+            raise RateLimitedError(
+                f"You have downloaded {config.downloads_per_receipt_per_minute} files in the "
+                f"last minute, the most allowed with one receipt. You can download more "
+                f"{again}. Reading your concern and replying are counted apart from "
+                "downloads, so you can carry on here.", wait)
+        return
+    if not ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now, key):
+        raise RateLimitedError(
+            f"Your receipt has been used {config.checks_per_receipt_per_minute} times in the "
+            "last minute to show your concern, reply or answer, the most allowed. "
+            f"You can try again {again}; nothing you typed has been lost. (Downloading files "
+            "is counted apart and does not use these up.)", wait)
 
 
 def _concern_for_receipt(session: Session, keys_: ReceiptKeys) -> Concern:

@@ -1,8 +1,9 @@
 """Demo concerns for `speakup demo`: a year of plausible traffic, through the real services.
 
 Every demo concern is encrypted like a real one: to every handler that has a key pair
-(`speakup demo` gives the demo handler one before this runs) and to a demo recovery
-key, whose file lets `speakup keys recover` grant any other handler access.
+(`speakup demo` gives the two demo handlers one before this runs) and to a demo recovery
+key, whose file lets `speakup keys recover` grant any other handler access. Handlers have
+tagged most of them with themes; `concerns.demo_cases` adds one concern per inbox feature.
 """
 
 from __future__ import annotations
@@ -16,10 +17,32 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, keys, messages, publication, services, verdict
+from concerns import (
+    conflicts,
+    crypto,
+    demo_cases,
+    keys,
+    messages,
+    professional_groups,
+    publication,
+    services,
+    sharing,
+    themes,
+    verdict,
+)
 from concerns.config import ConcernConfig
-from concerns.models import OUTCOMES, Concern, MessageKind, Status
+from concerns.models import (
+    OUTCOMES,
+    Concern,
+    ConcernKeyWrap,
+    HandlerKey,
+    MessageKind,
+    Reader,
+    Status,
+)
 from speakup.clock import FrozenClock
+from speakup.demo import DEMO_HANDLERS
+from speakup.models import User
 from speakup.web import Services
 
 DEMO_KEY_FILE = "demo-recovery-key.pem"
@@ -38,6 +61,9 @@ REPORTS = (
     ("Someone keeps moving my things and leaving notes on my desk.",
      "To feel safe at my desk."),
 )
+# Themes a handler would tag each report with, by position in the migrated list (1 patient
+# safety, 2 worker safety, 3 bullying, 4 attitudes, 5 detriment); admins may rename them.
+REPORT_THEMES = ((3, 4), (4,), (1, 2), (2, 3), (5,), (3,))
 REPLIES = (
     "Thank you for raising this. We have read it carefully and are looking into it.",
     "We have spoken to the team manager. Could you tell us roughly when this started?",
@@ -72,11 +98,14 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     """Create about thirty concerns over the last four quarters, in every status."""
     if session.scalar(select(func.count()).select_from(Concern)):
         say("Demo concerns already exist.")
+        _grant_late_demo_handlers(session, svc, say)
         _publish_due_statistics(session, svc, say)
         return
     config: ConcernConfig = svc.extras["concerns"]
     key_file = _ensure_recovery_key(session, svc, config, say) or "<your recovery key file>"
     _name_demo_handlers(session, svc)
+    handlers = _demo_handlers(session)
+    theme_ids = [t.id for t in themes.list_themes(session)]
     rng = random.Random(2026)  # the same demo every time
     today = config.today(svc.clock)
     categories = [c.id for c in services.list_categories(session)]
@@ -88,30 +117,98 @@ def seed_demo_concerns(session: Session, svc: Services, say: Callable[[str], Non
     for start, count in zip(starts, PER_QUARTER, strict=True):
         length = (_quarter_start(start + dt.timedelta(days=95)) - start).days
         days += sorted(start + dt.timedelta(days=rng.randrange(length)) for _ in range(count))
-    # Two recent ones: below k, so this quarter's figures stay hidden.
+    # Two recent ones (with the scripted cases below, this quarter is published only
+    # after it ends, like any other).
     days += [max(this_quarter, today - dt.timedelta(days=d)) for d in (3, 1)]
     receipt = ""
     verdict_rng = random.Random(7)  # its own, so the concerns stay as they always were
+    group_rng = random.Random(19)  # likewise for the optional professional-group question
+    groups = [g.id for g in professional_groups.list_groups(session)]
     for minute, day in enumerate(days):
         happened, wanted = rng.choice(REPORTS)
         receipt, concern_id = services.submit_concern(
             session, _clock_on(day, minute), config, category_id=rng.choice(categories),
             what_happened=happened, what_wanted=wanted,
+            professional_group=_group_answer(group_rng, groups),
         )
-        _progress(session, config, session.get(Concern, concern_id), today, rng)
-        _answer_verdict(session, config, receipt, session.get(Concern, concern_id), verdict_rng)
-    say(f"Created {len(days)} demo concerns. One receipt to try on /concerns/check: {receipt}")
+        concern = session.get(Concern, concern_id)
+        _progress(session, config, concern, today, rng)
+        _answer_verdict(session, config, receipt, concern, verdict_rng)
+        if concern is not None and concern.acknowledged_on is not None \
+                and concern.outcome != "spam":
+            _tag(session, svc, concern, REPORT_THEMES[REPORTS.index((happened, wanted))],
+                 theme_ids, handlers)
+    cases = demo_cases.seed_cases(session, config, today, categories, handlers)
+    for case, (_receipt, concern) in cases.items():
+        _tag(session, svc, concern, demo_cases.THEMES[case], theme_ids, handlers)
+    say(f"Created {len(days) + len(cases)} demo concerns. One receipt to try on "
+        f"/concerns/check: {receipt}")
+    say("Receipts of the concerns that show each feature (shown once):")
+    for case, (case_receipt, _concern) in cases.items():
+        say(f"  {case.shows:<38} {case_receipt}")
     say(f"Demo handlers can read them; to give another handler access, run `speakup keys "
         f"recover --key {key_file} --handler <handler e-mail>` after their first sign-in.")
     _publish_due_statistics(session, svc, say)
 
 
+def _group_answer(rng: random.Random, groups: list[int]) -> str | None:
+    """Three reporters in four answer the optional professional-group question."""
+    return str(rng.choice(groups)) if groups and rng.random() < 0.75 else None
+
+
+def _demo_handlers(session: Session) -> list[User]:
+    """Active handlers with a key pair, the demo's own first (in DEMO_HANDLERS order)."""
+    return [user for user in _all_handlers_demo_first(session)
+            if session.get(HandlerKey, user.id) is not None]
+
+
+def _grant_late_demo_handlers(session: Session, svc: Services,
+                              say: Callable[[str], None]) -> None:
+    """A demo handler made after the demo concerns (the second one, in an instance an
+    older demo made) gets them through the demo recovery key, as `speakup keys recover`
+    would, so that every demo handler reads them as the README says."""
+    path: Path = svc.settings.instance_path / DEMO_KEY_FILE
+    late = [user for user in _demo_handlers(session) if user.email in DEMO_HANDLERS
+            and session.scalar(select(ConcernKeyWrap.concern_id).where(
+                ConcernKeyWrap.reader_kind == Reader.HANDLER.value,
+                ConcernKeyWrap.reader_id == user.id).limit(1)) is None]
+    if not late or not path.exists():
+        return
+    _name_demo_handlers(session, svc)
+    try:
+        private = crypto.load_recovery_private_key(path.read_bytes())
+        for user in late:
+            counts = sharing.recover_access(session, svc.clock, svc.extras["concerns"],
+                                            private, user.email, actor="demo")
+            say(f"Gave {user.email} the {len(counts)} demo concerns through the demo "
+                "recovery key.")
+    except (crypto.CryptoError, keys.KeyManagementError):
+        return  # a real recovery key replaced the demo's: leave access to its holders
+
+
 def _name_demo_handlers(session: Session, svc: Services) -> None:
-    """Give demo handlers the names reporters may pick from on /concerns/new."""
-    unnamed = [user for user, name in conflicts.handlers_with_names(session) if name is None]
-    for number, user in enumerate(unnamed, start=1):
-        conflicts.set_display_name(session, svc.clock, user.id, f"Demo Handler {number}",
-                                   actor="demo")
+    """Give demo handlers the names reporters may pick from on /concerns/new:
+    handler@ is "Demo Handler 1", handler2@ "Demo Handler 2", any other one after them."""
+    named = {user.id for user, name in conflicts.handlers_with_names(session) if name}
+    for number, user in enumerate(_all_handlers_demo_first(session), start=1):
+        if user.id not in named:
+            conflicts.set_display_name(session, svc.clock, user.id, f"Demo Handler {number}",
+                                       actor="demo")
+
+
+def _all_handlers_demo_first(session: Session) -> list[User]:
+    order = {email: i for i, email in enumerate(DEMO_HANDLERS)}
+    return sorted((user for user, _name in conflicts.handlers_with_names(session)),
+                  key=lambda user: (order.get(user.email, len(order)), user.email))
+
+
+def _tag(session: Session, svc: Services, concern: Concern, positions: tuple[int, ...],
+         theme_ids: list[int], handlers: list[User]) -> None:
+    """Tag a concern as its first reader would (audited as that handler)."""
+    chosen = [theme_ids[p - 1] for p in positions if p <= len(theme_ids)]
+    if chosen:
+        themes.set_concern_themes(session, svc.clock, concern.id, chosen,
+                                  actor=handlers[0].email if handlers else "demo")
 
 
 def _publish_due_statistics(session: Session, svc: Services, say: Callable[[str], None]) -> None:

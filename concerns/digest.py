@@ -3,9 +3,10 @@
 The summary goes to every active handler who has not switched it off, **every day**,
 whether or not anything changed: a mail that came only when a concern arrived would
 tell anyone who sees a handler's inbox (or the mail server's log) when someone spoke
-up. It carries four counts and a link, never a category, a date or a word of a
-concern; the counts cover only the concerns that handler can read, so a concern that
-excluded a handler never shows in their figures.
+up. It carries counts and a link, never a category, a date or a word of a concern;
+the first four cover only the concerns that handler can read, so a concern that
+excluded a handler never shows in their figures; the last, "waiting for a reader", is
+the whole service's count of concerns no active handler can read (concerns.readers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Date, and_, case, exists, func, literal, or_, select, upd
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from concerns import readers
 from concerns.config import ConcernConfig
 from concerns.models import (
     Concern,
@@ -90,6 +92,9 @@ DEFINITIONS = {
     "overdue": "Open concerns you can read whose next deadline has passed.",
     "replies_waiting": ("Open concerns you can read whose latest message is from the "
                         "reporter."),
+    "waiting_for_a_reader": ("Concerns that no active case handler can read, so none of the "
+                             "figures above counts them. An administrator gives a handler "
+                             "access with the recovery key (speakup keys recover)."),
 }
 
 
@@ -138,14 +143,16 @@ def set_digest(session: Session, clock: Clock, user: User, *, enabled: bool) -> 
                      subject=user.email, detail={"enabled": enabled})
 
 
-def digest_body(settings: Settings, counts: HandlerCounts) -> str:
+def digest_body(settings: Settings, counts: HandlerCounts, waiting_for_a_reader: int = 0) -> str:
     inbox = f"{settings.base_url}/handle/"
     return (
         "Your daily Speak Up summary (sent every day, whether or not anything changed).\n\n"
         f"Awaiting acknowledgement: {counts.awaiting_acknowledgement}\n"
         f"Due within {DUE_SOON_DAYS} days: {counts.due_soon}\n"
         f"Overdue: {counts.overdue}\n"
-        f"Reporter replies waiting: {counts.replies_waiting}\n\n"
+        f"Reporter replies waiting: {counts.replies_waiting}\n"
+        # Counted for the whole service (issue 19): nobody's own figures can hold them.
+        f"Waiting for a reader (no active handler can read them): {waiting_for_a_reader}\n\n"
         f"Open the inbox: {inbox}\n\n"
         "These figures cover the concerns you can read. To stop this e-mail, switch it off "
         f"at {settings.base_url}/handle/settings\n"
@@ -201,8 +208,9 @@ def send_due_digests(session: Session, clock: Clock, config: ConcernConfig,
                 session.rollback()
                 continue
             counts = handler_counts(session, today, user_id)
+            waiting = readers.waiting_shown_to_handler(session, config, user_id)
             mailer.send(build_message(settings, email, DIGEST_SUBJECT,
-                                      digest_body(settings, counts)))
+                                      digest_body(settings, counts, waiting)))
             session.commit()
             sent += 1
         except MailError:

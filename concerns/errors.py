@@ -22,7 +22,14 @@ class NotReadyError(ConcernError):
 
 
 class RateLimitedError(ConcernError):
-    """Too many submissions or receipt checks in the last minute."""
+    """Too many submissions, receipt checks or downloads in the last minute.
+
+    `retry_after`, when known, is how many seconds until the limit's window ends.
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StampUsedError(RateLimitedError):

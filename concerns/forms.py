@@ -72,6 +72,14 @@ class ConcernForm(FlaskForm):
     )
     attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
                                     render_kw=ATTACHMENTS_ACCEPT)
+    # The admins' list, set per request (empty: the question is not asked); anything
+    # else is refused by the service with a clear message.
+    professional_group = SelectField(
+        "Your professional group (optional)",
+        description=("Only counted, in totals, for the National Guardian's Office quarterly "
+                     "return. Leave it unanswered if you prefer."),
+        choices=[], validate_choice=False,
+    )
     # Choices are the handlers with a display name, set per request; the service
     # refuses anything else with a clear message.
     excluded = CheckboxesField(

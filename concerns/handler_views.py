@@ -28,7 +28,16 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from concerns import attachments, digest, evidence, keys, services, themes
+from concerns import (
+    attachments,
+    digest,
+    evidence,
+    guardian_return,
+    keys,
+    readers,
+    services,
+    themes,
+)
 from concerns.forms import (
     DigestForm,
     ExcludeForm,
@@ -162,8 +171,10 @@ def inbox() -> str:
     rows = services.inbox(db(), clock(), concern_config(), _user(), status=status, sort=sort,
                           descending=form.order.data == "desc")
     counts = digest.handler_counts(db(), concern_config().today(clock()), _user().id)
+    waiting = readers.waiting_shown_to_handler(db(), concern_config(), _user().id)
     db().rollback()
     return render_template("concerns/inbox.html", rows=rows, form=form, counts=counts,
+                           waiting_for_a_reader=waiting,
                            definitions=digest.DEFINITIONS, due_soon_days=digest.DUE_SOON_DAYS)
 
 
@@ -218,8 +229,12 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms["status_form"].status.choices = dict(services.next_statuses(summary.status))
     forms["share_form"].handler.choices = {str(i): e for i, e in view.share_candidates}
     forms["themes_form"] = _themes_form(concern_id, forms.get("themes_form"))
+    # Recusal with nobody to share with says the way out (issue 19, finding 6).
+    sole = view.can_read and services.sole_reader(db(), summary.id, _user())
     return render_template(
         "concerns/concern.html", view=view, concern=summary, notice=notice,
+        sole_reader=sole,
+        recovery_contacts=services.recovery_contacts(db()) if sole else [],
         needs_unlock=view.can_read and key is None, unlock_form=UnlockForm(formdata=None),
         reopen_days=concern_config().reopen_days,
         **forms,
@@ -277,6 +292,56 @@ def theme_return() -> tuple[str, int] | Response:
     disposition = attachment_disposition(f"speakup-themes-{label}.csv")
     db().commit()
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
+
+
+def _return_quarters() -> list[str]:
+    today = concern_config().today(clock())
+    return [quarter_label(*q) for q in reversed(last_quarters(today))]
+
+
+@bp.route("/return")
+@writes  # every view of the exact figures is audited
+@role_required("handler")
+def quarterly_return() -> tuple[str, int]:
+    """The guardian's quarterly return as a printable page (each view audited)."""
+    quarters = _return_quarters()
+    quarter = request.args.get("quarter")
+    if quarter is None:
+        return render_template("concerns/guardian_return.html", quarters=quarters,
+                               result=None), 200
+    try:
+        result = guardian_return.guardian_return(db(), quarter,
+                                                 concern_config().today(clock()))
+    except ValueError:
+        return render_template("concerns/guardian_return.html", quarters=quarters,
+                               result=None, error="Choose a quarter like 2026-Q3."), 400
+    guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="page")
+    db().commit()
+    return render_template("concerns/guardian_return.html", quarters=quarters, result=result,
+                           sections=SECTIONS), 200
+
+
+SECTIONS = (guardian_return.CASES, guardian_return.THEMES, guardian_return.GROUPS,
+            guardian_return.HANDLING)
+
+
+@bp.route("/return.csv")
+@writes  # every download is audited
+@role_required("handler")
+def quarterly_return_csv() -> tuple[str, int] | Response:
+    """The same figures as CSV, shaped as the guardian submits them (audited)."""
+    try:
+        result = guardian_return.guardian_return(db(), request.args.get("quarter", ""),
+                                                 concern_config().today(clock()))
+    except ValueError:
+        return render_template("concerns/guardian_return.html", quarters=_return_quarters(),
+                               result=None, error="Choose a quarter like 2026-Q3."), 400
+    guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="csv")
+    # Named from the parsed quarter, never the raw argument (issue 18: CR/LF, non-ASCII).
+    disposition = attachment_disposition(f"speakup-guardian-return-{result.quarter}.csv")
+    db().commit()
+    return Response(guardian_return.to_csv(result), mimetype="text/csv",
+                    headers={"Content-Disposition": disposition})
 
 
 def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: Any,
@@ -362,13 +427,16 @@ def status(concern_id: str) -> tuple[str, int] | Response:
 def exclude(concern_id: str) -> tuple[str, int] | Response:
     form = ExcludeForm(prefix="exclude")
     try:
-        services.mark_excluded(db(), clock(), concern_config(), _user(), concern_id,
-                               reason=form.reason.data or "",
-                               expected_status=form.expected_status.data or "")
+        uncounted = services.mark_excluded(db(), clock(), concern_config(), _user(),
+                                           concern_id, reason=form.reason.data or "",
+                                           expected_status=form.expected_status.data or "",
+                                           private_key=private_key())
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "exclude_form", form)
     db().commit()
-    flash("Closed, and left out of the statistics.", "info")
+    flash("Closed, and left out of the statistics." if uncounted else
+          "Closed, and left out of the statistics; its professional-group answer, if any, "
+          "still counts, because your key could not open the concern.", "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -413,7 +481,8 @@ def reopen(concern_id: str) -> tuple[str, int] | Response:
     form = ReopenForm(prefix="reopen")
     try:
         services.reopen_concern(db(), clock(), concern_config(), _user(), concern_id,
-                                expected_status=form.expected_status.data or "")
+                                expected_status=form.expected_status.data or "",
+                                private_key=private_key())
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "reopen_form", form)
     db().commit()

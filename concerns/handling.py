@@ -12,7 +12,7 @@ from sqlalchemy import Date, Integer, case, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from concerns import conflicts, digest, evidence
+from concerns import conflicts, digest, evidence, group_marks
 from concerns.config import ConcernConfig
 from concerns.conversation import reopen
 from concerns.errors import (
@@ -154,6 +154,9 @@ class HandlerView:
     conversation: Conversation
     can_read: bool
     share_candidates: list[tuple[int, str]]  # (user id, e-mail) of handlers without access
+    # The reporter's professional group, read from the decrypted report (None: not
+    # answered, or not readable by this handler).
+    professional_group: str | None = None
 
 
 def read_concern(
@@ -173,8 +176,10 @@ def read_concern(
         opened = sum(1 for m in messages if m.body is not None)
         audit.record(session, clock, actor=user.email, action="concern.read", subject=concern.id,
                      detail={"messages": opened})
+    report = next((m.body for m in messages if m.kind == MessageKind.REPORT), None)
     return HandlerView(Conversation(summarise(session, concern), messages), can_read,
-                       share_candidates(session, config, concern.id) if can_read else [])
+                       share_candidates(session, config, concern.id) if can_read else [],
+                       group_marks.group_label(session, report))
 
 
 def handler_message(
@@ -243,14 +248,19 @@ def change_status(
 
 def mark_excluded(
     session: Session, clock: Clock, config: ConcernConfig, user: User, concern_id: str, *,
-    reason: str, expected_status: str,
-) -> None:
-    """Close a concern as spam or a duplicate: it then counts in no statistic."""
+    reason: str, expected_status: str, private_key: X25519PrivateKey | None = None,
+) -> bool:
+    """Close a concern as spam or a duplicate: it then counts in no statistic.
+
+    Its professional-group answer, an unlinked row only the encrypted report names, is
+    uncounted too when this handler's key opens the report; returns whether it could.
+    """
     if reason not in EXCLUDED_OUTCOMES:
         raise StatusChangeError("Choose spam or duplicate.")
     concern = get_concern(session, concern_id)
     require_access(session, concern, user)
     _move(session, clock, config, user, concern, Status.CLOSED, reason, expected_status)
+    return group_marks.set_counted(session, concern, private_key, user.id, counted=False)
 
 
 def _move(
@@ -297,8 +307,11 @@ def next_statuses(status: str) -> list[tuple[str, str]]:
 
 
 def reopen_concern(session: Session, clock: Clock, config: ConcernConfig, user: User,
-                   concern_id: str, *, expected_status: str) -> None:
-    """A handler reopens a closed concern (any time before its content is purged)."""
+                   concern_id: str, *, expected_status: str,
+                   private_key: X25519PrivateKey | None = None) -> None:
+    """A handler reopens a closed concern (any time before its content is purged); a
+    concern that was spam or a duplicate counts again, its group answer too where this
+    handler's key opens the report."""
     concern = get_concern(session, concern_id)
     require_access(session, concern, user)
     if expected_status != concern.status:
@@ -308,7 +321,10 @@ def reopen_concern(session: Session, clock: Clock, config: ConcernConfig, user: 
         )
     if concern.status != Status.CLOSED or concern.purged_on is not None:
         raise StatusChangeError("Only a closed concern whose content is kept can be reopened.")
+    was_excluded = concern.outcome in EXCLUDED_OUTCOMES
     reopen(session, clock, config, concern, actor=user.email)
+    if was_excluded:
+        group_marks.set_counted(session, concern, private_key, user.id, counted=True)
 
 
 def open_attachment(

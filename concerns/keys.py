@@ -11,8 +11,9 @@ A handler's X25519 private key exists in three forms only:
 
 Key pairs are created at a handler's first sign-in (the login hook), because that is
 the first moment the server holds the password that must lock the key; an account
-created by an admin or the CLI has no key until then, and concerns that arrive
+created by an admin or the CLI has no key until then, and concerns that arrived
 before it are shared with the handler later (by another handler, or the recovery key).
+No concern is taken until at least one active handler has a key pair (concerns.readers).
 """
 
 from __future__ import annotations

@@ -120,6 +120,15 @@ NOT_READY = (
 )
 
 
+# Before any active handler has a key pair (issue 19): a concern sent now could be read
+# by nobody but the holder of the offline recovery key.
+NO_READER = (
+    "Speak Up cannot receive concerns yet: no case handler has signed in for the first "
+    "time, so nobody could read a concern sent now. Nothing you typed has been stored. "
+    "Please try again later."
+)
+
+
 def require_recovery_key(session: Session) -> RecoveryKey:
     """The active recovery key, or NotReadyError: nothing is received without one."""
     key = keys.active_recovery_key(session)

@@ -85,6 +85,22 @@ class ConcernCategory(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class ProfessionalGroup(Base):
+    """A professional group reporters may choose (optional); admins keep the list, never delete.
+
+    The guardian's quarterly return counts concerns by professional group; like the
+    category it is a chosen label, never free text (concerns/professional_groups.py), but
+    unlike the category it is never stored beside the concern: see `ConcernGroupMark`.
+    """
+
+    __tablename__ = "concern_professional_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Concern(Base):
     """One concern: plain-text metadata for the statistics, content only in messages."""
 
@@ -370,6 +386,25 @@ class ConcernVerdict(Base):
     speak_again: Mapped[str | None] = mapped_column(String(16), default=None)
     felt_safe: Mapped[int | None] = mapped_column(Integer, default=None)  # 1..5
     kept_informed: Mapped[int | None] = mapped_column(Integer, default=None)  # 1..5
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ConcernGroupMark(Base):
+    """One reporter's answer to the professional-group question (concerns/group_marks.py).
+
+    Deliberately unlinked, like `ConcernVerdict`: no concern id, no receipt hash, no date
+    — the quarter the concern was received in, the group and a random id. Only the
+    concern's first message, encrypted to its readers, names its mark. `counted` is False
+    once a handler who could read the concern closed it as spam or a duplicate.
+    """
+
+    __tablename__ = "concern_group_marks"
+    # SQLite: stored in the order of the random id, never in the order of arrival.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(7), index=True)  # e.g. "2026-Q4"
+    group_id: Mapped[int] = mapped_column(ForeignKey("concern_professional_groups.id"))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from concerns.group_marks import counted_by_group
 from concerns.handling import days_between
 from concerns.models import (
     EXCLUDED_OUTCOMES,
@@ -29,10 +30,13 @@ from concerns.models import (
     Concern,
     ConcernCategory,
     ConcernStatsPublication,
+    ProfessionalGroup,
 )
+from concerns.professional_groups import NOT_ANSWERED
 from concerns.stats import (
     QUARTERS_SHOWN,
     last_quarters,
+    median_of_histogram,
     parse_quarter,
     quarter_bounds,
     quarter_label,
@@ -190,7 +194,26 @@ def _true_counts(session: Session, year: int, quarter: int, as_of: dt.date) -> d
         "verdicts": verdict_counts(session, quarter_label(year, quarter)),
         # [id, label, active, count] per theme, over the quarter's received concerns.
         "themes": theme_counts(session, received_in),
+        # [id, label, active, count] per professional group, and [None, "Not answered",
+        # True, count] last: a partition of the received concerns, like the categories.
+        "groups": _group_counts(session, quarter_label(year, quarter),
+                                sum(int(n) for n in by_category.values())),
     }
+
+
+def _group_counts(session: Session, quarter: str, received: int) -> list[list[Any]]:
+    """The answers from the unlinked marks (concerns/group_marks.py), "Not answered" being
+    the rest of the received concerns; [] (no table) in the rare quarter whose counted
+    answers exceed its concerns (spam its handler could not read), which no partition
+    could hold."""
+    found = counted_by_group(session, quarter)
+    answered = sum(found.values())
+    if answered > received:
+        return []
+    groups = session.scalars(
+        select(ProfessionalGroup).order_by(ProfessionalGroup.position, ProfessionalGroup.id))
+    return [*([g.id, g.label, bool(g.active), found.get(g.id, 0)] for g in groups),
+            [None, NOT_ANSWERED, True, received - answered]]
 
 
 def _payload_k(payload: dict[str, Any]) -> int:
@@ -275,7 +298,7 @@ def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
     acknowledged = sum(n for _, n in withheld["acknowledge_days"])
     median = None
     if received is not None and acknowledged >= k:
-        median = _median_of_histogram(withheld["acknowledge_days"])
+        median = median_of_histogram(withheld["acknowledge_days"])
     return {
         "quarter": label,
         "first_day": first.isoformat(),
@@ -295,7 +318,10 @@ def _decide(label: str, as_of: dt.date, k: int, withheld: dict[str, Any],
             "outcomes": outcomes,
             "verdicts": _verdict_figures(withheld.get("verdicts", {}), k),
             "themes": _theme_cells(withheld.get("themes", []), received, k),
+            "received_by_group": _group_cells(withheld.get("groups", []), received, k),
         },
+        "groups": [{"label": lb, "active": active}
+                   for _, lb, active, _ in withheld.get("groups", [])],
         "themes": [{"label": lb, "active": active}
                    for _, lb, active, _ in withheld.get("themes", [])],
         "year": (_year_table(year, max(k, year_k or k), withheld, earlier)
@@ -348,6 +374,17 @@ def _theme_cells(themes: list[list[Any]], received: int | None,
     return None if all(v is None for v in cells.values()) else cells
 
 
+def _group_cells(groups: list[list[Any]], received: int | None,
+                 k: int) -> dict[str, int | None] | None:
+    """The received concerns by professional group (a partition, "Not answered" included),
+    with primary and complementary suppression as the categories; None for no table."""
+    if received is None or not groups:
+        return None
+    counts = {label: n for _, label, _, n in groups}
+    shown = disclosure.suppress_breakdown(counts, counts, k)
+    return None if all(v is None for v in shown.values()) else shown
+
+
 def _year_counts(withheld: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[int, int]:
     counts: dict[int, int] = {}
     for part in [*(p["withheld"] for p in earlier), withheld]:
@@ -366,23 +403,6 @@ def _year_table(year: int, k: int, withheld: dict[str, Any],
     cells = None if all(v is None for v in shown.values()) else shown
     return {"year": year, "k": k, "received": disclosure.suppress_total(total, k),
             "received_by_category": cells}
-
-
-def _median_of_histogram(histogram: Sequence[Sequence[int]]) -> float | None:
-    """Median of values given as (value, how many), as SQL's GROUP BY returned them."""
-    ordered = sorted((int(v), int(n)) for v, n in histogram)
-    n = sum(count for _, count in ordered)
-    if n == 0:
-        return None
-    wanted = [(n - 1) // 2, n // 2]  # the middle one, or the middle two
-    found: list[int] = []
-    seen = 0
-    for value, count in ordered:
-        while wanted and wanted[0] < seen + count:
-            found.append(value)
-            wanted.pop(0)
-        seen += count
-    return (found[0] + found[1]) / 2
 
 
 # --- the attacker's audit ------------------------------------------------------------------
@@ -456,6 +476,15 @@ def _add_quarter(model: AttackModel, payload: dict[str, Any], protected: bool) -
         key = (q, "theme", theme_id)
         model.count(key, n, shown=themes.get(label) is not None, protected=protected)
         model.at_most(key, total)  # themes overlap: each is only known to be <= the total
+    groups = truth.get("groups")
+    if groups:
+        cells = figures.get("received_by_group") or {}
+        parts = []
+        for group_id, label, _, n in groups:
+            key = (q, "group", "none" if group_id is None else group_id)
+            model.count(key, n, shown=cells.get(label) is not None, protected=protected)
+            parts.append(key)
+        model.sum_of(total, parts)  # every concern in exactly one group (or not answered)
 
 
 def _add_verdicts(model: AttackModel, k: int, q: str, truth: dict[str, Any],
@@ -564,6 +593,12 @@ def _hide_more(payload: dict[str, Any], earlier: list[dict[str, Any]],
             if all(v is None for v in figures["themes"].values()):
                 figures["themes"] = None
             return "a theme cell"
+    if "group" in kinds and figures.get("received_by_group"):
+        counts = {label: n for _, label, _, n in truth.get("groups", [])}
+        if _hide_smallest(figures["received_by_group"], counts):
+            if all(v is None for v in figures["received_by_group"].values()):
+                figures["received_by_group"] = None
+            return "a professional group cell"
     if "outcome" in kinds:
         counts = {OUTCOMES[o]: n for o, n in truth["outcomes"]}
         if _hide_smallest(figures["outcomes"], counts):
@@ -619,7 +654,7 @@ def _hide_verdict(figures: dict[str, Any], truth: dict[str, Any], report: AuditR
 
 def _kind(key: Hashable, quarter: str) -> str:
     if isinstance(key, tuple) and key and key[0] == quarter and len(key) > 1:
-        if key[1] in ("verdict", "theme"):
+        if key[1] in ("verdict", "theme", "group"):
             return str(key[1])
         return "outcome" if key[1] in ("outcome", "closed") else "category"
     return "year"

@@ -87,6 +87,17 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
+def seconds_to_next_window(now: dt.datetime) -> int:
+    """Seconds until the window holding `now` ends, when its counts start again."""
+    return WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS
+
+
+def try_again_in(seconds: int) -> str:
+    """Say the wait in whole minutes, rounded up ("in about 1 minute")."""
+    minutes = max(1, -(-seconds // 60))
+    return f"in about {minutes} minute{'' if minutes == 1 else 's'}"
+
+
 def is_full(session: Session, bucket: str, limit: int, now: dt.datetime, key: bytes) -> bool:
     """Whether `bucket`'s current window is already full (a read: nothing is counted).
 

@@ -94,7 +94,14 @@ from concerns.models import (
     Status,
 )
 from concerns.retention import purge_expired
-from concerns.sharing import recover_access, recuse, share_candidates, share_concern
+from concerns.sharing import (
+    recover_access,
+    recovery_contacts,
+    recuse,
+    share_candidates,
+    share_concern,
+    sole_reader,
+)
 from concerns.submission import (
     CHOOSE_CATEGORY,
     STAMPED_BUCKET,
@@ -133,7 +140,8 @@ __all__ = [
     "new_concern_readers", "next_statuses", "open_attachment", "open_conversation",
     "open_reporter_attachment",
     "prepare_report", "purge_expired", "read_concern", "receipt_keys", "recover_access",
-    "recuse", "reopen_concern", "reopen_until", "reporter_reply", "seal_report",
+    "recovery_contacts", "recuse", "sole_reader", "reopen_concern", "reopen_until",
+    "reporter_reply", "seal_report",
     "share_candidates", "share_concern", "store_new_concern", "store_report",
     "submit_concern", "update_category", "validate_report",
 ]

@@ -125,6 +125,38 @@ def recover_access(
     return counts
 
 
+# Issue 19, finding 6: a handler who is the only reader, with nobody to share with (the
+# others kept out by the reporter, never signed in, or none at all), was told to "share it
+# first" with no way to. Recusal is still refused — it would leave the reporter with no
+# reader — but the page and this message now say the way out: the recovery key.
+SHARE_FIRST = (
+    "You are the only handler who can read this concern. Share it with a colleague "
+    "first (“Share with another case handler” on this page), then recuse yourself, so that "
+    "someone can still answer the reporter."
+)
+NOBODY_TO_SHARE_WITH = (
+    "You are the only handler who can read this concern, and nobody else can be given it "
+    "from this page. Recusing now would leave nobody to answer the reporter, so it is "
+    "refused. The way out is the organisation's recovery key: ask an admin to have it used "
+    "to give another case handler access (see “Conflict of interest” on this page); then "
+    "you can recuse yourself."
+)
+
+
+def sole_reader(session: Session, concern_id: str, user: User) -> bool:
+    """Whether `user` is the only active handler who can read the concern."""
+    concern = get_concern(session, concern_id)
+    others = set(follow_up_readers(session, concern, to_reporter=False)) - {
+        make_reader_id(Reader.HANDLER, user.id)}
+    return not any(reader.startswith("handler:") for reader in others)
+
+
+def recovery_contacts(session: Session) -> list[str]:
+    """Active admins' addresses: whom a handler asks to have the recovery key used."""
+    return list(session.scalars(select(User.email).where(
+        User.role == Role.ADMIN.value, User.disabled.is_(False)).order_by(User.email)))
+
+
 def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,
            concern_id: str) -> int:
     """Take a handler off a concern for good: delete their key wraps, keep them out of
@@ -132,13 +164,9 @@ def recuse(session: Session, clock: Clock, config: ConcernConfig, user: User,
     number of wraps deleted."""
     concern = get_concern(session, concern_id)
     require_access(session, concern, user)
-    others = set(follow_up_readers(session, concern, to_reporter=False)) - {
-        make_reader_id(Reader.HANDLER, user.id)}
-    if not any(reader.startswith("handler:") for reader in others):
-        raise RecusalError(
-            "You are the only handler who can read this concern. Share it with a colleague "
-            "first, then recuse yourself, so that someone can still answer the reporter."
-        )
+    if sole_reader(session, concern.id, user):
+        raise RecusalError(SHARE_FIRST if share_candidates(session, config, concern.id)
+                           else NOBODY_TO_SHARE_WITH)
     deleted = session.execute(
         delete(ConcernKeyWrap).where(
             ConcernKeyWrap.concern_id == concern.id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from concerns.models import VERDICT_QUESTIONS, ConcernStatsPublication
+from concerns.professional_groups import NOT_ANSWERED
 
 # re.ASCII: \d alone would also match Arabic-Indic and other Unicode digits.
 _QUARTER_LABEL = re.compile(r"(?P<year>[1-9][0-9]{3})-Q(?P<quarter>[1-4])", re.ASCII)
@@ -65,6 +67,10 @@ DEFINITIONS = (
      "The quarter's received concerns that a case handler tagged with each theme of the "
      "Freedom to Speak Up quarterly return; one concern can carry several themes, so the "
      "themes do not add up to the concerns received."),
+    ("received_by_group", "Received by professional group",
+     "The quarter's received concerns split by the professional group the reporter chose "
+     "(the question is optional: “Not answered” counts those who skipped it); every group "
+     "ever offered is listed."),
     ("snapshot", "Snapshot date",
      "Each quarter is computed once, on its snapshot date (a grace period after the "
      "quarter ends), and never recomputed; each figure is shown only when the concerns it "
@@ -109,6 +115,8 @@ class QuarterStats:
     verdict_answers: dict[str, dict[str, int | None]] = field(default_factory=dict)
     # theme label -> concerns tagged (None: hidden); None when no theme table is published.
     themes: dict[str, int | None] | None = None
+    # professional group label -> count (None: hidden); None when no table is published.
+    professional_groups: dict[str, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ class MechanismStats:
     quarters: list[QuarterStats]  # oldest first
     definitions: tuple[tuple[str, str, str], ...] = DEFINITIONS
     themes: list[str] = field(default_factory=list)  # every theme a shown publication lists
+    # every professional group a shown publication lists ("Not answered" last)
+    professional_groups: list[str] = field(default_factory=list)
     # question key -> (wording, answer key -> label): how to read the verdict figures.
     verdict_questions: dict[str, tuple[str, dict[str, str]]] = field(
         default_factory=lambda: dict(VERDICT_QUESTIONS))
@@ -172,6 +182,23 @@ def last_quarters(today: dt.date, count: int = QUARTERS_SHOWN) -> list[tuple[int
     return [(i // 4, i % 4 + 1) for i in range(index - count + 1, index + 1)]
 
 
+def median_of_histogram(histogram: Sequence[Sequence[int]]) -> float | None:
+    """Median of values given as (value, how many), as SQL's GROUP BY returned them."""
+    ordered = sorted((int(v), int(n)) for v, n in histogram)
+    n = sum(count for _, count in ordered)
+    if n == 0:
+        return None
+    wanted = [(n - 1) // 2, n // 2]  # the middle one, or the middle two
+    found: list[int] = []
+    seen = 0
+    for value, count in ordered:
+        while wanted and wanted[0] < seen + count:
+            found.append(value)
+            wanted.pop(0)
+        seen += count
+    return (found[0] + found[1]) / 2
+
+
 # --- reading publications --------------------------------------------------------------
 
 
@@ -193,6 +220,7 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
     categories: dict[str, bool] = {}
     outcomes: dict[str, None] = {}
     themes: dict[str, None] = {}
+    groups: dict[str, None] = {}
     quarters = []
     for label in labels:
         payload = stored.get(label)
@@ -205,6 +233,7 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
             categories[category["label"]] = bool(category["active"])
         outcomes.update(dict.fromkeys(public["outcome_labels"]))
         themes.update(dict.fromkeys(t["label"] for t in public.get("themes", [])))
+        groups.update(dict.fromkeys(g["label"] for g in public.get("groups", [])))
         quarters.append(quarter_from_payload(public))
     return MechanismStats(
         k=k,
@@ -213,6 +242,8 @@ def published_stats(session: Session, k: int, today: dt.date) -> MechanismStats:
         outcomes=list(outcomes),
         quarters=quarters,
         themes=list(themes),
+        # "Not answered" last, however the lists of several quarters interleave.
+        professional_groups=sorted(groups, key=lambda g: g == NOT_ANSWERED),
     )
 
 
@@ -248,4 +279,6 @@ def quarter_from_payload(public: dict[str, Any]) -> QuarterStats:
         verdict_answers={q: dict(v["answers"]) for q, v in verdicts.items()
                          if v["answers"] is not None},
         themes=None if figures.get("themes") is None else dict(figures["themes"]),
+        professional_groups=(None if figures.get("received_by_group") is None
+                             else dict(figures["received_by_group"])),
     )

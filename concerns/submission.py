@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
-from concerns import conflicts, crypto, evidence, ratelimit
+from concerns import conflicts, crypto, evidence, group_marks, professional_groups, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
 from concerns.errors import FieldError, FieldErrors, NotReadyError, RateLimitedError, StampUsedError
 from concerns.messages import (
     MAX_WHAT_HAPPENED,
     MAX_WHAT_WANTED,
+    NO_READER,
     NOT_READY,
     clean_text,
     encode_body,
@@ -40,6 +41,7 @@ from concerns.models import (
     RecoveryKey,
     Status,
 )
+from concerns.stats import quarter_label, quarter_of
 from speakup import audit
 from speakup.clock import Clock
 from speakup.models import Role, User
@@ -87,6 +89,10 @@ class Report:
     excluded: frozenset[int] = frozenset()
     # Cleaned attached files; their keys are in `plaintext`, sealed with the report.
     files: tuple[evidence.PreparedFile, ...] = field(default=(), repr=False, compare=False)
+    # The optional professional group chosen (a list id), None when not answered, and
+    # the random id of its unlinked mark row; both are sealed inside `plaintext` too.
+    professional_group_id: int | None = None
+    group_mark: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,8 @@ def _excluded_ids(values: object) -> frozenset[int]:
 
 def validate_report(*, category_id: object, what_happened: object,
                     what_wanted: object, excluded: object = None,
-                    files: list[evidence.PreparedFile] | None = None) -> Report:
+                    files: list[evidence.PreparedFile] | None = None,
+                    professional_group: object = None) -> Report:
     """Check a report's fields without the database (category and handlers come later)."""
     errors: dict[str, str] = {}
     number = -1  # no category has it
@@ -158,12 +165,20 @@ def validate_report(*, category_id: object, what_happened: object,
         kept_out = _excluded_ids(excluded)
     except FieldError as exc:
         errors[exc.field] = str(exc)
+    group_id = None
+    try:
+        group_id = professional_groups.parse_choice(professional_group)
+    except FieldError as exc:
+        errors[exc.field] = str(exc)
     if errors:
         raise FieldErrors(errors)
     body = {"what_happened": happened, "what_wanted": wanted}
     if files:
         body["attachments"] = evidence.body_entry(files)
-    return Report(number, encode_body(body), kept_out, tuple(files or ()))
+    # The group and its mark's id travel only inside the encrypted report (group_marks.py).
+    mark = group_marks.new_mark_id() if group_id is not None else None
+    body.update(group_marks.body_entries(group_id, mark))
+    return Report(number, encode_body(body), kept_out, tuple(files or ()), group_id, mark)
 
 
 def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
@@ -179,6 +194,11 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
         raise FieldError("category", CHOOSE_CATEGORY)
     if not any(kind == "recovery" for kind, _, _ in rows):
         raise NotReadyError(NOT_READY)
+    if not any(kind == "handler" for kind, _, _ in rows):
+        # Nobody could read it (issue 19): refused here too, inside the transaction,
+        # for a form shown while a handler still had keys.
+        raise NotReadyError(NO_READER)
+    professional_groups.check_choice(session, report.professional_group_id)
     readers = {f"{kind}:{number}": public for kind, number, public in rows if kind != "category"}
     if report.excluded:
         offered = {user_id for user_id, _ in conflicts.offered_handlers(session)}
@@ -277,6 +297,10 @@ def store_report(
     ])
     if report.files:
         evidence.store(session, sealed.concern_id, 1, list(report.files))
+    if report.professional_group_id is not None and report.group_mark is not None:
+        # Unlinked: the quarter received and the group, under the id the report names.
+        group_marks.store_mark(session, report.group_mark, quarter_label(*quarter_of(today)),
+                               report.professional_group_id)
     if report.excluded:
         conn.execute(_INSERT_EXCLUSION,
                      conflicts.exclusion_rows(config, sealed.concern_id, report.excluded))
@@ -316,10 +340,12 @@ class PreparedReport:
 def prepare_report(config: ConcernConfig, *, category_id: object, what_happened: object,
                    what_wanted: object, hint: ReadersHint | None = None,
                    excluded: object = None,
-                   files: list[evidence.PreparedFile] | None = None) -> PreparedReport:
+                   files: list[evidence.PreparedFile] | None = None,
+                   professional_group: object = None) -> PreparedReport:
     """Validate a report and, given a hint, encrypt it — all before touching the database."""
     report = validate_report(category_id=category_id, what_happened=what_happened,
-                             what_wanted=what_wanted, excluded=excluded, files=files)
+                             what_wanted=what_wanted, excluded=excluded, files=files,
+                             professional_group=professional_group)
     if report.excluded and not config.exclusions_offered:
         raise FieldError("excluded", "Choosing handlers is switched off here.")
     guess = hint.readers if hint is not None and not report.excluded else None
@@ -346,9 +372,10 @@ def store_new_concern(
 def submit_concern(
     session: Session, clock: Clock, config: ConcernConfig, *, category_id: object,
     what_happened: object, what_wanted: object = "", hint: ReadersHint | None = None,
-    excluded: object = None,
+    excluded: object = None, professional_group: object = None,
 ) -> tuple[str, str]:
     """Validate, encrypt and store a new concern; return (receipt, concern id)."""
     prepared = prepare_report(config, category_id=category_id, what_happened=what_happened,
-                              what_wanted=what_wanted, hint=hint, excluded=excluded)
+                              what_wanted=what_wanted, hint=hint, excluded=excluded,
+                              professional_group=professional_group)
     return store_new_concern(session, clock, config, prepared, hint)

@@ -27,8 +27,18 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
+from wtforms import Field
 
-from concerns import attachments, conflicts, evidence, ratelimit, services, verdict
+from concerns import (
+    attachments,
+    conflicts,
+    evidence,
+    professional_groups,
+    ratelimit,
+    readers,
+    services,
+    verdict,
+)
 from concerns.config import ConcernConfig
 from concerns.forms import (
     CheckForm,
@@ -38,10 +48,14 @@ from concerns.forms import (
     VerdictForm,
 )
 from speakup.db import DATABASE_FAULTS
+from speakup.headers import attachment_disposition
 from speakup.web import clock, db, public, settings
 from speakup.web import services as app_services
 
 bp = Blueprint("concerns", __name__, url_prefix="/concerns")
+
+# A 429 page with its Retry-After header (the wait the page states, for programs too).
+Limited = tuple[str, int, dict[str, str]]
 
 # A database that is gone, read-only or unreachable (DATABASE_FAULTS, issue 13, finding
 # 4): the reporter is told plainly, keeps the text, and gets no receipt for it.
@@ -118,15 +132,26 @@ def category_choices() -> CategoryChoices:
     return app_services().extras.setdefault("concern_category_choices", CategoryChoices())
 
 
+def group_choices() -> CategoryChoices:
+    """The professional groups offered, cached like the categories (same reason)."""
+    return app_services().extras.setdefault("concern_group_choices", CategoryChoices(
+        load=lambda s: {str(g.id): g.label for g in professional_groups.list_groups(s)}))
+
+
 def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) -> tuple[str, int]:
+    _say_files_not_kept(form.attachments)
     try:
         form.category.choices = category_choices().get(db())
+        groups = group_choices().get(db())
+        form.professional_group.choices = [("", "Not answered"), *groups.items()] \
+            if groups else []
         form.excluded.choices = list(handler_choices().get(db()).items()) \
             if concern_config().exclusions_offered else []
     except DATABASE_FAULTS:  # the fault page itself must not fail: keep what was typed
         db().rollback()
         form.category.choices = {}
         form.excluded.choices = []
+        form.professional_group.choices = []
     return render_template("concerns/new.html", form=form, notice=notice,
                            k=settings().min_group_size), status
 
@@ -136,6 +161,9 @@ def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) ->
 def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = ConcernForm()
     if not form.is_submitted():
+        reason = _not_ready_reason()
+        if reason is not None:  # refused before the form, not after Send (issue 19)
+            return render_template("concerns/not_ready.html", reason=reason), 503
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
     config = concern_config()
@@ -169,7 +197,8 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         prepared = services.prepare_report(config, category_id=form.category.data,
                                            what_happened=form.what_happened.data,
                                            what_wanted=form.what_wanted.data, hint=hint,
-                                           excluded=form.excluded.data, files=files)
+                                           excluded=form.excluded.data, files=files,
+                                           professional_group=form.professional_group.data)
         with sqlite_writer():
             receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint,
                                                     stamp)
@@ -200,6 +229,17 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     _used_csrf_token()
     return render_template("concerns/receipt.html", receipt=receipt,
                            files=[(f.name, f.cleaned.removed) for f in files]), 200
+
+
+def _not_ready_reason() -> str | None:
+    """Why no concern can be received now, or None (a database fault shows the form,
+    whose sending then says what is wrong)."""
+    try:
+        return readers.form_refusal(db())
+    except DATABASE_FAULTS:
+        return None
+    finally:
+        db().rollback()
 
 
 def _limit_full(config: ConcernConfig, stamp: ratelimit.Stamp | None) -> str | None:
@@ -242,7 +282,7 @@ def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
         wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
     page = render_template("concerns/wait.html", form=form, notice=notice, stamp=token,
                            wait=wait, minutes=config.submit_stamp_seconds // 60,
-                           had_files=bool(uploads()))
+                           had_files=bool(uploads()), files_note=files_not_kept(uploads()))
     # 429 tells programs the truth (nothing was stored); the page gives people the way on.
     return page, 429, {"Retry-After": str(wait)}
 
@@ -253,10 +293,42 @@ def uploads(name: str = "attachments") -> list[tuple[BinaryIO, str]]:
             if f.filename]
 
 
+# Issue 19, finding 3: a browser empties every file field of a page the server sends
+# back, so a refusal after files were chosen says, at the field and in the error
+# summary, which files to choose again. The names came from this reporter's browser in
+# this very request; they are echoed back in this response only, never stored or logged.
+NAMES_LISTED = 10
+NAME_CHARS = 60
+
+
+def files_not_kept(chosen: list[tuple[BinaryIO, str]]) -> str | None:
+    """What to tell a reporter whose chosen files this refused request did not keep."""
+    if not chosen:
+        return None
+    listed = ", ".join(f"“{n if len(n) <= NAME_CHARS else n[:NAME_CHARS - 1] + '…'}”"
+                       for _, n in chosen[:NAMES_LISTED])
+    if len(chosen) > NAMES_LISTED:
+        listed += f" and {len(chosen) - NAMES_LISTED} more"
+    if len(chosen) == 1:
+        told = f"You had chosen 1 file ({listed}). It was not sent: choose the file again"
+    else:
+        told = (f"You had chosen {len(chosen)} files ({listed}). They were not sent: "
+                "choose the files again")
+    return (told + " before you send. A browser cannot keep chosen files when a page "
+            "comes back to it, so the file field below is now empty.")
+
+
+def _say_files_not_kept(field: Field) -> None:
+    """Add `files_not_kept` to a refused form's file field (once), if files were chosen."""
+    note = files_not_kept(uploads())
+    if note is not None and note not in field.errors:
+        field.errors = [*field.errors, note]
+
+
 def download(info: evidence.AttachmentInfo, chunks: Iterator[bytes], filename: str) -> Response:
     """Stream a decrypted file as a download, never shown (or run) in the browser."""
     response = Response(stream_with_context(chunks), mimetype=info.content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment_disposition(filename)
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
@@ -265,11 +337,12 @@ def download(info: evidence.AttachmentInfo, chunks: Iterator[bytes], filename: s
 
 def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
     """Show a refused file's reason with every other error, the text kept."""
-    form.attachments.errors = [message + " Your text is kept: choose the files again."]
+    form.attachments.errors = [message]  # _new_form_page adds which files to choose again
     try:
         services.validate_report(category_id=form.category.data,
                                  what_happened=form.what_happened.data,
-                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data)
+                                 what_wanted=form.what_wanted.data, excluded=form.excluded.data,
+                                 professional_group=form.professional_group.data)
     except services.FieldErrors as exc:
         for name, text in exc.errors.items():
             form[name].errors = [text]
@@ -308,7 +381,7 @@ bp.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 @bp.errorhandler(CSRFError)
-def form_expired(_exc: CSRFError) -> tuple[str, int]:
+def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
     db().rollback()
     if request.endpoint == "concerns.new":
         return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
@@ -327,18 +400,30 @@ def form_expired(_exc: CSRFError) -> tuple[str, int]:
             conversation = services.open_conversation(db(), keys_)
         except services.RateLimitedError as exc:
             db().rollback()
-            return _conversation_page(None, form, 429, str(exc))
+            return _limited(_conversation_page(None, form, 429, str(exc)), exc)
         except services.ConcernError:
             db().rollback()
             return _conversation_page(None, form, 400, notice)
         if verdict_form is None:
             verdict_form = _verdict_form(conversation, keys_)
         db().rollback()
+        if answering and verdict_form is not None:  # said in the verdict section, focused
+            return _conversation_page(conversation, form, 400, verdict_form=verdict_form,
+                                      verdict_notice=notice)
         return _conversation_page(conversation, form, 400, notice, verdict_form=verdict_form)
     if request.endpoint == "concerns.attachment":  # the receipt comes back in the form
         return _check_page(CheckForm(formdata=None, receipt=request.form.get("receipt", "")[:200]),
                            400, CHECK_EXPIRED)
     return _check_page(CheckForm(), 400, CHECK_EXPIRED)
+
+
+def _retry_after(exc: services.RateLimitedError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after or ratelimit.WINDOW_SECONDS)}
+
+
+def _limited(page: tuple[str, int], exc: services.RateLimitedError) -> Limited:
+    """A 429 page with the wait its text states, for programs too."""
+    return (*page, _retry_after(exc))
 
 
 def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tuple[str, int]:
@@ -348,9 +433,11 @@ def _check_page(form: CheckForm, status: int, notice: str | None = None) -> tupl
 def _conversation_page(
     conversation: services.Conversation | None, form: ReporterReplyForm, status: int,
     notice: str | None = None, sent: bool = False, verdict_form: VerdictForm | None = None,
-    verdict_saved: bool = False,
+    verdict_saved: bool = False, verdict_notice: str | None = None,
 ) -> tuple[str, int]:
     reopen_until = None
+    if status >= 400:
+        _say_files_not_kept(form.attachments)
     if conversation is not None:
         form.seen_seq.data = str(conversation.concern.last_seq)
         until = services.reopen_until(conversation.concern, concern_config())
@@ -358,6 +445,7 @@ def _conversation_page(
     return render_template("concerns/conversation.html", conversation=conversation, form=form,
                            notice=notice, sent=sent, reopen_until=reopen_until,
                            verdict_form=verdict_form, verdict_saved=verdict_saved,
+                           verdict_notice=verdict_notice,
                            verdict_stages=verdict.VERDICT_STAGES,
                            k=settings().min_group_size), status
 
@@ -376,7 +464,7 @@ def _verdict_form(conversation: services.Conversation,
 
 @bp.route("/check", methods=["GET", "POST"])
 @public
-def check() -> tuple[str, int]:
+def check() -> tuple[str, int] | Limited:
     form = CheckForm()
     if not form.is_submitted():
         return _check_page(form, 200)
@@ -391,7 +479,7 @@ def check() -> tuple[str, int]:
         return _check_page(form, 400)
     except services.RateLimitedError as exc:
         db().rollback()
-        return _check_page(form, 429, str(exc))
+        return _limited(_check_page(form, 429, str(exc)), exc)
     except services.ReceiptNotFoundError as exc:
         db().rollback()
         form.receipt.errors = [str(exc)]
@@ -404,7 +492,7 @@ def check() -> tuple[str, int]:
 
 @bp.route("/reply", methods=["POST"])
 @public
-def reply() -> tuple[str, int]:
+def reply() -> tuple[str, int] | Limited:
     form = ReporterReplyForm()
     config = concern_config()
     files: list[evidence.PreparedFile] = []
@@ -424,12 +512,12 @@ def reply() -> tuple[str, int]:
                            "We could not find your concern. Enter your receipt again.")
     except services.RateLimitedError as exc:
         db().rollback()
-        return _conversation_page(None, form, 429, str(exc))
+        return _limited(_conversation_page(None, form, 429, str(exc)), exc)
     except attachments.AttachmentRefusedError as exc:
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
         db().rollback()
-        form.attachments.errors = [f"{exc} Your text is kept: choose the files again."]
+        form.attachments.errors = [str(exc)]  # _conversation_page adds the files to choose
         return _conversation_page(conversation, form, 400)
     except DATABASE_FAULTS:
         db().rollback()
@@ -454,19 +542,19 @@ def reply() -> tuple[str, int]:
 
 @bp.route("/file", methods=["POST"])
 @public
-def attachment() -> Response | tuple[str, int]:
+def attachment() -> Response | tuple[str, int] | Limited:
     """Download a file of the conversation; the receipt comes in the POSTed form."""
     form = ReporterFileForm()
     config = concern_config()
     try:
         keys_ = services.receipt_keys(config, form.receipt.data)
-        services.count_receipt_use(db(), clock(), config, keys_)
+        services.count_receipt_use(db(), clock(), config, keys_, download=True)
         db().commit()
         info, chunks = services.open_reporter_attachment(db(), keys_, form.seq.data,
                                                          form.number.data)
     except services.RateLimitedError as exc:
         db().rollback()
-        return _check_page(CheckForm(formdata=None, receipt=form.receipt.data), 429, str(exc))
+        return _downloads_full(keys_, exc)
     except services.ConcernError:  # a forged or stale form: no such receipt or file
         db().rollback()
         return _check_page(CheckForm(formdata=None), 404,
@@ -474,9 +562,28 @@ def attachment() -> Response | tuple[str, int]:
     return download(info, chunks, f"speakup-{int(form.seq.data)}-{info.name}")
 
 
+def _downloads_full(keys_: services.ReceiptKeys, exc: services.RateLimitedError) -> Limited:
+    """Over the download limit, the reporter stays in their conversation (issue 19,
+    finding 4) — shown as a check, so its own limit still bounds how often."""
+    headers = _retry_after(exc)
+    try:
+        services.count_receipt_use(db(), clock(), concern_config(), keys_)
+        db().commit()
+        conversation = services.open_conversation(db(), keys_)
+    except services.ConcernError:
+        db().rollback()
+        return (*_check_page(CheckForm(formdata=None, receipt=keys_.receipt), 429, str(exc)),
+                headers)
+    verdict_form = _verdict_form(conversation, keys_)
+    db().rollback()
+    page = _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
+                              429, str(exc), verdict_form=verdict_form)
+    return (*page, headers)
+
+
 @bp.route("/verdict", methods=["POST"])
 @public
-def verdict_answer() -> tuple[str, int]:
+def verdict_answer() -> tuple[str, int] | Limited:
     """Store the reporter's verdict for the current stage; errors keep their choices."""
     form = VerdictForm()
     config = concern_config()
@@ -497,7 +604,8 @@ def verdict_answer() -> tuple[str, int]:
                            "We could not find your concern. Enter your receipt again.")
     except services.RateLimitedError as exc:
         db().rollback()
-        return _conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc))
+        return _limited(_conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc)),
+                        exc)
     except verdict.VerdictError as exc:
         db().rollback()
         if isinstance(exc, verdict.VerdictFieldError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from flask import Flask, Request, g, has_request_context, request, session
@@ -17,6 +18,7 @@ from concerns import (
     handler_views,
     keys,
     publication,
+    readers,
     services,
     spool,
     views,
@@ -35,6 +37,7 @@ from speakup.web import services as app_services
 PURGE_JOB_ID = "concerns.purge"
 PUBLISH_STATS_JOB_ID = "concerns.publish-stats"
 DIGEST_JOB_ID = "concerns.handler-digest"
+UNREAD_ALERT_JOB_ID = "concerns.unread-alert"
 # The forms that may carry files (and so a larger body): reporters' and handlers' alike.
 FILE_ENDPOINTS = ("concerns.new", "concerns.reply", "handling.reply")
 
@@ -49,7 +52,7 @@ def init_app(app: Flask) -> None:
         threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
     )
     for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp,
-                      admin_views.themes_bp):
+                      admin_views.themes_bp, admin_views.groups_bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(keys_group)
     app.cli.add_command(concerns_group)
@@ -65,7 +68,11 @@ def init_app(app: Flask) -> None:
         ("concern_admin.categories", "Concern categories"),
         ("concern_handlers_admin.handlers", "Case handlers' names"),
         ("concern_themes_admin.theme_list", "Themes for the quarterly return"),
+        ("concern_handlers_admin.readers_status", "Concerns nobody can read"),
+        ("concern_groups_admin.group_list", "Professional groups"),
     ])
+    extras.setdefault("health_details", []).append(readers.health_detail)
+    extras.setdefault("account_watchers", []).append(_readers_watcher(svc))
     extras.setdefault("staff_links", []).append(
         ("handling.inbox", "Concerns inbox", ("handler",))
     )
@@ -77,6 +84,41 @@ def init_app(app: Flask) -> None:
     register_job(app, Job(PUBLISH_STATS_JOB_ID, run_publish_stats, every_minutes=60))
     # Every 5 minutes: the summary leaves within minutes of SPEAKUP_HANDLER_DIGEST_AT.
     register_job(app, Job(DIGEST_JOB_ID, run_digest, every_minutes=5))
+    # The admins' daily "nobody can read these" mail, at the same hour as the summary.
+    register_job(app, Job(UNREAD_ALERT_JOB_ID, run_unread_alert, every_minutes=5))
+
+
+def run_unread_alert(svc: Services) -> int:
+    """Mail admins, once a day at the summary hour, if concerns wait for a reader."""
+    mailer = mailer_for(svc)
+    try:
+        with svc.session_factory() as session:
+            return readers.send_daily_alert(session, svc.clock, svc.extras["concerns"],
+                                            svc.settings, mailer)
+    finally:
+        mailer.close()
+
+
+def _readers_watcher(svc: Services) -> Callable[[Session], Callable[[Session], str | None]]:
+    """Count concerns without a reader before an admin's account change; after it, mail
+    the admins at once and warn on the page if the change left more of them."""
+
+    def watch(session: Session) -> Callable[[Session], str | None]:
+        before = readers.count_waiting_for_a_reader(session)
+
+        def after(session_: Session) -> str | None:
+            mailer = mailer_for(svc)
+            try:
+                now = readers.alert_after_account_change(session_, svc.settings, mailer,
+                                                         before)
+            finally:
+                mailer.close()
+                session_.rollback()
+            return readers.account_change_warning(now) if now > before else None
+
+        return after
+
+    return watch
 
 
 def run_purge(svc: Services) -> None:

@@ -237,6 +237,26 @@ def _verdict_tables(quarters: Sequence[QuarterStats],
     ]
 
 
+GROUP_COLUMNS = (
+    Column("quarter", "Quarter"),
+    Column("group", "Professional group"),
+    Column("concerns", "Concerns received", COUNT),
+)
+
+
+def _group_table(quarters: Sequence[QuarterStats], groups: Sequence[str], note: str) -> Table:
+    rows = []
+    for q in quarters:
+        for group in groups if q.professional_groups is not None else []:
+            n = q.professional_groups.get(group)
+            rows.append(TableRow({"quarter": q.quarter, "group": group, "concerns": n},
+                                 hidden=not n))
+    return Table("concerns_by_group", "Concerns received by professional group",
+                 GROUP_COLUMNS, tuple(rows), note,
+                 description="The reporter's optional answer; quarters whose group cells "
+                             "would all be hidden publish no table.")
+
+
 def _theme_table(quarters: Sequence[QuarterStats], themes: Sequence[str], note: str) -> Table:
     rows = []
     for q in quarters:
@@ -405,6 +425,7 @@ def mechanism_review(
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
         *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
         _theme_table(quarters, checked.themes if checked else [], note),
+        _group_table(quarters, checked.professional_groups if checked else [], note),
         audit_part.chain,
         audit_part.staff,
     ]  # fmt: skip

@@ -165,8 +165,11 @@ def _checked_quarter(quarter: QuarterStats, stats: MechanismStats) -> QuarterSta
     themes = None
     if received is not None and quarter.themes is not None:
         themes = {t: (n if n is not None and n >= k else None) for t, n in quarter.themes.items()}
+    # Professional groups partition the received concerns, as categories do.
+    groups = _checked_cells(received, quarter.professional_groups, stats.professional_groups, k)
     return dataclasses.replace(
         quarter,
+        professional_groups=groups,
         would_speak_up_again=_with_total(quarter.would_speak_up_again, totals, "speak_again"),
         felt_safe_favourable=_with_total(quarter.felt_safe_favourable, totals, "felt_safe"),
         kept_informed_favourable=_with_total(quarter.kept_informed_favourable, totals,

@@ -54,6 +54,9 @@ def account_edit(user_id: int) -> str | Response:
     user = db().get(User, user_id) or abort(404)
     form = EditAccountForm(obj=user)
     if form.validate_on_submit():
+        # Packages watching accounts (concerns: who can still read them) look before
+        # the change and say after it what it did.
+        afters = [watch(db()) for watch in services().extras.get("account_watchers", [])]
         try:
             new_totp = accounts.update_account(
                 db(), clock(), user, role=form.role.data, disabled=form.disabled.data,
@@ -64,6 +67,10 @@ def account_edit(user_id: int) -> str | Response:
             form.role.errors = [str(exc)]
         else:
             db().commit()
+            for after in afters:
+                warning = after(db())
+                if warning:
+                    flash(warning, "warning")
             if new_totp:
                 # The new role needs a second factor: show its set-up link, once.
                 return render_template("admin/account_created.html", user=user, created=False,

@@ -199,7 +199,7 @@ def audit_head() -> None:
 @main.command("demo", with_appcontext=False)
 @with_appcontext
 def demo_command() -> None:
-    """Create demo accounts (one per role) and demo data; safe to run twice."""
+    """Create demo accounts (admin, two handlers, reviewer) and data; safe to run twice."""
     seed_demo(current_app, click.echo)
 
 

@@ -11,15 +11,18 @@ from flask import Flask
 from speakup import accounts
 from speakup.web import services
 
+# Two handlers, so that a reporter can keep one out, a handler can recuse, and sharing
+# has someone to share with (`concerns.demo` gives each a display name, in this order).
+DEMO_HANDLERS = ("handler@demo.speakup.local", "handler2@demo.speakup.local")
 DEMO_ACCOUNTS = (
     ("admin@demo.speakup.local", "admin"),
-    ("handler@demo.speakup.local", "handler"),
+    *((email, "handler") for email in DEMO_HANDLERS),
     ("reviewer@demo.speakup.local", "reviewer"),
 )
 
 
 def seed_demo(app: Flask, say: Callable[[str], None]) -> None:
-    """Create one account per role (printing credentials once), then run the demo seeders."""
+    """Create the demo accounts (printing credentials once), then run the demo seeders."""
     svc = services(app)
     created = []
     with svc.session_factory() as session:

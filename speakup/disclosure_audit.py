@@ -48,7 +48,15 @@ from scipy.sparse import csr_array
 
 from speakup.disclosure import validate_min_group_size
 
-__all__ = ["AttackModel", "AuditModelError", "AuditReport", "Exposure", "audit_model"]
+__all__ = [
+    "AttackModel",
+    "AuditCache",
+    "AuditModelError",
+    "AuditReport",
+    "Exposure",
+    "audit_model",
+    "point_is_feasible",
+]
 
 # How far a returned point may miss a constraint and still count (HiGHS's own
 # feasibility tolerance is 1e-6; integer values are rounded before the check).
@@ -93,10 +101,27 @@ class AuditReport:
     hidden_counts: int  # protected hidden counts checked
     solves: int  # integer programs solved
     seconds: float
+    reused: int = 0  # connected sets of unknowns whose result came from an AuditCache
 
     @property
     def ok(self) -> bool:
         return not self.exposures
+
+
+@dataclass
+class AuditCache:
+    """What earlier audits found, per connected set of unknowns, to share between audits.
+
+    A set's result depends only on what its programs read: k, the time limit, each
+    unknown's true value, kind, bounds and rule, and every constraint over the set
+    with the shown quantities already moved into its bounds. All of that is the key,
+    so a publication that changes what one breakdown hides re-solves only the sets
+    that change (``decide_suppression`` audits again after each change).
+    """
+
+    _found: dict[Hashable, tuple[Exposure, ...]] = field(default_factory=dict, repr=False)
+    hits: int = 0
+    misses: int = 0
 
 
 @dataclass
@@ -207,8 +232,14 @@ class AttackModel:
         return self._unknowns[key].shown
 
 
-def audit_model(model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS) -> AuditReport:
-    """Return every protected hidden count the attacker can narrow down beyond the rule."""
+def audit_model(
+    model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS, cache: AuditCache | None = None,
+) -> AuditReport:
+    """Return every protected hidden count the attacker can narrow down beyond the rule.
+
+    With ``cache``, a connected set of unknowns audited before, identical in every
+    respect the programs read, takes its earlier result instead of being solved again.
+    """
     started = time.perf_counter()
     _check_truth(model)
     hidden = [key for key, unknown in model._unknowns.items() if not unknown.shown]
@@ -221,7 +252,7 @@ def audit_model(model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS) ->
         if unknown_terms:
             rows.append((unknown_terms, lower - constant, upper - constant))
     exposures: list[Exposure] = []
-    checked = solves = 0
+    checked = solves = reused = 0
     for component, component_rows in _components(hidden, rows):
         targets = [
             key for key in component
@@ -231,10 +262,35 @@ def audit_model(model: AttackModel, *, solve_seconds: float = _SOLVE_SECONDS) ->
         if not targets:
             continue
         checked += len(targets)
+        key = None if cache is None else _fingerprint(
+            model, component, component_rows, solve_seconds)
+        if cache is not None and key in cache._found:
+            cache.hits += 1
+            reused += 1
+            exposures.extend(cache._found[key])
+            continue
         problem = _Problem(model, component, component_rows, solve_seconds)
-        exposures.extend(problem.audit(targets))
+        found = tuple(problem.audit(targets))
+        exposures.extend(found)
         solves += problem.solves
-    return AuditReport(tuple(exposures), checked, solves, time.perf_counter() - started)
+        if cache is not None:
+            cache.misses += 1
+            cache._found[key] = found
+    return AuditReport(tuple(exposures), checked, solves, time.perf_counter() - started, reused)
+
+
+def _fingerprint(
+    model: AttackModel, keys: list[Hashable],
+    rows: list[tuple[dict[Hashable, float], float, float]], solve_seconds: float,
+) -> Hashable:
+    """Everything :class:`_Problem` reads about one connected set, in the order it reads it."""
+    unknowns = model._unknowns
+    return (
+        model.k, solve_seconds,
+        tuple((key, u.value, u.integer, u.protected, u.lower, u.upper, u.reach)
+              for key in keys for u in (unknowns[key],)),
+        tuple((tuple(terms.items()), lower, upper) for terms, lower, upper in rows),
+    )  # fmt: skip
 
 
 def _check_truth(model: AttackModel) -> None:
@@ -461,18 +517,27 @@ class _Problem:
         point = np.array(result.x[:n], dtype=float)
         whole = self.integrality.astype(bool)
         point[whole] = np.round(point[whole])
-        return point if self._feasible(point, lower[:n], upper[:n]) else None
+        feasible = point_is_feasible(point, lower[:n], upper[:n], self.matrix, self.row_lower,
+                                     self.row_upper)  # fmt: skip
+        return point if feasible else None
 
-    def _feasible(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> bool:
-        if np.any(point < lower - _TOLERANCE) or np.any(point > upper + _TOLERANCE):
-            return False
-        if not self.matrix.shape[0]:
-            return True
-        values = self.matrix @ point
-        slack = _TOLERANCE * np.maximum(1.0, np.abs(values))
-        return bool(
-            np.all(values >= self.row_lower - slack) and np.all(values <= self.row_upper + slack)
-        )
+
+def point_is_feasible(
+    point: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: csr_array,
+    row_lower: np.ndarray, row_upper: np.ndarray,
+) -> bool:
+    """Whether ``point`` meets its bounds and ``row_lower <= matrix @ point <= row_upper``.
+
+    The check every solver's point passes before it counts as evidence (here and in
+    :mod:`speakup.insider_audit`), with HiGHS's own tolerance, relative for large rows.
+    """
+    if np.any(point < lower - _TOLERANCE) or np.any(point > upper + _TOLERANCE):
+        return False
+    if not matrix.shape[0]:
+        return True
+    values = matrix @ point
+    slack = _TOLERANCE * np.maximum(1.0, np.abs(values))
+    return bool(np.all(values >= row_lower - slack) and np.all(values <= row_upper + slack))
 
 
 def _range_text(low: int | None, high: int | None) -> str:

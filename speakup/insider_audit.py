@@ -68,6 +68,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_array
 
 from speakup.disclosure import validate_min_group_size
+from speakup.disclosure_audit import point_is_feasible
 
 if TYPE_CHECKING:  # annotations only: surveys.round_disclosure imports this module
     from surveys.round_disclosure import RoundSuppression, RoundTruth, RowTruth
@@ -851,13 +852,7 @@ class _Component:
 
     def _feasible(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                   row_lower: np.ndarray, row_upper: np.ndarray) -> bool:
-        if np.any(point < lower - _TOLERANCE) or np.any(point > upper + _TOLERANCE):
-            return False
-        if not self.matrix.shape[0]:
-            return True
-        values = self.matrix @ point
-        slack = _TOLERANCE * np.maximum(1.0, np.abs(values))
-        return bool(np.all(values >= row_lower - slack) and np.all(values <= row_upper + slack))
+        return point_is_feasible(point, lower, upper, self.matrix, row_lower, row_upper)
 
 
 def _merge(a: Mapping[int, float], b: Mapping[int, float], factor: float) -> dict[int, float]:

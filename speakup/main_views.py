@@ -37,4 +37,10 @@ def healthz() -> tuple[dict[str, object], int]:
     problems = readiness.database_problems(db(), settings().database_url)
     if problems:
         return {"status": "unavailable", "database": "not ready", "problems": problems}, 503
-    return {"status": "ok", "database": "writable, schema at head"}, 200
+    body: dict[str, object] = {"status": "ok", "database": "writable, schema at head"}
+    # Packages add flags and counts an operator must see (never content); a warning
+    # there keeps the status ok: the service still works, and a balancer must not drop it.
+    for detail in services().extras.get("health_details", []):
+        body.update(detail(db()))
+    db().rollback()
+    return body, 200

@@ -76,6 +76,8 @@ class Settings:
     receipt_checks_per_minute: int = 120
     concern_retention_days: int = 365
     checks_per_receipt_per_minute: int = 10
+    # File downloads with one receipt, counted apart from its checks (issue 19).
+    downloads_per_receipt_per_minute: int = 30
     handler_key_session_hours: int = 12
     raw_retention_days: int = 0
     # Days after a quarter ends before its concern statistics are computed and frozen.
@@ -92,6 +94,8 @@ class Settings:
     # Where each open round's private key lives (README "Raw answers are crypto-shredded");
     # None: <instance>/round-keys. Never inside the database, so no copy of it holds one.
     round_keys_path: Path | None = None
+    # Minutes a publication may spend deciding what can be shown before it stops.
+    publish_time_limit_minutes: int = 15
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -150,6 +154,9 @@ class Settings:
             checks_per_receipt_per_minute=_int(
                 env, "SPEAKUP_CHECKS_PER_RECEIPT_PER_MINUTE", 10, minimum=1
             ),
+            downloads_per_receipt_per_minute=_int(
+                env, "SPEAKUP_DOWNLOADS_PER_RECEIPT_PER_MINUTE", 30, minimum=1
+            ),
             handler_key_session_hours=_int(
                 env, "SPEAKUP_HANDLER_KEY_SESSION_HOURS", 12, minimum=1
             ),
@@ -160,6 +167,7 @@ class Settings:
             reopen_days=_int(env, "SPEAKUP_REOPEN_DAYS", 30),
             attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
             attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
+            publish_time_limit_minutes=_int(env, "SPEAKUP_PUBLISH_TIME_LIMIT", 15, minimum=1),
             round_keys_path=Path(env["SPEAKUP_ROUND_KEYS_PATH"]).resolve()
             if env.get("SPEAKUP_ROUND_KEYS_PATH") else None,
         )

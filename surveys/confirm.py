@@ -52,6 +52,9 @@ class RoundActionPreview:
     everything_hidden: bool = False  # fewer than k responses: only "fewer than k" is shown
     hidden: list[HiddenGroups] = field(default_factory=list)
     suppression_problem: str | None = None
+    # The hidden groups were not worked out (the publish page: the background job works
+    # them out, which can take minutes).
+    hidden_not_worked_out: bool = False
     raw_retention_days: int = 0
     opens: str = ""
     closes: str = ""
@@ -63,8 +66,12 @@ class RoundActionPreview:
 
 
 def preview_round_action(session: Session, round_: Round, action: str, settings: Settings,
-                         clock: Clock) -> RoundActionPreview:
-    """Say what `action` would do to the round now; `blocked` says why it cannot."""
+                         clock: Clock, *, decide: bool = True) -> RoundActionPreview:
+    """Say what `action` would do to the round now; `blocked` says why it cannot.
+
+    With `decide=False` the groups publication would hide are not worked out (that
+    runs the whole disclosure decision).
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown round action {action!r}")
     survey = session.get(Survey, round_.survey_id)
@@ -92,6 +99,8 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
                    "so nobody is invited twice.")
     if blocked or action == "open":
         return RoundActionPreview(blocked=blocked, **common)  # type: ignore[arg-type]
+    if not decide:
+        return RoundActionPreview(hidden_not_worked_out=True, **common)  # type: ignore[arg-type]
     try:
         preview = preview_suppression(session, round_, settings)
     except PublicationError as exc:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from speakup.jobs import Job
 from speakup.mail import mailer_for
 from speakup.web import Services
-from surveys import rounds
+from surveys import publication_jobs, rounds
 from surveys.invitations import (
     SendReport,
     erase_published_outbox,
@@ -24,7 +24,6 @@ from surveys.invitations import (
     send_pending_mail,
     token_key,
 )
-from surveys.models import Round
 from surveys.publish import purge_expired_raw
 from surveys.round_keys import RoundKeyFolder
 
@@ -64,21 +63,16 @@ def close_due(svc: Services) -> None:
 def publish_closed(svc: Services) -> int:
     """Publish each closed round in its own transaction; one failure does not stop the rest."""
     with svc.session_factory() as session:
-        round_ids = rounds.closed_round_ids(session)
+        # An admin's publication under way (surveys.publication_jobs) is left to finish.
+        round_ids = [r for r in rounds.closed_round_ids(session)
+                     if publication_jobs.active_job(session, r) is None]
     published = 0
     for round_id in round_ids:
-        with svc.session_factory() as session:
-            round_ = session.get(Round, round_id)
-            if round_ is None:
-                continue
-            try:
-                rounds.publish(session, round_, svc.settings, svc.clock)
-                session.commit()
-                published += 1
-            except Exception:
-                session.rollback()
-                log.exception("Publishing round %s failed; it stays closed and is retried.",
-                              round_id)
+        try:
+            published += publication_jobs.publish_unattended(svc, round_id)
+        except Exception:
+            log.exception("Publishing round %s failed; it stays closed and is retried.",
+                          round_id)
     return published
 
 
@@ -116,6 +110,7 @@ JOBS = (
     Job("surveys.queue-reminders", remind, every_minutes=1),
     Job("surveys.close-due-rounds", close_due, every_minutes=1),
     Job("surveys.publish-closed-rounds", publish_closed, every_minutes=1),
+    Job("surveys.publication-jobs", publication_jobs.run_publications, every_minutes=1),
     Job("surveys.send-mail", send_mail, every_minutes=1),
     Job("surveys.purge", purge, every_minutes=60),
     Job("surveys.reconcile", reconcile, every_minutes=15),

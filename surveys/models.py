@@ -197,3 +197,40 @@ class PublishedResult(Base):
     published_on: Mapped[dt.date] = mapped_column(Date)
     min_group_size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict] = mapped_column(JSON)
+
+
+class PublicationStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class PublicationJob(Base):
+    """An admin's request to publish a round, run by the scheduler (surveys.publication_jobs).
+
+    Staff actions only: it names the admin who asked and when, like the audit log;
+    nothing here is about respondents.
+    """
+
+    __tablename__ = "publication_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"),
+                                          index=True)
+    # The round's id while the job is queued or running, NULL once it has ended: the
+    # unique constraint lets only one publication of a round be under way at a time
+    # (NULLs never collide), whichever process or double-click asks.
+    active_round_id: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+    status: Mapped[str] = mapped_column(String(16))
+    # What it is doing now (surveys.publication_jobs.describe_step reads it out).
+    step: Mapped[str] = mapped_column(String(64), default="")
+    requested_by: Mapped[str] = mapped_column(String(254))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Renewed while the job runs; a running job whose heartbeat stopped has died.
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                            default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

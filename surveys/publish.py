@@ -1,12 +1,10 @@
 """Publish a closed round: open its sealed answers, aggregate, disclose, store, shred the key.
 
 Publication is the only way survey answers leave the raw tables (DESIGN.md rules 4
-and 5). It runs in one transaction (a savepoint inside the caller's transaction):
+and 5). It reads, decides, then writes everything in one savepoint inside the
+caller's transaction:
 
-1. claim the round with a conditional ``UPDATE rounds SET status = 'published' …
-   WHERE id = :id AND status = 'closed'`` — of two publishers racing, one wins and
-   the other returns the winner's stored result;
-2. open the round's sealed responses in this process with the round's private key
+1. open the round's sealed responses in this process with the round's private key
    (:func:`surveys.sealed_answers.read_round_responses`; the key file lives in the
    round key folder, never in the database) and count them in memory: respondents
    per group; item × value counts overall and item × group × value per dimension;
@@ -15,8 +13,13 @@ and 5). It runs in one transaction (a savepoint inside the caller's transaction)
    GROUP BY queries over plaintext tables produced before migration 0014. Responses
    stream in batches and every tally is bounded by items × groups × scale points,
    so memory stays flat however large the round is (comments aside: the output);
-3. pass every breakdown through :mod:`speakup.disclosure` with the round's frozen
-   ``k`` and store the :class:`~surveys.published.PublishedRound` payload;
+2. pass every breakdown through :mod:`speakup.disclosure` with the round's frozen
+   ``k`` (the long step: no database is touched, so a background publication holds
+   no write lock meanwhile — surveys.publication_jobs);
+3. claim the round with a conditional ``UPDATE rounds SET status = 'published' …
+   WHERE id = :id AND status = 'closed'`` — of two publishers racing, one wins and
+   the other returns the winner's stored result — and store the
+   :class:`~surveys.published.PublishedRound` payload;
 4. delete the round's token hashes and (unless ``raw_retention_days`` keeps them
    for a while, see :func:`purge_expired_raw`) its sealed responses, and destroy the
    round's private key file once the caller's transaction commits
@@ -84,10 +87,14 @@ from surveys.sealed_answers import read_round_bodies
 
 __all__ = [
     "PublicationError",
+    "RoundReading",
     "SuppressionPreview",
+    "decide_round",
     "preview_suppression",
     "publish_round",
     "purge_expired_raw",
+    "read_round",
+    "store_round",
 ]
 
 PREFER_NOT_LABEL = "Prefer not to say"
@@ -112,7 +119,10 @@ def publish_round(
 
     Never commits: the caller owns the transaction. Everything this writes happens
     inside a savepoint, so an exception leaves the round ``closed`` with its raw rows
-    intact and nothing stored, even if the caller goes on to commit.
+    intact and nothing stored, even if the caller goes on to commit. The three steps
+    are public so that a background publication (surveys.publication_jobs) can read in
+    a transaction that only reads, decide outside any transaction, and write in a
+    short one at the end.
     """
     stored = session.get(PublishedResult, round_.id)
     if stored is not None:
@@ -121,23 +131,63 @@ def publish_round(
         raise PublicationError(
             f"Round {round_.id} is {round_.status}: only a closed round can be published."
         )
+    published = decide_round(read_round(session, round_, settings), clock.today())
+    return store_round(session, round_, published, settings)
+
+
+@dataclass(frozen=True)
+class RoundReading:
+    """Everything publication reads from the database, before the long decision."""
+
+    round: Round
+    survey: Survey
+    plan: _Plan
+    k: int
+    label: str
+    found: _Aggregates
+
+
+def read_round(session: Session, round_: Round, settings: Settings) -> RoundReading:
+    """Open the round's sealed answers and count them (reads only; needs the round's key)."""
     survey = session.get(Survey, round_.survey_id)
     if survey is None:  # pragma: no cover - the foreign key prevents it
         raise PublicationError(f"Round {round_.id} has no survey.")
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
+    try:
+        found = _aggregates(session, round_.id, plan, RoundKeyFolder.of(settings))
+    except RoundKeyMissing as exc:
+        raise PublicationError(f"Round {round_.id}: {exc}") from exc
+    return RoundReading(round_, survey, plan, k, round_label(session, round_, survey.timezone),
+                        found)
+
+
+def decide_round(reading: RoundReading, today: dt.date) -> PublishedRound:
+    """Decide disclosure once over the whole round and build what would be stored.
+
+    Touches no database: this is the long step (the attackers' audits).
+    """
+    try:
+        published = _aggregate(reading, today)
+    except SuppressionError as exc:
+        raise PublicationError(f"Round {reading.round.id}: {exc}") from exc
+    return apply_protection(published, reading.round.protection, load_item_bank())
+
+
+def store_round(session: Session, round_: Round, published: PublishedRound,
+                settings: Settings) -> PublishedRound:
+    """Claim the closed round, store `published`, delete its raw rows; one savepoint.
+
+    Of two publishers racing, one claims the round and the other gets the stored result.
+    """
     keep_raw = settings.raw_retention_days > 0
     keys = RoundKeyFolder.of(settings)
+    today = dt.date.fromisoformat(published.published_on)
     session.flush()
     try:
         with session.begin_nested():
-            if not _claim(session, round_.id, clock.today(), raw_deleted=not keep_raw):
+            if not _claim(session, round_.id, today, raw_deleted=not keep_raw):
                 raise _Lost
-            try:
-                published = _aggregate(session, round_, survey, plan, k, clock.today(), keys)
-            except (SuppressionError, RoundKeyMissing) as exc:
-                raise PublicationError(f"Round {round_.id}: {exc}") from exc
-            published = apply_protection(published, round_.protection, load_item_bank())
             _store(session, published)
             delete_round_rows(session, TokenHash, round_.id)
             forget_round_mail(session, round_.id, settings)
@@ -462,13 +512,11 @@ def _aggregates(session: Session, round_id: int, plan: _Plan, keys: RoundKeyFold
                        tally.comments, truth, people.people)
 
 
-def _aggregate(
-    session: Session, round_: Round, survey: Survey, plan: _Plan, k: int, today: dt.date,
-    keys: RoundKeyFolder,
-) -> PublishedRound:
-    """Aggregate the opened answers, decide disclosure once over the whole result, build it."""
+def _aggregate(reading: RoundReading, today: dt.date) -> PublishedRound:
+    """Decide disclosure once over the whole counted result, and build it."""
+    round_, survey, plan, k, found = (reading.round, reading.survey, reading.plan, reading.k,
+                                      reading.found)
     round_id = round_.id
-    found = _aggregates(session, round_id, plan, keys)
     total, group_sizes = found.total, found.group_sizes
     overall_values, group_values, histograms = found.overall, found.by_group, found.histograms
     suppression = decide_suppression(found.truth, k, people=found.people)
@@ -538,7 +586,7 @@ def _aggregate(
         round_id=round_id,
         survey_id=survey.id,
         survey_title=survey.title,
-        label=round_label(session, round_, survey.timezone),
+        label=reading.label,
         opens_on=opened_on.isoformat(),
         closes_on=closed_on.isoformat(),
         published_on=today.isoformat(),

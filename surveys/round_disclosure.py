@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from speakup.disclosure import hidden_keys, validate_min_group_size
-from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
+from speakup.disclosure_audit import AttackModel, AuditCache, AuditReport, audit_model
 from speakup.insider_audit import ATTACKERS, InsiderReport, Person, audit_insiders
 
 __all__ = [
@@ -163,6 +163,9 @@ def decide_suppression(
     forced_groups: dict[str, set[str]] = {dim: set() for dim in truth.dimensions}
     forced_rows: set[str] = set()
     forced_cells: dict[tuple[str, str], set[str]] = {}
+    # Suppressing more changes one breakdown at a time: the attacker's programs of the
+    # breakdowns it leaves as they were are not solved again.
+    cache = AuditCache()
     probe = _headline_probe(truth, people or (), k, attackers, shown_tolerance)
     attempt = 0
     while True:
@@ -171,7 +174,7 @@ def decide_suppression(
             truth, k, forced_groups, forced_rows, forced_cells)
         model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
                              cells_hidden=cells_hidden)  # fmt: skip
-        report = audit_model(model)
+        report = audit_model(model, cache=cache)
         if not report.ok:
             if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
                                   forced_rows, cells_hidden, forced_cells):  # fmt: skip

@@ -42,7 +42,7 @@ from surveys.models import (
 )
 from surveys.naming import day
 from surveys.protection import DEFAULT_PROTECTION
-from surveys.publish import publish_round
+from surveys.publish import publish_round, store_round
 from surveys.published import PublishedRound, published_round
 from surveys.round_keys import RoundKeyFolder
 from surveys.schedule import RoundTimes, ScheduleError, parse_schedule, round_window
@@ -374,6 +374,21 @@ def publish(session: Session, round_: Round, settings: Settings, clock: Clock, *
         raise RoundError(f"Round {round_.id} is {round_.status}; close it before publishing.")
     already = round_.status == RoundStatus.PUBLISHED
     result = publish_round(session, round_, settings, clock)
+    session.refresh(round_)
+    if not already:
+        log.info("Round %s of survey %s published.", round_.id, round_.survey_id)
+        _audit(session, clock, actor, "survey.round.publish", round_)
+    return result
+
+
+def store_publication(session: Session, round_: Round, published: PublishedRound,
+                      settings: Settings, clock: Clock, *, actor: str | None = None
+                      ) -> PublishedRound:
+    """Store a publication decided beforehand (surveys.publication_jobs); audited as publish."""
+    if round_.status not in (RoundStatus.CLOSED, RoundStatus.PUBLISHED):
+        raise RoundError(f"Round {round_.id} is {round_.status}; close it before publishing.")
+    already = round_.status == RoundStatus.PUBLISHED
+    result = store_round(session, round_, published, settings)
     session.refresh(round_)
     if not already:
         log.info("Round %s of survey %s published.", round_.id, round_.survey_id)

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from speakup.headers import attachment_disposition
 from speakup.mail import MailError, mailer_for
 from speakup.web import clock, db, role_required, services, settings
-from surveys import admin_services, audience, confirm, rounds, tryout
+from surveys import admin_services, audience, confirm, publication_jobs, rounds, tryout
 from surveys.answer_views import try_survey
 from surveys.forms import (
     SPEC_TO_FORM,
@@ -32,6 +32,8 @@ from surveys.round_keys import RoundKeyFolder
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
 
 ROUND_ACTIONS = ("open", "close", "publish")
+# How often the publication status page reloads itself while the job runs.
+PUBLICATION_REFRESH_SECONDS = 5
 _DOI = re.compile(r"https?://(?:dx\.)?doi\.org/(\S+)")
 _URL = re.compile(r"https?://(\S+?)/?(?=\s|$)")
 
@@ -126,6 +128,7 @@ def detail(survey_id: int) -> str:
         schedule=rounds.describe_schedule(survey),
         audience_size=audience.audience_size(db(), survey.id),
         overviews=rounds.round_overviews(db(), survey),
+        publishing=publication_jobs.publishing_round_ids(db(), survey.id),
         action_form=ActionForm(),
         protections=PROTECTIONS,
         protection_names=SHORT_NAMES,
@@ -197,8 +200,17 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
     if action not in ROUND_ACTIONS:
         abort(404)
     round_ = db().get(Round, round_id) or abort(404)
+    if action == "publish" and publication_jobs.active_job(db(), round_id) is not None:
+        # Already under way: show its progress rather than start a second one.
+        if request.method == "POST":
+            flash(publication_jobs.BUSY_MESSAGE, "error")
+        return redirect(url_for(".publication", round_id=round_id))
     form = ConfirmRoundForm()
-    preview = confirm.preview_round_action(db(), round_, action, settings(), clock())
+    # Publishing does not decide here: the decision is the slow part (minutes for a large
+    # round, past gunicorn's timeout), and the background job makes it.
+    decide = action != "publish"
+    preview = confirm.preview_round_action(db(), round_, action, settings(), clock(),
+                                           decide=decide)
     if request.method == "GET" or preview.blocked:
         form.confirmed.data = "yes"
         return render_template("surveys/confirm.html", preview=preview, form=form)
@@ -213,18 +225,17 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
 
 def _act(round_: Round, action: str) -> Response:
     actor = current_user.email
+    if action == "publish":
+        return _queue_publication(round_, actor)
     try:
         if action == "open":
             rounds.open_round(db(), round_, clock(), keys=RoundKeyFolder.of(settings()),
                               actor=actor)
             message = (f"Round opened: {round_.invited_count} invitation(s) queued; the "
                        "scheduler sends them within a minute.")
-        elif action == "close":
+        else:
             rounds.close_round(db(), round_, clock(), actor=actor)
             message = "Round closed. Its results are published at the scheduler's next run."
-        else:
-            rounds.publish(db(), round_, settings(), clock(), actor=actor)
-            message = "Round published; its raw answers and link records have been deleted."
     except (rounds.RoundError, PublicationError) as exc:
         db().rollback()
         flash(str(exc), "error")
@@ -232,6 +243,34 @@ def _act(round_: Round, action: str) -> Response:
         db().commit()
         flash(message, "info")
     return redirect(url_for(".detail", survey_id=round_.survey_id))
+
+
+def _queue_publication(round_: Round, actor: str) -> Response:
+    """Publishing can take minutes: queue it for the scheduler and show its progress."""
+    try:
+        publication_jobs.request_publication(db(), round_, clock(), actor=actor)
+    except rounds.RoundError as exc:
+        db().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".detail", survey_id=round_.survey_id))
+    except publication_jobs.PublicationBusy as exc:
+        db().rollback()
+        flash(str(exc), "error")
+    else:
+        db().commit()
+    return redirect(url_for(".publication", round_id=round_.id))
+
+
+@bp.route("/rounds/<int:round_id>/publication")
+@role_required("admin")
+def publication(round_id: int) -> str:
+    """A publication's progress; refreshes itself (no JavaScript) until it has ended."""
+    round_ = db().get(Round, round_id) or abort(404)
+    state = publication_jobs.publication_state(db(), round_, clock())
+    # A page that reloads by itself must let people stop it (WCAG 2.2.1, 2.2.2).
+    reloading = request.args.get("reload") != "off"
+    return render_template("surveys/publication.html", state=state, reloading=reloading,
+                           refresh_seconds=PUBLICATION_REFRESH_SECONDS)
 
 
 @bp.route("/teams", methods=["GET", "POST"])

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from concerns import keys as concern_keys
 from speakup import accounts, migrate
 from speakup.app import create_app
 from speakup.clock import FrozenClock
@@ -345,3 +346,19 @@ def wait_for_health(url: str, proc: subprocess.Popen[bytes], log_path: Path,
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"server did not become healthy:\n{log_path.read_text()}")
+
+
+def add_concern_reader(session: Session, clock: object, config: object,
+                       email: str = "first-reader@example.org") -> User:
+    """A handler who has signed in once (has a key pair), so concerns are taken.
+
+    Concerns are refused until an active handler could read them (issue 19); tests that
+    set up a database by hand call this next to `keys.create_recovery_key`. Commits.
+    """
+    password = "first reader's password"
+    user = accounts.create_user(session, clock, email=email, role="handler",  # type: ignore[arg-type]
+                                password=password, actor="test")
+    assert concern_keys.unlock_handler_key(session, clock, config, user,  # type: ignore[arg-type]
+                                          password) is not None
+    session.commit()
+    return user

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from concerns import crypto, keys
 from concerns.config import ConcernConfig
+from speakup import accounts
 from speakup.clock import FrozenClock
 from speakup.settings import Settings
 from speakup.web import services
 
-__all__ = ["app", "concern_config", "make_handler", "recovery_key"]
+__all__ = ["app", "concern_config", "make_handler", "make_standby_reader", "recovery_key"]
 
 # The cheapest Argon2id parameters, so handler sign-ins stay fast in tests;
 # production uses crypto.HANDLER_KEY_ARGON2 (checked in test_concerns_keys).
@@ -37,13 +38,33 @@ def app(app: Flask, concern_config: ConcernConfig) -> Flask:  # type: ignore[ove
     return app
 
 
+STANDBY_READER = "standby-reader@example.org"
+
+
 @pytest.fixture
-def recovery_key(session: Session, clock: FrozenClock,
+def recovery_key(request: pytest.FixtureRequest, session: Session, clock: FrozenClock,
                  concern_config: ConcernConfig) -> X25519PrivateKey:
-    """The organisation's recovery key, set up as `speakup keys init` would."""
+    """The organisation's recovery key, set up as `speakup keys init` would.
+
+    Concerns are refused until an active handler has a key pair (issue 19), so a test
+    that makes no handlers of its own also gets a standby handler who signed in once;
+    one that uses `make_handler` makes its readers itself.
+    """
     pem, _ = keys.create_recovery_key(session, clock, concern_config, actor="test")
     session.commit()
+    if "make_handler" not in request.fixturenames:
+        make_standby_reader(session, clock, concern_config)
     return crypto.load_recovery_private_key(pem)
+
+
+def make_standby_reader(session: Session, clock: FrozenClock,
+                        config: ConcernConfig) -> object:
+    """A handler account with a key pair, as after their first sign-in."""
+    user = accounts.create_user(session, clock, email=STANDBY_READER, role="handler",
+                                password="standby reader password", actor="test")
+    keys.unlock_handler_key(session, clock, config, user, "standby reader password")
+    session.commit()
+    return user
 
 
 @dataclass

@@ -275,7 +275,8 @@ def test_refused_files_keep_the_text_and_say_why(client, session, recovery_key, 
                                 text="Please keep these words.")
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "Please keep these words." in html and "choose the files again" in html
+    assert "Please keep these words." in html and "choose the file again" in html
+    assert "You had chosen 1 file (“run-me.exe”)" in html
     too_many = _post_with_files(client, [(f"{n}.txt", b"x") for n in range(6)])
     assert too_many.status_code == 400 and "at most 5 files" in too_many.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Concern)) == 0

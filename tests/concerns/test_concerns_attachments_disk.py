@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, add_concern_reader
 from PIL import Image
 
 from concerns import attachments, keys, spool
@@ -117,7 +117,7 @@ def server(live_server, fresh_database_url, tmp_path):
     with make_session_factory(engine)() as session:
         keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
                                  actor="test")
-        session.commit()
+        add_concern_reader(session, SystemClock(), ConcernConfig.from_settings(settings))
     engine.dispose()
     temp = tmp_path / "tmp"
     temp.mkdir()

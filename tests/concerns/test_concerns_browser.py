@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from conftest import REPO, TEST_SECRET
+from conftest import REPO, TEST_SECRET, add_concern_reader
 from playwright.sync_api import sync_playwright
 
 from concerns import keys
@@ -64,6 +64,9 @@ def site(live_server, fresh_database_url, tmp_path):
                                  actor="test")
         handler = accounts.create_user(session, SystemClock(), email="handler@example.org",
                                        role="handler", password=PASSWORD, actor="test")
+        # As after their first sign-in: no concern is taken before someone can read it.
+        keys.unlock_handler_key(session, SystemClock(), ConcernConfig.from_settings(settings),
+                                handler, PASSWORD)
         session.commit()
         secret = handler.totp_secret
     engine.dispose()
@@ -200,7 +203,7 @@ def test_too_large_form_loses_nothing_going_back(live_server, fresh_database_url
     with make_session_factory(engine)() as session:
         keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
                                  actor="test")
-        session.commit()
+        add_concern_reader(session, SystemClock(), ConcernConfig.from_settings(settings))
     engine.dispose()
     server = live_server(SPEAKUP_MAX_REQUEST_BYTES="4096")
     long_text = REPORT + " " + "More detail. " * 400  # about 5 KB: over the limit

@@ -43,8 +43,10 @@ def test_keys_init_with_a_passphrase_and_recover(app, runner, session, clock, ma
                            input="correct horse staple\n")
     assert result.exit_code == 0, result.output
     assert b"ENCRYPTED" in out.read_bytes()
+    first = make_handler()
     _, concern_id = services.submit_concern(session, clock, concern_config, category_id=1,
                                             what_happened="needs recovering")
+    first.user.disabled = True  # the only handler who could read it has left
     session.commit()
     successor = make_handler()
     wrong = runner.invoke(args=["keys", "recover", "--key", str(out), "--handler",
@@ -84,7 +86,8 @@ def test_purge_command_and_job(app, runner, session, clock, concern_config, reco
     assert session.get(Concern, concern_id).purged_on is not None
 
 
-def test_demo_seeder_makes_statistics_worth_showing(app, session):
+def test_demo_seeder_makes_statistics_worth_showing(app, session, make_handler):
+    make_handler()  # as `speakup demo` does: a handler with keys, so concerns are taken
     svc = app_services(app)
     said = []
     seed_demo_concerns(session, svc, said.append)

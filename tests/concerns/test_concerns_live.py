@@ -10,7 +10,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, add_concern_reader
 from sqlalchemy import func, select
 
 from concerns import keys
@@ -67,7 +67,7 @@ def server(live_server, fresh_database_url, tmp_path):
     with make_session_factory(engine)() as session:
         keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
                                  actor="test")
-        session.commit()
+        add_concern_reader(session, SystemClock(), ConcernConfig.from_settings(settings))
     yield live_server(SPEAKUP_CONCERNS_PER_MINUTE="1000",
                       SPEAKUP_RECEIPT_CHECKS_PER_MINUTE="1000",
                       SPEAKUP_CHECKS_PER_RECEIPT_PER_MINUTE="100"), engine

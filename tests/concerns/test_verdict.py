@@ -11,7 +11,7 @@ import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from concern_fixtures import CHEAP_ARGON2
 from concern_helpers import hidden_fields, receipt_from, submit
-from conftest import REPO, TEST_SECRET
+from conftest import REPO, TEST_SECRET, add_concern_reader
 from playwright.sync_api import sync_playwright
 from sqlalchemy import func, inspect, select, text
 
@@ -239,6 +239,7 @@ def test_a_replaced_answer_is_gone_from_every_file_of_the_instance(tmp_path):
     factory = make_session_factory(engine)
     with factory() as session:
         concern_keys.create_recovery_key(session, clock, config, actor="test")
+        add_concern_reader(session, clock, config)
         receipt, concern_id = services.submit_concern(
             session, clock, config, category_id="1", what_happened="Something happened.")
         session.get(Concern, concern_id).first_replied_on = dt.date(2026, 2, 1)
@@ -391,7 +392,8 @@ def test_the_review_hides_again_a_verdict_figure_a_faulty_publisher_let_through(
 
 
 def test_the_demo_reporters_answer_and_their_quarters_are_published_safely(app, session,
-                                                                          clock):
+                                                                          clock, make_handler):
+    make_handler()  # as `speakup demo` does: a handler with keys, so concerns are taken
     seed_demo_concerns(session, app_services(app), lambda _line: None)
     rows = [r for r in _rows(session) if r.counted]
     assert rows
@@ -423,7 +425,7 @@ def test_reporter_answers_the_verdict_without_javascript(live_server, fresh_data
     with factory() as db:
         concern_keys.create_recovery_key(db, SystemClock(), ConcernConfig.from_settings(settings),
                                          actor="test")
-        db.commit()
+        add_concern_reader(db, SystemClock(), ConcernConfig.from_settings(settings))
     server = live_server()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)

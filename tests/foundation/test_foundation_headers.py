@@ -150,7 +150,9 @@ def test_unhandled_error_is_logged_without_request_details(app_with_test_routes,
 def test_healthz_answers_200_when_the_database_is_reachable(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "writable, schema at head"}
+    # A fresh database: no recovery key, so not receiving concerns, and none waiting.
+    assert response.json == {"status": "ok", "database": "writable, schema at head",
+                             "concerns": {"receiving": False, "waiting_for_a_reader": 0}}
     assert header_problems(response, "/healthz") == []
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_SECRET
+from conftest import TEST_SECRET, add_concern_reader
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
@@ -38,7 +38,7 @@ def _ready_app(url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     with svc.session_factory() as session:
         keys.create_recovery_key(session, svc.clock, ConcernConfig.from_settings(svc.settings),
                                  actor="test")
-        session.commit()
+        add_concern_reader(session, svc.clock, ConcernConfig.from_settings(svc.settings))
     return app
 
 

@@ -13,6 +13,7 @@ import re
 from urllib.parse import quote, urlencode
 
 import pytest
+from conftest import add_concern_reader
 from foundation_support import ROLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,7 +56,7 @@ def test_generated_requests_never_get_a_server_error(app, client, login_as, sess
                                                      role):
     config = ConcernConfig.from_settings(services(app).settings)
     keys.create_recovery_key(session, clock, config, actor="test")  # concerns can be stored
-    session.commit()
+    add_concern_reader(session, clock, config)
     if role is not None:
         login_as(role)
     html = client.get("/login" if role is None else "/account/password").get_data(as_text=True)

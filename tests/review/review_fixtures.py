@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,7 +20,10 @@ from speakup import accounts
 from speakup.clock import FrozenClock
 from speakup.models import User
 from speakup.settings import Settings
+from surveys import admin_services, rounds
+from surveys.invitations import issue_tokens, token_key
 from surveys.published import PublishedRound
+from surveys.round_keys import RoundKeyFolder
 
 
 @pytest.fixture
@@ -50,6 +53,29 @@ def tricky_round(session: Session, settings: Settings, clock: FrozenClock) -> Pu
     return published
 
 
+@pytest.fixture
+def make_open_link(session: Session, clock: FrozenClock,
+                   settings: Settings) -> Callable[[Sequence[str], int], str]:
+    """An open round of another survey ("Pulse now"), with one unused personal link;
+    each module asks for the instruments and `k` its promises are about."""
+
+    def make(instruments: Sequence[str], k: int) -> str:
+        spec = admin_services.check_spec({
+            "title": "Pulse now", "instruments": list(instruments),
+            "demographics": [{"id": "team", "label": "Which team?",
+                              "options": ["Nursing", "Estates"]}],
+            "comment_question": "", "schedule": "weekly, Monday 09:00",
+            "timezone": "Europe/London", "open_days": 3, "reminder_offsets_days": [1],
+            "min_group_size": k,
+        }, settings, now=clock.now())
+        survey = admin_services.create_survey(session, clock, spec, actor="test")
+        round_ = rounds.add_round(session, survey, clock.now())
+        assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
+        [token] = issue_tokens(session, round_.id, 1, token_key(settings))
+        session.commit()
+        return token
+
+    return make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,6 @@ from review.demo import Respondent, synthetic_respondents
 from speakup.clock import FrozenClock
 from speakup.promises import DIFFERENCING_LIMIT, protection_statement
 from speakup.settings import Settings
-from surveys import admin_services, rounds
-from surveys.invitations import issue_tokens, token_key
-from surveys.round_keys import RoundKeyFolder
 
 pytest_plugins = ["review_fixtures"]
 
@@ -111,21 +109,8 @@ def test_the_staff_results_page_states_the_differencing_limit(client, published_
 
 
 @pytest.fixture
-def open_link(session: Session, clock: FrozenClock, settings: Settings) -> str:
-    spec = admin_services.check_spec({
-        "title": "Pulse now", "instruments": ["speak", "wres"],
-        "demographics": [{"id": "team", "label": "Which team?",
-                          "options": ["Nursing", "Estates"]}],
-        "comment_question": "", "schedule": "weekly, Monday 09:00",
-        "timezone": "Europe/London", "open_days": 3, "reminder_offsets_days": [1],
-        "min_group_size": 7,
-    }, settings, now=clock.now())
-    survey = admin_services.create_survey(session, clock, spec, actor="test")
-    round_ = rounds.add_round(session, survey, clock.now())
-    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
-    [token] = issue_tokens(session, round_.id, 1, token_key(settings))
-    session.commit()
-    return token
+def open_link(make_open_link: Callable[..., str]) -> str:
+    return make_open_link(["speak", "wres"], 7)
 
 
 def test_the_opening_page_says_per_attacker_what_is_and_is_not_protected(client, open_link):

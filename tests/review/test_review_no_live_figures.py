@@ -31,10 +31,7 @@ from speakup.models import AuditEntry
 from speakup.settings import Settings
 from speakup.site_settings import set_results_page_enabled
 from speakup.web import services as app_services
-from surveys import admin_services, rounds
-from surveys.invitations import issue_tokens, token_key
 from surveys.published import PublishedRound
-from surveys.round_keys import RoundKeyFolder
 
 pytest_plugins = ["review_fixtures"]
 
@@ -207,22 +204,9 @@ def test_the_audit_view_shows_the_chain_frozen_per_publication_and_staff_changes
 
 
 @pytest.fixture
-def open_link(session: Session, clock: FrozenClock, settings: Settings) -> str:
+def open_link(make_open_link: Callable[..., str]) -> str:
     """An open round of another survey, with one unused personal link."""
-    spec = admin_services.check_spec({
-        "title": "Pulse now", "instruments": ["speak"],
-        "demographics": [{"id": "team", "label": "Which team?",
-                          "options": ["Nursing", "Estates"]}],
-        "comment_question": "", "schedule": "weekly, Monday 09:00",
-        "timezone": "Europe/London", "open_days": 3, "reminder_offsets_days": [1],
-        "min_group_size": 5,
-    }, settings, now=clock.now())
-    survey = admin_services.create_survey(session, clock, spec, actor="test")
-    round_ = rounds.add_round(session, survey, clock.now())
-    assert rounds.open_round(session, round_, clock, keys=RoundKeyFolder.of(settings))
-    [token] = issue_tokens(session, round_.id, 1, token_key(settings))
-    session.commit()
-    return token
+    return make_open_link(["speak"], 5)
 
 
 def _reviewer_urls(published: list[PublishedRound]) -> tuple[str, ...]:

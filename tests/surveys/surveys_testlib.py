@@ -12,6 +12,7 @@ from email.message import EmailMessage, Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from conftest import post_form
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,9 +20,11 @@ from speakup.clock import Clock
 from speakup.db import Base
 from speakup.mail import MailError
 from speakup.settings import Settings
+from speakup.web import services
 from surveys import admin_services, audience, rounds
 from surveys.invitations import issue_tokens, token_key
 from surveys.models import Round, Survey
+from surveys.publication_jobs import run_publications
 from surveys.round_keys import RoundKeyFolder
 from surveys.sealed_answers import OpenedResponse, read_round_responses
 
@@ -163,3 +166,16 @@ def row_text(row: dict[str, Any]) -> str:
         else:
             parts.append(str(value))
     return "\x00".join(parts)
+
+
+def publish_as_admin(client: Any, app: Any, round_id: int) -> Any:
+    """Press Publish on the confirmation page, then let the scheduler's job run it.
+
+    Publication runs in the background (surveys.publication_jobs): the request only
+    queues it. Returns the status page the admin is sent to, after the job ran.
+    """
+    queued = post_form(client, f"/admin/surveys/rounds/{round_id}/publish",
+                       {"confirmed": "yes", "understood": "y"})
+    assert queued.status_code == 302, queued.get_data(as_text=True)
+    run_publications(services(app))
+    return client.get(queued.headers["Location"])

@@ -22,7 +22,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TEST_SECRET, VENV_BIN, LiveServer, start_gunicorn, stop_server
+from conftest import (
+    REPO,
+    TEST_SECRET,
+    VENV_BIN,
+    LiveServer,
+    add_concern_reader,
+    start_gunicorn,
+    stop_server,
+)
 from publish_factory import (
     Respondent,
     add_plaintext_round,
@@ -232,7 +240,7 @@ def test_a_copy_of_instance_after_concern_purge_holds_no_concern(
     with make_session_factory(engine)() as session:
         keys.create_recovery_key(session, SystemClock(), ConcernConfig.from_settings(settings),
                                  actor="test")
-        session.commit()
+        add_concern_reader(session, SystemClock(), ConcernConfig.from_settings(settings))
     server = gunicorn(url, instance)
     # Given two concerns raised through the running server, one reporter's reply each …
     receipts = []
@@ -572,7 +580,7 @@ def test_concern_purge_service_erases_on_commit(fresh_database_url, tmp_path):
         factory = make_session_factory(engine)
         with factory() as session:
             keys.create_recovery_key(session, clock, config, actor="test")
-            session.commit()
+            add_concern_reader(session, clock, config)
             services.submit_concern(session, clock, config, category_id=1,
                                     what_happened="purge-needle")
             session.execute(update(Concern).values(status="closed", outcome="resolved",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PG_URL, TEST_SECRET, _new_database
+from conftest import PG_URL, TEST_SECRET, _new_database, add_concern_reader
 from publish_factory import Respondent, add_responses, raw_row_counts
 from publish_factory import make_round as make_keyed_round
 from publish_factory import make_survey as make_closed_survey
@@ -368,7 +368,7 @@ def test_postgresql_table_files_keep_no_purged_concern(pg_url, pg_engine, erasur
     factory = make_session_factory(pg_engine)
     with factory() as session:
         keys.create_recovery_key(session, clock, config, actor="test")
-        session.commit()
+        add_concern_reader(session, clock, config)
         for n in range(20):  # the first ten are purged, the last ten are still open
             services.submit_concern(session, clock, config, category_id=1,
                                     what_happened=f"concern {n} " + "x" * 300)

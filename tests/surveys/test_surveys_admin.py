@@ -8,7 +8,7 @@ import json
 import yaml
 from conftest import csrf_token_from, post_form
 from sqlalchemy import select
-from surveys_testlib import SPEC, make_survey, open_round_now, tokens_for
+from surveys_testlib import SPEC, make_survey, open_round_now, publish_as_admin, tokens_for
 
 from speakup.models import AuditEntry
 from speakup.settings import Settings
@@ -190,17 +190,21 @@ def test_live_rate_is_shown_only_once_k_have_answered(client, session, clock, se
     assert "invitation: 0 sent, 8 waiting" in page
 
 
-def test_round_buttons_open_close_and_publish_and_are_audited(client, session, clock, settings,
-                                                              login_as):
+def test_round_buttons_open_close_and_publish_and_are_audited(client, app, session, clock,
+                                                              settings, login_as):
     login_as("admin")
     survey = make_survey(session, clock, settings, ["a@example.org", "b@example.org"])
     round_ = rounds.add_round(session, survey, clock.now())
     session.commit()
     detail = f"/admin/surveys/{survey.id}"
     for action, status in (("open", "open"), ("close", "closed"), ("publish", "published")):
-        response = post_form(client, f"/admin/surveys/rounds/{round_.id}/{action}",
-                             {"confirmed": "yes", "understood": "y"})
-        assert response.status_code == 302
+        if action == "publish":
+            response = publish_as_admin(client, app, round_.id)
+            assert response.status_code == 200
+        else:
+            response = post_form(client, f"/admin/surveys/rounds/{round_.id}/{action}",
+                                 {"confirmed": "yes", "understood": "y"})
+            assert response.status_code == 302
         session.expire_all()
         assert session.get(Round, round_.id).status == status
         assert actions(session, f"survey.round.{action}")

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from conftest import post_form
 from sqlalchemy import func, select
-from surveys_testlib import make_survey, open_round_now, tokens_for
+from surveys_testlib import make_survey, open_round_now, publish_as_admin, tokens_for
 
 from speakup.clock import as_utc
 from surveys import confirm, rounds
@@ -84,7 +84,7 @@ def test_open_is_refused_with_an_empty_audience_and_says_why(client, session, cl
 
 
 def test_each_action_shows_a_confirmation_page_and_acts_only_when_confirmed(
-        client, session, clock, settings, login_as):
+        client, app, session, clock, settings, login_as):
     login_as("admin")
     survey = make_survey(session, clock, settings, ["a@example.org", "b@example.org"])
     planned = clock.now() + dt.timedelta(days=2)
@@ -118,8 +118,11 @@ def test_each_action_shows_a_confirmation_page_and_acts_only_when_confirmed(
         assert refused.status_code == 400 and "Tick the box" in refused.get_data(as_text=True)
         session.expire_all()
         assert session.get(Round, round_.id).status != status
-        done = post_form(client, f"{url}/{action}", {"confirmed": "yes", "understood": "y"})
-        assert done.status_code == 302
+        if action == "publish":
+            assert publish_as_admin(client, app, round_.id).status_code == 200
+        else:
+            done = post_form(client, f"{url}/{action}", {"confirmed": "yes", "understood": "y"})
+            assert done.status_code == 302
         session.expire_all()
         assert session.get(Round, round_.id).status == status
     again = client.get(f"{url}/close").get_data(as_text=True)

@@ -1,0 +1,112 @@
+"""Professional groups: the optional question reporters answer by choosing from a list.
+
+The National Guardian's Office's quarterly return counts concerns by professional
+group. Like the category, the answer is a label chosen from the list admins keep
+(seeded by migration 0016 with the Office's groups; renamed, added and retired,
+never deleted, so past returns keep their meaning) and never free text: free text
+could name a ward or a job title that only one person holds. It is stored as a
+plain column beside the category (what the statistics count, DESIGN.md rule 2),
+counted exactly for handlers in the return (concerns/guardian_return.py) and shown
+to reviewers only through the quarterly publication, above the minimum group size.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from concerns.errors import ConcernNotFoundError, FieldError
+from concerns.messages import clean_text
+from concerns.models import ProfessionalGroup
+from speakup import audit
+from speakup.clock import Clock
+from speakup.digits import coerce_ascii_int
+
+MAX_GROUP_LABEL = 120
+CHOOSE_GROUP = ("Choose one of the listed professional groups, or leave the question "
+                "unanswered.")
+NOT_ANSWERED = "Not answered"  # how the return and publication label a skipped question
+
+
+def list_groups(session: Session, *, active_only: bool = True) -> list[ProfessionalGroup]:
+    query = select(ProfessionalGroup).order_by(ProfessionalGroup.position, ProfessionalGroup.id)
+    if active_only:
+        query = query.where(ProfessionalGroup.active.is_(True))
+    return list(session.scalars(query))
+
+
+def parse_choice(value: object) -> int | None:
+    """The chosen group's id from a form value; None when left unanswered.
+
+    Raises FieldError for anything that is not a list id (checked against the list
+    by `check_choice` inside the submission's transaction).
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        # ASCII digits only: int() would also take "١" or " 1" from a forged form.
+        return coerce_ascii_int(value)
+    except ValueError:
+        raise FieldError("professional_group", CHOOSE_GROUP) from None
+
+
+def check_choice(session: Session, group_id: int | None) -> None:
+    """Refuse a group that is not on the list offered now (retired or unknown)."""
+    if group_id is None:
+        return
+    offered = session.scalar(select(ProfessionalGroup.id).where(
+        ProfessionalGroup.id == group_id, ProfessionalGroup.active.is_(True)))
+    if offered is None:
+        raise FieldError("professional_group", CHOOSE_GROUP)
+
+
+def add_group(session: Session, clock: Clock, *, label: str, actor: str) -> ProfessionalGroup:
+    cleaned = _group_label(session, label)
+    position = (session.scalar(select(func.max(ProfessionalGroup.position))) or 0) + 1
+    group = ProfessionalGroup(label=cleaned, position=position, active=True)
+    session.add(group)
+    session.flush()
+    audit.record(session, clock, actor=actor, action="professional_group.create",
+                 subject=cleaned)
+    return group
+
+
+def update_group(session: Session, clock: Clock, group_id: int, *, label: str, active: bool,
+                 actor: str) -> ProfessionalGroup:
+    """Rename or retire (or bring back) a group; audited. The question being optional,
+    every group may be retired (the question is then not asked)."""
+    group = session.get(ProfessionalGroup, group_id)
+    if group is None:
+        raise ConcernNotFoundError("There is no such professional group.")
+    cleaned = _group_label(session, label, exclude_id=group.id)
+    changes: dict[str, list[object]] = {}
+    if cleaned != group.label:
+        changes["label"] = [group.label, cleaned]
+        group.label = cleaned
+    if active != group.active:
+        changes["active"] = [group.active, active]
+        group.active = active
+    if changes:
+        audit.record(session, clock, actor=actor, action="professional_group.update",
+                     subject=group.label, detail=changes)
+    return group
+
+
+def _group_label(session: Session, label: str, exclude_id: int | None = None) -> str:
+    cleaned = clean_text(label, field_name="label", label="Name", required=True,
+                         max_chars=MAX_GROUP_LABEL)
+    if "\n" in cleaned or "\t" in cleaned:
+        raise FieldError("label", "Name: use a single line.")
+    if cleaned.casefold() == NOT_ANSWERED.casefold():
+        raise FieldError("label", f"Name: “{NOT_ANSWERED}” is how the return counts people "
+                                  "who skip the question; choose another name.")
+    # Compared in Python: SQLite's lower() folds ASCII only.
+    folded = cleaned.casefold()
+    clash = next((id_ for id_, other in session.execute(
+        select(ProfessionalGroup.id, ProfessionalGroup.label)) if other.casefold() == folded),
+        None)
+    if clash is not None and clash != exclude_id:
+        raise FieldError("label", "Name: a professional group with that name already exists.")
+    return cleaned
