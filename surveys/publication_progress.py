@@ -1,35 +1,25 @@
 """Say which audit round a publication's disclosure decision is in, and stop it past its limit.
 
 `surveys.round_disclosure.decide_suppression` loops: outsiders' audit, suppress more,
-again; then the insiders' audit, suppress more, again. It takes no progress callback,
-so this module wraps the two audit functions it calls, once per process, with
-pass-through wrappers that do something only inside :func:`watch` (a context
-variable: other threads and callers, such as the confirmation page's preview, are
-untouched). Each call reports "outsider check round N" or "insiders' check round N"
-and, first, checks the deadline: past it, :class:`PublicationTimeout` ends the
-decision between two audit rounds (one round already running is not cut short).
-
-If round_disclosure stops calling these names, publication still works; it just
-reports fewer steps and is stopped only between its own steps.
+again; then the insiders' audit, suppress more, again. Before each audit it tells
+`round_disclosure.audit_step_observer` (a context variable: other threads and callers,
+such as the confirmation page's preview, are untouched) which step it is. Inside
+:func:`watch`, each step reports "outsider check round N" or "insiders' check round N"
+and, first, checks the deadline: past it, :class:`PublicationTimeout` ends the decision
+between two audits (one audit already running is not cut short).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
 
 from speakup.clock import Clock
-from surveys import round_disclosure
+from surveys.round_disclosure import INSIDER_STEP, OUTSIDER_STEP, audit_step_observer
 
-OUTSIDER_STEP = "outsider"
-INSIDER_STEP = "insider"
-# The names decide_suppression calls, and the step each one is.
-_WRAPPED = {"audit_model": OUTSIDER_STEP, "audit_insiders": INSIDER_STEP}
+__all__ = ["INSIDER_STEP", "OUTSIDER_STEP", "PublicationTimeout", "watch"]
 
 
 class PublicationTimeout(Exception):
@@ -53,31 +43,6 @@ class _Watch:
         self.report(f"{step}:{self.rounds[step]}")
 
 
-_current: ContextVar[_Watch | None] = ContextVar("publication_watch", default=None)
-_install_lock = threading.Lock()
-
-
-def _wrap(step: str, audit: Callable[..., Any]) -> Callable[..., Any]:
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        watch = _current.get()
-        if watch is not None:
-            watch.enter(step)
-        return audit(*args, **kwargs)
-
-    watched.__wrapped__ = audit  # type: ignore[attr-defined]
-    watched.publication_step = step  # type: ignore[attr-defined]
-    return watched
-
-
-def _install() -> None:
-    with _install_lock:
-        for name, step in _WRAPPED.items():
-            audit = getattr(round_disclosure, name, None)
-            if audit is None or getattr(audit, "publication_step", None) is not None:
-                continue
-            setattr(round_disclosure, name, _wrap(step, audit))
-
-
 @contextmanager
 def watch(clock: Clock, deadline: dt.datetime, report: Callable[[str], None]
           ) -> Iterator[Callable[[], None]]:
@@ -85,10 +50,9 @@ def watch(clock: Clock, deadline: dt.datetime, report: Callable[[str], None]
 
     Yields a `check()` the caller runs between its own steps.
     """
-    _install()
     current = _Watch(clock, deadline, report)
-    token = _current.set(current)
+    token = audit_step_observer.set(current.enter)
     try:
         yield current.check
     finally:
-        _current.reset(token)
+        audit_step_observer.reset(token)

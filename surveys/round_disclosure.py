@@ -46,6 +46,7 @@ Everyone rows that are themselves hidden).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -150,6 +151,21 @@ class RoundSuppression:
                 or group in self.cells_hidden.get((row_id, dim), frozenset()))  # fmt: skip
 
 
+OUTSIDER_STEP = "outsider"
+INSIDER_STEP = "insider"
+# Told the step before every audit a decision runs ("outsider" or "insider"), where one
+# is set: a publication job reports its progress and stops past its time limit there
+# (surveys/publication_progress.py). A context variable, so other threads are untouched.
+audit_step_observer: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "audit_step_observer", default=None)
+
+
+def _step(step: str) -> None:
+    observer = audit_step_observer.get()
+    if observer is not None:
+        observer(step)
+
+
 def decide_suppression(
     truth: RoundTruth, k: int, *, people: Sequence[Person] | None = None,
     attackers: Sequence[str] = ATTACKERS, shown_tolerance: Mapping | None = None,
@@ -174,6 +190,7 @@ def decide_suppression(
             truth, k, forced_groups, forced_rows, forced_cells)
         model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
                              cells_hidden=cells_hidden)  # fmt: skip
+        _step(OUTSIDER_STEP)
         report = audit_model(model, cache=cache)
         if not report.ok:
             if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
@@ -186,6 +203,7 @@ def decide_suppression(
                                    cells_hidden)  # fmt: skip
         if people is None:
             return decided
+        _step(INSIDER_STEP)
         insider = audit_insiders(truth, people, k, decided, attackers=attackers,
                                  shown_tolerance=shown_tolerance)  # fmt: skip
         decided = replace(decided, insider=insider)
@@ -677,6 +695,7 @@ def _headline_probe(
                tuple(sorted((d, tuple(sorted(g))) for d, g in suppression.groups_hidden.items())),
                tuple(sorted((r, tuple(sorted(g))) for r, g in suppression.cells_hidden.items())))
         if key not in seen:
+            _step(INSIDER_STEP)
             report = audit_insiders(truth, people, k, suppression, attackers=attackers,
                                     shown_tolerance=shown_tolerance)  # fmt: skip
             seen[key] = frozenset((e.row_id, e.cell) for e in report.exposures)
