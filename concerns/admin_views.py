@@ -3,6 +3,9 @@ names (audited)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -20,25 +23,45 @@ groups_bp = Blueprint("concern_groups_admin", __name__,
                       url_prefix="/admin/concern-professional-groups")
 
 
+def _save_label(form: Any, save: Callable[[], Any], errors: tuple[type[Exception], ...],
+                choices: Callable[[], Any] | None, said: Callable[[Any], str],
+                endpoint: str) -> Response | None:
+    """Save a chosen list's entry (categories, themes, professional groups) from `form`.
+
+    The redirect on success; None when the form is to be shown again (its error at the
+    label, nothing half-saved).
+    """
+    if not form.validate_on_submit():
+        return None
+    try:
+        saved = save()
+    except errors as exc:
+        db().rollback()
+        form.label.errors = [str(exc)]
+        return None
+    db().commit()
+    if choices is not None:
+        choices().clear()  # the cached choices of the reporter's form
+    flash(said(saved), "info")
+    return redirect(url_for(endpoint))
+
+
+def _status() -> int:
+    return 400 if request.method == "POST" else 200
+
+
 @bp.route("/", methods=["GET", "POST"])
 @role_required("admin")
 def categories() -> tuple[str, int] | Response:
     form = CategoryForm()
-    if form.validate_on_submit():
-        try:
-            category = services.add_category(db(), clock(), label=form.label.data or "",
-                                             actor=current_user.email)
-        except services.FieldError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            category_choices().clear()
-            flash(f"Added the category “{category.label}”.", "info")
-            return redirect(url_for(".categories"))
-    status = 400 if request.method == "POST" else 200
+    done = _save_label(form, lambda: services.add_category(
+        db(), clock(), label=form.label.data or "", actor=current_user.email),
+        (services.FieldError,), category_choices,
+        lambda category: f"Added the category “{category.label}”.", ".categories")
+    if done is not None:
+        return done
     rows = services.list_categories(db(), active_only=False)
-    return render_template("concerns/categories.html", form=form, categories=rows), status
+    return render_template("concerns/categories.html", form=form, categories=rows), _status()
 
 
 @bp.route("/<int:category_id>", methods=["GET", "POST"])
@@ -46,20 +69,14 @@ def categories() -> tuple[str, int] | Response:
 def edit(category_id: int) -> tuple[str, int] | Response:
     category = db().get(ConcernCategory, category_id) or abort(404)
     form = CategoryEditForm(obj=category)
-    if form.validate_on_submit():
-        try:
-            services.update_category(db(), clock(), category.id, label=form.label.data or "",
-                                     active=bool(form.active.data), actor=current_user.email)
-        except services.FieldError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            category_choices().clear()
-            flash("Saved.", "info")
-            return redirect(url_for(".categories"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("concerns/category_edit.html", form=form, category=category), status
+    done = _save_label(form, lambda: services.update_category(
+        db(), clock(), category.id, label=form.label.data or "",
+        active=bool(form.active.data), actor=current_user.email),
+        (services.FieldError,), category_choices, lambda _: "Saved.", ".categories")
+    if done is not None:
+        return done
+    return render_template("concerns/category_edit.html", form=form,
+                           category=category), _status()
 
 
 @handlers_bp.route("/", methods=["GET"])
@@ -114,20 +131,14 @@ def set_name(user_id: int) -> tuple[str, int] | Response:
 @role_required("admin")
 def theme_list() -> tuple[str, int] | Response:
     form = CategoryForm()
-    if form.validate_on_submit():
-        try:
-            theme = themes.add_theme(db(), clock(), label=form.label.data or "",
-                                     actor=current_user.email)
-        except themes.ThemeError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            flash(f"Added the theme “{theme.label}”.", "info")
-            return redirect(url_for(".theme_list"))
-    status = 400 if request.method == "POST" else 200
+    done = _save_label(form, lambda: themes.add_theme(
+        db(), clock(), label=form.label.data or "", actor=current_user.email),
+        (themes.ThemeError,), None, lambda theme: f"Added the theme “{theme.label}”.",
+        ".theme_list")
+    if done is not None:
+        return done
     rows = themes.list_themes(db(), active_only=False)
-    return render_template("concerns/themes.html", form=form, themes=rows), status
+    return render_template("concerns/themes.html", form=form, themes=rows), _status()
 
 
 @themes_bp.route("/<int:theme_id>", methods=["GET", "POST"])
@@ -135,41 +146,28 @@ def theme_list() -> tuple[str, int] | Response:
 def theme_edit(theme_id: int) -> tuple[str, int] | Response:
     theme = db().get(ConcernTheme, theme_id) or abort(404)
     form = ThemeEditForm(obj=theme)
-    if form.validate_on_submit():
-        try:
-            themes.update_theme(db(), clock(), theme.id, label=form.label.data or "",
-                                active=bool(form.active.data), actor=current_user.email)
-        except themes.ThemeError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            flash("Saved.", "info")
-            return redirect(url_for(".theme_list"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("concerns/theme_edit.html", form=form, theme=theme), status
+    done = _save_label(form, lambda: themes.update_theme(
+        db(), clock(), theme.id, label=form.label.data or "",
+        active=bool(form.active.data), actor=current_user.email),
+        (themes.ThemeError,), None, lambda _: "Saved.", ".theme_list")
+    if done is not None:
+        return done
+    return render_template("concerns/theme_edit.html", form=form, theme=theme), _status()
 
 
 @groups_bp.route("/", methods=["GET", "POST"])
 @role_required("admin")
 def group_list() -> tuple[str, int] | Response:
     form = CategoryForm()
-    if form.validate_on_submit():
-        try:
-            group = professional_groups.add_group(db(), clock(), label=form.label.data or "",
-                                                  actor=current_user.email)
-        except services.FieldError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            group_choices().clear()
-            flash(f"Added the professional group “{group.label}”.", "info")
-            return redirect(url_for(".group_list"))
-    status = 400 if request.method == "POST" else 200
+    done = _save_label(form, lambda: professional_groups.add_group(
+        db(), clock(), label=form.label.data or "", actor=current_user.email),
+        (services.FieldError,), group_choices,
+        lambda group: f"Added the professional group “{group.label}”.", ".group_list")
+    if done is not None:
+        return done
     rows = professional_groups.list_groups(db(), active_only=False)
     return render_template("concerns/professional_groups.html", form=form,
-                           groups=rows), status
+                           groups=rows), _status()
 
 
 @groups_bp.route("/<int:group_id>", methods=["GET", "POST"])
@@ -177,20 +175,11 @@ def group_list() -> tuple[str, int] | Response:
 def group_edit(group_id: int) -> tuple[str, int] | Response:
     group = db().get(ProfessionalGroup, group_id) or abort(404)
     form = CategoryEditForm(obj=group)
-    if form.validate_on_submit():
-        try:
-            professional_groups.update_group(db(), clock(), group.id,
-                                             label=form.label.data or "",
-                                             active=bool(form.active.data),
-                                             actor=current_user.email)
-        except services.ConcernError as exc:
-            db().rollback()
-            form.label.errors = [str(exc)]
-        else:
-            db().commit()
-            group_choices().clear()
-            flash("Saved.", "info")
-            return redirect(url_for(".group_list"))
-    status = 400 if request.method == "POST" else 200
+    done = _save_label(form, lambda: professional_groups.update_group(
+        db(), clock(), group.id, label=form.label.data or "",
+        active=bool(form.active.data), actor=current_user.email),
+        (services.ConcernError,), group_choices, lambda _: "Saved.", ".group_list")
+    if done is not None:
+        return done
     return render_template("concerns/professional_group_edit.html", form=form,
-                           group=group), status
+                           group=group), _status()
