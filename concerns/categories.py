@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -54,15 +56,23 @@ def update_category(
 
 
 def _category_label(session: Session, label: str, exclude_id: int | None = None) -> str:
+    return chosen_label(session, ConcernCategory, label, max_chars=MAX_CATEGORY_LABEL,
+                        noun="a category", exclude_id=exclude_id)
+
+
+def chosen_label(session: Session, model: Any, label: str, *, max_chars: int, noun: str,
+                 exclude_id: int | None = None) -> str:
+    """A new name for an entry of a chosen list (`model` has `id` and `label`): one line,
+    not too long, unique ignoring case; else FieldError at the label."""
     cleaned = clean_text(label, field_name="label", label="Name", required=True,
-                         max_chars=MAX_CATEGORY_LABEL)
+                         max_chars=max_chars)
     if "\n" in cleaned or "\t" in cleaned:
         raise FieldError("label", "Name: use a single line.")
     # Compared in Python: SQLite's lower() folds ASCII only, so "Énergie" typed twice
-    # slipped past it into the unique index. The list is short (an admin's categories).
+    # slipped past it into the unique index. The lists are short (an admin's).
     folded = cleaned.casefold()
-    clash = next((id_ for id_, other in session.execute(
-        select(ConcernCategory.id, ConcernCategory.label)) if other.casefold() == folded), None)
+    clash = next((id_ for id_, other in session.execute(select(model.id, model.label))
+                  if other.casefold() == folded), None)
     if clash is not None and clash != exclude_id:
-        raise FieldError("label", "Name: a category with that name already exists.")
+        raise FieldError("label", f"Name: {noun} with that name already exists.")
     return cleaned

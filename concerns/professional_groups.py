@@ -15,8 +15,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from concerns.categories import chosen_label
 from concerns.errors import ConcernNotFoundError, FieldError
-from concerns.messages import clean_text
 from concerns.models import ProfessionalGroup
 from speakup import audit
 from speakup.clock import Clock
@@ -95,18 +95,9 @@ def update_group(session: Session, clock: Clock, group_id: int, *, label: str, a
 
 
 def _group_label(session: Session, label: str, exclude_id: int | None = None) -> str:
-    cleaned = clean_text(label, field_name="label", label="Name", required=True,
-                         max_chars=MAX_GROUP_LABEL)
-    if "\n" in cleaned or "\t" in cleaned:
-        raise FieldError("label", "Name: use a single line.")
+    cleaned = chosen_label(session, ProfessionalGroup, label, max_chars=MAX_GROUP_LABEL,
+                           noun="a professional group", exclude_id=exclude_id)
     if cleaned.casefold() == NOT_ANSWERED.casefold():
         raise FieldError("label", f"Name: “{NOT_ANSWERED}” is how the return counts people "
                                   "who skip the question; choose another name.")
-    # Compared in Python: SQLite's lower() folds ASCII only.
-    folded = cleaned.casefold()
-    clash = next((id_ for id_, other in session.execute(
-        select(ProfessionalGroup.id, ProfessionalGroup.label)) if other.casefold() == folded),
-        None)
-    if clash is not None and clash != exclude_id:
-        raise FieldError("label", "Name: a professional group with that name already exists.")
     return cleaned
