@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from concerns import crypto, keys, publication, services
+from concerns import crypto, keys, publication, readers, services
 from concerns.models import HandlerKey
 from concerns.stats import last_quarters, quarter_label, snapshot_date
 from speakup.models import Role, User
@@ -94,8 +94,14 @@ def keys_recover(key_file: Path, email: str) -> None:
         except (keys.KeyManagementError, services.ConcernError) as exc:
             raise click.ClickException(str(exc)) from exc
         session.commit()
+        waiting = readers.count_waiting_for_a_reader(session)
     click.echo(f"Granted {email} access to {sum(counts.values())} messages "
                f"in {len(counts)} concerns.")
+    if waiting:
+        # Never how many kept this handler out: that would tell who was kept out of what.
+        click.echo(f"{waiting} concern(s) still wait for a reader. A concern whose reporter "
+                   f"kept {email} out is never given to them: run this again for another "
+                   "case handler.")
 
 
 @keys_group.command("status")
@@ -118,6 +124,8 @@ def keys_status() -> None:
             state = "disabled" if user.disabled else ("key pair" if has_key else
                                                       "no key pair yet (has not signed in)")
             click.echo(f"  {user.email}: {state}")
+        waiting = readers.count_waiting_for_a_reader(session)
+        click.echo(f"Concerns waiting for a reader (no active handler can read them): {waiting}")
 
 
 @click.group("concerns")

@@ -107,3 +107,41 @@ def test_demo_seeder_makes_statistics_worth_showing(app, session, make_handler):
     assert first >= svc.extras["concerns"].today(svc.clock) - dt.timedelta(days=5 * 92)
     seed_demo_concerns(session, svc, said.append)  # safe to run twice
     assert session.scalar(select(func.count()).select_from(Concern)) == count
+
+
+def test_recover_for_a_handler_the_reporter_kept_out_says_to_choose_another(
+        app, runner, session, clock, concern_config, make_handler, tmp_path):
+    """`keys recover` never gives a concern to a handler its reporter kept out; it says
+    that concerns still wait and what to do, and `keys status` shows the count."""
+    from concerns import conflicts
+
+    out = tmp_path / "recovery.pem"
+    assert runner.invoke(args=["keys", "init", "--out", str(out)]).exit_code == 0
+    only, kept_out, other = make_handler(), make_handler(), make_handler()
+    for number, handler in enumerate((only, kept_out, other)):
+        conflicts.set_display_name(session, clock, handler.user.id, f"Handler {number}",
+                                   actor="admin@example.org")
+    session.commit()
+    services.submit_concern(
+        session, clock, concern_config.with_changes(exclusions_offered=True), category_id=1,
+        what_happened="about a colleague", excluded=[str(kept_out.user.id)])
+    only.user.disabled = True  # the one other reader has left
+    other.user.disabled = True
+    session.commit()
+    status = runner.invoke(args=["keys", "status"])
+    assert "Concerns waiting for a reader (no active handler can read them): 1" in status.output
+
+    refused = runner.invoke(args=["keys", "recover", "--key", str(out), "--handler",
+                                  kept_out.user.email])
+    assert refused.exit_code == 0, refused.output
+    assert "0 messages in 0 concerns" in refused.output
+    assert "1 concern(s) still wait for a reader" in refused.output
+    assert "run this again for another case handler" in refused.output
+
+    newcomer = make_handler()  # signed in after the concern came: no wrap of their own
+    granted = runner.invoke(args=["keys", "recover", "--key", str(out), "--handler",
+                                  newcomer.user.email])
+    assert "1 messages in 1 concerns" in granted.output
+    assert "still wait" not in granted.output
+    status = runner.invoke(args=["keys", "status"])
+    assert "Concerns waiting for a reader (no active handler can read them): 0" in status.output

@@ -132,6 +132,8 @@ def test_a_concern_whose_only_reader_is_disabled_is_flagged_everywhere_until_rec
         admin_html = _admin_page(client)
         assert 'id="waiting-count"><strong>1</strong>' in admin_html
         assert f"--handler {newcomer.email}" in admin_html
+        # What to do when the handler chosen was kept out by the reporter (never who was).
+        assert "is never given to them" in admin_html and "another handler" in admin_html
         assert only.user.email in admin_html  # re-enabling them is the other way out
         assert REPORT not in admin_html and concern_id not in admin_html
         response = client.get("/healthz")
