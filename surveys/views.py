@@ -206,9 +206,10 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
             flash(publication_jobs.BUSY_MESSAGE, "error")
         return redirect(url_for(".publication", round_id=round_id))
     form = ConfirmRoundForm()
-    # Publishing does not decide here: the decision is the slow part (minutes for a large
-    # round, past gunicorn's timeout), and the background job makes it.
-    decide = action != "publish"
+    # Neither closing nor publishing decides here: the decision is the slow part (minutes
+    # for a large round, past gunicorn's timeout), and the background job makes it (after a
+    # close, the scheduler publishes the round within a minute).
+    decide = action not in ("publish", "close")
     preview = confirm.preview_round_action(db(), round_, action, settings(), clock(),
                                            decide=decide)
     if request.method == "GET" or preview.blocked:

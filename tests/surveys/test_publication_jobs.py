@@ -294,6 +294,33 @@ def test_the_publish_page_leaves_the_decision_to_the_background(
     assert "13 responses" in text  # what the page still says
 
 
+def test_the_close_page_leaves_the_decision_to_the_background(
+        client, session, clock, settings, login_as, monkeypatch):
+    survey = make_survey(session, clock, settings, ["a@example.org"])
+    round_ = open_round_now(session, clock, survey, settings)
+    key = token_key(settings)
+    for token, groups in zip(tokens_for(session, settings, round_, len(GROUPS)), GROUPS,
+                             strict=True):
+        submit_response(session, key, token, Submission(
+            answers={"psafe_1": 4, "speak_1": 3}, groups=groups))
+    session.commit()
+    login_as("admin")
+
+    def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the close page ran the disclosure decision")
+
+    monkeypatch.setattr(publish, "decide_suppression", must_not_run)
+    page = client.get(f"/admin/surveys/rounds/{round_.id}/close")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Worked out during publication, in the background" in text
+    closed = post_form(client, f"/admin/surveys/rounds/{round_.id}/close",
+                       {"confirmed": "yes", "understood": "y"})
+    assert closed.status_code == 302
+    session.expire_all()
+    assert session.get(Round, round_.id).status == "closed"
+
+
 def test_the_scheduler_looks_for_publications_every_minute():
     [job] = [j for j in jobs.JOBS if j.id == "surveys.publication-jobs"]
     assert job.every_minutes == 1 and job.run is publication_jobs.run_publications
