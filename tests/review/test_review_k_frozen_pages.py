@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from conftest import add_concern_reader
+
 from concerns.config import ConcernConfig
 from concerns.crypto import Argon2Params
 from concerns.demo import seed_demo_concerns
@@ -23,6 +25,7 @@ def test_no_review_page_or_export_changes_when_k_is_lowered_or_raised(
     svc = services(app)
     svc.extras["concerns"] = ConcernConfig.from_settings(settings).with_changes(
         argon2=Argon2Params(memory_kib=8, iterations=1, lanes=1))
+    add_concern_reader(session, svc.clock, svc.extras["concerns"])  # as `speakup demo`
     seed_demo_concerns(session, svc, lambda _line: None)
     session.commit()
     sign_in("reviewer")

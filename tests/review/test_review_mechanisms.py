@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import add_concern_reader
 from review_support import assert_breakdown_safe, csv_tables, json_tables, number
 from sqlalchemy import update
 
@@ -109,7 +110,9 @@ def test_audit_summary_says_when_the_chain_is_broken(session, clock):
 @pytest.fixture
 def demo_concerns(app, session):  # type: ignore[no-untyped-def]
     """About thirty concerns over the last four quarters, through the concerns services."""
-    seed_demo_concerns(session, services(app), lambda _line: None)
+    svc = services(app)
+    add_concern_reader(session, svc.clock, svc.extras["concerns"])  # as `speakup demo`
+    seed_demo_concerns(session, svc, lambda _line: None)
     session.commit()
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import add_concern_reader
 from review_support import csv_tables, page_tables
 
 from concerns.demo import seed_demo_concerns
@@ -120,7 +121,9 @@ def test_finding_5_dates_are_when_the_round_really_opened_and_closed(
 
 @pytest.fixture
 def demo_concerns(app, session):  # type: ignore[no-untyped-def]
-    seed_demo_concerns(session, services(app), lambda _line: None)
+    svc = services(app)
+    add_concern_reader(session, svc.clock, svc.extras["concerns"])  # as `speakup demo`
+    seed_demo_concerns(session, svc, lambda _line: None)
     session.commit()
 
 
