@@ -42,7 +42,9 @@ points that meet as many of the remaining requirements as possible at once
 truth so that each point changes few cells and serves many respondents); only what
 is left is solved one program per requirement. A respondent's knowledge only tightens
 bounds in their own cell, so every point found for anyone is checked, vectorised,
-against every respondent's requirements before any program is solved for them.
+against every respondent's requirements before any program is solved for them, each
+respondent on their own (the HR insider's points serve them this way) before one
+program looks for a point suiting one respondent per cell at once.
 Rows that share no constraint are separate programs: every row on its own, unless
 ``link_scales`` joins an instrument's rows. A program that ends without proof (time limit) counts
 against the publication, as in :mod:`speakup.disclosure_audit`.
