@@ -17,6 +17,12 @@ commoner than disagreement, about a quarter saying yes to the harassment items) 
 Target (issue 17): at most 30 s for the whole decision on this machine. Measured on
 2026-12-07 (2 shared cores, load about 3): 128–215 s for audit_insiders, 138–145 s for
 the whole decision (228 integer programs, about 0.6 s each): NOT met.
+
+Later on 2026-12-07 (same machine, load 3–4), seed 0, audit_insiders alone
+(``--audit-only``): 328 s wall / 232 s CPU and 737 programs before each respondent
+was checked on their own against the HR insider's points; after, 54–128 s wall /
+53–55 s CPU and 179 programs (exposures unchanged: none here; the same 2 HR
+exposures with --respondents 300, 329 -> 170 programs). Still NOT met.
 """
 
 from __future__ import annotations
