@@ -23,6 +23,11 @@ Later on 2026-12-07 (same machine, load 3–4), seed 0, audit_insiders alone
 was checked on their own against the HR insider's points; after, 54–128 s wall /
 53–55 s CPU and 179 programs (exposures unchanged: none here; the same 2 HR
 exposures with --respondents 300, 329 -> 170 programs). Still NOT met.
+With a small pull towards the truth in the covering programs (``_PULL`` 0.01): seeds 0
+and 1, 20–21 s CPU for audit_insiders (41–46 s wall while a test run shared the two
+cores), 176–191 programs, whole decision 41–46 s wall, 1 round, the same groups hidden;
+--respondents 300: 8 s CPU, the same 2 HR exposures. Met on CPU time; wall time on an
+idle machine not measured.
 """
 
 from __future__ import annotations
