@@ -208,3 +208,21 @@ def test_no_swap_crosses_a_shown_group():
     report = audit_insiders(truth_of(people, TEAMS), people, K, hiding(TEAMS, {"team": {"c", "d"}}))
     assert report.ok, report.exposures
     assert report.programs_solved == 0
+
+
+def test_respondents_reuse_the_hr_insiders_points_before_any_program_of_their_own():
+    # Teams and ethnicity all shown: no cell has a swap partner, so every point comes
+    # from a program. The HR insider's points already keep each respondent's own answer
+    # in their cell; each respondent is checked against them one at a time (not only
+    # against every respondent's knowledge at once), so the respondents add no program.
+    dims = {"team": ["a", "b", "c", "d"], "ethnicity": ["gm", "w"]}
+    spec = {"a": ((YES, NO, YES), (NO, YES, None)), "b": ((NO, NO, YES), (YES, YES, NO)),
+            "c": ((YES, NO), (NO, None, YES, YES)), "d": ((NO, YES, None), (YES, NO, NO))}
+    people = [person for name, (gm, w) in spec.items()
+              for person in (*team(name, *gm, ethnicity="gm"), *team(name, *w, ethnicity="w"))]
+    truth, shown = truth_of(people, dims), hiding(dims, {})
+    hr = audit_insiders(truth, people, K, shown, attackers=("hr",))
+    both = audit_insiders(truth, people, K, shown)
+    assert hr.ok and both.ok, both.exposures
+    assert hr.programs_solved > 0
+    assert both.programs_solved == hr.programs_solved
