@@ -54,6 +54,16 @@ class PageChecks:
                           for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
+def sign_in_handler(staff, url: str, totp_secret: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign the site's handler in on the `staff` page, as a person would."""
+    staff.goto(url + "/login")
+    staff.get_by_label("E-mail address").fill("handler@example.org")
+    staff.get_by_label("Password").fill(PASSWORD)
+    staff.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(totp_secret).now())
+    staff.get_by_role("button", name="Sign in").click()
+    staff.wait_for_load_state()
+
+
 @pytest.fixture
 def site(live_server, fresh_database_url, tmp_path):
     settings = Settings(instance_path=tmp_path / "instance", database_url=fresh_database_url,
@@ -84,13 +94,7 @@ def test_reporter_without_javascript_and_handler_converse(site):
         checks = PageChecks(browser, server.url)
 
         # The handler signs in first, so the concern is encrypted to their new key.
-        staff.goto(server.url + "/login")
-        staff.get_by_label("E-mail address").fill("handler@example.org")
-        staff.get_by_label("Password").fill(PASSWORD)
-        staff.get_by_label("Code from your authenticator app").fill(
-            pyotp.TOTP(totp_secret).now())
-        staff.get_by_role("button", name="Sign in").click()
-        staff.wait_for_load_state()
+        sign_in_handler(staff, server.url, totp_secret)
         assert staff.get_by_role("link", name="Inbox", exact=True).is_visible()
 
         reporter.goto(server.url + "/")

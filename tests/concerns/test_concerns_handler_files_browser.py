@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 
-import pyotp
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from PIL import Image
 from playwright.sync_api import sync_playwright
 from test_concerns_attachments import _jpeg_with_gps
-from test_concerns_browser import CHROMIUM_ARGS, PASSWORD, PageChecks, site  # noqa: F401
+from test_concerns_browser import (  # noqa: F401
+    CHROMIUM_ARGS,
+    PageChecks,
+    sign_in_handler,
+    site,
+)
 
 REPORT = "A colleague keeps mimicking my accent at handover."
 REPLY = "We have spoken to them. Here is the photo of the notice we put up."
@@ -29,13 +33,7 @@ def test_handler_attaches_a_photo_the_reporter_downloads_clean(site, tmp_path): 
                                        accept_downloads=True).new_page()
         checks = PageChecks(browser, server.url)
 
-        staff.goto(server.url + "/login")
-        staff.get_by_label("E-mail address").fill("handler@example.org")
-        staff.get_by_label("Password").fill(PASSWORD)
-        staff.get_by_label("Code from your authenticator app").fill(
-            pyotp.TOTP(totp_secret).now())
-        staff.get_by_role("button", name="Sign in").click()
-        staff.wait_for_load_state()
+        sign_in_handler(staff, server.url, totp_secret)
 
         reporter.goto(server.url + "/concerns/new")
         reporter.get_by_label("Racism or discrimination").check()

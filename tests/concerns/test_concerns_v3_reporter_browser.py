@@ -7,11 +7,15 @@ answers" the confirmation is where the reporter's eyes are.
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from playwright.sync_api import expect, sync_playwright
-from test_concerns_browser import CHROMIUM_ARGS, PASSWORD, PageChecks, site  # noqa: F401
+from test_concerns_browser import (  # noqa: F401
+    CHROMIUM_ARGS,
+    PageChecks,
+    sign_in_handler,
+    site,
+)
 
 REPORT = "At the handover the team leader said people like me should not be nurses here."
 FILES = [{"name": f"zq-evidence-{n}.txt", "mimeType": "text/plain",
@@ -75,13 +79,7 @@ def test_the_verdict_confirmation_is_in_view(site):  # noqa: F811
                                        viewport={"width": 1280, "height": 720}).new_page()
         checks = PageChecks(browser, server.url)
 
-        staff.goto(server.url + "/login")
-        staff.get_by_label("E-mail address").fill("handler@example.org")
-        staff.get_by_label("Password").fill(PASSWORD)
-        staff.get_by_label("Code from your authenticator app").fill(
-            pyotp.TOTP(totp_secret).now())
-        staff.get_by_role("button", name="Sign in").click()
-        staff.wait_for_load_state()
+        sign_in_handler(staff, server.url, totp_secret)
 
         reporter.goto(server.url + "/concerns/new")
         reporter.get_by_label("Racism or discrimination").check()

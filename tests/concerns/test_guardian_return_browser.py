@@ -3,11 +3,15 @@ handler opens the quarterly return, and printing it leaves out the menus and but
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from playwright.sync_api import sync_playwright
-from test_concerns_browser import CHROMIUM_ARGS, PASSWORD, PageChecks, site  # noqa: F401
+from test_concerns_browser import (  # noqa: F401
+    CHROMIUM_ARGS,
+    PageChecks,
+    sign_in_handler,
+    site,
+)
 
 REPORT = "My manager gives the worst shifts to the two Black nurses on the ward."
 
@@ -21,13 +25,7 @@ def test_group_question_and_printable_return_without_javascript(site):  # noqa: 
         reporter = browser.new_context(java_script_enabled=False).new_page()
         checks = PageChecks(browser, server.url)
 
-        staff.goto(server.url + "/login")
-        staff.get_by_label("E-mail address").fill("handler@example.org")
-        staff.get_by_label("Password").fill(PASSWORD)
-        staff.get_by_label("Code from your authenticator app").fill(
-            pyotp.TOTP(totp_secret).now())
-        staff.get_by_role("button", name="Sign in").click()
-        staff.wait_for_load_state()
+        sign_in_handler(staff, server.url, totp_secret)
 
         reporter.goto(server.url + "/concerns/new")
         reporter.get_by_label("Racism or discrimination").check()
