@@ -33,6 +33,22 @@ WAIT_TEXT = "Checking what can be shown safely — this can take a few minutes."
 
 @pytest.fixture
 def closed_round(session, clock, settings) -> Round:
+    round_ = _answered_round(session, clock, settings)
+    rounds.close_round(session, round_, clock)
+    session.commit()
+    return round_
+
+
+def forbid_the_decision(monkeypatch, where: str) -> None:  # type: ignore[no-untyped-def]
+    """Fail the test if `where` runs the (slow) disclosure decision."""
+    def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"{where} ran the disclosure decision")
+
+    monkeypatch.setattr(publish, "decide_suppression", must_not_run)
+
+
+def _answered_round(session, clock, settings) -> Round:  # type: ignore[no-untyped-def]
+    """An open round with one response per group of GROUPS."""
     survey = make_survey(session, clock, settings, ["a@example.org"])
     round_ = open_round_now(session, clock, survey, settings)
     key = token_key(settings)
@@ -40,8 +56,6 @@ def closed_round(session, clock, settings) -> Round:
                              strict=True):
         submit_response(session, key, token, Submission(
             answers={"psafe_1": 4, "speak_1": 3}, groups=groups))
-    rounds.close_round(session, round_, clock)
-    session.commit()
     return round_
 
 
@@ -283,10 +297,7 @@ def test_the_publish_page_leaves_the_decision_to_the_background(
         client, session, closed_round, login_as, monkeypatch):
     login_as("admin")
 
-    def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("the publish page ran the disclosure decision")
-
-    monkeypatch.setattr(publish, "decide_suppression", must_not_run)
+    forbid_the_decision(monkeypatch, "the publish page")
     page = client.get(f"/admin/surveys/rounds/{closed_round.id}/publish")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -296,20 +307,11 @@ def test_the_publish_page_leaves_the_decision_to_the_background(
 
 def test_the_close_page_leaves_the_decision_to_the_background(
         client, session, clock, settings, login_as, monkeypatch):
-    survey = make_survey(session, clock, settings, ["a@example.org"])
-    round_ = open_round_now(session, clock, survey, settings)
-    key = token_key(settings)
-    for token, groups in zip(tokens_for(session, settings, round_, len(GROUPS)), GROUPS,
-                             strict=True):
-        submit_response(session, key, token, Submission(
-            answers={"psafe_1": 4, "speak_1": 3}, groups=groups))
+    round_ = _answered_round(session, clock, settings)
     session.commit()
     login_as("admin")
 
-    def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("the close page ran the disclosure decision")
-
-    monkeypatch.setattr(publish, "decide_suppression", must_not_run)
+    forbid_the_decision(monkeypatch, "the close page")
     page = client.get(f"/admin/surveys/rounds/{round_.id}/close")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
