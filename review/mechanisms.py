@@ -245,29 +245,32 @@ GROUP_COLUMNS = (
 
 
 def _group_table(quarters: Sequence[QuarterStats], groups: Sequence[str], note: str) -> Table:
-    rows = []
-    for q in quarters:
-        for group in groups if q.professional_groups is not None else []:
-            n = q.professional_groups.get(group)
-            rows.append(TableRow({"quarter": q.quarter, "group": group, "concerns": n},
-                                 hidden=not n))
     return Table("concerns_by_group", "Concerns received by professional group",
-                 GROUP_COLUMNS, tuple(rows), note,
+                 GROUP_COLUMNS, _per_quarter_rows(quarters, "professional_groups", "group",
+                                                  groups), note,
                  description="The reporter's optional answer; quarters whose group cells "
                              "would all be hidden publish no table.")
 
 
 def _theme_table(quarters: Sequence[QuarterStats], themes: Sequence[str], note: str) -> Table:
-    rows = []
-    for q in quarters:
-        for theme in themes if q.themes is not None else []:
-            n = q.themes.get(theme)
-            rows.append(TableRow({"quarter": q.quarter, "theme": theme, "concerns": n},
-                                 hidden=not n))
     return Table("concern_themes", "Concerns by theme of the Freedom to Speak Up return",
-                 THEME_COLUMNS, tuple(rows), note,
+                 THEME_COLUMNS, _per_quarter_rows(quarters, "themes", "theme", themes), note,
                  description="One concern can carry several themes, so the themes do not add "
                              "up to the concerns received.")
+
+
+def _per_quarter_rows(quarters: Sequence[QuarterStats], counts_of: str, column: str,
+                      names: Sequence[str]) -> tuple[TableRow, ...]:
+    """A row per quarter and name from each quarter's published counts (`counts_of`, a
+    name -> count or None mapping; a quarter without it has no rows); None or 0 is hidden."""
+    rows = []
+    for q in quarters:
+        counts = getattr(q, counts_of)
+        for name in names if counts is not None else []:
+            n = counts.get(name)
+            rows.append(TableRow({"quarter": q.quarter, column: name, "concerns": n},
+                                 hidden=not n))
+    return tuple(rows)
 
 
 @dataclass(frozen=True)
