@@ -1,0 +1,120 @@
+"""A printed slip as staff use it: print the PDF, scan its QR code off the page, answer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pyotp
+import pytest
+import zxingcpp
+from conftest import PASSWORD, TEST_SECRET, free_port
+from PIL import Image
+from playwright.sync_api import Browser, sync_playwright
+from sqlalchemy import func, select
+from surveys_testlib import make_survey, open_round_now, opened
+
+from speakup import accounts
+from speakup.clock import SystemClock
+from speakup.db import make_engine, make_session_factory
+from speakup.settings import Settings
+from surveys.models import Response, Round, TokenHash
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+CODE = re.compile(r"\b[2-9A-HJKMNP-Z]{4}(?:-[2-9A-HJKMNP-Z]{4}){3}\b")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def answer_one_question(page) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("group", name="It is safe to take a risk on this team.").get_by_label(
+        "Agree", exact=True).check()
+    page.get_by_role("button", name="Send my answers").click()
+    page.get_by_role("button", name="Send anyway").click()
+    assert "answers have been saved" in page.get_by_role("heading", level=1).inner_text()
+
+
+@pytest.mark.browser
+def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, live_server,
+                                                   tmp_path: Path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(secret_key=TEST_SECRET, database_url=fresh_database_url,
+                        instance_path=tmp_path / "instance")
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        admin = accounts.create_user(session, SystemClock(), email="admin@example.org",
+                                     role="admin", password=PASSWORD, actor="test")
+        survey = make_survey(session, SystemClock(), settings, ["a@example.org"])
+        round_ = open_round_now(session, SystemClock(), survey, settings)
+        session.commit()
+        secret, survey_id, round_id = admin.totp_secret or "", survey.id, round_.id
+    server = live_server(workers=1, threads=2, port=port, SPEAKUP_BASE_URL=base)
+
+    # The admin prints three slips for one ward, from the round's page.
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    page.fill("#email", "admin@example.org")
+    page.fill("#password", PASSWORD)
+    page.fill("#totp", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{server.url}/admin/surveys/{survey_id}")
+    page.get_by_role("link", name="Print slips…").click()
+    page.get_by_label("How many slips, for which team or site").fill("Ward 5: 3")
+    page.get_by_role("button", name="Check the numbers").click()
+    assert "The PDF is made once, for this download only." in page.locator("main").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Make and download the PDF (3 slips)").click()
+    pdf = tmp_path / "downloaded" / "slips.pdf"
+    download.value.save_as(pdf)
+    context.close()
+
+    # The first page as a printer would render it; its QR codes read by a scanner.
+    subprocess.run(["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png", str(pdf),
+                    str(tmp_path / "page")], check=True)
+    [rendered] = tmp_path.glob("page*.png")
+    urls = [r.text for r in zxingcpp.read_barcodes(Image.open(rendered))]
+    assert len(urls) == 3
+    assert all(url.startswith(f"{base}/s/") for url in urls)
+    printed = CODE.findall(subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
+                                          check=True, capture_output=True, text=True).stdout)
+    # The code printed to type is the one in the QR code next to it.
+    assert sorted(printed) == sorted(url.removeprefix(f"{base}/s/") for url in urls)
+
+    # Two staff scan theirs on a phone (no JavaScript); a third types the code, loosely.
+    phone = browser.new_context(java_script_enabled=False, viewport={"width": 390,
+                                                                      "height": 844})
+    page = phone.new_page()
+    for url in urls[:2]:
+        page.goto(url)
+        assert page.get_by_role("heading", level=1).inner_text() == "Pulse check"
+        answer_one_question(page)
+    third = urls[2].removeprefix(f"{base}/s/")
+    page.goto(f"{base}/code")
+    page.get_by_label("Code from your slip").fill(third.lower().replace("-", " "))
+    page.get_by_role("button", name="Go to the survey").click()
+    answer_one_question(page)
+    page.goto(urls[0])
+    assert "already been used" in page.get_by_role("heading", level=1).inner_text()
+    phone.close()
+
+    with make_session_factory(engine)() as session:
+        round_ = session.get(Round, round_id)
+        assert (round_.invited_count, round_.slips_printed) == (4, 3)  # 1 e-mail + 3 slips
+        assert session.scalar(select(func.count()).select_from(Response)) == 3
+        assert session.scalar(select(func.count()).select_from(TokenHash).where(
+            TokenHash.used.is_(True))) == 3
+        assert [r.answers for r in opened(session, settings, round_)] == [{"psafe_4": 6}] * 3
+    engine.dispose()
+    assert not list((tmp_path / "instance").rglob("*.pdf"))
