@@ -12,12 +12,14 @@ import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from jinja2 import Environment
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from speakup.headers import attachment_disposition
+from speakup.settings import Settings
 from speakup.site_settings import results_page_enabled
 from speakup.web import clock, db, public, role_required, settings
 from surveys import slips
@@ -91,7 +93,8 @@ def _is_open(round_: Round) -> bool:
 
 def _download(round_: Round, survey: Survey, piles: list[slips.PileRequest]) -> Response:
     slips.check_printable(round_)
-    text = slip_text(round_, survey)
+    text = slip_text(current_app.jinja_env, settings(), round_, survey,
+                     results_on=results_page_enabled(db()))
     db().commit()  # ends the reading transaction: no lock is held while the PDF is made
     made = slips.new_piles(piles)
     body = slips_pdf(text, made, settings().base_url)
@@ -106,15 +109,16 @@ def _download(round_: Round, survey: Survey, piles: list[slips.PileRequest]) -> 
     })
 
 
-def slip_text(round_: Round, survey: Survey) -> SlipText:
+def slip_text(env: Environment, settings_: Settings, round_: Round, survey: Survey, *,
+              results_on: bool) -> SlipText:
     """The slip's words, from templates/surveys/slip_words.txt."""
-    words: Any = current_app.jinja_env.get_template("surveys/slip_words.txt").make_module({
+    words: Any = env.get_template("surveys/slip_words.txt").make_module({
         "survey": survey,
         "closes": local_words(round_.closes_at, survey.timezone),
         "k": round_.min_group_size or survey.min_group_size,
         # The address as people type it: without "https://".
-        "site": settings().base_url.split("://", 1)[-1],
-        "results_url": results_url(settings(), results_page_enabled(db())),
+        "site": settings_.base_url.split("://", 1)[-1],
+        "results_url": results_url(settings_, results_on),
     })
     return SlipText(title=words.title, closes=words.closes, scan=words.scan,
                     code_page=words.code_page, type_code=words.type_code,

@@ -16,9 +16,9 @@ from surveys_testlib import every_row, make_survey, open_round_now, row_text
 
 from speakup.db import Base
 from speakup.models import AuditEntry, RateLimitWindow
-from surveys import rounds, slips
+from surveys import rounds, slip_pdf, slips
 from surveys.invitations import hash_token, token_key
-from surveys.models import Response, Round, TokenHash
+from surveys.models import Response, Round, Survey, TokenHash
 from surveys.responses import Submission, submit_response
 from surveys.slip_codes import (
     CODE_ALPHABET,
@@ -28,6 +28,7 @@ from surveys.slip_codes import (
     normalise_code,
 )
 from surveys.slip_pdf import SLIPS_PER_PAGE, Pile, SlipText, page_count, slips_pdf
+from surveys.slip_views import slip_text
 
 BASE = "http://127.0.0.1:5000"  # the settings fixture's base URL
 PROMISE = ("The PDF is made once, for this download only. It is not saved on the server, and "
@@ -276,6 +277,8 @@ def test_the_poster_is_the_reminder_and_says_so(client, open_round, login_as):
     login_as("admin")
     page = client.get(f"/admin/surveys/rounds/{open_round.id}/poster").get_data(as_text=True)
     assert "There is no individual reminder for printed slips" in page
+    assert "Have you had your say? Pulse check" in page
+    assert "Open until " in page
     assert f"{BASE}/code" in page
     assert "<svg" in page  # the QR code of the /code page, drawn in the page itself
     assert "If you have already answered, thank you" in page
@@ -333,8 +336,9 @@ def test_wrong_codes_are_rate_limited_for_everyone_without_identifying_anyone(
     # The minute's wrong codes are used up: no code is checked, not even a right one.
     for attempt in (client.get(f"/s/{code}"), post_form(client, "/code", {"code": code})):
         assert attempt.status_code == 429
-        assert "Too many wrong codes were typed in the last minute" in attempt.get_data(
-            as_text=True)
+        page = attempt.get_data(as_text=True)
+        assert "Too many wrong codes were typed in the last minute" in page
+        assert "Please try again in about 1 minute." in page
         assert 0 < int(attempt.headers["Retry-After"]) <= 60
     # E-mail links are not slowed down: their tokens are never guessed at this rate.
     assert client.get("/s/" + "A" * 32).status_code == 404
@@ -345,3 +349,27 @@ def test_wrong_codes_are_rate_limited_for_everyone_without_identifying_anyone(
     assert set(inspect(RateLimitWindow).columns.keys()) == {"bucket", "window", "count"}
     clock.advance(seconds=60)
     assert client.get(f"/s/{code}").status_code == 200
+
+
+def test_the_slip_says_where_results_go_as_the_invitation_e_mail_does(
+        app, session, settings, open_round):
+    survey = session.get(Survey, open_round.survey_id)
+    off, on = (slip_text(app.jinja_env, settings, open_round, survey, results_on=results_on)
+               for results_on in (False, True))
+    assert off.results == "Results go to the advisory group after the survey closes."
+    assert on.results == f"Results, and what was done about them: {BASE}/results/"
+    assert on.title == "Pulse check"
+    assert on.closes.startswith("Open until ") and on.closes.endswith("(Europe/London time)")
+    assert on.code_page == "127.0.0.1:5000/code"
+    assert "anonymous" in on.anonymity and "at least 3 people" in on.anonymity
+    assert on.pile_heading("Ward 5", 12, 1, 2).startswith("Ward 5: 12 slips, page 1 of 2.")
+
+
+def test_without_the_dejavu_fonts_the_pdf_falls_back_to_the_core_fonts(monkeypatch):
+    monkeypatch.setattr(slip_pdf, "FONT_DIRS", ())
+    pile = Pile("Ward ŵ", [new_code() for _ in range(3)])
+    body = slips_pdf(text(), [pile], BASE)
+    assert set(codes_in(body)) == set(pile.codes)
+    with pikepdf.open(io.BytesIO(body)) as pdf:
+        fonts = {str(f.BaseFont) for f in pdf.pages[0].Resources.Font.values()}
+    assert fonts and not any("DejaVu" in f for f in fonts)

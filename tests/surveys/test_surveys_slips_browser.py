@@ -87,8 +87,19 @@ def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, 
     urls = [r.text for r in zxingcpp.read_barcodes(Image.open(rendered))]
     assert len(urls) == 3
     assert all(url.startswith(f"{base}/s/") for url in urls)
-    printed = CODE.findall(subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
-                                          check=True, capture_output=True, text=True).stdout)
+    words = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
+                           check=True, capture_output=True, text=True).stdout
+    printed = CODE.findall(words)
+    # Each slip: the round's name, closing time, the page to type the code at, anonymity,
+    # where results go. The pile's name heads the page once and is on no slip.
+    flat = " ".join(words.split())
+    assert flat.count("Pulse check") == 3
+    assert flat.count("Open until ") == 3
+    assert flat.count(f"127.0.0.1:{port}/code") == 3
+    assert flat.count("Your answers are anonymous") == 3
+    assert flat.count("Results go to the advisory group") == 3
+    assert flat.count("Ward 5") == 1
+    assert flat.startswith("Ward 5: 3 slips, page 1 of 1.")
     # The code printed to type is the one in the QR code next to it.
     assert sorted(printed) == sorted(url.removeprefix(f"{base}/s/") for url in urls)
 
