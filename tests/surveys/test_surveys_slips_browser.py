@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import zxingcpp
-from conftest import PASSWORD, TEST_SECRET, free_port
+from conftest import PASSWORD, REPO, TEST_SECRET, free_port
 from PIL import Image
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from surveys.models import Response, Round, TokenHash
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 CODE = re.compile(r"\b[2-9A-HJKMNP-Z]{4}(?:-[2-9A-HJKMNP-Z]{4}){3}\b")
 
 
@@ -97,7 +99,7 @@ def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, 
     assert flat.count("Open until ") == 3
     assert flat.count(f"127.0.0.1:{port}/code") == 3
     assert flat.count("Your answers are anonymous") == 3
-    assert flat.count("Results go to the advisory group") == 3
+    assert flat.count(f"Results, and what was done about them: {base}/results/") == 3
     assert flat.count("Ward 5") == 1
     assert flat.startswith("Ward 5: 3 slips, page 1 of 1.")
     # The code printed to type is the one in the QR code next to it.
@@ -129,3 +131,58 @@ def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, 
         assert [r.answers for r in opened(session, settings, round_)] == [{"psafe_4": 6}] * 3
     engine.dispose()
     assert not list((tmp_path / "instance").rglob("*.pdf"))
+
+
+@pytest.mark.browser
+def test_slip_pages_fit_a_phone_and_have_no_serious_accessibility_violations(
+        browser, fresh_database_url, live_server, tmp_path: Path):
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make browser-deps`")
+    settings = Settings(secret_key=TEST_SECRET, database_url=fresh_database_url,
+                        instance_path=tmp_path / "instance")
+    engine = make_engine(fresh_database_url)
+    with make_session_factory(engine)() as session:
+        admin = accounts.create_user(session, SystemClock(), email="admin@example.org",
+                                     role="admin", password=PASSWORD, actor="test")
+        survey = make_survey(session, SystemClock(), settings, ["a@example.org"])
+        round_ = open_round_now(session, SystemClock(), survey, settings)
+        session.commit()
+        secret, round_id = admin.totp_secret or "", round_.id
+    engine.dispose()
+    server = live_server(workers=1, threads=2)
+    violations: list[dict] = []
+    # axe runs as a script; the pages themselves need none.
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+
+    def check(where: str) -> None:
+        assert page.locator("html").evaluate("e => e.scrollWidth") <= 390, where
+        violations.extend(_serious_violations(page))
+
+    page.goto(f"{server.url}/code")
+    check("/code")
+    page.get_by_label("Code from your slip").fill("not a code")
+    page.get_by_role("button", name="Go to the survey").click()
+    assert page.get_by_role("heading", name="There is a problem").is_visible()
+    check("/code with an error")
+    page.goto(server.url + "/login")
+    page.fill("#email", "admin@example.org")
+    page.fill("#password", PASSWORD)
+    page.fill("#totp", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{server.url}/admin/surveys/rounds/{round_id}/slips")
+    check("print page")
+    page.get_by_label("How many slips, for which team or site").fill("Ward 5: 12\nEstates: 11")
+    page.get_by_role("button", name="Check the numbers").click()
+    assert "23 slips on 4 A4 pages" in page.locator("main").inner_text()
+    check("confirmation")
+    page.goto(f"{server.url}/admin/surveys/rounds/{round_id}/poster")
+    check("poster")
+    context.close()
+    assert violations == [], [(v["id"], v["help"]) for v in violations]
+
+
+def _serious_violations(page) -> list[dict]:  # type: ignore[no-untyped-def]
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
+    return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]
