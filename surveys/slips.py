@@ -38,7 +38,9 @@ from surveys.responses import Invitation, LinkState, look_up
 from surveys.slip_codes import new_code
 from surveys.slip_pdf import Pile
 
-MAX_SLIPS = 5000  # in one PDF: about 625 pages
+# In one PDF (250 pages): about 15 s of CPU (bench/slips.py), well inside a web request's
+# time limit (gunicorn.conf.py: 60 s) even on a busy server. Print more as several PDFs.
+MAX_SLIPS = 2000
 MAX_PILES = 200
 MAX_PILE_NAME = 80
 # Wrong codes a minute, all visitors together. A code has 79 bits (slip_codes.py), so

@@ -120,12 +120,12 @@ def test_pile_lines_are_read_with_clear_errors():
     assert slips.parse_piles("Ward 5: 12\n\n  Estates & Facilities : 11 \n") == [
         slips.PileRequest("Ward 5", 12), slips.PileRequest("Estates & Facilities", 11)]
     with pytest.raises(slips.SlipError) as caught:
-        slips.parse_piles("Ward 5\nNight porters: 0\nward 6: 3\nWard 6: 3\nA: 5001")
+        slips.parse_piles("Ward 5\nNight porters: 0\nward 6: 3\nWard 6: 3\nA: 2001")
     problems = caught.value.problems
     assert problems[0].startswith("Line 1: “Ward 5” is not a number of slips")
     assert "Line 2: print at least 1 slip" in problems[1]
     assert "Line 4: “Ward 6” is listed twice." in problems
-    assert "That is 5,007 slips; print at most 5,000 at a time." in problems
+    assert "That is 2,007 slips; print at most 2,000 at a time." in problems
     with pytest.raises(slips.SlipError, match="Type how many slips to print"):
         slips.parse_piles(" \n")
 
@@ -373,3 +373,16 @@ def test_without_the_dejavu_fonts_the_pdf_falls_back_to_the_core_fonts(monkeypat
     with pikepdf.open(io.BytesIO(body)) as pdf:
         fonts = {str(f.BaseFont) for f in pdf.pages[0].Resources.Font.values()}
     assert fonts and not any("DejaVu" in f for f in fonts)
+
+
+def test_the_readme_slip_section_states_the_figures_the_code_uses():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = " ".join(readme.split("### Printed invitation slips", 1)[1].split(
+        "\n## ", 1)[0].split())
+    bits = int(CODE_SYMBOLS * math.log2(len(CODE_ALPHABET)))
+    for claim in (f"A4, {SLIPS_PER_PAGE} slips a page", f"{CODE_SYMBOLS} symbols in four groups",
+                  f"from {len(CODE_ALPHABET)} that cannot be mistaken", f"{bits} random bits",
+                  f"after {slips.WRONG_CODES_PER_MINUTE} wrong codes in a minute",
+                  f"at most {slips.MAX_SLIPS:,} slips",
+                  f"a fixed one ({slip_pdf.FIXED_DATE:%-d %B %Y})"):
+        assert claim in section, claim
