@@ -19,8 +19,10 @@ from surveys_testlib import make_survey, open_round_now, opened
 from speakup import accounts
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory
+from speakup.models import RateLimitWindow
 from speakup.settings import Settings
 from surveys.models import Response, Round, TokenHash
+from surveys.slips import WRONG_CODE_BUCKET
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -120,6 +122,9 @@ def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, 
     answer_one_question(page)
     page.goto(urls[0])
     assert "already been used" in page.get_by_role("heading", level=1).inner_text()
+    # A wrong code is counted by a GET, whose session otherwise only reads.
+    page.goto(f"{base}/s/2222-3333-4444-5555")
+    assert "do not recognise" in page.get_by_role("heading", level=1).inner_text()
     phone.close()
 
     with make_session_factory(engine)() as session:
@@ -129,6 +134,8 @@ def test_scan_a_printed_slip_and_answer_on_a_phone(browser, fresh_database_url, 
         assert session.scalar(select(func.count()).select_from(TokenHash).where(
             TokenHash.used.is_(True))) == 3
         assert [r.answers for r in opened(session, settings, round_)] == [{"psafe_4": 6}] * 3
+        assert session.scalar(select(RateLimitWindow.count).where(
+            RateLimitWindow.bucket == WRONG_CODE_BUCKET)) == 1
     engine.dispose()
     assert not list((tmp_path / "instance").rglob("*.pdf"))
 
