@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from speakup import publication_log
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.insider_audit import Person
@@ -388,6 +389,17 @@ def _store(session: Session, published: PublishedRound) -> None:
         )
     )
     session.flush()
+    publication_log.record(session, kind=publication_log.SURVEY_ROUND,
+                           ref=str(published.round_id), payload=signed_round(published),
+                           published_on=dt.date.fromisoformat(published.published_on))
+
+
+def signed_round(published: PublishedRound) -> dict[str, Any]:
+    """What a round's signed file holds: everything published but the free-text comments.
+
+    Comments are shown to the advisory group only; a signed file is public.
+    """
+    return {k: v for k, v in published.to_payload().items() if k != "comments"}
 
 
 # --- aggregation ---------------------------------------------------------------------
