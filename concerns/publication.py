@@ -144,6 +144,18 @@ def publish_quarter(
     return PublishedQuarter(label, as_of, tuple(hidden_more))
 
 
+def sign_unlogged_quarters(session: Session) -> int:
+    """Sign quarters published before signing existed, oldest first; return how many."""
+    count = 0
+    for row in session.scalars(select(ConcernStatsPublication)
+                               .order_by(ConcernStatsPublication.quarter)):
+        if not publication_log.is_logged(session, publication_log.CONCERN_QUARTER, row.quarter):
+            publication_log.record(session, kind=publication_log.CONCERN_QUARTER, ref=row.quarter,
+                                   payload=row.payload["published"], published_on=row.published_on)
+            count += 1
+    return count
+
+
 # --- compute (SQL) -------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from review import goals
+from review import goals, progress_report
 from review.models import AT_MOST, FAVOURABLE, GAP
 from speakup.clock import Clock, FrozenClock, as_utc
 from speakup.settings import Settings
@@ -263,6 +263,9 @@ def seed(session: Session, services: Services, say: Callable[[str], None]) -> No
     say(f"Demo survey: published {len(rounds)} rounds ({', '.join(r.label for r in rounds)}).")
     seed_goals(session, services.clock, survey.id)
     say("Demo goals: speaking-up favourable at least 75% by March 2027; gap at most 5 points.")
+    entry = progress_report.publish_report(session, services.settings.min_group_size, today)
+    if entry is not None:
+        say(f"Demo progress report: signed as entry {entry.seq} of the publication log.")
 
 
 def seed_goals(session: Session, clock: Clock, survey_id: int) -> None:

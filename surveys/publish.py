@@ -394,6 +394,21 @@ def _store(session: Session, published: PublishedRound) -> None:
                            published_on=dt.date.fromisoformat(published.published_on))
 
 
+def sign_unlogged_rounds(session: Session) -> int:
+    """Sign rounds published before signing existed, oldest first; return how many."""
+    count = 0
+    for stored in session.scalars(select(PublishedResult).order_by(
+            PublishedResult.published_on, PublishedResult.round_id)):
+        if not publication_log.is_logged(session, publication_log.SURVEY_ROUND,
+                                         str(stored.round_id)):
+            published = PublishedRound.from_payload(stored.payload)
+            publication_log.record(session, kind=publication_log.SURVEY_ROUND,
+                                   ref=str(stored.round_id), payload=signed_round(published),
+                                   published_on=stored.published_on)
+            count += 1
+    return count
+
+
 def signed_round(published: PublishedRound) -> dict[str, Any]:
     """What a round's signed file holds: everything published but the free-text comments.
 
