@@ -73,9 +73,14 @@ def _json(text: Any, what: str) -> Any:
 
 def _b64(text: Any, what: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, TypeError, ValueError) as exc:
         raise VerificationError(f"{what} is not base64: it was altered.") from exc
+    # Base64 has spare bits: one value, one spelling, so no byte of the file can change
+    # without the check noticing.
+    if base64.b64encode(raw).decode() != text:
+        raise VerificationError(f"{what} is not in its one base64 spelling: it was altered.")
+    return raw
 
 
 def _sha256(text: str) -> str:
