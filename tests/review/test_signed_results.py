@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
+import shlex
 from pathlib import Path
 
 import jsonschema
@@ -23,9 +25,12 @@ from concerns import publication as concern_publication
 from concerns.models import ConcernStatsPublication
 from review import demo, progress_report
 from speakup import publication_log, signing, site_settings, verify_report
+from speakup.web import services
 from surveys.models import PublishedResult, Survey
 
 pytest_plugins = ["review_fixtures"]
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 DOWNLOADS = ("/results/signing-key.pem", "/results/signing-key.json", "/results/log.json",
              "/results/report.json", "/results/report.csv", "/results/verify_report.py",
@@ -186,3 +191,71 @@ def test_a_second_report_the_same_day_corrects_the_first(session, settings, cloc
     second = progress_report.publish_report(session, settings.min_group_size, clock.today())
     assert json.loads(second.header)["replaces"] == first.seq
     assert dt.date.fromisoformat(second.ref) == clock.today()
+
+
+def _readme_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Verifying published figures")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readme_commands_work_as_written(client, session, settings, clock, tmp_path,
+                                             monkeypatch):
+    published_with_goals(session, settings, clock)
+    (tmp_path / "report.json").write_bytes(client.get("/results/report.json").data)
+    (tmp_path / "log.json").write_bytes(client.get("/results/log.json").data)
+    (tmp_path / "results.html").write_bytes(client.get("/results/").data)
+    fingerprint = signing.grouped(signing.active_key(session).fingerprint)
+    monkeypatch.chdir(tmp_path)
+    commands = [line for line in _readme_section().splitlines()
+                if line.startswith("python verify_report.py ")]
+    assert len(commands) == 2
+    for line in commands:
+        args = shlex.split(line.replace("FINGERPRINT", fingerprint))[2:]
+        out = io.StringIO()
+        assert verify_report.run(args, out) == 0, (line, out.getvalue())
+        assert "NOT VERIFIED" not in out.getvalue()
+
+
+def test_the_readme_lists_exactly_the_addresses_served(client, session, settings, clock):
+    published_with_goals(session, settings, clock)
+    listed = set(re.findall(r"`(/results/[^`]+)`", _readme_section()))
+    assert {u.replace("/N.json", "/2.json") for u in listed} == set(DOWNLOADS)
+
+
+def test_sign_past_signs_what_was_published_before_signing(app, runner, session, settings,
+                                                           clock):
+    seal = session.info.pop("signing_seal_key")  # as a publication made before this feature
+    publish(session, settings, clock, TWO_ROUNDS)
+    concern_publication.publish_quarter(session, clock, "2025-Q4", clock.today(), k=5,
+                                        grace_days=14, actor="test")
+    session.commit()
+    assert publication_log.entries(session) == []
+    session.info["signing_seal_key"] = seal
+    result = runner.invoke(args=["publications", "sign-past"])
+    assert result.exit_code == 0, result.output
+    assert "Signed 2 survey rounds and 1 concern quarters" in result.output
+    log = verify_report.verify_log(publication_log.log_document(session))
+    assert [h["kind"] for h in log.headers] == [
+        "signing-key", "survey-round", "survey-round", "concern-quarter"]
+    again = runner.invoke(args=["publications", "sign-past"])
+    assert "Signed 0 survey rounds and 0 concern quarters" in again.output
+
+
+def test_publish_report_command_signs_todays_report(app, runner, session, settings, clock):
+    publish(session, settings, clock, TWO_ROUNDS)
+    result = runner.invoke(args=["publications", "publish-report"])
+    assert result.exit_code == 0, result.output
+    entry = publication_log.latest(session, publication_log.PROGRESS_REPORT)
+    assert f"as entry {entry.seq} of the publication log" in result.output
+    assert entry.ref == clock.today().isoformat()
+
+
+def test_the_demo_signs_a_progress_report(app, session):
+    lines: list[str] = []
+    demo.seed(session, services(app), lines.append)
+    session.commit()
+    assert any(line.startswith("Demo progress report: signed as entry") for line in lines)
+    report = json.loads(publication_log.latest(session, publication_log.PROGRESS_REPORT).payload)
+    assert len(report["goals"]) == 2 and report["survey"]["headlines"]
+    verify_report.verify_log(publication_log.log_document(session))
