@@ -95,7 +95,9 @@ def _check_signature(public: bytes, signature: bytes, text: str, what: str) -> N
                                 "altered after signing, or signed by another key.") from exc
 
 
-def _header(signed: dict[str, Any], where: str) -> dict[str, Any]:
+def _header(signed: Any, where: str) -> dict[str, Any]:
+    if not isinstance(signed, dict):
+        raise VerificationError(f"{where} is not a signed entry.")
     header = _json(signed.get("header"), f"{where}'s header")
     if not isinstance(header, dict) or header.get("format") != HEADER_FORMAT:
         raise VerificationError(f"{where} is not a Speak Up publication header.")
@@ -121,8 +123,10 @@ class KeyChain:
 
     def accept(self, signed: dict[str, Any], header: dict[str, Any], where: str) -> None:
         payload = _payload(signed, header, where)
-        fp = payload.get("fingerprint") if isinstance(payload, dict) else None
-        raw = _b64(payload.get("public_key"), f"{where}'s public key") if fp else b""
+        if not isinstance(payload, dict):
+            raise VerificationError(f"{where} does not describe a key.")
+        fp = payload.get("fingerprint")
+        raw = _b64(payload.get("public_key"), f"{where}'s public key")
         if not fp or hashlib.sha256(raw).hexdigest() != fp or header.get("ref") != fp:
             raise VerificationError(f"{where}: the new key does not match its fingerprint.")
         previous = payload.get("previous")
@@ -201,7 +205,8 @@ def verify_log(document: Any, pinned: str | None = None) -> Verified:
                                     "mismatch): an entry was removed, reordered or altered.")
         replaces = header.get("replaces")
         if replaces is not None and not any(
-                h["seq"] == replaces and h["kind"] == header["kind"] and h["ref"] == header["ref"]
+                h.get("seq") == replaces and h.get("kind") == header.get("kind")
+                and h.get("ref") == header.get("ref")
                 for h in out.headers):
             raise VerificationError(f"{where} says it corrects entry {replaces}, which is not "
                                     "an earlier publication of the same thing.")
@@ -368,6 +373,11 @@ def run(argv: list[str] | None = None, out: Any = None) -> int:
         return _done(found, pinned, out)
     except (VerificationError, OSError) as exc:
         print(f"NOT VERIFIED: {exc}", file=out)
+        return 1
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # Fields of the wrong type in a signed part fail their signature first; this is
+        # for the unsigned frame around them.
+        print(f"NOT VERIFIED: the file is malformed ({type(exc).__name__}: {exc}).", file=out)
         return 1
 
 

@@ -379,3 +379,17 @@ def test_init_before_the_database_exists_says_what_makes_the_key(tmp_path):
     result = CliRunner().invoke(main, ["init"], env=env)
     assert result.exit_code == 0, result.output
     assert "The signing key is made by `speakup db upgrade`." in result.output
+
+
+@pytest.mark.parametrize("document", [
+    [], "text", {"format": verify_report.LOG_FORMAT, "entries": [1]},
+    {"format": verify_report.LOG_FORMAT, "entries": {"a": 1}},
+    {"format": verify_report.LOG_FORMAT, "entries": [{"header": "{}"}]},
+    {"format": verify_report.LOG_FORMAT, "entries": []},
+    {"format": verify_report.FILE_FORMAT},
+    {"format": verify_report.FILE_FORMAT, "header": json.dumps(
+        {"format": verify_report.HEADER_FORMAT, "seq": 1}), "keys": [{"payload": 3}]},
+])
+def test_a_malformed_file_gets_one_clear_line_not_a_traceback(document, tmp_path):
+    code, said = run_inline(write(tmp_path, "odd.json", document))
+    assert code == 1 and said.startswith("NOT VERIFIED: ") and said.count("\n") == 1, said
