@@ -17,12 +17,12 @@ import sys
 import threading
 from pathlib import Path
 
-import cryptography
 import pytest
 from click.testing import CliRunner
 from conftest import TEST_SECRET
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
+from verifier_support import isolated_verifier, run_isolated
 
 from speakup import publication_log, signing, verify_report
 from speakup.cli import main
@@ -46,27 +46,6 @@ def publish(session, n: int = 3) -> list[PublicationLogEntry]:
         assert entry is not None
         out.append(entry)
     return out
-
-
-def isolated_verifier(tmp_path: Path) -> Path:
-    """A folder holding only verify_report.py and cryptography (with its cffi backend)."""
-    folder = tmp_path / "verifier"
-    folder.mkdir()
-    site = Path(cryptography.__file__).resolve().parent.parent
-    (folder / "cryptography").symlink_to(site / "cryptography")
-    for backend in site.glob("_cffi_backend*.so"):
-        (folder / backend.name).symlink_to(backend)
-    # tools/verify_report.py is the file handed out; it must be the module the app serves.
-    source = REPO / "tools" / "verify_report.py"
-    assert source.resolve() == Path(verify_report.__file__).resolve()
-    (folder / "verify_report.py").write_text(source.read_text())
-    return folder
-
-
-def run_isolated(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # -E: no PYTHONPATH; -S: no site-packages. sys.path is the stdlib plus `folder`.
-    return subprocess.run([sys.executable, "-E", "-S", str(folder / "verify_report.py"), *args],
-                          capture_output=True, text=True, timeout=60, cwd=folder, check=False)
 
 
 def write(tmp_path: Path, name: str, document: object) -> str:
