@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from concerns.publication import sign_unlogged_quarters
-from review import progress_report
+from review import peers, progress_report
 from speakup import publication_log, signing
 from speakup.web import services
 from surveys.publish import sign_unlogged_rounds
@@ -49,3 +51,20 @@ def sign_past_command() -> None:
         session.commit()
     click.echo(f"Signed {rounds} survey rounds and {quarters} concern quarters published "
                "before signing.")
+
+
+@publications_group.command("import-peer")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--organisation", required=True, help="The peer's name, as reviewers will read it.")
+@with_appcontext
+def import_peer_command(file: Path, organisation: str) -> None:
+    """Import another organisation's signed progress report (its key pinned on first import)."""
+    svc = services(current_app)
+    with svc.session_factory() as session:
+        try:
+            report = peers.import_report(session, svc.clock, organisation=organisation,
+                                         text=file.read_text(encoding="utf-8"), actor="cli")
+        except peers.PeerImportError as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+    click.echo(f"Imported {organisation}'s signed report (entry {report.seq}).")

@@ -8,6 +8,7 @@ from review import (
     cli,
     demo,
     goal_views,  # noqa: F401 - adds the goals and actions routes to views.bp
+    peer_views,  # noqa: F401 - adds the peers route to views.bp
     views,
 )
 from speakup.web import services

@@ -62,40 +62,47 @@ def _tail(session: Session) -> tuple[int, str]:
     return (0, GENESIS) if last is None else (last.seq, last.entry_hash)
 
 
-def _append(session: Session, *, kind: str, ref: str, payload: Any, published_on: dt.date,
-            replaces: int | None, signer: SigningKey,
-            private: Ed25519PrivateKey) -> PublicationLogEntry:
-    seq, prev = _tail(session)
+def signed_entry(*, seq: int, prev: str, kind: str, ref: str, payload: Any,
+                 published_on: dt.date, replaces: int | None, signer_fingerprint: str,
+                 private: Ed25519PrivateKey) -> dict[str, str]:
+    """Build one signed entry: the header and payload texts, the signature, the hash."""
     payload_text = signing.canonical(payload)
     header = signing.canonical({
         "format": HEADER_FORMAT,
-        "seq": seq + 1,
+        "seq": seq,
         "prev": prev,
         "kind": kind,
         "ref": ref,
         "published_on": published_on.isoformat(),
         "replaces": replaces,
         "payload_sha256": hashlib.sha256(payload_text.encode()).hexdigest(),
-        "key": signer.fingerprint,
+        "key": signer_fingerprint,
     })
-    entry = PublicationLogEntry(
-        seq=seq + 1, kind=kind, ref=ref, header=header,
-        signature=signing.b64(private.sign(header.encode())), payload=payload_text,
-        entry_hash=hashlib.sha256(header.encode()).hexdigest(),
-    )
+    return {"header": header, "signature": signing.b64(private.sign(header.encode())),
+            "payload": payload_text, "entry_hash": hashlib.sha256(header.encode()).hexdigest()}
+
+
+def _append(session: Session, *, kind: str, ref: str, payload: Any, published_on: dt.date,
+            replaces: int | None, signer: SigningKey,
+            private: Ed25519PrivateKey) -> PublicationLogEntry:
+    seq, prev = _tail(session)
+    signed = signed_entry(seq=seq + 1, prev=prev, kind=kind, ref=ref, payload=payload,
+                          published_on=published_on, replaces=replaces,
+                          signer_fingerprint=signer.fingerprint, private=private)
+    entry = PublicationLogEntry(seq=seq + 1, kind=kind, ref=ref, **signed)
     session.add(entry)
     session.flush()
     return entry
 
 
-def _key_payload(new: SigningKey, new_private: Ed25519PrivateKey,
-                 previous: SigningKey | None) -> dict[str, Any]:
-    prev_fp = previous.fingerprint if previous else None
+def key_change_payload(new_private: Ed25519PrivateKey, previous: str | None) -> dict[str, Any]:
+    """What a key change says: the new key, the one before it, and the new key's proof."""
+    raw = new_private.public_key().public_bytes_raw()
+    fp = signing.fingerprint(raw)
     proof = new_private.sign(signing.canonical(
-        {"purpose": PROOF_PURPOSE, "fingerprint": new.fingerprint, "previous": prev_fp}
-    ).encode())
-    return {"fingerprint": new.fingerprint, "public_key": signing.b64(signing.public_raw(new)),
-            "previous": prev_fp, "proof": signing.b64(proof)}
+        {"purpose": PROOF_PURPOSE, "fingerprint": fp, "previous": previous}).encode())
+    return {"fingerprint": fp, "public_key": signing.b64(raw), "previous": previous,
+            "proof": signing.b64(proof)}
 
 
 def _start_key(session: Session, today: dt.date, previous: SigningKey | None) -> SigningKey:
@@ -104,7 +111,8 @@ def _start_key(session: Session, today: dt.date, previous: SigningKey | None) ->
     row, private = signing.new_key(session, today)
     signer, signer_private = (previous, old_private) if previous and old_private else (row, private)
     _append(session, kind=KEY_KIND, ref=row.fingerprint,
-            payload=_key_payload(row, private, previous), published_on=today,
+            payload=key_change_payload(private, previous.fingerprint if previous else None),
+            published_on=today,
             replaces=None, signer=signer, private=signer_private)
     return row
 

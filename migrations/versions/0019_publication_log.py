@@ -1,4 +1,4 @@
-"""signed publications: organisation signing keys and an append-only publication log
+"""signed publications: signing keys, an append-only publication log, imported peer reports
 
 Both tables refuse UPDATE and DELETE through triggers, so nothing published is ever
 rewritten, whatever the code does (corrections are new entries).
@@ -45,6 +45,32 @@ def upgrade() -> None:
         sa.UniqueConstraint("entry_hash", name=op.f("uq_publication_log_entry_hash")),
     )
     op.create_index(op.f("ix_publication_log_kind"), "publication_log", ["kind"])
+    op.create_table(
+        "review_peer_organisations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("pinned_fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("first_imported_on", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_review_peer_organisations")),
+        sa.UniqueConstraint("name", name=op.f("uq_review_peer_organisations_name")),
+    )
+    op.create_table(
+        "review_peer_reports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("published_on", sa.Date(), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.Column("imported_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(["organisation_id"], ["review_peer_organisations.id"],
+                                name=op.f("fk_review_peer_reports_organisation_id_"
+                                          "review_peer_organisations"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_review_peer_reports")),
+        sa.UniqueConstraint("organisation_id", "seq",
+                            name=op.f("uq_review_peer_reports_organisation_id")),
+    )
+    op.create_index(op.f("ix_review_peer_reports_organisation_id"), "review_peer_reports",
+                    ["organisation_id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION speakup_append_only() RETURNS trigger AS $$ BEGIN "
@@ -65,6 +91,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_review_peer_reports_organisation_id"),
+                  table_name="review_peer_reports")
+    op.drop_table("review_peer_reports")
+    op.drop_table("review_peer_organisations")
     # Dropping a table drops its triggers on both engines.
     op.drop_index(op.f("ix_publication_log_kind"), table_name="publication_log")
     op.drop_table("publication_log")

@@ -23,7 +23,7 @@ from test_results_page import TWO_ROUNDS, publish
 
 from concerns import publication as concern_publication
 from concerns.models import ConcernStatsPublication
-from review import demo, progress_report
+from review import demo, peers, progress_report
 from speakup import publication_log, signing, site_settings, verify_report
 from speakup.web import services
 from surveys.models import PublishedResult, Survey
@@ -263,3 +263,7 @@ def test_the_demo_signs_a_progress_report(app, session, monkeypatch):
     report = json.loads(publication_log.latest(session, publication_log.PROGRESS_REPORT).payload)
     assert len(report["goals"]) == 2 and report["survey"]["headlines"]
     verify_report.verify_log(publication_log.log_document(session))
+    # Two synthetic peers, imported from their own signed reports.
+    assert any(line.startswith("Demo peers: ") for line in lines)
+    view = peers.comparison(session)
+    assert len(view.peers) == 2 and len(view.lines) == 3
