@@ -3,7 +3,8 @@
 JavaScript off: from /results/ they download the signed progress report and the log,
 copy the fingerprint, save the page, and run the single-file verifier (stdlib and
 `cryptography` only). Then a figure is edited and the verifier says so. The page with
-its "Check these figures" block passes axe-core.
+its "Check these figures" block, and a reviewer's comparison with two imported peers,
+pass axe-core.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ import json
 import re
 from pathlib import Path
 
+import pyotp
 import pytest
-from conftest import TEST_SECRET
+from conftest import PASSWORD, TEST_SECRET
 from playwright import sync_api as playwright
 from test_results_browser import AXE, CHROMIUM, LAUNCH_ARGS, SCREEN, run_axe
 from test_results_page import TWO_ROUNDS, publish
 from verifier_support import isolated_verifier, run_isolated
 
-from review import progress_report
+from review import demo, peers, progress_report
+from speakup import accounts
 from speakup.clock import FrozenClock
 from speakup.db import make_engine, make_session_factory
 from speakup.derived_keys import session_keys
 from speakup.settings import Settings
+
+REVIEWER = "peers.reviewer@example.org"
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,16 +38,27 @@ pytestmark = [
 ]
 
 
-def seed(url: str, instance: Path) -> None:
-    """Two published rounds and a signed progress report, through the app's own services."""
+def seed(url: str, instance: Path) -> str:
+    """Two published rounds, a signed progress report, two imported peers and a reviewer.
+
+    Returns the reviewer's TOTP secret.
+    """
     settings = Settings(instance_path=instance, database_url=url, secret_key=TEST_SECRET)
     engine = make_engine(url)
     try:
         with make_session_factory(engine, session_keys(TEST_SECRET))() as session:
             clock = FrozenClock()
             publish(session, settings, clock, TWO_ROUNDS)
-            progress_report.publish_report(session, settings.min_group_size, clock.today())
+            entry = progress_report.publish_report(session, settings.min_group_size,
+                                                   clock.today())
+            for name, shift in demo.PEERS:
+                peers.import_report(session, clock, organisation=name, actor="test",
+                                    text=json.dumps(demo.peer_file(json.loads(entry.payload),
+                                                                   shift)))
+            user = accounts.create_user(session, clock, email=REVIEWER, role="reviewer",
+                                        password=PASSWORD, actor="test", with_totp=True)
             session.commit()
+            return user.totp_secret or ""
     finally:
         engine.dispose()
 
@@ -57,7 +73,7 @@ def download(page, name: str, folder: Path) -> Path:  # type: ignore[no-untyped-
 
 def test_a_member_of_the_public_verifies_the_figures_offline(live_server, fresh_database_url,
                                                              tmp_path):
-    seed(fresh_database_url, tmp_path / "instance")
+    secret = seed(fresh_database_url, tmp_path / "instance")
     server = live_server(workers=1, threads=4)
     base = server.url
     downloads = tmp_path / "downloads"
@@ -82,11 +98,25 @@ def test_a_member_of_the_public_verifies_the_figures_offline(live_server, fresh_
             checker = browser.new_context(viewport=SCREEN, bypass_csp=True)
             axe_page = checker.new_page()
             axe_page.goto(base + "/results/")
-            found = run_axe(axe_page)
+            found = {"/results/": run_axe(axe_page)}
+            # A reviewer's comparison with the two imported peers.
+            axe_page.goto(base + "/login")
+            axe_page.fill("#email", REVIEWER)
+            axe_page.fill("#password", PASSWORD)
+            axe_page.fill("#totp", pyotp.TOTP(secret).now())
+            axe_page.click("main button[type=submit]")
+            axe_page.wait_for_load_state()
+            axe_page.goto(base + "/review/peers")
+            rows = axe_page.locator(".peers-table tbody tr")
+            assert rows.count() == 1
+            assert rows.first.locator("td").all_inner_texts() == ["80%", "74%", "84%", "79%",
+                                                                  "74% to 84%"]
+            found["/review/peers"] = run_axe(axe_page)
             checker.close()
         finally:
             browser.close()
-    assert found["passes"] and not found["violations"], found["violations"]
+    for url, result in found.items():
+        assert result["passes"] and not result["violations"], (url, result["violations"])
 
     folder = isolated_verifier(tmp_path)
     result = run_isolated(folder, str(report), "--key", fingerprint, "--log", str(log),
