@@ -326,18 +326,19 @@ def test_speakup_verify_is_the_same_check(published, tmp_path):
     assert result.exit_code == 1 and "the signature does not match" in result.output
 
 
-def test_the_cli_makes_and_rotates_the_key_and_init_makes_it_on_a_migrated_database(
+def test_db_upgrade_makes_the_key_once_and_the_cli_rotates_it(
     fresh_database_url, tmp_path
 ):
     env = {"SPEAKUP_INSTANCE_PATH": str(tmp_path / "instance"), "SPEAKUP_SECRET_KEY": TEST_SECRET,
            "SPEAKUP_DATABASE_URL": fresh_database_url}
     runner = CliRunner()
-    made = runner.invoke(main, ["init"], env=env)
+    made = runner.invoke(main, ["db", "upgrade"], env=env)
     assert made.exit_code == 0, made.output
     printed = re.search(r"Signing key fingerprint: ((?:[0-9a-f]{4} ?){16})", made.output)
     assert printed, made.output
-    again = runner.invoke(main, ["keys", "init-signing"], env=env)
-    assert again.exit_code == 0 and printed.group(0) in again.output  # still the same key
+    for command in (["init"], ["keys", "init-signing"], ["db", "upgrade"]):
+        again = runner.invoke(main, command, env=env)
+        assert again.exit_code == 0 and printed.group(0) in again.output  # the same key
     rotated = runner.invoke(main, ["keys", "rotate-signing"], env=env)
     assert rotated.exit_code == 0, rotated.output
     assert f"Old signing key: {printed.group(1).strip()}" in rotated.output
