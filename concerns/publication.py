@@ -46,7 +46,7 @@ from concerns.stats import (
 )
 from concerns.themes import theme_counts
 from concerns.verdict import verdict_counts
-from speakup import audit, disclosure
+from speakup import audit, disclosure, publication_log
 from speakup.clock import Clock
 from speakup.disclosure_audit import AttackModel, AuditReport, audit_model
 
@@ -135,10 +135,25 @@ def publish_quarter(
             session.flush()
     except IntegrityError:
         return None  # another publisher stored this quarter first; theirs stands
+    # Only what the review shows is signed and public; the withheld true counts never are.
+    publication_log.record(session, kind=publication_log.CONCERN_QUARTER, ref=label,
+                           payload=public, published_on=today)
     audit.record(session, clock, actor=actor, action=AUDIT_ACTION, subject=label,
                  detail={"snapshot_date": as_of.isoformat(), "min_group_size": k,
                          "hidden_by_audit": hidden_more})  # fmt: skip
     return PublishedQuarter(label, as_of, tuple(hidden_more))
+
+
+def sign_unlogged_quarters(session: Session) -> int:
+    """Sign quarters published before signing existed, oldest first; return how many."""
+    count = 0
+    for row in session.scalars(select(ConcernStatsPublication)
+                               .order_by(ConcernStatsPublication.quarter)):
+        if not publication_log.is_logged(session, publication_log.CONCERN_QUARTER, row.quarter):
+            publication_log.record(session, kind=publication_log.CONCERN_QUARTER, ref=row.quarter,
+                                   payload=row.payload["published"], published_on=row.published_on)
+            count += 1
+    return count
 
 
 # --- compute (SQL) -------------------------------------------------------------------------

@@ -13,15 +13,19 @@ which deletes the raw answers again: afterwards only published aggregates remain
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from review import goals
+from review import goals, peers, progress_report, tables
 from review.models import AT_MOST, FAVOURABLE, GAP
+from speakup import publication_log
 from speakup.clock import Clock, FrozenClock, as_utc
 from speakup.settings import Settings
 from speakup.web import Services
@@ -263,6 +267,49 @@ def seed(session: Session, services: Services, say: Callable[[str], None]) -> No
     say(f"Demo survey: published {len(rounds)} rounds ({', '.join(r.label for r in rounds)}).")
     seed_goals(session, services.clock, survey.id)
     say("Demo goals: speaking-up favourable at least 75% by March 2027; gap at most 5 points.")
+    entry = progress_report.publish_report(session, services.settings.min_group_size, today)
+    if entry is not None:
+        say(f"Demo progress report: signed as entry {entry.seq} of the publication log.")
+        for name, shift in PEERS:
+            text = json.dumps(peer_file(json.loads(entry.payload), shift))
+            peers.import_report(session, services.clock, organisation=name, text=text,
+                                actor="demo")
+        say(f"Demo peers: {' and '.join(n for n, _ in PEERS)}, imported from their signed "
+            "reports.")
+
+
+# Two made-up organisations whose reports differ from the demo's by a fixed shift.
+PEERS = (("Northfield Community Trust (demo)", -0.06), ("Riverside Health (demo)", 0.04))
+
+
+def peer_file(report: dict[str, Any], shift: float) -> dict[str, Any]:
+    """A synthetic peer's signed progress report: the demo's headlines moved by `shift`.
+
+    Signed with a fresh key as a two-entry log of its own (the key, then the report),
+    exactly as that organisation's /results/report.json would be.
+    """
+    survey = dict(report["survey"], headlines=[], survey_title="Staff survey")
+    for line in report["survey"]["headlines"]:
+        value = line["favourable"]["value"]
+        moved = None if value is None else min(1.0, max(0.0, value + shift))
+        shown = tables.display(moved, tables.PERCENT)
+        survey["headlines"].append(dict(line, favourable_shown=shown, gap=None, favourable=dict(
+            line["favourable"], value=moved, shown=shown)))
+    payload = dict(report, survey=survey, goals=[], actions=[], concerns=None, sources=[])
+    key = Ed25519PrivateKey.generate()
+    first = publication_log.key_change_payload(key, None)
+    day = dt.date.fromisoformat(report["published_on"])
+    key_entry = publication_log.signed_entry(
+        seq=1, prev=publication_log.GENESIS, kind=publication_log.KEY_KIND,
+        ref=first["fingerprint"], payload=first, published_on=day, replaces=None,
+        signer_fingerprint=first["fingerprint"], private=key)
+    entry = publication_log.signed_entry(
+        seq=2, prev=key_entry["entry_hash"], kind=publication_log.PROGRESS_REPORT,
+        ref=day.isoformat(), payload=payload, published_on=day, replaces=None,
+        signer_fingerprint=first["fingerprint"], private=key)
+    strip = ("header", "signature", "payload")
+    return {"format": publication_log.FILE_FORMAT, **{k: entry[k] for k in strip},
+            "keys": [{k: key_entry[k] for k in strip}]}
 
 
 def seed_goals(session: Session, clock: Clock, survey_id: int) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,3 +98,33 @@ class Action(Base):
     goals: Mapped[list[Goal]] = relationship(
         secondary=action_goals, back_populates="actions", order_by="Goal.id"
     )
+
+
+class PeerOrganisation(Base):
+    """Another organisation whose signed progress reports an admin imported.
+
+    The key that signed its first imported report is pinned: every later report must
+    carry that key in its chain of keys (a rotation is fine; a stranger's key is not).
+    """
+
+    __tablename__ = "review_peer_organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    pinned_fingerprint: Mapped[str] = mapped_column(String(64))
+    first_imported_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class PeerReport(Base):
+    """One imported signed progress report, kept as the file was, so it can be checked again."""
+
+    __tablename__ = "review_peer_reports"
+    __table_args__ = (UniqueConstraint("organisation_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("review_peer_organisations.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # its entry in the peer's publication log
+    published_on: Mapped[dt.date] = mapped_column(Date)
+    document: Mapped[str] = mapped_column(Text)
+    imported_on: Mapped[dt.date] = mapped_column(Date)

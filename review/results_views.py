@@ -6,10 +6,17 @@ page links to it.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, url_for
+import json
+from pathlib import Path
+from typing import Any
 
+from flask import Blueprint, Response, abort, render_template, url_for
+
+from review import progress_report
 from review.results import FAVOURABLE_DEFINITION, results_page
+from speakup import publication_log, signing, verify_report
 from speakup.db import DATABASE_FAULTS
+from speakup.models import PublicationLogEntry
 from speakup.promises import DIFFERENCING_LIMIT
 from speakup.site_settings import results_page_enabled
 from speakup.web import clock, db, public, settings
@@ -40,4 +47,111 @@ def page() -> str:
     data = results_page(db(), settings().min_group_size, clock().today())
     return render_template("results/page.html", data=data, view=data.view,
                            favourable_definition=FAVOURABLE_DEFINITION,
-                           differencing_limit=DIFFERENCING_LIMIT)
+                           differencing_limit=DIFFERENCING_LIMIT, signed=_signed_block())
+
+
+# --- signed publications (issue 22): anyone can check the figures offline -------------------
+
+
+def _signed_block() -> dict[str, Any] | None:
+    """What the page's "Check these figures" block needs; None before anything is signed."""
+    key = signing.active_key(db())
+    if key is None:
+        return None
+    report = publication_log.latest(db(), publication_log.PROGRESS_REPORT)
+    return {"fingerprint": signing.grouped(key.fingerprint),
+            "report_on": report.ref if report else None}
+
+
+def _enabled() -> None:
+    if not results_page_enabled(db()):
+        abort(404)
+
+
+def _json(document: Any, name: str | None = None) -> Response:
+    response = Response(json.dumps(document, indent=1, ensure_ascii=False) + "\n",
+                        mimetype="application/json")
+    if name:
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.route("/signing-key.pem")
+@public
+def signing_key_pem() -> Response:
+    _enabled()
+    key = signing.active_key(db())
+    if key is None:
+        abort(404)
+    return Response(signing.public_pem(key), mimetype="application/x-pem-file")
+
+
+@bp.route("/signing-key.json")
+@public
+def signing_key_json() -> Response:
+    _enabled()
+    document = publication_log.key_document(db())
+    if document is None:
+        abort(404)
+    return _json(document)
+
+
+@bp.route("/log.json")
+@public
+def log_json() -> Response:
+    _enabled()
+    return _json(publication_log.log_document(db()), "speakup-publication-log.json")
+
+
+@bp.route("/publications/<int:seq>.json")
+@public
+def publication_json(seq: int) -> Response:
+    _enabled()
+    row = publication_log.entry(db(), seq)
+    if row is None or row.kind == publication_log.KEY_KIND:
+        abort(404)
+    return _json(publication_log.signed_file(db(), row),
+                 f"speakup-{row.kind}-{row.ref}-entry-{row.seq}.json")
+
+
+def _latest_report() -> PublicationLogEntry:
+    _enabled()
+    row = publication_log.latest(db(), publication_log.PROGRESS_REPORT)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.route("/report.json")
+@public
+def report_json() -> Response:
+    row = _latest_report()
+    return _json(publication_log.signed_file(db(), row), f"speakup-progress-report-{row.ref}.json")
+
+
+@bp.route("/report.csv")
+@public
+def report_csv() -> Response:
+    row = _latest_report()
+    response = Response(progress_report.report_csv(json.loads(row.payload)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="speakup-progress-report-{row.ref}.csv"')
+    return response
+
+
+@bp.route(f"/{progress_report.SCHEMA_NAME}")
+@public
+def report_schema() -> Response:
+    _enabled()
+    return _json(progress_report.schema())
+
+
+@bp.route("/verify_report.py")
+@public
+def verifier() -> Response:
+    """The single-file verifier, so a reader needs nothing from anywhere else."""
+    _enabled()
+    text = Path(verify_report.__file__).read_text("utf-8")
+    response = Response(text, mimetype="text/x-python")
+    response.headers["Content-Disposition"] = 'attachment; filename="verify_report.py"'
+    return response

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from review import (
+    cli,
     demo,
     goal_views,  # noqa: F401 - adds the goals and actions routes to views.bp
+    peer_views,  # noqa: F401 - adds the peers route to views.bp
     views,
 )
 from speakup.web import services
@@ -17,6 +19,7 @@ ROLES = ("reviewer", "admin")
 def init_app(app: Flask) -> None:
     """Register this package's blueprints and commands on the app."""
     app.register_blueprint(views.bp)
+    app.cli.add_command(cli.publications_group)
     extras = services(app).extras
     extras.setdefault("nav_links", []).append(("review.overview", "Review", ROLES))
     extras.setdefault("staff_links", []).append(

@@ -10,16 +10,18 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
 
-from speakup import accounts, audit, migrate, totp_seal
+from speakup import accounts, audit, migrate, publication_log, signing, totp_seal, verify_report
 from speakup.app import create_app
+from speakup.clock import SystemClock
 from speakup.db import DatabaseUnavailableError, make_engine, make_session_factory
 from speakup.demo import current_code, seed_demo
 from speakup.derived_keys import session_keys
 from speakup.devserver import base_url_for, serve
 from speakup.instance import secure_instance
 from speakup.logs import configure_logging
-from speakup.readiness import check_before_serving
+from speakup.readiness import check_before_serving, database_problems
 from speakup.scheduler import run_scheduler
 from speakup.settings import Settings, SettingsError
 from speakup.web import services
@@ -50,6 +52,16 @@ def init_command() -> None:
     # Owner-only: the folder holds the SQLite database, the secret key and the outbox.
     for path in secure_instance(settings.instance_path):
         click.echo(f"Made {path} owner-only.")
+    _make_secret_key(settings)
+    # The signing key lives (sealed) in the database: made here when the database is
+    # already migrated, else by `speakup db upgrade`.
+    if _database_ready(settings):
+        _init_signing_key(settings)
+    else:
+        click.echo("The signing key is made by `speakup db upgrade`.")
+
+
+def _make_secret_key(settings: Settings) -> None:
     if settings.secret_key:
         click.echo("SPEAKUP_SECRET_KEY is set; no key file needed.")
         return
@@ -61,6 +73,34 @@ def init_command() -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
     click.echo(f"Created secret key at {path} (mode 0600). Back it up: receipts depend on it.")
+
+
+def _database_ready(settings: Settings) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            return not database_problems(session, settings.database_url)
+    finally:
+        engine.dispose()
+
+
+def _keyed_session(settings: Settings):  # type: ignore[no-untyped-def]
+    """A session carrying the keys derived from the secret, as the app's do."""
+    engine = make_engine(settings.database_url)
+    return engine, make_session_factory(engine, session_keys(settings.resolved_secret_key()))()
+
+
+def _init_signing_key(settings: Settings) -> None:
+    engine, session = _keyed_session(settings)
+    try:
+        with session:
+            row = publication_log.init_signing_key(session, SystemClock())
+            session.commit()
+            row = row or signing.active_key(session)
+    finally:
+        engine.dispose()
+    assert row is not None
+    click.echo(f"Signing key fingerprint: {signing.grouped(row.fingerprint)}")
 
 
 def _require_database() -> None:
@@ -95,6 +135,10 @@ def db_upgrade(revision: str) -> None:
     migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
     if revision == "head":
         _seal_totp_secrets(settings)
+        try:
+            _init_signing_key(settings)
+        except SettingsError:
+            click.echo("No secret key yet: run `speakup init` to make it and the signing key.")
     for path in secure_instance(settings.instance_path):
         click.echo(f"Made {path} owner-only.")
     click.echo("Database is up to date.")
@@ -245,3 +289,58 @@ def totp_code_command(secret: str) -> None:
         click.echo(current_code(secret))
     except (ValueError, TypeError) as exc:
         raise click.ClickException("That is not a valid TOTP secret.") from exc
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """The organisation's signing key, which signs every publication."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@keys_group.command("init-signing", with_appcontext=False)
+def keys_init_signing() -> None:
+    """Make the signing key if there is none; print its fingerprint either way."""
+    try:
+        _init_signing_key(_settings())
+    except (SettingsError, signing.SigningError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("Publish this fingerprint somewhere the server is not (annual report, "
+               "intranet): readers check signatures against it.")
+
+
+@keys_group.command("rotate-signing", with_appcontext=False)
+def keys_rotate_signing() -> None:
+    """Make a new signing key, endorsed in the publication log by the current one."""
+    try:
+        engine, session = _keyed_session(_settings())
+        try:
+            with session:
+                old = signing.active_key(session)
+                new = publication_log.rotate_signing_key(session, SystemClock())
+                session.commit()
+        finally:
+            engine.dispose()
+    except (SettingsError, signing.SigningError, publication_log.LogError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    assert old is not None
+    click.echo(f"Old signing key: {signing.grouped(old.fingerprint)}")
+    click.echo(f"New signing key: {signing.grouped(new.fingerprint)}")
+    click.echo("The log records the change, signed by the old key. Publish the new "
+               "fingerprint where you published the old one.")
+
+
+@main.command("verify", with_appcontext=False,
+              context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def verify_command(args: tuple[str, ...]) -> None:
+    """Check a signed publication or log offline: FILE [--key FP] [--log LOG] [--results PAGE].
+
+    The same checks as tools/verify_report.py, which needs nothing but `cryptography`.
+    """
+    sys.exit(verify_report.run(list(args)))

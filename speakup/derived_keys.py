@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 AUDIT_CHAIN = b"speakup audit-chain v1"
 TOTP_SEAL = b"speakup totp-secret seal v1"
+SIGNING_SEAL = b"speakup signing-key seal v1"
 
 
 def derive_key(secret: str, purpose: bytes) -> bytes:
@@ -21,4 +22,5 @@ def derive_key(secret: str, purpose: bytes) -> bytes:
 
 def session_keys(secret: str) -> dict[str, bytes]:
     """What every database session carries in its info (see speakup/db.py)."""
-    return {"audit_key": derive_key(secret, AUDIT_CHAIN), "totp_key": derive_key(secret, TOTP_SEAL)}
+    return {"audit_key": derive_key(secret, AUDIT_CHAIN), "totp_key": derive_key(secret, TOTP_SEAL),
+            "signing_seal_key": derive_key(secret, SIGNING_SEAL)}

@@ -1,4 +1,5 @@
-"""Core tables: staff accounts, the hash-chained audit log, shared rate-limit counters."""
+"""Core tables: staff accounts, the hash-chained audit log, shared rate-limit counters
+and the signed publication log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import enum
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -177,3 +179,39 @@ class RateLimitWindow(Base):
     bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
     window: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SigningKey(Base):
+    """An organisation signing key (Ed25519). Rows are only ever added: the newest signs.
+
+    The private half is sealed under a key derived from SPEAKUP_SECRET_KEY
+    (speakup/signing.py), so a copy of the database cannot sign; database triggers
+    (migration 0019) refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
+    public_key: Mapped[str] = mapped_column(String(64))  # the raw 32 bytes, hex
+    sealed_private: Mapped[str] = mapped_column(Text)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class PublicationLogEntry(Base):
+    """One signed publication, chained to the one before; never updated or deleted.
+
+    ``header`` and ``payload`` are the exact canonical JSON texts (RFC 8785) that were
+    hashed and signed: they are kept as text so a verifier checks the very bytes.
+    Database triggers (migration 0019) refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "publication_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    ref: Mapped[str] = mapped_column(String(64))
+    header: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))  # base64
+    payload: Mapped[str] = mapped_column(Text)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from speakup import publication_log
 from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.insider_audit import Person
@@ -388,6 +389,32 @@ def _store(session: Session, published: PublishedRound) -> None:
         )
     )
     session.flush()
+    publication_log.record(session, kind=publication_log.SURVEY_ROUND,
+                           ref=str(published.round_id), payload=signed_round(published),
+                           published_on=dt.date.fromisoformat(published.published_on))
+
+
+def sign_unlogged_rounds(session: Session) -> int:
+    """Sign rounds published before signing existed, oldest first; return how many."""
+    count = 0
+    for stored in session.scalars(select(PublishedResult).order_by(
+            PublishedResult.published_on, PublishedResult.round_id)):
+        if not publication_log.is_logged(session, publication_log.SURVEY_ROUND,
+                                         str(stored.round_id)):
+            published = PublishedRound.from_payload(stored.payload)
+            publication_log.record(session, kind=publication_log.SURVEY_ROUND,
+                                   ref=str(stored.round_id), payload=signed_round(published),
+                                   published_on=stored.published_on)
+            count += 1
+    return count
+
+
+def signed_round(published: PublishedRound) -> dict[str, Any]:
+    """What a round's signed file holds: everything published but the free-text comments.
+
+    Comments are shown to the advisory group only; a signed file is public.
+    """
+    return {k: v for k, v in published.to_payload().items() if k != "comments"}
 
 
 # --- aggregation ---------------------------------------------------------------------

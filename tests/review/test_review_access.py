@@ -14,12 +14,12 @@ REVIEW_URLS = ("/review/", "/review/rounds", "/review/rounds/1", "/review/rounds
                "/review/trends", "/review/trends.json", "/review/mechanisms",
                "/review/mechanisms.csv", "/review/overview.csv", "/review/rounds.json",
                "/review/goals", "/review/goals.csv", "/review/goals/1/edit", "/review/actions",
-               "/review/actions.json", "/review/actions/1/edit")
+               "/review/actions.json", "/review/actions/1/edit", "/review/peers")
 
 
 def test_review_routes_are_for_reviewers_and_admins_only(app: Flask):
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("review.")]
-    assert len(rules) == 17  # 10 pages and exports, 7 for goals and actions
+    assert len(rules) == 18  # 10 pages and exports, 7 for goals and actions, 1 for peers
     for rule in rules:
         assert app.view_functions[rule.endpoint].allowed_roles == ("reviewer", "admin")
 
@@ -102,6 +102,11 @@ def test_review_reads_only_published_aggregates(path: Path):
         "speakup.disclosure.comments_may_be_shown", "speakup.disclosure.hidden_keys",
         # One sentence naming a round's frozen protection (reads no table).
         "surveys.protection.describe",
+        # Issue 22: the signed publication log holds only published aggregates; the
+        # figures' definitions are text; signing publications stored before signing
+        # existed reads only those stored publications.
+        "speakup.models.PublicationLogEntry", "concerns.stats.DEFINITIONS",
+        "surveys.publish.sign_unlogged_rounds", "concerns.publication.sign_unlogged_quarters",
     }
     for name in _imports(path):
         if name.split(".")[0] in ("surveys", "concerns") or name.startswith(

@@ -1,0 +1,1 @@
+../speakup/verify_report.py
