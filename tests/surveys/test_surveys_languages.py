@@ -8,11 +8,13 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 from conftest import post_form
-from surveys_testlib import make_survey, open_round_now, tokens_for
+from surveys_testlib import make_survey, open_round_now, publish_as_admin, tokens_for
 
 from speakup.translatable import TRANSLATIONS
+from surveys import rounds
 from surveys.invitations import invitation_message, reminder_message
 from surveys.itembank import load_item_bank
+from surveys.published import published_round
 
 PO = TRANSLATIONS / "cy" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{k\}|<[^>]+>|\n")
@@ -106,3 +108,31 @@ def test_the_invitation_and_reminder_are_in_welsh(session, clock, settings):
                                     False, "cy")
     assert f"/s/{'t' * 32}?lang=cy" in invitation.get_content()
     assert re.search(r"\d\d:\d\d ar dydd \w+", invitation.get_content(), re.IGNORECASE)
+
+
+def test_answers_in_welsh_and_english_count_once_in_the_same_figure(
+        client, app, session, clock, settings, login_as):
+    # Given six invitations of one round: three answered in Welsh, three in English.
+    survey = make_survey(session, clock, settings, ["someone@example.org"])
+    round_ = open_round_now(session, clock, survey, settings)
+    tokens = tokens_for(session, settings, round_, 6)
+    session.commit()
+    for i, token in enumerate(tokens):
+        query = "?lang=cy" if i % 2 else "?lang=en"
+        url = f"/s/{token}{query}"
+        page = client.get(url).get_data(as_text=True)
+        assert ("Mae’n ddiogel mentro" in page) == bool(i % 2)
+        sent = post_form(client, url, {"item-psafe_4": "6", "send_anyway": "1"})
+        assert sent.status_code == 302
+    rounds.close_round(session, round_, clock)
+    session.commit()
+    # When the round is published …
+    login_as("admin")
+    publish_as_admin(client, app, round_.id)
+    # … then the item has one row, counting all six answers as the same answer.
+    published = published_round(session, round_.id)
+    assert published is not None
+    [row] = [r for r in published.items if r.id == "psafe_4"]
+    assert row.overall is not None and row.overall.n == 6
+    assert sum(row.overall.distribution.values()) == 6
+    assert max(row.overall.distribution.values()) == 6  # all in one answer option
