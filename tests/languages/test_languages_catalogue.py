@@ -95,3 +95,12 @@ def test_welsh_has_six_plural_forms(n: int, form: int):
     expected = message.string[form]
     assert translations.ngettext(message.id[0], message.id[1], n) == expected
     assert len(set(message.string)) >= 3  # the forms differ (cwestiwn, gwestiwn, chwestiwn)
+
+
+def test_the_readme_says_what_the_languages_do():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Languages", 1)[1].split("\n## ", 1)[0]
+    for promise in ("`SPEAKUP_LANGUAGES`", "`speakup_lang`", "`make translations`",
+                    "`?lang=cy`", "fluent Welsh speaker", "`en,cy`"):
+        assert promise in section
+    assert "| `SPEAKUP_LANGUAGES` | `en,cy` |" in readme
