@@ -104,3 +104,14 @@ def test_every_page_has_the_language_link(app: Flask, client, login_as):
             assert f'href="{url}?lang=cy" lang="cy" hreflang="cy">Cymraeg</a>' in html, url
             seen += 1
     assert seen > 10
+
+
+def test_a_page_read_without_choosing_sets_no_cookie(client):
+    # README: the results page (like every page) sets no cookie unless a language is chosen.
+    for url in ("/", "/privacy", "/results/", "/s/thanks"):
+        response = client.get(url)
+        assert not response.headers.getlist("Set-Cookie"), url
+        chosen = client.get(url, query_string={"lang": "cy"})
+        assert [c.split(";")[0] for c in chosen.headers.getlist("Set-Cookie")] == [
+            f"{LANG_COOKIE}=cy"], url
+        client.delete_cookie(LANG_COOKIE)
