@@ -45,7 +45,7 @@ def test_answer_a_survey_in_welsh_without_javascript(browser, fresh_database_url
     assert page.get_by_role("heading", name="Diogelwch seicolegol y tîm").is_visible()
     page.get_by_role("group", name=SAFE_TO_RISK).get_by_label("Cytuno", exact=True).check()
     page.get_by_role("group", name=CONFIDENT, exact=True).get_by_label("Cytuno’n gryf").check()
-    page.get_by_role("group", name="Â pha grŵp ethnigrwydd ydych chi’n uniaethu?").get_by_label(
+    page.get_by_role("group", name="Â pha grŵp ethnig ydych chi’n uniaethu?").get_by_label(
         "Mwyafrif Byd-eang").check()
     page.get_by_label("Unrhyw beth arall? (dewisol)").fill("Diolch.")
     page.get_by_role("button", name="Anfon fy atebion").click()
