@@ -89,7 +89,8 @@ def answer(token: str) -> str | Response | tuple[str, int]:
             problems = exc.problems
         else:
             db().commit()
-            return redirect(url_for(".thanks"))
+            # The language named in the link goes on (a browser may refuse the cookie).
+            return redirect(url_for(".thanks", lang=request.args.get(i18n.LANG_ARG)))
     return _form_page(invitation, submission, problems, status=400)
 
 

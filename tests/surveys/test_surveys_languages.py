@@ -137,3 +137,14 @@ def test_answers_in_welsh_and_english_count_once_in_the_same_figure(
     assert row.overall is not None and row.overall.n == 6
     assert sum(row.overall.distribution.values()) == 6
     assert max(row.overall.distribution.values()) == 6  # all in one answer option
+
+
+def test_the_thanks_page_keeps_the_language_of_the_link_without_a_cookie(client, token):
+    url = f"/s/{token}?lang=cy"
+    client.get(url)
+    client.delete_cookie("speakup_lang")  # a browser that refuses the preference cookie
+    sent = post_form(client, url, {"item-psafe_4": "6", "send_anyway": "1"})
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/s/thanks?lang=cy")
+    client.delete_cookie("speakup_lang")
+    thanks = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Diolch — mae eich atebion wedi’u cadw" in thanks

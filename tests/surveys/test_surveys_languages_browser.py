@@ -58,7 +58,7 @@ def test_answer_a_survey_in_welsh_without_javascript(browser, fresh_database_url
     page.get_by_role("button", name="Anfon fy atebion").click()
     page.get_by_role("button", name="Anfon beth bynnag").click()
 
-    assert page.url.endswith("/s/thanks")
+    assert page.url.endswith("/s/thanks?lang=cy")
     assert page.get_by_role("heading", level=1).inner_text() == (
         "Diolch — mae eich atebion wedi’u cadw")
     # The choice was remembered in the preference cookie, and it holds only the language.
