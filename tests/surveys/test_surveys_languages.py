@@ -93,6 +93,8 @@ def test_every_respondent_page_is_in_welsh(client, token):
     answer = welsh_pages(client, token)[f"/s/{token}"]
     assert "Mae’n ddiogel mentro yn y tîm hwn." in answer  # the item, from the item bank
     assert "Cytuno’n gryf" in answer and "Diogelwch seicolegol y tîm" in answer
+    # README: what an admin typed is shown as typed.
+    assert all(f"<h1>{typed}</h1>" in answer for typed in TYPED_BY_ADMIN)
 
 
 def test_the_same_pages_in_english_show_the_english_text(client, token):
