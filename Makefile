@@ -24,12 +24,17 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/speakup db upgrade
 
-# Browser tests drive Debian's Chromium (never a downloaded browser) and inject axe-core.
+# Browser tests drive Debian's Chromium (never a downloaded browser) and inject axe-core;
+# the printed-slip test renders the PDF with poppler-utils' pdftoppm to scan its QR codes.
 browser-deps:
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else echo "Install Debian's chromium package for the browser tests (sudo apt-get install chromium)"; exit 1; fi; }
+	@test -x /usr/bin/pdftoppm || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; \
+	  else echo "Install Debian's poppler-utils package for the slip tests (sudo apt-get install poppler-utils)"; exit 1; fi; }
 	@test -f node_modules/axe-core/axe.min.js || npm install --no-audit --no-fund --silent
 
 test: $(STAMP) browser-deps
@@ -55,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/disclosure_audit.py
 	$(BIN)/python bench/attachments.py
 	$(BIN)/python bench/results_page.py
+	$(BIN)/python bench/slips.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

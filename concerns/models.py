@@ -30,6 +30,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from speakup.db import Base
 
+# The shared rate-limit counters live in speakup (surveys count wrong slip codes too).
+from speakup.models import RateLimitWindow as RateLimitWindow
+
 
 class Status(enum.StrEnum):
     NEW = "new"
@@ -233,22 +236,6 @@ class RecoveryKey(Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_on: Mapped[dt.date] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-
-class RateLimitWindow(Base):
-    """A fixed-window request counter shared by every worker (never per IP address).
-
-    `bucket` names what is counted ("concern-submit", or a keyed hash of a receipt);
-    `window` is a keyed hash of the window's minute (see concerns/ratelimit.py), so
-    the table never says when anyone came by.
-    """
-
-    __tablename__ = "rate_limit_windows"
-    __table_args__ = ({"sqlite_with_rowid": False},)
-
-    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
-    window: Mapped[str] = mapped_column(String(16), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class UsedStamp(Base):

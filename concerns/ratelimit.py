@@ -1,7 +1,7 @@
 """Fixed-window rate limits kept in the database, so every worker and host shares them.
 
 Limits are global or per receipt, never per IP address (DESIGN.md rule 1). The
-counter is one conditional upsert: ``INSERT … ON CONFLICT DO UPDATE SET count =
+(shared) counter is one conditional upsert: ``INSERT … ON CONFLICT DO UPDATE SET count =
 count + 1 WHERE count < limit RETURNING count``; no row back means the window is
 full.
 
@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session
 
 from concerns.models import RateLimitWindow, UsedStamp
 
-WINDOW_SECONDS = 60
-
-
-def window_tag(moment: dt.datetime, key: bytes) -> str:
-    """Name the window holding `moment` without saying when it is."""
-    minute = int(moment.timestamp()) // WINDOW_SECONDS
-    return hmac.new(key, b"rate-limit window %d" % minute, hashlib.sha256).hexdigest()[:16]
+# The counters themselves are shared with other packages (speakup/ratelimit.py).
+from speakup.ratelimit import WINDOW_SECONDS as WINDOW_SECONDS
+from speakup.ratelimit import is_full as is_full
+from speakup.ratelimit import seconds_to_next_window as seconds_to_next_window
+from speakup.ratelimit import try_again_in as try_again_in
+from speakup.ratelimit import upsert_statement, window_tag
 
 
 def hit(
@@ -48,29 +47,13 @@ def hit(
     locks first, so the wide delete cannot deadlock with the narrow ones.
     """
     tag = window_tag(now, key)
-    statement = _upsert(session.get_bind().dialect.name)
+    statement = upsert_statement(session.get_bind().dialect.name)
     count = session.connection().execute(
         statement, {"bucket": bucket, "window": tag, "limit": limit}
     ).scalar()
     if count == 1:
         forget_other_windows(session, tag, None if forget_all else bucket)
     return count is not None
-
-
-@functools.cache
-def _upsert(dialect: str):  # type: ignore[no-untyped-def]
-    """The counting statement for this database, built once per dialect."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(RateLimitWindow)
-        .values(bucket=bindparam("bucket"), window=bindparam("window"), count=1)
-        .on_conflict_do_update(
-            index_elements=[RateLimitWindow.bucket, RateLimitWindow.window],
-            set_={"count": RateLimitWindow.count + 1},
-            where=RateLimitWindow.count < bindparam("limit"),
-        )
-        .returning(RateLimitWindow.count)
-    )
 
 
 def forget_other_windows(session: Session, tag: str, bucket: str | None = None) -> int:
@@ -85,28 +68,6 @@ def forget_other_windows(session: Session, tag: str, bucket: str | None = None) 
         condition = condition & (RateLimitWindow.bucket != RESERVED_BUCKET)
     result = session.connection().execute(delete(RateLimitWindow).where(condition))
     return result.rowcount or 0  # type: ignore[attr-defined]
-
-
-def seconds_to_next_window(now: dt.datetime) -> int:
-    """Seconds until the window holding `now` ends, when its counts start again."""
-    return WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS
-
-
-def try_again_in(seconds: int) -> str:
-    """Say the wait in whole minutes, rounded up ("in about 1 minute")."""
-    minutes = max(1, -(-seconds // 60))
-    return f"in about {minutes} minute{'' if minutes == 1 else 's'}"
-
-
-def is_full(session: Session, bucket: str, limit: int, now: dt.datetime, key: bytes) -> bool:
-    """Whether `bucket`'s current window is already full (a read: nothing is counted).
-
-    Asked before costly work (cleaning attached files) so a full limit turns a request
-    away before that work starts; the counting `hit` still decides at the end.
-    """
-    count = session.scalar(select(RateLimitWindow.count).where(
-        RateLimitWindow.bucket == bucket, RateLimitWindow.window == window_tag(now, key)))
-    return count is not None and count >= limit
 
 
 def stamp_spent(session: Session, stamp: Stamp, key: bytes) -> bool:
@@ -188,7 +149,7 @@ def reserve_slot(session: Session, now: dt.datetime, key: bytes, *, wait: int,
     first_minute = earliest // WINDOW_SECONDS
     last_minute = (int(now.timestamp()) + horizon) // WINDOW_SECONDS
     conn = session.connection()
-    statement = _upsert(session.get_bind().dialect.name)
+    statement = upsert_statement(session.get_bind().dialect.name)
     for minute in range(first_minute, max(first_minute, last_minute) + 1):
         start = minute * WINDOW_SECONDS
         tag = window_tag(dt.datetime.fromtimestamp(start, dt.UTC), key)

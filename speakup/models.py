@@ -1,4 +1,4 @@
-"""Core tables: staff accounts and the hash-chained audit log."""
+"""Core tables: staff accounts, the hash-chained audit log, shared rate-limit counters."""
 
 from __future__ import annotations
 
@@ -161,3 +161,19 @@ class SiteSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class RateLimitWindow(Base):
+    """A fixed-window request counter shared by every worker (never per IP address).
+
+    `bucket` names what is counted ("concern-submit", a keyed hash of a receipt,
+    "survey-code-miss"); `window` is a keyed hash of the window's minute (see
+    speakup/ratelimit.py), so the table never says when anyone came by.
+    """
+
+    __tablename__ = "rate_limit_windows"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,9 +17,10 @@ from werkzeug.wrappers import Response
 
 from speakup import i18n
 from speakup.promises import protection_statement
+from speakup.ratelimit import try_again_in
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
-from speakup.web import db, public, services, settings
-from surveys import tryout
+from speakup.web import clock, db, public, services, settings
+from surveys import slips, tryout
 from surveys.invitations import token_key
 from surveys.itembank import Item, load_item_bank
 from surveys.models import Survey
@@ -36,6 +37,7 @@ from surveys.responses import (
     submit_response,
 )
 from surveys.sealed_answers import SEALERS
+from surveys.slip_codes import normalise_code
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
@@ -58,11 +60,24 @@ def thanks() -> str:
 
 @bp.route("/<token>", methods=["GET", "POST"])
 @public
-def answer(token: str) -> str | Response | tuple[str, int]:
+def answer(token: str) -> str | Response | tuple[str, int, dict[str, str]] | tuple[str, int]:
     key = token_key(settings())
     posted = request.method == "POST"
-    # One look-up per request; a POST holds the round FOR SHARE until it commits.
-    invitation = look_up(db(), key, token, lock=posted)
+    # A printed slip's code, however typed ("abcd efgh…"), is looked up in its canonical
+    # form, and wrong codes count towards the shared limit (surveys/slips.py).
+    code = normalise_code(token)
+    if code is not None:
+        token = code
+        try:
+            invitation = slips.look_up_code(db(), key, slips.code_limit_key(settings()), code,
+                                            clock(), lock=posted)
+        except slips.TooManyWrongCodes as exc:
+            return slips_limited(exc)
+        if invitation.state is LinkState.UNKNOWN:
+            db().commit()  # the wrong code is counted
+    else:
+        # One look-up per request; a POST holds the round FOR SHARE until it commits.
+        invitation = look_up(db(), key, token, lock=posted)
     if invitation.state is not LinkState.OPEN:
         return _state_page(invitation.state)
     if not posted:
@@ -124,6 +139,12 @@ def try_survey(survey: Survey, *, mode: str) -> str | tuple[str, int]:
                                answered=len(submission.answers), asked=asked, mode=mode)
     return render_template("surveys/tried.html", survey=survey, mode=mode,
                            answered=len(submission.answers), asked=asked)
+
+
+def slips_limited(exc: slips.TooManyWrongCodes) -> tuple[str, int, dict[str, str]]:
+    """The page for everyone while the minute's wrong slip codes are used up."""
+    return (render_template("surveys/code_limited.html", wait=try_again_in(exc.wait)), 429,
+            {"Retry-After": str(exc.wait)})
 
 
 def _state_page(state: LinkState) -> tuple[str, int]:

@@ -53,6 +53,7 @@ from speakup.settings import Settings
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.translatable import translations
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
+from surveys.slip_codes import is_canonical_code
 
 log = logging.getLogger("surveys.invitations")
 
@@ -85,22 +86,30 @@ def hash_token(key: bytes, token: str) -> bytes:
 
 
 def looks_like_token(token: str) -> bool:
-    return TOKEN_RE.fullmatch(token) is not None
+    """An e-mail link's token, or a printed slip's code in canonical form (surveys/slips.py)."""
+    return TOKEN_RE.fullmatch(token) is not None or is_canonical_code(token)
 
 
-def issue_tokens(session: Session, round_id: int, count: int, key: bytes) -> list[str]:
+def issue_tokens(session: Session, round_id: int, count: int, key: bytes,
+                 make: Callable[[], str] = new_token) -> list[str]:
     """Create `count` fresh tokens for a round and store only their hashes; return the tokens.
 
-    The mail sender uses this; the demo seeder and benchmarks may call it directly
-    to answer a round without sending mail. The caller commits.
+    The mail sender uses this, and printed slips with their own `make` (short codes);
+    the demo seeder and benchmarks may call it directly to answer a round without
+    sending mail. The caller commits.
     """
-    tokens = [new_token() for _ in range(count)]
+    tokens = [make() for _ in range(count)]
+    store_token_hashes(session, round_id, tokens, key)
+    return tokens
+
+
+def store_token_hashes(session: Session, round_id: int, tokens: list[str], key: bytes) -> None:
+    """Insert the keyed hashes of `tokens` for a round, all at once, in shuffled order."""
     rows = [{"token_hash": hash_token(key, t), "round_id": round_id, "used": False}
             for t in tokens]
     random.SystemRandom().shuffle(rows)
     if rows:
         session.execute(insert(TokenHash), rows)
-    return tokens
 
 
 # --- the messages ----------------------------------------------------------------
@@ -118,14 +127,25 @@ def answer_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url}/s/{token}"
 
 
+def results_url(settings: Settings, results_on: bool) -> str | None:
+    """The staff results page's address, or None while an admin has it switched off."""
+    return f"{settings.base_url}{RESULTS_PATH}" if results_on else None
+
+
 def results_paragraph(settings: Settings, results_on: bool, language: str = "en") -> str:
     """The link to the staff results page, or nothing while an admin has it switched off."""
-    if not results_on:
+    url = results_url(settings, results_on)
+    if url is None:
         return ""
     _ = translations(language).gettext
     return "\n" + _(
         "What happened after the last round (results, goals and what was done):"
-    ) + f"\n\n    {settings.base_url}{RESULTS_PATH}\n"
+    ) + f"\n\n    {url}\n"
+
+
+def local_words(moment: dt.datetime, tz: str) -> str:
+    """A moment as the invitations write it: "17:00 on Friday 11 December 2026"."""
+    return _local(moment, tz)
 
 
 def invitation_message(

@@ -114,7 +114,10 @@ class Round(Base):
     # The survey's protection, frozen when the round opens like k (None: opened before
     # protections existed, published with suppression).
     protection: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Everyone invited: e-mail invitations plus printed slips (surveys/slips.py).
     invited_count: Mapped[int] = mapped_column(Integer, default=0)
+    # How many of those were printed slips: a count for the round, nothing per slip.
+    slips_printed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When the round actually opened and closed (late after downtime, or early by hand);
     # opens_at/closes_at stay the planned times the schedule is anchored on.
     opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)

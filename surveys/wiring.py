@@ -8,7 +8,7 @@ from speakup import scheduler
 from speakup.jobs import register_job
 from speakup.translatable import N_
 from speakup.web import services
-from surveys import answer_views, cli, demo, jobs, views
+from surveys import answer_views, cli, demo, jobs, slip_views, views
 from surveys.sealed_answers import SEALERS, Sealers
 
 
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     """Register this package's blueprints and commands on the app."""
     app.register_blueprint(views.bp)
     app.register_blueprint(answer_views.bp)
+    app.register_blueprint(slip_views.code_bp)  # /code; its admin pages are on views.bp
     app.cli.add_command(cli.surveys_group)
     app.cli.add_command(cli.rounds_group)
     for job in jobs.JOBS:

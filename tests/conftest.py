@@ -255,10 +255,10 @@ def server_env(database_url: str, instance: Path, **extra: str) -> dict[str, str
 
 def start_gunicorn(
     database_url: str, instance: Path, log_dir: Path, workers: int = 2, threads: int = 4,
-    **extra_env: str,
+    port: int | None = None, **extra_env: str,
 ) -> LiveServer:
-    """Start gunicorn with the shipped config on a free port; return once it is healthy."""
-    port = free_port()
+    """Start gunicorn with the shipped config on `port` (or a free one); return once healthy."""
+    port = port or free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     env = server_env(database_url, instance, **extra_env)
     cmd = [
@@ -322,9 +322,10 @@ def live_server(fresh_database_url: str, tmp_path: Path) -> Iterator[Callable[..
     """Start gunicorn on a free port against a fresh database; stopped after the test."""
     started: list[LiveServer] = []
 
-    def start(workers: int = 2, threads: int = 4, **extra_env: str) -> LiveServer:
+    def start(workers: int = 2, threads: int = 4, port: int | None = None,
+              **extra_env: str) -> LiveServer:
         server = start_gunicorn(fresh_database_url, tmp_path / "instance", tmp_path,
-                                workers, threads, **extra_env)  # fmt: skip
+                                workers, threads, port, **extra_env)  # fmt: skip
         started.append(server)
         return server
 

@@ -1,0 +1,170 @@
+"""Printed invitation slips: single-use codes for staff without a work inbox.
+
+A slip is an invitation whose token is a short code (surveys/slip_codes.py) printed
+on paper instead of e-mailed. It is exactly as unlinkable as an e-mail link:
+
+* the server stores only each code's keyed hash, in the same `token_hashes` table as
+  e-mail tokens (round and used flag, nothing else), all of a print run inserted at
+  once in shuffled order (invitations.issue_tokens);
+* the PDF holding the codes is made in memory for one download and never stored;
+* the round keeps only counts: `invited_count` (everyone invited, so slips count in
+  the audience and the response rate) and `slips_printed`;
+* the team or site names an admin types to split the slips into piles are not
+  stored anywhere: the audience model records no team for e-mail invitations either
+  (team is a question respondents answer for themselves), so slips do not either.
+  The names head the pages of each pile and are forgotten with the PDF.
+
+Wrong codes are counted in one global bucket, per keyed hash of a minute (the shared
+speakup/ratelimit.py): nothing about who typed them is read or kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from speakup import audit, ratelimit
+from speakup.clock import Clock
+from speakup.db import begin_writing
+from speakup.settings import Settings
+from surveys.invitations import store_token_hashes
+from surveys.models import Round, RoundStatus
+from surveys.responses import Invitation, LinkState, look_up
+from surveys.slip_codes import new_code
+from surveys.slip_pdf import Pile
+
+# In one PDF (250 pages): about 15 s of CPU (bench/slips.py), well inside a web request's
+# time limit (gunicorn.conf.py: 60 s) even on a busy server. Print more as several PDFs.
+MAX_SLIPS = 2000
+MAX_PILES = 200
+MAX_PILE_NAME = 80
+# Wrong codes a minute, all visitors together. A code has 79 bits (slip_codes.py), so
+# this is not what stops guessing; it keeps a flood of guesses from costing look-ups.
+WRONG_CODES_PER_MINUTE = 30
+WRONG_CODE_BUCKET = "survey-code-miss"
+_LIMIT_KEY_INFO = b"speakup/surveys/slip-code-rate-limit/v1"
+# "23", or "Ward 5: 12": a name needs its colon, so "Ward 5" is not read as 5 slips.
+_LINE = re.compile(r"(?:(?P<name>[^:]*):)?\s*(?P<count>[0-9]+)\s*")
+
+
+class SlipError(ValueError):
+    """The slips cannot be printed as asked; nothing was stored."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class TooManyWrongCodes(Exception):
+    """The minute's wrong codes are used up; `wait` seconds until the next window."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+@dataclass(frozen=True)
+class PileRequest:
+    name: str  # "" when the admin typed just a number
+    count: int
+
+
+def code_limit_key(settings: Settings) -> bytes:
+    """The key naming the wrong-code windows (HKDF-SHA256 from the server secret)."""
+    secret = settings.resolved_secret_key().encode("utf-8")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=_LIMIT_KEY_INFO).derive(secret)
+
+
+def parse_piles(text: str) -> list[PileRequest]:
+    """Read one pile a line ("Ward 5: 12", or just "23"); raise SlipError."""
+    piles: list[PileRequest] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _LINE.fullmatch(line)
+        if match is None:
+            problems.append(f"Line {number}: “{line.strip()[:40]}” is not a number of slips, "
+                            "nor a name, a colon and a number (for example “Ward 5: 12”).")
+            continue
+        name = (match["name"] or "").strip()
+        count = int(match["count"])
+        if count < 1:
+            problems.append(f"Line {number}: print at least 1 slip, or leave the line out.")
+        if len(name) > MAX_PILE_NAME:
+            problems.append(f"Line {number}: the name is longer than {MAX_PILE_NAME} "
+                            "characters.")
+        if name and name.casefold() in seen:
+            problems.append(f"Line {number}: “{name}” is listed twice.")
+        seen.add(name.casefold())
+        piles.append(PileRequest(name, count))
+    total = sum(p.count for p in piles)
+    if not piles and not problems:
+        problems.append("Type how many slips to print: a number, or one line per team or "
+                        "site such as “Ward 5: 12”.")
+    if len(piles) > MAX_PILES:
+        problems.append(f"List at most {MAX_PILES} teams or sites.")
+    if total > MAX_SLIPS:
+        problems.append(f"That is {total:,} slips; print at most {MAX_SLIPS:,} at a time.")
+    if problems:
+        raise SlipError(problems)
+    return piles
+
+
+def new_piles(piles: list[PileRequest]) -> list[Pile]:
+    """Make one fresh code per slip, in memory: nothing is stored until `record_slips`."""
+    return [Pile(p.name, [new_code() for _ in range(p.count)]) for p in piles]
+
+
+def check_printable(round_: Round) -> None:
+    """Raise SlipError unless the round is open (a code for any other would say "closed")."""
+    if round_.status != RoundStatus.OPEN:
+        raise SlipError(["Slips can be printed only while the round is open."])
+
+
+def record_slips(session: Session, clock: Clock, round_: Round, piles: list[Pile],
+                 key: bytes, *, actor: str) -> int:
+    """Store only the codes' keyed hashes and count the slips in the round's audience.
+
+    Called once the PDF exists, so the write is short (SQLite's write lock is not held
+    while the PDF is made). The hashes of all piles are inserted together in shuffled
+    order, so neither order nor pile survives. Never commits; returns the slips counted.
+    """
+    codes = [code for pile in piles for code in pile.codes]
+    counted = session.execute(
+        update(Round)
+        .where(Round.id == round_.id, Round.status == RoundStatus.OPEN.value)
+        .values(invited_count=Round.invited_count + len(codes),
+                slips_printed=Round.slips_printed + len(codes))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if counted != 1:
+        raise SlipError(["The round closed meanwhile: no slips were printed."])
+    store_token_hashes(session, round_.id, codes, key)
+    audit.record(session, clock, actor=actor, action="survey.round.slips",
+                 subject=f"round {round_.id}",
+                 detail={"survey": round_.survey_id, "slips": len(codes)})
+    return len(codes)
+
+
+def look_up_code(session: Session, key: bytes, limit_key: bytes, code: str, clock: Clock,
+                 *, lock: bool = False) -> Invitation:
+    """Look a canonical slip code up, refusing once the minute's wrong codes are used up.
+
+    A wrong code is counted in the caller's transaction; the caller commits it.
+    """
+    now = clock.now()
+    if ratelimit.is_full(session, WRONG_CODE_BUCKET, WRONG_CODES_PER_MINUTE, now, limit_key):
+        raise TooManyWrongCodes(ratelimit.seconds_to_next_window(now))
+    invitation = look_up(session, key, code, lock=lock)
+    if invitation.state is LinkState.UNKNOWN:
+        begin_writing(session)  # a GET's session only reads until told otherwise
+        ratelimit.count_one(session, WRONG_CODE_BUCKET, WRONG_CODES_PER_MINUTE, now, limit_key)
+    return invitation
