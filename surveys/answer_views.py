@@ -143,7 +143,8 @@ def try_survey(survey: Survey, *, mode: str) -> str | tuple[str, int]:
 
 def slips_limited(exc: slips.TooManyWrongCodes) -> tuple[str, int, dict[str, str]]:
     """The page for everyone while the minute's wrong slip codes are used up."""
-    return (render_template("surveys/code_limited.html", wait=try_again_in(exc.wait)), 429,
+    return (render_template("surveys/code_limited.html", wait=try_again_in(exc.wait),
+                            wait_seconds=exc.wait), 429,
             {"Retry-After": str(exc.wait)})
 
 

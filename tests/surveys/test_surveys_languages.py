@@ -19,6 +19,7 @@ from surveys_testlib import (
 
 from speakup.translatable import TRANSLATIONS
 from surveys import rounds
+from surveys.answer_views import slips_limited
 from surveys.invitations import (
     invitation_message,
     reminder_message,
@@ -27,6 +28,7 @@ from surveys.invitations import (
 )
 from surveys.itembank import load_item_bank
 from surveys.published import published_round
+from surveys.slips import TooManyWrongCodes
 
 PO = TRANSLATIONS / "cy" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{k\}|<[^>]+>|\n")
@@ -82,6 +84,10 @@ def welsh_pages(client, token: str) -> dict[str, str]:
         as_text=True)
     pages["problem"] = post_form(client, f"/s/{token}", {"comment": "x" * 2001}).get_data(
         as_text=True)
+    pages["/code"] = client.get("/code").get_data(as_text=True)
+    pages["not a code"] = post_form(client, "/code", {"code": "abc"}).get_data(as_text=True)
+    pages["unknown code"] = post_form(client, "/code", {"code": "7KQ2-M9XD-4TRB-WZ8E"}
+                                      ).get_data(as_text=True)
     return pages
 
 
@@ -178,3 +184,19 @@ def test_the_sender_writes_in_the_organisations_first_language(session, session_
         assert message["Subject"] == "Pulse check: eich dolen arolwg bersonol"
         assert body_of(message).startswith("Helo,") and "?lang=cy" in body_of(message)
         assert_all_welsh(message["Subject"] + "\n" + body_of(message))
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (30, "ymhen tua 1 munud"), (90, "ymhen tua 2 funud"), (150, "ymhen tua 3 munud")])
+def test_the_wrong_codes_page_is_in_welsh(app, seconds: int, words: str):
+    with app.test_request_context("/code?lang=cy"):
+        page, status, headers = slips_limited(TooManyWrongCodes(seconds))
+    assert status == 429 and '<html lang="cy">' in page
+    assert words in text_of(page)
+    assert_all_welsh(page)
+
+
+def test_the_wrong_codes_page_in_english_says_the_same_wait(app):
+    with app.test_request_context("/code"):
+        page, _status, _headers = slips_limited(TooManyWrongCodes(90))
+    assert "Please try again in about 2 minutes. We do not know" in text_of(page)
