@@ -84,10 +84,13 @@ def welsh_pages(client, token: str) -> dict[str, str]:
         as_text=True)
     pages["problem"] = post_form(client, f"/s/{token}", {"comment": "x" * 2001}).get_data(
         as_text=True)
+    for name, data, status in (("not a code", {"code": "abc"}, 400),
+                               ("unknown code", {"code": "7KQ2-M9XD-4TRB-WZ8E"}, 404)):
+        response = post_form(client, "/code", data)
+        assert response.status_code == status  # the form page itself, not an error page
+        pages[name] = response.get_data(as_text=True)
+        assert "Y cod o’ch slip" in pages[name] and "Mae problem" in pages[name]
     pages["/code"] = client.get("/code").get_data(as_text=True)
-    pages["not a code"] = post_form(client, "/code", {"code": "abc"}).get_data(as_text=True)
-    pages["unknown code"] = post_form(client, "/code", {"code": "7KQ2-M9XD-4TRB-WZ8E"}
-                                      ).get_data(as_text=True)
     return pages
 
 
