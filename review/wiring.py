@@ -11,6 +11,7 @@ from review import (
     peer_views,  # noqa: F401 - adds the peers route to views.bp
     views,
 )
+from speakup.translatable import N_
 from speakup.web import services
 
 ROLES = ("reviewer", "admin")
@@ -21,7 +22,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.publications_group)
     extras = services(app).extras
-    extras.setdefault("nav_links", []).append(("review.overview", "Review", ROLES))
+    extras.setdefault("nav_links", []).append(("review.overview", N_("Review"), ROLES))
     extras.setdefault("staff_links", []).append(
         ("review.overview", "Review survey results, trends and how the mechanisms work", ROLES)
     )

@@ -10,6 +10,8 @@ from typing import Any
 
 import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from jinja2 import Environment
@@ -49,9 +51,9 @@ class SlipsForm(FlaskForm):
 
 
 class CodeForm(FlaskForm):
-    code = StringField("Code from your slip", validators=[Length(max=100)],
-                       description="16 letters and numbers, for example 7KQ2-M9XD-4TRB-WZ8E. "
-                                   "Small letters, spaces and dashes are fine.")
+    code = StringField(_l("Code from your slip"), validators=[Length(max=100)],
+                       description=_l("16 letters and numbers, for example 7KQ2-M9XD-4TRB-WZ8E. "
+                                      "Small letters, spaces and dashes are fine."))
 
 
 def _open_round(round_id: int) -> tuple[Round, Survey]:
@@ -153,8 +155,9 @@ def code() -> str | Response | tuple[str, int]:
         return render_template("surveys/code.html", form=form), status
     canonical = normalise_code(form.code.data or "")
     if canonical is None:
-        form.code.errors = ["This is not a slip code: it has 16 letters and numbers, in four "
-                            "groups of four. Check it and type it again."]
+        form.code.errors = [gettext(
+            "This is not a slip code: it has 16 letters and numbers, in four groups of four. "
+            "Check it and type it again.")]
         return render_template("surveys/code.html", form=form), 400
     try:
         invitation = slips.look_up_code(db(), token_key(settings()),
@@ -163,8 +166,9 @@ def code() -> str | Response | tuple[str, int]:
         return slips_limited(exc)
     if invitation.state is LinkState.UNKNOWN:
         db().commit()  # the wrong code is counted
-        form.code.errors = ["We do not recognise this code. Check it and type it again: "
-                            "codes stop working once their survey's results are published."]
+        form.code.errors = [gettext(
+            "We do not recognise this code. Check it and type it again: codes stop working "
+            "once their survey's results are published.")]
         return render_template("surveys/code.html", form=form), 404
     if invitation.state is not LinkState.OPEN:
         return render_template("surveys/link_state.html",
