@@ -22,6 +22,7 @@ from concerns.errors import (
     ConcernNotFoundError,
     ConversationMovedOnError,
     MalformedReceiptError,
+    Nn_,
     RateLimitedError,
     ReceiptNotFoundError,
 )
@@ -98,35 +99,35 @@ def count_receipt_use(
     if known is None and not ratelimit.hit(
             session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True):
         raise RateLimitedError(
-            N_("There have been too many receipt checks in the last minute. You can try "
-               "again in about %(num)s minute; nothing you typed has been lost."), wait,
-            plural=N_("There have been too many receipt checks in the last minute. You can "
-                      "try again in about %(num)s minutes; nothing you typed has been lost."),
+            Nn_("There have been too many receipt checks in the last minute. You can try "
+                "again in about %(num)s minute; nothing you typed has been lost.",
+                "There have been too many receipt checks in the last minute. You can try "
+                "again in about %(num)s minutes; nothing you typed has been lost."), wait,
             num=minutes)
     if download:
         if not ratelimit.hit(session, keys_.download_bucket,
                              config.downloads_per_receipt_per_minute, now, key):
             raise RateLimitedError(
-                N_("You have downloaded %(files)s files in the last minute, the most allowed "
-                   "with one receipt. You can download more in about %(num)s minute. Reading "
-                   "your concern and replying are counted apart from downloads, so you can "
-                   "carry on here."), wait,
-                plural=N_("You have downloaded %(files)s files in the last minute, the most "
-                          "allowed with one receipt. You can download more in about %(num)s "
-                          "minutes. Reading your concern and replying are counted apart from "
-                          "downloads, so you can carry on here."),
+                Nn_("You have downloaded %(files)s files in the last minute, the most allowed "
+                    "with one receipt. You can download more in about %(num)s minute. Reading "
+                    "your concern and replying are counted apart from downloads, so you can "
+                    "carry on here.",
+                    "You have downloaded %(files)s files in the last minute, the most allowed "
+                    "with one receipt. You can download more in about %(num)s minutes. Reading "
+                    "your concern and replying are counted apart from downloads, so you can "
+                    "carry on here."), wait,
                 num=minutes, files=config.downloads_per_receipt_per_minute)
         return
     if not ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now, key):
         raise RateLimitedError(
-            N_("Your receipt has been used %(times)s times in the last minute to show your "
-               "concern, reply or answer, the most allowed. You can try again in about "
-               "%(num)s minute; nothing you typed has been lost. (Downloading files is "
-               "counted apart and does not use these up.)"), wait,
-            plural=N_("Your receipt has been used %(times)s times in the last minute to show "
-                      "your concern, reply or answer, the most allowed. You can try again in "
-                      "about %(num)s minutes; nothing you typed has been lost. (Downloading "
-                      "files is counted apart and does not use these up.)"),
+            Nn_("Your receipt has been used %(times)s times in the last minute to show your "
+                "concern, reply or answer, the most allowed. You can try again in about "
+                "%(num)s minute; nothing you typed has been lost. (Downloading files is "
+                "counted apart and does not use these up.)",
+                "Your receipt has been used %(times)s times in the last minute to show your "
+                "concern, reply or answer, the most allowed. You can try again in about "
+                "%(num)s minutes; nothing you typed has been lost. (Downloading files is "
+                "counted apart and does not use these up.)"), wait,
             num=minutes, times=config.checks_per_receipt_per_minute)
 
 

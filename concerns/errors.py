@@ -11,21 +11,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
-def N_(message: str) -> str:
+def N_(message: str) -> str:  # noqa: N802 - the name gettext tools look for
     """Mark a message for the catalogue (`pybabel extract`); it is translated where shown."""
     return message
+
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracted as -k Nn_:1,2
+    """Mark a message with a count for the catalogue: its singular and plural forms."""
+    return singular, plural
 
 
 class TranslatableError(Exception):
     """An error whose message is a catalogue message and its parameters (see above).
 
-    With `plural` and `num`, the message is the singular and `plural` the plural form
-    of a message counting `num` (both get `num` as a parameter, as ngettext does).
+    A message that counts something is a pair from `Nn_` with `num`, the count (both
+    forms get `num` as a parameter, as ngettext does).
     """
 
-    def __init__(self, message: str, *, plural: str | None = None, num: int | None = None,
+    def __init__(self, message: str | tuple[str, str], *, num: int | None = None,
                  **params: object) -> None:
-        if plural is not None and num is not None:
+        plural = None
+        if isinstance(message, tuple):
+            message, plural = message
             params = {"num": num, **params}
         english = plural if plural is not None and num != 1 else message
         super().__init__(english % params if params else english)

@@ -76,6 +76,12 @@ def said(exc: TranslatableError) -> str:
     return _(exc.message, **exc.params)
 
 
+def translated(message: str) -> str:
+    """A fixed English message (marked with N_ where it was made) in the reader's language;
+    a template filter, for labels and lists kept in English in data (a plain str: escaped)."""
+    return _(message)
+
+
 def concern_config() -> ConcernConfig:
     return app_services().extras["concerns"]
 
