@@ -34,7 +34,7 @@ from concerns.errors import N_, TranslatableError
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 DOCX, XLSX, PPTX = office_clean.DOCX, office_clean.XLSX, office_clean.PPTX
-TEXT_DONE = "plain text, kept as it is (a text file has no hidden properties)"
+TEXT_DONE = N_("plain text, kept as it is (a text file has no hidden properties)")
 
 
 class AttachmentRefusedError(TranslatableError, ValueError):

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from concerns import image_clean
+from concerns.cleaning_words import PARTS, PICTURES, counted
+from concerns.errors import N_
 
 MAX_PART_BYTES = 64 * 1024 * 1024
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
@@ -140,27 +142,25 @@ class OfficeReport:
     found: set[str] = field(default_factory=set)
 
     def statements(self) -> list[str]:
-        said = ["rebuilt from the parts a reader needs"]
+        said = [N_("rebuilt from the parts a reader needs")]
         if self.images:
-            said.append("1 picture re-encoded from its pixels" if self.images == 1 else
-                        f"{self.images} pictures re-encoded from their pixels")
+            said.append(counted(PICTURES, self.images))
         words = {
-            "properties": "document properties (author, company, dates) removed",
-            "custom": "custom properties removed",
-            "photo-metadata": "camera and location data inside pictures removed",
-            "authors": "comments' and changes' author names, accounts and dates removed",
-            "people": "the list of people who edited it removed",
-            "paths": "file paths and template links removed",
-            "embedded-cleaned": "embedded Office files cleaned by the same rules",
-            "embedded": "embedded objects removed",
-            "macros": "macros removed",
-            "pictures": "pictures that cannot be checked (EMF, WMF, SVG) removed",
-            "links": "links to other files removed",
+            "properties": N_("document properties (author, company, dates) removed"),
+            "custom": N_("custom properties removed"),
+            "photo-metadata": N_("camera and location data inside pictures removed"),
+            "authors": N_("comments' and changes' author names, accounts and dates removed"),
+            "people": N_("the list of people who edited it removed"),
+            "paths": N_("file paths and template links removed"),
+            "embedded-cleaned": N_("embedded Office files cleaned by the same rules"),
+            "embedded": N_("embedded objects removed"),
+            "macros": N_("macros removed"),
+            "pictures": N_("pictures that cannot be checked (EMF, WMF, SVG) removed"),
+            "links": N_("links to other files removed"),
         }
         said += [text for key, text in words.items() if key in self.found]
         if self.dropped_parts:
-            said.append(f"{self.dropped_parts} other part{'s' if self.dropped_parts != 1 else ''}"
-                        " a reader does not need removed")
+            said.append(counted(PARTS, self.dropped_parts))
         return said
 
 

@@ -42,6 +42,8 @@ import pikepdf
 from pikepdf import Name
 
 from concerns import image_clean
+from concerns.cleaning_words import IMAGES, PAGES, SCANS, counted
+from concerns.errors import N_
 
 MAX_STREAM_BYTES = 64 * 1024 * 1024  # one decoded stream
 MAX_DECODED_BYTES = 400 * 1024 * 1024  # all decoded streams of one document
@@ -93,25 +95,23 @@ class PdfReport:
     found: set[str] = field(default_factory=set)
 
     def statements(self) -> list[str]:
-        said = [f"rebuilt from its {self.pages} page{'s' if self.pages != 1 else ''}"]
+        said = [counted(PAGES, self.pages)]
         if self.images:
-            said.append("1 image re-encoded from its pixels" if self.images == 1 else
-                        f"{self.images} images re-encoded from their pixels")
+            said.append(counted(IMAGES, self.images))
         if self.scans:
-            said.append(f"{self.scans} black-and-white scan image"
-                        f"{'s' if self.scans != 1 else ''} kept as pixel data")
+            said.append(counted(SCANS, self.scans))
         words = {
-            "info": "document properties (author, creator, dates) removed",
-            "xmp": "XMP metadata removed",
-            "photo-metadata": "camera and location data inside images removed",
-            "authors": "comments' author names and dates removed",
-            "embedded": "embedded files removed",
-            "scripts": "scripts and actions removed",
-            "links": "links removed",
-            "outlines": "bookmarks removed",
-            "forms": "form fields removed",
-            "id": "original document ID replaced",
-            "icc": "colour profiles replaced by plain colour spaces",
+            "info": N_("document properties (author, creator, dates) removed"),
+            "xmp": N_("XMP metadata removed"),
+            "photo-metadata": N_("camera and location data inside images removed"),
+            "authors": N_("comments' author names and dates removed"),
+            "embedded": N_("embedded files removed"),
+            "scripts": N_("scripts and actions removed"),
+            "links": N_("links removed"),
+            "outlines": N_("bookmarks removed"),
+            "forms": N_("form fields removed"),
+            "id": N_("original document ID replaced"),
+            "icc": N_("colour profiles replaced by plain colour spaces"),
         }
         said += [text for key, text in words.items() if key in self.found]
         return said

@@ -33,6 +33,7 @@ from wtforms import Field
 
 from concerns import (
     attachments,
+    cleaning_words,
     conflicts,
     evidence,
     professional_groups,
@@ -78,8 +79,9 @@ def said(exc: TranslatableError) -> str:
 
 def translated(message: str) -> str:
     """A fixed English message (marked with N_ where it was made) in the reader's language;
-    a template filter, for labels and lists kept in English in data (a plain str: escaped)."""
-    return _(message)
+    a template filter, for labels and lists kept in English in data (a plain str: escaped).
+    What a file's cleaning did is read back with its count (concerns/cleaning_words.py)."""
+    return cleaning_words.in_words(message, _, ngettext)
 
 
 def concern_config() -> ConcernConfig:
