@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test migrate lint bench browser-deps clean
+.PHONY: run test migrate lint bench browser-deps clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Extract every marked text, merge it into each language's .po, compile the .mo files
+# (README "Languages"). Translators edit the .po; the .mo files are committed and shipped.
+CATALOGUES := speakup/translations
+translations: $(STAMP)
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --add-location=file \
+	  --sort-output -o build/messages.pot .
+	$(BIN)/pybabel update -i build/messages.pot -d $(CATALOGUES) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(CATALOGUES) --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -31,6 +31,7 @@ from speakup.db import is_sqlite
 from speakup.jobs import Job, register_job
 from speakup.mail import mailer_for
 from speakup.models import User
+from speakup.translatable import N_
 from speakup.web import Services, db
 from speakup.web import services as app_services
 
@@ -61,9 +62,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(evidence.listed, "attachments")
     app.add_template_filter(views.translated, "translated")
     extras = svc.extras
-    extras.setdefault("nav_links", []).append(("handling.inbox", "Inbox", ("handler",)))
+    extras.setdefault("nav_links", []).append(("handling.inbox", N_("Inbox"), ("handler",)))
     extras.setdefault("public_links", []).extend(
-        [("concerns.new", "Raise a concern"), ("concerns.check", "Check a concern")]
+        [("concerns.new", N_("Raise a concern")), ("concerns.check", N_("Check a concern"))]
     )
     extras.setdefault("admin_links", []).extend([
         ("concern_admin.categories", "Concern categories"),

@@ -9,6 +9,7 @@ from review import (
     goal_views,  # noqa: F401 - adds the goals and actions routes to views.bp
     views,
 )
+from speakup.translatable import N_
 from speakup.web import services
 
 ROLES = ("reviewer", "admin")
@@ -18,7 +19,7 @@ def init_app(app: Flask) -> None:
     """Register this package's blueprints and commands on the app."""
     app.register_blueprint(views.bp)
     extras = services(app).extras
-    extras.setdefault("nav_links", []).append(("review.overview", "Review", ROLES))
+    extras.setdefault("nav_links", []).append(("review.overview", N_("Review"), ROLES))
     extras.setdefault("staff_links", []).append(
         ("review.overview", "Review survey results, trends and how the mechanisms work", ROLES)
     )

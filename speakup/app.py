@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, render_template, session
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import InternalError, OperationalError
@@ -16,7 +17,7 @@ import concerns.wiring
 import review.wiring
 import surveys.wiring
 from review import results_views
-from speakup import accounts, admin_views, auth_views, main_views
+from speakup import accounts, admin_views, auth_views, i18n, main_views
 from speakup.clock import SystemClock
 from speakup.db import (
     DATABASE_FAULTS,
@@ -28,6 +29,7 @@ from speakup.db import (
 from speakup.derived_keys import session_keys
 from speakup.models import User
 from speakup.settings import Settings
+from speakup.translatable import N_
 from speakup.web import (
     ANY_STAFF,
     IntegerConverter,
@@ -42,14 +44,14 @@ from speakup.web import (
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_TITLES = {
-    400: "The request could not be understood",
-    403: "You do not have access to this page",
-    404: "Page not found",
-    405: "That action is not allowed here",
-    413: "What you sent is too large",
-    429: "Too many requests",
-    500: "Something went wrong on our side",
-    503: "Speak Up cannot store anything right now",
+    400: _l("The request could not be understood"),
+    403: _l("You do not have access to this page"),
+    404: _l("Page not found"),
+    405: _l("That action is not allowed here"),
+    413: _l("What you sent is too large"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong on our side"),
+    503: _l("Speak Up cannot store anything right now"),
 }
 
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db)
     app.before_request(refuse_bad_host)
     CSRFProtect(app)
+    i18n.init_app(app, settings.languages, settings.secure_cookies)
     _init_login(app)
     for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
@@ -110,8 +113,8 @@ def _init_templates(app: Flask) -> None:
     extras = services(app).extras
     # Packages have appended their links already; the core ones go first.
     extras.setdefault("nav_links", [])[:0] = [
-        ("main.staff", "Home", ANY_STAFF),
-        ("admin.index", "Administration", ("admin",)),
+        ("main.staff", N_("Home"), ANY_STAFF),
+        ("admin.index", N_("Administration"), ("admin",)),
     ]
     extras.setdefault("public_links", [])
 
@@ -168,15 +171,15 @@ def _init_login(app: Flask) -> None:
 def _init_errors(app: Flask) -> None:
     def render_error(code: int, message: str | None = None) -> tuple[str, int]:
         return render_template(
-            "errors/error.html", code=code, title=ERROR_TITLES.get(code, "Error"), message=message
+            "errors/error.html", code=code, title=ERROR_TITLES.get(code, _l("Error")),
+            message=message,
         ), code
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> tuple[str, int]:
-        return render_error(
-            400,
-            "This form had expired or was sent twice. Go back, reload the page and try again.",
-        )
+        return render_error(400, _l(
+            "This form had expired or was sent twice. Go back, reload the page and try again."
+        ))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MIN_GROUP_SIZE_FLOOR = 3
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 _DIGEST_AT = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 class SettingsError(ValueError):
@@ -96,6 +97,8 @@ class Settings:
     round_keys_path: Path | None = None
     # Minutes a publication may spend deciding what can be shown before it stops.
     publish_time_limit_minutes: int = 15
+    # Languages pages and e-mails are offered in; the first is the default (README "Languages").
+    languages: tuple[str, ...] = ("en", "cy")
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -115,6 +118,11 @@ class Settings:
             raise SettingsError(
                 f"SPEAKUP_HANDLER_DIGEST_AT must be a time such as 08:00 (24-hour HH:MM), "
                 f"not {self.handler_digest_at!r}."
+            )
+        if not self.languages or not all(_LANGUAGE.fullmatch(c) for c in self.languages):
+            raise SettingsError(
+                f"SPEAKUP_LANGUAGES must list language codes such as en,cy, not "
+                f"{','.join(self.languages)!r}."
             )
         if not self.database_url:
             object.__setattr__(
@@ -168,6 +176,9 @@ class Settings:
             attachments_max=_int(env, "SPEAKUP_ATTACHMENTS_MAX", 5),
             attachment_max_mb=_int(env, "SPEAKUP_ATTACHMENT_MAX_MB", 10, minimum=1),
             publish_time_limit_minutes=_int(env, "SPEAKUP_PUBLISH_TIME_LIMIT", 15, minimum=1),
+            languages=tuple(
+                c.strip().lower() for c in (env.get("SPEAKUP_LANGUAGES") or "en,cy").split(",")
+            ),
             round_keys_path=Path(env["SPEAKUP_ROUND_KEYS_PATH"]).resolve()
             if env.get("SPEAKUP_ROUND_KEYS_PATH") else None,
         )

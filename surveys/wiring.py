@@ -6,6 +6,7 @@ from flask import Flask
 
 from speakup import scheduler
 from speakup.jobs import register_job
+from speakup.translatable import N_
 from speakup.web import services
 from surveys import answer_views, cli, demo, jobs, views
 from surveys.sealed_answers import SEALERS, Sealers
@@ -28,7 +29,7 @@ def init_app(app: Flask) -> None:
     extras.setdefault("admin_links", []).append(
         ("surveys_admin.teams", "Teams and directorates offered in surveys")
     )
-    extras.setdefault("nav_links", []).append(("surveys_admin.index", "Surveys", ("admin",)))
+    extras.setdefault("nav_links", []).append(("surveys_admin.index", N_("Surveys"), ("admin",)))
     extras.setdefault("staff_links", []).append(
         ("surveys_admin.index", "Surveys: set up pulse surveys and follow their rounds",
          ("admin",))

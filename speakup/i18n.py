@@ -1,0 +1,95 @@
+"""Languages: Flask-Babel set up from the settings, the choice by URL or preference cookie.
+
+A page is shown in the language named by `?lang=xx` (one of SPEAKUP_LANGUAGES); that
+choice is remembered in a plain preference cookie that holds the code and nothing else,
+so it identifies nobody (README "Languages"). Without either, the first configured
+language is used. Catalogues live in speakup/translations (shipped in the package).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from babel import Locale
+from flask import Flask, current_app, request
+from flask_babel import Babel, get_locale
+from werkzeug.wrappers import Response
+
+from speakup.settings import SettingsError
+from speakup.translatable import TRANSLATIONS, has_catalogue
+
+LANG_ARG = "lang"
+LANG_COOKIE = "speakup_lang"
+LANG_COOKIE_DAYS = 365
+# The HTML `lang` attribute of each language whose default region matters.
+HTML_LANG = {"en": "en-GB"}
+EXTENSION = "speakup.languages"
+
+
+def init_app(app: Flask, languages: tuple[str, ...], secure_cookies: bool) -> None:
+    """Install Flask-Babel; refuse a configured language that has no compiled catalogue."""
+    for code in languages:
+        if not has_catalogue(code):
+            raise SettingsError(
+                f"SPEAKUP_LANGUAGES names {code!r}, but there is no translation for it "
+                f"(speakup/translations/{code}/LC_MESSAGES/messages.mo); see README "
+                "\"Languages\" to add one."
+            )
+    app.extensions[EXTENSION] = languages
+    # Long template sentences are written over several lines; their msgid is one line.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    Babel(app, locale_selector=_choose, default_locale=languages[0],
+          default_translation_directories=str(TRANSLATIONS))
+
+    @app.after_request
+    def remember_choice(response: Response) -> Response:
+        chosen = request.args.get(LANG_ARG)
+        if chosen in languages and request.cookies.get(LANG_COOKIE) != chosen:
+            response.set_cookie(LANG_COOKIE, chosen, max_age=LANG_COOKIE_DAYS * 86400,
+                                secure=secure_cookies, httponly=True, samesite="Lax")
+        return response
+
+    @app.context_processor
+    def language_links() -> dict[str, Any]:
+        return {"html_lang": html_lang(), "other_languages": _other_languages}
+
+
+def supported() -> tuple[str, ...]:
+    return current_app.extensions[EXTENSION]
+
+
+def _choose() -> str:
+    languages = supported()
+    for chosen in (request.args.get(LANG_ARG), request.cookies.get(LANG_COOKIE)):
+        if chosen in languages:
+            return chosen
+    return languages[0]
+
+
+def current() -> str:
+    """The code of the language this request is shown in."""
+    locale = get_locale()
+    return locale.language if locale is not None else supported()[0]
+
+
+def html_lang() -> str:
+    code = current()
+    return HTML_LANG.get(code, code)
+
+
+def _other_languages() -> list[tuple[str, str, str]]:
+    """(code, own name, URL of this page in it) for every language but the current one."""
+    here = current()
+    links = []
+    for code in supported():
+        if code == here:
+            continue
+        args = request.args.to_dict(flat=False)
+        args[LANG_ARG] = [code]
+        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
+                         for k, vs in args.items() for v in vs)
+        name = Locale.parse(code).get_display_name(code) or code
+        url = f"{request.script_root}{request.path}?{query}"
+        links.append((code, name[:1].upper() + name[1:], url))
+    return links
