@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
-def N_(message: str) -> str:  # noqa: N802 - the name gettext tools look for
-    """Mark a message for the catalogue (`pybabel extract`); it is translated where shown."""
-    return message
+# Re-exported: the concerns modules take both markers from here.
+from speakup.translatable import N_ as N_
 
 
 def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracted as -k Nn_:1,2

@@ -6,6 +6,7 @@ HTTP); these forms carry CSRF, keep what was typed, and render accessibly.
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -44,11 +45,6 @@ ATTACHMENTS_HINT = _l(
     "still identify you."
 )
 ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.heic,.heif,.pdf,.docx,.xlsx,.pptx,.txt"}
-
-
-def _translated(choices: dict[str, str]) -> dict[str, object]:
-    """Fixed choice labels (marked in concerns.models), shown in the page's language."""
-    return {key: _l(label) for key, label in choices.items()}
 
 
 class CheckboxesField(SelectMultipleField):
@@ -128,14 +124,20 @@ class VerdictForm(FlaskForm):
     receipt = HiddenField()
     stage = HiddenField()
     speak_again = RadioField(_l(VERDICT_QUESTIONS["speak_again"][0]),
-                             choices=_translated(VERDICT_QUESTIONS["speak_again"][1]),
+                             choices=dict(VERDICT_QUESTIONS["speak_again"][1]),
                              validate_choice=False)
     felt_safe = RadioField(_l(VERDICT_QUESTIONS["felt_safe"][0]),
-                           choices=_translated(VERDICT_QUESTIONS["felt_safe"][1]),
+                           choices=dict(VERDICT_QUESTIONS["felt_safe"][1]),
                            validate_choice=False)
     kept_informed = RadioField(_l(VERDICT_QUESTIONS["kept_informed"][0]),
-                               choices=_translated(VERDICT_QUESTIONS["kept_informed"][1]),
+                               choices=dict(VERDICT_QUESTIONS["kept_informed"][1]),
                                validate_choice=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # The answers' labels in the page's language (plain strings, as WTForms wants).
+        for name, (_question, answers) in VERDICT_QUESTIONS.items():
+            self[name].choices = {key: gettext(label) for key, label in answers.items()}
 
 
 class ThemesForm(FlaskForm):

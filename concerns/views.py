@@ -73,7 +73,8 @@ NOT_STORED = N_(
 def said(exc: TranslatableError) -> str:
     """The error's message in the reader's language (services cannot translate it)."""
     if exc.plural is not None and exc.num is not None:
-        return ngettext(exc.message, exc.plural, exc.num, **exc.params)
+        params = {name: value for name, value in exc.params.items() if name != "num"}
+        return ngettext(exc.message, exc.plural, exc.num, **params)
     return _(exc.message, **exc.params)
 
 

@@ -176,7 +176,7 @@ def test_validation_errors_are_in_welsh_and_keep_what_was_typed(app, session, re
     en, cy = _both(app, lambda c: _submit(c, category="", wanted=long_wish))
     html = _html(cy, 400)
     # Then every error is said in Welsh and nothing they typed is lost
-    assert "Dewiswch un o'r categorïau a restrir." in html
+    assert "Dewiswch un o’r categorïau a restrir." in html
     assert "Defnyddiwch 5,000 nod ar y mwyaf (fe ddefnyddioch 5,001)." in html
     assert "Mae problem" in html
     assert WELSH_TEXT in html and long_wish in html
@@ -205,7 +205,7 @@ def test_the_receipt_page_is_in_welsh(app, session, recovery_key):
     en, cy = _both(app, lambda c: _submit(c, wanted=WELSH_WISH))
     english, welsh = _html(en, 200), _html(cy, 200)
     assert assert_welsh(english, welsh) >= 10
-    assert "Mae eich pryder wedi'i anfon" in welsh
+    assert "Mae eich pryder wedi’i anfon" in welsh
     # The copy button's words come from the page, so the script says them in Welsh too.
     assert 'data-failed="Ni weithiodd copïo yma' in welsh
 
@@ -232,7 +232,7 @@ def test_the_check_page_and_its_errors_are_in_welsh(app, session, recovery_key):
     unknown = "ABCD-EFGH-JKMN-PQRS-TVWX"
     en, cy = _both(app, lambda c: _check(c, unknown))
     html = _html(cy, 400)
-    assert "Ni allem ddod o hyd i bryder gyda'r dderbynneb honno." in html
+    assert "Ni allem ddod o hyd i bryder gyda’r dderbynneb honno." in html
     assert_welsh(_html(en, 400), html)
 
 
@@ -274,7 +274,7 @@ def test_a_reply_and_the_verdict_sent_from_welsh_pages_are_answered_in_welsh(app
                                                     "text": "Diolch."})
     en, cy = _both(app, reply)
     welsh = _html(cy, 200)
-    assert "Mae eich ateb wedi'i anfon." in welsh
+    assert "Mae eich ateb wedi’i anfon." in welsh
     assert_welsh(_html(en, 200), welsh, _categories(session))
 
     def empty_verdict(client):  # type: ignore[no-untyped-def]
@@ -302,7 +302,7 @@ def test_a_closed_concern_is_in_welsh(app, session, clock, concern_config, repli
         return _check(client, receipt)
     en, cy = _both(app, closed)
     welsh = _html(cy, 200)
-    assert "Wedi'i gau" in welsh and "Wedi'i ddatrys" in welsh
+    assert "Wedi’i gau" in welsh and "Wedi’i ddatrys" in welsh
     assert re.search(r"atebwch erbyn <strong>\d+ \w+ \d{4}</strong>", welsh)
     assert_welsh(_html(en, 200), welsh, _categories(session))
 
@@ -326,7 +326,7 @@ def test_the_too_large_page_is_in_welsh(app, session, recovery_key):
         return _submit(client, text="x" * 300_000)
     en, cy = _both(app, too_large)
     welsh = _html(cy, 413)
-    assert "Nid yw eich testun wedi'i golli." in welsh
+    assert "Nid yw eich testun wedi’i golli." in welsh
     assert_welsh(_html(en, 413), welsh)
 
 
@@ -369,3 +369,39 @@ def test_counts_on_reporter_pages_take_every_welsh_plural_form(app):
                                                  "times": 20},
                                     plural % {"num": n, "names": "“a.txt”", "files": 5,
                                               "times": 20})
+
+
+def test_the_limits_on_receipts_are_said_in_welsh(app, session, recovery_key):
+    svc = app_services(app)
+    svc.extras["concerns"] = svc.extras["concerns"].with_changes(receipt_checks_per_minute=1,
+                                                                 checks_per_receipt_per_minute=1)
+
+    def guessing(client):  # type: ignore[no-untyped-def]
+        _check(client, "ABCD-EFGH-JKMN-PQRS-TVWX")
+        return _check(client, "ABCD-EFGH-JKMN-PQRS-TVWY")
+    en, cy = _both(app, guessing)
+    welsh = _html(cy, 429)
+    assert "Bu gormod o wiriadau derbynneb yn ystod y funud ddiwethaf." in welsh
+    assert "ymhen tua 1 munud" in welsh
+    assert_welsh(_html(en, 429), welsh)
+
+    def one_receipt_too_often(client):  # type: ignore[no-untyped-def]
+        receipt = receipt_from(_html(_submit(client), 200))
+        _check(client, receipt)
+        return _check(client, receipt)
+    en, cy = _both(app, one_receipt_too_often)
+    welsh = _html(cy, 429)
+    assert "Mae eich derbynneb wedi’i defnyddio 1 gwaith" in welsh
+    assert_welsh(_html(en, 429), welsh)
+
+
+def test_the_check_finds_a_message_left_in_english(app, session, recovery_key):
+    en, cy = _both(app, lambda c: c.get("/concerns/check"))
+    english, welsh = _html(en, 200), _html(cy, 200)
+    assert_welsh(english, welsh)
+    left = welsh.replace("<h1>Gwirio pryder a godwyd gennych</h1>",
+                         "<h1>Check a concern you raised</h1>")
+    with pytest.raises(AssertionError, match="left in English: 'Check a concern you raised'"):
+        assert_welsh(english, left)
+    with pytest.raises(AssertionError):
+        assert_welsh(english, welsh.replace('lang="cy"', 'lang="en-GB"'))

@@ -44,7 +44,7 @@ def test_a_reporter_raises_a_concern_in_welsh_without_javascript(site):  # noqa:
         reporter.get_by_role("button", name="Anfon fy mhryder").click()
         reporter.wait_for_load_state()
         assert "Mae problem" in reporter.content()
-        assert "Dewiswch un o'r categorïau a restrir." in reporter.content()
+        assert "Dewiswch un o’r categorïau a restrir." in reporter.content()
         assert reporter.get_by_label("Beth ddigwyddodd?").input_value() == REPORT
         assert reporter.get_by_label("Beth hoffech chi i ddigwydd? (dewisol)").input_value() \
             == WISH
@@ -54,7 +54,7 @@ def test_a_reporter_raises_a_concern_in_welsh_without_javascript(site):  # noqa:
         reporter.get_by_label("Racism or discrimination").check()  # the admins' data
         reporter.get_by_role("button", name="Anfon fy mhryder").click()
         reporter.wait_for_load_state()
-        assert reporter.locator("h1").inner_text() == "Mae eich pryder wedi'i anfon"
+        assert reporter.locator("h1").inner_text() == "Mae eich pryder wedi’i anfon"
         receipt = reporter.locator("#receipt").inner_text().strip()
         assert len(receipt) == 24
         # The copy button needs JavaScript: without it, it stays hidden.
@@ -88,7 +88,7 @@ def test_a_reporter_raises_a_concern_in_welsh_without_javascript(site):  # noqa:
         reporter.get_by_label("Eich ateb").fill(ANSWER)
         reporter.get_by_role("button", name="Anfon ateb").click()
         reporter.wait_for_load_state()
-        assert "Mae eich ateb wedi'i anfon." in reporter.content()
+        assert "Mae eich ateb wedi’i anfon." in reporter.content()
         assert ANSWER in reporter.content()
         assert reporter.locator("html").get_attribute("lang") == "cy"
         browser.close()
