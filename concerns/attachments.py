@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from concerns import cleaning, office_clean, spool
-from concerns.errors import N_, TranslatableError
+from concerns.errors import N_, Phrase, TranslatableError
 
 # The largest file the cleaning process accepts on its stdin (the form's own limit,
 # SPEAKUP_ATTACHMENT_MAX_MB, is lower; this guards callers that skip it).
@@ -93,7 +93,7 @@ def clean(src: BinaryIO, filename: str) -> CleanedFile:
                 N_("“%(name)s” could not be cleaned, so it was not stored (%(why)s). Attach "
                    "photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel and PowerPoint files, "
                    "and plain text, or a copy saved again or printed to PDF."),
-                name=filename, why=str(exc)) from exc
+                name=filename, why=Phrase(exc)) from exc
         return _done(out, result.content_type, result.extension, result.done)
     except BaseException:
         out.close()

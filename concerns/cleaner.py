@@ -90,7 +90,7 @@ def main() -> int:
     _limit_self()
     data = sys.stdin.buffer.read(max_input + 1)
     if len(data) > max_input:
-        header: dict[str, object] = {"refused": "it is larger than the limit"}
+        header: dict[str, object] = {"refused": N_("it is larger than the limit")}
         body = b""
     else:
         try:
@@ -99,9 +99,9 @@ def main() -> int:
                 office_clean.OfficeRefusedError) as exc:
             header, body = {"refused": str(exc)}, b""
         except MemoryError:
-            header, body = {"refused": "cleaning it needs more memory than allowed"}, b""
+            header, body = {"refused": N_("cleaning it needs more memory than allowed")}, b""
         except Exception:  # noqa: BLE001 - any other failure: a file we cannot read
-            header, body = {"refused": "it cannot be read"}, b""
+            header, body = {"refused": N_("it cannot be read")}, b""
     del data
     head = json.dumps({**header, "size": len(body), "peak_kib": _peak_kib()}).encode()
     out = sys.stdout.buffer

@@ -1,4 +1,4 @@
-"""What a file's cleaning did, as the reporter and handlers read it (in any language).
+"""What a file's cleaning did (or why it was refused), as people read it, in any language.
 
 The cleaners report in English, and those English phrases are kept inside the sealed
 message body with the file. So that a page can say them in its reader's language, every
@@ -23,7 +23,9 @@ PICTURES = Nn_("%(num)s picture re-encoded from its pixels",
                "%(num)s pictures re-encoded from their pixels")
 PARTS = Nn_("%(num)s other part a reader does not need removed",
             "%(num)s other parts a reader does not need removed")
-COUNTED = (PAGES, IMAGES, SCANS, PICTURES, PARTS)
+TOOK_TOO_LONG = Nn_("cleaning it took longer than %(num)s second",
+                    "cleaning it took longer than %(num)s seconds")
+COUNTED = (PAGES, IMAGES, SCANS, PICTURES, PARTS, TOOK_TOO_LONG)
 
 
 def counted(pair: tuple[str, str], num: int) -> str:

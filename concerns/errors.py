@@ -19,6 +19,11 @@ def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracte
     return singular, plural
 
 
+class Phrase(str):
+    """A parameter that is itself an English catalogue phrase (said in the reader's
+    language too), unlike a name or a number, which is shown as it is."""
+
+
 class TranslatableError(Exception):
     """An error whose message is a catalogue message and its parameters (see above).
 

@@ -178,7 +178,7 @@ class _Reader:
                 out += chunk
                 self.left -= len(chunk)
                 if len(out) > MAX_PART_BYTES or self.left < 0:
-                    raise OfficeRefusedError("it unpacks to far too much data")
+                    raise OfficeRefusedError(N_("it unpacks to far too much data"))
         return bytes(out)
 
 
@@ -195,13 +195,13 @@ def kind_of(names: list[str]) -> tuple[str, str] | None:
 
 def _parse(data: bytes) -> etree._ElementTree:
     if _DOCTYPE.search(data):
-        raise OfficeRefusedError("a part of it declares a DTD, which Office files never do")
+        raise OfficeRefusedError(N_("a part of it declares a DTD, which Office files never do"))
     try:
         tree = etree.parse(io.BytesIO(data), _XML)
     except etree.XMLSyntaxError as exc:
-        raise OfficeRefusedError("a part of it is damaged") from exc
+        raise OfficeRefusedError(N_("a part of it is damaged")) from exc
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise OfficeRefusedError("a part of it declares a DTD, which Office files never do")
+        raise OfficeRefusedError(N_("a part of it declares a DTD, which Office files never do"))
     return tree
 
 
@@ -352,26 +352,26 @@ def clean_office(data: bytes, depth: int = 0) -> tuple[bytes, str, str, list[str
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise OfficeRefusedError("it is not a readable zip file") from exc
+        raise OfficeRefusedError(N_("it is not a readable zip file")) from exc
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > MAX_PARTS:
-            raise OfficeRefusedError("it holds far too many parts")
+            raise OfficeRefusedError(N_("it holds far too many parts"))
         keys = [i.filename.lower() for i in infos]
         if len(set(keys)) != len(keys):
-            raise OfficeRefusedError("two of its parts have the same name")
+            raise OfficeRefusedError(N_("two of its parts have the same name"))
         if "[content_types].xml" not in keys:
-            raise OfficeRefusedError("it is a zip file but not an Office document")
+            raise OfficeRefusedError(N_("it is a zip file but not an Office document"))
         kind = kind_of([i.filename for i in infos])
         if kind is None:
-            raise OfficeRefusedError("it is not a Word, Excel or PowerPoint file")
+            raise OfficeRefusedError(N_("it is not a Word, Excel or PowerPoint file"))
         reader = _Reader(archive)
         by_key = dict(zip(keys, infos, strict=True))
         defaults, overrides = _content_types(reader.read(by_key["[content_types].xml"]))
         parts = _choose(infos, defaults, overrides, report)
         kept = {p.key for p in parts}
         if not any(p.content_type.endswith(".main+xml") for p in parts):
-            raise OfficeRefusedError("it has no document in it that can be kept")
+            raise OfficeRefusedError(N_("it has no document in it that can be kept"))
         if depth >= MAX_DEPTH and any(p.content_type in _EMBEDDED_PACKAGES for p in parts):
             report.found.add("embedded")  # one level deeper: left out, not cleaned
             parts = [p for p in parts if p.content_type not in _EMBEDDED_PACKAGES]

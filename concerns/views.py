@@ -43,7 +43,7 @@ from concerns import (
     verdict,
 )
 from concerns.config import ConcernConfig
-from concerns.errors import N_, TranslatableError
+from concerns.errors import N_, Phrase, TranslatableError
 from concerns.forms import (
     CheckForm,
     ConcernForm,
@@ -72,10 +72,12 @@ NOT_STORED = N_(
 
 def said(exc: TranslatableError) -> str:
     """The error's message in the reader's language (services cannot translate it)."""
+    params = {name: translated(value) if isinstance(value, Phrase) else value
+              for name, value in exc.params.items()}
     if exc.plural is not None and exc.num is not None:
-        params = {name: value for name, value in exc.params.items() if name != "num"}
+        del params["num"]  # ngettext passes the count itself
         return ngettext(exc.message, exc.plural, exc.num, **params)
-    return _(exc.message, **exc.params)
+    return _(exc.message, **params)
 
 
 def translated(message: str) -> str:

@@ -9,6 +9,7 @@ is not a message and stays as it was written.
 
 from __future__ import annotations
 
+import io
 import re
 from html.parser import HTMLParser
 
@@ -19,7 +20,7 @@ from concern_helpers import hidden_fields, receipt_from
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from concerns import conflicts, professional_groups, services
+from concerns import cleaning_words, conflicts, professional_groups, services, views
 from concerns.models import Concern, ConcernCategory, Status
 from speakup.translatable import TRANSLATIONS
 from speakup.web import services as app_services
@@ -405,3 +406,55 @@ def test_the_check_finds_a_message_left_in_english(app, session, recovery_key):
         assert_welsh(english, left)
     with pytest.raises(AssertionError):
         assert_welsh(english, welsh.replace('lang="cy"', 'lang="en-GB"'))
+
+
+def _with_files(client, files, **fields):  # type: ignore[no-untyped-def]
+    html = client.get("/concerns/new").get_data(as_text=True)
+    return client.post("/concerns/new", content_type="multipart/form-data", data={
+        "csrf_token": hidden_fields(html)["csrf_token"], "category": "1",
+        "what_happened": WELSH_TEXT, **fields,
+        "attachments": [(io.BytesIO(data), name) for name, data in files]})
+
+
+def test_files_and_what_was_done_to_them_are_said_in_welsh(app, session, recovery_key):
+    # Given a reporter who attaches a note, the receipt says what was kept, in Welsh
+    files = [("nodiadau.txt", b"Beth a ysgrifennais i\n")]
+    en, cy = _both(app, lambda c: (c, _with_files(c, files)))
+    welsh = _html(cy[1], 200)
+    assert "attachment-1.txt: testun plaen, wedi’i gadw fel y mae" in welsh
+    assert_welsh(_html(en[1], 200), welsh)
+    # and the conversation offers it for download in Welsh too
+    english_page = _html(_check(en[0], receipt_from(_html(en[1], 200))), 200)
+    welsh_page = _html(_check(cy[0], receipt_from(welsh)), 200)
+    assert "Llwytho attachment-1.txt i lawr" in welsh_page
+    assert_welsh(english_page, welsh_page, _categories(session))
+
+
+def test_a_refused_file_is_explained_in_welsh_with_its_reason(app, session, recovery_key):
+    # A file that says it is a PDF but is not one is refused by the cleaner.
+    files = [("adroddiad.pdf", b"%PDF-1.4\n this is not really a PDF at all\n")]
+    en, cy = _both(app, lambda c: _with_files(c, files, what_wanted=WELSH_WISH))
+    welsh = _html(cy, 400)
+    assert "Nid oedd modd glanhau “adroddiad.pdf”, felly ni chafodd ei chadw (" in welsh
+    assert "Roeddech wedi dewis 1 ffeil (“adroddiad.pdf”)" in welsh
+    assert WELSH_TEXT in welsh and WELSH_WISH in welsh
+    assert_welsh(_html(en, 400), welsh, _categories(session))
+    reason = re.search(r"ni chafodd ei chadw \(([^)]*)\)", welsh).group(1)
+    english = re.search(r"so it was not stored \(([^)]*)\)", _html(en, 400)).group(1)
+    assert reason != english, "the cleaner's reason is said in Welsh too"
+
+
+def test_what_a_cleaning_did_is_read_back_with_its_count_in_welsh(app):
+    # The cleaners store English phrases in the sealed body; each is said in Welsh,
+    # with the plural form of its own count.
+    with app.test_request_context("/concerns/check?lang=cy"):
+        for pair in cleaning_words.COUNTED:
+            for n in (0, 1, 2, 3, 6, 7):
+                stored = cleaning_words.counted(pair, n)
+                said = views.translated(stored)
+                assert str(n) in said and said != stored, stored
+        assert views.translated("XMP and IPTC data removed") == "data XMP ac IPTC wedi’u tynnu"
+        assert views.translated("something no catalogue knows") == "something no catalogue knows"
+    with app.test_request_context("/concerns/check?lang=en"):
+        stored = cleaning_words.counted(cleaning_words.PAGES, 3)
+        assert views.translated(stored) == stored == "rebuilt from its 3 pages"
