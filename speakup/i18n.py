@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from babel import Locale
 from flask import Flask, current_app, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 from werkzeug.wrappers import Response
 
 from speakup.settings import SettingsError
@@ -50,9 +50,14 @@ def init_app(app: Flask, languages: tuple[str, ...], secure_cookies: bool) -> No
                                 secure=secure_cookies, httponly=True, samesite="Lax")
         return response
 
+    # Text an admin typed (a demographic question, the comment question) is shown as
+    # typed, unless the catalogue has it (the default questions): no %-formatting.
+    app.jinja_env.filters["translated"] = gettext
+
     @app.context_processor
     def language_links() -> dict[str, Any]:
-        return {"html_lang": html_lang(), "other_languages": _other_languages}
+        return {"html_lang": html_lang(), "page_language": current(),
+                "other_languages": _other_languages}
 
 
 def supported() -> tuple[str, ...]:

@@ -9,17 +9,20 @@ each limit is real (tests/review/test_promises.py). Change the wording here only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from speakup.translatable import N_
+
 # Stated wherever figures of two rounds can be compared (DESIGN.md: known limits).
-DIFFERENCING_LIMIT = (
+DIFFERENCING_LIMIT = N_(
     "A limit of every comparison between rounds: when a group gains or loses exactly one "
     "person from one round to the next, subtracting the group’s figures in the two rounds "
     "can show how that one person answered. Read a change in a small group as the "
     "group’s, and never try to work out whose it is."
 )
 
-GUARANTEE = (
+GUARANTEE = N_(
     "The promise: no answer of a person in a group, or in a combination of groups, smaller "
     "than {k} can be proven from everything published, under this survey’s protection."
 )
@@ -36,33 +39,33 @@ class AttackerStatement:
 
 ATTACKERS = (
     AttackerStatement(
-        "Anyone who reads the results",
-        "Only what is published: figures for the whole organisation and for groups of at "
-        "least {k} people.",
-        "They cannot see any single person’s answers, or any figure for a group smaller "
-        "than {k}, even by combining every download of every round (but see the limits "
-        "below).",
+        N_("Anyone who reads the results"),
+        N_("Only what is published: figures for the whole organisation and for groups of "
+           "at least {k} people."),
+        N_("They cannot see any single person’s answers, or any figure for a group smaller "
+           "than {k}, even by combining every download of every round (but see the limits "
+           "below)."),
     ),
     AttackerStatement(
-        "A colleague who answered too",
-        "Their own answers, and how many people are in their team.",
-        "They cannot prove how anyone else in a group smaller than {k} answered, even by "
-        "taking their own answers away from what is published.",
+        N_("A colleague who answered too"),
+        N_("Their own answers, and how many people are in their team."),
+        N_("They cannot prove how anyone else in a group smaller than {k} answered, even "
+           "by taking their own answers away from what is published."),
     ),
     AttackerStatement(
-        "A manager with the HR list",
-        "Who is in which team, and each person’s ethnicity.",
-        "They cannot prove how anyone answered who is in a group, or a combination of "
-        "groups such as a team and an ethnicity together, smaller than {k}.",
+        N_("A manager with the HR list"),
+        N_("Who is in which team, and each person’s ethnicity."),
+        N_("They cannot prove how anyone answered who is in a group, or a combination of "
+           "groups such as a team and an ethnicity together, smaller than {k}."),
     ),
 )
 
 LIMITS = (
     DIFFERENCING_LIMIT,
-    "If everyone in a published group gives the same answer, the group’s figure shows "
-    "each of them how the others answered.",
-    "Someone who runs the server and changes its code could record anything: the "
-    "protection holds only while the service runs its published code.",
+    N_("If everyone in a published group gives the same answer, the group’s figure shows "
+       "each of them how the others answered."),
+    N_("Someone who runs the server and changes its code could record anything: the "
+       "protection holds only while the service runs its published code."),
 )
 
 
@@ -80,11 +83,16 @@ class ProtectionStatement:
         return out + list(self.limits)
 
 
-def protection_statement(k: int | str) -> ProtectionStatement:
-    """The statements with the survey's k filled in ("k" itself for the README)."""
+def protection_statement(
+    k: int | str, translate: Callable[[str], str] = str
+) -> ProtectionStatement:
+    """The statements with the survey's k filled in ("k" itself for the README).
+
+    `translate` (a page's gettext) puts each one in the reader's language first.
+    """
 
     def fill(text: str) -> str:
-        return text.replace("{k}", str(k))
+        return str(translate(text)).replace("{k}", str(k))
 
     return ProtectionStatement(
         fill(GUARANTEE),

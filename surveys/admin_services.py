@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
+from speakup.translatable import N_
 from surveys.itembank import SECTORS, ItemBank, load_item_bank
 from surveys.models import Round, RoundStatus, Survey, Team
 from surveys.protection import DEFAULT_PROTECTION, ProtectionError, check_protection
@@ -70,17 +71,18 @@ SPEC_KEYS = {
 
 ETHNICITY_QUESTION = {
     "id": "ethnicity",
-    "label": "Which ethnicity group do you identify with?",
+    "label": N_("Which ethnicity group do you identify with?"),
     "short_label": "Ethnicity group",
-    "hint": "Global Majority means people who are Black, Asian, of mixed heritage or "
-            "otherwise not White.",
+    "hint": N_("Global Majority means people who are Black, Asian, of mixed heritage or "
+               "otherwise not White."),
     "options": [
-        {"id": "global_majority", "label": "Global Majority"},
-        {"id": "white", "label": "White"},
+        {"id": "global_majority", "label": N_("Global Majority")},
+        {"id": "white", "label": N_("White")},
     ],
 }
-TEAM_QUESTION_LABEL = "Which team or directorate do you work in?"
-DEFAULT_COMMENT_QUESTION = (
+# Marked for the catalogue: a respondent reads the default questions in their language.
+TEAM_QUESTION_LABEL = N_("Which team or directorate do you work in?")
+DEFAULT_COMMENT_QUESTION = N_(
     "Is there anything else you would like to tell us about speaking up or fairness here?"
 )
 

@@ -11,9 +11,11 @@ import json
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from speakup import i18n
 from speakup.promises import protection_statement
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.web import db, public, services, settings
@@ -87,7 +89,8 @@ def answer(token: str) -> str | Response | tuple[str, int]:
             problems = exc.problems
         else:
             db().commit()
-            return redirect(url_for(".thanks"))
+            # The language named in the link goes on (a browser may refuse the cookie).
+            return redirect(url_for(".thanks", lang=request.args.get(i18n.LANG_ARG)))
     return _form_page(invitation, submission, problems, status=400)
 
 
@@ -139,7 +142,8 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
                 status: int = 200, mode: str | None = None) -> tuple[str, int]:
     """The answering page; `mode` "preview" or "test" marks answers that are not kept."""
     context: dict[str, Any] = {
-        "survey": survey, "k": k, "sections": _sections(tuple(survey.item_ids)),
+        "survey": survey, "k": k,
+        "sections": _sections(tuple(survey.item_ids), i18n.current()),
         "submission": submission, "problems": problems,
         "problem_fields": {p.field for p in problems},
     }
@@ -149,19 +153,20 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
         **context,
         questions_html=_questions_html(survey, k, context) if pristine else None,
         comments_need=max(k, 10),
-        protection=protection_statement(k),
+        protection=protection_statement(k, gettext),
         comment_max=COMMENT_MAX,
         mode=mode,
     ), status
 
 
 @functools.lru_cache(maxsize=64)
-def _sections(item_ids: tuple[str, ...]) -> tuple[tuple[str, tuple[Item, ...]], ...]:
+def _sections(item_ids: tuple[str, ...],
+              language: str) -> tuple[tuple[str, tuple[Item, ...]], ...]:
     """The survey's items grouped under their instrument's title, in survey order."""
     bank = load_item_bank()
     sections: list[tuple[str, list[Item]]] = []
     for item in (bank.item(i) for i in item_ids):
-        title = bank.instrument(item.instrument_id).title
+        title = bank.instrument(item.instrument_id).title_in(language)
         if not sections or sections[-1][0] != title:
             sections.append((title, []))
         sections[-1][1].append(item)
@@ -175,7 +180,7 @@ def _questions_html(survey: Survey, k: int, context: dict[str, Any]) -> Markup:
     edited survey gets a fresh one. Not kept while templates auto-reload (debug).
     """
     cache: dict[tuple[Any, ...], Markup] = current_app.extensions.setdefault(QUESTIONS_CACHE, {})
-    cache_key = (survey.id, tuple(survey.item_ids),
+    cache_key = (survey.id, i18n.current(), tuple(survey.item_ids),
                  json.dumps(survey.demographics or [], sort_keys=True), k)
     html = cache.get(cache_key)
     if html is None:

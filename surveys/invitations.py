@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, exists, func, insert, select, update
@@ -50,6 +51,7 @@ from speakup.db import request_erasure
 from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
+from speakup.translatable import translations
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 
 log = logging.getLogger("surveys.invitations")
@@ -104,68 +106,83 @@ def issue_tokens(session: Session, round_id: int, count: int, key: bytes) -> lis
 # --- the messages ----------------------------------------------------------------
 
 
-def _local(moment: dt.datetime, tz: str) -> str:
+def _local(moment: dt.datetime, tz: str, language: str = "en") -> str:
     local = as_utc(moment).astimezone(ZoneInfo(tz))
-    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y}"
+    return translations(language).gettext("%(time)s on %(date)s") % {
+        "time": f"{local:%H:%M}",
+        "date": format_datetime(local, "EEEE d MMMM y", locale=language),
+    }
 
 
 def answer_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url}/s/{token}"
 
 
-def results_paragraph(settings: Settings, results_on: bool) -> str:
+def results_paragraph(settings: Settings, results_on: bool, language: str = "en") -> str:
     """The link to the staff results page, or nothing while an admin has it switched off."""
     if not results_on:
         return ""
-    return f"""
-What happened after the last round (results, goals and what was done):
-
-    {settings.base_url}{RESULTS_PATH}
-"""
+    _ = translations(language).gettext
+    return "\n" + _(
+        "What happened after the last round (results, goals and what was done):"
+    ) + f"\n\n    {settings.base_url}{RESULTS_PATH}\n"
 
 
 def invitation_message(
     settings: Settings, survey: Survey, round_: Round, to: str, token: str,
-    results_on: bool = False,
+    results_on: bool = False, language: str = "en",
 ) -> EmailMessage:
-    """The invitation: a personal, single-use link and what happens to the answers."""
-    k = round_.min_group_size or survey.min_group_size
-    body = f"""Hello,
+    """The invitation: a personal, single-use link and what happens to the answers.
 
-You are invited to answer "{survey.title}", a short anonymous survey. It is open
-until {_local(round_.closes_at, survey.timezone)} ({survey.timezone} time).
+    Written in `language`; its link opens the answering page in the same language.
+    """
+    _ = translations(language).gettext
+    k = round_.min_group_size or survey.min_group_size
+    link = answer_url(settings, token) + ("" if language == "en" else f"?lang={language}")
+    body = _("""Hello,
+
+You are invited to answer "%(title)s", a short anonymous survey. It is open
+until %(closes)s (%(timezone)s time).
 
 Your personal link works once. Please do not forward it:
 
-    {answer_url(settings, token)}
+    %(link)s
 
 Your answers cannot be traced back to you. The link is not stored anywhere with
 your e-mail address; your answers are saved without your name, e-mail address,
 IP address or the time you answered; and the advisory group only ever sees totals
-for groups of at least {k} people. Raw answers are deleted once the results are
+for groups of at least %(k)s people. Raw answers are deleted once the results are
 published.
 
 Every question is optional. If you would rather not take part, ignore this e-mail.
-{results_paragraph(settings, results_on)}"""
-    return build_message(settings, to, f"{survey.title}: your personal survey link", body)
+""") % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
+        "timezone": survey.timezone, "link": link, "k": k}
+    body += results_paragraph(settings, results_on, language)
+    subject = _("%(title)s: your personal survey link") % {"title": survey.title}
+    return build_message(settings, to, subject, body)
 
 
 def reminder_message(
-    settings: Settings, survey: Survey, round_: Round, to: str, results_on: bool = False
+    settings: Settings, survey: Survey, round_: Round, to: str, results_on: bool = False,
+    language: str = "en",
 ) -> EmailMessage:
     """A reminder to everyone invited: it cannot know who has already answered."""
+    _ = translations(language).gettext
     opened = round_.opened_at or round_.opens_at
-    body = f"""Hello,
+    body = _("""Hello,
 
-If you have already answered "{survey.title}", thank you — please ignore this
+If you have already answered "%(title)s", thank you — please ignore this
 reminder. We send it to everyone who was invited because we cannot tell who has
 answered: that is how your answers stay anonymous.
 
 If you have not answered yet, there is still time: the survey is open until
-{_local(round_.closes_at, survey.timezone)} ({survey.timezone} time). Use the
-personal link in the invitation e-mail we sent on {_local(opened, survey.timezone)}.
-{results_paragraph(settings, results_on)}"""
-    return build_message(settings, to, f"Reminder: {survey.title} closes soon", body)
+%(closes)s (%(timezone)s time). Use the
+personal link in the invitation e-mail we sent on %(opened)s.
+""") % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
+        "timezone": survey.timezone, "opened": _local(opened, survey.timezone, language)}
+    body += results_paragraph(settings, results_on, language)
+    subject = _("Reminder: %(title)s closes soon") % {"title": survey.title}
+    return build_message(settings, to, subject, body)
 
 
 # --- sending ------------------------------------------------------------------------
@@ -333,10 +350,12 @@ def _send_batch(
                 report.skipped += 1
                 continue
             if kind == INVITATION:
+                # The organisation's first language: the mail job holds no language yet.
                 message = invitation_message(settings, survey, round_, email, tokens[job_id],
-                                             results_on)
+                                             results_on, settings.languages[0])
             else:
-                message = reminder_message(settings, survey, round_, email, results_on)
+                message = reminder_message(settings, survey, round_, email, results_on,
+                                           settings.languages[0])
             try:
                 mailer.send(message, label=outbox_label(rid))
             except MailError as exc:

@@ -64,10 +64,20 @@ class ItemBankError(ValueError):
     """The item bank is malformed, or a lookup names something it does not hold."""
 
 
+def _in(language: str, english: str, translations: tuple[tuple[str, str], ...]) -> str:
+    """The text in `language`, or the English one where the bank has no translation."""
+    return dict(translations).get(language, english)
+
+
 @dataclass(frozen=True)
 class ResponseOption:
     value: int
     label: str
+    # (language, label) pairs: the same answer, stored as the same value, in other words.
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def label_in(self, language: str) -> str:
+        return _in(language, self.label, self.translations)
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,12 @@ class Item:
     # would show that everyone, or everyone but one, gave the same answer is hidden
     # below 2k (surveys.round_disclosure), as such an answer is a person's own story.
     sensitive: bool = False
+    # (language, text) pairs. A response stores the item's id, never the language it was
+    # read in, so an answer in any language counts once, in the same figures.
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def text_in(self, language: str) -> str:
+        return _in(language, self.text, self.translations)
 
     def offered_in(self, sector: str) -> bool:
         return not self.sectors or sector in self.sectors
@@ -222,6 +238,10 @@ class Instrument:
     items: tuple[Item, ...]
     subdimensions: tuple[str, ...] = ()
     notes: str | None = None
+    title_translations: tuple[tuple[str, str], ...] = ()
+
+    def title_in(self, language: str) -> str:
+        return _in(language, self.title, self.title_translations)
 
     @property
     def has_scale_score(self) -> bool:
@@ -423,11 +443,22 @@ def _load(folder: Path) -> ItemBank:
 
 
 def _parse_option(file: _File, raw: Any, where: str) -> ResponseOption:
-    raw = file.mapping(raw, where, {"value", "label"})
+    raw = file.mapping(raw, where, {"value", "label"}, {"translations"})
     return ResponseOption(
         value=file.integer(raw["value"], f"{where}.value"),
         label=file.text(raw["label"], f"{where}.label"),
+        translations=_translations(file, raw.get("translations"), f"{where}.translations"),
     )
+
+
+def _translations(file: _File, raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """`{cy: "…", …}`: a text per language besides English."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise file.error(where, "expected a mapping of language code to text")
+    return tuple(sorted((file.ident(code, f"{where} key"), file.text(text, f"{where}.{code}"))
+                        for code, text in raw.items()))
 
 
 def _parse_scales(file: _File, document: dict[str, Any]) -> list[ResponseScale]:
@@ -520,7 +551,7 @@ def _parse_instrument(
         document,
         "file",
         {"kind", "id", "title", "citation", "scale", "scale_score", "items"},
-        {"subdimensions", "notes"},
+        {"subdimensions", "notes", "title_translations"},
     )
     instrument_id = file.ident(document["id"], "id")
     scale_id = document["scale"]
@@ -540,7 +571,8 @@ def _parse_instrument(
     for number, raw in enumerate(file.listing(document["items"], "items"), start=1):
         where = f"items[{number - 1}]"
         raw = file.mapping(raw, where, {"id", "text"},
-                           {"reverse", "subdimension", "favourable", "sectors", "sensitive"})
+                           {"reverse", "subdimension", "favourable", "sectors", "sensitive",
+                            "translations"})
         item_id = file.ident(raw["id"], f"{where}.id")
         where = f"items[{item_id}]"
         if not item_id.startswith(f"{instrument_id}_"):
@@ -581,6 +613,8 @@ def _parse_instrument(
                 subdimension=subdimension,
                 favourable=favourable,
                 sensitive=sensitive,
+                translations=_translations(file, raw.get("translations"),
+                                           f"{where}.translations"),
             )
         )
     if subdimensions:
@@ -597,4 +631,6 @@ def _parse_instrument(
         items=tuple(items),
         subdimensions=subdimensions,
         notes=file.text(document["notes"], "notes") if "notes" in document else None,
+        title_translations=_translations(file, document.get("title_translations"),
+                                         "title_translations"),
     )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from speakup.translatable import N_
 from surveys.invitations import hash_token, looks_like_token
 from surveys.itembank import Item, ItemBank, load_item_bank
 from surveys.models import Response, Round, RoundStatus, Survey, TokenHash
@@ -58,7 +59,21 @@ class LinkNotUsable(Exception):
 @dataclass(frozen=True)
 class Problem:
     field: str  # the form field it concerns ("form" for the whole submission)
-    message: str
+    message: str  # in English, filled in
+    # The catalogue's text and its values, for pages in another language.
+    msgid: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.msgid:  # a message with no catalogue text is shown as it is
+            object.__setattr__(self, "msgid", self.message.replace("%", "%%"))
+
+
+NOT_AN_OPTION = N_("That answer is not one of this question's options.")
+
+
+def _problem(field_name: str, msgid: str, **params: str) -> Problem:
+    return Problem(field_name, msgid % params if params else msgid, msgid, params)
 
 
 class AnswerError(ValueError):
@@ -152,7 +167,7 @@ def read_form(survey: Survey, form: MultiValueForm, bank: ItemBank | None = None
             if not (value.isascii() and value.isdigit()) or int(value) not in items[
                 item_id
             ].scale.valid_values:
-                problems.append(Problem(name, "That answer is not one of this question's options."))
+                problems.append(_problem(name, NOT_AN_OPTION))
                 continue
             submission.answers[item_id] = int(value)
         elif name.startswith(GROUP_FIELD):
@@ -165,7 +180,7 @@ def read_form(survey: Survey, form: MultiValueForm, bank: ItemBank | None = None
                 continue
             allowed = {o["id"] for o in questions[question_id]["options"]} | {PREFER_NOT}
             if option not in allowed:
-                problems.append(Problem(name, "That answer is not one of this question's options."))
+                problems.append(_problem(name, NOT_AN_OPTION))
                 continue
             submission.groups[question_id] = option
         elif name == COMMENT_FIELD:
@@ -176,7 +191,7 @@ def read_form(survey: Survey, form: MultiValueForm, bank: ItemBank | None = None
             if not survey.comment_question:
                 forged = True
     if forged:
-        problems.insert(0, Problem("form", (
+        problems.insert(0, _problem("form", N_(
             "The form sent answers to questions that are not part of this survey, so it "
             "was not saved. Please answer the questions on this page and send it again."
         )))
@@ -186,7 +201,7 @@ def read_form(survey: Survey, form: MultiValueForm, bank: ItemBank | None = None
 
 def _single(values: list[str], name: str, problems: list[Problem]) -> str | None:
     if len(values) > 1:
-        problems.append(Problem(name, "Choose only one answer."))
+        problems.append(_problem(name, N_("Choose only one answer.")))
         return None
     value = values[0].strip() if values else ""
     return value or None
@@ -201,25 +216,24 @@ def check(survey: Survey, submission: Submission, bank: ItemBank | None = None, 
         items = {item.id: item for item in survey_items(survey, bank)}
         for item_id, value in submission.answers.items():
             if item_id not in items:
-                problems.append(Problem("form", f"“{item_id}” is not a question of this survey."))
+                problems.append(_problem(
+                    "form", N_("“%(item)s” is not a question of this survey."), item=item_id))
             elif type(value) is not int or value not in items[item_id].scale.valid_values:
-                problems.append(Problem(f"{ITEM_FIELD}{item_id}",
-                                        "That answer is not one of this question's options."))
+                problems.append(_problem(f"{ITEM_FIELD}{item_id}", NOT_AN_OPTION))
         questions = {q["id"]: q for q in survey.demographics or []}
         for question_id, option in submission.groups.items():
             allowed = {o["id"] for o in questions.get(question_id, {}).get("options", [])}
             if question_id not in questions or option not in allowed | {PREFER_NOT}:
-                problems.append(Problem(f"{GROUP_FIELD}{question_id}",
-                                        "That answer is not one of this question's options."))
+                problems.append(_problem(f"{GROUP_FIELD}{question_id}", NOT_AN_OPTION))
         if submission.comment and not survey.comment_question:
-            problems.append(Problem("form", "This survey does not ask for a comment."))
+            problems.append(_problem("form", N_("This survey does not ask for a comment.")))
     if submission.comment and len(submission.comment) > COMMENT_MAX:
-        problems.append(Problem(COMMENT_FIELD, (
-            f"Your comment is {len(submission.comment):,} characters long; the limit is "
-            f"{COMMENT_MAX:,}. Please shorten it — your text is still in the box."
-        )))
+        problems.append(_problem(COMMENT_FIELD, N_(
+            "Your comment is %(length)s characters long; the limit is %(limit)s. Please "
+            "shorten it — your text is still in the box."
+        ), length=f"{len(submission.comment):,}", limit=f"{COMMENT_MAX:,}"))
     if not submission.answers and not submission.comment:
-        problems.append(Problem("form", "Answer at least one question before sending."))
+        problems.append(_problem("form", N_("Answer at least one question before sending.")))
     return problems
 
 
@@ -253,7 +267,7 @@ def submit_response(
         raise AnswerError(problems)
     round_ = invitation.round
     if round_.public_key is None:
-        raise AnswerError([Problem("form", (
+        raise AnswerError([_problem("form", N_(
             "This round cannot take answers: it has no key to seal them with. Please tell "
             "the survey's organisers."))])
     # The conditional update is what makes it exactly one response per token: of two

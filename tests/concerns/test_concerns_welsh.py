@@ -400,7 +400,7 @@ def test_the_check_finds_a_message_left_in_english(app, session, recovery_key):
     en, cy = _both(app, lambda c: c.get("/concerns/check"))
     english, welsh = _html(en, 200), _html(cy, 200)
     assert_welsh(english, welsh)
-    left = welsh.replace("<h1>Gwirio pryder a godwyd gennych</h1>",
+    left = welsh.replace("<h1>Gwirio pryder a godoch</h1>",
                          "<h1>Check a concern you raised</h1>")
     with pytest.raises(AssertionError, match="left in English: 'Check a concern you raised'"):
         assert_welsh(english, left)

@@ -74,7 +74,7 @@ def test_a_reporter_raises_a_concern_in_welsh_without_javascript(site):  # noqa:
         # The reporter comes back with the receipt and reads the reply in Welsh
         reporter.get_by_role("link", name="Gwirio pryder").first.click()
         reporter.wait_for_load_state()
-        assert reporter.locator("h1").inner_text() == "Gwirio pryder a godwyd gennych"
+        assert reporter.locator("h1").inner_text() == "Gwirio pryder a godoch"
         reporter.get_by_label("Eich derbynneb").fill(receipt.lower())
         reporter.get_by_role("button", name="Dangos fy mhryder").click()
         reporter.wait_for_load_state()

@@ -95,3 +95,22 @@ def test_welsh_has_six_plural_forms(n: int, form: int):
     expected = message.string[form]
     assert translations.ngettext(message.id[0], message.id[1], n) == expected
     assert len(set(message.string)) >= 3  # the forms differ (cwestiwn, gwestiwn, chwestiwn)
+
+
+def test_the_readme_says_what_the_languages_do():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Languages", 1)[1].split("\n## ", 1)[0]
+    for promise in ("`SPEAKUP_LANGUAGES`", "`speakup_lang`", "`make translations`",
+                    "`?lang=cy`", "fluent Welsh speaker", "`en,cy`"):
+        assert promise in section
+    assert "| `SPEAKUP_LANGUAGES` | `en,cy` |" in readme
+
+
+def test_every_welsh_message_keeps_its_placeholders():
+    # Babel's own checks: a %(name)s missing or misspelt in the Welsh breaks the page.
+    catalogue = read_catalogue()
+    problems = {str(m.id): [str(e) for e in m.check(catalogue)] for m in catalogue if m.id}
+    assert {k: v for k, v in problems.items() if v} == {}
+    broken = next(m for m in catalogue if m.id == "Back to %(title)s")
+    broken.string = "Yn ôl i %(teitl)s"
+    assert broken.check(catalogue)  # the check does catch a misspelt placeholder

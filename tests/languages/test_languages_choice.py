@@ -84,3 +84,34 @@ def test_a_language_without_a_catalogue_is_refused(settings: Settings):
         create_app(settings.with_changes(languages=("en", "fr")))
     with pytest.raises(SettingsError, match="language codes"):
         Settings.from_env({"SPEAKUP_LANGUAGES": "en,../x"})
+
+
+def test_every_page_has_the_language_link(app: Flask, client, login_as):
+    """Every page without arguments, public or staff, links to itself in Welsh."""
+    pages = [rule.rule for rule in app.url_map.iter_rules()
+             if "GET" in (rule.methods or ()) and not rule.arguments
+             and not rule.rule.startswith("/static")]
+    assert len(pages) > 10
+    seen = 0
+    for who in (None, "admin"):
+        if who:
+            login_as(who)
+        for url in pages:
+            response = client.get(url)
+            if response.mimetype != "text/html" or response.status_code in (301, 302):
+                continue
+            html = response.get_data(as_text=True)
+            assert f'href="{url}?lang=cy" lang="cy" hreflang="cy">Cymraeg</a>' in html, url
+            seen += 1
+    assert seen > 10
+
+
+def test_a_page_read_without_choosing_sets_no_cookie(client):
+    # README: the results page (like every page) sets no cookie unless a language is chosen.
+    for url in ("/", "/privacy", "/results/", "/s/thanks"):
+        response = client.get(url)
+        assert not response.headers.getlist("Set-Cookie"), url
+        chosen = client.get(url, query_string={"lang": "cy"})
+        assert [c.split(";")[0] for c in chosen.headers.getlist("Set-Cookie")] == [
+            f"{LANG_COOKIE}=cy"], url
+        client.delete_cookie(LANG_COOKIE)
