@@ -8,11 +8,23 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 from conftest import post_form
-from surveys_testlib import make_survey, open_round_now, publish_as_admin, tokens_for
+from surveys_testlib import (
+    RecordingMailer,
+    body_of,
+    make_survey,
+    open_round_now,
+    publish_as_admin,
+    tokens_for,
+)
 
 from speakup.translatable import TRANSLATIONS
 from surveys import rounds
-from surveys.invitations import invitation_message, reminder_message
+from surveys.invitations import (
+    invitation_message,
+    reminder_message,
+    send_pending_mail,
+    token_key,
+)
 from surveys.itembank import load_item_bank
 from surveys.published import published_round
 
@@ -81,6 +93,8 @@ def test_every_respondent_page_is_in_welsh(client, token):
     answer = welsh_pages(client, token)[f"/s/{token}"]
     assert "Mae’n ddiogel mentro yn y tîm hwn." in answer  # the item, from the item bank
     assert "Cytuno’n gryf" in answer and "Diogelwch seicolegol y tîm" in answer
+    # README: what an admin typed is shown as typed.
+    assert all(f"<h1>{typed}</h1>" in answer for typed in TYPED_BY_ADMIN)
 
 
 def test_the_same_pages_in_english_show_the_english_text(client, token):
@@ -148,3 +162,19 @@ def test_the_thanks_page_keeps_the_language_of_the_link_without_a_cookie(client,
     client.delete_cookie("speakup_lang")
     thanks = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "Diolch — mae eich atebion wedi’u cadw" in thanks
+
+
+def test_the_sender_writes_in_the_organisations_first_language(session, session_factory,
+                                                                settings, clock):
+    # README "Languages": e-mails are in the first language of SPEAKUP_LANGUAGES.
+    welsh_first = settings.with_changes(languages=("cy", "en"))
+    survey = make_survey(session, clock, welsh_first, ["a@example.org", "b@example.org"])
+    open_round_now(session, clock, survey, welsh_first)
+    session.commit()
+    mailer = RecordingMailer()
+    send_pending_mail(session_factory, mailer, welsh_first, clock, key=token_key(welsh_first))
+    assert len(mailer.messages) == 2
+    for message in mailer.messages:
+        assert message["Subject"] == "Pulse check: eich dolen arolwg bersonol"
+        assert body_of(message).startswith("Helo,") and "?lang=cy" in body_of(message)
+        assert_all_welsh(message["Subject"] + "\n" + body_of(message))
