@@ -168,6 +168,8 @@ def test_the_form_with_its_groups_and_handlers_is_in_welsh(app, session, clock, 
     en, cy = _both(app, lambda c: c.get("/concerns/new"))
     html = _html(cy, 200)
     assert "Heb ateb" in html  # the professional group's "Not answered"
+    # What admins typed is shown as typed (README "Languages")
+    assert ">Nursing</option>" in html and "Racism or discrimination</label>" in html
     assert_welsh(_html(en, 200), html, _categories(session) | {"Nursing", "Alex Handler"})
 
 
