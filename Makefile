@@ -45,7 +45,7 @@ test: $(STAMP) browser-deps
 CATALOGUES := speakup/translations
 translations: $(STAMP)
 	mkdir -p build
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --add-location=file \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k Nn_:1,2 -k lazy_gettext -k _l --add-location=file \
 	  --sort-output -o build/messages.pot .
 	$(BIN)/pybabel update -i build/messages.pot -d $(CATALOGUES) --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d $(CATALOGUES) --statistics

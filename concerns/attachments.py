@@ -27,18 +27,17 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from concerns import cleaning, office_clean, spool
+from concerns.errors import N_, Phrase, TranslatableError
 
 # The largest file the cleaning process accepts on its stdin (the form's own limit,
 # SPEAKUP_ATTACHMENT_MAX_MB, is lower; this guards callers that skip it).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 DOCX, XLSX, PPTX = office_clean.DOCX, office_clean.XLSX, office_clean.PPTX
-ACCEPTED = ("photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel and PowerPoint files, and plain "
-            "text")
-TEXT_DONE = "plain text, kept as it is (a text file has no hidden properties)"
+TEXT_DONE = N_("plain text, kept as it is (a text file has no hidden properties)")
 
 
-class AttachmentRefusedError(ValueError):
+class AttachmentRefusedError(TranslatableError, ValueError):
     """The file cannot be accepted; the message says why and what is accepted."""
 
 
@@ -91,8 +90,10 @@ def clean(src: BinaryIO, filename: str) -> CleanedFile:
             result = cleaning.clean(kind, src, out, max_input=MAX_INPUT_BYTES)
         except cleaning.CleaningFailedError as exc:
             raise AttachmentRefusedError(
-                f"“{filename}” could not be cleaned, so it was not stored ({exc}). Attach "
-                f"{ACCEPTED}, or a copy saved again or printed to PDF.") from exc
+                N_("“%(name)s” could not be cleaned, so it was not stored (%(why)s). Attach "
+                   "photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel and PowerPoint files, "
+                   "and plain text, or a copy saved again or printed to PDF."),
+                name=filename, why=Phrase(exc)) from exc
         return _done(out, result.content_type, result.extension, result.done)
     except BaseException:
         out.close()
@@ -104,12 +105,14 @@ def _check_text(src: BinaryIO, out: BinaryIO) -> CleanedFile:
     try:
         while chunk := decoder.read(64 * 1024):
             if "\x00" in chunk:
-                raise AttachmentRefusedError(
-                    f"This kind of file is not accepted. Attach {ACCEPTED}.")
+                raise AttachmentRefusedError(N_(
+                    "This kind of file is not accepted. Attach photos (JPEG, PNG, WebP, "
+                    "HEIC), PDF, Word, Excel and PowerPoint files, and plain text."))
     except UnicodeDecodeError as exc:
-        raise AttachmentRefusedError(
-            f"This kind of file is not accepted (or the text is not UTF-8). Attach "
-            f"{ACCEPTED}.") from exc
+        raise AttachmentRefusedError(N_(
+            "This kind of file is not accepted (or the text is not UTF-8). Attach photos "
+            "(JPEG, PNG, WebP, HEIC), PDF, Word, Excel and PowerPoint files, and plain "
+            "text.")) from exc
     finally:
         decoder.detach()
     src.seek(0)

@@ -31,6 +31,7 @@ import struct
 import sys
 
 from concerns import image_clean, office_clean, pdf_clean
+from concerns.errors import N_
 
 MEMORY_BYTES = 1024 * 1024 * 1024
 CPU_SECONDS = 30
@@ -59,11 +60,11 @@ def clean(kind: str, data: bytes) -> tuple[dict[str, object], bytes]:
     if kind == "image":
         image = image_clean.clean_image(data)
         content_type, extension = _IMAGE_TYPES.get(image.format, _IMAGE_TYPES["JPEG"])
-        done = ["re-encoded from its pixels alone"]
+        done = [N_("re-encoded from its pixels alone")]
         if image.had_exif:
-            done.append("camera and location data (EXIF, including GPS) removed")
+            done.append(N_("camera and location data (EXIF, including GPS) removed"))
         if image.had_xmp:
-            done.append("XMP and IPTC data removed")
+            done.append(N_("XMP and IPTC data removed"))
         return {"type": content_type, "ext": extension, "done": done}, image.data
     if kind == "pdf":
         cleaned, done = pdf_clean.clean_pdf(data)
@@ -89,7 +90,7 @@ def main() -> int:
     _limit_self()
     data = sys.stdin.buffer.read(max_input + 1)
     if len(data) > max_input:
-        header: dict[str, object] = {"refused": "it is larger than the limit"}
+        header: dict[str, object] = {"refused": N_("it is larger than the limit")}
         body = b""
     else:
         try:
@@ -98,9 +99,9 @@ def main() -> int:
                 office_clean.OfficeRefusedError) as exc:
             header, body = {"refused": str(exc)}, b""
         except MemoryError:
-            header, body = {"refused": "cleaning it needs more memory than allowed"}, b""
+            header, body = {"refused": N_("cleaning it needs more memory than allowed")}, b""
         except Exception:  # noqa: BLE001 - any other failure: a file we cannot read
-            header, body = {"refused": "it cannot be read"}, b""
+            header, body = {"refused": N_("it cannot be read")}, b""
     del data
     head = json.dumps({**header, "size": len(body), "peak_kib": _peak_kib()}).encode()
     out = sys.stdout.buffer

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from concerns.cleaning_words import TOOK_TOO_LONG, counted
+from concerns.errors import N_
+
 WALL_SECONDS = 60.0
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
@@ -70,7 +73,7 @@ def clean(kind: str, src: BinaryIO, out: BinaryIO, *, max_input: int,
           wall_seconds: float = WALL_SECONDS) -> Result:
     """Clean `src` (an image, PDF or Office file) into `out` in a cleaning process."""
     if not _slots.acquire(timeout=wall_seconds):
-        raise CleaningFailedError("too many files are being cleaned right now")
+        raise CleaningFailedError(N_("too many files are being cleaned right now"))
     try:
         return _run(kind, src, out, max_input, wall_seconds)
     finally:
@@ -102,13 +105,13 @@ def _run(kind: str, src: BinaryIO, out: BinaryIO, max_input: int,
             raise CleaningFailedError(_stopped(process, killed, wall_seconds))
         (size,) = struct.unpack(">I", length)
         if size > MAX_HEADER_BYTES:
-            raise CleaningFailedError("the cleaning gave an answer that makes no sense")
+            raise CleaningFailedError(N_("the cleaning gave an answer that makes no sense"))
         header = json.loads(_read_exactly(process.stdout, size) or b"{}")
         if "refused" in header:
             raise CleaningFailedError(str(header["refused"]))
         body_size = int(header["size"])
         if body_size > MAX_OUTPUT_BYTES:
-            raise CleaningFailedError("its cleaned copy would be far too large")
+            raise CleaningFailedError(N_("its cleaned copy would be far too large"))
         left = body_size
         while left:
             chunk = process.stdout.read(min(left, 64 * 1024))
@@ -131,5 +134,5 @@ def _stopped(process: subprocess.Popen[bytes], killed: threading.Event,
              wall_seconds: float) -> str:
     process.wait()
     if killed.is_set():
-        return f"cleaning it took longer than {wall_seconds:.0f} seconds"
-    return "cleaning it needed more memory or time than allowed"
+        return counted(TOOK_TOO_LONG, round(wall_seconds))
+    return N_("cleaning it needed more memory or time than allowed")

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from concerns import crypto, evidence, ratelimit
 from concerns.config import ConcernConfig
 from concerns.errors import (
+    N_,
     ConcernClosedError,
     ConcernNotFoundError,
     ConversationMovedOnError,
     MalformedReceiptError,
+    Nn_,
     RateLimitedError,
     ReceiptNotFoundError,
 )
@@ -61,8 +63,8 @@ def receipt_keys(config: ConcernConfig, typed: object) -> ReceiptKeys:
     if canonical is None:
         raise MalformedReceiptError(
             "receipt",
-            "That is not a receipt. A receipt has 20 letters and numbers in five groups "
-            "of four, like ABCD-EFGH-JKMN-PQRS-TVWX.",
+            N_("That is not a receipt. A receipt has 20 letters and numbers in five groups "
+               "of four, like ABCD-EFGH-JKMN-PQRS-TVWX."),
         )
     bucket_hash = crypto.receipt_lookup_key(canonical, config.rate_limit_key).hex()
     return ReceiptKeys(
@@ -88,7 +90,7 @@ def count_receipt_use(
     now = clock.now()
     key = config.rate_limit_key
     wait = ratelimit.seconds_to_next_window(now)
-    again = ratelimit.try_again_in(wait)
+    minutes = ratelimit.wait_minutes(wait)
     # The global limit counts only receipts that name no concern (guesses, typos): a
     # script flooding it with made-up receipts cannot lock a reporter holding a real
     # one out (issue 13, finding 3). A real receipt has its own per-receipt limits,
@@ -97,30 +99,43 @@ def count_receipt_use(
     if known is None and not ratelimit.hit(
             session, CHECK_BUCKET, config.receipt_checks_per_minute, now, key, forget_all=True):
         raise RateLimitedError(
-            "There have been too many receipt checks in the last minute. "
-            f"You can try again {again}; nothing you typed has been lost.", wait)
+            Nn_("There have been too many receipt checks in the last minute. You can try "
+                "again in about %(num)s minute; nothing you typed has been lost.",
+                "There have been too many receipt checks in the last minute. You can try "
+                "again in about %(num)s minutes; nothing you typed has been lost."), wait,
+            num=minutes)
     if download:
         if not ratelimit.hit(session, keys_.download_bucket,
                              config.downloads_per_receipt_per_minute, now, key):
             raise RateLimitedError(
-                f"You have downloaded {config.downloads_per_receipt_per_minute} files in the "
-                f"last minute, the most allowed with one receipt. You can download more "
-                f"{again}. Reading your concern and replying are counted apart from "
-                "downloads, so you can carry on here.", wait)
+                Nn_("You have downloaded %(files)s files in the last minute, the most allowed "
+                    "with one receipt. You can download more in about %(num)s minute. Reading "
+                    "your concern and replying are counted apart from downloads, so you can "
+                    "carry on here.",
+                    "You have downloaded %(files)s files in the last minute, the most allowed "
+                    "with one receipt. You can download more in about %(num)s minutes. Reading "
+                    "your concern and replying are counted apart from downloads, so you can "
+                    "carry on here."), wait,
+                num=minutes, files=config.downloads_per_receipt_per_minute)
         return
     if not ratelimit.hit(session, keys_.bucket, config.checks_per_receipt_per_minute, now, key):
         raise RateLimitedError(
-            f"Your receipt has been used {config.checks_per_receipt_per_minute} times in the "
-            "last minute to show your concern, reply or answer, the most allowed. "
-            f"You can try again {again}; nothing you typed has been lost. (Downloading files "
-            "is counted apart and does not use these up.)", wait)
+            Nn_("Your receipt has been used %(times)s times in the last minute to show your "
+                "concern, reply or answer, the most allowed. You can try again in about "
+                "%(num)s minute; nothing you typed has been lost. (Downloading files is "
+                "counted apart and does not use these up.)",
+                "Your receipt has been used %(times)s times in the last minute to show your "
+                "concern, reply or answer, the most allowed. You can try again in about "
+                "%(num)s minutes; nothing you typed has been lost. (Downloading files is "
+                "counted apart and does not use these up.)"), wait,
+            num=minutes, times=config.checks_per_receipt_per_minute)
 
 
 def _concern_for_receipt(session: Session, keys_: ReceiptKeys) -> Concern:
     concern = session.scalar(select(Concern).where(Concern.receipt_hash == keys_.lookup))
     if concern is None:
         raise ReceiptNotFoundError(
-            "We could not find a concern with that receipt. Check it and try again."
+            N_("We could not find a concern with that receipt. Check it and try again.")
         )
     return concern
 
@@ -141,10 +156,10 @@ def reporter_reply(
     concern = _concern_for_receipt(session, keys_)
     until = reopen_until(summarise(session, concern), config)
     if concern.status == Status.CLOSED and (until is None or config.today(clock) > until):
-        raise ConcernClosedError(
+        raise ConcernClosedError(N_(
             "This concern has been closed, so it cannot take more replies. "
             "If something new has happened, you can raise a new concern."
-        )
+        ))
     body = clean_text(text, field_name="text", label="Your reply", required=True,
                       max_chars=MAX_MESSAGE)
     if concern.status == Status.CLOSED:
@@ -184,9 +199,9 @@ def reopen(session: Session, clock: Clock, config: ConcernConfig, concern: Conce
         .execution_options(synchronize_session=False)
     ).rowcount
     if moved != 1:
-        raise ConversationMovedOnError(
+        raise ConversationMovedOnError(N_(
             "Someone changed this concern's status at the same moment. Check the page again."
-        )
+        ))
     session.refresh(concern)
     audit.record(session, clock, actor=actor, action="concern.reopen", subject=concern.id,
                  detail={"by": "reporter" if actor == "reporter" else "handler"})

@@ -1,19 +1,59 @@
-"""Errors the concern services raise; each message is safe to show to the person."""
+"""Errors the concern services raise; each message is safe to show to the person.
+
+Services import no Flask, so they cannot translate: each error keeps its English
+catalogue message (`message`, with `%(name)s` placeholders) and its `params`, and the
+page that shows it translates them in the reader's language (`concerns.views.said`).
+`str(error)` is the English text, for logs and for callers without a language.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+# Re-exported: the concerns modules take both markers from here.
+from speakup.translatable import N_ as N_
 
-class ConcernError(Exception):
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracted as -k Nn_:1,2
+    """Mark a message with a count for the catalogue: its singular and plural forms."""
+    return singular, plural
+
+
+class Phrase(str):
+    """A parameter that is itself an English catalogue phrase (said in the reader's
+    language too), unlike a name or a number, which is shown as it is."""
+
+
+class TranslatableError(Exception):
+    """An error whose message is a catalogue message and its parameters (see above).
+
+    A message that counts something is a pair from `Nn_` with `num`, the count (both
+    forms get `num` as a parameter, as ngettext does).
+    """
+
+    def __init__(self, message: str | tuple[str, str], *, num: int | None = None,
+                 **params: object) -> None:
+        plural = None
+        if isinstance(message, tuple):
+            message, plural = message
+            params = {"num": num, **params}
+        english = plural if plural is not None and num != 1 else message
+        super().__init__(english % params if params else english)
+        self.message = message
+        self.plural = plural
+        self.num = num
+        self.params = params
+
+
+class ConcernError(TranslatableError):
     """A concern operation was refused; the message is safe to show to the person."""
 
 
 class FieldError(ConcernError):
     """One form field is wrong; `field` names it so the form can show the error there."""
 
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field_name: str, message: str, **params: object) -> None:
+        super().__init__(message, **params)
         self.field = field_name
 
 
@@ -27,8 +67,8 @@ class RateLimitedError(ConcernError):
     `retry_after`, when known, is how many seconds until the limit's window ends.
     """
 
-    def __init__(self, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int | None = None, **params: object) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 
@@ -37,12 +77,15 @@ class StampUsedError(RateLimitedError):
 
 
 class FieldErrors(FieldError):
-    """One or more fields need fixing; `errors` maps each field's name to what to fix."""
+    """One or more fields need fixing; `errors` maps each field's name to what to fix
+    (in English) and `reasons` to the FieldError that said it, when one did."""
 
-    def __init__(self, errors: Mapping[str, str]) -> None:
+    def __init__(self, errors: Mapping[str, str | FieldError]) -> None:
         first = next(iter(errors))
-        super().__init__(first, " ".join(errors.values()))
-        self.errors = dict(errors)
+        super().__init__(first, " ".join(str(e) for e in errors.values()))
+        self.errors = {name: str(e) for name, e in errors.items()}
+        self.reasons = {name: e if isinstance(e, FieldError) else FieldError(name, e)
+                        for name, e in errors.items()}
 
 
 class MalformedReceiptError(FieldError):

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from concerns import attachments, crypto
+from concerns.errors import N_
 from concerns.models import ConcernAttachmentChunk
 
 _INSERT_CHUNK = insert(ConcernAttachmentChunk.__table__)
@@ -53,14 +54,16 @@ def prepare(uploads: list[tuple[BinaryIO, str]], *, max_files: int,
     """Check the count and sizes, clean every file; close them all if any is refused."""
     if len(uploads) > max_files:
         raise attachments.AttachmentRefusedError(
-            f"Attach at most {max_files} files (you chose {len(uploads)}).")
+            N_("Attach at most %(most)s files (you chose %(chosen)s)."), most=max_files,
+            chosen=len(uploads))
     prepared: list[PreparedFile] = []
     try:
         for number, (stream, filename) in enumerate(uploads, start=1):
             stream.seek(0, 2)
             if stream.tell() > max_bytes:
                 raise attachments.AttachmentRefusedError(
-                    f"“{filename}” is larger than {size_text(max_bytes)}.")
+                    N_("“%(name)s” is larger than %(size)s."), name=filename,
+                    size=size_text(max_bytes))
             stream.seek(0)
             cleaned = attachments.clean(stream, filename)
             prepared.append(PreparedFile(number, cleaned, crypto.new_file_key()))

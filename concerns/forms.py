@@ -6,6 +6,8 @@ HTTP); these forms carry CSRF, keep what was typed, and render accessibly.
 
 from __future__ import annotations
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -36,7 +38,7 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 # online spelling service.
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
-ATTACHMENTS_HINT = (
+ATTACHMENTS_HINT = _l(
     "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
     "such as where and when a photo was taken, or who wrote a document, are removed before "
     "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
@@ -55,36 +57,35 @@ class CheckboxesField(SelectMultipleField):
 class ConcernForm(FlaskForm):
     # Choices are the admin's list, set per request; an unknown value is refused by
     # the service with a clear message, not by WTForms' generic one.
-    category = RadioField("What is it about?", choices={}, validate_choice=False)
+    category = RadioField(_l("What is it about?"), choices={}, validate_choice=False)
     what_happened = TextAreaField(
-        "What happened?",
-        description=(
+        _l("What happened?"),
+        description=_l(
             "Say what happened, where and when, in your own words. Leave out anything that "
-            f"would identify you if you do not want to be identified. Up to "
-            f"{MAX_WHAT_HAPPENED:,} characters."
-        ),
+            "would identify you if you do not want to be identified. Up to %(most)s "
+            "characters.", most=f"{MAX_WHAT_HAPPENED:,}"),
         render_kw={"rows": 12, "maxlength": MAX_WHAT_HAPPENED},
     )
     what_wanted = TextAreaField(
-        "What would you like to happen? (optional)",
-        description=f"Up to {MAX_WHAT_WANTED:,} characters.",
+        _l("What would you like to happen? (optional)"),
+        description=_l("Up to %(most)s characters.", most=f"{MAX_WHAT_WANTED:,}"),
         render_kw={"rows": 5, "maxlength": MAX_WHAT_WANTED},
     )
-    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+    attachments = MultipleFileField(_l("Files (optional)"), description=ATTACHMENTS_HINT,
                                     render_kw=ATTACHMENTS_ACCEPT)
     # The admins' list, set per request (empty: the question is not asked); anything
     # else is refused by the service with a clear message.
     professional_group = SelectField(
-        "Your professional group (optional)",
-        description=("Only counted, in totals, for the National Guardian's Office quarterly "
-                     "return. Leave it unanswered if you prefer."),
+        _l("Your professional group (optional)"),
+        description=_l("Only counted, in totals, for the National Guardian's Office quarterly "
+                       "return. Leave it unanswered if you prefer."),
         choices=[], validate_choice=False,
     )
     # Choices are the handlers with a display name, set per request; the service
     # refuses anything else with a clear message.
     excluded = CheckboxesField(
-        "Handlers who must not receive this concern (optional)",
-        description=(
+        _l("Handlers who must not receive this concern (optional)"),
+        description=_l(
             "If your concern is about one of these case handlers, or you do not want one of "
             "them to read it, tick their name. They will never be able to see or open it. "
             "The other handlers are not told whom you ticked."
@@ -95,9 +96,9 @@ class ConcernForm(FlaskForm):
 
 class CheckForm(FlaskForm):
     receipt = StringField(
-        "Your receipt",
-        description="20 letters and numbers, for example ABCD-EFGH-JKMN-PQRS-TVWX. "
-        "Capitals, spaces and dashes do not matter.",
+        _l("Your receipt"),
+        description=_l("20 letters and numbers, for example ABCD-EFGH-JKMN-PQRS-TVWX. "
+                       "Capitals, spaces and dashes do not matter."),
         render_kw=RECEIPT_INPUT,
     )
 
@@ -108,11 +109,11 @@ class ReporterReplyForm(FlaskForm):
     receipt = HiddenField()
     seen_seq = HiddenField()
     text = TextAreaField(
-        "Your reply",
-        description=f"Up to {MAX_MESSAGE:,} characters.",
+        _l("Your reply"),
+        description=_l("Up to %(most)s characters.", most=f"{MAX_MESSAGE:,}"),
         render_kw={"rows": 6, "maxlength": MAX_MESSAGE},
     )
-    attachments = MultipleFileField("Files (optional)", description=ATTACHMENTS_HINT,
+    attachments = MultipleFileField(_l("Files (optional)"), description=ATTACHMENTS_HINT,
                                     render_kw=ATTACHMENTS_ACCEPT)
 
 
@@ -122,15 +123,21 @@ class VerdictForm(FlaskForm):
     # The receipt travels like the reply form's (see concerns/views.py).
     receipt = HiddenField()
     stage = HiddenField()
-    speak_again = RadioField(VERDICT_QUESTIONS["speak_again"][0],
+    speak_again = RadioField(_l(VERDICT_QUESTIONS["speak_again"][0]),
                              choices=dict(VERDICT_QUESTIONS["speak_again"][1]),
                              validate_choice=False)
-    felt_safe = RadioField(VERDICT_QUESTIONS["felt_safe"][0],
+    felt_safe = RadioField(_l(VERDICT_QUESTIONS["felt_safe"][0]),
                            choices=dict(VERDICT_QUESTIONS["felt_safe"][1]),
                            validate_choice=False)
-    kept_informed = RadioField(VERDICT_QUESTIONS["kept_informed"][0],
+    kept_informed = RadioField(_l(VERDICT_QUESTIONS["kept_informed"][0]),
                                choices=dict(VERDICT_QUESTIONS["kept_informed"][1]),
                                validate_choice=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # The answers' labels in the page's language (plain strings, as WTForms wants).
+        for name, (_question, answers) in VERDICT_QUESTIONS.items():
+            self[name].choices = {key: gettext(label) for key, label in answers.items()}
 
 
 class ThemesForm(FlaskForm):

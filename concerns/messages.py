@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from concerns import crypto, keys
 from concerns.config import ConcernConfig
 from concerns.errors import (
+    N_,
     ConcernClosedError,
     ConcernNotFoundError,
     ConversationMovedOnError,
@@ -79,18 +80,17 @@ def clean_text(value: object, *, field_name: str, label: str, required: bool,
     if "\ufffd" in text:
         raise FieldError(
             field_name,
-            "Some characters could not be read. Please check the text "
-            "(for example, retype any symbols pasted from another program) and send it again.",
+            N_("Some characters could not be read. Please check the text (for example, "
+               "retype any symbols pasted from another program) and send it again."),
         )
     if _CONTROL.search(text):
-        raise FieldError(field_name, "Remove the invisible control characters.")
+        raise FieldError(field_name, N_("Remove the invisible control characters."))
     text = text.strip()
     if required and not text:
-        raise FieldError(field_name, "This cannot be empty.")
+        raise FieldError(field_name, N_("This cannot be empty."))
     if len(text) > max_chars:
-        raise FieldError(
-            field_name, f"Use at most {max_chars:,} characters (you used {len(text):,})."
-        )
+        raise FieldError(field_name, N_("Use at most %(most)s characters (you used %(used)s)."),
+                         most=f"{max_chars:,}", used=f"{len(text):,}")
     return text
 
 
@@ -114,7 +114,7 @@ def message_aad(concern_id: str, seq: int, kind: str) -> bytes:
     return f"speakup concern message v1|{concern_id}|{seq}|{kind}".encode("ascii")
 
 
-NOT_READY = (
+NOT_READY = N_(
     "Speak Up cannot receive concerns yet: its recovery key has not been set up. "
     "Nothing you typed has been stored. Please try again later."
 )
@@ -122,7 +122,7 @@ NOT_READY = (
 
 # Before any active handler has a key pair (issue 19): a concern sent now could be read
 # by nobody but the holder of the offline recovery key.
-NO_READER = (
+NO_READER = N_(
     "Speak Up cannot receive concerns yet: no case handler has signed in for the first "
     "time, so nobody could read a concern sent now. Nothing you typed has been stored. "
     "Please try again later."
@@ -343,11 +343,11 @@ def claim_seq(session: Session, concern_id: str, seen_seq: object, *, open_only:
         if open_only and session.scalar(
             select(Concern.status).where(Concern.id == concern_id)
         ) == Status.CLOSED:
-            raise ConcernClosedError("This concern has just been closed: nothing was sent.")
-        raise ConversationMovedOnError(
+            raise ConcernClosedError(N_("This concern has just been closed: nothing was sent."))
+        raise ConversationMovedOnError(N_(
             "A new message arrived while you were writing, so yours has not been sent yet. "
             "Read the conversation again; your text is kept below."
-        )
+        ))
     return int(claimed)
 
 

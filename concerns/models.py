@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from concerns.errors import N_
 from speakup.db import Base
 
 # The shared rate-limit counters live in speakup (surveys count wrong slip codes too).
@@ -44,21 +45,21 @@ class Status(enum.StrEnum):
 # The order a concern moves through; it never moves back.
 STATUS_ORDER = (Status.NEW, Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.CLOSED)
 STATUS_LABELS = {
-    Status.NEW: "New",
-    Status.ACKNOWLEDGED: "Acknowledged",
-    Status.IN_PROGRESS: "In progress",
-    Status.CLOSED: "Closed",
+    Status.NEW: N_("New"),
+    Status.ACKNOWLEDGED: N_("Acknowledged"),
+    Status.IN_PROGRESS: N_("In progress"),
+    Status.CLOSED: N_("Closed"),
 }
 
 # Closing outcomes a handler picks from; spam and duplicates are left out of statistics.
 OUTCOMES = {
-    "resolved": "Resolved",
-    "partly_resolved": "Partly resolved",
-    "not_upheld": "Looked into, not upheld",
-    "referred": "Referred to another process",
-    "no_response": "Closed: no further response from the reporter",
+    "resolved": N_("Resolved"),
+    "partly_resolved": N_("Partly resolved"),
+    "not_upheld": N_("Looked into, not upheld"),
+    "referred": N_("Referred to another process"),
+    "no_response": N_("Closed: no further response from the reporter"),
 }
-EXCLUDED_OUTCOMES = {"spam": "Spam", "duplicate": "Duplicate"}
+EXCLUDED_OUTCOMES = {"spam": N_("Spam"), "duplicate": N_("Duplicate")}
 ALL_OUTCOMES = {**OUTCOMES, **EXCLUDED_OUTCOMES}
 
 
@@ -336,17 +337,18 @@ class ConcernAttachmentChunk(Base):
 
 
 # The reporters' verdict (concerns/verdict.py): three optional questions per stage.
-VERDICT_STAGES = {"after_reply": "after a reply", "at_closing": "at closing"}
-SPEAK_AGAIN_ANSWERS = {"yes": "Yes", "maybe": "Maybe", "no": "No",
-                       "prefer_not": "Prefer not to say"}
-AGREEMENT_ANSWERS = {"1": "Strongly disagree", "2": "Disagree",
-                     "3": "Neither agree nor disagree", "4": "Agree", "5": "Strongly agree"}
+VERDICT_STAGES = {"after_reply": N_("after a reply"), "at_closing": N_("at closing")}
+SPEAK_AGAIN_ANSWERS = {"yes": N_("Yes"), "maybe": N_("Maybe"), "no": N_("No"),
+                       "prefer_not": N_("Prefer not to say")}
+AGREEMENT_ANSWERS = {"1": N_("Strongly disagree"), "2": N_("Disagree"),
+                     "3": N_("Neither agree nor disagree"), "4": N_("Agree"),
+                     "5": N_("Strongly agree")}
 FAVOURABLE_ANSWERS = ("4", "5")  # agree or strongly agree
 # question key -> (wording, answer key -> label)
 VERDICT_QUESTIONS = {
-    "speak_again": ("Given your experience, would you speak up again?", SPEAK_AGAIN_ANSWERS),
-    "felt_safe": ("Did you feel safe raising this concern here?", AGREEMENT_ANSWERS),
-    "kept_informed": ("Were you kept informed?", AGREEMENT_ANSWERS),
+    "speak_again": (N_("Given your experience, would you speak up again?"), SPEAK_AGAIN_ANSWERS),
+    "felt_safe": (N_("Did you feel safe raising this concern here?"), AGREEMENT_ANSWERS),
+    "kept_informed": (N_("Were you kept informed?"), AGREEMENT_ANSWERS),
 }
 
 

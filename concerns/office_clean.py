@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from concerns import image_clean
+from concerns.cleaning_words import PARTS, PICTURES, counted
+from concerns.errors import N_
 
 MAX_PART_BYTES = 64 * 1024 * 1024
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
@@ -140,27 +142,25 @@ class OfficeReport:
     found: set[str] = field(default_factory=set)
 
     def statements(self) -> list[str]:
-        said = ["rebuilt from the parts a reader needs"]
+        said = [N_("rebuilt from the parts a reader needs")]
         if self.images:
-            said.append("1 picture re-encoded from its pixels" if self.images == 1 else
-                        f"{self.images} pictures re-encoded from their pixels")
+            said.append(counted(PICTURES, self.images))
         words = {
-            "properties": "document properties (author, company, dates) removed",
-            "custom": "custom properties removed",
-            "photo-metadata": "camera and location data inside pictures removed",
-            "authors": "comments' and changes' author names, accounts and dates removed",
-            "people": "the list of people who edited it removed",
-            "paths": "file paths and template links removed",
-            "embedded-cleaned": "embedded Office files cleaned by the same rules",
-            "embedded": "embedded objects removed",
-            "macros": "macros removed",
-            "pictures": "pictures that cannot be checked (EMF, WMF, SVG) removed",
-            "links": "links to other files removed",
+            "properties": N_("document properties (author, company, dates) removed"),
+            "custom": N_("custom properties removed"),
+            "photo-metadata": N_("camera and location data inside pictures removed"),
+            "authors": N_("comments' and changes' author names, accounts and dates removed"),
+            "people": N_("the list of people who edited it removed"),
+            "paths": N_("file paths and template links removed"),
+            "embedded-cleaned": N_("embedded Office files cleaned by the same rules"),
+            "embedded": N_("embedded objects removed"),
+            "macros": N_("macros removed"),
+            "pictures": N_("pictures that cannot be checked (EMF, WMF, SVG) removed"),
+            "links": N_("links to other files removed"),
         }
         said += [text for key, text in words.items() if key in self.found]
         if self.dropped_parts:
-            said.append(f"{self.dropped_parts} other part{'s' if self.dropped_parts != 1 else ''}"
-                        " a reader does not need removed")
+            said.append(counted(PARTS, self.dropped_parts))
         return said
 
 
@@ -178,7 +178,7 @@ class _Reader:
                 out += chunk
                 self.left -= len(chunk)
                 if len(out) > MAX_PART_BYTES or self.left < 0:
-                    raise OfficeRefusedError("it unpacks to far too much data")
+                    raise OfficeRefusedError(N_("it unpacks to far too much data"))
         return bytes(out)
 
 
@@ -195,13 +195,13 @@ def kind_of(names: list[str]) -> tuple[str, str] | None:
 
 def _parse(data: bytes) -> etree._ElementTree:
     if _DOCTYPE.search(data):
-        raise OfficeRefusedError("a part of it declares a DTD, which Office files never do")
+        raise OfficeRefusedError(N_("a part of it declares a DTD, which Office files never do"))
     try:
         tree = etree.parse(io.BytesIO(data), _XML)
     except etree.XMLSyntaxError as exc:
-        raise OfficeRefusedError("a part of it is damaged") from exc
+        raise OfficeRefusedError(N_("a part of it is damaged")) from exc
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise OfficeRefusedError("a part of it declares a DTD, which Office files never do")
+        raise OfficeRefusedError(N_("a part of it declares a DTD, which Office files never do"))
     return tree
 
 
@@ -352,26 +352,26 @@ def clean_office(data: bytes, depth: int = 0) -> tuple[bytes, str, str, list[str
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise OfficeRefusedError("it is not a readable zip file") from exc
+        raise OfficeRefusedError(N_("it is not a readable zip file")) from exc
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > MAX_PARTS:
-            raise OfficeRefusedError("it holds far too many parts")
+            raise OfficeRefusedError(N_("it holds far too many parts"))
         keys = [i.filename.lower() for i in infos]
         if len(set(keys)) != len(keys):
-            raise OfficeRefusedError("two of its parts have the same name")
+            raise OfficeRefusedError(N_("two of its parts have the same name"))
         if "[content_types].xml" not in keys:
-            raise OfficeRefusedError("it is a zip file but not an Office document")
+            raise OfficeRefusedError(N_("it is a zip file but not an Office document"))
         kind = kind_of([i.filename for i in infos])
         if kind is None:
-            raise OfficeRefusedError("it is not a Word, Excel or PowerPoint file")
+            raise OfficeRefusedError(N_("it is not a Word, Excel or PowerPoint file"))
         reader = _Reader(archive)
         by_key = dict(zip(keys, infos, strict=True))
         defaults, overrides = _content_types(reader.read(by_key["[content_types].xml"]))
         parts = _choose(infos, defaults, overrides, report)
         kept = {p.key for p in parts}
         if not any(p.content_type.endswith(".main+xml") for p in parts):
-            raise OfficeRefusedError("it has no document in it that can be kept")
+            raise OfficeRefusedError(N_("it has no document in it that can be kept"))
         if depth >= MAX_DEPTH and any(p.content_type in _EMBEDDED_PACKAGES for p in parts):
             report.found.add("embedded")  # one level deeper: left out, not cleaned
             parts = [p for p in parts if p.content_type not in _EMBEDDED_PACKAGES]

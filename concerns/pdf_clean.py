@@ -42,6 +42,8 @@ import pikepdf
 from pikepdf import Name
 
 from concerns import image_clean
+from concerns.cleaning_words import IMAGES, PAGES, SCANS, counted
+from concerns.errors import N_
 
 MAX_STREAM_BYTES = 64 * 1024 * 1024  # one decoded stream
 MAX_DECODED_BYTES = 400 * 1024 * 1024  # all decoded streams of one document
@@ -93,25 +95,23 @@ class PdfReport:
     found: set[str] = field(default_factory=set)
 
     def statements(self) -> list[str]:
-        said = [f"rebuilt from its {self.pages} page{'s' if self.pages != 1 else ''}"]
+        said = [counted(PAGES, self.pages)]
         if self.images:
-            said.append("1 image re-encoded from its pixels" if self.images == 1 else
-                        f"{self.images} images re-encoded from their pixels")
+            said.append(counted(IMAGES, self.images))
         if self.scans:
-            said.append(f"{self.scans} black-and-white scan image"
-                        f"{'s' if self.scans != 1 else ''} kept as pixel data")
+            said.append(counted(SCANS, self.scans))
         words = {
-            "info": "document properties (author, creator, dates) removed",
-            "xmp": "XMP metadata removed",
-            "photo-metadata": "camera and location data inside images removed",
-            "authors": "comments' author names and dates removed",
-            "embedded": "embedded files removed",
-            "scripts": "scripts and actions removed",
-            "links": "links removed",
-            "outlines": "bookmarks removed",
-            "forms": "form fields removed",
-            "id": "original document ID replaced",
-            "icc": "colour profiles replaced by plain colour spaces",
+            "info": N_("document properties (author, creator, dates) removed"),
+            "xmp": N_("XMP metadata removed"),
+            "photo-metadata": N_("camera and location data inside images removed"),
+            "authors": N_("comments' author names and dates removed"),
+            "embedded": N_("embedded files removed"),
+            "scripts": N_("scripts and actions removed"),
+            "links": N_("links removed"),
+            "outlines": N_("bookmarks removed"),
+            "forms": N_("form fields removed"),
+            "id": N_("original document ID replaced"),
+            "icc": N_("colour profiles replaced by plain colour spaces"),
         }
         said += [text for key, text in words.items() if key in self.found]
         return said
@@ -124,7 +124,7 @@ class _Budget:
     def take(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise PdfRefusedError("its contents unpack to far too much data")
+            raise PdfRefusedError(N_("its contents unpack to far too much data"))
 
 
 def _names(value: object) -> list[str]:
@@ -153,7 +153,7 @@ def _inflate(data: bytes) -> bytes:
             if len(out) > MAX_STREAM_BYTES:
                 break
     if len(out) > MAX_STREAM_BYTES:
-        raise PdfRefusedError("a part of it unpacks to far too much data")
+        raise PdfRefusedError(N_("a part of it unpacks to far too much data"))
     return out
 
 
@@ -173,7 +173,7 @@ def _check_size(stream: pikepdf.Stream, budget: _Budget) -> None:
             # At most 128 (run length) or 4096 (LZW) bytes come out of each input byte
             # or code: refused unless even that is under the ceiling.
             if len(data) * 4096 > MAX_STREAM_BYTES:
-                raise PdfRefusedError("it uses an old compression that cannot be checked")
+                raise PdfRefusedError(N_("it uses an old compression that cannot be checked"))
         elif name in _PIXEL_CODECS or name in _SCAN_CODECS:
             break
         else:
@@ -186,7 +186,7 @@ def _decoded(stream: pikepdf.Stream, budget: _Budget) -> bytes:
     try:
         return stream.read_bytes(pikepdf.StreamDecodeLevel.generalized)
     except pikepdf.PdfError as exc:
-        raise PdfRefusedError("a part of it is damaged") from exc
+        raise PdfRefusedError(N_("a part of it is damaged")) from exc
 
 
 def _codec_data(stream: pikepdf.Stream, filters: list[str], budget: _Budget) -> bytes:
@@ -218,13 +218,13 @@ def _check_inline_images(pdf: pikepdf.Pdf, content: bytes) -> None:
     try:
         instructions = pikepdf.parse_content_stream(pikepdf.Stream(pdf, content))
     except pikepdf.PdfError as exc:
-        raise PdfRefusedError("a page of it cannot be read") from exc
+        raise PdfRefusedError(N_("a page of it cannot be read")) from exc
     for instruction in instructions:
         if isinstance(instruction, pikepdf.ContentStreamInlineImage):
             filters = instruction.iimage.obj.get("/Filter")
             if any(name in _PIXEL_CODECS for name in _names(filters)):
-                raise PdfRefusedError("it draws a photo stored in a way that cannot be "
-                                      "cleaned (an inline JPEG)")
+                raise PdfRefusedError(N_("it draws a photo stored in a way that cannot be "
+                                         "cleaned (an inline JPEG)"))
 
 
 class _Rebuilder:
@@ -278,7 +278,7 @@ class _Rebuilder:
             self.memo[key] = None  # a stream reached again while it is built: a loop
             self.memo[key] = make()
         if self.memo[key] is None:
-            raise PdfRefusedError("its objects refer to themselves in a loop")
+            raise PdfRefusedError(N_("its objects refer to themselves in a loop"))
         return self.memo[key]
 
     def _fill(self, made: pikepdf.Dictionary, obj: pikepdf.Dictionary, role: str) -> None:
@@ -334,7 +334,7 @@ class _Rebuilder:
     def image(self, obj: pikepdf.Stream) -> pikepdf.Stream:
         width, height = int(obj.get("/Width", 0)), int(obj.get("/Height", 0))
         if width <= 0 or height <= 0 or width * height > image_clean.MAX_IMAGE_PIXELS:
-            raise PdfRefusedError("an image in it is too large or has no size")
+            raise PdfRefusedError(N_("an image in it is too large or has no size"))
         if "/Metadata" in obj:
             self.report.found.add("xmp")
         filters = _names(obj.get("/Filter"))
@@ -345,7 +345,7 @@ class _Rebuilder:
             try:
                 clean = image_clean.clean_image(data, keep_format="JPEG")
             except image_clean.ImageRefusedError as exc:
-                raise PdfRefusedError("an image in it cannot be read") from exc
+                raise PdfRefusedError(N_("an image in it cannot be read")) from exc
             if clean.had_exif or clean.had_xmp or b"Exif" in data[:65536]:
                 self.report.found.add("photo-metadata")
             made = pikepdf.Stream(self.dst, clean.data)
@@ -479,12 +479,12 @@ def clean_pdf(data: bytes) -> tuple[bytes, list[str]]:
     try:
         src = pikepdf.open(io.BytesIO(data))
     except pikepdf.PasswordError as exc:
-        raise PdfRefusedError("it is locked with a password") from exc
+        raise PdfRefusedError(N_("it is locked with a password")) from exc
     except pikepdf.PdfError as exc:
-        raise PdfRefusedError("it is damaged") from exc
+        raise PdfRefusedError(N_("it is damaged")) from exc
     with src:
         if len(src.objects) > MAX_OBJECTS:
-            raise PdfRefusedError("it holds far too many objects")
+            raise PdfRefusedError(N_("it holds far too many objects"))
         dst = pikepdf.new()
         rebuild = _Rebuilder(src, dst)
         _survey(src, rebuild.report)
@@ -506,6 +506,6 @@ def _fresh_id(data: bytes) -> bytes:
     trailer = data.rfind(b"trailer")
     head, tail = data[:trailer], data[trailer:]
     if tail.count(_STATIC_ID) != 2:
-        raise PdfRefusedError("its rebuilt copy could not be finished")
+        raise PdfRefusedError(N_("its rebuilt copy could not be finished"))
     fresh = b"<" + secrets.token_hex(16).encode() + b">"
     return head + tail.replace(_STATIC_ID, fresh)

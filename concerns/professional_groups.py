@@ -16,15 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from concerns.categories import chosen_label
-from concerns.errors import ConcernNotFoundError, FieldError
+from concerns.errors import N_, ConcernNotFoundError, FieldError
 from concerns.models import ProfessionalGroup
 from speakup import audit
 from speakup.clock import Clock
 from speakup.digits import coerce_ascii_int
 
 MAX_GROUP_LABEL = 120
-CHOOSE_GROUP = ("Choose one of the listed professional groups, or leave the question "
-                "unanswered.")
+CHOOSE_GROUP = N_("Choose one of the listed professional groups, or leave the question "
+                  "unanswered.")
 NOT_ANSWERED = "Not answered"  # how the return and publication label a skipped question
 
 

@@ -33,6 +33,7 @@ from speakup.ratelimit import is_full as is_full
 from speakup.ratelimit import seconds_to_next_window as seconds_to_next_window
 from speakup.ratelimit import try_again_in as try_again_in
 from speakup.ratelimit import upsert_statement, window_tag
+from speakup.ratelimit import wait_minutes as wait_minutes
 
 
 def hit(

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from concerns import conflicts, keys
 from concerns.config import ConcernConfig
+from concerns.errors import N_
 from concerns.messages import NO_READER, NOT_READY
 from concerns.models import Concern, ConcernKeyWrap, HandlerKey, Reader
 from speakup.clock import Clock
@@ -73,9 +74,10 @@ def not_ready_reason(session: Session) -> str | None:
 
 # The same reasons, worded for the page shown instead of the form (nothing typed yet).
 FORM_REFUSED = {
-    NOT_READY: "Speak Up cannot receive concerns yet: its recovery key has not been set up.",
-    NO_READER: ("Speak Up cannot receive concerns yet: no case handler has signed in for the "
-                "first time, so nobody could read a concern sent now."),
+    NOT_READY: N_("Speak Up cannot receive concerns yet: its recovery key has not been set "
+                  "up."),
+    NO_READER: N_("Speak Up cannot receive concerns yet: no case handler has signed in for the "
+                  "first time, so nobody could read a concern sent now."),
 }
 
 

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from concerns import conflicts, crypto, evidence, group_marks, professional_groups, ratelimit
 from concerns.config import ACKNOWLEDGE_DAYS, FEEDBACK_MONTHS, ConcernConfig, add_months
-from concerns.errors import FieldError, FieldErrors, NotReadyError, RateLimitedError, StampUsedError
+from concerns.errors import (
+    N_,
+    FieldError,
+    FieldErrors,
+    NotReadyError,
+    RateLimitedError,
+    StampUsedError,
+)
 from concerns.messages import (
     MAX_WHAT_HAPPENED,
     MAX_WHAT_WANTED,
@@ -48,7 +55,7 @@ from speakup.models import Role, User
 
 SUBMIT_BUCKET = "concern-submit"
 STAMPED_BUCKET = "concern-submit-stamped"  # submissions that waited (ratelimit.py)
-CHOOSE_CATEGORY = "Choose one of the listed categories."
+CHOOSE_CATEGORY = N_("Choose one of the listed categories.")
 
 
 # Concern ids: 10 Crockford base32 symbols (50 random bits), shown as XXXXX-XXXXX.
@@ -128,7 +135,7 @@ def _excluded_ids(values: object) -> frozenset[int]:
     ids = set()
     for item in items:
         if not (isinstance(item, str) and item.isascii() and item.isdigit() and len(item) < 10):
-            raise FieldError("excluded", "Choose handlers from the list only.")
+            raise FieldError("excluded", N_("Choose handlers from the list only."))
         ids.add(int(item))
     return frozenset(ids)
 
@@ -138,7 +145,7 @@ def validate_report(*, category_id: object, what_happened: object,
                     files: list[evidence.PreparedFile] | None = None,
                     professional_group: object = None) -> Report:
     """Check a report's fields without the database (category and handlers come later)."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str | FieldError] = {}
     number = -1  # no category has it
     if isinstance(category_id, int) and not isinstance(category_id, bool):
         number = category_id
@@ -154,22 +161,22 @@ def validate_report(*, category_id: object, what_happened: object,
         happened = clean_text(what_happened, field_name="what_happened", label="What happened",
                               required=True, max_chars=MAX_WHAT_HAPPENED)
     except FieldError as exc:
-        errors[exc.field] = str(exc)
+        errors[exc.field] = exc
     try:
         wanted = clean_text(what_wanted, field_name="what_wanted",
                             label="What you would like to happen", required=False,
                             max_chars=MAX_WHAT_WANTED)
     except FieldError as exc:
-        errors[exc.field] = str(exc)
+        errors[exc.field] = exc
     try:
         kept_out = _excluded_ids(excluded)
     except FieldError as exc:
-        errors[exc.field] = str(exc)
+        errors[exc.field] = exc
     group_id = None
     try:
         group_id = professional_groups.parse_choice(professional_group)
     except FieldError as exc:
-        errors[exc.field] = str(exc)
+        errors[exc.field] = exc
     if errors:
         raise FieldErrors(errors)
     body = {"what_happened": happened, "what_wanted": wanted}
@@ -203,13 +210,13 @@ def new_concern_readers(session: Session, report: Report) -> dict[str, bytes]:
     if report.excluded:
         offered = {user_id for user_id, _ in conflicts.offered_handlers(session)}
         if not report.excluded <= offered:
-            raise FieldError("excluded", "Choose handlers from the list only: the list has "
-                                         "changed since the page was shown.")
+            raise FieldError("excluded", N_("Choose handlers from the list only: the list has "
+                                            "changed since the page was shown."))
         for user_id in report.excluded:
             readers.pop(make_reader_id(Reader.HANDLER, user_id), None)
         if not any(reader.startswith("handler:") for reader in readers):
-            raise FieldError("excluded", "Leave at least one handler able to read your "
-                                         "concern: untick one of the names.")
+            raise FieldError("excluded", N_("Leave at least one handler able to read your "
+                                            "concern: untick one of the names."))
     return readers
 
 
@@ -313,19 +320,19 @@ def store_report(
     if stamp is not None:
         if not ratelimit.spend_stamp(session, stamp, clock.now(), config.stamp_key,
                                      config.submit_stamp_seconds):
-            raise StampUsedError("The waiting page you sent from had already been used.")
+            raise StampUsedError(N_("The waiting page you sent from had already been used."))
         if stamp.reserved:  # its place under the waited ceiling was given when issued
             if ratelimit.reserved_stamp_stale(stamp, clock.now()):
-                raise StampUsedError("The waiting page you sent from was too old.")
+                raise StampUsedError(N_("The waiting page you sent from was too old."))
         elif not ratelimit.hit(session, STAMPED_BUCKET, config.stamped_concerns_per_minute,
                                clock.now(), config.rate_limit_key):
-            raise RateLimitedError("Very many concerns were sent in the last minute.")
+            raise RateLimitedError(N_("Very many concerns were sent in the last minute."))
     elif not ratelimit.hit(session, SUBMIT_BUCKET, config.concerns_per_minute, clock.now(),
                            config.rate_limit_key, forget_all=True):
-        raise RateLimitedError(
+        raise RateLimitedError(N_(
             "Many concerns have been sent in the last minute, so yours was not accepted yet. "
             "Your text is still below: please wait a minute and send it again."
-        )
+        ))
     return sealed.receipt
 
 
@@ -347,7 +354,7 @@ def prepare_report(config: ConcernConfig, *, category_id: object, what_happened:
                              what_wanted=what_wanted, excluded=excluded, files=files,
                              professional_group=professional_group)
     if report.excluded and not config.exclusions_offered:
-        raise FieldError("excluded", "Choosing handlers is switched off here.")
+        raise FieldError("excluded", N_("Choosing handlers is switched off here."))
     guess = hint.readers if hint is not None and not report.excluded else None
     return PreparedReport(report, seal_report(report, config, guess) if guess else None)
 

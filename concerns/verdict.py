@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from concerns import crypto
 from concerns.config import ConcernConfig
+from concerns.errors import N_, TranslatableError
 from concerns.models import (
     VERDICT_QUESTIONS,
     VERDICT_STAGES,
@@ -46,7 +47,7 @@ _LINKS_AAD = b"speakup verdict links v1\x00"
 _READER = "reporter"
 
 
-class VerdictError(Exception):
+class VerdictError(TranslatableError):
     """A verdict could not be recorded; nothing was stored."""
 
 
@@ -97,16 +98,17 @@ def parse_answers(*, speak_again: object, felt_safe: object, kept_informed: obje
         elif isinstance(value, str) and value in choices:
             clean[name] = value
         else:
-            raise VerdictFieldError(name, "Choose one of the answers offered.")
+            raise VerdictFieldError(name, N_("Choose one of the answers offered."))
     if all(v is None for v in clean.values()):
-        raise VerdictFieldError("speak_again", "Choose an answer to at least one question.")
+        raise VerdictFieldError("speak_again",
+                                N_("Choose an answer to at least one question."))
     return Answers(**clean)
 
 
 def _concern(session: Session, lookup: bytes) -> Concern:
     concern = session.scalar(select(Concern).where(Concern.receipt_hash == lookup))
     if concern is None:
-        raise VerdictNotOpenError("We could not find your concern. Enter your receipt again.")
+        raise VerdictNotOpenError(N_("We could not find your concern. Enter your receipt again."))
     return concern
 
 
@@ -173,10 +175,10 @@ def record_verdict(
     concern = _concern(session, lookup)
     now_stage = current_stage(status=concern.status, first_replied_on=concern.first_replied_on)
     if now_stage is None or stage != now_stage:
-        raise VerdictNotOpenError(
+        raise VerdictNotOpenError(N_(
             "These questions are not open for your concern at the moment, so nothing was "
             "stored. They open after a case handler's first reply, and again at closing."
-        )
+        ))
     links = _read_links(concern, private_key)
     old = links.get(now_stage)
     if old is not None:

@@ -23,6 +23,8 @@ from contextlib import AbstractContextManager
 from typing import BinaryIO
 
 from flask import Blueprint, g, render_template, request, session, stream_with_context
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -31,6 +33,7 @@ from wtforms import Field
 
 from concerns import (
     attachments,
+    cleaning_words,
     conflicts,
     evidence,
     professional_groups,
@@ -40,6 +43,7 @@ from concerns import (
     verdict,
 )
 from concerns.config import ConcernConfig
+from concerns.errors import N_, Phrase, TranslatableError
 from concerns.forms import (
     CheckForm,
     ConcernForm,
@@ -59,11 +63,28 @@ Limited = tuple[str, int, dict[str, str]]
 
 # A database that is gone, read-only or unreachable (DATABASE_FAULTS, issue 13, finding
 # 4): the reporter is told plainly, keeps the text, and gets no receipt for it.
-NOT_STORED = (
+NOT_STORED = N_(
     "Speak Up cannot store anything right now because of a fault on our side. Nothing "
     "you typed has been stored and no receipt was made; your text is still below. "
     "Please copy it somewhere safe and try again later."
 )
+
+
+def said(exc: TranslatableError) -> str:
+    """The error's message in the reader's language (services cannot translate it)."""
+    params = {name: translated(value) if isinstance(value, Phrase) else value
+              for name, value in exc.params.items()}
+    if exc.plural is not None and exc.num is not None:
+        del params["num"]  # ngettext passes the count itself
+        return ngettext(exc.message, exc.plural, exc.num, **params)
+    return _(exc.message, **params)
+
+
+def translated(message: str) -> str:
+    """A fixed English message (marked with N_ where it was made) in the reader's language;
+    a template filter, for labels and lists kept in English in data (a plain str: escaped).
+    What a file's cleaning did is read back with its count (concerns/cleaning_words.py)."""
+    return cleaning_words.in_words(message, _, ngettext)
 
 
 def concern_config() -> ConcernConfig:
@@ -143,7 +164,7 @@ def _new_form_page(form: ConcernForm, status: int, notice: str | None = None) ->
     try:
         form.category.choices = category_choices().get(db())
         groups = group_choices().get(db())
-        form.professional_group.choices = [("", "Not answered"), *groups.items()] \
+        form.professional_group.choices = [("", _("Not answered")), *groups.items()] \
             if groups else []
         form.excluded.choices = list(handler_choices().get(db()).items()) \
             if concern_config().exclusions_offered else []
@@ -163,7 +184,7 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     if not form.is_submitted():
         reason = _not_ready_reason()
         if reason is not None:  # refused before the form, not after Send (issue 19)
-            return render_template("concerns/not_ready.html", reason=reason), 503
+            return render_template("concerns/not_ready.html", reason=_(reason)), 503
         return _new_form_page(form, 200)
     hint = app_services().extras["concern_readers_hint"]
     config = concern_config()
@@ -185,14 +206,14 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
             db().rollback()
         except DATABASE_FAULTS:
             db().rollback()
-            return _new_form_page(form, 503, NOT_STORED)
+            return _new_form_page(form, 503, _(NOT_STORED))
         if full is not None:
             return _wait_page(form, full)
     try:
         files = evidence.prepare(uploads(), max_files=config.attachments_max,
                                  max_bytes=config.attachment_max_bytes)
     except attachments.AttachmentRefusedError as exc:
-        return _refused_files(form, str(exc))
+        return _refused_files(form, said(exc))
     try:
         prepared = services.prepare_report(config, category_id=form.category.data,
                                            what_happened=form.what_happened.data,
@@ -200,17 +221,17 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
                                            excluded=form.excluded.data, files=files,
                                            professional_group=form.professional_group.data)
         with sqlite_writer():
-            receipt, _ = services.store_new_concern(db(), clock(), config, prepared, hint,
+            receipt, _concern_id = services.store_new_concern(db(), clock(), config, prepared, hint,
                                                     stamp)
             db().commit()
     except services.FieldErrors as exc:
         db().rollback()
-        for name, message in exc.errors.items():
-            form[name].errors = [message]
+        for name, reason in exc.reasons.items():
+            form[name].errors = [said(reason)]
         return _new_form_page(form, 400)
     except services.FieldError as exc:
         db().rollback()
-        form[exc.field].errors = [str(exc)]
+        form[exc.field].errors = [said(exc)]
         return _new_form_page(form, 400)
     except services.StampUsedError:
         db().rollback()
@@ -220,10 +241,10 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         return _wait_page(form, BUSY if stamp is None else VERY_BUSY)
     except services.NotReadyError as exc:
         db().rollback()
-        return _new_form_page(form, 503, str(exc))
+        return _new_form_page(form, 503, said(exc))
     except DATABASE_FAULTS:
         db().rollback()
-        return _new_form_page(form, 503, NOT_STORED)
+        return _new_form_page(form, 503, _(NOT_STORED))
     finally:
         evidence.close(files)
     _used_csrf_token()
@@ -258,13 +279,14 @@ def _limit_full(config: ConcernConfig, stamp: ratelimit.Stamp | None) -> str | N
 
 # Over the global limit nobody is turned away (issue 13, finding 3): the reporter gets
 # a page that keeps what was typed and a stamp to send it with after a short wait.
-BUSY = "Many concerns have been sent in the last minute, so yours was not stored yet."
-VERY_BUSY = ("Very many concerns have been sent in the last minute, so yours was not stored "
-             "yet, even after waiting.")
-STAMP_EARLY = "You pressed the button before the wait was over, so nothing was sent yet."
-STAMP_INVALID = ("The waiting page you sent from was too old or had been changed, so nothing "
-                 "was sent yet.")
-STAMP_USED = "The waiting page you sent from had already been used, so nothing was sent again."
+BUSY = N_("Many concerns have been sent in the last minute, so yours was not stored yet.")
+VERY_BUSY = N_("Very many concerns have been sent in the last minute, so yours was not stored "
+               "yet, even after waiting.")
+STAMP_EARLY = N_("You pressed the button before the wait was over, so nothing was sent yet.")
+STAMP_INVALID = N_("The waiting page you sent from was too old or had been changed, so "
+                   "nothing was sent yet.")
+STAMP_USED = N_("The waiting page you sent from had already been used, so nothing was sent "
+                "again.")
 
 
 def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
@@ -280,7 +302,7 @@ def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
             db().commit()
     else:
         wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
-    page = render_template("concerns/wait.html", form=form, notice=notice, stamp=token,
+    page = render_template("concerns/wait.html", form=form, notice=_(notice), stamp=token,
                            wait=wait, minutes=config.submit_stamp_seconds // 60,
                            had_files=bool(uploads()), files_note=files_not_kept(uploads()))
     # 429 tells programs the truth (nothing was stored); the page gives people the way on.
@@ -306,16 +328,15 @@ def files_not_kept(chosen: list[tuple[BinaryIO, str]]) -> str | None:
     if not chosen:
         return None
     listed = ", ".join(f"“{n if len(n) <= NAME_CHARS else n[:NAME_CHARS - 1] + '…'}”"
-                       for _, n in chosen[:NAMES_LISTED])
+                       for _stream, n in chosen[:NAMES_LISTED])
     if len(chosen) > NAMES_LISTED:
-        listed += f" and {len(chosen) - NAMES_LISTED} more"
-    if len(chosen) == 1:
-        told = f"You had chosen 1 file ({listed}). It was not sent: choose the file again"
-    else:
-        told = (f"You had chosen {len(chosen)} files ({listed}). They were not sent: "
-                "choose the files again")
-    return (told + " before you send. A browser cannot keep chosen files when a page "
-            "comes back to it, so the file field below is now empty.")
+        listed = _("%(names)s and %(more)s more", names=listed, more=len(chosen) - NAMES_LISTED)
+    told = ngettext("You had chosen %(num)s file (%(names)s). It was not sent: choose the file "
+                    "again before you send.",
+                    "You had chosen %(num)s files (%(names)s). They were not sent: choose the "
+                    "files again before you send.", len(chosen), names=listed)
+    return told + " " + _("A browser cannot keep chosen files when a page comes back to it, so "
+                          "the file field below is now empty.")
 
 
 def _say_files_not_kept(field: Field) -> None:
@@ -344,30 +365,31 @@ def _refused_files(form: ConcernForm, message: str) -> tuple[str, int]:
                                  what_wanted=form.what_wanted.data, excluded=form.excluded.data,
                                  professional_group=form.professional_group.data)
     except services.FieldErrors as exc:
-        for name, text in exc.errors.items():
-            form[name].errors = [text]
+        for name, reason in exc.reasons.items():
+            form[name].errors = [said(reason)]
     return _new_form_page(form, 400)
 
 
 # A form whose CSRF token expired, or was already used (a reload of the page a
 # successful POST returned sends the same form again), is shown again with
 # everything typed still in it, and what may have happened said plainly.
-NEW_EXPIRED = (
+NEW_EXPIRED = N_(
     "This form had expired or had already been sent, so nothing was sent just now. "
     "If you reloaded the page that showed your receipt: your concern was sent then, and its "
     "receipt was shown only that once — nobody can show it again; if you did not note it, "
     "you can raise the concern again. Otherwise, your text is still below: send it again."
 )
-REPLY_EXPIRED = (
+REPLY_EXPIRED = N_(
     "This form had expired or had already been sent, so nothing was sent just now. If you "
     "reloaded the page after sending a reply, that reply was sent once: it is in the "
     "conversation above. Otherwise, your text is still below: send it again."
 )
-VERDICT_EXPIRED = (
+VERDICT_EXPIRED = N_(
     "This form had expired, so your answers were not saved just now. Your choices are still "
     "selected below: press the button again."
 )
-CHECK_EXPIRED = "This form had expired. Your receipt is still below: press the button again."
+CHECK_EXPIRED = N_("This form had expired. Your receipt is still below: press the button "
+                   "again.")
 
 
 def too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
@@ -384,14 +406,14 @@ bp.register_error_handler(RequestEntityTooLarge, too_large)
 def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
     db().rollback()
     if request.endpoint == "concerns.new":
-        return _new_form_page(ConcernForm(), 400, NEW_EXPIRED)
+        return _new_form_page(ConcernForm(), 400, _(NEW_EXPIRED))
     if request.endpoint in ("concerns.reply", "concerns.verdict_answer"):
         # A reply's text, or the verdict's choices, come back as they were posted.
         answering = request.endpoint == "concerns.verdict_answer"
         form = ReporterReplyForm(formdata=None, receipt=request.form.get("receipt", "")[:200]) \
             if answering else ReporterReplyForm()
         verdict_form = VerdictForm() if answering else None
-        notice = VERDICT_EXPIRED if answering else REPLY_EXPIRED
+        notice = _(VERDICT_EXPIRED if answering else REPLY_EXPIRED)
         try:
             keys_ = services.receipt_keys(concern_config(), form.receipt.data)
             # Counted like every use of a receipt: no way round the rate limit.
@@ -400,7 +422,7 @@ def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
             conversation = services.open_conversation(db(), keys_)
         except services.RateLimitedError as exc:
             db().rollback()
-            return _limited(_conversation_page(None, form, 429, str(exc)), exc)
+            return _limited(_conversation_page(None, form, 429, said(exc)), exc)
         except services.ConcernError:
             db().rollback()
             return _conversation_page(None, form, 400, notice)
@@ -413,8 +435,8 @@ def form_expired(_exc: CSRFError) -> tuple[str, int] | Limited:
         return _conversation_page(conversation, form, 400, notice, verdict_form=verdict_form)
     if request.endpoint == "concerns.attachment":  # the receipt comes back in the form
         return _check_page(CheckForm(formdata=None, receipt=request.form.get("receipt", "")[:200]),
-                           400, CHECK_EXPIRED)
-    return _check_page(CheckForm(), 400, CHECK_EXPIRED)
+                           400, _(CHECK_EXPIRED))
+    return _check_page(CheckForm(), 400, _(CHECK_EXPIRED))
 
 
 def _retry_after(exc: services.RateLimitedError) -> dict[str, str]:
@@ -475,14 +497,14 @@ def check() -> tuple[str, int] | Limited:
         conversation = services.open_conversation(db(), keys_)
     except services.FieldError as exc:
         db().rollback()
-        form.receipt.errors = [str(exc)]
+        form.receipt.errors = [said(exc)]
         return _check_page(form, 400)
     except services.RateLimitedError as exc:
         db().rollback()
-        return _limited(_check_page(form, 429, str(exc)), exc)
+        return _limited(_check_page(form, 429, said(exc)), exc)
     except services.ReceiptNotFoundError as exc:
         db().rollback()
-        form.receipt.errors = [str(exc)]
+        form.receipt.errors = [said(exc)]
         return _check_page(form, 400)
     verdict_form = _verdict_form(conversation, keys_)
     db().rollback()  # nothing else to keep; ends the read transaction
@@ -509,28 +531,28 @@ def reply() -> tuple[str, int] | Limited:
     except (services.MalformedReceiptError, services.ReceiptNotFoundError):
         db().rollback()  # only a forged or stale form gets here
         return _check_page(CheckForm(formdata=None), 400,
-                           "We could not find your concern. Enter your receipt again.")
+                           _("We could not find your concern. Enter your receipt again."))
     except services.RateLimitedError as exc:
         db().rollback()
-        return _limited(_conversation_page(None, form, 429, str(exc)), exc)
+        return _limited(_conversation_page(None, form, 429, said(exc)), exc)
     except attachments.AttachmentRefusedError as exc:
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
         db().rollback()
-        form.attachments.errors = [str(exc)]  # _conversation_page adds the files to choose
+        form.attachments.errors = [said(exc)]  # _conversation_page adds the files to choose
         return _conversation_page(conversation, form, 400)
     except DATABASE_FAULTS:
         db().rollback()
-        return _conversation_page(None, form, 503, NOT_STORED)
+        return _conversation_page(None, form, 503, _(NOT_STORED))
     except services.ConcernError as exc:  # closed, moved on, or the text needs fixing
         db().rollback()
         conversation = services.open_conversation(db(), keys_)
         db().rollback()
         if isinstance(exc, services.FieldError):
-            form.text.errors = [str(exc)]
+            form.text.errors = [said(exc)]
             return _conversation_page(conversation, form, 400)
         moved_on = isinstance(exc, services.ConversationMovedOnError)
-        return _conversation_page(conversation, form, 409 if moved_on else 400, str(exc))
+        return _conversation_page(conversation, form, 409 if moved_on else 400, said(exc))
     finally:
         evidence.close(files)
     _used_csrf_token()
@@ -558,7 +580,7 @@ def attachment() -> Response | tuple[str, int] | Limited:
     except services.ConcernError:  # a forged or stale form: no such receipt or file
         db().rollback()
         return _check_page(CheckForm(formdata=None), 404,
-                           "We could not find that file. Enter your receipt again.")
+                           _("We could not find that file. Enter your receipt again."))
     return download(info, chunks, f"speakup-{int(form.seq.data)}-{info.name}")
 
 
@@ -572,12 +594,12 @@ def _downloads_full(keys_: services.ReceiptKeys, exc: services.RateLimitedError)
         conversation = services.open_conversation(db(), keys_)
     except services.ConcernError:
         db().rollback()
-        return (*_check_page(CheckForm(formdata=None, receipt=keys_.receipt), 429, str(exc)),
+        return (*_check_page(CheckForm(formdata=None, receipt=keys_.receipt), 429, said(exc)),
                 headers)
     verdict_form = _verdict_form(conversation, keys_)
     db().rollback()
     page = _conversation_page(conversation, ReporterReplyForm(formdata=None, receipt=keys_.receipt),
-                              429, str(exc), verdict_form=verdict_form)
+                              429, said(exc), verdict_form=verdict_form)
     return (*page, headers)
 
 
@@ -601,16 +623,16 @@ def verdict_answer() -> tuple[str, int] | Limited:
     except (services.MalformedReceiptError, services.ReceiptNotFoundError):
         db().rollback()  # only a forged or stale form gets here
         return _check_page(CheckForm(formdata=None), 400,
-                           "We could not find your concern. Enter your receipt again.")
+                           _("We could not find your concern. Enter your receipt again."))
     except services.RateLimitedError as exc:
         db().rollback()
-        return _limited(_conversation_page(None, ReporterReplyForm(formdata=None), 429, str(exc)),
+        return _limited(_conversation_page(None, ReporterReplyForm(formdata=None), 429, said(exc)),
                         exc)
     except verdict.VerdictError as exc:
         db().rollback()
         if isinstance(exc, verdict.VerdictFieldError):
-            form[exc.field].errors = [str(exc)]
-        notice = None if isinstance(exc, verdict.VerdictFieldError) else str(exc)
+            form[exc.field].errors = [said(exc)]
+        notice = None if isinstance(exc, verdict.VerdictFieldError) else said(exc)
         reply_form = ReporterReplyForm(formdata=None, receipt=keys_.receipt)
         return _conversation_page(conversation, reply_form, 400, notice,
                                   verdict_form=form if notice is None else None)

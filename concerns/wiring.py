@@ -60,6 +60,7 @@ def init_app(app: Flask) -> None:
     _init_key_hooks(app)
     _init_upload_limit(app)
     app.add_template_filter(evidence.listed, "attachments")
+    app.add_template_filter(views.translated, "translated")
     extras = svc.extras
     extras.setdefault("nav_links", []).append(("handling.inbox", N_("Inbox"), ("handler",)))
     extras.setdefault("public_links", []).extend(

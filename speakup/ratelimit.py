@@ -79,7 +79,12 @@ def seconds_to_next_window(now: dt.datetime) -> int:
     return WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS
 
 
+def wait_minutes(seconds: int) -> int:
+    """The wait in whole minutes, rounded up (at least 1)."""
+    return max(1, -(-seconds // 60))
+
+
 def try_again_in(seconds: int) -> str:
     """Say the wait in whole minutes, rounded up ("in about 1 minute")."""
-    minutes = max(1, -(-seconds // 60))
+    minutes = wait_minutes(seconds)
     return f"in about {minutes} minute{'' if minutes == 1 else 's'}"

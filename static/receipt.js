@@ -1,5 +1,6 @@
 // The receipt page's copy button. The page works without it: the button stays hidden
-// unless this script runs and the browser offers the clipboard.
+// unless this script runs and the browser offers the clipboard. Its words come from the
+// page (data-copied, data-failed), so they are in the page's language.
 document.addEventListener("DOMContentLoaded", function () {
   var button = document.getElementById("copy-receipt");
   var receipt = document.getElementById("receipt");
@@ -12,7 +13,7 @@ document.addEventListener("DOMContentLoaded", function () {
     navigator.clipboard.writeText(receipt.textContent.trim()).then(function () {
       status.textContent = button.getAttribute("data-copied");
     }, function () {
-      status.textContent = "Copying did not work here: select the receipt and copy it, or write it down.";
+      status.textContent = button.getAttribute("data-failed");
     });
   });
 });

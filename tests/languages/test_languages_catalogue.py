@@ -20,7 +20,7 @@ PO = TRANSLATIONS / "cy" / "LC_MESSAGES" / "messages.po"
 MO = TRANSLATIONS / "cy" / "LC_MESSAGES" / "messages.mo"
 PYBABEL = Path(sys.executable).parent / "pybabel"
 # The keywords `make translations` extracts by (checked against the Makefile below).
-KEYWORDS = ["N_", "lazy_gettext", "_l"]
+KEYWORDS = ["N_", "Nn_:1,2", "lazy_gettext", "_l"]  # Nn_: a counted message (concerns)
 
 
 def read_catalogue() -> object:
