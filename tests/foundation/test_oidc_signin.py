@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from concerns.handler_views import KEY_SESSION
 from concerns.models import HandlerKey, HandlerKeySession
-from speakup import oidc, oidc_views
+from speakup import accounts, oidc, oidc_views
 from speakup.clock import FrozenClock
 from speakup.models import AuditEntry, StaffSession, User
 from speakup.settings import Settings, SettingsError
@@ -123,6 +123,17 @@ def test_unmapped_groups_create_nothing(app, client, provider, session):
     assert refusals(session, "no_role")
 
 
+def test_an_address_the_provider_has_not_verified_is_refused(app, client, provider,
+                                                            make_user, session):
+    reviewer = make_user("reviewer", with_totp=False)
+    response = via_provider(client, provider, email=reviewer.user.email,
+                            groups=[REVIEWER_GROUP], email_verified=False)
+    assert response.status_code == 403
+    assert "did not give a verified e-mail address" in response.get_data(as_text=True)
+    assert refusals(session, "no_email")
+    assert signed_in_as(client) is None
+
+
 def test_new_admin_needs_provider_mfa_or_a_local_account(app, client, provider, session):
     response = via_provider(client, provider, email="boss@example.org", groups=[ADMIN_GROUP])
     assert response.status_code == 403
@@ -182,7 +193,7 @@ def test_role_follows_the_groups_at_every_sign_in(app, client, provider, make_us
 
 
 def test_removed_from_every_group_disables_and_ends_sessions(app, client, provider,
-                                                             make_user, session):
+                                                             make_user, session, clock):
     require_mfa(app)
     reviewer = make_user("reviewer", with_totp=False)
     via_provider(client, provider, email=reviewer.user.email, groups=[REVIEWER_GROUP],
@@ -203,6 +214,13 @@ def test_removed_from_every_group_disables_and_ends_sessions(app, client, provid
     again = via_provider(other, provider, email=reviewer.user.email,
                          groups=[REVIEWER_GROUP], amr=["mfa"])
     assert again.status_code == 403 and refusals(session, "disabled")
+    # An administrator re-enables it (the Accounts page calls this); then it signs in.
+    restorer = make_user("admin")
+    accounts.update_account(session, clock, session.get(User, reviewer.user.id),
+                            role="reviewer", disabled=False, actor=restorer.user)
+    session.commit()
+    assert via_provider(other, provider, email=reviewer.user.email, groups=[REVIEWER_GROUP],
+                        amr=["mfa"]).status_code == 302
 
 
 def test_local_break_glass_admin_still_signs_in(app, client, provider, make_user, clock):
