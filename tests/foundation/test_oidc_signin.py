@@ -419,3 +419,15 @@ def test_second_factor_page_needs_a_pending_sign_in(app, client, session):
     assert response.status_code == 400
     assert refusals(session, "state_mismatch")
     assert oidc_views.SECOND_FACTOR_KEY == "oidc_second_factor"
+
+
+def test_unreachable_provider_gets_a_clear_page(app, client, provider, session):
+    config = services(app).extras["oidc"].config
+    dead = oidc.ProviderClient(dataclasses.replace(config, issuer="http://127.0.0.1:1"))
+    services(app).extras["oidc"] = dead
+    response = client.get("/login/idp")
+    assert response.status_code == 502
+    assert "could not be reached" in response.get_data(as_text=True)
+    assert refusals(session, "provider_unreachable")
+    # Password sign-in, offered on the same page, does not depend on the provider.
+    assert client.get("/login").status_code == 200
