@@ -233,6 +233,33 @@ def authenticate(
     return user
 
 
+def check_second_factor(
+    session: Session, clock: Clock, policy: LockoutPolicy, user: User, code: str
+) -> bool:
+    """Check the authenticator code of someone who already proved who they are elsewhere.
+
+    Used after a sign-in through the identity provider: failures count and lock like a
+    wrong code after a right password, and a code is accepted once.
+    """
+    now = clock.now()
+    if _locked(user.factor_locked_until, now):
+        audit.record(session, clock, actor=user.email, action="login.locked", subject=user.email)
+        return False
+    step = _totp_step(user, code, now)
+    if step is None or step <= (user.totp_last_step or -1):
+        user.factor_failures += 1
+        user.factor_locked_until = _lock(policy, user.factor_failures, now)
+        audit.record(
+            session, clock, actor=user.email, action="login.failed", subject=user.email,
+            detail={"factor_failures": user.factor_failures, "via": "identity provider"},
+        )
+        return False
+    user.factor_failures = 0
+    user.factor_locked_until = None
+    user.totp_last_step = step
+    return True
+
+
 def confirm_password(
     session: Session, clock: Clock, policy: LockoutPolicy, user: User, password: str,
     *, action: str,

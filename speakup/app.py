@@ -17,7 +17,7 @@ import concerns.wiring
 import review.wiring
 import surveys.wiring
 from review import results_views
-from speakup import accounts, admin_views, auth_views, i18n, main_views
+from speakup import accounts, admin_views, auth_views, i18n, main_views, oidc_views
 from speakup.clock import SystemClock
 from speakup.db import (
     DATABASE_FAULTS,
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _init_login(app)
     for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
+    oidc_views.init_app(app)
     # Each package registers its own blueprints, commands, hooks and navigation links.
     for package in (concerns.wiring, surveys.wiring, review.wiring):
         package.init_app(app)

@@ -46,7 +46,8 @@ def login() -> str | Response:
             return redirect(home_for(user.role))
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form,
+                           idp=services().extras.get("oidc") is not None), status
 
 
 def sign_in(user: User) -> None:

@@ -99,6 +99,15 @@ class Settings:
     publish_time_limit_minutes: int = 15
     # Languages pages and e-mails are offered in; the first is the default (README "Languages").
     languages: tuple[str, ...] = ("en", "cy")
+    # Staff sign-in through the organisation's OpenID Connect provider (README "Signing in
+    # through your identity provider"); off while oidc_issuer is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret_file: Path | None = None
+    oidc_role_claim: str = "groups"
+    oidc_role_map: str = ""
+    oidc_required_amr: str = ""
+    oidc_required_acr: str = ""
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -181,6 +190,14 @@ class Settings:
             ),
             round_keys_path=Path(env["SPEAKUP_ROUND_KEYS_PATH"]).resolve()
             if env.get("SPEAKUP_ROUND_KEYS_PATH") else None,
+            oidc_issuer=(env.get("SPEAKUP_OIDC_ISSUER") or "").strip().rstrip("/"),
+            oidc_client_id=(env.get("SPEAKUP_OIDC_CLIENT_ID") or "").strip(),
+            oidc_client_secret_file=Path(env["SPEAKUP_OIDC_CLIENT_SECRET_FILE"]).resolve()
+            if env.get("SPEAKUP_OIDC_CLIENT_SECRET_FILE") else None,
+            oidc_role_claim=(env.get("SPEAKUP_OIDC_ROLE_CLAIM") or "groups").strip(),
+            oidc_role_map=env.get("SPEAKUP_OIDC_ROLE_MAP", ""),
+            oidc_required_amr=env.get("SPEAKUP_OIDC_REQUIRED_AMR", ""),
+            oidc_required_acr=env.get("SPEAKUP_OIDC_REQUIRED_ACR", ""),
         )
 
     def with_changes(self, **changes: object) -> Settings:
