@@ -326,6 +326,18 @@ def _x_labels(
     return _tag("g", "".join(out), class_="x-labels"), 20 + widest * math.sin(math.radians(35))
 
 
+def _turned_label_overhang(labels: Sequence[str], first_x: float, slot: float) -> float:
+    """Return how far the first x label, once turned, would reach left of the chart's edge.
+
+    A turned label ends at its point and runs down to the left; on a chart with long
+    round names the first one was cut off at the edge (the SVG clips what lies outside).
+    """
+    if not labels or max(_text_width(label) for label in labels) <= slot - 6:
+        return 0.0
+    reach = _text_width(labels[0]) * math.cos(math.radians(35)) + 4
+    return max(0.0, reach - first_x)
+
+
 def _y_axis(
     ticks: Sequence[float],
     ypos: Callable[[float], float],
@@ -688,11 +700,17 @@ def _line_svg(
         return y1 - (v - y_min) / (y_max - y_min) * (y1 - y0)
 
     count = len(x_labels)
-    if count == 1:
-        xs = [(x0 + x1) / 2]
-    else:
-        xs = [x0 + 32 + i * (x1 - x0 - 64) / (count - 1) for i in range(count)]
-    slot = (x1 - x0 - 64) / max(count - 1, 1)
+
+    def place(x0: float) -> tuple[list[float], float]:
+        if count == 1:
+            return [(x0 + x1) / 2], x1 - x0 - 64
+        step = (x1 - x0 - 64) / (count - 1)
+        return [x0 + 32 + i * step for i in range(count)], step
+
+    xs, slot = place(x0)
+    if overhang := _turned_label_overhang(x_labels, xs[0], slot):
+        x0 += overhang
+        xs, slot = place(x0)
     x_axis, x_axis_h = _x_labels(x_labels, xs, slot, y1)
 
     parts = [legend, _y_axis(ticks, ypos, x0, x1, value_format, y_label, (y0 + y1) / 2), x_axis]
@@ -1029,6 +1047,9 @@ def bar_chart(
         return y1 - v / y_max * (y1 - y0)
 
     slot = (x1 - x0) / len(x_labels)
+    if overhang := _turned_label_overhang(x_labels, x0 + 0.5 * slot, slot):
+        x0 += overhang
+        slot = (x1 - x0) / len(x_labels)
     xs = [x0 + (j + 0.5) * slot for j in range(len(x_labels))]
     group_w = slot * 0.72
     x_axis, x_axis_h = _x_labels(x_labels, xs, slot, y1)
