@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 DOC = REPO / "docs" / "ARCHITECTURE.md"
@@ -62,6 +63,7 @@ def test_make_test_runs_in_parallel_with_the_workers_asked_for():
     assert re.search(r"pytest -n 2 --dist loadgroup", _dry_run("test", "JOBS=2"))
 
 
+@pytest.mark.slow  # collects the whole suite in a second pytest
 def test_make_test_quick_selects_in_process_sqlite_tests_only():
     assert re.search(r"pytest -n auto --dist loadgroup -m quick", _dry_run("test-quick"))
     listed = subprocess.run(
