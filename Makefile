@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# pytest-xdist workers: one per core. Each has its own session databases, temporary folders
+# and free ports (tests/conftest.py); `loadgroup` keeps tests marked xdist_group together.
+JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadgroup
 
-.PHONY: run test migrate lint bench browser-deps clean translations
+.PHONY: run test test-quick migrate lint bench browser-deps clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +42,12 @@ browser-deps:
 	@test -f node_modules/axe-core/axe.min.js || npm install --no-audit --no-fund --silent
 
 test: $(STAMP) browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+
+# The edit-run loop: SQLite only, in-process, no server, browser or slow test (the `quick`
+# marker, set in tests/conftest.py). Needs neither PostgreSQL nor Chromium.
+test-quick: $(STAMP)
+	$(BIN)/pytest $(XDIST) -m quick $(PYTEST_ARGS)
 
 # Extract every marked text, merge it into each language's .po, compile the .mo files
 # (README "Languages"). Translators edit the .po; the .mo files are committed and shipped.

@@ -1,11 +1,12 @@
-"""Set-up the survey benchmarks share: the import path, the synthetic survey's shape,
-throw-away PostgreSQL databases and the closed round they publish.
+"""Set-up the benchmarks share: the import path, gunicorn with the shipped configuration,
+the synthetic survey's shape, throw-away PostgreSQL databases and the closed round they
+publish.
 
 Used by ``disclosure_audit``, ``insider_audit``, ``surveys``, ``pg_erasure`` and
 ``publish_sealed``, each run as ``python bench/<name>.py``: Python then puts bench/
 first on the path, where ``bench/surveys.py`` would shadow the ``surveys`` package, so
-importing this module (first) takes bench/ off the path and puts the repository root
-in front. ``use_test_helpers()`` adds the survey tests' reference code.
+importing this module (first) moves bench/ to the end of the path and puts the
+repository root in front. ``use_test_helpers()`` adds the survey tests' reference code.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ import datetime as dt
 import os
 import random
 import secrets
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "bench"))  # last: benches still import each other (fuzz)
 
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -121,3 +129,89 @@ def add_closed_round(session: Session, folder: RoundKeyFolder, n: int) -> Round:
     round_.public_key = folder.create(round_.id).public_key
     session.commit()
     return round_
+
+
+# --- gunicorn ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Gunicorn:
+    """A gunicorn started by :func:`start_gunicorn`; `log` holds its error log."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    port: int
+    log: Path
+    access_log: Path | None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes (master and workers)."""
+        ticks = 0
+        pids = [self.process.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:  # ppid
+                pids.append(int(stat.parent.name))
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def start_gunicorn(app_spec: str, env: dict[str, str], workdir: Path, *,
+                   health: str = "/healthz", access_format: str | None = None,
+                   timeout: float = 60) -> Gunicorn:
+    """Start gunicorn with the shipped gunicorn.conf.py on a free loopback port, return
+    once `health` answers 200.
+
+    The shipped configuration refuses to start without a migrated Speak Up database
+    (its on_starting check reads SPEAKUP_* from `env`): the floor app (bench/floor.py) is
+    given the Speak Up database of its run for that check. The access log is written to
+    a file only when `access_format` is given (the benches reading server times).
+    """
+    port = free_port()
+    log = workdir / f"gunicorn-{port}.log"
+    access = workdir / f"access-{port}.log" if access_format else None
+    cmd = [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
+           "--bind", f"127.0.0.1:{port}", "--error-logfile", "-"]
+    if access is not None:
+        access.touch()
+        cmd += ["--access-logfile", str(access), "--access-logformat", str(access_format)]
+    else:
+        cmd += ["--access-logfile", "/dev/null"]
+    with log.open("wb") as out:
+        process = subprocess.Popen([*cmd, app_spec], cwd=REPO, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    server = Gunicorn(process, f"http://127.0.0.1:{port}", port, log, access)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(server.url + health, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not start:\n{log.read_text(errors='replace')}")

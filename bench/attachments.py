@@ -42,7 +42,8 @@ sys.path.insert(0, str(REPO))
 
 from PIL import Image  # noqa: E402
 
-from bench.concerns import SECRET, Server, new_database, prepare, serve  # noqa: E402
+from bench._common import Gunicorn, start_gunicorn  # noqa: E402
+from bench.concerns import SECRET, new_database, prepare  # noqa: E402
 
 MB = 1024 * 1024
 SIZES = (1, 5, 10)
@@ -70,7 +71,7 @@ def _status(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-def _worker(server: Server) -> int:
+def _worker(server: Gunicorn) -> int:
     master = server.process.pid
     return int(Path(f"/proc/{master}/task/{master}/children").read_text().split()[0])
 
@@ -103,7 +104,7 @@ def upload(base: str, name: str, content: bytes) -> float:
     return elapsed
 
 
-def bench_backend(backend: str, rounds: int) -> None:
+def bench_backend(backend: str, rounds: int, sizes: tuple[int, ...] = SIZES) -> None:
     print(f"\n=== {backend} ===")
     print(f"{'file':<16} {'bytes':>10} {'POST p50':>10} {'RSS before':>11} "
           f"{'peak RSS':>10} {'peak - before':>14}")
@@ -117,12 +118,12 @@ def bench_backend(backend: str, rounds: int) -> None:
                        SPEAKUP_INSTANCE_PATH=str(workdir / "instance"),
                        SPEAKUP_SECURE_COOKIES="false", SPEAKUP_CONCERNS_PER_MINUTE="1000000",
                        GUNICORN_CMD_ARGS="--workers 1 --threads 1 --timeout 300")
-            server = serve("speakup.app:create_app()", env, workdir, "/healthz")
+            server = start_gunicorn("speakup.app:create_app()", env, workdir)
             try:
                 upload(server.url, "warm-up.txt", b"warm up\n")
                 worker = _worker(server)
                 for kind, make in (("text", text_file), ("JPEG", jpeg_file)):
-                    for megabytes in SIZES:
+                    for megabytes in sizes:
                         content = make(megabytes)
                         times, peaks, befores = [], [], []
                         for _ in range(rounds):
@@ -343,6 +344,8 @@ def main() -> None:
                         help="only the before/after table of cleaning one file per type")
     parser.add_argument("--measure", nargs=2, metavar=("VERSION", "PATH"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="one 1 MB upload per kind, to check the bench runs")
     args = parser.parse_args()
     if args.measure:
         measure(*args.measure)
@@ -353,7 +356,10 @@ def main() -> None:
     print(f"Speak Up attachments benchmark: {os.cpu_count()} CPUs, gunicorn 1 worker x 1 "
           f"thread, {args.rounds} uploads per row (time: median; memory: the largest peak)")
     for backend in args.backends.split(","):
-        bench_backend(backend.strip(), args.rounds)
+        if args.smoke:
+            bench_backend(backend.strip(), 1, sizes=(1,))
+        else:
+            bench_backend(backend.strip(), args.rounds)
 
 
 if __name__ == "__main__":

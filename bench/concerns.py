@@ -24,15 +24,11 @@ import argparse
 import os
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from flask import render_template
@@ -45,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
+from bench._common import Gunicorn, start_gunicorn  # noqa: E402
 from bench.floor import create_schema  # noqa: E402
 from bench.loadgen import LoadResult, LoadSpec, run_load  # noqa: E402
 from concerns import crypto, keys, services  # noqa: E402
@@ -58,10 +55,10 @@ from speakup.web import db  # noqa: E402
 from speakup.web import services as app_services  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 40
-VENV_BIN = Path(sys.executable).parent
 HANDLERS = 3  # each new concern is wrapped to them, the reporter and the recovery key
 LEVELS = ((1, 200), (16, 800), (64, 1280))
 QUICK_LEVELS = ((1, 50), (16, 160), (64, 256))
+SMOKE_LEVELS = ((1, 4), (2, 4))  # --smoke: only that the bench still runs (tests/foundation)
 REPORT = (
     "At the team meeting on Tuesday the shift lead made a joke about my accent and my "
     "name, and several people laughed. It has happened before, and when I said it upset "
@@ -78,76 +75,19 @@ def _fields(number: int) -> dict[str, str]:
             "what_wanted": "A fair process."}
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    access_log: Path
-
-    def post_times(self, since: int, path: str) -> tuple[list[float], int]:
-        """Server-side seconds of POSTs to `path` logged after byte offset `since`."""
-        with self.access_log.open("rb") as log:
-            log.seek(since)
-            data = log.read().decode(errors="replace")
-        times = [int(m.group(3)) / 1e6 for m in ACCESS_LINE.finditer(data)
-                 if m.group(1) == path and m.group(2) == "200"]
-        return times, since + len(data.encode())
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the server's processes (master and workers)."""
-        ticks = 0
-        pids = [self.process.pid]
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:  # ppid
-                pids.append(int(stat.parent.name))
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            ticks += int(fields[11]) + int(fields[12])  # utime + stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def post_times(server: Gunicorn, since: int, path: str) -> tuple[list[float], int]:
+    """Server-side seconds of POSTs to `path` logged after byte offset `since`."""
+    assert server.access_log is not None
+    with server.access_log.open("rb") as log:
+        log.seek(since)
+        data = log.read().decode(errors="replace")
+    times = [int(m.group(3)) / 1e6 for m in ACCESS_LINE.finditer(data)
+             if m.group(1) == path and m.group(2) == "200"]
+    return times, since + len(data.encode())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(app_spec: str, env: dict[str, str], workdir: Path, health: str) -> Server:
-    port = _free_port()
-    access = workdir / f"access-{port}.log"
-    access.touch()
-    cmd = [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
-           "--bind", f"127.0.0.1:{port}", "--access-logfile", str(access),
-           "--access-logformat", ACCESS_FORMAT,
-           "--error-logfile", str(workdir / f"error-{port}.log")]
-    process = subprocess.Popen([*cmd, app_spec], cwd=REPO, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((workdir / f"error-{port}.log").read_text())
-        try:
-            with urllib.request.urlopen(url + health, timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return Server(process, url, access)
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
+def serve(app_spec: str, env: dict[str, str], workdir: Path, health: str) -> Gunicorn:
+    return start_gunicorn(app_spec, env, workdir, health=health, access_format=ACCESS_FORMAT)
 
 
 def new_database(backend: str, workdir: Path) -> tuple[str, Callable[[], None]]:
@@ -231,7 +171,7 @@ def count_rows(url: str, floor: bool) -> int:
     return int(count or 0)
 
 
-def load_levels(server: Server, url: str, floor: bool, levels: tuple[tuple[int, int], ...],
+def load_levels(server: Gunicorn, url: str, floor: bool, levels: tuple[tuple[int, int], ...],
                 path: str) -> list[tuple[LoadResult, float, float, int, int]]:
     """Run each level; return (result, server p50 s, server CPU s/submission, rows, expected)."""
     spec = LoadSpec(base_url=server.url, form_path=path, post_path=path, fields=_fields,
@@ -245,7 +185,7 @@ def load_levels(server: Server, url: str, floor: bool, levels: tuple[tuple[int, 
         result = run_load(spec, clients=clients, submissions=submissions)
         cpu = (server.cpu_seconds() - cpu_before) / max(1, result.submissions)
         time.sleep(0.3)  # let gunicorn flush the access log
-        times, offset = server.post_times(offset, path)
+        times, offset = post_times(server, offset, path)
         expected += result.submissions
         rows.append((result, statistics.median(times) if times else float("nan"), cpu,
                      count_rows(url, floor), expected))
@@ -307,12 +247,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="fewer submissions per level")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a handful of submissions, to check the bench runs")
     args = parser.parse_args()
-    levels = QUICK_LEVELS if args.quick else LEVELS
+    levels = SMOKE_LEVELS if args.smoke else QUICK_LEVELS if args.quick else LEVELS
+    rounds = 3 if args.smoke else 50 if args.quick else 200
     print(f"Speak Up concerns benchmark: {os.cpu_count()} CPUs, gunicorn.conf.py "
           f"(2 workers x 4 threads), {HANDLERS} handlers + reporter + recovery key per concern")
     for backend in args.backends.split(","):
-        bench_backend(backend.strip(), levels, rounds=50 if args.quick else 200)
+        bench_backend(backend.strip(), levels, rounds=rounds)
 
 
 if __name__ == "__main__":

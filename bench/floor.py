@@ -19,7 +19,7 @@ from flask import Flask, render_template_string, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, insert
 
-from speakup.db import make_engine
+from speakup.db import create_sqlite_file, make_engine
 
 metadata = MetaData()
 floor_reports = Table(
@@ -40,6 +40,7 @@ FORM = """<!doctype html><title>Floor</title>
 
 def create_schema(database_url: str) -> None:
     """Create the floor's one table (once, before the workers start: they would race)."""
+    create_sqlite_file(database_url)  # make_engine never creates one (mode=rw)
     engine = make_engine(database_url)
     metadata.create_all(engine)
     engine.dispose()

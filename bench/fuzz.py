@@ -25,7 +25,6 @@ import os
 import random
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pyotp
-
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from _common import REPO, VENV_BIN, start_gunicorn
 
 ODD = [
     "9223372036854775808", "-9223372036854775809", "2147483648", "-1", "0", "²", "①", "١٢٣",
@@ -306,21 +303,9 @@ def main() -> None:
         for match in re.finditer(r"(\w+)\s+(\S+@\S+)\s+password: (\S+)(?:\n\s+TOTP secret "
                                  r"(\w+))?", demo):
             accounts[match.group(1)] = (match.group(2), match.group(3), match.group(4))
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        log = (work / "gunicorn.log").open("wb")
-        server = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "speakup.app:create_app()"],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        server = start_gunicorn("speakup.app:create_app()", env, work)
+        port = server.port
         try:
-            for _ in range(150):
-                try:
-                    if Browser("127.0.0.1", port).request("GET", "/healthz")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.2)
             results: dict[str, Tally] = {}
             started = time.monotonic()
             # One role after another, the admin last: its forms may disable or re-role
@@ -329,10 +314,8 @@ def main() -> None:
                 fuzz_role(port, role, accounts.get(role), args.cases, args.seed, results)
             wall = time.monotonic() - started
         finally:
-            server.terminate()
-            server.wait(timeout=20)
-            log.close()
-        server_log = (work / "gunicorn.log").read_text(errors="replace")
+            server.stop()
+        server_log = server.log.read_text(errors="replace")
     total = Tally()
     print(f"Speak Up fuzz: {args.cases} cases per form, seed {args.seed}, gunicorn "
           f"(gunicorn.conf.py), SQLite, {wall:.0f} s\n")

@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--inserts", type=int, default=5_000,
+                        help="responses inserted one by one, as answers arrive")
     args = parser.parse_args(argv)
     server_url = pg_url()
     print(f"Sealed responses: {args.size:,} respondents x {len(ITEMS)} items x "
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_engine(url, args.size, Path(tmp))
         with tempfile.TemporaryDirectory() as tmp, \
                 fresh_database(backend, server_url, Path(tmp)) as url:
-            bench_inserts(url, Path(tmp))
+            bench_inserts(url, Path(tmp), args.inserts)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import html
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,9 @@ import urllib.parse
 from collections import Counter
 from pathlib import Path
 
+from _common import REPO, VENV_BIN, start_gunicorn
 from fuzz import Browser, token_of
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -150,20 +148,9 @@ def main() -> None:
         # Concerns are taken only once an active handler has a key pair (issue 19).
         subprocess.run([str(VENV_BIN / "python"), "-c", READER_SCRIPT], env=env, check=True,
                        cwd=REPO, stdout=subprocess.DEVNULL)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "speakup.app:create_app()"],
-            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_gunicorn("speakup.app:create_app()", env, work)
+        port = server.port
         try:
-            for _ in range(150):
-                try:
-                    if Browser("127.0.0.1", port).request("GET", "/healthz")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.2)
             status, page = submit(Browser("127.0.0.1", port), "The first, genuine concern.")
             # The receipt may be split into spans: read the element's text, tags dropped.
             found = re.search(r'id="receipt"[^>]*>(.*?)</p>', page, re.S)
@@ -234,8 +221,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            server.stop()
 
     def share(kind: str) -> str:
         total = sum(n for k, n in genuine.items() if k.startswith(kind))

@@ -40,12 +40,10 @@ import re
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +58,7 @@ from _common import (  # first, before any import of the surveys package
     benchmark_survey,
     fresh_postgres,
     pg_url,
+    start_gunicorn,
 )
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -277,6 +276,7 @@ def bench_publish(sizes: list[int], backends: list[str], pg_url: str,
 # --- (1) submission under load -------------------------------------------------------
 
 SUBMIT_LEVELS = ((16, 800), (64, 1280))
+SMOKE_LEVELS = ((2, 8),)  # --smoke: only that the bench still runs (tests/foundation)
 SECRET = "bench-secret-" + "s" * 40
 CSRF_FIELD = re.compile(rb'name="csrf_token" value="([^"]+)"')
 TOKENS: list[str] = []  # one invitation link per submission; set before the load forks
@@ -353,41 +353,6 @@ def open_round_with_tokens(url: str, count: int) -> tuple[int, list[str]]:
         engine.dispose()
 
 
-def gunicorn(app_spec: str, env: dict[str, str], workdir: Path, health: str
-             ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start gunicorn with the shipped configuration on a free port; wait until healthy."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (workdir / f"gunicorn-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", str(REPO / "gunicorn.conf.py"),
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", app_spec],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((workdir / f"gunicorn-{port}.log").read_text())
-        try:
-            with urllib.request.urlopen(url + health, timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def count_rows(url: str, round_id: int) -> tuple[int, int]:
     """Return (responses stored, links marked used) for the round."""
     engine = make_engine(url)
@@ -402,9 +367,11 @@ def count_rows(url: str, round_id: int) -> tuple[int, int]:
         engine.dispose()
 
 
-def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
+def bench_submit(backends: list[str], pg_url: str, quick: bool, smoke: bool = False) -> None:
     print("(1) Response submission through gunicorn (shipped gunicorn.conf.py) vs the floor app")
     levels = tuple((c, n // 4) for c, n in SUBMIT_LEVELS) if quick else SUBMIT_LEVELS
+    if smoke:
+        levels = SMOKE_LEVELS
     workdir = Path(tempfile.mkdtemp(prefix="speakup-bench-submit-"))
     try:
         for backend in backends:
@@ -412,7 +379,7 @@ def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
                     fresh_database(backend, pg_url, workdir) as floor_url:
                 migrate.upgrade(url)
                 floor.create_schema(floor_url)
-                warm_up = 32
+                warm_up = 4 if smoke else 32
                 total = sum(n for _, n in levels) + warm_up
                 round_id, tokens = open_round_with_tokens(url, total)
                 TOKENS[:] = tokens
@@ -420,11 +387,14 @@ def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
                 app_env = {**env, "SPEAKUP_DATABASE_URL": url, "SPEAKUP_SECRET_KEY": SECRET,
                            "SPEAKUP_INSTANCE_PATH": str(workdir / "instance"),
                            "SPEAKUP_SECURE_COOKIES": "false"}
-                floor_env = {**env, "FLOOR_DATABASE_URL": floor_url,
+                # The shipped gunicorn.conf.py checks the Speak Up database before serving,
+                # also for the floor: it gets this run's (migrated) one for that check.
+                floor_env = {**app_env, "FLOOR_DATABASE_URL": floor_url,
                              "PYTHONPATH": str(REPO)}
-                app, app_url = gunicorn("speakup.app:create_app()", app_env, workdir, "/healthz")
-                floor_proc, floor_url_http = gunicorn("bench.floor:create_app()", floor_env,
-                                                      workdir, "/new")
+                app = start_gunicorn("speakup.app:create_app()", app_env, workdir)
+                floor_server = start_gunicorn("bench.floor:create_app()", floor_env, workdir,
+                                              health="/new")
+                app_url, floor_url_http = app.url, floor_server.url
                 try:
                     survey_spec = loadgen.LoadSpec(
                         base_url=app_url, form_path="", post_path="", fields=_answers,
@@ -449,8 +419,8 @@ def bench_submit(backends: list[str], pg_url: str, quick: bool) -> None:
                         for sample in ours.error_samples:
                             print(f"       error: {sample[:160]}")
                 finally:
-                    stop(app)
-                    stop(floor_proc)
+                    app.stop()
+                    floor_server.stop()
                 stored, used = count_rows(url, round_id)
                 expected = first  # every submission, warm-up included, used one link
                 print(f"    rows: {stored} responses, {used} links used, {expected} submitted "
@@ -481,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="submit: a quarter of the load")
+    parser.add_argument("--smoke", action="store_true",
+                        help="submit: a handful of submissions, to check the bench runs")
     parser.add_argument("--comment-share", type=float, default=0.01)
     args = parser.parse_args(argv)
     url = pg_url()
@@ -488,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_publish([int(s) for s in args.sizes.split(",")], args.backends.split(","),
                       url, args.comment_share)
     if args.part in ("all", "submit"):
-        bench_submit(args.backends.split(","), url, args.quick)
+        bench_submit(args.backends.split(","), url, args.quick, args.smoke)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,15 @@ from speakup.web import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _resource_folder(name: str) -> Path:
+    """templates/ or static/: inside the package when installed from a wheel (pyproject's
+    package-dir ships them there), else beside the packages, as in a checkout."""
+    packaged = Path(__file__).resolve().parent / name
+    return packaged if packaged.is_dir() else ROOT / name
+
+
 ERROR_TITLES = {
     400: _l("The request could not be understood"),
     403: _l("You do not have access to this page"),
@@ -60,8 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(_resource_folder("templates")),
+        static_folder=str(_resource_folder("static")),
         instance_path=str(settings.instance_path),
     )
     # Before any blueprint adds a route: every `<int:…>` is bounded (see web.py).

@@ -39,17 +39,20 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 TEST_SECRET = "test-secret-key-" + "x" * 40
 PASSWORD = "correct horse battery staple"
+# pytest-xdist names each worker (gw0, gw1, ...); a serial run is "main". Names of databases
+# carry it, so a database left behind by a crashed run says which worker made it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def _new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
     """Create an empty database of this kind; return its URL and a function that drops it."""
     if kind == "sqlite":
-        path = tmp_dir / f"speakup-{secrets.token_hex(4)}.sqlite3"
+        path = tmp_dir / f"speakup-{WORKER}-{secrets.token_hex(4)}.sqlite3"
         path.touch(mode=0o600)  # an empty file is an empty database; engines never create one
         return f"sqlite:///{path}", lambda: None
     if not PG_URL:
         pytest.skip("PostgreSQL not configured: set SPEAKUP_TEST_DATABASE_URL")
-    name = f"speakup_test_{secrets.token_hex(6)}"
+    name = f"speakup_test_{WORKER}_{secrets.token_hex(6)}"
     admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -61,6 +64,36 @@ def _new_database(kind: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
         admin.dispose()
 
     return url, drop
+
+
+# Files whose tests act on the whole PostgreSQL server (its data directory, WAL settings and
+# base backups), not only on a database of their own: under pytest-xdist (`--dist loadgroup`)
+# each such file runs on one worker, its tests one after another.
+SERVER_WIDE_FILES = {"test_erasure_postgres_files.py"}
+
+
+# `make test-quick` runs the tests marked `quick` here: on SQLite only, in this process, on
+# the session's migrated database, never a server, browser, new database or `slow` test.
+NOT_QUICK_FIXTURES = {"live_server", "fresh_database_url", "empty_database_url", "pg_url",
+                      "browser"}
+
+
+def _quick(item: pytest.Item) -> bool:
+    if item.get_closest_marker("slow") or item.get_closest_marker("browser"):
+        return False
+    names = set(getattr(item, "fixturenames", ()))
+    if names & NOT_QUICK_FIXTURES:
+        return False
+    params = getattr(item, "callspec", None)
+    return params is None or params.params.get("backend", "sqlite") == "sqlite"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SERVER_WIDE_FILES:
+            item.add_marker(pytest.mark.xdist_group("postgresql-server"))
+        if _quick(item):
+            item.add_marker(pytest.mark.quick)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

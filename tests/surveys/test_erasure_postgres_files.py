@@ -148,9 +148,12 @@ def sampled(engine: Engine, marked: Marked) -> set[bytes]:
 def basebackup(destination: Path) -> Path:
     """A plain-format pg_basebackup of the whole server, as an operator's backup job takes."""
     target = make_url(PG_URL)
+    # -X stream holds the WAL it needs (a temporary slot): with -X fetch a checkpoint from
+    # another test (a publication's erasure, on another pytest-xdist worker) could remove a
+    # segment before the backup fetched it ("requested WAL segment ... already removed").
     out = subprocess.run(
         ["pg_basebackup", "-h", target.host or "127.0.0.1", "-p", str(target.port or 5432),
-         "-U", target.username or "postgres", "-D", str(destination), "-Fp", "-X", "fetch",
+         "-U", target.username or "postgres", "-D", str(destination), "-Fp", "-X", "stream",
          "-c", "fast", "--no-sync"],
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (
