@@ -172,6 +172,7 @@ CATEGORY_LIST_COLUMNS = (
 )
 
 SPEAK_COLUMNS = (
+    Column("survey", "Survey"),
     Column("round_id", "Round id", TEXT),
     Column("round", "Round"),
     Column("id", "Id"),
@@ -395,7 +396,8 @@ def mechanism_review(
             shown = cell is not None and cell.favourable is not None
             values.append(cell.favourable * 100 if shown else None)
             speak_table_rows.append(TableRow({
-                "round_id": published.round_id, "round": published.label, "id": row.id,
+                "survey": published.survey_title, "round_id": published.round_id,
+                "round": published.label, "id": row.id,
                 "question": row.label, "n": cell.n if cell else None,
                 "favourable_pct": cell.favourable if cell else None,
             }, hidden=cell is None))
@@ -424,7 +426,8 @@ def mechanism_review(
                           "denominator (see the definitions). " + TIMELINESS_NOTE),
         Table("concern_outcomes", "Outcomes of closed concerns", OUTCOME_COLUMNS,
               tuple(outcome_rows), note),
-        Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",
+        Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}"
+              + (f" ({rounds[-1].survey_title})" if rounds else ""),
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
         *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
         _theme_table(quarters, checked.themes if checked else [], note),
@@ -458,7 +461,8 @@ def mechanism_review(
     speak_chart = None
     if rounds and speak_series:
         speak_chart = charts.line_chart(
-            "Speaking up: favourable answers per question", [r.label for r in rounds],
+            f"Speaking up: favourable answers per question ({rounds[-1].survey_title})",
+            [r.label for r in rounds],
             speak_series, 0, 100, "Favourable (%)", id_prefix="mech-speak",
         )  # fmt: skip
     volume_charts = []

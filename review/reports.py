@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from review import charts
@@ -23,6 +24,8 @@ from review.tables import (
     TableRow,
     not_shown_note,
 )
+from speakup.models import AuditEntry
+from speakup.site_settings import headline_survey_id
 from surveys.itembank import ItemBankError, load_item_bank
 from surveys.published import (
     Cell,
@@ -441,15 +444,60 @@ def rounds_table(session: Session) -> Table:
 # Choosing a survey and the groups to compare
 
 
+PUBLISH_ACTION = "survey.round.publish"
+
+
+def _publish_sequence(session: Session) -> dict[int, int]:
+    """Round id -> the audit log's entry for its publication (the log's order is true order).
+
+    Dates alone cannot order two rounds published the same day; rounds published without
+    an audited actor (the demo) have no entry and fall back to their round id.
+    """
+    rows = session.execute(
+        select(AuditEntry.subject, func.max(AuditEntry.id))
+        .where(AuditEntry.action == PUBLISH_ACTION).group_by(AuditEntry.subject)
+    )
+    out = {}
+    for subject, entry_id in rows:
+        number = subject.removeprefix("round ")
+        if number.isascii() and number.isdigit():
+            out[int(number)] = entry_id
+    return out
+
+
+def publication_order(session: Session) -> list[int]:
+    """Ids of the surveys with published rounds, the one whose round was published last first."""
+    sequence = _publish_sequence(session)
+
+    def published_when(r: PublishedRound) -> tuple[str, int, int]:
+        return r.published_on, sequence.get(r.round_id, 0), r.round_id
+
+    last: dict[int, tuple[str, int, int]] = {}
+    for published in published_rounds(session):
+        last[published.survey_id] = max(last.get(published.survey_id, ("", 0, 0)),
+                                        published_when(published))
+    return sorted(last, key=last.__getitem__, reverse=True)
+
+
+def survey_order(session: Session) -> list[int]:
+    """The surveys in the order the pages show them: the headline one (an admin's
+    choice, speakup.site_settings) first, then the one published last, and so on."""
+    order = publication_order(session)
+    headline = headline_survey_id(session)
+    if headline in order:
+        order.remove(headline)
+        order.insert(0, headline)
+    return order
+
+
 def survey_rounds(session: Session, survey_id: int | None) -> list[PublishedRound]:
-    """Published rounds of one survey (default: the one published most recently), oldest first."""
-    rounds = published_rounds(session)
-    if not rounds:
-        return []
+    """Published rounds of one survey (default: the headline survey), oldest first."""
     if survey_id is None:
-        latest = max(rounds, key=lambda r: (r.published_on, r.opens_on, r.round_id))
-        survey_id = latest.survey_id
-    chosen = [r for r in rounds if r.survey_id == survey_id]
+        order = survey_order(session)
+        if not order:
+            return []
+        survey_id = order[0]
+    chosen = published_rounds(session, survey_id)
     if not chosen:
         raise ReviewError(f"survey {survey_id} has no published rounds")
     return chosen
@@ -506,6 +554,7 @@ class Overview:
 
 
 OVERVIEW_COLUMNS = (
+    Column("survey", "Survey"),
     Column("measure", "Measure"),
     Column("round", "Round"),
     Column("favourable_pct", "Favourable (or answering yes)", PERCENT),
@@ -577,6 +626,7 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
             )
             headlines.append(headline)
             rows.append(TableRow({
+                "survey": latest.survey_title,
                 "measure": row.label,
                 "round": latest.label,
                 "favourable_pct": headline.value,
@@ -591,6 +641,11 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
     trend_row, trend_chart = _overview_trend(rounds)
     return Overview(latest, previous, rounds, headlines, gap_labels, table, note,
                     trend_row, trend_chart)
+
+
+def overviews(session: Session) -> list[Overview]:
+    """One overview per survey with published rounds, in `survey_order` (never mixed)."""
+    return [overview(session, survey_id) for survey_id in survey_order(session)]
 
 
 def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, charts.Chart | None]:
@@ -626,7 +681,7 @@ def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, chart
         series.append(charts.Series(label, values))
     chart = charts.line_chart(
         f"{row.label}: favourable answers over time", [r.label for r in rounds], series,
-        0, 100, "Favourable (%)", id_prefix="overview-trend",
+        0, 100, "Favourable (%)", id_prefix=f"overview-trend-{latest.survey_id}",
     )
     return row, chart
 
@@ -643,6 +698,8 @@ __all__ = [
     "headline_value",
     "load_round",
     "overview",
+    "overviews",
+    "publication_order",
     "round_report",
     "row_gap",
     "shares",

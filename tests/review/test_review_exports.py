@@ -62,6 +62,6 @@ def test_figures_round_half_up_as_people_do():
     assert display(-4.5, POINTS) == "-4" and display(4.5, POINTS) == "+5"
     assert display(0.2, POINTS) == "0"
     assert export_value(0.12345, PERCENT) == 12.3
-    assert change_text(0.74, 0.64, PERCENT) == "+10 pts"
+    assert change_text(0.74, 0.64, PERCENT) == "+10.0 pts"
     assert change_text(0.64, 0.64, PERCENT) == "no change"
     assert change_text(None, 0.64, PERCENT) == ""

@@ -1,0 +1,192 @@
+"""Review v3 (issue 21): several surveys side by side, never mixed; figures that answer.
+
+Each test reproduces one finding of the issue and failed before its fix. The
+`three_surveys` fixture publishes a pulse survey, an annual survey and a one-off
+survey in interleaved order (review_fixtures.py says which was published last).
+"""
+
+from __future__ import annotations
+
+import re
+
+from conftest import post_form
+
+from review import goals, reports
+from review.goals import GoalSpec
+from review.reports import headline_value
+from review.tables import PERCENT, change_text, display
+from speakup import site_settings
+from surveys.published import PublishedRound
+
+pytest_plugins = ["review_fixtures"]
+SECTION = re.compile(r'<section class="survey-section[^"]*" data-survey="(\d+)"(.*?)'
+                     r'<!-- end of survey \1 -->', re.S)
+
+
+def sections(html: str) -> dict[int, str]:
+    """The page's per-survey sections, in page order: survey id -> its HTML."""
+    return {int(i): body for i, body in SECTION.findall(html)}
+
+
+def speak_text(published: PublishedRound) -> str:
+    (row,) = [r for r in published.scales if r.id == "speak"]
+    return display(headline_value(row, row.overall), PERCENT)
+
+
+def ids(three: dict[str, list[PublishedRound]]) -> dict[str, int]:
+    return {name: rounds[-1].survey_id for name, rounds in three.items()}
+
+
+# --- the intro: which survey is "latest" -------------------------------------------------
+
+
+def test_latest_survey_is_the_one_published_last_not_the_latest_round_date(
+        session, three_surveys):
+    # Given the incident round opened before the pulse's third round and was published
+    # the same day, after it
+    survey = ids(three_surveys)
+    # Then the survey published last is the incident one, and every survey is ordered so
+    assert reports.survey_rounds(session, None)[-1].survey_id == survey["incident"]
+    assert reports.publication_order(session) == [
+        survey["incident"], survey["pulse"], survey["annual"]]
+
+
+# --- the intro: each survey in its own section, never mixed ------------------------------
+
+
+def test_overview_shows_each_surveys_latest_round_in_its_own_section(
+        client, sign_in, three_surveys):
+    sign_in("reviewer")
+    html = client.get("/review/").get_data(as_text=True)
+    found = sections(html)
+    survey = ids(three_surveys)
+    # Then one section per survey, the one published last first
+    assert list(found) == [survey["incident"], survey["pulse"], survey["annual"]]
+    for name, rounds in three_surveys.items():
+        body = found[survey[name]]
+        latest = rounds[-1]
+        # And each names its survey and its own latest round, with that round's figure
+        assert latest.survey_title in body and latest.label in body
+        assert speak_text(latest) in body
+        for other, other_rounds in three_surveys.items():
+            if other != name:
+                assert other_rounds[-1].survey_title not in body
+    # And a chooser of plain links names every survey
+    for name, rounds in three_surveys.items():
+        assert f'href="/review/?survey={survey[name]}"' in html
+        assert rounds[-1].survey_title in html
+
+
+def test_overview_of_one_survey_and_its_export_name_that_survey_only(
+        client, sign_in, three_surveys):
+    sign_in("reviewer")
+    pulse = three_surveys["pulse"]
+    survey_id = pulse[-1].survey_id
+    html = client.get(f"/review/?survey={survey_id}").get_data(as_text=True)
+    assert list(sections(html)) == [survey_id]
+    assert 'aria-current="page">Quarterly pulse' in html
+    export = client.get(f"/review/overview.json?survey={survey_id}").get_json()
+    assert export["survey"] == "Quarterly pulse" and export["survey_id"] == survey_id
+    (headlines,) = [t for t in export["tables"] if t["id"] == "headlines"]
+    assert {row["survey"] for row in headlines["rows"]} == {"Quarterly pulse"}
+    assert {row["round"] for row in headlines["rows"]} == {pulse[-1].label}
+
+
+def test_mechanisms_page_names_its_survey_and_offers_every_survey(
+        client, sign_in, three_surveys):
+    sign_in("reviewer")
+    survey = ids(three_surveys)
+    html = client.get("/review/mechanisms").get_data(as_text=True)
+    # The default is the survey published last, named on the page
+    assert "After the incident" in html.split('id="speak-h"')[1]
+    for name in three_surveys:
+        assert f'href="/review/mechanisms?survey={survey[name]}"' in html
+    html = client.get(f"/review/mechanisms?survey={survey['pulse']}").get_data(as_text=True)
+    assert "Quarterly pulse" in html.split('id="speak-h"')[1]
+    export = client.get(f"/review/mechanisms.json?survey={survey['pulse']}").get_json()
+    assert export["survey"] == "Quarterly pulse"
+
+
+def test_trends_page_offers_every_survey_as_a_plain_link(client, sign_in, three_surveys):
+    sign_in("reviewer")
+    survey = ids(three_surveys)
+    html = client.get("/review/trends").get_data(as_text=True)
+    for name in three_surveys:
+        assert f'href="/review/trends?survey={survey[name]}"' in html
+    assert '<select id="survey"' not in html
+
+
+def test_results_page_gives_each_survey_its_own_section_and_goals(
+        client, session, clock, three_surveys):
+    survey = ids(three_surveys)
+    pulse = three_surveys["pulse"][-1]
+    goals.create_goal(session, clock, GoalSpec(
+        label="Pulse: more staff feel safe to speak up", metric="favourable", target=90,
+        direction="at_least", due_on=clock.today(), owner="Advisory group",
+        survey_id=pulse.survey_id, row_id="speak"), actor="test")
+    session.commit()
+    html = client.get("/results/").get_data(as_text=True)
+    found = sections(html)
+    assert list(found) == [survey["incident"], survey["pulse"], survey["annual"]]
+    for name, rounds in three_surveys.items():
+        body = found[survey[name]]
+        assert rounds[-1].survey_title in body and speak_text(rounds[-1]) in body
+        # A survey's goal is shown with that survey only
+        assert ("Pulse: more staff feel safe" in body) == (name == "pulse")
+
+
+def test_admin_marks_a_headline_survey_and_it_comes_first(
+        client, session, sign_in, three_surveys):
+    survey = ids(three_surveys)
+    sign_in("admin")
+    response = post_form(client, "/review/headline-survey", {"survey": str(survey["annual"])})
+    assert response.status_code == 302
+    assert site_settings.headline_survey_id(session) == survey["annual"]
+    assert reports.survey_rounds(session, None)[-1].survey_id == survey["annual"]
+    assert list(sections(client.get("/review/").get_data(as_text=True)))[0] == survey["annual"]
+    assert list(sections(client.get("/results/").get_data(as_text=True)))[0] == survey["annual"]
+    # And "the survey published last" again
+    response = post_form(client, "/review/headline-survey", {"survey": ""})
+    assert site_settings.headline_survey_id(session) is None
+    assert list(sections(client.get("/results/").get_data(as_text=True)))[0] == survey["incident"]
+
+
+def test_only_admins_choose_the_headline_survey(client, sign_in, three_surveys):
+    sign_in("reviewer")
+    assert client.get("/review/headline-survey").status_code == 403
+
+
+# --- finding 1: changes to one decimal -----------------------------------------------------
+
+
+def test_finding_1_changes_are_shown_to_one_decimal():
+    assert change_text(0.664, 0.63, PERCENT) == "+3.4 pts"
+    assert change_text(0.66, 0.63, PERCENT) == "+3.0 pts"
+    assert change_text(0.6301, 0.63, PERCENT) == "no change"
+
+
+def test_finding_1_overview_change_column_reads_one_decimal(client, sign_in, three_surveys):
+    sign_in("reviewer")
+    pulse = three_surveys["pulse"][-1].survey_id
+    html = client.get(f"/review/?survey={pulse}").get_data(as_text=True)
+    changes = re.findall(r'<td class="num change">([^<]*)<', html)
+    assert changes and all(re.fullmatch(r"[+-]\d+\.\d pts|no change|–", c) for c in changes)
+    assert any(c.endswith(" pts") for c in changes)
+
+
+# --- finding 5: every error at once --------------------------------------------------------
+
+
+GOAL_FORM = {"label": "", "metric": "favourable", "direction": "at_least", "target": "75",
+             "due_on": "2027-03-31", "owner": "Advisory group", "note": "", "pair": "",
+             "row": ""}
+
+
+def test_finding_5_goal_form_shows_every_error_at_once(client, sign_in, published_survey):
+    sign_in("reviewer")
+    response = post_form(client, "/review/goals", {**GOAL_FORM, "target": "many"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Enter a name for the goal." in html
+    assert "Enter a whole number from 0 to 100." in html
+    assert "Choose a scale or question from a published survey." in html
