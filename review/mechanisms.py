@@ -23,6 +23,7 @@ from review.reports import EVERYONE
 from review.safety import checked_mechanism_stats, checked_round
 from review.tables import (
     COUNT,
+    DATE,
     DAYS,
     NOT_SHOWN,
     PERCENT,
@@ -122,7 +123,7 @@ def audit_summary(session: Session, today: dt.date) -> AuditSummary:
 NOT_RECORDED = "not recorded"
 CHAIN_COLUMNS = (
     Column("quarter", "Quarter published"),
-    Column("published_on", "Published on"),
+    Column("published_on", "Published on", DATE),
     Column("entries", "Entries in the chain then", COUNT),
     Column("head", "Head of the chain then", TEXT),
 )
@@ -146,7 +147,7 @@ YEAR_CATEGORY_COLUMNS = (
 
 CLOCK_COLUMNS = (
     Column("quarter", "Quarter"),
-    Column("snapshot_date", "Figures as of"),
+    Column("snapshot_date", "Figures as of", DATE),
     Column("min_group_size", "Minimum group size", COUNT),
     Column("received", "Concerns received", COUNT),
     Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),

@@ -16,6 +16,7 @@ from review import charts
 from review.safety import checked_round
 from review.tables import (
     COUNT,
+    DATE,
     MEAN,
     PERCENT,
     POINTS,
@@ -415,9 +416,9 @@ ROUND_LIST_COLUMNS = (
     Column("survey", "Survey"),
     Column("round_id", "Round id"),
     Column("round", "Round"),
-    Column("opens_on", "Opened"),
-    Column("closes_on", "Closed"),
-    Column("published_on", "Published"),
+    Column("opens_on", "Opened", DATE),
+    Column("closes_on", "Closed", DATE),
+    Column("published_on", "Published", DATE),
     Column("invited", "Invited", COUNT),
     Column("responses", "Responses", COUNT),
     Column("response_rate_pct", "Response rate", PERCENT),

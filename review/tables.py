@@ -18,7 +18,8 @@ NOT_SHOWN = "not shown"
 
 # Units decide how a figure is printed on a page and written to an export.
 TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS = "text", "count", "percent", "mean", "days", "points"
-UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS})
+DATE = "date"  # an ISO date; exports leave the cell empty when a word stands there
+UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS, DATE})
 
 
 def not_shown_note(k: int, what: str = "responses") -> str:

@@ -27,6 +27,7 @@ from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
 from surveys.protection import PROTECTIONS, SHORT_NAMES
 from surveys.publish import PublicationError
+from surveys.published import published_round
 from surveys.round_keys import RoundKeyFolder
 
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
@@ -270,8 +271,10 @@ def publication(round_id: int) -> str:
     state = publication_jobs.publication_state(db(), round_, clock())
     # A page that reloads by itself must let people stop it (WCAG 2.2.1, 2.2.2).
     reloading = request.args.get("reload") != "off"
+    published = published_round(db(), round_id) if state.status == "published" else None
+    blank = confirm.blank_measures(published) if published else []
     return render_template("surveys/publication.html", state=state, reloading=reloading,
-                           refresh_seconds=PUBLICATION_REFRESH_SECONDS)
+                           refresh_seconds=PUBLICATION_REFRESH_SECONDS, blank=blank)
 
 
 @bp.route("/teams", methods=["GET", "POST"])

@@ -7,18 +7,32 @@ survey in interleaved order (review_fixtures.py says which was published last).
 
 from __future__ import annotations
 
+import copy
+import csv
+import datetime as dt
+import io
+import json
 import re
 
-from conftest import post_form
+import openpyxl
+import pytest
+from conftest import add_concern_reader, post_form
 
-from review import goals, reports
+from concerns.demo import seed_demo_concerns
+from review import demo, goals, reports
 from review.goals import GoalSpec
 from review.reports import headline_value
 from review.tables import PERCENT, change_text, display
 from speakup import site_settings
+from speakup.clock import FrozenClock
+from speakup.web import services
+from surveys import rounds as survey_rounds
+from surveys.models import PublishedResult
 from surveys.published import PublishedRound
+from surveys.round_keys import RoundKeyFolder
 
 pytest_plugins = ["review_fixtures"]
+SPEAK_ITEMS = [f"speak_{i}" for i in range(1, 5)]
 SECTION = re.compile(r'<section class="survey-section[^"]*" data-survey="(\d+)"(.*?)'
                      r'<!-- end of survey \1 -->', re.S)
 
@@ -190,3 +204,140 @@ def test_finding_5_goal_form_shows_every_error_at_once(client, sign_in, publishe
     assert "Enter a name for the goal." in html
     assert "Enter a whole number from 0 to 100." in html
     assert "Choose a scale or question from a published survey." in html
+
+
+# --- finding 4: exports a spreadsheet user can pivot ---------------------------------------
+
+
+NUMBER_UNITS = {"count", "percent (0-100)", "mean", "days", "percentage points"}
+CODE_NAME = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
+
+
+def as_spreadsheet(body: bytes, tmp_path) -> list[list[object]]:
+    """Put the CSV's rows in a workbook as a spreadsheet's import does (numbers as numbers),
+    save it, load it back and return its rows."""
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        cells: list[object] = []
+        for text in row:
+            try:
+                cells.append(float(text) if text else None)
+            except ValueError:
+                cells.append(text)
+        sheet.append(cells)
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    loaded = openpyxl.load_workbook(path, read_only=True)
+    return [list(r) for r in loaded.active.iter_rows(values_only=True)]
+
+
+@pytest.fixture
+def demo_concerns(app, session):  # type: ignore[no-untyped-def]
+    svc = services(app)
+    add_concern_reader(session, svc.clock, svc.extras["concerns"])  # as `speakup demo`
+    seed_demo_concerns(session, svc, lambda _line: None)
+    session.commit()
+
+
+def test_finding_4_every_export_has_unique_readable_headers_and_typed_columns(
+        client, session, clock, sign_in, three_surveys, demo_concerns, tmp_path):
+    pulse = three_surveys["pulse"][-1]
+    goal = goals.create_goal(session, clock, GoalSpec(
+        label="Feel safe", metric="favourable", target=80, direction="at_least",
+        due_on=clock.today(), owner="Advisory group", survey_id=pulse.survey_id,
+        row_id="speak", note="A note"), actor="test")
+    goals.create_goal(session, clock, GoalSpec(
+        label="Answer in time", metric="acknowledged_within_7_days", target=90,
+        direction="at_least", due_on=clock.today() + dt.timedelta(days=400),
+        owner="Guardian", note="Not yet published"), actor="test")
+    goals.create_action(session, clock, goals.ActionSpec(
+        taken_on=clock.today(), title="Listening", goal_ids=(goal.id,)), actor="test")
+    session.commit()
+    sign_in("reviewer")
+    urls = [f"/review/overview.{{}}?survey={r[-1].survey_id}" for r in three_surveys.values()]
+    urls += ["/review/rounds.{}", f"/review/rounds/{pulse.round_id}.{{}}",
+             f"/review/rounds/{pulse.round_id}.{{}}?dimension=ethnicity",
+             f"/review/trends.{{}}?survey={pulse.survey_id}&dimension=ethnicity",
+             "/review/mechanisms.{}", "/review/goals.{}", "/review/actions.{}"]
+    words_seen = 0
+    for url in urls:
+        body = client.get(url.format("csv")).data
+        twin = json.loads(client.get(url.format("json")).data)
+        sheet = as_spreadsheet(body, tmp_path)
+        header = sheet[0]
+        # Every header unique and readable: a label, never a code name
+        assert len(set(header)) == len(header), (url, header)
+        assert not [h for h in header if CODE_NAME.fullmatch(str(h))], (url, header)
+        where = {h: i for i, h in enumerate(header)}
+        titles = {t["title"]: t for t in twin["tables"]}
+        for row in sheet[1:]:
+            table = titles[row[0]]
+            for column in table["columns"]:
+                value = row[where[column["csv_header"]]]
+                if column["unit"] in NUMBER_UNITS:
+                    # Numbers only in number columns, after the round trip
+                    assert value is None or isinstance(value, int | float), (url, column, row)
+                elif column["unit"] == "date" and value is not None:
+                    dt.date.fromisoformat(value)
+            if row[-1] and "not yet" in row[-1]:
+                words_seen += 1
+        # The JSON: null plus a status, never a word in a number field
+        for table in twin["tables"]:
+            numbers = [c["key"] for c in table["columns"] if c["unit"] in NUMBER_UNITS]
+            for row in table["rows"]:
+                for key in numbers:
+                    assert row[key] is None or isinstance(row[key], int | float), (url, key, row)
+                if row["blank_figures"] and "not yet" in row["blank_figures"]:
+                    words_seen += 1
+    # "not yet published" and "not yet due" were met, in CSV and JSON, as a status
+    assert words_seen >= 2
+
+
+
+# --- finding 3: the publication says which measures are blank, in the review's words -----
+
+
+def test_finding_3_publication_page_names_the_blank_gap_in_the_review_words(
+        client, session, login_as, three_surveys):
+    # Given a published round whose every ethnicity group is hidden
+    published = three_surveys["incident"][-1]
+    stored = session.get(PublishedResult, published.round_id)
+    payload = copy.deepcopy(stored.payload)
+    payload["group_counts"]["ethnicity"] = dict.fromkeys(payload["group_counts"]["ethnicity"])
+    for row in payload["scales"] + payload["items"]:
+        row["by_group"]["ethnicity"] = dict.fromkeys(row["by_group"]["ethnicity"])
+    stored.payload = payload
+    session.commit()
+    # Then the publication page says the whole gap measure is blank, and why
+    login_as("admin")
+    html = client.get(f"/admin/surveys/rounds/{published.round_id}/publication"
+                      ).get_data(as_text=True)
+    assert "Ethnicity group: the gap between two of its groups, for every scale and " \
+           "question, because" in html
+    assert "“not shown” (fewer than 5 responses, or hidden as well" in html
+    assert "too few responses" not in html
+    # And a round whose groups are shown says nothing is blank
+    other = three_surveys["pulse"][-1]
+    html = client.get(f"/admin/surveys/rounds/{other.round_id}/publication"
+                      ).get_data(as_text=True)
+    assert "Blank in these results" in html
+
+
+def test_finding_3_publish_confirmation_uses_the_review_words(
+        client, session, settings, clock, login_as):
+    # Given a closed round, not yet published
+    survey = demo.create_demo_survey(session, settings, clock, item_ids=SPEAK_ITEMS,
+                                     audience_size=8)
+    opened = clock.now() - dt.timedelta(days=10)
+    round_ = survey_rounds.add_round(session, survey, opened)
+    survey_rounds.open_round(session, round_, FrozenClock(opened), keys=RoundKeyFolder.of(settings))
+    survey_rounds.close_round(session, round_, FrozenClock(opened + dt.timedelta(days=3)))
+    session.commit()
+    # Then its publish confirmation speaks of "not shown", as the review pages do
+    login_as("admin")
+    html = client.get(f"/admin/surveys/rounds/{round_.id}/publish").get_data(as_text=True)
+    assert "too few responses" not in html
+    assert "“not shown” (fewer than 5 responses, or hidden as well" in html
+    assert "every gap between that breakdown’s groups is blank too" in html
