@@ -99,6 +99,47 @@ def headline_value(row: Row, cell: Cell | None) -> float | None:
     return cell.favourable
 
 
+def scale_items(published: PublishedRound, scale: Row) -> list[Row]:
+    """The published question rows a scale row pools (its subscale's only, for a subscale)."""
+    instrument_id, _, subdimension = scale.id.partition(".")
+    items = [r for r in published.items if r.instrument_id == instrument_id]
+    if subdimension:
+        try:
+            wanted = {i.id for i in load_item_bank().instrument(instrument_id)
+                      .items_in(subdimension)}
+        except (ItemBankError, ValueError):
+            return []
+        items = [r for r in items if r.id in wanted]
+    return items
+
+
+def pooled_scale_cell(scale: Row, items: Sequence[Row], cell: Cell | None,
+                      dimension_id: str | None = None, group_id: str | None = None
+                      ) -> Cell | None:
+    """A scale's cell with its distribution replaced by its questions' answers, pooled.
+
+    The scale's favourable share pools every answer to its questions (publish.py), so
+    a chart drawn from the people's rounded scale scores showed another figure (55 + 16
+    beside a table's 66). Pooled answers, a negatively worded question's turned round,
+    give the chart the table's definition: its favourable segments add up to the
+    table's figure. Sums of shown item cells only: nothing new is disclosed.
+    """
+    if cell is None or not cell.n or not items:
+        return None
+    values = [int(v) for v in answer_values(scale.response_scale)]
+    top, bottom = max(values), min(values)
+    pooled = dict.fromkeys((str(v) for v in values), 0)
+    for item in items:
+        item_cell = (item.overall if dimension_id is None
+                     else item.by_group.get(dimension_id, {}).get(group_id or ""))
+        if item_cell is None:
+            return None  # rows share one suppression pattern; never pool a partial set
+        for value, count in item_cell.distribution.items():
+            scored = top + bottom - int(value) if item.reverse else int(value)
+            pooled[str(scored)] = pooled.get(str(scored), 0) + count
+    return Cell(cell.n, cell.mean, cell.favourable, pooled, cell.yes_share)
+
+
 # --------------------------------------------------------------------------
 # Round report
 
@@ -156,7 +197,13 @@ SCALE_DEFINITION = (
     "favourable, every answer counted once, so it always lies between its questions’ "
     "figures; its mean averages each person’s answers first, then the people."
 )
-DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION}
+SCALE_CHART_DEFINITION = (
+    "In the charts a scale’s bar pools every answer to its questions the same way (a "
+    "negatively worded question’s turned round), so its favourable part is the scale’s "
+    "favourable share in the table."
+)
+DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION,
+               "scale_chart": SCALE_CHART_DEFINITION}
 
 
 def dimension_of(published: PublishedRound, dimension_id: str | None) -> Dimension | None:
@@ -207,6 +254,16 @@ def _diverging(title: str, rows: Sequence[tuple[str, Cell | None, bool]], templa
     )  # fmt: skip
 
 
+def _chart_cell(published: PublishedRound, row: Row, kind: str, cell: Cell | None,
+                dimension: Dimension | None = None, group_id: str | None = None
+                ) -> Cell | None:
+    """What a chart draws for a row: a question's own answers, a scale's pooled answers."""
+    if kind != "scale":
+        return cell
+    return pooled_scale_cell(row, scale_items(published, row), cell,
+                             dimension.id if dimension and group_id else None, group_id)
+
+
 def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[Section, ...]:
     order: list[str] = []
     scales_of: dict[str, list[Row]] = {}  # an instrument's scale, then its subscales
@@ -241,7 +298,8 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                 chart = _diverging(
                     f"{row.label}: answers by {dimension.name.lower()}"
                     + (REVERSED_MARK if row.reverse else ""),
-                    [(c.label, c.cell, row.reverse) for c in cells], row,
+                    [(c.label, _chart_cell(published, row, kind, c.cell, dimension, c.group_id),
+                      row.reverse) for c in cells], row,
                     dimension.name, f"chart-s{s}-r{r}",
                 )  # fmt: skip
             reports.append(RowReport(row, kind, cells, chart))
@@ -256,7 +314,8 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                     direction = " (lower is better)" if first else " (higher is better)"
                 section_charts.append(_diverging(
                     f"{title}: answers, everyone{direction}",
-                    [(_row_label(row, kind), row.overall, row.reverse) for row, kind in group],
+                    [(_row_label(row, kind), _chart_cell(published, row, kind, row.overall),
+                      row.reverse) for row, kind in group],
                     group[0][0], "Question", f"chart-s{s}-{c}",
                 ))  # fmt: skip
         worded_negatively = tuple(row.label for row, _ in rows if row.reverse)

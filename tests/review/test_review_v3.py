@@ -341,3 +341,41 @@ def test_finding_3_publish_confirmation_uses_the_review_words(
     assert "too few responses" not in html
     assert "“not shown” (fewer than 5 responses, or hidden as well" in html
     assert "every gap between that breakdown’s groups is blank too" in html
+
+
+# --- finding 2: one definition of a scale's favourable share, chart and table alike -----
+
+
+def chart_rows(chart) -> dict[str, tuple[str, ...]]:
+    return {row[0]: row for row in chart.table_rows}
+
+
+def test_finding_2_scale_bars_add_up_to_the_tables_favourable_share(published_survey):
+    published = published_survey[-1]
+    report = reports.round_report(published, None)
+    checked = 0
+    for section in report.sections:
+        scales = [r for r in section.rows if r.kind == "scale" and r.row.overall]
+        for rr in scales:
+            items = reports.scale_items(published, rr.row)
+            cell = reports.pooled_scale_cell(rr.row, items, rr.row.overall)
+            shares = reports.shares(cell, rr.row.response_scale)
+            # The top two answers of the pooled bar are the table's favourable share
+            assert sum(shares[-2:]) == pytest.approx(rr.row.overall.favourable), rr.row.id
+            # And the chart draws exactly that bar
+            (row,) = [v for k, v in chart_rows(section.charts[0]).items()
+                      if k.startswith(rr.row.label)]
+            top_two = [float(x.rstrip("%")) for x in row[-2:]]
+            assert abs(sum(top_two) - 100 * rr.row.overall.favourable) <= 1.0, row
+            checked += 1
+    assert checked >= 2
+    # And the same holds for a group's bar on a breakdown
+    team = reports.round_report(published, "ethnicity")
+    (speak,) = [rr for s in team.sections for rr in s.rows if rr.row.id == "speak"]
+    for gc in speak.cells[1:]:
+        if gc.cell is None:
+            continue
+        cell = reports.pooled_scale_cell(speak.row, reports.scale_items(published, speak.row),
+                                         gc.cell, "ethnicity", gc.group_id)
+        shares = reports.shares(cell, speak.row.response_scale)
+        assert sum(shares[-2:]) == pytest.approx(gc.cell.favourable)
