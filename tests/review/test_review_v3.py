@@ -13,13 +13,14 @@ import datetime as dt
 import io
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import openpyxl
 import pytest
 from conftest import add_concern_reader, post_form
 
 from concerns.demo import seed_demo_concerns
-from review import demo, goals, reports
+from review import charts, demo, goals, reports
 from review.goals import GoalSpec
 from review.reports import headline_value
 from review.tables import PERCENT, change_text, display
@@ -379,3 +380,36 @@ def test_finding_2_scale_bars_add_up_to_the_tables_favourable_share(published_su
                                          gc.cell, "ethnicity", gc.group_id)
         shares = reports.shares(cell, speak.row.response_scale)
         assert sum(shares[-2:]) == pytest.approx(gc.cell.favourable)
+
+
+# --- finding 6: trend labels inside the chart, never over the data -----------------------
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_finding_6_first_turned_label_starts_inside_the_chart_and_targets_sit_in_the_legend():
+    labels = [f"Round {i} · {i} Jun 2026" for i in range(1, 9)]
+    chart = charts.line_chart(
+        "Speaking up", labels, [charts.Series("Everyone", [60.0 + i for i in range(8)])],
+        0, 100, "Favourable (%)", targets=[charts.TargetLine(75, "Goal: at least 75%")],
+        marks=[charts.DateMark(dt.date(2026, 6, 3), "Board listening sessions with staff "
+                                                    "networks and the guardian", "action")],
+        x_dates=[dt.date(2026, 6, i) for i in range(1, 9)])
+    root = ET.fromstring(str(chart.svg))  # noqa: S314 - our own SVG, not untrusted input
+    (group,) = [g for g in root.iter(SVG + "g") if g.get("class") == "x-labels"]
+    first = next(iter(group))
+    assert first.text == labels[0]  # whole, never cut
+    reach = charts._first_label_reach(labels, 0)  # turned: as far left as it reaches
+    assert float(first.get("x")) - reach >= 0
+    # The target's words are in the legend, not on the plot over the data points
+    legend = [t.text for g in root.iter(SVG + "g") if g.get("class") == "legend"
+              for t in g.iter(SVG + "text")]
+    assert "Goal: at least 75%" in legend
+    assert not [e for e in root.iter() if "target-label" in (e.get("class") or "")]
+    # A long action label keeps as much as fits, and all of it is in the tooltip
+    (mark,) = [g for g in root.iter(SVG + "g") if "date-mark" in (g.get("class") or "")]
+    (text,) = [t for t in mark.iter(SVG + "text")]
+    assert len(text.text) > 30 and float(text.get("x")) + charts._text_width(
+        text.text, charts.SMALL_FONT_SIZE) <= charts.WIDTH
+    assert "guardian" in "".join(mark.itertext())
