@@ -92,12 +92,12 @@ def db_upgrade(revision: str) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     url = settings.database_url
-    migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
+    before, after = migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
     if revision == "head":
         _seal_totp_secrets(settings)
     for path in secure_instance(settings.instance_path):
         click.echo(f"Made {path} owner-only.")
-    click.echo("Database is up to date.")
+    click.echo(migrate.upgrade_message(before, after))
 
 
 def _seal_totp_secrets(settings: Settings) -> None:

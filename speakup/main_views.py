@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, current_app, render_template
 
 from speakup import readiness
 from speakup.web import ANY_STAFF, db, public, role_required, services, settings, writes
@@ -20,6 +20,15 @@ def index() -> str:
 @public
 def privacy() -> str:
     return render_template("main/privacy.html", k=settings().min_group_size)
+
+
+@bp.route("/favicon.ico")
+@public
+def favicon() -> Response:
+    """The small icon every browser asks for on every page (it was a 404 each time)."""
+    response = current_app.send_static_file("favicon.ico")
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.route("/staff")

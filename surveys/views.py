@@ -187,10 +187,12 @@ def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
     if parsed.duplicates:
         lines = ", ".join(str(d.line) for d in parsed.duplicates[:20])
         more = "…" if len(parsed.duplicates) > 20 else ""
-        text += (f" {len(parsed.duplicates)} repeated row(s) were merged with an earlier "
-                 f"row (lines {lines}{more}).")
+        many = len(parsed.duplicates) != 1
+        text += (f" {len(parsed.duplicates)} repeated row{'s were' if many else ' was'} "
+                 f"merged with an earlier row (line{'s' if many else ''} {lines}{more}).")
     if parsed.blank_lines:
-        text += f" {len(parsed.blank_lines)} empty line(s) held no address."
+        text += (f" {len(parsed.blank_lines)} empty line"
+                 f"{'s' if len(parsed.blank_lines) != 1 else ''} held no address.")
     return text
 
 

@@ -12,19 +12,24 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
+import random
 import re
 import xml.etree.ElementTree as ET
 
 import openpyxl
 import pytest
 from conftest import add_concern_reader, post_form
+from flask import render_template_string
 
 from concerns.demo import seed_demo_concerns
 from review import charts, demo, goals, reports
+from review.forms import GoalForm
 from review.goals import GoalSpec
 from review.reports import headline_value
 from review.tables import PERCENT, change_text, display
-from speakup import site_settings
+from speakup import migrate, site_settings
+from speakup.auth_views import HOME_BY_ROLE
 from speakup.clock import FrozenClock
 from speakup.web import services
 from surveys import rounds as survey_rounds
@@ -413,3 +418,51 @@ def test_finding_6_first_turned_label_starts_inside_the_chart_and_targets_sit_in
     assert len(text.text) > 30 and float(text.get("x")) + charts._text_width(
         text.text, charts.SMALL_FONT_SIZE) <= charts.WIDTH
     assert "guardian" in "".join(mark.itertext())
+
+
+# --- finding 8: the small things a newcomer met ------------------------------------------
+
+
+def test_finding_8_demo_rounds_close_without_warning_of_unsent_mail(
+        session, settings, clock, caplog):
+    survey = demo.create_demo_survey(session, settings, clock, audience_size=12)
+    with caplog.at_level(logging.INFO):
+        demo.publish_synthetic_rounds(session, settings, survey, clock.today(), [8, 8],
+                                      random.Random(3))
+    assert "published" in caplog.text  # the log was really captured
+    assert "closed before all its mail was sent" not in caplog.text
+
+
+def test_finding_8_favicon_is_served_on_every_page(client):
+    response = client.get("/favicon.ico")
+    body = response.get_data()
+    response.close()
+    assert response.status_code == 200
+    assert body[:4] == b"\x00\x00\x01\x00"  # an icon file
+    assert "Set-Cookie" not in response.headers
+    assert '<link rel="icon" href="/favicon.ico">' in client.get("/").get_data(as_text=True)
+
+
+def test_finding_8_reviewers_land_on_the_review_pages():
+    assert HOME_BY_ROLE["reviewer"] == "review.overview"
+
+
+def test_finding_8_error_summary_never_doubles_a_question_mark(client, app):
+    with app.test_request_context():
+        form = GoalForm(meta={"csrf": False})
+        form.label.label.text = "What is it about?"
+        form.label.errors = ["Choose a category."]
+        html = render_template_string(
+            '{% from "_forms.html" import error_summary %}{{ error_summary(form) }}', form=form)
+    assert "What is it about? Choose a category." in html
+    assert "?:" not in html
+
+
+def test_finding_8_db_upgrade_says_what_it_did(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    before, after = migrate.upgrade(url)
+    assert before is None and after is not None
+    assert migrate.upgrade_message(before, after).startswith("Created the database schema")
+    again = migrate.upgrade(url)
+    assert again == (after, after)
+    assert migrate.upgrade_message(*again).startswith("Database is already up to date")
