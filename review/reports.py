@@ -484,20 +484,23 @@ ROUND_LIST_COLUMNS = (
 )
 
 
-def rounds_table(session: Session) -> Table:
-    """Every published round, newest first."""
-    rounds = [checked_round(r) for r in published_rounds(session)]
+def rounds_table(session: Session, survey_id: int | None = None) -> Table:
+    """Every published round (of one survey, if given), newest first."""
+    rounds = [checked_round(r) for r in published_rounds(session, survey_id)]
     rounds.sort(key=lambda r: (r.opens_on, r.round_id), reverse=True)
     rows = tuple(
         TableRow({
-            "survey": r.survey_title, "round_id": r.round_id, "round": r.label,
+            "survey": r.survey_title, "survey_id": r.survey_id,
+            "round_id": r.round_id, "round": r.label,
             "opens_on": r.opens_on, "closes_on": r.closes_on, "published_on": r.published_on,
             "invited": r.invited, "responses": r.responses, "response_rate_pct": r.response_rate,
         }, hidden=r.responses is None)
         for r in rounds
     )  # fmt: skip
     k = min((r.k for r in rounds), default=5)
-    return Table("rounds", "Published rounds", ROUND_LIST_COLUMNS, rows, not_shown_note(k))
+    title = f"Published rounds: {rounds[0].survey_title}" if survey_id and rounds \
+        else "Published rounds"
+    return Table("rounds", title, ROUND_LIST_COLUMNS, rows, not_shown_note(k))
 
 
 # --------------------------------------------------------------------------

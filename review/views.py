@@ -162,22 +162,39 @@ def overview_export(fmt: str) -> Response:
 # Rounds
 
 
-def _rounds_table() -> Table:
-    return reports.rounds_table(db())
+def _survey_tables() -> list[Table]:
+    """The published rounds, one table per survey (one, when the address names a survey)."""
+    survey_id = _survey_id()
+    if request.args.get("survey") and survey_id is None:
+        abort(404)
+    chosen = [survey_id] if survey_id is not None else reports.survey_order(db())
+    tables = [reports.rounds_table(db(), i) for i in chosen]
+    if survey_id is not None and not tables[0].rows:
+        abort(404)
+    return tables
 
 
 @bp.route("/rounds")
 @role_required(*REVIEW_ROLES)
 def rounds() -> str:
-    return render_template("review/rounds.html", table=_rounds_table(),
-                           exports=_export_links("review.rounds_export"))
+    tables = _survey_tables()
+    return render_template(
+        "review/rounds.html", tables=tables,
+        chooser=_survey_choices("review.rounds", _survey_id()),
+        exports={t.rows[0].values["survey_id"]: _export_links(
+            "review.rounds_export", survey=t.rows[0].values["survey_id"])
+            for t in tables if t.rows})
 
 
 @bp.route(f"/rounds.{FORMAT}")
 @writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def rounds_export(fmt: str) -> Response:
-    return _export(fmt, "speakup-rounds", {"title": "Published rounds"}, [_rounds_table()])
+    tables = _survey_tables()
+    meta: dict[str, Any] = {"title": "Published rounds"}
+    if _survey_id() is not None and tables[0].rows:
+        meta |= {"survey": tables[0].rows[0].values["survey"], "survey_id": _survey_id()}
+    return _export(fmt, "speakup-rounds", meta, tables)
 
 
 def _round_report(round_id: int) -> reports.RoundReport:

@@ -466,3 +466,21 @@ def test_finding_8_db_upgrade_says_what_it_did(tmp_path):
     again = migrate.upgrade(url)
     assert again == (after, after)
     assert migrate.upgrade_message(*again).startswith("Database is already up to date")
+
+
+def test_rounds_page_lists_each_surveys_rounds_apart(client, sign_in, three_surveys):
+    sign_in("reviewer")
+    found = sections(client.get("/review/rounds").get_data(as_text=True))
+    survey = ids(three_surveys)
+    assert list(found) == [survey["incident"], survey["pulse"], survey["annual"]]
+    for name, rounds in three_surveys.items():
+        body = found[survey[name]]
+        assert body.count('href="/review/rounds/') == len(rounds)
+        for other, other_rounds in three_surveys.items():
+            if other != name:
+                assert other_rounds[-1].survey_title not in body
+    export = client.get(f"/review/rounds.json?survey={survey['pulse']}").get_json()
+    assert export["survey"] == "Quarterly pulse"
+    (table,) = export["tables"]
+    assert [r["round_id"] for r in table["rows"]] == [
+        r.round_id for r in reversed(three_surveys["pulse"])]
