@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, current_app, render_template
 
 from speakup import readiness
@@ -26,7 +28,9 @@ def privacy() -> str:
 @public
 def favicon() -> Response:
     """The small icon every browser asks for on every page (it was a 404 each time)."""
-    response = current_app.send_static_file("favicon.ico")
+    # Read whole (815 bytes): a streamed file would stay open until the response is closed.
+    icon = Path(current_app.static_folder or "", "favicon.ico").read_bytes()
+    response = Response(icon, mimetype="image/vnd.microsoft.icon")
     response.cache_control.max_age = 86400
     return response
 
