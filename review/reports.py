@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from review import charts
@@ -25,7 +24,6 @@ from review.tables import (
     TableRow,
     not_shown_note,
 )
-from speakup.models import AuditEntry
 from speakup.site_settings import headline_survey_id
 from surveys.itembank import ItemBankError, load_item_bank
 from surveys.published import (
@@ -33,6 +31,7 @@ from surveys.published import (
     Dimension,
     PublishedRound,
     Row,
+    publication_order,
     published_round,
     published_rounds,
 )
@@ -505,41 +504,6 @@ def rounds_table(session: Session, survey_id: int | None = None) -> Table:
 
 # --------------------------------------------------------------------------
 # Choosing a survey and the groups to compare
-
-
-PUBLISH_ACTION = "survey.round.publish"
-
-
-def _publish_sequence(session: Session) -> dict[int, int]:
-    """Round id -> the audit log's entry for its publication (the log's order is true order).
-
-    Dates alone cannot order two rounds published the same day; rounds published without
-    an audited actor (the demo) have no entry and fall back to their round id.
-    """
-    rows = session.execute(
-        select(AuditEntry.subject, func.max(AuditEntry.id))
-        .where(AuditEntry.action == PUBLISH_ACTION).group_by(AuditEntry.subject)
-    )
-    out = {}
-    for subject, entry_id in rows:
-        number = subject.removeprefix("round ")
-        if number.isascii() and number.isdigit():
-            out[int(number)] = entry_id
-    return out
-
-
-def publication_order(session: Session) -> list[int]:
-    """Ids of the surveys with published rounds, the one whose round was published last first."""
-    sequence = _publish_sequence(session)
-
-    def published_when(r: PublishedRound) -> tuple[str, int, int]:
-        return r.published_on, sequence.get(r.round_id, 0), r.round_id
-
-    last: dict[int, tuple[str, int, int]] = {}
-    for published in published_rounds(session):
-        last[published.survey_id] = max(last.get(published.survey_id, ("", 0, 0)),
-                                        published_when(published))
-    return sorted(last, key=last.__getitem__, reverse=True)
 
 
 def survey_order(session: Session) -> list[int]:

@@ -97,6 +97,8 @@ def test_review_reads_only_published_aggregates(path: Path):
         "surveys.published.Row", "surveys.published.published_rounds",
         "surveys.published.published_round",
         "surveys.published.surveys_with_results", "surveys.itembank.ItemBankError",
+        # Which survey was published last (dates, then the audit log's order of publication).
+        "surveys.published.publication_order",
         "surveys.itembank.load_item_bank", "concerns.stats.MechanismStats",
         "concerns.stats.QuarterStats", "concerns.stats.published_stats", "speakup.audit",
         # The audit chain's length and head as frozen into each stored publication.
