@@ -687,6 +687,11 @@ def _line_svg(
             stroke_dasharray=LINE_DASHES[i],
         ) + _marker(MARKERS[i], 18, 7, LINE_COLOURS[i])
         entries.append((swatch, legend_labels[i]))
+    # A goal's target is named in the legend, never written over the plot, where its
+    # label covered data points (issue 21, finding 6).
+    for target in targets:
+        entries.append((_tag("line", x1=0, y1=7, x2=36, y2=7, stroke=TARGET_COLOUR,
+                             stroke_width=2, stroke_dasharray="8 4"), target.label))
     legend, legend_h = _legend(entries, 12, 36)
 
     ticks = _ticks(y_min, y_max)
@@ -764,16 +769,13 @@ def _line_svg(
 
 MARK_ROWS = 3  # labels of date marks are staggered over this many rows so they do not collide
 MARK_ROW_HEIGHT = 16
-MARK_LABEL_CHARS = 30
 TARGET_COLOUR = "#000000"
 
 
 def _target_line(target: TargetLine, y: float, x0: float, x1: float) -> str:
     line = _tag("line", class_="target-line", x1=x0, y1=y, x2=x1, y2=y, stroke=TARGET_COLOUR,
                 stroke_width=2, stroke_dasharray="8 4")
-    label = _text(x1 - 2, y - 5, target.label, text_anchor="end", font_size=SMALL_FONT_SIZE,
-                  font_weight="bold", class_="target-label")
-    return _tag("g", _tooltip(target.label) + line + label, class_="target")
+    return _tag("g", _tooltip(target.label) + line, class_="target")
 
 
 def _date_x(day: dt.date, dates: Sequence[dt.date], xs: Sequence[float], x0: float,
@@ -793,9 +795,14 @@ def _date_x(day: dt.date, dates: Sequence[dt.date], xs: Sequence[float], x0: flo
 
 def _date_mark(key: str, mark: DateMark, x: float, top: float, bottom: float) -> str:
     text = f"{key} {mark.label}"
-    if len(text) > MARK_LABEL_CHARS:
-        text = text[: MARK_LABEL_CHARS - 1].rstrip() + "…"
     anchor_end = x > WIDTH * 0.6
+    # As much of the label as fits between its line and the chart's edge; the whole
+    # label is in the tooltip and in the sentence under the chart.
+    room = (x - 8 if anchor_end else WIDTH - x - 8)
+    if _text_width(text, SMALL_FONT_SIZE) > room:
+        while text and _text_width(text + "…", SMALL_FONT_SIZE) > room:
+            text = text[:-1]
+        text = text.rstrip() + "…"
     label = _text(x - 3 if anchor_end else x + 3, top + 11, text, font_size=SMALL_FONT_SIZE,
                   text_anchor="end" if anchor_end else None, fill=MUTED_TEXT,
                   class_="mark-label")

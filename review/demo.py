@@ -245,6 +245,9 @@ def publish_synthetic_rounds(
         for token, person in zip(tokens, people(rng, size, step), strict=True):
             responses.submit_response(session, key, token, responses.Submission(
                 dict(person.answers), dict(person.groups), person.comment), sealers=sealers)
+        # The demo never sends its invitations: forget them before closing, or closing
+        # warns of unsent mail once per round (six lines on every `make run`).
+        invitations.forget_round_mail(session, round_.id, settings)
         rounds.close_round(session, round_, _at(round_.closes_at))
         published_day = min(as_utc(round_.closes_at).date() + dt.timedelta(days=1), today)
         clock = FrozenClock(dt.datetime.combine(published_day, dt.time(6), dt.UTC))

@@ -79,3 +79,8 @@ class ActionForm(FlaskForm):
                                 validators=[Optional(), Length(max=MAX_DESCRIPTION)])
     goals = CheckboxesField("Goals this action serves (optional)", choices=[],
                             coerce=coerce_ascii_int)
+
+
+class HeadlineSurveyForm(FlaskForm):
+    survey = RadioField("Headline survey", choices=[], validate_choice=True,
+                        validators=[Optional()])

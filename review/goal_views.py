@@ -67,6 +67,27 @@ def _show_problems(form: Any, error: GoalError) -> None:
         field.errors = [*field.errors, message]
 
 
+def _valid(form: Any, check: Callable[[], object]) -> bool:
+    """Validate the form and, when it fails, still run the service's own checks.
+
+    Every problem is then shown at once: before, a missing scale or question appeared
+    only after the form's other errors were fixed. A field keeps its form error first.
+    """
+    if form.validate_on_submit():
+        return True
+    if form.is_submitted():
+        try:
+            check()
+        except GoalError as error:
+            for name, message in error.problems:
+                field = getattr(form, name, None)
+                if field is not None and not field.errors:
+                    field.errors = [message]
+        except ValueError:
+            pass  # a value the form already refused; its error is shown
+    return False
+
+
 def _save(form: Any, save: Callable[[], T], saying: Callable[[T], str],
           then: str) -> Response | None:
     """Run a change; if the service accepts it, commit, say so and go to `then`.
@@ -96,7 +117,7 @@ def _goals_page(form: GoalForm, status: int = 200) -> tuple[str, int]:
 @role_required(*REVIEW_ROLES)
 def goals_page() -> Response | tuple[str, int]:
     form = _goal_form()
-    if form.validate_on_submit() and (done := _save(
+    if _valid(form, lambda: goals.check_goal(db(), _goal_spec(form))) and (done := _save(
         form, lambda: goals.create_goal(db(), clock(), _goal_spec(form), actor=current_user.email),
         lambda goal: f"Goal “{goal.label}” saved.", "review.goals_page",
     )):  # fmt: skip
@@ -128,7 +149,7 @@ def goal_edit(goal_id: int) -> Response | tuple[str, int]:
     form = _goal_form()
     if not form.is_submitted():
         _fill(form, goal)
-    elif form.validate_on_submit() and (done := _save(
+    elif _valid(form, lambda: goals.check_goal(db(), _goal_spec(form))) and (done := _save(
         form, lambda: goals.edit_goal(db(), clock(), goal_id, _goal_spec(form),
                                       actor=current_user.email),
         lambda saved: f"Goal “{saved.label}” saved.", "review.goals_page",
@@ -184,7 +205,7 @@ def _action_spec(form: ActionForm) -> ActionSpec:
 @role_required(*REVIEW_ROLES)
 def actions_page() -> Response | tuple[str, int]:
     form = _action_form()
-    if form.validate_on_submit() and (done := _save(
+    if _valid(form, lambda: goals.check_action(db(), _action_spec(form))) and (done := _save(
         form, lambda: goals.create_action(db(), clock(), _action_spec(form),
                                           actor=current_user.email),
         lambda _action: "Action logged.", "review.actions_page",
@@ -207,7 +228,7 @@ def action_edit(action_id: int) -> Response | tuple[str, int]:
     if not form.is_submitted():
         form.taken_on.data, form.title.data = action.taken_on, action.title
         form.description.data, form.goals.data = action.description, list(linked)
-    elif form.validate_on_submit() and (done := _save(
+    elif _valid(form, lambda: goals.check_action(db(), _action_spec(form))) and (done := _save(
         form, lambda: goals.edit_action(db(), clock(), action_id, _action_spec(form),
                                         actor=current_user.email),
         lambda _action: "Action saved.", "review.actions_page",

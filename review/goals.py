@@ -34,7 +34,16 @@ from review.models import (
 )
 from review.reports import headline_value, row_gap
 from review.safety import checked_mechanism_stats, checked_round
-from review.tables import PERCENT, POINTS, Column, Table, TableRow, change_text, not_shown_note
+from review.tables import (
+    DATE,
+    PERCENT,
+    POINTS,
+    Column,
+    Table,
+    TableRow,
+    change_text,
+    not_shown_note,
+)
 from speakup import audit
 from speakup.clock import Clock
 from surveys.published import Dimension, PublishedRound, Row, published_rounds
@@ -308,6 +317,7 @@ class GoalProgress:
     row_id: str | None = None
     dimension_id: str | None = None
     pair: tuple[str, str] | None = None
+    survey_title: str = ""  # the survey its figure comes from ("" for concern figures)
 
     @property
     def value_text(self) -> str:
@@ -443,7 +453,9 @@ def goal_progress(session: Session, k: int, today: dt.date, *,
             readings = _quarter_readings(goal, quarters)
         else:
             readings = _survey_readings(goal, by_survey.get(goal.survey_id or -1, []))
-        out.append(_progress(goal, readings, _measure(goal, latest), today))
+        progress = _progress(goal, readings, _measure(goal, latest), today)
+        published = latest.get(goal.survey_id or -1)
+        out.append(replace(progress, survey_title=published.survey_title if published else ""))
     return out
 
 
@@ -473,6 +485,11 @@ class ActionView:
     def date(self) -> str:
         """The date as people read it (the name the staff results page reads)."""
         return self.date_text
+
+
+def check_action(session: Session, spec: ActionSpec) -> list[Goal]:
+    """Return the goals an action names, or raise GoalError with every problem."""
+    return _check_action(session, spec)
 
 
 def _check_action(session: Session, spec: ActionSpec) -> list[Goal]:
@@ -554,10 +571,11 @@ GOAL_COLUMNS = (
     Column("goal_id", "Goal id"),
     Column("goal", "Goal"),
     Column("measure", "Measure"),
+    Column("survey", "Survey"),
     Column("direction", "Direction"),
     Column("target_pct", "Target", PERCENT),
     Column("target_pts", "Target gap (percentage points)", POINTS),
-    Column("due_on", "Due"),
+    Column("due_on", "Due", DATE),
     Column("owner", "Owner"),
     Column("latest_from", "Latest published"),
     Column("latest_pct", "Latest value", PERCENT),
@@ -587,6 +605,7 @@ def goals_table(progress: Iterable[GoalProgress], k: int) -> Table:
             change = (p.latest.value - p.previous.value) * 100
         rows.append(TableRow({
             "goal_id": p.goal_id, "goal": p.label, "measure": p.measure,
+            "survey": p.survey_title,
             "direction": DIRECTION_LABELS[p.direction],
             "target_pct": None if gap else p.target / 100,
             "target_pts": p.target if gap else None,
@@ -604,7 +623,7 @@ def goals_table(progress: Iterable[GoalProgress], k: int) -> Table:
 
 ACTION_COLUMNS = (
     Column("action_id", "Action id"),
-    Column("date", "Date"),
+    Column("date", "Date", DATE),
     Column("title", "Action"),
     Column("description", "What was done"),
     Column("goals", "Linked goals"),

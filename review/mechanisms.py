@@ -23,6 +23,7 @@ from review.reports import EVERYONE
 from review.safety import checked_mechanism_stats, checked_round
 from review.tables import (
     COUNT,
+    DATE,
     DAYS,
     NOT_SHOWN,
     PERCENT,
@@ -122,7 +123,7 @@ def audit_summary(session: Session, today: dt.date) -> AuditSummary:
 NOT_RECORDED = "not recorded"
 CHAIN_COLUMNS = (
     Column("quarter", "Quarter published"),
-    Column("published_on", "Published on"),
+    Column("published_on", "Published on", DATE),
     Column("entries", "Entries in the chain then", COUNT),
     Column("head", "Head of the chain then", TEXT),
 )
@@ -146,7 +147,7 @@ YEAR_CATEGORY_COLUMNS = (
 
 CLOCK_COLUMNS = (
     Column("quarter", "Quarter"),
-    Column("snapshot_date", "Figures as of"),
+    Column("snapshot_date", "Figures as of", DATE),
     Column("min_group_size", "Minimum group size", COUNT),
     Column("received", "Concerns received", COUNT),
     Column("median_days_to_acknowledge", "Median days to acknowledge", DAYS),
@@ -172,6 +173,7 @@ CATEGORY_LIST_COLUMNS = (
 )
 
 SPEAK_COLUMNS = (
+    Column("survey", "Survey"),
     Column("round_id", "Round id", TEXT),
     Column("round", "Round"),
     Column("id", "Id"),
@@ -395,7 +397,8 @@ def mechanism_review(
             shown = cell is not None and cell.favourable is not None
             values.append(cell.favourable * 100 if shown else None)
             speak_table_rows.append(TableRow({
-                "round_id": published.round_id, "round": published.label, "id": row.id,
+                "survey": published.survey_title, "round_id": published.round_id,
+                "round": published.label, "id": row.id,
                 "question": row.label, "n": cell.n if cell else None,
                 "favourable_pct": cell.favourable if cell else None,
             }, hidden=cell is None))
@@ -424,7 +427,8 @@ def mechanism_review(
                           "denominator (see the definitions). " + TIMELINESS_NOTE),
         Table("concern_outcomes", "Outcomes of closed concerns", OUTCOME_COLUMNS,
               tuple(outcome_rows), note),
-        Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}",
+        Table("speaking_up", f"Speaking up: favourable answers, {EVERYONE.lower()}"
+              + (f" ({rounds[-1].survey_title})" if rounds else ""),
               SPEAK_COLUMNS, tuple(speak_table_rows), survey_note),
         *_verdict_tables(quarters, checked.verdict_questions if checked else {}, note),
         _theme_table(quarters, checked.themes if checked else [], note),
@@ -458,7 +462,8 @@ def mechanism_review(
     speak_chart = None
     if rounds and speak_series:
         speak_chart = charts.line_chart(
-            "Speaking up: favourable answers per question", [r.label for r in rounds],
+            f"Speaking up: favourable answers per question ({rounds[-1].survey_title})",
+            [r.label for r in rounds],
             speak_series, 0, 100, "Favourable (%)", id_prefix="mech-speak",
         )  # fmt: skip
     volume_charts = []

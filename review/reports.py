@@ -15,6 +15,7 @@ from review import charts
 from review.safety import checked_round
 from review.tables import (
     COUNT,
+    DATE,
     MEAN,
     PERCENT,
     POINTS,
@@ -23,12 +24,14 @@ from review.tables import (
     TableRow,
     not_shown_note,
 )
+from speakup.site_settings import headline_survey_id
 from surveys.itembank import ItemBankError, load_item_bank
 from surveys.published import (
     Cell,
     Dimension,
     PublishedRound,
     Row,
+    publication_order,
     published_round,
     published_rounds,
 )
@@ -95,6 +98,47 @@ def headline_value(row: Row, cell: Cell | None) -> float | None:
     return cell.favourable
 
 
+def scale_items(published: PublishedRound, scale: Row) -> list[Row]:
+    """The published question rows a scale row pools (its subscale's only, for a subscale)."""
+    instrument_id, _, subdimension = scale.id.partition(".")
+    items = [r for r in published.items if r.instrument_id == instrument_id]
+    if subdimension:
+        try:
+            wanted = {i.id for i in load_item_bank().instrument(instrument_id)
+                      .items_in(subdimension)}
+        except (ItemBankError, ValueError):
+            return []
+        items = [r for r in items if r.id in wanted]
+    return items
+
+
+def pooled_scale_cell(scale: Row, items: Sequence[Row], cell: Cell | None,
+                      dimension_id: str | None = None, group_id: str | None = None
+                      ) -> Cell | None:
+    """A scale's cell with its distribution replaced by its questions' answers, pooled.
+
+    The scale's favourable share pools every answer to its questions (publish.py), so
+    a chart drawn from the people's rounded scale scores showed another figure (55 + 16
+    beside a table's 66). Pooled answers, a negatively worded question's turned round,
+    give the chart the table's definition: its favourable segments add up to the
+    table's figure. Sums of shown item cells only: nothing new is disclosed.
+    """
+    if cell is None or not cell.n or not items:
+        return None
+    values = [int(v) for v in answer_values(scale.response_scale)]
+    top, bottom = max(values), min(values)
+    pooled = dict.fromkeys((str(v) for v in values), 0)
+    for item in items:
+        item_cell = (item.overall if dimension_id is None
+                     else item.by_group.get(dimension_id, {}).get(group_id or ""))
+        if item_cell is None:
+            return None  # rows share one suppression pattern; never pool a partial set
+        for value, count in item_cell.distribution.items():
+            scored = top + bottom - int(value) if item.reverse else int(value)
+            pooled[str(scored)] = pooled.get(str(scored), 0) + count
+    return Cell(cell.n, cell.mean, cell.favourable, pooled, cell.yes_share)
+
+
 # --------------------------------------------------------------------------
 # Round report
 
@@ -152,7 +196,13 @@ SCALE_DEFINITION = (
     "favourable, every answer counted once, so it always lies between its questions’ "
     "figures; its mean averages each person’s answers first, then the people."
 )
-DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION}
+SCALE_CHART_DEFINITION = (
+    "In the charts a scale’s bar pools every answer to its questions the same way (a "
+    "negatively worded question’s turned round), so its favourable part is the scale’s "
+    "favourable share in the table."
+)
+DEFINITIONS = {"favourable_question": FAVOURABLE_DEFINITION, "favourable_scale": SCALE_DEFINITION,
+               "scale_chart": SCALE_CHART_DEFINITION}
 
 
 def dimension_of(published: PublishedRound, dimension_id: str | None) -> Dimension | None:
@@ -203,6 +253,16 @@ def _diverging(title: str, rows: Sequence[tuple[str, Cell | None, bool]], templa
     )  # fmt: skip
 
 
+def _chart_cell(published: PublishedRound, row: Row, kind: str, cell: Cell | None,
+                dimension: Dimension | None = None, group_id: str | None = None
+                ) -> Cell | None:
+    """What a chart draws for a row: a question's own answers, a scale's pooled answers."""
+    if kind != "scale":
+        return cell
+    return pooled_scale_cell(row, scale_items(published, row), cell,
+                             dimension.id if dimension and group_id else None, group_id)
+
+
 def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[Section, ...]:
     order: list[str] = []
     scales_of: dict[str, list[Row]] = {}  # an instrument's scale, then its subscales
@@ -237,7 +297,8 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                 chart = _diverging(
                     f"{row.label}: answers by {dimension.name.lower()}"
                     + (REVERSED_MARK if row.reverse else ""),
-                    [(c.label, c.cell, row.reverse) for c in cells], row,
+                    [(c.label, _chart_cell(published, row, kind, c.cell, dimension, c.group_id),
+                      row.reverse) for c in cells], row,
                     dimension.name, f"chart-s{s}-r{r}",
                 )  # fmt: skip
             reports.append(RowReport(row, kind, cells, chart))
@@ -252,7 +313,8 @@ def _sections(published: PublishedRound, dimension: Dimension | None) -> tuple[S
                     direction = " (lower is better)" if first else " (higher is better)"
                 section_charts.append(_diverging(
                     f"{title}: answers, everyone{direction}",
-                    [(_row_label(row, kind), row.overall, row.reverse) for row, kind in group],
+                    [(_row_label(row, kind), _chart_cell(published, row, kind, row.overall),
+                      row.reverse) for row, kind in group],
                     group[0][0], "Question", f"chart-s{s}-{c}",
                 ))  # fmt: skip
         worded_negatively = tuple(row.label for row, _ in rows if row.reverse)
@@ -412,44 +474,57 @@ ROUND_LIST_COLUMNS = (
     Column("survey", "Survey"),
     Column("round_id", "Round id"),
     Column("round", "Round"),
-    Column("opens_on", "Opened"),
-    Column("closes_on", "Closed"),
-    Column("published_on", "Published"),
+    Column("opens_on", "Opened", DATE),
+    Column("closes_on", "Closed", DATE),
+    Column("published_on", "Published", DATE),
     Column("invited", "Invited", COUNT),
     Column("responses", "Responses", COUNT),
     Column("response_rate_pct", "Response rate", PERCENT),
 )
 
 
-def rounds_table(session: Session) -> Table:
-    """Every published round, newest first."""
-    rounds = [checked_round(r) for r in published_rounds(session)]
+def rounds_table(session: Session, survey_id: int | None = None) -> Table:
+    """Every published round (of one survey, if given), newest first."""
+    rounds = [checked_round(r) for r in published_rounds(session, survey_id)]
     rounds.sort(key=lambda r: (r.opens_on, r.round_id), reverse=True)
     rows = tuple(
         TableRow({
-            "survey": r.survey_title, "round_id": r.round_id, "round": r.label,
+            "survey": r.survey_title, "survey_id": r.survey_id,
+            "round_id": r.round_id, "round": r.label,
             "opens_on": r.opens_on, "closes_on": r.closes_on, "published_on": r.published_on,
             "invited": r.invited, "responses": r.responses, "response_rate_pct": r.response_rate,
         }, hidden=r.responses is None)
         for r in rounds
     )  # fmt: skip
     k = min((r.k for r in rounds), default=5)
-    return Table("rounds", "Published rounds", ROUND_LIST_COLUMNS, rows, not_shown_note(k))
+    title = f"Published rounds: {rounds[0].survey_title}" if survey_id and rounds \
+        else "Published rounds"
+    return Table("rounds", title, ROUND_LIST_COLUMNS, rows, not_shown_note(k))
 
 
 # --------------------------------------------------------------------------
 # Choosing a survey and the groups to compare
 
 
+def survey_order(session: Session) -> list[int]:
+    """The surveys in the order the pages show them: the headline one (an admin's
+    choice, speakup.site_settings) first, then the one published last, and so on."""
+    order = publication_order(session)
+    headline = headline_survey_id(session)
+    if headline in order:
+        order.remove(headline)
+        order.insert(0, headline)
+    return order
+
+
 def survey_rounds(session: Session, survey_id: int | None) -> list[PublishedRound]:
-    """Published rounds of one survey (default: the one published most recently), oldest first."""
-    rounds = published_rounds(session)
-    if not rounds:
-        return []
+    """Published rounds of one survey (default: the headline survey), oldest first."""
     if survey_id is None:
-        latest = max(rounds, key=lambda r: (r.published_on, r.opens_on, r.round_id))
-        survey_id = latest.survey_id
-    chosen = [r for r in rounds if r.survey_id == survey_id]
+        order = survey_order(session)
+        if not order:
+            return []
+        survey_id = order[0]
+    chosen = published_rounds(session, survey_id)
     if not chosen:
         raise ReviewError(f"survey {survey_id} has no published rounds")
     return chosen
@@ -506,6 +581,7 @@ class Overview:
 
 
 OVERVIEW_COLUMNS = (
+    Column("survey", "Survey"),
     Column("measure", "Measure"),
     Column("round", "Round"),
     Column("favourable_pct", "Favourable (or answering yes)", PERCENT),
@@ -577,6 +653,7 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
             )
             headlines.append(headline)
             rows.append(TableRow({
+                "survey": latest.survey_title,
                 "measure": row.label,
                 "round": latest.label,
                 "favourable_pct": headline.value,
@@ -591,6 +668,11 @@ def overview(session: Session, survey_id: int | None = None) -> Overview:
     trend_row, trend_chart = _overview_trend(rounds)
     return Overview(latest, previous, rounds, headlines, gap_labels, table, note,
                     trend_row, trend_chart)
+
+
+def overviews(session: Session) -> list[Overview]:
+    """One overview per survey with published rounds, in `survey_order` (never mixed)."""
+    return [overview(session, survey_id) for survey_id in survey_order(session)]
 
 
 def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, charts.Chart | None]:
@@ -626,7 +708,7 @@ def _overview_trend(rounds: Sequence[PublishedRound]) -> tuple[Row | None, chart
         series.append(charts.Series(label, values))
     chart = charts.line_chart(
         f"{row.label}: favourable answers over time", [r.label for r in rounds], series,
-        0, 100, "Favourable (%)", id_prefix="overview-trend",
+        0, 100, "Favourable (%)", id_prefix=f"overview-trend-{latest.survey_id}",
     )
     return row, chart
 
@@ -643,6 +725,8 @@ __all__ = [
     "headline_value",
     "load_round",
     "overview",
+    "overviews",
+    "publication_order",
     "round_report",
     "row_gap",
     "shares",

@@ -21,6 +21,7 @@ from review.reports import (
     gap_dimension,
     headline_value,
     overview,
+    overviews,
 )
 from surveys.published import Row
 
@@ -31,13 +32,32 @@ FAVOURABLE_DEFINITION = (
 
 
 @dataclass(frozen=True)
-class ResultsPage:
-    """Everything `/results/` shows; `view.latest` is None when nothing is published."""
+class SurveyResults:
+    """One survey's part of the page: its latest round, its gap chart and its own goals."""
 
     view: Overview
     gap_chart: charts.Chart | None
     goals: list[GoalProgress]
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """Everything `/results/` shows: one part per survey (the headline one first, never
+    mixed), the goals on concern figures, and the actions."""
+
+    surveys: list[SurveyResults]
+    goals: list[GoalProgress]  # goals on concern figures (no survey)
     actions: list[ActionView]
+    empty: Overview
+
+    @property
+    def view(self) -> Overview:
+        """The headline survey's overview (``latest`` None when nothing is published)."""
+        return self.surveys[0].view if self.surveys else self.empty
+
+    @property
+    def gap_chart(self) -> charts.Chart | None:
+        return self.surveys[0].gap_chart if self.surveys else None
 
 
 def _goals_and_actions(session: Session, k: int,
@@ -75,12 +95,17 @@ def _gap_chart(view: Overview) -> charts.Chart | None:
         f"{row.label}: gap in favourable share, {first} minus {second}",
         [r.label for r in view.rounds],
         charts.Series(first, series[0]), charts.Series(second, series[1]),
-        id_prefix="results-gap",
+        id_prefix=f"results-gap-{latest.survey_id}",
     )
 
 
 def results_page(session: Session, k: int, today: dt.date) -> ResultsPage:
-    """Build the staff results page from the latest published round of the latest survey."""
-    view = overview(session)
-    goals, actions = _goals_and_actions(session, k, today)
-    return ResultsPage(view, _gap_chart(view), goals, actions)
+    """Build the staff results page: each survey's latest published round in its own part."""
+    views = overviews(session)
+    all_goals, actions = _goals_and_actions(session, k, today)
+    shown = {v.latest.survey_id for v in views if v.latest}
+    parts = [SurveyResults(v, _gap_chart(v), [g for g in all_goals
+                                              if v.latest and g.survey_id == v.latest.survey_id])
+             for v in views]
+    others = [g for g in all_goals if g.survey_id not in shown]
+    return ResultsPage(parts, others, actions, overview(session) if not views else views[0])

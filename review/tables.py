@@ -18,7 +18,8 @@ NOT_SHOWN = "not shown"
 
 # Units decide how a figure is printed on a page and written to an export.
 TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS = "text", "count", "percent", "mean", "days", "points"
-UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS})
+DATE = "date"  # an ISO date; exports leave the cell empty when a word stands there
+UNITS = frozenset({TEXT, COUNT, PERCENT, MEAN, DAYS, POINTS, DATE})
 
 
 def not_shown_note(k: int, what: str = "responses") -> str:
@@ -109,12 +110,16 @@ def _half_up(value: float, places: int) -> float:
 
 
 def change_text(now: float | None, before: float | None, unit: str) -> str:
-    """Return the change between two shown figures, or "" when either is not shown."""
+    """Return the change between two shown figures, or "" when either is not shown.
+
+    A change in percentage points has one decimal: comparing changes is its point, and
+    whole points made +3.0 and +3.4 both read "+3".
+    """
     if now is None or before is None:
         return ""
     if unit == PERCENT:
-        points = math.floor((now - before) * 100 + 0.5)
-        return "no change" if points == 0 else f"{points:+d} pts"
+        points = _half_up((now - before) * 100, 1)
+        return "no change" if points == 0 else f"{points:+.1f} pts"
     delta = _half_up(now - before, 2)
     return "no change" if delta == 0 else f"{delta:+.2f}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
@@ -18,9 +19,17 @@ from speakup.headers import attachment_disposition
 from speakup.promises import DIFFERENCING_LIMIT
 from speakup.web import clock, db, role_required, settings, writes
 from surveys.protection import describe as describe_protection
-from surveys.published import surveys_with_results
+from surveys.published import PublishedRound, surveys_with_results
 
 bp = Blueprint("review", __name__, url_prefix="/review")
+
+
+@dataclass(frozen=True)
+class SurveyLink:
+    title: str
+    url: str
+    current: bool
+
 REVIEW_ROLES = ("reviewer", "admin")
 FORMAT = "<any(csv, json):fmt>"
 
@@ -90,35 +99,59 @@ def _or_404(error: ReviewError) -> NoReturn:
 # Overview
 
 
-def _overview_context() -> dict[str, Any]:
+def _survey_choices(endpoint: str, chosen: int | None) -> list[SurveyLink]:
+    """The survey chooser: one plain link per survey with published rounds (no script)."""
+    titles = dict(surveys_with_results(db()))
+    return [SurveyLink(titles[i], url_for(endpoint, survey=i), i == chosen)
+            for i in reports.survey_order(db()) if i in titles]
+
+
+def _overviews() -> list[reports.Overview]:
+    """Each survey's overview (one, when the address names a survey)."""
+    survey_id = _survey_id()
+    if request.args.get("survey") and survey_id is None:
+        abort(404)
     try:
-        view = reports.overview(db(), _survey_id())
+        if survey_id is not None:
+            return [reports.overview(db(), survey_id)]
+        return reports.overviews(db())
     except ReviewError as error:
         _or_404(error)
+
+
+def _mechanism_summary() -> Any:
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    mech = mechanism_review(stats, view.rounds, audit_summary(db(), clock().today()), k)
-    return {"view": view, "mech": mech,
-            "goal_progress": goals.goal_progress(db(), k, clock().today())}
+    return mechanism_review(stats, [], audit_summary(db(), clock().today()), k)
 
 
 @bp.route("/")
 @role_required(*REVIEW_ROLES)
 def overview() -> str:
-    context = _overview_context()
-    surveys = surveys_with_results(db())
-    return render_template("review/overview.html", surveys=surveys,
-                           exports=_export_links("review.overview_export"), **context)
+    views = _overviews()
+    chosen = views[0].latest.survey_id if _survey_id() is not None and views[0].latest else None
+    return render_template(
+        "review/overview.html", views=views, mech=_mechanism_summary(),
+        goal_progress=goals.goal_progress(db(), settings().min_group_size, clock().today()),
+        chooser=_survey_choices("review.overview", chosen), chosen=chosen,
+        exports={v.latest.survey_id: _export_links("review.overview_export",
+                                                   survey=v.latest.survey_id)
+                 for v in views if v.latest})
 
 
 @bp.route(f"/overview.{FORMAT}")
 @writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def overview_export(fmt: str) -> Response:
-    context = _overview_context()
-    view, mech = context["view"], context["mech"]
+    try:
+        view = reports.overview(db(), _survey_id())
+    except ReviewError as error:
+        _or_404(error)
+    mech = _mechanism_summary()
     latest = view.latest
-    meta = {"title": "Overview", "survey": latest.survey_title if latest else None,
+    meta = {"title": f"{latest.survey_title}: overview" if latest else "Overview",
+            "survey": latest.survey_title if latest else None,
+            "survey_id": latest.survey_id if latest else None,
             "round": latest.label if latest else None,
             "minimum_group_size": latest.k if latest else settings().min_group_size}
     tables = [view.table, next(t for t in mech.tables if t.id == "concern_clocks")]
@@ -129,22 +162,39 @@ def overview_export(fmt: str) -> Response:
 # Rounds
 
 
-def _rounds_table() -> Table:
-    return reports.rounds_table(db())
+def _survey_tables() -> list[Table]:
+    """The published rounds, one table per survey (one, when the address names a survey)."""
+    survey_id = _survey_id()
+    if request.args.get("survey") and survey_id is None:
+        abort(404)
+    chosen = [survey_id] if survey_id is not None else reports.survey_order(db())
+    tables = [reports.rounds_table(db(), i) for i in chosen]
+    if survey_id is not None and not tables[0].rows:
+        abort(404)
+    return tables
 
 
 @bp.route("/rounds")
 @role_required(*REVIEW_ROLES)
 def rounds() -> str:
-    return render_template("review/rounds.html", table=_rounds_table(),
-                           exports=_export_links("review.rounds_export"))
+    tables = _survey_tables()
+    return render_template(
+        "review/rounds.html", tables=tables,
+        chooser=_survey_choices("review.rounds", _survey_id()),
+        exports={t.rows[0].values["survey_id"]: _export_links(
+            "review.rounds_export", survey=t.rows[0].values["survey_id"])
+            for t in tables if t.rows})
 
 
 @bp.route(f"/rounds.{FORMAT}")
 @writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def rounds_export(fmt: str) -> Response:
-    return _export(fmt, "speakup-rounds", {"title": "Published rounds"}, [_rounds_table()])
+    tables = _survey_tables()
+    meta: dict[str, Any] = {"title": "Published rounds"}
+    if _survey_id() is not None and tables[0].rows:
+        meta |= {"survey": tables[0].rows[0].values["survey"], "survey_id": _survey_id()}
+    return _export(fmt, "speakup-rounds", meta, tables)
 
 
 def _round_report(round_id: int) -> reports.RoundReport:
@@ -218,10 +268,12 @@ def trends_page() -> str:
     args = {k: v for k, v in request.args.items() if k != "measure"}
     pages = {b.row.id: url_for("review.trends_page", **args, measure=b.row.id)
              for b in view.blocks}
-    return render_template("review/trends.html", view=view, surveys=surveys_with_results(db()),
+    survey_id = view.rounds[-1].survey_id
+    return render_template("review/trends.html", view=view,
+                           chooser=_survey_choices("review.trends_page", survey_id),
                            shown_blocks=shown, pages=pages, differencing_limit=DIFFERENCING_LIMIT,
-                           survey_id=view.rounds[-1].survey_id,
-                           exports=_export_links("review.trends_export"))
+                           survey_id=survey_id,
+                           exports=_export_links("review.trends_export", survey=survey_id))
 
 
 @bp.route(f"/trends.{FORMAT}")
@@ -242,29 +294,37 @@ def trends_export(fmt: str) -> Response:
 # Mechanisms
 
 
-def _mechanisms() -> Any:
+def _mechanisms() -> tuple[Any, list[PublishedRound]]:
     try:
         rounds = reports.survey_rounds(db(), _survey_id())
     except ReviewError as error:
         _or_404(error)
     k = settings().min_group_size
     stats = load_mechanism_stats(db(), k, clock().today())
-    return mechanism_review(stats, rounds, audit_summary(db(), clock().today()), k)
+    return mechanism_review(stats, rounds, audit_summary(db(), clock().today()), k), rounds
 
 
 @bp.route("/mechanisms")
 @role_required(*REVIEW_ROLES)
 def mechanisms() -> str:
-    return render_template("review/mechanisms.html", view=_mechanisms(),
-                           exports=_export_links("review.mechanisms_export"))
+    view, rounds = _mechanisms()
+    survey = rounds[-1] if rounds else None
+    return render_template(
+        "review/mechanisms.html", view=view, survey=survey,
+        chooser=_survey_choices("review.mechanisms", survey.survey_id if survey else None),
+        exports=_export_links("review.mechanisms_export",
+                              **({"survey": survey.survey_id} if survey else {})))
 
 
 @bp.route(f"/mechanisms.{FORMAT}")
 @writes  # every export is audited
 @role_required(*REVIEW_ROLES)
 def mechanisms_export(fmt: str) -> Response:
-    view = _mechanisms()
+    view, rounds = _mechanisms()
+    survey = rounds[-1] if rounds else None
     # The k the publications were made with (each quarter's own is in its row).
     meta = {"title": "Mechanism review", "minimum_group_size": view.hidden_k,
+            "survey": survey.survey_title if survey else None,
+            "survey_id": survey.survey_id if survey else None,
             "concern_statistics_available": view.stats is not None}
     return _export(fmt, "speakup-mechanisms", meta, view.tables)

@@ -8,6 +8,7 @@ from review import (
     cli,
     demo,
     goal_views,  # noqa: F401 - adds the goals and actions routes to views.bp
+    headline_views,  # noqa: F401 - adds the headline survey's admin page to views.bp
     peer_views,  # noqa: F401 - adds the peers route to views.bp
     views,
 )
@@ -25,5 +26,9 @@ def init_app(app: Flask) -> None:
     extras.setdefault("nav_links", []).append(("review.overview", N_("Review"), ROLES))
     extras.setdefault("staff_links", []).append(
         ("review.overview", "Review survey results, trends and how the mechanisms work", ROLES)
+    )
+    extras.setdefault("admin_links", []).append(
+        ("review.headline_survey", "Headline survey — which survey the overview and the "
+                                   "staff results page show first")
     )
     extras.setdefault("demo_seeders", []).append(demo.seed)

@@ -15,7 +15,7 @@ bp = Blueprint("auth", __name__)
 
 # The Flask session key holding the server-side session's token (see accounts.py).
 SESSION_KEY = "sid"
-HOME_BY_ROLE = {"admin": "admin.index", "handler": "main.staff", "reviewer": "main.staff"}
+HOME_BY_ROLE = {"admin": "admin.index", "handler": "main.staff", "reviewer": "review.overview"}
 
 
 def home_for(role: str) -> str:

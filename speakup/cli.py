@@ -132,7 +132,7 @@ def db_upgrade(revision: str) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     url = settings.database_url
-    migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
+    before, after = migrate.upgrade(url, revision)  # creates a missing SQLite file, owner-only
     if revision == "head":
         _seal_totp_secrets(settings)
         try:
@@ -141,7 +141,7 @@ def db_upgrade(revision: str) -> None:
             click.echo("No secret key yet: run `speakup init` to make it and the signing key.")
     for path in secure_instance(settings.instance_path):
         click.echo(f"Made {path} owner-only.")
-    click.echo("Database is up to date.")
+    click.echo(migrate.upgrade_message(before, after))
 
 
 def _seal_totp_secrets(settings: Settings) -> None:

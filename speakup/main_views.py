@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template
 
 from speakup import readiness
 from speakup.web import ANY_STAFF, db, public, role_required, services, settings, writes
@@ -20,6 +22,17 @@ def index() -> str:
 @public
 def privacy() -> str:
     return render_template("main/privacy.html", k=settings().min_group_size)
+
+
+@bp.route("/favicon.ico")
+@public
+def favicon() -> Response:
+    """The small icon every browser asks for on every page (it was a 404 each time)."""
+    # Read whole (815 bytes): a streamed file would stay open until the response is closed.
+    icon = Path(current_app.static_folder or "", "favicon.ico").read_bytes()
+    response = Response(icon, mimetype="image/vnd.microsoft.icon")
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.route("/staff")

@@ -37,3 +37,28 @@ def set_results_page_enabled(session: Session, clock: Clock, actor: str, enabled
     audit.record(session, clock, actor=actor, action="settings.results_page",
                  subject=RESULTS_PAGE, detail={"from": before, "to": value})
     return before != value
+
+
+HEADLINE_SURVEY = "headline_survey"
+
+
+def headline_survey_id(session: Session) -> int | None:
+    """The survey an admin marked as the headline one, or None: then the one published last."""
+    row = session.get(SiteSetting, HEADLINE_SURVEY)
+    value = row.value if row is not None else ""
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def set_headline_survey(session: Session, clock: Clock, actor: str,
+                        survey_id: int | None) -> bool:
+    """Mark one survey as the headline one (None: the one published last); audited."""
+    value = "" if survey_id is None else str(survey_id)
+    row = session.get(SiteSetting, HEADLINE_SURVEY, with_for_update=True)
+    before = "" if row is None else row.value
+    if row is None:
+        session.add(SiteSetting(key=HEADLINE_SURVEY, value=value))
+    else:
+        row.value = value
+    audit.record(session, clock, actor=actor, action="settings.headline_survey",
+                 subject=HEADLINE_SURVEY, detail={"from": before or None, "to": value or None})
+    return before != value

@@ -20,6 +20,7 @@ from surveys.audience import audience_size
 from surveys.models import Round, RoundStatus, Survey
 from surveys.naming import round_label
 from surveys.publish import PublicationError, preview_suppression
+from surveys.published import PREFER_NOT, PublishedRound
 
 ACTIONS = ("open", "close", "publish")
 # The status each action starts from.
@@ -63,6 +64,38 @@ class RoundActionPreview:
     @property
     def deletes_raw(self) -> bool:
         return self.action in ("close", "publish")
+
+
+# The words every review page uses for a hidden figure (review.tables.not_shown_note).
+NOT_SHOWN_WORDS = ("“not shown” (fewer than {k} responses, or hidden as well so that a "
+                   "smaller group cannot be worked out by subtraction)")
+
+
+def blank_measures(published: PublishedRound) -> list[str]:
+    """Say which whole measures a publication leaves blank, and why, in the review's words.
+
+    A gap compares two groups of a breakdown: with fewer than two of them shown, every
+    gap of that breakdown is blank on the review pages, the trends and the results page.
+    """
+    if published.responses is None:
+        return [f"Every figure: fewer than {published.k} responses, so only the count "
+                "“fewer than k” is published."]
+    out = []
+    for dimension in published.dimensions:
+        counts = published.group_counts.get(dimension.id, {})
+        shown = [g.label for g in dimension.groups if g.id != PREFER_NOT and counts.get(g.id)]
+        hidden = [g.label for g in dimension.groups if not counts.get(g.id)]
+        if len(shown) < 2:
+            out.append(f"{dimension.name}: the gap between two of its groups, for every "
+                       f"scale and question, because {', '.join(hidden) or 'its groups'} "
+                       f"{'is' if len(hidden) == 1 else 'are'} "
+                       + NOT_SHOWN_WORDS.format(k=published.k)
+                       + ", so fewer than two groups are left to compare.")
+        elif hidden:
+            out.append(f"{dimension.name}: {', '.join(hidden)} "
+                       f"{'is' if len(hidden) == 1 else 'are'} "
+                       + NOT_SHOWN_WORDS.format(k=published.k) + ".")
+    return out
 
 
 def preview_round_action(session: Session, round_: Round, action: str, settings: Settings,

@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from speakup.models import AuditEntry
 from surveys.models import PublishedResult, Survey
 
 PREFER_NOT = "prefer_not"
@@ -145,3 +146,34 @@ def surveys_with_results(session: Session) -> list[tuple[int, str]]:
         .order_by(Survey.id)
     )
     return [(i, t) for i, t in rows]
+
+
+PUBLISH_ACTION = "survey.round.publish"
+
+
+def _publish_sequence(session: Session) -> dict[int, int]:
+    """Round id -> its publication's audit entry (the log's order is the true order).
+
+    Dates alone cannot order two rounds published the same day; rounds published
+    without an audited actor (the demo) have no entry and fall back to their round id.
+    """
+    rows = session.execute(
+        select(AuditEntry.subject, func.max(AuditEntry.id))
+        .where(AuditEntry.action == PUBLISH_ACTION).group_by(AuditEntry.subject)
+    )
+    out = {}
+    for subject, entry_id in rows:
+        number = subject.removeprefix("round ")
+        if number.isascii() and number.isdigit():
+            out[int(number)] = entry_id
+    return out
+
+
+def publication_order(session: Session) -> list[int]:
+    """Ids of the surveys with published rounds, the one whose round was published last first."""
+    sequence = _publish_sequence(session)
+    last: dict[int, tuple[str, int, int]] = {}
+    for published in published_rounds(session):
+        when = (published.published_on, sequence.get(published.round_id, 0), published.round_id)
+        last[published.survey_id] = max(last.get(published.survey_id, ("", 0, 0)), when)
+    return sorted(last, key=last.__getitem__, reverse=True)

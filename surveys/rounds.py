@@ -245,8 +245,12 @@ def times_if_opened(round_: Round, survey: Survey, clock: Clock) -> RoundTimes:
     """
     now = _utc(clock)
     if now < as_utc(round_.opens_at):
-        return round_window(now, survey.open_days, list(survey.reminder_offsets_days or []),
-                            survey.timezone)
+        # Every planned time moves by the same interval as the opening (issue 21): the
+        # window and the reminders keep exactly the lengths the schedule planned, and the
+        # page, the round and the e-mails all read these times.
+        early = as_utc(round_.opens_at) - now
+        return RoundTimes(now, as_utc(round_.closes_at) - early,
+                          [t - early for t in _times(round_)])
     return RoundTimes(as_utc(round_.opens_at), as_utc(round_.closes_at), _times(round_))
 
 

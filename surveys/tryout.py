@@ -11,14 +11,17 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from speakup import audit
-from speakup.clock import Clock
+from speakup.clock import Clock, as_utc
 from speakup.mail import Mailer, MailError, build_message
 from speakup.settings import Settings
-from surveys.invitations import token_key
-from surveys.models import Survey
+from speakup.site_settings import results_page_enabled
+from surveys.invitations import invitation_message, token_key
+from surveys.models import Round, RoundStatus, Survey
+from surveys.schedule import round_window
 
 TRIAL_LINK_DAYS = 7
 _SALT = "surveys.test-link"
@@ -52,20 +55,38 @@ def trial_link_url(settings: Settings, survey_id: int) -> str:
     return f"{settings.base_url}/s/test/{trial_token(settings, survey_id)}"
 
 
-def trial_invitation(settings: Settings, survey: Survey, to: str) -> EmailMessage:
-    """What an invitation looks like, marked as a test, with a link whose answers are discarded."""
-    body = f"""Hello,
+TEST_BANNER = """*** TEST — this is a test of the invitation, sent at your request. ***
+The message below is exactly what staff receive, except that its link is a test link:
+it works for {days} days and as often as you like, and answers sent through it are
+thrown away (never stored, never counted in any result).
+------------------------------------------------------------------------------
 
-This is a TEST of the invitation to "{survey.title}", sent at your request.
-Staff get the same kind of message, with a personal link that works once.
-
-Your test link (it works for {TRIAL_LINK_DAYS} days and as often as you like):
-
-    {trial_link_url(settings, survey.id)}
-
-Answers sent through this link are thrown away: they are never stored and never
-counted in any result.
 """
+
+
+def _next_round(session: Session, survey: Survey, clock: Clock) -> Round:
+    """The round the real invitation would be about: the next one planned, or one opening
+    now (unsaved) when none is planned, so the message shows a real close date."""
+    planned = session.scalars(
+        select(Round).where(Round.survey_id == survey.id,
+                            Round.status.in_((RoundStatus.SCHEDULED.value,
+                                              RoundStatus.OPEN.value)))
+        .order_by(Round.opens_at)).first()
+    if planned is not None:
+        return planned
+    times = round_window(as_utc(clock.now()), survey.open_days,
+                         list(survey.reminder_offsets_days or []), survey.timezone)
+    return Round(survey_id=survey.id, opens_at=times.opens_at, closes_at=times.closes_at,
+                 min_group_size=None)
+
+
+def trial_invitation(settings: Settings, survey: Survey, to: str, round_: Round,
+                     results_on: bool = False) -> EmailMessage:
+    """The real invitation for ``round_`` (close date, anonymity, results link) with a
+    "test" banner on top and a test link whose answers are discarded."""
+    real = invitation_message(settings, survey, round_, to,
+                              f"test/{trial_token(settings, survey.id)}", results_on)
+    body = TEST_BANNER.format(days=TRIAL_LINK_DAYS) + real.get_content()
     return build_message(settings, to, f"[Test] {survey.title}: your personal survey link", body)
 
 
@@ -77,7 +98,9 @@ def send_test_invitation(session: Session, clock: Clock, settings: Settings, mai
     with a sentence the admin can act on, never as a server error (issue 18).
     """
     try:
-        mailer.send(trial_invitation(settings, survey, to), label=f"test-survey-{survey.id}")
+        message = trial_invitation(settings, survey, to, _next_round(session, survey, clock),
+                                   results_page_enabled(session))
+        mailer.send(message, label=f"test-survey-{survey.id}")
     except MailError:
         raise
     except (ValueError, LookupError) as exc:  # header checks, encodings (UnicodeError too)

@@ -27,6 +27,7 @@ from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
 from surveys.protection import PROTECTIONS, SHORT_NAMES
 from surveys.publish import PublicationError
+from surveys.published import published_round
 from surveys.round_keys import RoundKeyFolder
 
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
@@ -186,10 +187,12 @@ def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
     if parsed.duplicates:
         lines = ", ".join(str(d.line) for d in parsed.duplicates[:20])
         more = "…" if len(parsed.duplicates) > 20 else ""
-        text += (f" {len(parsed.duplicates)} repeated row(s) were merged with an earlier "
-                 f"row (lines {lines}{more}).")
+        many = len(parsed.duplicates) != 1
+        text += (f" {len(parsed.duplicates)} repeated row{'s were' if many else ' was'} "
+                 f"merged with an earlier row (line{'s' if many else ''} {lines}{more}).")
     if parsed.blank_lines:
-        text += f" {len(parsed.blank_lines)} empty line(s) held no address."
+        text += (f" {len(parsed.blank_lines)} empty line"
+                 f"{'s' if len(parsed.blank_lines) != 1 else ''} held no address.")
     return text
 
 
@@ -270,8 +273,10 @@ def publication(round_id: int) -> str:
     state = publication_jobs.publication_state(db(), round_, clock())
     # A page that reloads by itself must let people stop it (WCAG 2.2.1, 2.2.2).
     reloading = request.args.get("reload") != "off"
+    published = published_round(db(), round_id) if state.status == "published" else None
+    blank = confirm.blank_measures(published) if published else []
     return render_template("surveys/publication.html", state=state, reloading=reloading,
-                           refresh_seconds=PUBLICATION_REFRESH_SECONDS)
+                           refresh_seconds=PUBLICATION_REFRESH_SECONDS, blank=blank)
 
 
 @bp.route("/teams", methods=["GET", "POST"])

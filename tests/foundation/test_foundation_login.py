@@ -37,7 +37,7 @@ def test_reviewer_without_totp_signs_in_with_password_only(client, make_user, se
     assert account.user.totp_secret is None
     response = sign_in(client, account.user.email, PASSWORD)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/staff"
+    assert response.headers["Location"] == "/review/"  # reviewers land on their own pages
     assert is_signed_in(client)
     assert actions(session, account.user.email)[-1] == "login"
 

@@ -6,9 +6,11 @@ which other tests import helpers from; a plugin module avoids that.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,7 +22,7 @@ from speakup import accounts
 from speakup.clock import FrozenClock
 from speakup.models import User
 from speakup.settings import Settings
-from surveys import admin_services, rounds
+from surveys import admin_services, responses, rounds
 from surveys.invitations import issue_tokens, token_key
 from surveys.published import PublishedRound
 from surveys.round_keys import RoundKeyFolder
@@ -104,3 +106,64 @@ def sign_in(client: FlaskClient, session: Session, clock: FrozenClock) -> Callab
         return user
 
     return sign
+
+
+# --------------------------------------------------------------------------
+# Several surveys, published in interleaved order (review v3)
+
+SPEAK = [f"speak_{i}" for i in range(1, 5)]
+INCL = [f"incl_{i}" for i in range(1, 10)]
+
+
+def publish_by_hand(session: Session, settings: Settings, survey: object, size: int,
+                    step: float, opened: dt.datetime, closed: dt.datetime,
+                    published_on: dt.date, item_ids: Sequence[str]) -> PublishedRound:
+    """Open a round at ``opened``, answer it, close it at ``closed``, publish it (audited)."""
+    round_ = rounds.add_round(session, survey, opened)  # type: ignore[arg-type]
+    rounds.open_round(session, round_, FrozenClock(opened), keys=RoundKeyFolder.of(settings),
+                      actor="admin@example.org")
+    key = token_key(settings)
+    people = demo.synthetic_respondents(random.Random(size), size, step, item_ids=item_ids)
+    for token, person in zip(issue_tokens(session, round_.id, size, key), people, strict=True):
+        responses.submit_response(session, key, token, responses.Submission(
+            dict(person.answers), dict(person.groups), person.comment))
+    rounds.close_round(session, round_, FrozenClock(closed), actor="admin@example.org")
+    moment = FrozenClock(dt.datetime.combine(published_on, dt.time(7), dt.UTC))
+    published = rounds.publish(session, round_, replace(settings, raw_retention_days=0), moment,
+                               actor="admin@example.org")
+    session.commit()
+    return published
+
+
+def _utc(day: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(9), dt.UTC)
+
+
+@pytest.fixture
+def three_surveys(session: Session, settings: Settings,
+                  clock: FrozenClock) -> dict[str, list[PublishedRound]]:
+    """A pulse survey (three rounds), an annual inclusion survey and a one-off survey after
+    an incident, published in this order: pulse, annual, pulse, pulse, incident.
+
+    The incident round opened before the pulse's third round and was published on the
+    same day, after it: the survey published last is the incident one.
+    """
+    made = {name: demo.create_demo_survey(session, settings, clock, title=title,
+                                          item_ids=items, audience_size=60)
+            for name, title, items in (
+                ("pulse", "Quarterly pulse", [*SPEAK, "psafe_1", "psafe_2"]),
+                ("annual", "Annual inclusion survey", [*SPEAK, *INCL]),
+                ("incident", "After the incident", SPEAK))}
+    out: dict[str, list[PublishedRound]] = {name: [] for name in made}
+    for name, size, step, opened, closed, published in (
+        ("pulse", 30, 0.0, "2025-10-06", "2025-10-20", "2025-10-21"),
+        ("annual", 25, 1.0, "2025-10-13", "2025-11-03", "2025-11-04"),
+        ("pulse", 32, 0.5, "2025-11-03", "2025-11-17", "2025-11-18"),
+        ("pulse", 34, 1.0, "2026-01-05", "2026-01-19", "2026-01-26"),
+        ("incident", 20, 0.0, "2025-12-01", "2026-01-25", "2026-01-26"),
+    ):
+        out[name].append(publish_by_hand(
+            session, settings, made[name], size, step, _utc(opened), _utc(closed),
+            dt.date.fromisoformat(published), SPEAK if name == "incident" else
+            ([*SPEAK, "psafe_1", "psafe_2"] if name == "pulse" else [*SPEAK, *INCL])))
+    return out

@@ -59,10 +59,20 @@ def parse_csv(body: bytes) -> list[dict[str, Any]]:
     return [{k: (None if v == "" else v) for k, v in row.items()} for row in rows]
 
 
-def csv_tables(body: bytes) -> dict[str, list[dict[str, Any]]]:
-    tables: dict[str, list[dict[str, Any]]] = {}
+def csv_tables(body: bytes, twin: bytes) -> dict[str, list[dict[str, Any]]]:
+    """Read a CSV export back by the machine names its JSON twin gives each column.
+
+    The CSV has readable headers and table titles only; the JSON keeps the machine names
+    and says which CSV header each column has ("csv_header"). Rows come back keyed by
+    machine name (strings, None for an empty cell) plus "blank_figures", grouped by table id.
+    """
+    payload = json.loads(twin)
+    titles = {t["title"]: t for t in payload["tables"]}
+    tables: dict[str, list[dict[str, Any]]] = {t["id"]: [] for t in payload["tables"]}
     for row in parse_csv(body):
-        tables.setdefault(row["table"], []).append(row)
+        table = titles[row["Table"]]
+        keyed = {c["key"]: row[c["csv_header"]] for c in table["columns"]}
+        tables[table["id"]].append({**keyed, "blank_figures": row["Blank figures"]})
     return tables
 
 
@@ -102,9 +112,9 @@ def assert_round_tables_safe(tables: dict[str, list[dict[str, Any]]], k: int) ->
         if row["n"] is None:
             hidden += 1
             assert all(v is None for v in figures), row
-            assert row["note"] == not_shown_note(k), row
+            assert row["blank_figures"] == not_shown_note(k), row
         else:
-            assert row["note"] is None, row
+            assert row["blank_figures"] is None, row
     for key, group_rows in rows.items():
         head, *groups = group_rows
         assert head["group"] == "Everyone"
@@ -113,7 +123,7 @@ def assert_round_tables_safe(tables: dict[str, list[dict[str, Any]]], k: int) ->
 
 
 TEXT_KEYS = {"table", "round", "k", "kind", "id", "label", "dimension", "group", "definition",
-             "note"}
+             "blank_figures"}
 
 
 # --------------------------------------------------------------------------

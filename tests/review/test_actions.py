@@ -95,7 +95,8 @@ def test_actions_export_csv_and_json(client, session, clock, sign_in, published_
                                                    "Done.", (favourable.id,)), actor="r")
     session.commit()
     sign_in("admin")
-    (row,) = csv_tables(client.get("/review/actions.csv").data)["actions"]
+    (row,) = csv_tables(client.get("/review/actions.csv").data,
+                        client.get("/review/actions.json").data)["actions"]
     assert row["date"] == "2026-02-20" and row["goals"] == "Feel safe to speak up"
     assert row["title"] == "'=Formula-like title"  # spreadsheet formula injection defused
     (data,) = json_tables(client.get("/review/actions.json").data)["actions"]

@@ -107,7 +107,7 @@ def test_favourable_goal_on_track_with_its_change(session, clock, published_surv
     assert p.status == goals.ON_TRACK
     assert p.latest_text == p.value_text == "75%" and p.latest.source == third.label
     assert p.previous.source == second.label
-    assert p.change_text == "+5 pts"  # 75.4 - 70.0 = 5.4, rounded to 5
+    assert p.change_text == "+5.4 pts"  # 75.4 - 70.0 = 5.4, to one decimal
     assert p.target_text == "at least 75%"
     assert p.readings[0].source == first.label and len(p.readings) == 3
 
@@ -118,7 +118,7 @@ def test_favourable_goal_off_track_just_below_target(session, clock, published_s
     set_figures(session, third, "speak", overall=0.744)  # shown as 74%: below 75
     goals.create_goal(session, clock, spec(third), actor="r@example.org")
     p = progress(session, clock)["More staff feel safe to speak up"]
-    assert (p.status, p.latest_text, p.change_text) == (goals.OFF_TRACK, "74%", "-6 pts")
+    assert (p.status, p.latest_text, p.change_text) == (goals.OFF_TRACK, "74%", "-5.6 pts")
 
 
 def test_hidden_figure_is_not_measurable_and_never_guessed(session, clock, published_survey):
@@ -145,7 +145,7 @@ def test_gap_goal_with_direction_at_most(session, clock, published_survey):
     by_label = progress(session, clock)
     p = by_label["Close the gap"]
     # 0.68 - 0.60 = 8 points; before, 0.70 - 0.55 = 15 points: down 7.
-    assert (p.latest_text, p.change_text, p.status) == ("8 pts", "-7 pts", goals.OFF_TRACK)
+    assert (p.latest_text, p.change_text, p.status) == ("8 pts", "-7.0 pts", goals.OFF_TRACK)
     assert p.target_text == "at most 5 pts"
     assert by_label["Gap within ten"].status == goals.ON_TRACK
 
@@ -189,7 +189,7 @@ def test_quarter_goal_not_yet_published_then_measured(session, clock):
     p = progress(session, clock)["Acknowledge quickly"]
     # Latest 2025-Q4: 90% >= 85; change 90 - 80 = +10 points.
     assert (p.status, p.latest_text, p.latest.source, p.change_text) == (
-        goals.ON_TRACK, "90%", "2025-Q4", "+10 pts")
+        goals.ON_TRACK, "90%", "2025-Q4", "+10.0 pts")
 
 
 def test_quarter_goal_with_a_hidden_figure(session, clock):
@@ -341,16 +341,17 @@ def test_goal_exports_csv_and_json(client, session, clock, sign_in, published_su
                       actor="r")
     set_figures(session, latest, "psafe", overall=HIDE)
     sign_in("reviewer")
-    rows = csv_tables(client.get("/review/goals.csv").data)["goals"]
+    twin = client.get("/review/goals.json").data
+    rows = csv_tables(client.get("/review/goals.csv").data, twin)["goals"]
     shown = next(r for r in rows if r["goal"] == "More staff feel safe to speak up")
     assert (shown["target_pct"], shown["latest_pct"], shown["change_pts"]) == ("75.0", "75.4",
                                                                                "5.4")
     assert (shown["status"], shown["latest_from"], shown["note"]) == ("on track", latest.label,
                                                                       None)
     hidden = next(r for r in rows if r["goal"] == "Hidden one")
-    assert hidden["latest_pct"] is None and hidden["note"] == not_shown_note(K)
+    assert hidden["latest_pct"] is None and hidden["blank_figures"] == not_shown_note(K)
     assert hidden["status"] == "not measurable"
-    data = json_tables(client.get("/review/goals.json").data)["goals"]
+    data = json_tables(twin)["goals"]
     assert {r["goal"]: r["latest_pct"] for r in data} == {
         "More staff feel safe to speak up": 75.4, "Hidden one": None}
     assert session.scalar(select(func.count()).select_from(AuditEntry).where(

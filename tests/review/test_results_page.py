@@ -84,7 +84,7 @@ def test_page_shows_the_published_headline_change_and_gap_without_sign_in_or_coo
     assert header[0] == "Scale" and header[1] == "Favourable"
     assert header[2].startswith("Change since") and header[3] == "Gap: Global Majority minus White"
     assert row[0] == "Speaking up" or row[0].startswith("Speak")
-    assert row[1:] == ["80%", "+20 pts", "0 pts"]
+    assert row[1:] == ["80%", "+20.0 pts", "0 pts"]
     # 10 responses of 20 invited; every figure has its one-sentence definition.
     assert re.search(r"<dt>Responses</dt><dd[^>]*>10</dd>", html)
     assert re.search(r"<dt>Response rate</dt><dd>50%</dd>", html)
@@ -274,7 +274,7 @@ def test_goals_and_actions_show_their_published_progress(client, session, settin
     # Speaking up: 80% in the latest round (worked above), 60% before: +20 pts, on track.
     assert row[0] == "More staff feel safe to speak up"
     assert row[2] == "at least 75%" and row[4] == "Advisory group"
-    assert row[5].startswith("80%") and row[6].startswith("+20 pts")
+    assert row[5].startswith("80%") and row[6].startswith("+20.0 pts")
     assert row[7] == "on track"
     assert "Listening sessions" in html and "Monthly sessions with the board." in html
     assert "Towards: More staff feel safe to speak up" in html

@@ -19,9 +19,12 @@ REVIEW_URLS = ("/review/", "/review/rounds", "/review/rounds/1", "/review/rounds
 
 def test_review_routes_are_for_reviewers_and_admins_only(app: Flask):
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("review.")]
-    assert len(rules) == 18  # 10 pages and exports, 7 for goals and actions, 1 for peers
+    assert len(rules) == 19  # 10 pages and exports, 7 for goals and actions, peers, 1 setting
     for rule in rules:
-        assert app.view_functions[rule.endpoint].allowed_roles == ("reviewer", "admin")
+        # The headline survey is a site setting: an admin's choice, like the results page.
+        wanted = ("admin",) if rule.endpoint == "review.headline_survey" else (
+            "reviewer", "admin")
+        assert app.view_functions[rule.endpoint].allowed_roles == wanted, rule.endpoint
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client):
@@ -94,6 +97,8 @@ def test_review_reads_only_published_aggregates(path: Path):
         "surveys.published.Row", "surveys.published.published_rounds",
         "surveys.published.published_round",
         "surveys.published.surveys_with_results", "surveys.itembank.ItemBankError",
+        # Which survey was published last (dates, then the audit log's order of publication).
+        "surveys.published.publication_order",
         "surveys.itembank.load_item_bank", "concerns.stats.MechanismStats",
         "concerns.stats.QuarterStats", "concerns.stats.published_stats", "speakup.audit",
         # The audit chain's length and head as frozen into each stored publication.

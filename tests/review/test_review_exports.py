@@ -34,20 +34,25 @@ TABLE = Table(
 )  # fmt: skip
 
 
-def test_csv_has_a_table_column_every_figure_and_a_note():
+HEADERS = ["Table", "Group", "n", "Favourable (%)", "Mean", "Gap (percentage points)",
+           "Blank figures"]
+
+
+def test_csv_has_a_table_column_every_figure_and_why_a_figure_is_blank():
     rows = parse_csv(to_csv([TABLE]).encode())
-    assert list(rows[0]) == ["table", "group", "n", "fav", "mean", "gap", "note"]
-    assert rows[0] == {"table": "t", "group": "'=HYPERLINK(\"x\")", "n": "12", "fav": "62.5",
-                       "mean": "3.46", "gap": "-4.0", "note": None}
-    assert rows[1] == {"table": "t", "group": "Small team", "n": None, "fav": None,
-                       "mean": None, "gap": None, "note": "not shown: fewer than 5 responses"}
+    assert list(rows[0]) == HEADERS
+    assert list(rows[0].values()) == ["A table", "'=HYPERLINK(\"x\")", "12", "62.5", "3.46",
+                                      "-4.0", None]
+    assert list(rows[1].values()) == ["A table", "Small team", None, None, None, None,
+                                      "not shown: fewer than 5 responses"]
 
 
-def test_json_has_nulls_and_a_note_for_hidden_rows():
+def test_json_has_nulls_and_a_status_for_hidden_rows():
     payload = json.loads(to_json({"title": "x"}, [TABLE], comments=None))
     (table,) = payload["tables"]
     assert table["rows"][1] == {"group": "Small team", "n": None, "fav": None, "mean": None,
-                                "gap": None, "note": "not shown: fewer than 5 responses"}
+                                "gap": None, "blank_figures": "not shown: fewer than 5 responses"}
+    assert [c["csv_header"] for c in table["columns"]] == HEADERS[1:-1]
     assert table["rows"][0]["group"] == "=HYPERLINK(\"x\")"  # JSON is data, not a sheet
     assert [c["unit"] for c in table["columns"]] == [
         "text", "count", "percent (0-100)", "mean", "percentage points"]
@@ -62,6 +67,6 @@ def test_figures_round_half_up_as_people_do():
     assert display(-4.5, POINTS) == "-4" and display(4.5, POINTS) == "+5"
     assert display(0.2, POINTS) == "0"
     assert export_value(0.12345, PERCENT) == 12.3
-    assert change_text(0.74, 0.64, PERCENT) == "+10 pts"
+    assert change_text(0.74, 0.64, PERCENT) == "+10.0 pts"
     assert change_text(0.64, 0.64, PERCENT) == "no change"
     assert change_text(None, 0.64, PERCENT) == ""

@@ -196,7 +196,8 @@ def test_the_audit_view_shows_the_chain_frozen_per_publication_and_staff_changes
     html = client.get("/review/mechanisms").get_data(as_text=True)
     assert "verifies today" in html and "frozen with those figures" in html
     assert chain[-1]["head"] in html
-    csv_chain = csv_tables(client.get("/review/mechanisms.csv").data)["audit_chain"]
+    csv_chain = csv_tables(client.get("/review/mechanisms.csv").data,
+                           client.get("/review/mechanisms.json").data)["audit_chain"]
     assert [r["head"] for r in csv_chain] == [r["head"] for r in chain]
 
 

@@ -135,8 +135,8 @@ def test_audience_upload_merges_duplicates_and_reports_them(client, session, clo
     response = upload(client, survey.id, csv_bytes)
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Saved 2 e-mail addresses. 2 repeated row(s) were merged" in page
-    assert "(lines 5, 6)" in page and "1 empty line(s)" in page
+    assert "Saved 2 e-mail addresses. 2 repeated rows were merged" in page
+    assert "(lines 5, 6)" in page and "1 empty line held" in page
     assert audience.audience_size(session, survey.id) == 2
 
 

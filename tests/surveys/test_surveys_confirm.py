@@ -158,3 +158,29 @@ def test_a_second_round_cannot_open_while_one_is_open(session, clock, settings):
                           actor="admin@example.org")
     rounds.close_round(session, first, clock)
     assert confirm.preview_round_action(session, second, "open", settings, clock).blocked is None
+
+
+def test_open_now_moves_close_and_reminders_by_the_interval_the_schedule_planned(
+        client, session, clock, settings, login_as):
+    # Given a round planned for 3 days with reminders after 1 and 2 days, and the survey's
+    # window changed since (to 7 days, one reminder): the planned round keeps its plan
+    login_as("admin")
+    survey = make_survey(session, clock, settings, ["a@example.org"])
+    planned = rounds.add_round(session, survey, clock.now() + dt.timedelta(days=2))
+    planned_close, planned_reminders = as_utc(planned.closes_at), list(planned.reminder_times)
+    survey.open_days, survey.reminder_offsets_days = 7, [3]
+    session.commit()
+    # When an admin opens it at 02:16, 2 days 6 h 44 min early
+    clock.current = clock.now() - dt.timedelta(hours=6, minutes=44)
+    url = f"/admin/surveys/rounds/{planned.id}"
+    page = client.get(f"{url}/open").get_data(as_text=True)
+    assert post_form(client, f"{url}/open", {"confirmed": "yes"}).status_code == 302
+    # Then the close time and every reminder move by exactly that interval
+    session.expire_all()
+    opened = session.get(Round, planned.id)
+    early = as_utc(planned.opens_at) - clock.now()
+    assert as_utc(opened.closes_at) == planned_close - early
+    assert [dt.datetime.fromisoformat(t) for t in opened.reminder_times] == [
+        dt.datetime.fromisoformat(t) - early for t in planned_reminders]
+    # And the confirmation page said the very close time the round (and its e-mail) has
+    assert rounds.local_time(opened.closes_at, survey.timezone) in page

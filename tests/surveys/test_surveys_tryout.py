@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import re
@@ -11,6 +12,9 @@ from sqlalchemy import func, select
 from surveys_testlib import make_survey
 
 from speakup.models import AuditEntry
+from speakup.site_settings import results_page_enabled
+from surveys import rounds
+from surveys.invitations import invitation_message
 from surveys.models import Response, Round, TokenHash
 
 
@@ -80,3 +84,27 @@ def test_test_invitation_goes_to_the_admin_and_its_answers_are_thrown_away(
     assert _stored(session) == before
     # A forged or altered link is an unknown link.
     assert client.get(link[:-3] + "abc").status_code == 404
+
+
+def test_test_invitation_is_the_real_invitation_with_a_test_banner(
+        client, session, clock, settings, login_as, app):
+    # Given a survey with a round planned (the one staff will be invited to next)
+    survey = make_survey(session, clock, settings)
+    planned = rounds.add_round(session, survey, clock.now() + dt.timedelta(days=3))
+    session.commit()
+    login_as("admin")
+    detail = f"/admin/surveys/{survey.id}"
+    post_form(client, f"/admin/surveys/{survey.id}/send-test", {}, page=detail)
+    [mail] = app.extensions["speakup"].settings.outbox_path.glob("test-survey-*.eml")
+    text = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default
+                                    ).get_content()
+    [link] = re.findall(r"/s/test/[A-Za-z0-9_.-]+", text)
+    # Then it opens with the test banner, and below it is exactly what staff receive:
+    assert text.lstrip().startswith("*** TEST")
+    real = invitation_message(settings, survey, planned, "staff@example.org", "TOKEN",
+                              results_page_enabled(session))
+    body = real.get_content().replace("/s/TOKEN", link)
+    assert body in text
+    # the close date, the anonymity paragraph and the results link among it
+    assert "It is open\nuntil " in text and "Your answers cannot be traced back to you" in text
+    assert "What happened after the last round" in text
