@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import random
 import re
 import xml.etree.ElementTree as ET
@@ -405,7 +406,8 @@ def test_finding_6_first_turned_label_starts_inside_the_chart_and_targets_sit_in
     (group,) = [g for g in root.iter(SVG + "g") if g.get("class") == "x-labels"]
     first = next(iter(group))
     assert first.text == labels[0]  # whole, never cut
-    reach = charts._first_label_reach(labels, 0)  # turned: as far left as it reaches
+    # Turned (35°), the label reaches this far left of its point.
+    reach = charts._text_width(labels[0]) * math.cos(math.radians(35))
     assert float(first.get("x")) - reach >= 0
     # The target's words are in the legend, not on the plot over the data points
     legend = [t.text for g in root.iter(SVG + "g") if g.get("class") == "legend"
