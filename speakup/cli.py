@@ -9,7 +9,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy.orm import Session
 
 from speakup import accounts, audit, migrate, publication_log, signing, totp_seal, verify_report
@@ -291,9 +291,38 @@ def totp_code_command(secret: str) -> None:
         raise click.ClickException("That is not a valid TOTP secret.") from exc
 
 
-@main.group("keys")
+class _KeysGroup(AppGroup):
+    """`speakup keys`: the signing-key commands here, and the app's own `keys` commands
+    (the concerns' recovery key: init, recover, status) found through the app, which a
+    group of the same name here would otherwise hide."""
+
+    def _app_keys(self, ctx: click.Context) -> click.Group | None:
+        info = ctx.find_object(ScriptInfo)
+        if info is None:
+            return None
+        group = info.load_app().cli.get_command(ctx, "keys")
+        return group if isinstance(group, click.Group) and group is not self else None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and (app_keys := self._app_keys(ctx)) is not None:
+            command = app_keys.get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        try:
+            app_keys = self._app_keys(ctx)
+        except Exception:  # noqa: BLE001 - a broken set-up still lists the signing commands
+            app_keys = None
+        if app_keys is not None:
+            names.update(app_keys.list_commands(ctx))
+        return sorted(names)
+
+
+@main.group("keys", cls=_KeysGroup)
 def keys_group() -> None:
-    """The organisation's signing key, which signs every publication."""
+    """The recovery key, handlers' access to concerns, and the signing key."""
 
 
 def _settings() -> Settings:

@@ -84,8 +84,8 @@ def test_all_validation_errors_show_at_once_without_repeating_labels(client, ses
     assert response.status_code == 400
     summary = html.split('class="error-summary"')[1].split("</ul>")[0]
     assert summary.count("<li>") == 3
-    assert "What is it about?: Choose one of the listed categories." in summary
-    assert "What happened?: This cannot be empty." in summary
+    assert "What is it about? Choose one of the listed categories." in summary
+    assert "What happened? This cannot be empty." in summary
     assert "What would you like to happen? (optional): Use at most 5,000 characters" in summary
     assert "x" * (services.MAX_WHAT_WANTED + 1) in html
     assert _count(session) == 0

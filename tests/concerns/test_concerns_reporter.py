@@ -119,7 +119,7 @@ def test_validation_error_keeps_everything_typed(client, session, recovery_key):
     assert response.status_code == 400
     assert "Please keep this text" in html
     assert re.search(r'value="2"[^>]*checked|checked[^>]*value="2"', html)
-    assert "What happened?: This cannot be empty." in html  # the label is said once
+    assert "What happened? This cannot be empty." in html  # the label is said once
     assert _count(session) == 0
 
 

@@ -184,7 +184,7 @@ def test_role_follows_the_groups_at_every_sign_in(app, client, provider, make_us
     other = app.test_client()
     response = via_provider(other, provider, email=admin.user.email,
                             groups=[REVIEWER_GROUP], amr=["mfa"])
-    assert response.status_code == 302 and response.headers["Location"] == "/staff"
+    assert response.status_code == 302 and response.headers["Location"] == "/review/"
     session.expire_all()
     assert session.get(User, admin.user.id).role == "reviewer"
     assert other.get("/admin/").status_code == 403
