@@ -64,8 +64,17 @@ def review_percent(share: float | None) -> str:
 
 
 def _survey_id() -> int | None:
+    """The survey the address names, or None when it names none.
+
+    A `?survey=` that is not a plain number is a 404 on every page and export rather
+    than a quiet fall-back to another survey's figures.
+    """
+    raw = request.args.get("survey")
     # ASCII digits only: type=int would also read "٣", " 3" or "3_0".
-    return ascii_int_or_none(request.args.get("survey"))
+    survey_id = ascii_int_or_none(raw)
+    if raw and survey_id is None:
+        abort(404)
+    return survey_id
 
 
 def _export_links(endpoint: str, **values: Any) -> dict[str, str]:
@@ -109,8 +118,6 @@ def _survey_choices(endpoint: str, chosen: int | None) -> list[SurveyLink]:
 def _overviews() -> list[reports.Overview]:
     """Each survey's overview (one, when the address names a survey)."""
     survey_id = _survey_id()
-    if request.args.get("survey") and survey_id is None:
-        abort(404)
     try:
         if survey_id is not None:
             return [reports.overview(db(), survey_id)]
@@ -165,8 +172,6 @@ def overview_export(fmt: str) -> Response:
 def _survey_tables() -> list[Table]:
     """The published rounds, one table per survey (one, when the address names a survey)."""
     survey_id = _survey_id()
-    if request.args.get("survey") and survey_id is None:
-        abort(404)
     chosen = [survey_id] if survey_id is not None else reports.survey_order(db())
     tables = [reports.rounds_table(db(), i) for i in chosen]
     if survey_id is not None and not tables[0].rows:

@@ -137,6 +137,19 @@ def test_trends_page_offers_every_survey_as_a_plain_link(client, sign_in, three_
     assert '<select id="survey"' not in html
 
 
+def test_a_survey_address_that_is_not_a_number_is_not_found_not_another_survey(
+        client, sign_in, three_surveys):
+    # A mistyped ?survey= must not quietly show (or export) the default survey's figures.
+    sign_in("reviewer")
+    for path in ("/review/", "/review/overview.json", "/review/rounds", "/review/rounds.csv",
+                 "/review/trends", "/review/trends.json", "/review/mechanisms",
+                 "/review/mechanisms.csv"):
+        assert client.get(path).status_code == 200, path
+        for value in ("abc", "3_0", "\u0663", "-1x"):
+            assert client.get(path, query_string={"survey": value}).status_code == 404, \
+                (path, value)
+
+
 def test_results_page_gives_each_survey_its_own_section_and_goals(
         client, session, clock, three_surveys):
     survey = ids(three_surveys)
