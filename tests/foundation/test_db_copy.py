@@ -22,11 +22,12 @@ from click.testing import CliRunner
 from conftest import PASSWORD, TEST_SECRET, _new_database, csrf_token_from, free_port
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import MetaData, inspect, select
+from sqlalchemy import MetaData, inspect, select, text, update
+from sqlalchemy.orm import Session
 
 from concerns import conversation
 from concerns.demo_cases import REOPENING_REPLY, THREAD, THREAD_MESSAGES
-from concerns.models import Concern
+from concerns.models import Concern, ConcernCategory
 from review import demo as review_demo
 from speakup import accounts, db_copy, migrate
 from speakup.app import create_app
@@ -37,6 +38,7 @@ from speakup.demo import DEMO_HANDLERS, seed_demo
 from speakup.models import AuditEntry
 from speakup.settings import Settings
 from speakup.web import services
+from surveys.models import Response, Round, Survey
 
 pytestmark = pytest.mark.postgres
 
@@ -309,4 +311,55 @@ def test_secret_is_needed(demo, target):
                                                                        ) + secrets.token_hex(2),
         "SPEAKUP_SECRET_KEY": ""})
     assert result.exit_code == 1
+    assert "secret key" in result.output.lower() and "Traceback" not in result.output
+    assert _tables(target) == []
+
+
+def _migrated_sqlite(tmp_path: Path) -> str:
+    url, _drop = _new_database("sqlite", tmp_path)
+    migrate.upgrade(url)
+    return url
+
+
+def test_responses_land_in_key_order_not_arrival_order(target, tmp_path):
+    source = _migrated_sqlite(tmp_path)
+    engine = make_engine(source)
+    ids = [secrets.token_hex(16) for _ in range(40)]  # in the order they "arrived"
+    with Session(engine) as session:
+        survey = Survey(title="Pulse", item_ids=["psafe_1"], demographics=[],
+                        schedule="monthly", created_on=dt.date(2026, 1, 1))
+        session.add(survey)
+        session.flush()
+        opens = dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
+        round_ = Round(survey_id=survey.id, status="open", opens_at=opens,
+                       closes_at=opens + dt.timedelta(days=14))
+        session.add(round_)
+        session.flush()
+        for rid in ids:
+            session.add(Response(id=rid, round_id=round_.id, sealed=secrets.token_bytes(64)))
+            session.flush()
+        session.commit()
+    engine.dispose()
+    assert copy(source, target, tmp_path / "instance").exit_code == 0
+    engine = make_engine(target)
+    with engine.connect() as conn:
+        heap = list(conn.execute(text("SELECT id FROM responses ORDER BY ctid")).scalars())
+        opened_at = conn.execute(select(Round.opens_at)).scalar_one()
+    engine.dispose()
+    assert heap == sorted(ids) != ids
+    assert opened_at == dt.datetime(2026, 2, 2, 9, tzinfo=dt.UTC)
+
+
+def test_a_row_that_does_not_fit_is_named_by_table_not_by_value(target, tmp_path):
+    source = _migrated_sqlite(tmp_path)
+    engine = make_engine(source)
+    with engine.begin() as conn:  # PostgreSQL text cannot hold a NUL character
+        conn.execute(update(ConcernCategory).where(ConcernCategory.id == 1).values(
+            label="needle-label\x00rest"))
+    engine.dispose()
+    result = copy(source, target, tmp_path / "instance")
+    assert result.exit_code == 1
+    assert "Copying concern_categories failed" in result.output
+    assert "nothing was written" in result.output
+    assert "needle" not in result.output
     assert _tables(target) == []
