@@ -231,10 +231,10 @@ def test_published_figures_are_identical(demo, copied):
     assert _published(app.test_client()) == demo.published
 
 
-def test_audit_chain_verifies_and_new_rows_insert(demo, copied, tmp_path):
+def test_audit_chain_verifies_and_new_rows_insert(copied):
     app, _output = copied
-    url = app.extensions["speakup"].settings.database_url
-    verified = CliRunner().invoke(main, ["audit", "verify"], env=_env(url, demo.instance))
+    # The app's own runner: `speakup audit verify` on the app configured on the copy.
+    verified = app.test_cli_runner().invoke(main, ["audit", "verify"])
     assert verified.exit_code == 0, verified.output
     assert "Audit log intact" in verified.output
     svc = services(app)
@@ -246,7 +246,7 @@ def test_audit_chain_verifies_and_new_rows_insert(demo, copied, tmp_path):
         assert user.id > 4  # the demo's four accounts keep theirs
         assert session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1)
                               ) == largest + 1
-    again = CliRunner().invoke(main, ["audit", "verify"], env=_env(url, demo.instance))
+    again = app.test_cli_runner().invoke(main, ["audit", "verify"])
     assert again.exit_code == 0, again.output
 
 
