@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,3 +364,24 @@ def test_a_row_that_does_not_fit_is_named_by_table_not_by_value(target, tmp_path
     assert "nothing was written" in result.output
     assert "needle" not in result.output
     assert _tables(target) == []
+
+
+def test_the_old_file_goes_with_shred_once_the_service_has_stopped(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    url = f"sqlite:///{instance / 'speakup.sqlite3'}"
+    (instance / "speakup.sqlite3").touch(mode=0o600)
+    migrate.upgrade(url)
+    app = create_app(_settings(url, instance))
+    svc = services(app)
+    with svc.session_factory() as session:
+        accounts.create_user(session, svc.clock, email="old@example.org", role="reviewer",
+                             password=PASSWORD, actor="test")
+        session.commit()
+    assert (instance / "speakup.sqlite3-wal").exists()  # while the service runs
+    svc.engine.dispose()  # the service stops: its last connection closes
+    assert not (instance / "speakup.sqlite3-wal").exists()
+    done = subprocess.run(["sh", "-c", "shred -u instance/speakup.sqlite3*"], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not [p for p in instance.iterdir() if p.name.startswith("speakup.sqlite3")]
