@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -28,11 +29,9 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    bindparam,
     cast,
     delete,
     func,
-    insert,
     inspect,
     select,
     text,
@@ -204,6 +203,12 @@ def _clear_seed_rows(target: Connection, order: list[Table]) -> None:
 
 def _copy_table(source: Connection, target: Connection, source_table: Table,
                 target_table: Table, batch_rows: int) -> int:
+    """Stream one table's rows into PostgreSQL's COPY, `batch_rows` in memory at a time.
+
+    COPY fires insert triggers as INSERT does (the append-only tables forbid only
+    updates and deletes) and checks every constraint; it is several times faster than
+    row-by-row inserts. It runs on the target connection's own transaction.
+    """
     names = [c.name for c in target_table.columns]
     reading = [_as_read(source_table.columns[name]) for name in names]
     key = [source_table.columns[c.name] for c in target_table.primary_key.columns] or \
@@ -211,25 +216,27 @@ def _copy_table(source: Connection, target: Connection, source_table: Table,
     # In key order: rows are read the same way on every run, and the raw responses'
     # random keys, not their arrival, decide where they land in PostgreSQL's heap.
     query = select(*reading).order_by(*key)
-    statement = insert(target_table).values({
-        c.name: _as_written(c) for c in target_table.columns})
-    aware = {c.name for c in target_table.columns
-             if isinstance(c.type, DateTime) and c.type.timezone}
+    aware = [index for index, c in enumerate(target_table.columns)
+             if isinstance(c.type, DateTime) and c.type.timezone]
+    columns = ", ".join(_quoted(target, name) for name in names)
+    statement = f"COPY {_quoted(target, target_table.name)} ({columns}) FROM STDIN"
     copied = 0
     result = source.execute(query, execution_options={"stream_results": True,
                                                       "yield_per": batch_rows})
-    for batch in result.partitions(batch_rows):
-        rows = [_row(dict(zip(names, row, strict=True)), aware) for row in batch]
-        try:
-            target.execute(statement, rows)
-        except DBAPIError as exc:
-            # The driver's detail can quote a row's values: name the table and the kind
-            # of error only (nothing about a reporter reaches a terminal or a log).
-            raise CopyError(
-                f"Copying {target_table.name} failed ({type(exc.orig).__name__}, "
-                f"SQLSTATE {getattr(exc.orig, 'sqlstate', '?')}); nothing was written."
-            ) from None
-        copied += len(rows)
+    driver = target.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for batch in result.partitions(batch_rows):
+                for row in batch:
+                    copy.write_row(_row(list(row), aware))
+                copied += len(batch)
+    except (DBAPIError, psycopg.Error) as exc:
+        # The driver's detail can quote a row's values: name the table and the kind of
+        # error only (nothing about a reporter reaches a terminal or a log).
+        orig = getattr(exc, "orig", None) or exc
+        raise CopyError(
+            f"Copying {target_table.name} failed ({type(orig).__name__}, SQLSTATE "
+            f"{getattr(orig, 'sqlstate', None) or '-'}); nothing was written.") from None
     return copied
 
 
@@ -240,19 +247,13 @@ def _as_read(column: Column[Any]) -> Any:
     return column
 
 
-def _as_written(column: Column[Any]) -> Any:
-    if isinstance(column.type, JSON):
-        return cast(bindparam(column.name, type_=Text), column.type)
-    return bindparam(column.name, type_=column.type)
-
-
-def _row(values: dict[str, Any], aware: set[str]) -> dict[str, Any]:
+def _row(values: list[Any], aware: list[int]) -> list[Any]:
     # SQLite hands back naive datetimes for timezone-aware columns; they were stored in
     # UTC (speakup.clock.as_utc), so say so rather than let PostgreSQL assume its own zone.
-    for name in aware:
-        value = values[name]
+    for index in aware:
+        value = values[index]
         if isinstance(value, dt.datetime) and value.tzinfo is None:
-            values[name] = value.replace(tzinfo=dt.UTC)
+            values[index] = value.replace(tzinfo=dt.UTC)
     return values
 
 
