@@ -10,9 +10,19 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from speakup import accounts, audit, migrate, publication_log, signing, totp_seal, verify_report
+from speakup import (
+    accounts,
+    audit,
+    db_copy,
+    migrate,
+    publication_log,
+    signing,
+    totp_seal,
+    verify_report,
+)
 from speakup.app import create_app
 from speakup.clock import SystemClock
 from speakup.db import DatabaseUnavailableError, make_engine, make_session_factory
@@ -166,6 +176,29 @@ def _seal_totp_secrets(settings: Settings) -> None:
 def db_downgrade(revision: str) -> None:
     """Step the schema back to REVISION (e.g. -1 or base)."""
     migrate.downgrade(_database_url(), revision)
+
+
+@db_group.command("copy", with_appcontext=False)
+@click.option("--to", "target_url", required=True, metavar="URL",
+              help="An empty PostgreSQL database: postgresql+psycopg://user@host/database")
+def db_copy_command(target_url: str) -> None:
+    """Copy the configured database (e.g. SQLite) into an empty PostgreSQL database."""
+    settings = _settings()
+    try:
+        keys = session_keys(settings.resolved_secret_key())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    shown = make_url(target_url).render_as_string(hide_password=True)
+    click.echo(f"Copying into {shown} (one transaction: all or nothing).")
+    try:
+        report = db_copy.copy_database(settings.database_url, target_url, keys, click.echo)
+    except db_copy.CopyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in report.lines():
+        click.echo(line)
+    click.echo("Next: set SPEAKUP_DATABASE_URL to the new database on every host, start "
+               "the service, then erase the old file (README: Moving from SQLite to "
+               "PostgreSQL).")
 
 
 @db_group.command("current", with_appcontext=False)

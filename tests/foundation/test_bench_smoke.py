@@ -21,6 +21,7 @@ LIBRARIES = {"_common.py", "floor.py", "loadgen.py", "synthetic_org.py", "__init
 SMOKE = {
     "attachments.py": (["--smoke"], "JPEG 1 MB"),
     "concerns.py": (["--smoke"], "=== postgresql ==="),
+    "db_copy.py": (["--responses", "200"], "row counts equal: True"),
     "disclosure_audit.py": (["--respondents", "60", "--seeds", "1"], ""),
     "fuzz.py": (["--cases", "1"], "server errors, security headers on"),
     "goals.py": (["--goals", "2", "--actions", "2"], "build_trends with goals"),
