@@ -51,7 +51,7 @@ from speakup.db import request_erasure
 from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
-from speakup.translatable import translations
+from speakup.translatable import N_, translations
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 from surveys.slip_codes import is_canonical_code
 
@@ -143,9 +143,15 @@ def results_paragraph(settings: Settings, results_on: bool, language: str = "en"
     ) + f"\n\n    {url}\n"
 
 
-def local_words(moment: dt.datetime, tz: str) -> str:
+def local_words(moment: dt.datetime, tz: str, language: str = "en") -> str:
     """A moment as the invitations write it: "17:00 on Friday 11 December 2026"."""
-    return _local(moment, tz)
+    return _local(moment, tz, language)
+
+
+# Said in each catalogue's own language: the Welsh catalogue says "… in Welsh".
+ALSO_IN_LANGUAGE = N_("This survey is also in English:")
+ALSO_IN_LANGUAGE_PAGE = N_("This survey is also in English: use the language link at the top "
+                           "of the survey page.")
 
 
 def mail_language(settings: Settings, chosen: str | None) -> str:
@@ -169,10 +175,9 @@ def other_languages_paragraph(language: str, offered: tuple[str, ...],
         # Each catalogue says these in its own language ("… in Welsh:" in the Welsh one).
         say = translations(other).gettext
         if link is None:
-            lines.append(say("This survey is also in English: use the language link at "
-                             "the top of the survey page."))
+            lines.append(say(ALSO_IN_LANGUAGE_PAGE))
         else:
-            lines.append(say("This survey is also in English:") + f"\n\n    {link}?lang={other}")
+            lines.append(say(ALSO_IN_LANGUAGE) + f"\n\n    {link}?lang={other}")
     return "".join(f"\n{line}\n" for line in lines)
 
 
