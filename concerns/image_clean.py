@@ -67,6 +67,8 @@ def open_checked(data: bytes) -> Image.Image:
         raise ImageRefusedError(counted(TOO_MANY_PIXELS, MAX_IMAGE_PIXELS // 1_000_000)) from exc
     except UnidentifiedImageError as exc:
         raise ImageRefusedError(NOT_A_PICTURE) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # a header Pillow cannot finish
+        raise ImageRefusedError(DAMAGED) from exc
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageRefusedError(counted(TOO_MANY_PIXELS, MAX_IMAGE_PIXELS // 1_000_000))
@@ -96,10 +98,11 @@ def clean_image(data: bytes, *, keep_format: str | None = None) -> CleanImage:
     fmt = keep_format or SAVE_AS.get(image.format or "", "")
     if not fmt:
         raise ImageRefusedError(FORMAT_NOT_ACCEPTED)
-    had_exif = bool(image.getexif())
-    had_xmp = any(key in image.info for key in ("xmp", "XML:com.adobe.xmp", "photoshop",
-                                                 "iptc"))
     try:
+        # Reading the EXIF block can already meet a damaged file.
+        had_exif = bool(image.getexif())
+        had_xmp = any(key in image.info for key in ("xmp", "XML:com.adobe.xmp", "photoshop",
+                                                     "iptc"))
         pixels = pixels_only(image)
     except (OSError, ValueError, SyntaxError) as exc:  # a damaged picture
         raise ImageRefusedError(DAMAGED) from exc
