@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import segno
@@ -137,3 +138,11 @@ def test_the_slip_pages_and_the_poster_are_in_welsh(client, open_round, login_as
         # which another branch puts through the catalogue).
         main = page.split("<main", 1)[1].split("</main>", 1)[0]
         assert_all_welsh(main)
+
+
+def test_the_readme_states_the_bilingual_layout_the_code_uses():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = " ".join(readme.split("### Printed invitation slips", 1)[1].split(
+        "\n## ", 1)[0].split())
+    assert (f"every sentence in Welsh, then in English; {slips_per_page(True)} slips a page "
+            f"instead of {slips_per_page(False)}") in section
