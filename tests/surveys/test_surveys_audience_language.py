@@ -21,6 +21,7 @@ from surveys_testlib import (
     smtp_server,
     tokens_for,
 )
+from test_surveys_languages import assert_all_welsh
 
 from speakup.db import Base
 from speakup.mail import SmtpConfig, SmtpMailer
@@ -240,3 +241,6 @@ def test_the_thanks_page_says_who_gets_a_reminder(client, session, clock, settin
         pages[kind] = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert email_words in pages["e-mail"] and slip_words not in pages["e-mail"]
     assert slip_words in pages["slip"] and email_words not in pages["slip"]
+    if language == "cy":
+        for page in pages.values():
+            assert_all_welsh(page)
