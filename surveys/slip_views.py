@@ -109,7 +109,7 @@ def print_slips(round_id: int) -> str | Response | tuple[str, int]:
                 return _download(round_, survey, piles, form.language.data)
         except slips.SlipError as exc:
             db().rollback()
-            form.piles.errors = list(exc.problems)
+            form.piles.errors = [gettext(text, **values) for text, values in exc.messages]
             piles, status = [], 400
     elif request.method == "POST":
         status = 400

@@ -146,3 +146,16 @@ def test_the_readme_states_the_bilingual_layout_the_code_uses():
         "\n## ", 1)[0].split())
     assert (f"every sentence in Welsh, then in English; {slips_per_page(True)} slips a page "
             f"instead of {slips_per_page(False)}") in section
+
+
+def test_the_print_pages_problems_are_in_welsh(client, open_round, login_as):
+    login_as("admin")
+    url = f"/admin/surveys/rounds/{open_round.id}/slips"
+    client.get(f"{url}?lang=cy")
+    bad = post_form(client, url, {"piles": "Ward 5\nWard 6: 0\nward 6: 2"})
+    page = " ".join(bad.get_data(as_text=True).split())
+    assert bad.status_code == 400
+    assert "Llinell 1: nid yw “Ward 5” yn nifer o slipiau" in page
+    assert "Llinell 2: argraffwch 1 slip o leiaf" in page
+    assert "Llinell 3: mae “ward 6” wedi’i restru ddwywaith." in page
+    assert_all_welsh(page.split("<main", 1)[1].split("</main>", 1)[0])
