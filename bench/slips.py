@@ -1,6 +1,7 @@
 """Benchmark the printed slips' PDF: print its size and the time to make it.
 
-    .venv/bin/python bench/slips.py [--slips 500] [--runs 3]
+    .venv/bin/python bench/slips.py [--slips 500] [--runs 3] [--language en|cy|both]
+       [--keep FILE]
 
 Opens a round of a survey in a fresh SQLite database, then, as the print page does,
 makes the codes and the PDF in memory (the median of `--runs`) and stores the codes'
@@ -28,7 +29,7 @@ from speakup.web import db  # noqa: E402
 from surveys import admin_services, rounds, slips  # noqa: E402
 from surveys.invitations import token_key  # noqa: E402
 from surveys.round_keys import RoundKeyFolder  # noqa: E402
-from surveys.slip_pdf import page_count, slips_pdf  # noqa: E402
+from surveys.slip_pdf import bilingual, page_count, slips_pdf  # noqa: E402
 from surveys.slip_views import slip_text  # noqa: E402
 
 SPEC = {"title": "Pulse check: speaking up and psychological safety",
@@ -41,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slips", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--language", choices=("en", "cy", "both"), default="en")
+    parser.add_argument("--keep", type=Path, help="write the last PDF here, to look at")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -61,7 +64,10 @@ def main() -> None:
             share = args.slips // 4
             sizes = [share, share, share, args.slips - 3 * share]
             requests = [slips.PileRequest(f"Site {i + 1}", n) for i, n in enumerate(sizes)]
-            text = slip_text(app.jinja_env, settings, round_, survey, results_on=True)
+            texts = {code: slip_text(app.jinja_env, settings, round_, survey, results_on=True,
+                                     language=code) for code in ("cy", "en")}
+            text = (bilingual(texts["cy"], texts["en"], texts["en"].pile_heading)
+                    if args.language == "both" else texts[args.language])
             times, cpu, body = [], [], b""
             for _ in range(args.runs):
                 started, started_cpu = time.perf_counter(), time.process_time()
@@ -74,8 +80,10 @@ def main() -> None:
                                actor="bench")
             session.commit()
             stored = time.perf_counter() - started
-    pages = page_count(sizes)
-    print(f"{args.slips} slips in {len(sizes)} piles: {pages} A4 pages, "
+    if args.keep:
+        args.keep.write_bytes(body)
+    pages = page_count(sizes, text.bilingual)
+    print(f"{args.slips} slips ({args.language}) in {len(sizes)} piles: {pages} A4 pages, "
           f"{len(body):,} bytes ({len(body) / 1024 / 1024:.2f} MiB, "
           f"{len(body) / args.slips / 1024:.1f} KiB a slip)")
     print(f"making the codes and the PDF: median {statistics.median(times):.2f} s "

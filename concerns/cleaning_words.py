@@ -25,7 +25,9 @@ PARTS = Nn_("%(num)s other part a reader does not need removed",
             "%(num)s other parts a reader does not need removed")
 TOOK_TOO_LONG = Nn_("cleaning it took longer than %(num)s second",
                     "cleaning it took longer than %(num)s seconds")
-COUNTED = (PAGES, IMAGES, SCANS, PICTURES, PARTS, TOOK_TOO_LONG)
+TOO_MANY_PIXELS = Nn_("the picture has more pixels than the limit of %(num)s megapixel",
+                      "the picture has more pixels than the limit of %(num)s megapixels")
+COUNTED = (PAGES, IMAGES, SCANS, PICTURES, PARTS, TOOK_TOO_LONG, TOO_MANY_PIXELS)
 
 
 def counted(pair: tuple[str, str], num: int) -> str:

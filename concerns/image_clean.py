@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from concerns.cleaning_words import TOO_MANY_PIXELS, counted
+from concerns.errors import N_
+
 # 50 megapixels: an 8000 × 6000 photo (a 48-megapixel phone's) fits; decoded as RGB it
 # is 150 MB, held at most twice while it is turned upright and copied.
 MAX_IMAGE_PIXELS = 50_000_000
@@ -31,7 +34,16 @@ SAVE_AS = {"JPEG": "JPEG", "MPO": "JPEG", "HEIF": "JPEG", "PNG": "PNG", "WEBP": 
 
 
 class ImageRefusedError(ValueError):
-    """The picture cannot be read or is over the pixel ceiling."""
+    """The picture cannot be read or is over the pixel ceiling.
+
+    Its message is a catalogue phrase (concerns/cleaning_words.py), never Pillow's own
+    English, so the reporter's page can say it in their language.
+    """
+
+
+NOT_A_PICTURE = N_("it is not a picture that can be read")
+DAMAGED = N_("the picture is damaged and cannot be read")
+FORMAT_NOT_ACCEPTED = N_("pictures in this format are not accepted")
 
 
 @dataclass
@@ -51,12 +63,15 @@ def open_checked(data: bytes) -> Image.Image:
             # Pillow warns from 1× its limit; the check below refuses there instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageRefusedError(str(exc)) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageRefusedError(counted(TOO_MANY_PIXELS, MAX_IMAGE_PIXELS // 1_000_000)) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRefusedError(NOT_A_PICTURE) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # a header Pillow cannot finish
+        raise ImageRefusedError(DAMAGED) from exc
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
-        raise ImageRefusedError(f"{width} × {height} pixels is over the limit of "
-                                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
+        raise ImageRefusedError(counted(TOO_MANY_PIXELS, MAX_IMAGE_PIXELS // 1_000_000))
     return image
 
 
@@ -82,14 +97,15 @@ def clean_image(data: bytes, *, keep_format: str | None = None) -> CleanImage:
     image = open_checked(data)
     fmt = keep_format or SAVE_AS.get(image.format or "", "")
     if not fmt:
-        raise ImageRefusedError(f"pictures in {image.format} format are not accepted")
-    had_exif = bool(image.getexif())
-    had_xmp = any(key in image.info for key in ("xmp", "XML:com.adobe.xmp", "photoshop",
-                                                 "iptc"))
+        raise ImageRefusedError(FORMAT_NOT_ACCEPTED)
     try:
+        # Reading the EXIF block can already meet a damaged file.
+        had_exif = bool(image.getexif())
+        had_xmp = any(key in image.info for key in ("xmp", "XML:com.adobe.xmp", "photoshop",
+                                                     "iptc"))
         pixels = pixels_only(image)
     except (OSError, ValueError, SyntaxError) as exc:  # a damaged picture
-        raise ImageRefusedError(str(exc)) from exc
+        raise ImageRefusedError(DAMAGED) from exc
     out = io.BytesIO()
     if fmt == "JPEG":
         if pixels.mode not in ("RGB", "L"):

@@ -454,7 +454,7 @@ def _clean_part(part: _Part, data: bytes, report: OfficeReport, depth: int,
         try:
             clean = image_clean.clean_image(data, keep_format=_PICTURES[part.content_type])
         except image_clean.ImageRefusedError as exc:
-            raise OfficeRefusedError(f"a picture in it cannot be checked ({exc})") from exc
+            raise OfficeRefusedError(N_("a picture in it cannot be checked")) from exc
         if clean.had_exif or clean.had_xmp:
             report.found.add("photo-metadata")
         report.images += 1

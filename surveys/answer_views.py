@@ -50,12 +50,19 @@ QUESTIONS_CACHE = "surveys.answer_questions"
 QUESTIONS_CACHE_SIZE = 32
 
 
+# The thanks page's `via`: the answer came with a printed slip's code, whose holders get
+# no reminder e-mail. Only the redirect carries it; nothing stores it (rule 4).
+VIA_ARG = "via"
+VIA_SLIP = "slip"
+
+
 @bp.route("/thanks")
 @public
 def thanks() -> str:
     # A plain path: surveys does not import review, which owns the page.
     results_url = request.script_root + RESULTS_PATH if results_page_enabled(db()) else None
-    return render_template("surveys/thanks.html", results_url=results_url)
+    return render_template("surveys/thanks.html", results_url=results_url,
+                           by_slip=request.args.get(VIA_ARG) == VIA_SLIP)
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -104,8 +111,11 @@ def answer(token: str) -> str | Response | tuple[str, int, dict[str, str]] | tup
             problems = exc.problems
         else:
             db().commit()
-            # The language named in the link goes on (a browser may refuse the cookie).
-            return redirect(url_for(".thanks", lang=request.args.get(i18n.LANG_ARG)))
+            # The language named in the link goes on (a browser may refuse the cookie);
+            # the kind of invitation only for this redirect, to say the right thing about
+            # reminders.
+            return redirect(url_for(".thanks", lang=request.args.get(i18n.LANG_ARG),
+                                    via=VIA_SLIP if code is not None else None))
     return _form_page(invitation, submission, problems, status=400)
 
 

@@ -1,5 +1,8 @@
 """The audience of a survey: a spreadsheet of staff e-mail addresses, checked line by line.
 
+A header row may also name a `language` column (`en`, `cy`: the language of that
+person's invitation and reminders; blank for the organisation's default).
+
 Nothing is silently dropped: every bad row is reported with its line number, every
 duplicate with the line it repeats, and a file with any bad row saves nothing.
 """
@@ -12,7 +15,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import openpyxl
@@ -31,6 +34,9 @@ MAX_AUDIENCE = 200_000
 # In order of preference: a postal "Address" column loses to an "Email" column.
 HEADER_KEYS = ("email", "emailaddress", "mail", "mailaddress", "emailadresse", "courriel",
                "correoelectronico", "address")
+# A column of e-mail languages, by the same comparison ("Language", "iaith", "lang").
+LANGUAGE_KEYS = ("language", "lang", "iaith")
+AUDIENCE_LANGUAGES = ("en", "cy")
 DELIMITERS = (",", ";", "\t")
 MAX_XLSX_UNPACKED = 50 * 1024 * 1024
 MAX_LINES_NAMED = 20
@@ -59,6 +65,8 @@ class AudienceFile:
     """What a CSV upload holds: addresses to save, or the problems that stop it."""
 
     addresses: list[str] = field(default_factory=list)
+    # address -> language code, for the rows whose language cell is filled in.
+    languages: dict[str, str] = field(default_factory=dict)
     problems: list[LineProblem] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     blank_lines: list[int] = field(default_factory=list)
@@ -121,6 +129,20 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def _language_column(cells: list[str]) -> int | None:
+    keys = [_header_key(cell) for cell in cells]
+    return next((i for i, key in enumerate(keys) if key in LANGUAGE_KEYS), None)
+
+
+def language_problem(raw: str, languages: tuple[str, ...]) -> str | None:
+    """Say what is wrong with one language cell (None if it is blank or one of `languages`)."""
+    if not raw or raw.lower() in languages:
+        return None
+    shown = raw if len(raw) <= 40 else raw[:37] + "…"
+    return (f"the language “{shown}” is not one this service writes in: use "
+            f"{' or '.join(languages)}, or leave it blank for the organisation's default")
+
+
 def _delimiter(text: str) -> str:
     """Comma, semicolon or tab: the one a header row is split by, or the commonest."""
     first = next((line for line in text.splitlines() if line.strip()), "")
@@ -178,17 +200,20 @@ def _xlsx_rows(data: bytes, result: AudienceFile) -> Iterator[tuple[int, list[st
         book.close()
 
 
-def parse_audience_file(data: bytes, filename: str = "") -> AudienceFile:
+def parse_audience_file(data: bytes, filename: str = "",
+                        languages: tuple[str, ...] = AUDIENCE_LANGUAGES) -> AudienceFile:
     """Read a list of addresses from a CSV (comma, semicolon or tab) or an Excel workbook.
 
     One column of addresses, or a header row naming an e-mail column (email, E-mail,
     Email Address, … in any case); when a header row names none, the problem says
-    which columns it saw.
+    which columns it saw. A header row may name a language column too: each cell one of
+    `languages`, or blank for the organisation's default.
     """
     result = AudienceFile()
     is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data.startswith(b"PK\x03\x04")
     rows = _xlsx_rows(data, result) if is_xlsx else _csv_rows(data, result)
     column: int | None = None
+    language_column: int | None = None
     seen: dict[str, int] = {}
     for line, row in rows:
         cells = [cell.strip() for cell in row]
@@ -199,6 +224,7 @@ def parse_audience_file(data: bytes, filename: str = "") -> AudienceFile:
             named = _email_column(cells)
             if named is not None:
                 column, result.header_line = named, line
+                language_column = _language_column(cells)
                 continue
             with_at = [i for i, cell in enumerate(cells) if "@" in cell]
             if not with_at:
@@ -214,6 +240,10 @@ def parse_audience_file(data: bytes, filename: str = "") -> AudienceFile:
         if raw.lower().startswith("mailto:"):  # cells copied from a link
             raw = raw[len("mailto:"):]
         problem = address_problem(raw)
+        language = ""
+        if language_column is not None:
+            language = cells[language_column] if language_column < len(cells) else ""
+            problem = problem or language_problem(language, languages)
         if problem:
             result.problems.append(LineProblem(line, problem))
             continue
@@ -223,6 +253,8 @@ def parse_audience_file(data: bytes, filename: str = "") -> AudienceFile:
             continue
         seen[address] = line
         result.addresses.append(address)
+        if language:
+            result.languages[address] = language.lower()
     if len(result.addresses) > MAX_AUDIENCE:
         result.problems.append(LineProblem(
             None, f"The file has {len(result.addresses)} addresses; the limit is {MAX_AUDIENCE}."
@@ -249,18 +281,26 @@ def problems_sentence(parsed: AudienceFile) -> str:
 
 
 def replace_audience(
-    session: Session, clock: Clock, survey: Survey, addresses: list[str], *, actor: str
+    session: Session, clock: Clock, survey: Survey, addresses: list[str], *, actor: str,
+    languages: Mapping[str, str] | None = None,
 ) -> int:
-    """Make these addresses the survey's whole audience (for rounds opening from now on)."""
+    """Make these addresses the survey's whole audience (for rounds opening from now on).
+
+    `languages` gives some addresses the language of their e-mails; the others get the
+    organisation's default when the mail is sent (stored as no language).
+    """
+    chosen = languages or {}
     session.execute(delete(AudienceMember).where(AudienceMember.survey_id == survey.id))
     if addresses:
         session.execute(
             insert(AudienceMember),
-            [{"survey_id": survey.id, "email": address} for address in addresses],
+            [{"survey_id": survey.id, "email": address, "language": chosen.get(address)}
+             for address in addresses],
         )
     audit.record(
         session, clock, actor=actor, action="survey.audience.replace",
-        subject=f"survey {survey.id}", detail={"addresses": len(addresses)},
+        subject=f"survey {survey.id}",
+        detail={"addresses": len(addresses), "with_language": len(chosen)},
     )
     return len(addresses)
 

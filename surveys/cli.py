@@ -63,11 +63,12 @@ def create_command(source: Path, audience_csv: Path | None) -> None:
         for name, message in exc.problems:
             click.echo(f"{name}: {message}", err=True)
         raise click.ClickException(f"{source} was not saved.") from exc
-    parsed = _read_audience(audience_csv) if audience_csv else None
+    parsed = _read_audience(audience_csv, svc.settings.languages) if audience_csv else None
     with svc.session_factory() as session:
         survey = admin_services.create_survey(session, svc.clock, spec, actor=ACTOR)
         if parsed is not None:
-            audience.replace_audience(session, svc.clock, survey, parsed.addresses, actor=ACTOR)
+            audience.replace_audience(session, svc.clock, survey, parsed.addresses, actor=ACTOR,
+                                      languages=parsed.languages)
         planned = rounds.plan_survey_rounds(session, survey, svc.clock)
         session.commit()
         click.echo(f"Created survey {survey.id}: {survey.title}")
@@ -79,8 +80,8 @@ def create_command(source: Path, audience_csv: Path | None) -> None:
                        f"{rounds.local_time(round_.opens_at, survey.timezone)}")
 
 
-def _read_audience(path: Path) -> audience.AudienceFile:
-    parsed = audience.parse_audience_file(path.read_bytes(), path.name)
+def _read_audience(path: Path, languages: tuple[str, ...]) -> audience.AudienceFile:
+    parsed = audience.parse_audience_file(path.read_bytes(), path.name, languages)
     for problem in parsed.problems:
         where = f"line {problem.line}" if problem.line else str(path)
         click.echo(f"{where}: {problem.message}", err=True)
@@ -99,13 +100,13 @@ def _read_audience(path: Path) -> audience.AudienceFile:
 def audience_command(survey_id: int, csv_file: Path) -> None:
     """Replace a survey's audience with the addresses in CSV_FILE (CSV or Excel .xlsx)."""
     svc = _svc()
-    parsed = _read_audience(csv_file)
+    parsed = _read_audience(csv_file, svc.settings.languages)
     with svc.session_factory() as session:
         survey = session.get(Survey, survey_id)
         if survey is None:
             raise click.ClickException(f"There is no survey {survey_id}.")
         count = audience.replace_audience(session, svc.clock, survey, parsed.addresses,
-                                          actor=ACTOR)
+                                          actor=ACTOR, languages=parsed.languages)
         session.commit()
     click.echo(f"Survey {survey_id} now has {count} address(es) in its audience.")
 

@@ -51,7 +51,7 @@ from speakup.db import request_erasure
 from speakup.mail import Mailer, MailError, build_message, erase_outbox, outbox_labels
 from speakup.settings import Settings
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
-from speakup.translatable import translations
+from speakup.translatable import N_, translations
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 from surveys.slip_codes import is_canonical_code
 
@@ -143,18 +143,52 @@ def results_paragraph(settings: Settings, results_on: bool, language: str = "en"
     ) + f"\n\n    {url}\n"
 
 
-def local_words(moment: dt.datetime, tz: str) -> str:
+def local_words(moment: dt.datetime, tz: str, language: str = "en") -> str:
     """A moment as the invitations write it: "17:00 on Friday 11 December 2026"."""
-    return _local(moment, tz)
+    return _local(moment, tz, language)
+
+
+# Said in each catalogue's own language: the Welsh catalogue says "… in Welsh".
+ALSO_IN_LANGUAGE = N_("This survey is also in English:")
+ALSO_IN_LANGUAGE_PAGE = N_("This survey is also in English: use the language link at the top "
+                           "of the survey page.")
+
+
+def mail_language(settings: Settings, chosen: str | None) -> str:
+    """The language of one person's e-mail: theirs from the audience file, if still offered,
+    else the organisation's first (SPEAKUP_LANGUAGES)."""
+    return chosen if chosen in settings.languages else settings.languages[0]
+
+
+def other_languages_paragraph(language: str, offered: tuple[str, ...],
+                              link: str | None) -> str:
+    """A line in each other offered language saying the survey is in it too.
+
+    Written in that other language, so someone given the wrong one can read it (the
+    pages' language link does the same). With a personal link, the link in that
+    language; a reminder has none, so it points to the page's language link.
+    """
+    lines = []
+    for other in offered:
+        if other == language:
+            continue
+        # Each catalogue says these in its own language ("… in Welsh:" in the Welsh one).
+        say = translations(other).gettext
+        if link is None:
+            lines.append(say(ALSO_IN_LANGUAGE_PAGE))
+        else:
+            lines.append(say(ALSO_IN_LANGUAGE) + f"\n\n    {link}?lang={other}")
+    return "".join(f"\n{line}\n" for line in lines)
 
 
 def invitation_message(
     settings: Settings, survey: Survey, round_: Round, to: str, token: str,
-    results_on: bool = False, language: str = "en",
+    results_on: bool = False, language: str = "en", offered: tuple[str, ...] = (),
 ) -> EmailMessage:
     """The invitation: a personal, single-use link and what happens to the answers.
 
-    Written in `language`; its link opens the answering page in the same language.
+    Written in `language`; its link opens the answering page in the same language, and
+    a line in each other `offered` language gives the link in that language.
     """
     _ = translations(language).gettext
     k = round_.min_group_size or survey.min_group_size
@@ -178,13 +212,14 @@ Every question is optional. If you would rather not take part, ignore this e-mai
 """) % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
         "timezone": survey.timezone, "link": link, "k": k}
     body += results_paragraph(settings, results_on, language)
+    body += other_languages_paragraph(language, offered, answer_url(settings, token))
     subject = _("%(title)s: your personal survey link") % {"title": survey.title}
     return build_message(settings, to, subject, body)
 
 
 def reminder_message(
     settings: Settings, survey: Survey, round_: Round, to: str, results_on: bool = False,
-    language: str = "en",
+    language: str = "en", offered: tuple[str, ...] = (),
 ) -> EmailMessage:
     """A reminder to everyone invited: it cannot know who has already answered."""
     _ = translations(language).gettext
@@ -201,6 +236,7 @@ personal link in the invitation e-mail we sent on %(opened)s.
 """) % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
         "timezone": survey.timezone, "opened": _local(opened, survey.timezone, language)}
     body += results_paragraph(settings, results_on, language)
+    body += other_languages_paragraph(language, offered, None)
     subject = _("Reminder: %(title)s closes soon") % {"title": survey.title}
     return build_message(settings, to, subject, body)
 
@@ -340,16 +376,17 @@ def _send_batch(
     say: Callable[[str], None],
 ) -> bool:
     """Send one batch; return False if the mail server failed (stop for now)."""
-    jobs = [(job.id, job.round_id, job.kind, job.email) for job in batch]
+    jobs = [(job.id, job.round_id, job.kind, job.email,
+             mail_language(settings, job.language)) for job in batch]
     for job in batch:
         session.expunge(job)  # only the tuples are used from here on
     tokens: dict[int, str] = {}
-    invitation_jobs = [job_id for job_id, _, kind, _ in jobs if kind == INVITATION]
+    invitation_jobs = [job_id for job_id, _, kind, _, _ in jobs if kind == INVITATION]
     if invitation_jobs:
-        by_round = Counter(round_id for _, round_id, kind, _ in jobs if kind == INVITATION)
+        by_round = Counter(round_id for _, round_id, kind, _, _ in jobs if kind == INVITATION)
         for rid, count in by_round.items():
             issued = iter(issue_tokens(session, rid, count, key))
-            for job_id, job_round, kind, _ in jobs:
+            for job_id, job_round, kind, _, _ in jobs:
                 if kind == INVITATION and job_round == rid:
                     tokens[job_id] = next(issued)
         session.commit()
@@ -358,7 +395,7 @@ def _send_batch(
     unused = set(tokens)
     done = 0
     try:
-        for job_id, rid, kind, email in jobs:
+        for job_id, rid, kind, email, language in jobs:
             if rid not in context:
                 round_ = session.get(Round, rid)
                 assert round_ is not None
@@ -370,12 +407,11 @@ def _send_batch(
                 report.skipped += 1
                 continue
             if kind == INVITATION:
-                # The organisation's first language: the mail job holds no language yet.
                 message = invitation_message(settings, survey, round_, email, tokens[job_id],
-                                             results_on, settings.languages[0])
+                                             results_on, language, settings.languages)
             else:
                 message = reminder_message(settings, survey, round_, email, results_on,
-                                           settings.languages[0])
+                                           language, settings.languages)
             try:
                 mailer.send(message, label=outbox_label(rid))
             except MailError as exc:

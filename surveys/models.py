@@ -88,6 +88,8 @@ class AudienceMember(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(254))
+    # The language of this person's e-mails (None: the organisation's first language).
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
 
 
 class Round(Base):
@@ -152,6 +154,8 @@ class MailJob(Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))  # "invitation" or "reminder-<n>"
     email: Mapped[str] = mapped_column(String(254))
+    # Copied from the audience: the e-mail's language, deleted with the address.
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
     status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING.value)
     # When a sender claimed it: a claim left behind by a crashed sender is retried later.
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)

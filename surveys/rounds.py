@@ -206,9 +206,9 @@ def open_round(
         return False
     session.execute(
         insert(MailJob).from_select(
-            ["round_id", "kind", "email", "status"],
+            ["round_id", "kind", "email", "language", "status"],
             select(literal(round_.id), literal(INVITATION), AudienceMember.email,
-                   literal(MailStatus.PENDING.value))
+                   AudienceMember.language, literal(MailStatus.PENDING.value))
             .where(AudienceMember.survey_id == survey.id),
         )
     )
@@ -307,8 +307,8 @@ def queue_due_reminders(session: Session, clock: Clock) -> int:
         kind = f"{REMINDER_PREFIX}{due}"
         session.execute(
             insert(MailJob).from_select(
-                ["round_id", "kind", "email", "status"],
-                select(literal(round_.id), literal(kind), MailJob.email,
+                ["round_id", "kind", "email", "language", "status"],
+                select(literal(round_.id), literal(kind), MailJob.email, MailJob.language,
                        literal(MailStatus.PENDING.value))
                 .where(MailJob.round_id == round_.id, MailJob.kind == INVITATION,
                        MailJob.status != MailStatus.CANCELLED.value),

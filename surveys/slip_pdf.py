@@ -1,6 +1,7 @@
 """The printed invitation slips as one A4 PDF, made in memory and never stored.
 
-Eight slips a page (two columns, four rows, cut along the dashed lines), each with a
+Eight slips a page (two columns, four rows, cut along the dashed lines; six, in three
+rows, for bilingual slips, whose words take twice the room), each with a
 QR code of its short link, its code to type at /code, the round's name and closing
 time, a sentence on anonymity and where results go. Each pile (a team or site the
 admin typed a number for) starts on a new page with its name above the slips, so the
@@ -22,6 +23,7 @@ from fpdf import FPDF
 SLIPS_PER_PAGE = 8
 COLUMNS = 2
 ROWS = 4
+BILINGUAL_ROWS = 3
 PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
 TOP = 14.0  # room for the pile's name above the slips
 SLIP_W = PAGE_W / COLUMNS
@@ -48,6 +50,38 @@ class SlipText:
     anonymity: str
     results: str
     pile_heading: Callable[[str, int, int, int], str]  # (name, slips, page, pages)
+    # Each sentence in two languages, one line of each (bilingual() makes it).
+    bilingual: bool = False
+    footer: str = ""  # below the QR code; empty: the anonymity and results sentences
+    # Added to each slip's link, so a Welsh slip opens the Welsh page ("?lang=cy").
+    link_query: str = ""
+
+    @property
+    def below_qr(self) -> str:
+        return self.footer or f"{self.anonymity} {self.results}"
+
+
+def bilingual(first: SlipText, second: SlipText,
+              heading: Callable[[str, int, int, int], str]) -> SlipText:
+    """One slip in both languages: each sentence in `first`'s, then in `second`'s.
+
+    The title (typed by an admin) and the address are the same in both; the pile
+    heading is for whoever hands the slips out, in the language they chose.
+    """
+    def both(a: str, b: str) -> str:
+        return a if a == b else f"{a}\n{b}"
+
+    return SlipText(
+        title=first.title, closes=both(first.closes, second.closes),
+        scan=both(first.scan, second.scan), code_page=first.code_page,
+        type_code=both(first.type_code, second.type_code),
+        anonymity=both(first.anonymity, second.anonymity),
+        results=both(first.results, second.results), pile_heading=heading, bilingual=True,
+        footer=f"{first.below_qr}\n{second.below_qr}")
+
+
+def slips_per_page(is_bilingual: bool = False) -> int:
+    return COLUMNS * (BILINGUAL_ROWS if is_bilingual else ROWS)
 
 
 @dataclass(frozen=True)
@@ -58,9 +92,10 @@ class Pile:
     codes: Sequence[str]
 
 
-def page_count(pile_sizes: Iterable[int]) -> int:
+def page_count(pile_sizes: Iterable[int], is_bilingual: bool = False) -> int:
     """Pages the PDF will have: each pile starts on a page of its own."""
-    return sum(math.ceil(n / SLIPS_PER_PAGE) for n in pile_sizes)
+    per_page = slips_per_page(is_bilingual)
+    return sum(math.ceil(n / per_page) for n in pile_sizes)
 
 
 def slips_pdf(text: SlipText, piles: Sequence[Pile], base_url: str) -> bytes:
@@ -71,17 +106,20 @@ def slips_pdf(text: SlipText, piles: Sequence[Pile], base_url: str) -> bytes:
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
     fonts = _fonts(pdf)
+    per_page = slips_per_page(text.bilingual)
+    rows = per_page // COLUMNS
+    slip_h = (PAGE_H - TOP - 3.0) / rows
     for pile in piles:
-        pages = math.ceil(len(pile.codes) / SLIPS_PER_PAGE)
+        pages = math.ceil(len(pile.codes) / per_page)
         for page in range(pages):
             pdf.add_page()
             _heading(pdf, fonts, text.pile_heading(pile.name, len(pile.codes), page + 1, pages))
-            _cut_lines(pdf)
-            chunk = pile.codes[page * SLIPS_PER_PAGE:(page + 1) * SLIPS_PER_PAGE]
+            _cut_lines(pdf, rows, slip_h)
+            chunk = pile.codes[page * per_page:(page + 1) * per_page]
             for index, code in enumerate(chunk):
                 x = (index % COLUMNS) * SLIP_W
-                y = TOP + (index // COLUMNS) * SLIP_H
-                _slip(pdf, fonts, text, code, f"{base_url}/s/{code}", x, y)
+                y = TOP + (index // COLUMNS) * slip_h
+                _slip(pdf, fonts, text, code, f"{base_url}/s/{code}{text.link_query}", x, y)
     return bytes(pdf.output())
 
 
@@ -120,14 +158,14 @@ def _heading(pdf: FPDF, fonts: _Fonts, heading: str) -> None:
     pdf.cell(PAGE_W - 2 * PAD, 6, _fit(fonts, heading))
 
 
-def _cut_lines(pdf: FPDF) -> None:
+def _cut_lines(pdf: FPDF, rows: int, slip_h: float) -> None:
     pdf.set_draw_color(150)
     pdf.set_line_width(0.2)
     with pdf.local_context():
         pdf.set_dash_pattern(dash=2, gap=2)
-        for row in range(ROWS + 1):
-            pdf.line(0, TOP + row * SLIP_H, PAGE_W, TOP + row * SLIP_H)
-        pdf.line(SLIP_W, TOP, SLIP_W, TOP + ROWS * SLIP_H)
+        for row in range(rows + 1):
+            pdf.line(0, TOP + row * slip_h, PAGE_W, TOP + row * slip_h)
+        pdf.line(SLIP_W, TOP, SLIP_W, TOP + rows * slip_h)
 
 
 def _slip(pdf: FPDF, fonts: _Fonts, text: SlipText, code: str, url: str,
@@ -152,9 +190,10 @@ def _slip(pdf: FPDF, fonts: _Fonts, text: SlipText, code: str, url: str,
     pdf.set_font(*fonts.mono, size=12.5)
     pdf.set_xy(right, below)
     pdf.cell(width, 7, code)
-    pdf.set_font(fonts.sans, size=7.5)
-    _lines(pdf, fonts, f"{text.anonymity} {text.results}", x + PAD, qr_y + QR_SIZE + 2,
-           inner, 3.3)
+    # Bilingual words can run below the QR code on the right; the footer starts below both.
+    footer_y = max(qr_y + QR_SIZE + 2, below + 8)
+    pdf.set_font(fonts.sans, size=7 if text.bilingual else 7.5)
+    _lines(pdf, fonts, text.below_qr, x + PAD, footer_y, inner, 3.1 if text.bilingual else 3.3)
 
 
 def _lines(pdf: FPDF, fonts: _Fonts, value: str, x: float, y: float, width: float,

@@ -32,6 +32,7 @@ from speakup import audit, ratelimit
 from speakup.clock import Clock
 from speakup.db import begin_writing
 from speakup.settings import Settings
+from speakup.translatable import N_
 from surveys.invitations import store_token_hashes
 from surveys.models import Round, RoundStatus
 from surveys.responses import Invitation, LinkState, look_up
@@ -53,11 +54,29 @@ _LINE = re.compile(r"(?:(?P<name>[^:]*):)?\s*(?P<count>[0-9]+)\s*")
 
 
 class SlipError(ValueError):
-    """The slips cannot be printed as asked; nothing was stored."""
+    """The slips cannot be printed as asked; nothing was stored.
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+    `messages` are catalogue texts with their values, for the page to translate;
+    `problems` the same in English.
+    """
+
+    def __init__(self, messages: list[tuple[str, dict[str, object]]]) -> None:
+        self.messages = messages
+        self.problems = [text % values if values else text for text, values in messages]
+        super().__init__("; ".join(self.problems))
+
+
+NOT_A_LINE = N_("Line %(line)s: “%(text)s” is not a number of slips, nor a name, a colon and "
+                "a number (for example “Ward 5: 12”).")
+AT_LEAST_ONE = N_("Line %(line)s: print at least 1 slip, or leave the line out.")
+NAME_TOO_LONG = N_("Line %(line)s: the name is longer than %(max)s characters.")
+LISTED_TWICE = N_("Line %(line)s: “%(name)s” is listed twice.")
+NOTHING_TYPED = N_("Type how many slips to print: a number, or one line per team or site such "
+                   "as “Ward 5: 12”.")
+TOO_MANY_PILES = N_("List at most %(max)s teams or sites.")
+TOO_MANY_SLIPS = N_("That is %(total)s slips; print at most %(max)s at a time.")
+NOT_OPEN = N_("Slips can be printed only while the round is open.")
+CLOSED_MEANWHILE = N_("The round closed meanwhile: no slips were printed.")
 
 
 class TooManyWrongCodes(Exception):
@@ -84,35 +103,32 @@ def code_limit_key(settings: Settings) -> bytes:
 def parse_piles(text: str) -> list[PileRequest]:
     """Read one pile a line ("Ward 5: 12", or just "23"); raise SlipError."""
     piles: list[PileRequest] = []
-    problems: list[str] = []
+    problems: list[tuple[str, dict[str, object]]] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         match = _LINE.fullmatch(line)
         if match is None:
-            problems.append(f"Line {number}: “{line.strip()[:40]}” is not a number of slips, "
-                            "nor a name, a colon and a number (for example “Ward 5: 12”).")
+            problems.append((NOT_A_LINE, {"line": number, "text": line.strip()[:40]}))
             continue
         name = (match["name"] or "").strip()
         count = int(match["count"])
         if count < 1:
-            problems.append(f"Line {number}: print at least 1 slip, or leave the line out.")
+            problems.append((AT_LEAST_ONE, {"line": number}))
         if len(name) > MAX_PILE_NAME:
-            problems.append(f"Line {number}: the name is longer than {MAX_PILE_NAME} "
-                            "characters.")
+            problems.append((NAME_TOO_LONG, {"line": number, "max": MAX_PILE_NAME}))
         if name and name.casefold() in seen:
-            problems.append(f"Line {number}: “{name}” is listed twice.")
+            problems.append((LISTED_TWICE, {"line": number, "name": name}))
         seen.add(name.casefold())
         piles.append(PileRequest(name, count))
     total = sum(p.count for p in piles)
     if not piles and not problems:
-        problems.append("Type how many slips to print: a number, or one line per team or "
-                        "site such as “Ward 5: 12”.")
+        problems.append((NOTHING_TYPED, {}))
     if len(piles) > MAX_PILES:
-        problems.append(f"List at most {MAX_PILES} teams or sites.")
+        problems.append((TOO_MANY_PILES, {"max": MAX_PILES}))
     if total > MAX_SLIPS:
-        problems.append(f"That is {total:,} slips; print at most {MAX_SLIPS:,} at a time.")
+        problems.append((TOO_MANY_SLIPS, {"total": f"{total:,}", "max": f"{MAX_SLIPS:,}"}))
     if problems:
         raise SlipError(problems)
     return piles
@@ -126,7 +142,7 @@ def new_piles(piles: list[PileRequest]) -> list[Pile]:
 def check_printable(round_: Round) -> None:
     """Raise SlipError unless the round is open (a code for any other would say "closed")."""
     if round_.status != RoundStatus.OPEN:
-        raise SlipError(["Slips can be printed only while the round is open."])
+        raise SlipError([(NOT_OPEN, {})])
 
 
 def record_slips(session: Session, clock: Clock, round_: Round, piles: list[Pile],
@@ -146,7 +162,7 @@ def record_slips(session: Session, clock: Clock, round_: Round, piles: list[Pile
         .execution_options(synchronize_session=False)
     ).rowcount
     if counted != 1:
-        raise SlipError(["The round closed meanwhile: no slips were printed."])
+        raise SlipError([(CLOSED_MEANWHILE, {})])
     store_token_hashes(session, round_.id, codes, key)
     audit.record(session, clock, actor=actor, action="survey.round.slips",
                  subject=f"round {round_.id}",

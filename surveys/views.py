@@ -169,10 +169,11 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
     form = AudienceForm()
     parsed = None
     if form.validate_on_submit():
-        parsed = audience.parse_audience_file(form.file.data.read(), form.file.data.filename or "")
+        parsed = audience.parse_audience_file(form.file.data.read(), form.file.data.filename or "",
+                                              settings().languages)
         if parsed.ok:
             count = audience.replace_audience(db(), clock(), survey, parsed.addresses,
-                                              actor=current_user.email)
+                                              actor=current_user.email, languages=parsed.languages)
             db().commit()
             flash(_audience_summary(count, parsed), "info")
             return redirect(url_for(".detail", survey_id=survey.id))

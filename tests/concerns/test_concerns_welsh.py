@@ -18,9 +18,17 @@ from babel.messages.pofile import read_po
 from concern_fixtures import *  # noqa: F403 - pytest fixtures
 from concern_helpers import hidden_fields, receipt_from
 from flask_babel import ngettext
+from PIL import Image
 from sqlalchemy import select
 
-from concerns import cleaning_words, conflicts, professional_groups, services, views
+from concerns import (
+    cleaning_words,
+    conflicts,
+    image_clean,
+    professional_groups,
+    services,
+    views,
+)
 from concerns.models import Concern, ConcernCategory, Status
 from speakup.translatable import TRANSLATIONS
 from speakup.web import services as app_services
@@ -458,3 +466,35 @@ def test_what_a_cleaning_did_is_read_back_with_its_count_in_welsh(app):
     with app.test_request_context("/concerns/check?lang=en"):
         stored = cleaning_words.counted(cleaning_words.PAGES, 3)
         assert views.translated(stored) == stored == "rebuilt from its 3 pages"
+
+
+def test_a_refused_picture_is_explained_in_welsh_not_in_pillows_english(app, session,
+                                                                        recovery_key):
+    # A file that starts like a JPEG photo but is not one: the picture cleaner refuses
+    # it, and says why in a catalogue phrase, so the Welsh page says it in Welsh.
+    files = [("llun.jpg", b"\xff\xd8\xff\xe0" + b"not really a photo at all " * 20)]
+    en, cy = _both(app, lambda c: _with_files(c, files, what_wanted=WELSH_WISH))
+    welsh, english = _html(cy, 400), _html(en, 400)
+    reason = re.search(r"ni chafodd ei chadw \(([^)]*)\)", welsh).group(1)
+    said_in_english = re.search(r"so it was not stored \(([^)]*)\)", english).group(1)
+    assert said_in_english in (image_clean.NOT_A_PICTURE, image_clean.DAMAGED)
+    assert reason == {image_clean.NOT_A_PICTURE: "nid yw’n llun y gellir ei ddarllen",
+                      image_clean.DAMAGED: "mae’r llun wedi’i ddifrodi ac ni ellir ei "
+                                           "ddarllen"}[said_in_english]
+    assert_welsh(english, welsh, _categories(session))
+
+
+def test_every_reason_the_picture_cleaner_gives_is_a_catalogue_phrase(app):
+    out = io.BytesIO()
+    Image.new("1", (7072, 7072)).save(out, format="PNG")  # 50.01 megapixels
+    reasons = []
+    for data in (b"not a picture", out.getvalue()):
+        with pytest.raises(image_clean.ImageRefusedError) as refused:
+            image_clean.clean_image(data)
+        reasons.append(str(refused.value))
+    assert reasons[0] == image_clean.NOT_A_PICTURE
+    assert reasons[1] == "the picture has more pixels than the limit of 50 megapixels"
+    with app.test_request_context("/concerns/check?lang=cy"):
+        assert [views.translated(r) for r in reasons] == [
+            "nid yw’n llun y gellir ei ddarllen",
+            "mae gan y llun fwy o bicseli na’r terfyn o 50 megapicsel"]

@@ -66,8 +66,9 @@ def test_every_address_gets_exactly_one_invitation_and_nothing_links_it_to_its_t
         assert recipients == AUDIENCE
         tokens = {}
         for message in server.messages:
+            # The link, and the same link for the page in the other language.
             found = LINK_RE.findall(body_of(message))
-            assert len(found) == 1
+            assert len(found) == 2 and len(set(found)) == 1
             tokens[message["X-Envelope-To"]] = found[0]
         assert len(set(tokens.values())) == len(AUDIENCE)
         key = token_key(settings)
@@ -98,7 +99,7 @@ def test_every_address_gets_exactly_one_invitation_and_nothing_links_it_to_its_t
         if any(address in text.lower() for address in AUDIENCE):
             assert not any(h in text for h in hashes), table
     assert set(MailJob.__table__.columns.keys()) == {
-        "id", "round_id", "kind", "email", "status", "claimed_at"}
+        "id", "round_id", "kind", "email", "language", "status", "claimed_at"}
     assert set(TokenHash.__table__.columns.keys()) == {"token_hash", "round_id", "used"}
 
 
