@@ -240,6 +240,14 @@ class Scheduler:
                 return line
         raise AssertionError(f"scheduler never said {needle!r}:\n{''.join(self.seen)}")
 
+    def said(self, needle: str) -> int:
+        """How many lines so far contain `needle` (reads what is waiting first)."""
+        while True:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                return sum(needle in line for line in self.seen)
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
@@ -570,6 +578,11 @@ def test_two_hosts_and_two_schedulers_do_everything_exactly_once(pg_database, tm
         # Byte for byte what one host alone publishes from the same round.
         assert (json.dumps(stored.to_payload(), sort_keys=True)
                 == json.dumps(reference.to_payload(), sort_keys=True))
+        # The lease: every scheduler but the first waited on start, and each became the
+        # active one once, after the one before it was killed or stopped.
+        assert [sch.said("is active: running jobs") for sch in cluster.schedulers] == [1] * 5
+        assert [sch.said("Another scheduler is active") for sch in cluster.schedulers] == (
+            [0] + [1] * 4)
         for host in hosts:
             assert "Traceback" not in host.log()
     finally:
