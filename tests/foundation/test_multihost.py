@@ -70,13 +70,14 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from concerns import keys
+from concerns import keys, publication
 from concerns.config import ConcernConfig
 from concerns.digest import DIGEST_SUBJECT
 from concerns.models import ConcernStatsPublication, HandlerProfile
 from speakup import accounts, migrate
 from speakup.clock import SystemClock
 from speakup.db import make_engine, make_session_factory, read_only_session
+from speakup.derived_keys import session_keys
 from speakup.models import AuditEntry, PublicationLogEntry, SchedulerLease
 from speakup.settings import Settings
 from surveys import admin_services, audience, rounds
@@ -312,7 +313,7 @@ class World:
     handler_email: str
 
     def session(self) -> Session:
-        return make_session_factory(self.engine)()
+        return make_session_factory(self.engine, session_keys(SECRET))()
 
     def scalar(self, statement: Any) -> Any:
         with self.session() as session:
@@ -347,7 +348,7 @@ def set_up(url: str, root: Path) -> World:
     settings = Settings(instance_path=root / "setup", database_url=url, secret_key=SECRET)
     engine = make_engine(url)
     config = ConcernConfig.from_settings(settings)
-    with make_session_factory(engine)() as session:
+    with make_session_factory(engine, session_keys(SECRET))() as session:
         keys.create_recovery_key(session, clock, config, actor="test")
         handler = add_concern_reader(session, clock, config, email="handler@example.org")
         admin = accounts.create_user(session, clock, email="admin@example.org", role="admin",
@@ -384,6 +385,34 @@ class TableLock:
     def release(self) -> None:
         self.transaction.rollback()
         self.connection.close()
+
+
+def quarters_published(session: Session) -> dict[str, str]:
+    """Each stored quarter as the database hands it back, in one canonical text.
+
+    All of it but the audit chain's head hash: each quarter freezes the chain as it
+    stands, and the chain's last entry (the previous quarter's publication) carries the
+    moment it was written, so any two runs differ there. Its length is compared.
+    """
+    found = {}
+    for quarter, on, k, payload in session.execute(select(
+            ConcernStatsPublication.quarter, ConcernStatsPublication.published_on,
+            ConcernStatsPublication.min_group_size, ConcernStatsPublication.payload)):
+        assert payload["published"]["audit_chain"].pop("head")
+        found[quarter] = json.dumps([str(on), k, payload], sort_keys=True)
+    return found
+
+
+def quarters_published_alone(world: World, lock: TableLock) -> dict[str, str]:
+    """The single-host reference: this process publishes the due quarters, then rolls back."""
+    clock = SystemClock()
+    config = ConcernConfig.from_settings(world.settings)
+    with Session(bind=lock.connection, info=session_keys(SECRET)) as session:
+        publication.publish_due_quarters(
+            session, clock, config.today(clock), k=world.settings.min_group_size,
+            grace_days=config.stats_grace_days, actor="scheduler")
+        session.flush()
+        return quarters_published(session)
 
 
 def wait_until(check: Any, what: str, timeout: float = 120) -> None:
@@ -489,6 +518,8 @@ def test_two_hosts_and_two_schedulers_do_everything_exactly_once(pg_database, tm
         wait_until(lambda: writer_waiting_on_lock(world), "the quarterly publication")
         first.kill()
         sink.release.set()
+        quarters_alone = quarters_published_alone(world, quarter_lock)
+        assert quarters_alone
         quarter_lock.release()
         quarter_lock = None
         assert world.mail(MailStatus.SENT, "invitation") == STALL_AT
@@ -502,8 +533,11 @@ def test_two_hosts_and_two_schedulers_do_everything_exactly_once(pg_database, tm
         wait_until(lambda: world.mail(MailStatus.SENT, "invitation") == ADDRESSES,
                    "every invitation", timeout=300)
         wait_until(lambda: sum(sink.to("digest").values()) == 1, "day 1's summary")
-        quarters = world.scalar(select(func.count()).select_from(ConcernStatsPublication))
-        assert quarters >= 1
+        wait_until(lambda: world.scalar(select(func.count()).select_from(
+            ConcernStatsPublication)) == len(quarters_alone), "the quarters' publication")
+        with world.session() as session:
+            # Byte for byte what one process alone would have published (see above).
+            assert quarters_published(session) == quarters_alone
 
         # Respondents answer through both hosts.
         tokens = sorted({LINK_RE.search(body_of(m)).group(1)  # type: ignore[union-attr]
@@ -575,7 +609,7 @@ def test_two_hosts_and_two_schedulers_do_everything_exactly_once(pg_database, tm
                 AuditEntry.action == "statistics.publish")))
         assert set(logged.values()) == {1}
         assert audited == Counter(set(labels))
-        # Byte for byte what one host alone publishes from the same round.
+        # Byte for byte what one process alone publishes from the same round.
         assert (json.dumps(stored.to_payload(), sort_keys=True)
                 == json.dumps(reference.to_payload(), sort_keys=True))
         # The lease: every scheduler but the first waited on start, and each became the
