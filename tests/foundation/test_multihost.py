@@ -18,9 +18,11 @@ flight (the SMTP server holds that message until the kill): a sender killed betw
 server's acknowledgement and its own commit would send that one message again after the
 claim goes stale, as surveys/invitations.py says; SMTP offers nothing better.
 
-The single-host reference of the publication is the same closed round read and
-decided in this process (surveys.publish.read_round and decide_round) while the killed
-scheduler was storing it; the stored publication must be byte-identical to it.
+The single-host references are computed in this process while the killed scheduler
+was storing: the same closed round read and decided (surveys.publish.read_round and
+decide_round), and the due quarters published in a transaction rolled back. What the
+surviving schedulers stored must be byte-identical to them (a quarter's audit-chain
+head hash apart: it records when it was published).
 
 Size and time: 1,000 addresses, 24 respondents answering through both hosts; about six
 minutes on the shared 2-core development machine, nearly all of it waiting for the
