@@ -24,7 +24,7 @@ decide_round), and the due quarters published in a transaction rolled back. What
 surviving schedulers stored must be byte-identical to them (a quarter's audit-chain
 head hash apart: it records when it was published).
 
-Size and time: 1,000 addresses, 24 respondents answering through both hosts; about six
+Size and time: 1,000 addresses, 24 respondents answering through both hosts; five to seven
 minutes on the shared 2-core development machine, nearly all of it waiting for the
 schedulers' one-minute job ticks and 20-second lease renewals (under 40 s of CPU in
 the test process).
