@@ -26,7 +26,7 @@ head hash apart: it records when it was published).
 
 Size and time: 1,000 addresses, 24 respondents answering through both hosts; five to seven
 minutes on the shared 2-core development machine, nearly all of it waiting for the
-schedulers' one-minute job ticks and 20-second lease renewals (under 40 s of CPU in
+schedulers' one-minute job ticks and 20-second lease renewals (35-60 s of CPU in
 the test process).
 """
 
