@@ -86,7 +86,7 @@ _write_locks: dict[str, threading.Lock] = {}
 _write_locks_guard = threading.Lock()
 
 
-def _write_lock(path: Path) -> threading.Lock:
+def sqlite_write_lock(path: Path) -> threading.Lock:
     key = os.path.realpath(path)
     with _write_locks_guard:
         return _write_locks.setdefault(key, threading.Lock())
@@ -181,7 +181,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("creator", lambda: sqlite3.connect(
             target, uri=True, check_same_thread=False, timeout=10,
             factory=_WriterConnection))
-        write_lock = _write_lock(path)
+        write_lock = sqlite_write_lock(path)
         # A real pool, as for any file database ("sqlite://" alone would mean memory).
         kwargs.setdefault("poolclass", QueuePool)
         engine = create_engine("sqlite://", **kwargs)
