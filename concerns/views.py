@@ -19,7 +19,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import BinaryIO
 
 from flask import Blueprint, g, render_template, request, session, stream_with_context
@@ -128,17 +127,6 @@ class CategoryChoices:
             self._expires = 0.0
 
 
-def sqlite_writer() -> AbstractContextManager[object]:
-    """Hold this worker's SQLite writer slot (a no-op on PostgreSQL).
-
-    SQLite lets one transaction write at a time; a thread that finds it busy sleeps in
-    growing steps (1, 2, 5, 10 … ms) before trying again, so under load the lock sits
-    idle while writers sleep. Queueing this worker's submissions on a Python lock
-    first leaves SQLite at most one contender per worker process.
-    """
-    return app_services().extras["concern_sqlite_writer"]
-
-
 def offered_handler_choices(session: Session) -> dict[str, str]:
     return {str(user_id): name for user_id, name in conflicts.offered_handlers(session)}
 
@@ -220,10 +208,10 @@ def new() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
                                            what_wanted=form.what_wanted.data, hint=hint,
                                            excluded=form.excluded.data, files=files,
                                            professional_group=form.professional_group.data)
-        with sqlite_writer():
-            receipt, _concern_id = services.store_new_concern(db(), clock(), config, prepared, hint,
-                                                    stamp)
-            db().commit()
+        # SQLite's writers queue in speakup/db.py (a lock per process, not busy sleeps).
+        receipt, _concern_id = services.store_new_concern(db(), clock(), config, prepared, hint,
+                                                          stamp)
+        db().commit()
     except services.FieldErrors as exc:
         db().rollback()
         for name, reason in exc.reasons.items():
@@ -297,9 +285,8 @@ def _wait_page(form: ConcernForm, notice: str, token: str | None = None,
     now = clock().now()
     if token is None or stamp is None:
         # The stamp reserves its place under the waited ceiling now (issue 18).
-        with sqlite_writer():
-            token, wait = services.issue_wait_stamp(db(), clock(), config)
-            db().commit()
+        token, wait = services.issue_wait_stamp(db(), clock(), config)
+        db().commit()
     else:
         wait = max(1, math.ceil(ratelimit.seconds_left(stamp, now)))
     page = render_template("concerns/wait.html", form=form, notice=_(notice), stamp=token,

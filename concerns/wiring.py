@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -27,7 +25,6 @@ from concerns.cli import concerns_group, keys_group
 from concerns.config import ConcernConfig
 from concerns.demo import seed_demo_concerns
 from speakup.auth_views import HOME_BY_ROLE
-from speakup.db import is_sqlite
 from speakup.jobs import Job, register_job
 from speakup.mail import mailer_for
 from speakup.models import User
@@ -49,9 +46,6 @@ def init_app(app: Flask) -> None:
     svc.extras["concerns"] = ConcernConfig.from_settings(svc.settings)
     svc.extras["concern_category_choices"] = views.CategoryChoices()
     svc.extras["concern_readers_hint"] = services.ReadersHint()
-    svc.extras["concern_sqlite_writer"] = (
-        threading.Lock() if is_sqlite(svc.engine) else contextlib.nullcontext()
-    )
     for blueprint in (views.bp, handler_views.bp, admin_views.bp, admin_views.handlers_bp,
                       admin_views.themes_bp, admin_views.groups_bp):
         app.register_blueprint(blueprint)

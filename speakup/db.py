@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,67 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# --- SQLite writers of one process queue on a lock, not in busy_timeout's sleeps ---------
+#
+# A writer that finds the write lock taken is put to sleep by SQLite's busy handler for
+# 1, 2, 5, 10 … up to 100 ms at a time, however soon the lock is free again: under a
+# few dozen concurrent submissions most of a request's time went to those sleeps. The
+# threads of one process therefore wait on a threading.Lock per database file, which
+# wakes the next writer the moment the previous one has committed; busy_timeout stays
+# for the other processes (gunicorn's other workers, the scheduler, the CLI).
+WRITE_LOCK_WAIT_SECONDS = 10.0  # as busy_timeout; afterwards SQLite's own wait applies
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def sqlite_write_lock(path: Path) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
+class _WriterConnection(sqlite3.Connection):
+    """A sqlite3 connection that lets go of its process's write lock once its transaction ends."""
+
+    speakup_write_lock: threading.Lock | None = None
+
+    def _release_write_lock(self) -> None:
+        lock, self.speakup_write_lock = self.speakup_write_lock, None
+        if lock is not None:
+            lock.release()
+
+    # After the COMMIT or ROLLBACK itself (SQLAlchemy's events fire before it), so the
+    # next writer never meets the database lock still held.
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release_write_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release_write_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release_write_lock()
+
+
+def _take_write_lock(connection: Any, lock: threading.Lock) -> None:
+    """Queue behind this process's other writers before BEGIN IMMEDIATE."""
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, _WriterConnection) or driver.speakup_write_lock is not None:
+        return
+    # Bounded: a thread that already holds the lock through another connection (which
+    # SQLite would refuse after busy_timeout too) must not wait for ever.
+    if lock.acquire(timeout=WRITE_LOCK_WAIT_SECONDS):
+        driver.speakup_write_lock = lock
+
+
 def _sqlite_end(connection: Any) -> None:
     # At commit or rollback: query_only must not outlive the read-only transaction, as
     # the pool hands the connection to a writer (or the erasure's raw VACUUM) next.
@@ -117,7 +179,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # instead of a silent new empty database (issue 13, finding 4).
         target = f"file:{quote(str(path))}?mode=rw"
         kwargs.setdefault("creator", lambda: sqlite3.connect(
-            target, uri=True, check_same_thread=False, timeout=10))
+            target, uri=True, check_same_thread=False, timeout=10,
+            factory=_WriterConnection))
+        write_lock = sqlite_write_lock(path)
         # A real pool, as for any file database ("sqlite://" alone would mean memory).
         kwargs.setdefault("poolclass", QueuePool)
         engine = create_engine("sqlite://", **kwargs)
@@ -128,7 +192,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # "stored" report would vanish at the next restart: refuse before the work.
             if not path.exists():
                 raise DatabaseUnavailableError(f"The database file {path} has disappeared.")
-            _sqlite_begin(connection)
+            if not connection.get_execution_options().get(READ_ONLY):
+                _take_write_lock(connection, write_lock)
+            try:
+                _sqlite_begin(connection)
+            except BaseException:
+                driver = connection.connection.driver_connection
+                if isinstance(driver, _WriterConnection):
+                    driver._release_write_lock()
+                raise
 
         event.listen(engine, "begin", begin)
         event.listen(engine, "commit", _sqlite_end)

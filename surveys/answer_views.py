@@ -16,7 +16,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from speakup import i18n
-from speakup.promises import protection_statement
+from speakup.promises import ProtectionStatement, protection_statement
 from speakup.ratelimit import try_again_in
 from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.web import clock, db, public, services, settings
@@ -185,10 +185,16 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
         **context,
         questions_html=_questions_html(survey, k, context) if pristine else None,
         comments_need=max(k, 10),
-        protection=protection_statement(k, gettext),
+        protection=_protection(k, i18n.current()),
         comment_max=COMMENT_MAX,
         mode=mode,
     ), status
+
+
+@functools.lru_cache(maxsize=64)
+def _protection(k: int, language: str) -> ProtectionStatement:
+    """The protection statement for `k` in the page's language (`language` keys the cache)."""
+    return protection_statement(k, gettext)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,6 +28,7 @@ publication at the latest, when the outbox copies of its messages go too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -72,8 +73,14 @@ _KEY_INFO = b"speakup/surveys/invitation-token/v1"
 
 def token_key(settings: Settings) -> bytes:
     """Derive the invitation-token HMAC key from the server secret (HKDF-SHA256)."""
-    secret = settings.resolved_secret_key().encode("utf-8")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(secret)
+    return _token_key(settings.resolved_secret_key())
+
+
+@functools.lru_cache(maxsize=4)
+def _token_key(secret: str) -> bytes:
+    # Derived once per process and secret, not on every answering request.
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(
+        secret.encode("utf-8"))
 
 
 def new_token() -> str:
