@@ -85,7 +85,7 @@ def _me() -> User:
 
 
 def mark_verified() -> None:
-    session[VERIFIED_KEY] = int(time.time())
+    session[VERIFIED_KEY] = int(clock().now().timestamp())
 
 
 # --- the security page: list, add, remove ----------------------------------------------
@@ -215,7 +215,7 @@ def login_key() -> Any:
 def step_up_needed(user: User) -> bool:
     """True when `user` has a key and this session has not proved it lately."""
     at = session.get(VERIFIED_KEY)
-    if isinstance(at, int) and time.time() - at < STEP_UP_MINUTES * 60:
+    if isinstance(at, int) and clock().now().timestamp() - at < STEP_UP_MINUTES * 60:
         return False
     return passkeys.has_keys(db(), user)
 
