@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the imported fixtures are pytest arguments here
 """Accounts are matched by the provider's (issuer, sub), not only by e-mail address."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def test_the_first_sign_in_stores_issuer_and_subject(app, client, provider, sess
 
 
 def test_a_later_sign_in_is_matched_by_subject_when_the_address_changed(app, client,
-                                                                         provider, session):  # noqa: F811
+                                                                         provider, session):
     via_provider(client, provider, email="ann@example.org", sub="ann-1",
                  groups=[REVIEWER_GROUP])
     other = app.test_client()
@@ -64,7 +65,7 @@ def test_a_reused_address_with_another_subject_is_refused(app, client, provider,
 
 
 def test_a_subject_whose_address_now_reaches_another_account_is_refused(
-        app, client, provider, session, make_user):  # noqa: F811
+        app, client, provider, session, make_user):
     via_provider(client, provider, email="ann@example.org", sub="ann-1",
                  groups=[REVIEWER_GROUP])
     make_user("reviewer", email="carol@example.org", with_totp=False)
@@ -78,7 +79,7 @@ def test_a_subject_whose_address_now_reaches_another_account_is_refused(
 
 
 def test_the_subject_is_linked_only_once_the_code_was_right(app, client, provider, session,
-                                                          make_user, clock):  # noqa: F811
+                                                          make_user, clock):
     admin = make_user("admin")
     via_provider(client, provider, email=admin.user.email, sub="admin-1", groups=[ADMIN_GROUP])
     wrong = "000000" if admin.totp_now(clock) != "000000" else "111111"
