@@ -263,3 +263,30 @@ def test_the_step_up_is_asked_again_after_an_hour(client, login_as, rp, clock):
     clock.advance(minutes=4)
     response = client.get("/handle/")
     assert response.status_code == 302 and "/account/confirm-key" in response.headers["Location"]
+
+
+def test_a_key_sign_in_counts_as_the_step_up(app, client, login_as, rp):
+    account = login_as("handler")
+    key, _ = add_key(client, rp)
+    fresh = app.test_client()
+    password_step(fresh, account.user.email)
+    response = key_step(fresh, rp, key)
+    assert response.status_code == 302
+    page = fresh.get("/handle/")
+    assert page.status_code == 200
+    # No password hook ran: the concerns key is unlocked with the password later.
+    assert "asked for your Speak Up password once" in page.get_data(as_text=True)
+
+
+def test_a_form_sent_after_the_hour_is_taken_then_the_next_page_asks(client, login_as, rp,
+                                                                      clock):
+    login_as("handler")
+    add_key(client, rp)
+    page = client.get("/handle/settings").get_data(as_text=True)
+    for _ in range(4):
+        clock.advance(minutes=16)
+        client.get("/account/password")  # busy elsewhere, so the session stays open
+    response = client.post("/handle/settings", data={"csrf_token": csrf_token_from(page)})
+    assert "/account/confirm-key" not in response.headers.get("Location", "")
+    response = client.get("/handle/")
+    assert response.status_code == 302 and "/account/confirm-key" in response.headers["Location"]

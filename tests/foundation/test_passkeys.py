@@ -205,3 +205,11 @@ def test_garbage_answers_are_refused_not_crashed_on(session, clock, make_user, r
     _, raw = challenge_for("login", user, clock)
     with pytest.raises(passkeys.PasskeyError):
         passkeys.verify(session, clock, RP, user, challenge=raw, response=response)
+
+
+def test_an_account_has_at_most_ten_keys(session, clock, make_user):
+    user = make_user("admin").user
+    for number in range(passkeys.MAX_KEYS):
+        register(session, clock, user, name=f"key {number}")
+    with pytest.raises(passkeys.PasskeyError, match="at most 10"):
+        register(session, clock, user, name="one too many")
