@@ -17,6 +17,8 @@ bp = Blueprint("auth", __name__)
 
 # The Flask session key holding the server-side session's token (see accounts.py).
 SESSION_KEY = "sid"
+# True in the Flask session of someone who signed in through the identity provider.
+VIA_PROVIDER_KEY = "via_provider"
 # Set by the password step of a sign-in with a passkey: whose key the next page asks for.
 PENDING_KEY = "passkey_pending"
 HOME_BY_ROLE = {"admin": "admin.index", "handler": "main.staff", "reviewer": "review.overview"}
@@ -85,9 +87,17 @@ def logout() -> Response:
     # Delete the row even when the session had already lapsed: the cookie must die.
     accounts.end_session(db(), session.get(SESSION_KEY))
     db().commit()
+    via_provider = session.get(VIA_PROVIDER_KEY) is True
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
+    provider = services().extras.get("oidc")
+    if via_provider and provider is not None:
+        # Signed in there, signed out there too: otherwise the next person at this
+        # computer could come straight back in through the provider's session.
+        url = provider.end_session_url(settings().base_url + url_for("main.index"))
+        if url is not None:
+            return redirect(url)
     # The public home page, not the sign-in form: on a shared computer the next person
     # may be someone who wants to raise a concern.
     return redirect(url_for("main.index"))

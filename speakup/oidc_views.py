@@ -26,7 +26,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from speakup import accounts, audit, oidc
-from speakup.auth_views import home_for, sign_in
+from speakup.auth_views import VIA_PROVIDER_KEY, home_for, sign_in
 from speakup.db import begin_writing
 from speakup.models import User
 from speakup.oidc_accounts import account_for, email_of, link_subject
@@ -196,6 +196,7 @@ def _finish(user: User, issuer: str, subject: str) -> Response:
     audit.record(db(), clock(), actor=user.email, action="login", subject=user.email,
                  detail={"via": "identity provider"})
     sign_in(user)  # commits, and starts a fresh Flask session (no provider state left)
+    session[VIA_PROVIDER_KEY] = True  # so sign-out ends the provider's session too
     if user.role == "handler":
         flash("To read concerns you will be asked for your Speak Up password once: it "
               "unlocks your key, which your organisation's sign-in cannot do.", "info")
