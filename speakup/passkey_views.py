@@ -36,6 +36,10 @@ PENDING_SECONDS = passkeys.CHALLENGE_SECONDS
 STEP_UP_MINUTES = 60
 
 
+NOTHING_WAITING = ("This sign-in took too long, was finished already or did not start here. "
+                   "Start again from the sign-in page.")
+
+
 class AddKeyForm(FlaskForm):
     name = StringField(
         "Name for this key",
@@ -175,8 +179,7 @@ def login_key() -> Any:
     user = _pending_user()
     if user is None:
         session.pop(PENDING_KEY, None)
-        flash("The sign-in took too long or did not start here. Start again.", "error")
-        return redirect(url_for("auth.login"))
+        return render_template("auth/idp_refused.html", message=NOTHING_WAITING), 400
     form = UseKeyForm()
     status = 200
     if form.validate_on_submit():

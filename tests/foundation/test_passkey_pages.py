@@ -128,7 +128,7 @@ def test_the_key_step_refuses_a_wrong_password_and_an_account_without_keys(
     # The right password but no key: the same refusal, no key page.
     response = password_step(client, account.user.email)
     assert response.status_code == 401
-    assert client.get("/login/key").status_code == 302  # nothing is waiting
+    assert client.get("/login/key").status_code == 400  # nothing is waiting
 
 
 def test_a_replayed_or_foreign_answer_is_refused_at_sign_in(app, client, login_as, rp,
@@ -167,7 +167,7 @@ def test_wrong_keys_lock_like_wrong_codes(app, client, login_as, rp, session, se
         key_step(fresh, rp, SoftKey(rp.id))
     session.expire_all()
     assert account.user.factor_failures >= settings.lockout_threshold
-    assert fresh.get("/login/key").status_code == 302  # sent back to the start
+    assert fresh.get("/login/key").status_code == 400  # sent back to the start
 
 
 def test_removing_a_key_needs_the_password_and_is_audited(client, login_as, rp, session):
