@@ -1,7 +1,7 @@
 // Passkeys and security keys (WebAuthn) for staff pages. The browser's own
 // navigator.credentials does the work; nothing is fetched from anywhere. A form marked
-// data-passkey="create" or "get" reads its options from the JSON block named by
-// data-options, asks the browser, puts the answer into the hidden "response" field and
+// data-passkey="create" or "get" reads its options from its data-options attribute
+// (JSON: the policy allows no inline script, not even a data block), asks the browser, puts the answer into the hidden "response" field and
 // submits the form as usual. Without JavaScript the start button stays hidden and the
 // page's <noscript> text explains the other ways in. Words come from the page
 // (data-* attributes), so they are in the page's language.
@@ -60,7 +60,7 @@
     var mode = form.getAttribute("data-passkey");
     var button = form.querySelector("[data-passkey-start]");
     var status = form.querySelector("[data-passkey-status]");
-    var options = document.getElementById(form.getAttribute("data-options"));
+    var options = form.getAttribute("data-options");
     if (!button || !options || !window.PublicKeyCredential || !navigator.credentials) {
       if (status) { status.textContent = form.getAttribute("data-unsupported") || ""; }
       return;
@@ -73,7 +73,7 @@
         form.submit();
         return;
       }
-      var parsed = JSON.parse(options.textContent);
+      var parsed = JSON.parse(options);
       var call = mode === "create"
         ? navigator.credentials.create({ publicKey: creationOptions(parsed) })
         : navigator.credentials.get({ publicKey: requestOptions(parsed) });

@@ -53,7 +53,8 @@ def test_add_a_passkey_and_sign_in_with_it(live_server, fresh_database_url):
             page.goto(base + "/account/security")
             page.get_by_label("Name for this key").fill("virtual key")
             page.get_by_role("button", name="Add a key").click()
-            page.wait_for_url(base + "/account/security")
+            # The script submits the form once the authenticator has answered.
+            page.get_by_text("has been added").wait_for()
             assert page.get_by_role("cell", name="virtual key", exact=True).count() == 1
             credentials = cdp.send("WebAuthn.getCredentials",
                                    {"authenticatorId": authenticator})["credentials"]
