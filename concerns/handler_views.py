@@ -52,7 +52,7 @@ from concerns.forms import (
 )
 from concerns.stats import last_quarters, quarter_label
 from concerns.views import concern_config, download, too_large, uploads
-from speakup import accounts
+from speakup import accounts, passkey_views
 from speakup.auth_views import SESSION_KEY
 from speakup.headers import attachment_disposition
 from speakup.models import User
@@ -108,6 +108,10 @@ def _expired_page() -> tuple[str, int]:
     """The plain "form had expired" answer, for a form whose page cannot be shown again."""
     return render_template("errors/error.html", code=400, title="This form had expired",
                            message=FORM_EXPIRED), 400
+
+
+# A handler who added a passkey proves it before reading concerns (speakup/passkey_views.py).
+bp.before_request(passkey_views.require_step_up)
 
 
 @bp.before_request

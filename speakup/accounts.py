@@ -176,6 +176,7 @@ def authenticate(
     password: str,
     totp_code: str = "",
     hooks: Sequence[LoginHook] = (),
+    with_key: Callable[[User], bool] | None = None,
 ) -> User:
     """Check credentials and second factor; count failures per account, never per address.
 
@@ -185,6 +186,10 @@ def authenticate(
     stranger cannot keep its owner out. Wrong codes after a right password can only
     come from someone who knows the password: they lock the account entirely.
     Every refusal reads the same (LOGIN_REFUSED), known address or not.
+
+    With `with_key` (true when the account has a passkey), the second factor is a key
+    checked in the next request instead of the code: a right password returns the
+    account without signing it in, and `finish_key_login` completes the sign-in.
     """
     now = clock.now()
     user = find_user(session, email[:254])
@@ -206,6 +211,12 @@ def authenticate(
             detail={"failures": user.failed_logins},
         )
         raise LoginError(LOGIN_REFUSED)
+    if with_key is not None:
+        if user.disabled or not with_key(user):
+            audit.record(session, clock, actor=user.email, action="login.failed",
+                         subject=user.email, detail={"no_key": True})
+            raise LoginError(LOGIN_REFUSED)
+        return user
     step = _totp_step(user, totp_code, now) if user.totp_secret else None
     if user.totp_secret and (step is None or step <= (user.totp_last_step or -1)):
         user.factor_failures += 1
@@ -231,6 +242,23 @@ def authenticate(
     for hook in hooks:
         hook(session, user, password)
     return user
+
+
+def finish_key_login(session: Session, clock: Clock, user: User) -> None:
+    """Complete a sign-in whose password was right and whose key has just answered."""
+    if _locked(user.locked_until, clock.now()):
+        audit.record(session, clock, actor=user.email, action="login.through_lock",
+                     subject=user.email, detail={"failures": user.failed_logins})
+    user.failed_logins = user.factor_failures = 0
+    user.locked_until = user.factor_locked_until = None
+    audit.record(session, clock, actor=user.email, action="login", subject=user.email,
+                 detail={"via": "passkey"})
+
+
+def key_failed(session: Session, clock: Clock, policy: LockoutPolicy, user: User) -> None:
+    """Count a key that did not answer rightly after a right password, like a wrong code."""
+    user.factor_failures += 1
+    user.factor_locked_until = _lock(policy, user.factor_failures, clock.now())
 
 
 def check_second_factor(

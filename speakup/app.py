@@ -17,7 +17,15 @@ import concerns.wiring
 import review.wiring
 import surveys.wiring
 from review import results_views
-from speakup import accounts, admin_views, auth_views, i18n, main_views, oidc_views
+from speakup import (
+    accounts,
+    admin_views,
+    auth_views,
+    i18n,
+    main_views,
+    oidc_views,
+    passkey_views,
+)
 from speakup.clock import SystemClock
 from speakup.db import (
     DATABASE_FAULTS,
@@ -105,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     CSRFProtect(app)
     i18n.init_app(app, settings.languages, settings.secure_cookies)
     _init_login(app)
-    for blueprint in (main_views.bp, auth_views.bp, admin_views.bp):
+    for blueprint in (main_views.bp, auth_views.bp, passkey_views.bp, admin_views.bp):
         app.register_blueprint(blueprint)
     oidc_views.init_app(app)
     # Each package registers its own blueprints, commands, hooks and navigation links.

@@ -225,6 +225,23 @@ class ProviderClient:
         endpoint = self.metadata()["authorization_endpoint"]
         return endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
 
+    def end_session_url(self, post_logout_redirect_uri: str) -> str | None:
+        """Where the browser ends its session at the provider too, or None if it cannot.
+
+        OpenID Connect RP-Initiated Logout: the discovery's `end_session_endpoint`, with
+        our client id and where to come back to. A provider that names no endpoint, or
+        cannot be reached, leaves sign-out as it was (Speak Up's own session has ended).
+        """
+        try:
+            endpoint = self.metadata().get("end_session_endpoint")
+        except OidcError:
+            return None
+        if not isinstance(endpoint, str) or not is_safe_url(endpoint):
+            return None
+        params = {"client_id": self.config.client_id,
+                  "post_logout_redirect_uri": post_logout_redirect_uri}
+        return endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
+
     def exchange_code(self, code: str, pending: PendingSignIn, redirect_uri: str) -> str:
         """Trade the code for tokens at the token endpoint; return the raw ID token."""
         body = urllib.parse.urlencode({

@@ -26,10 +26,10 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from speakup import accounts, audit, oidc
-from speakup.auth_views import home_for, sign_in
+from speakup.auth_views import VIA_PROVIDER_KEY, home_for, sign_in
 from speakup.db import begin_writing
 from speakup.models import User
-from speakup.oidc_accounts import account_for, email_of
+from speakup.oidc_accounts import account_for, email_of, link_subject
 from speakup.web import clock, db, public, services, settings
 
 bp = Blueprint("oidc", __name__)
@@ -64,6 +64,10 @@ MESSAGES = {
     "handler_needs_account": "Case handlers need an account created by an administrator "
                              "first, with a Speak Up password: that password unlocks the "
                              "key that keeps concerns secret. Ask an administrator.",
+    "subject_mismatch": "This e-mail address reached Speak Up through a different account "
+                        "at your organisation's sign-in service than before, so you have "
+                        "not been signed in and the attempt has been recorded. Ask an "
+                        "administrator.",
     "needs_local_account": "This role needs a second factor that your organisation's "
                            "sign-in does not provide: ask an administrator to create your "
                            "account with an authenticator app first.",
@@ -152,9 +156,10 @@ def callback() -> Response | tuple[str, int]:
     if user.totp_secret and not client.config.provider_mfa_required:
         db().commit()
         session[SECOND_FACTOR_KEY] = {"user_id": user.id, "token": user.session_token,
-                                      "at": int(time.time())}
+                                      "at": int(time.time()), "iss": claims["iss"],
+                                      "sub": claims["sub"]}
         return redirect(url_for("oidc.second_factor"))
-    return _finish(user)
+    return _finish(user, claims["iss"], claims["sub"])
 
 
 @bp.route("/login/idp/code", methods=["GET", "POST"])
@@ -175,7 +180,7 @@ def second_factor() -> str | Response | tuple[str, int]:
         s = settings()
         policy = accounts.LockoutPolicy(s.lockout_threshold, s.lockout_base_seconds)
         if accounts.check_second_factor(db(), clock(), policy, user, form.totp.data or ""):
-            return _finish(user)
+            return _finish(user, str(pending.get("iss")), str(pending.get("sub")))
         db().commit()
         if accounts.is_factor_locked(user, clock().now()):
             session.pop(SECOND_FACTOR_KEY, None)
@@ -186,10 +191,12 @@ def second_factor() -> str | Response | tuple[str, int]:
     return render_template("auth/idp_code.html", form=form), status
 
 
-def _finish(user: User) -> Response:
+def _finish(user: User, issuer: str, subject: str) -> Response:
+    link_subject(db(), clock(), user, issuer, subject)
     audit.record(db(), clock(), actor=user.email, action="login", subject=user.email,
                  detail={"via": "identity provider"})
     sign_in(user)  # commits, and starts a fresh Flask session (no provider state left)
+    session[VIA_PROVIDER_KEY] = True  # so sign-out ends the provider's session too
     if user.role == "handler":
         flash("To read concerns you will be asked for your Speak Up password once: it "
               "unlocks your key, which your organisation's sign-in cannot do.", "info")

@@ -48,6 +48,8 @@ class Provider:
         self.nonce_from: str | None = None  # replay an earlier sign-in's nonce
         self.issued: list[dict[str, Any]] = []
         self.fetches = {"discovery": 0, "jwks": 0, "token": 0}
+        self.end_session = True  # publish an end_session_endpoint (RP-initiated logout)
+        self.logouts: list[dict[str, str]] = []  # the RP-initiated logouts received
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -66,7 +68,9 @@ class Provider:
         self.published = ([*self.published] if keep_old else []) + [self.signing_key]
 
     def discovery(self) -> dict[str, Any]:
+        logout = {"end_session_endpoint": self.issuer + "/logout"} if self.end_session else {}
         return {
+            **logout,
             "issuer": self.issuer,
             "authorization_endpoint": self.issuer + "/authorize",
             "token_endpoint": self.issuer + "/token",
@@ -145,6 +149,17 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/jwks":
                 provider.fetches["jwks"] += 1
                 self._json(200, provider.jwks())
+            elif url.path == "/logout" and provider.end_session:
+                # RP-initiated logout: end "the provider's session", go back where asked.
+                params = dict(urllib.parse.parse_qsl(url.query))
+                provider.logouts.append(params)
+                if params.get("client_id") != CLIENT_ID:
+                    self._json(400, {"error": "invalid_request"})
+                    return
+                self.send_response(302)
+                self.send_header("Location", params["post_logout_redirect_uri"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif url.path == "/authorize":
                 params = dict(urllib.parse.parse_qsl(url.query))
                 self.send_response(302)
