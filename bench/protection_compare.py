@@ -137,7 +137,11 @@ def measure(truth: RoundTruth, people: Sequence[Person], k: int, protection: str
         suppression = decided[full_k]
     if protection.startswith("perturb"):
         tol = tolerance(MAX_NOISE)
-    report = audit_insiders(truth, people, full_k, suppression, shown_tolerance=tol)
+    if tol is None and suppression.insider is not None:
+        # The decision's own last audit: the same people, k and publication, in full.
+        report = suppression.insider
+    else:
+        report = audit_insiders(truth, people, full_k, suppression, shown_tolerance=tol)
     secret = new_secret()
     result = Result(audit="passes" if report.ok else f"FAILS ({len(report.exposures)})")
     for row, dim, group, values in _cells(truth):
