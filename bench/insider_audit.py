@@ -113,12 +113,12 @@ def main() -> None:
               f"{report.programs_solved} integer programs, exposures: {dict(kinds) or 'none'}")
         if args.audit_only:
             continue
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         decided = decide_suppression(truth, K, people=people)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         worst = max(worst, seconds)
         assert decided.insider is not None
-        print(f"    decide_suppression with the insiders: {seconds:.2f} s, "
+        print(f"    decide_suppression with the insiders: {seconds:.2f} s ({cpu:.2f} s CPU), "
               f"{decided.rounds_of_audit} round(s), last insider audit "
               f"{decided.insider.seconds:.2f} s / {decided.insider.programs_solved} programs, "
               f"{_hidden(decided)}")
