@@ -80,6 +80,7 @@ __all__ = [
     "InsiderAuditError",
     "InsiderExposure",
     "InsiderReport",
+    "InsiderWitnesses",
     "Person",
     "audit_insiders",
 ]
@@ -104,6 +105,8 @@ _NODES = 1
 _PULL = 0.01
 # Exposures whose exact lower bound is computed (the rest report "at least bound + 1").
 _EXACT_BOUNDS = 20
+# Points an audit hands to the next audit of the same round, per component (newest kept).
+_KEEP_WITNESSES = 400
 
 
 class InsiderAuditError(ValueError):
@@ -146,11 +149,35 @@ class InsiderReport:
     seconds: float
 
 
+class InsiderWitnesses:
+    """Points found by one audit, offered to the next audit of the same round and people.
+
+    :func:`surveys.round_disclosure.decide_suppression` audits one round again and
+    again, hiding a little more each time: the unknowns stay the same (people, cells,
+    rows) and the constraints only change with what is shown, so most points found in
+    one audit still meet every constraint of the next. Each is re-checked against the
+    new constraints before it counts (a point that no longer fits is dropped), so
+    reusing them changes which programs are solved, never what the audit proves.
+    """
+
+    def __init__(self, keep: int = _KEEP_WITNESSES) -> None:
+        self.keep = keep
+        self.points: dict[tuple, list[np.ndarray]] = {}
+
+    def offer(self, key: tuple) -> list[np.ndarray]:
+        return self.points.get(key, [])
+
+    def store(self, key: tuple, points: list[np.ndarray]) -> None:
+        # The newest points first: they fit the latest (least shown) publication.
+        self.points[key] = points[-self.keep:]
+
+
 def audit_insiders(
     truth: RoundTruth, people: Sequence[Person], k: int, suppression: RoundSuppression, *,
     shown_tolerance: Mapping[Any, int] | None = None,
     attackers: Sequence[str] = ATTACKERS, solve_seconds: float = _SOLVE_SECONDS,
-    link_scales: bool = False,
+    link_scales: bool = False, witnesses: InsiderWitnesses | None = None,
+    exact_bounds: int | None = None,
 ) -> InsiderReport:
     """Return every answer of a member of a cross-cell smaller than ``k`` an insider can prove.
 
@@ -170,6 +197,12 @@ def audit_insiders(
     10 groups those joined programs are too hard for HiGHS to answer in time (see
     bench/insider_audit.py), and a program without an answer would count against the
     publication; each row is then audited on its own (a stated limit of the model).
+
+    ``witnesses`` carries feasible points from one audit of this round and these
+    people to the next (each re-checked first); ``exact_bounds`` caps how many
+    exposures get their exact lower bound computed (one program each; the rest report
+    "at least allowance + 1"), default :data:`_EXACT_BOUNDS`. Neither changes which
+    answers are found provable.
     """
     started = time.perf_counter()
     k = validate_min_group_size(k)
@@ -181,12 +214,17 @@ def audit_insiders(
     solves = 0
     if not suppression.total_hidden:
         for rows in round_.components():
-            problem = _Component(round_, rows, solve_seconds)
+            key = (link_scales, tuple(row.id for row in rows))
+            problem = _Component(round_, rows, solve_seconds,
+                                 witnesses.offer(key) if witnesses is not None else (),
+                                 _EXACT_BOUNDS if exact_bounds is None else exact_bounds)
             if "hr" in attackers:
                 exposures.extend(problem.audit_hr())
             if "respondent" in attackers:
                 exposures.extend(problem.audit_respondents())
             solves += problem.solves
+            if witnesses is not None:
+                witnesses.store(key, [point for point, _ in problem.pool[1:]])
     return InsiderReport(not exposures, tuple(exposures), solves, time.perf_counter() - started)
 
 
@@ -319,15 +357,29 @@ class _Respondent:
 
 
 class _Component:
-    def __init__(self, round_: _Round, rows: list[RowTruth], solve_seconds: float) -> None:
+    def __init__(self, round_: _Round, rows: list[RowTruth], solve_seconds: float,
+                 offered: Sequence[np.ndarray] = (), exact_bounds: int = _EXACT_BOUNDS) -> None:
         self.round, self.rows, self.solve_seconds = round_, rows, solve_seconds
         self.k = round_.k
+        self.exact_bounds = exact_bounds
         self.solves = 0
         self.cells = sorted(round_.headcount)
         self.cell_index = {c: i for i, c in enumerate(self.cells)}
         self.heads = [round_.headcount[c] for c in self.cells]
         self.member_cell = [self.cell_index[c] for c in round_.cell_of]
         self._build()
+        self.pool: list[tuple[np.ndarray, np.ndarray]] = [(self.truth, self.matrix @ self.truth)]
+        self._adopt(offered)
+
+    def _adopt(self, offered: Sequence[np.ndarray]) -> None:
+        """Keep the offered points (an earlier audit's) that meet every constraint here."""
+        whole = self.integrality.astype(bool)
+        for point in offered:
+            if (point.shape == self.truth.shape
+                    and np.all(np.abs(point[whole] - np.round(point[whole])) <= _TOLERANCE)
+                    and self._feasible(point, self.lower, self.upper, self.row_lower,
+                                       self.row_upper)):  # fmt: skip
+                self.pool.append((point, self.matrix @ point))
 
     # --- the linear system ----------------------------------------------------------
 
@@ -798,7 +850,7 @@ class _Component:
     def _exposure(self, attacker: str, target: _Target, knowledge: _Knowledge,
                   rank: int) -> InsiderExposure:
         least = math.floor(target.bound + 1e-9) + 1 - target.own
-        if rank < _EXACT_BOUNDS:
+        if rank < self.exact_bounds:
             objective = np.zeros(len(self.truth))
             objective[target.index] = 1.0
             point = self._solve(objective, *self._bounds(knowledge), exact=True)

@@ -52,7 +52,13 @@ from fractions import Fraction
 
 from speakup.disclosure import hidden_keys, validate_min_group_size
 from speakup.disclosure_audit import AttackModel, AuditCache, AuditReport, audit_model
-from speakup.insider_audit import ATTACKERS, InsiderReport, Person, audit_insiders
+from speakup.insider_audit import (
+    ATTACKERS,
+    InsiderReport,
+    InsiderWitnesses,
+    Person,
+    audit_insiders,
+)
 
 __all__ = [
     "HEADLINE_DIMENSION",
@@ -169,11 +175,14 @@ def _step(step: str) -> None:
 def decide_suppression(
     truth: RoundTruth, k: int, *, people: Sequence[Person] | None = None,
     attackers: Sequence[str] = ATTACKERS, shown_tolerance: Mapping | None = None,
+    batch_growth: int = 2,
 ) -> RoundSuppression:
     """Return the suppression that passes the attackers' audits, hiding as little as it can.
 
     With ``people`` (the round's respondents, :class:`surveys.microdata.PeopleCollector`)
-    the insiders' audit runs too, for the ``attackers`` classes given.
+    the insiders' audit runs too, for the ``attackers`` classes given. Each time the
+    insiders' audit asks a dimension for more in consecutive rounds, the number of its
+    groups hidden next is multiplied by ``batch_growth`` (1: one group per round).
     """
     k = validate_min_group_size(k)
     forced_groups: dict[str, set[str]] = {dim: set() for dim in truth.dimensions}
@@ -182,7 +191,34 @@ def decide_suppression(
     # Suppressing more changes one breakdown at a time: the attacker's programs of the
     # breakdowns it leaves as they were are not solved again.
     cache = AuditCache()
+    # The insiders' audit of one round of suppression hands its points to the next
+    # (re-checked there), and only needs to know which answers are exposed, not how
+    # far: their exact bounds are worked out only for a report that is kept.
+    witnesses = InsiderWitnesses()
     probe = _headline_probe(truth, people or (), k, attackers, shown_tolerance)
+    # Groups hidden per dimension in the next insiders' round: 1, doubled each round
+    # the same dimension is asked again (see _suppress_more_for_insiders).
+    batch: dict[str, int] = {}
+    added: dict[str, list[str]] = {}  # the groups the last insiders' round hid, per dimension
+
+    def passes(groups: Mapping[str, set[str]]) -> RoundSuppression | None:
+        """The decision with these groups forced, if both audits pass it as it is."""
+        total_hidden, groups_hidden, rows_hidden, cells_hidden = _pattern(
+            truth, k, groups, forced_rows, forced_cells)
+        model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
+                             cells_hidden=cells_hidden)  # fmt: skip
+        _step(OUTSIDER_STEP)
+        report = audit_model(model, cache=cache)
+        if not report.ok:
+            return None
+        decided = RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt,
+                                   cells_hidden)  # fmt: skip
+        _step(INSIDER_STEP)
+        insider = audit_insiders(truth, people or (), k, decided, attackers=attackers,
+                                 shown_tolerance=shown_tolerance, witnesses=witnesses,
+                                 exact_bounds=0)  # fmt: skip
+        return replace(decided, insider=insider) if insider.ok else None
+
     attempt = 0
     while True:
         attempt += 1
@@ -205,14 +241,49 @@ def decide_suppression(
             return decided
         _step(INSIDER_STEP)
         insider = audit_insiders(truth, people, k, decided, attackers=attackers,
-                                 shown_tolerance=shown_tolerance)  # fmt: skip
+                                 shown_tolerance=shown_tolerance, witnesses=witnesses,
+                                 exact_bounds=0)  # fmt: skip
         decided = replace(decided, insider=insider)
         if insider.ok:
-            return decided
-        if not _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows, probe):
-            raise SuppressionError(
-                "the round cannot be published safely: " + insider.exposures[0].reason
-            )
+            return _fewest(decided, added, forced_groups, passes)
+        asked = _suppress_more_for_insiders(truth, decided, forced_groups, forced_rows, probe,
+                                            batch=batch)  # fmt: skip
+        if asked is None:
+            # The report that explains the refusal, with exact bounds.
+            exact = audit_insiders(truth, people, k, decided, attackers=attackers,
+                                   shown_tolerance=shown_tolerance, witnesses=witnesses)
+            raise SuppressionError("the round cannot be published safely: "
+                                   + (exact.exposures or insider.exposures)[0].reason)
+        batch = {dim: max(1, batch_growth) * batch.get(dim, 1) for dim in asked}
+        added = asked
+
+
+def _fewest(
+    decided: RoundSuppression, added: Mapping[str, list[str]],
+    forced_groups: Mapping[str, set[str]],
+    passes: Callable[[Mapping[str, set[str]]], RoundSuppression | None],
+) -> RoundSuppression:
+    """Hide only as many of the last batch's groups as the audits need (smallest first).
+
+    The round before the batch failed and the whole batch passes: bisect on how many
+    of the batch's groups, in the order they were chosen, are hidden. Every answer
+    returned has passed both audits in full; bisecting assumes that hiding more never
+    turns a pass into a failure, which only costs a group too many where it is wrong.
+    """
+    for dim, chosen in added.items():
+        if len(chosen) < 2:
+            continue
+        base = forced_groups[dim] - set(chosen)
+        fails, holds = 0, len(chosen)
+        while holds - fails > 1:
+            middle = (fails + holds) // 2
+            found = passes({**forced_groups, dim: base | set(chosen[:middle])})
+            if found is None:
+                fails = middle
+            else:
+                holds, decided = middle, found
+        forced_groups[dim].difference_update(chosen[holds:])  # type: ignore[attr-defined]
+    return decided
 
 
 # --- 1. one pattern per breakdown --------------------------------------------------
@@ -589,9 +660,10 @@ def _partner(
 def _suppress_more_for_insiders(
     truth: RoundTruth, decided: RoundSuppression, forced_groups: dict[str, set[str]],
     forced_rows: set[str], probe: Callable[[RoundSuppression], frozenset[tuple[str, tuple]]],
-    headline: str = HEADLINE_DIMENSION,
-) -> bool:
-    """Hide what lets an insider pin an exposed cross-cell; False if nothing is left to hide.
+    headline: str = HEADLINE_DIMENSION, batch: Mapping[str, int] | None = None,
+) -> dict[str, list[str]] | None:
+    """Hide what lets an insider pin an exposed cross-cell; None if nothing is left to hide,
+    else the groups hidden per dimension, in the order chosen (empty: only rows).
 
     An exposed cross-cell is pinned where a figure that contains it meets a hidden
     remainder that contains it (e.g. the Global Majority row, shown, against the
@@ -613,8 +685,14 @@ def _suppress_more_for_insiders(
        groups;
     3. else (only the Everyone figures are left) hide the instrument's Everyone rows.
 
-    At most one group per dimension per round (the smallest asked for), then every
-    step runs again: the audit, not this heuristic, says when it is enough.
+    One group per dimension per round (the smallest asked for), then every step runs
+    again: the audit, not this heuristic, says when it is enough. ``batch`` raises that
+    to ``batch[dim]`` groups of a dimension (the smallest asked for, then the smallest
+    still shown): :func:`decide_suppression` doubles it each round the audit asks the
+    same dimension again, so a large organisation whose hidden pool needs many more
+    teams gets there in a few rounds of the audit rather than one round per team. It
+    may hide up to about as many groups again as one at a time would have; the audit
+    of the result is the same full audit either way.
     """
     members: dict[str, list[str]] = {}
     for row in truth.rows:
@@ -647,13 +725,21 @@ def _suppress_more_for_insiders(
         else:
             rows.update(set(members[instrument_of[row_id]]) - decided.rows_hidden)
     grew = False
+    added: dict[str, list[str]] = {}
     for dim, groups in wanted.items():
-        forced_groups[dim].add(min(groups, key=lambda g: size(dim, g)))
+        take = max(1, (batch or {}).get(dim, 1))
+        chosen = sorted(groups, key=lambda g: size(dim, g))[:take]
+        still_shown = sorted((g for g in truth.dimensions[dim] if g != UNSTATED
+                              and g not in decided.groups_hidden.get(dim, frozenset())
+                              and g not in chosen), key=lambda g: size(dim, g))  # fmt: skip
+        chosen += still_shown[:take - len(chosen)]
+        forced_groups[dim].update(chosen)
+        added[dim] = chosen
         grew = True
     if rows:
         forced_rows.update(rows)
         grew = True
-    return grew
+    return added if grew else None
 
 
 def _insider_choice(
@@ -689,6 +775,7 @@ def _headline_probe(
     (row, cross-cell) pairs it still finds exposed. Hiding more teams never changes
     that suppression, so each distinct one is audited once."""
     seen: dict[tuple, frozenset[tuple[str, tuple]]] = {}
+    witnesses = InsiderWitnesses()  # apart from the decision's: other constraints
 
     def probe(suppression: RoundSuppression) -> frozenset[tuple[str, tuple]]:
         key = (suppression.total_hidden, suppression.rows_hidden,
@@ -697,7 +784,8 @@ def _headline_probe(
         if key not in seen:
             _step(INSIDER_STEP)
             report = audit_insiders(truth, people, k, suppression, attackers=attackers,
-                                    shown_tolerance=shown_tolerance)  # fmt: skip
+                                    shown_tolerance=shown_tolerance, witnesses=witnesses,
+                                    exact_bounds=0)  # fmt: skip
             seen[key] = frozenset((e.row_id, e.cell) for e in report.exposures)
         return seen[key]
 
