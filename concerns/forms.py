@@ -141,19 +141,19 @@ class VerdictForm(FlaskForm):
 
 
 class ThemesForm(FlaskForm):
-    themes = CheckboxesField("Themes for the Freedom to Speak Up return", choices={},
+    themes = CheckboxesField(_l("Themes for the Freedom to Speak Up return"), choices={},
                              validate_choice=False)
 
 
 class HandlerMessageForm(FlaskForm):
     seen_seq = HiddenField()
-    text = TextAreaField("Message", render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
+    text = TextAreaField(_l("Message"), render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
     # Shown on the reply form only: a note stays among handlers and carries no files.
     attachments = MultipleFileField(
-        "Files for the reporter (optional)",
-        description="Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain "
+        _l("Files for the reporter (optional)"),
+        description=_l("Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain "
                     "text. Hidden details (camera, place, author) are removed before anything "
-                    "is stored; the reporter downloads them with their receipt.",
+                    "is stored; the reporter downloads them with their receipt."),
         render_kw=ATTACHMENTS_ACCEPT)
 
 
@@ -168,19 +168,19 @@ class ReporterFileForm(FlaskForm):
 class StatusForm(FlaskForm):
     expected_status = HiddenField()
     status = RadioField(
-        "Move to",
-        choices={s.value: STATUS_LABELS[s] for s in STATUS_ORDER if s != Status.NEW},
+        _l("Move to"),
+        choices={s.value: _l(STATUS_LABELS[s]) for s in STATUS_ORDER if s != Status.NEW},
         validate_choice=False,
     )
     outcome = SelectField(
-        "Outcome (when closing)",
-        choices={"": "Choose an outcome", **OUTCOMES},
+        _l("Outcome (when closing)"),
+        choices={"": _l("Choose an outcome"), **{k: _l(v) for k, v in OUTCOMES.items()}},
         validate_choice=False,
     )
     closing_message = TextAreaField(
-        "Closing message to the reporter (optional, when closing)",
-        description="Sent to the reporter as a reply just before the concern closes: for "
-                    "example what was done, and that they can reply to reopen it.",
+        _l("Closing message to the reporter (optional, when closing)"),
+        description=_l("Sent to the reporter as a reply just before the concern closes: for "
+                    "example what was done, and that they can reply to reopen it."),
         render_kw={"rows": 4, "maxlength": MAX_MESSAGE},
     )
 
@@ -191,19 +191,19 @@ class ReopenForm(FlaskForm):
 
 class ExcludeForm(FlaskForm):
     expected_status = HiddenField()
-    reason = RadioField("Close it as", choices=dict(EXCLUDED_OUTCOMES),
+    reason = RadioField(_l("Close it as"), choices={k: _l(v) for k, v in EXCLUDED_OUTCOMES.items()},
                         validate_choice=False)
 
 
 class ShareForm(FlaskForm):
-    handler = SelectField("Share with", choices={}, validate_choice=False)
+    handler = SelectField(_l("Share with"), choices={}, validate_choice=False)
 
 
 class UnlockForm(FlaskForm):
     password = PasswordField(
-        "Your password",
+        _l("Your password"),
         validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        description="Your key for reading concerns is locked with your password.",
+        description=_l("Your key for reading concerns is locked with your password."),
     )
 
 
@@ -211,38 +211,38 @@ class InboxFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    status = SelectField("Show", choices={}, validate_choice=False)
-    sort = SelectField("Sort by", choices={}, validate_choice=False)
-    order = SelectField("Order", choices={"asc": "Oldest or lowest first",
+    status = SelectField(_l("Show"), choices={}, validate_choice=False)
+    sort = SelectField(_l("Sort by"), choices={}, validate_choice=False)
+    order = SelectField(_l("Order"), choices={"asc": "Oldest or lowest first",
                                           "desc": "Newest or highest first"},
                         validate_choice=False)
 
 
 class CategoryForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
 
 
 class CategoryEditForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
-    active = BooleanField("Offered to people raising a concern")
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
+    active = BooleanField(_l("Offered to people raising a concern"))
 
 
 class ThemeEditForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
-    active = BooleanField("Offered to case handlers for tagging")
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
+    active = BooleanField(_l("Offered to case handlers for tagging"))
 
 
 class DigestForm(FlaskForm):
-    digest = BooleanField("Send me the daily summary e-mail")
+    digest = BooleanField(_l("Send me the daily summary e-mail"))
 
 
 class RecuseForm(FlaskForm):
-    confirm = BooleanField("I have a conflict of interest and must not handle this concern")
+    confirm = BooleanField(_l("I have a conflict of interest and must not handle this concern"))
 
 
 class DisplayNameForm(FlaskForm):
     display_name = StringField(
-        "Name shown to reporters",
-        description="Leave blank to leave this handler out of the list reporters see.",
+        _l("Name shown to reporters"),
+        description=_l("Leave blank to leave this handler out of the list reporters see."),
         render_kw={"maxlength": 80},
     )
