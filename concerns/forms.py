@@ -39,10 +39,10 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
 ATTACHMENTS_HINT = _l(
-    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
-    "such as where and when a photo was taken, or who wrote a document, are removed before "
-    "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
-    "still identify you."
+    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. We remove "
+    "hidden details before we store anything, such as where and when a photo was taken or "
+    "who wrote a document. What can be seen in a file, such as a face, a name or a "
+    "letterhead, can still identify you."
 )
 ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.heic,.heif,.pdf,.docx,.xlsx,.pptx,.txt"}
 
@@ -61,8 +61,8 @@ class ConcernForm(FlaskForm):
     what_happened = TextAreaField(
         _l("What happened?"),
         description=_l(
-            "Say what happened, where and when, in your own words. Leave out anything that "
-            "would identify you if you do not want to be identified. Up to %(most)s "
+            "Say what happened, where and when, in your own words. If you do not want to be "
+            "known, leave out anything that would show who you are. Up to %(most)s "
             "characters.", most=f"{MAX_WHAT_HAPPENED:,}"),
         render_kw={"rows": 12, "maxlength": MAX_WHAT_HAPPENED},
     )
@@ -77,8 +77,8 @@ class ConcernForm(FlaskForm):
     # else is refused by the service with a clear message.
     professional_group = SelectField(
         _l("Your professional group (optional)"),
-        description=_l("Only counted, in totals, for the National Guardian's Office quarterly "
-                       "return. Leave it unanswered if you prefer."),
+        description=_l("Only used in totals, for the report the National Guardian's Office "
+                       "asks for each quarter. You can leave it blank."),
         choices=[], validate_choice=False,
     )
     # Choices are the handlers with a display name, set per request; the service
