@@ -52,7 +52,7 @@ def test_the_page_says_what_is_collected_and_uses_accessible_radio_groups(client
     assert '<label for="item-psafe_1-7">Strongly agree</label>' in html
     assert '<label for="item-wres_5-0">Prefer not to say</label>' in html
     assert '<label for="group-ethnicity-prefer_not">Prefer not to say</label>' in html
-    assert "do not include names" in html
+    assert "Do not write any names" in html
     assert "<script" not in html and "style=" not in html
 
 
