@@ -169,12 +169,12 @@ class StatusForm(FlaskForm):
     expected_status = HiddenField()
     status = RadioField(
         _l("Move to"),
-        choices={s.value: _l(STATUS_LABELS[s]) for s in STATUS_ORDER if s != Status.NEW},
+        choices={s.value: STATUS_LABELS[s] for s in STATUS_ORDER if s != Status.NEW},
         validate_choice=False,
     )
     outcome = SelectField(
         _l("Outcome (when closing)"),
-        choices={"": _l("Choose an outcome"), **{k: _l(v) for k, v in OUTCOMES.items()}},
+        choices={"": "Choose an outcome", **OUTCOMES},
         validate_choice=False,
     )
     closing_message = TextAreaField(
@@ -191,7 +191,7 @@ class ReopenForm(FlaskForm):
 
 class ExcludeForm(FlaskForm):
     expected_status = HiddenField()
-    reason = RadioField(_l("Close it as"), choices={k: _l(v) for k, v in EXCLUDED_OUTCOMES.items()},
+    reason = RadioField(_l("Close it as"), choices=dict(EXCLUDED_OUTCOMES),
                         validate_choice=False)
 
 
