@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -57,7 +58,7 @@ def categories() -> tuple[str, int] | Response:
     done = _save_label(form, lambda: services.add_category(
         db(), clock(), label=form.label.data or "", actor=current_user.email),
         (services.FieldError,), category_choices,
-        lambda category: f"Added the category “{category.label}”.", ".categories")
+        lambda category: _("Added the category “%(label)s”.", label=category.label), ".categories")
     if done is not None:
         return done
     rows = services.list_categories(db(), active_only=False)
@@ -72,7 +73,7 @@ def edit(category_id: int) -> tuple[str, int] | Response:
     done = _save_label(form, lambda: services.update_category(
         db(), clock(), category.id, label=form.label.data or "",
         active=bool(form.active.data), actor=current_user.email),
-        (services.FieldError,), category_choices, lambda _: "Saved.", ".categories")
+        (services.FieldError,), category_choices, lambda _saved: _("Saved."), ".categories")
     if done is not None:
         return done
     return render_template("concerns/category_edit.html", form=form,
@@ -122,7 +123,7 @@ def set_name(user_id: int) -> tuple[str, int] | Response:
         else:
             db().commit()
             handler_choices().clear()
-            flash("Saved.", "info")
+            flash(_("Saved."), "info")
             return redirect(url_for(".handlers"))
     return _handlers_page(user_id, form, 400)
 
@@ -133,8 +134,8 @@ def theme_list() -> tuple[str, int] | Response:
     form = CategoryForm()
     done = _save_label(form, lambda: themes.add_theme(
         db(), clock(), label=form.label.data or "", actor=current_user.email),
-        (themes.ThemeError,), None, lambda theme: f"Added the theme “{theme.label}”.",
-        ".theme_list")
+        (themes.ThemeError,), None,
+        lambda theme: _("Added the theme “%(label)s”.", label=theme.label), ".theme_list")
     if done is not None:
         return done
     rows = themes.list_themes(db(), active_only=False)
@@ -149,7 +150,7 @@ def theme_edit(theme_id: int) -> tuple[str, int] | Response:
     done = _save_label(form, lambda: themes.update_theme(
         db(), clock(), theme.id, label=form.label.data or "",
         active=bool(form.active.data), actor=current_user.email),
-        (themes.ThemeError,), None, lambda _: "Saved.", ".theme_list")
+        (themes.ThemeError,), None, lambda _saved: _("Saved."), ".theme_list")
     if done is not None:
         return done
     return render_template("concerns/theme_edit.html", form=form, theme=theme), _status()
@@ -162,7 +163,8 @@ def group_list() -> tuple[str, int] | Response:
     done = _save_label(form, lambda: professional_groups.add_group(
         db(), clock(), label=form.label.data or "", actor=current_user.email),
         (services.FieldError,), group_choices,
-        lambda group: f"Added the professional group “{group.label}”.", ".group_list")
+        lambda group: _("Added the professional group “%(label)s”.", label=group.label),
+        ".group_list")
     if done is not None:
         return done
     rows = professional_groups.list_groups(db(), active_only=False)
@@ -178,7 +180,7 @@ def group_edit(group_id: int) -> tuple[str, int] | Response:
     done = _save_label(form, lambda: professional_groups.update_group(
         db(), clock(), group.id, label=form.label.data or "",
         active=bool(form.active.data), actor=current_user.email),
-        (services.ConcernError,), group_choices, lambda _: "Saved.", ".group_list")
+        (services.ConcernError,), group_choices, lambda _saved: _("Saved."), ".group_list")
     if done is not None:
         return done
     return render_template("concerns/professional_group_edit.html", form=form,

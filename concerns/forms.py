@@ -39,10 +39,10 @@ from speakup.accounts import MAX_PASSWORD_LENGTH
 RECEIPT_INPUT = {"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}
 
 ATTACHMENTS_HINT = _l(
-    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. Hidden details "
-    "such as where and when a photo was taken, or who wrote a document, are removed before "
-    "anything is stored. What can be seen in a file — a face, a name, a letterhead — can "
-    "still identify you."
+    "Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain text. We remove "
+    "hidden details before we store anything, such as where and when a photo was taken or "
+    "who wrote a document. What can be seen in a file, such as a face, a name or a "
+    "letterhead, can still identify you."
 )
 ATTACHMENTS_ACCEPT = {"accept": ".jpg,.jpeg,.png,.webp,.heic,.heif,.pdf,.docx,.xlsx,.pptx,.txt"}
 
@@ -61,8 +61,8 @@ class ConcernForm(FlaskForm):
     what_happened = TextAreaField(
         _l("What happened?"),
         description=_l(
-            "Say what happened, where and when, in your own words. Leave out anything that "
-            "would identify you if you do not want to be identified. Up to %(most)s "
+            "Say what happened, where and when, in your own words. If you do not want to be "
+            "known, leave out anything that would show who you are. Up to %(most)s "
             "characters.", most=f"{MAX_WHAT_HAPPENED:,}"),
         render_kw={"rows": 12, "maxlength": MAX_WHAT_HAPPENED},
     )
@@ -77,8 +77,8 @@ class ConcernForm(FlaskForm):
     # else is refused by the service with a clear message.
     professional_group = SelectField(
         _l("Your professional group (optional)"),
-        description=_l("Only counted, in totals, for the National Guardian's Office quarterly "
-                       "return. Leave it unanswered if you prefer."),
+        description=_l("Only used in totals, for the report the National Guardian's Office "
+                       "asks for each quarter. You can leave it blank."),
         choices=[], validate_choice=False,
     )
     # Choices are the handlers with a display name, set per request; the service
@@ -141,19 +141,19 @@ class VerdictForm(FlaskForm):
 
 
 class ThemesForm(FlaskForm):
-    themes = CheckboxesField("Themes for the Freedom to Speak Up return", choices={},
+    themes = CheckboxesField(_l("Themes for the Freedom to Speak Up return"), choices={},
                              validate_choice=False)
 
 
 class HandlerMessageForm(FlaskForm):
     seen_seq = HiddenField()
-    text = TextAreaField("Message", render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
+    text = TextAreaField(_l("Message"), render_kw={"rows": 6, "maxlength": MAX_MESSAGE})
     # Shown on the reply form only: a note stays among handlers and carries no files.
     attachments = MultipleFileField(
-        "Files for the reporter (optional)",
-        description="Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain "
+        _l("Files for the reporter (optional)"),
+        description=_l("Photos (JPEG, PNG, WebP, HEIC), PDF, Word, Excel, PowerPoint or plain "
                     "text. Hidden details (camera, place, author) are removed before anything "
-                    "is stored; the reporter downloads them with their receipt.",
+                    "is stored; the reporter downloads them with their receipt."),
         render_kw=ATTACHMENTS_ACCEPT)
 
 
@@ -168,19 +168,19 @@ class ReporterFileForm(FlaskForm):
 class StatusForm(FlaskForm):
     expected_status = HiddenField()
     status = RadioField(
-        "Move to",
+        _l("Move to"),
         choices={s.value: STATUS_LABELS[s] for s in STATUS_ORDER if s != Status.NEW},
         validate_choice=False,
     )
     outcome = SelectField(
-        "Outcome (when closing)",
+        _l("Outcome (when closing)"),
         choices={"": "Choose an outcome", **OUTCOMES},
         validate_choice=False,
     )
     closing_message = TextAreaField(
-        "Closing message to the reporter (optional, when closing)",
-        description="Sent to the reporter as a reply just before the concern closes: for "
-                    "example what was done, and that they can reply to reopen it.",
+        _l("Closing message to the reporter (optional, when closing)"),
+        description=_l("Sent to the reporter as a reply just before the concern closes: for "
+                    "example what was done, and that they can reply to reopen it."),
         render_kw={"rows": 4, "maxlength": MAX_MESSAGE},
     )
 
@@ -191,19 +191,19 @@ class ReopenForm(FlaskForm):
 
 class ExcludeForm(FlaskForm):
     expected_status = HiddenField()
-    reason = RadioField("Close it as", choices=dict(EXCLUDED_OUTCOMES),
+    reason = RadioField(_l("Close it as"), choices=dict(EXCLUDED_OUTCOMES),
                         validate_choice=False)
 
 
 class ShareForm(FlaskForm):
-    handler = SelectField("Share with", choices={}, validate_choice=False)
+    handler = SelectField(_l("Share with"), choices={}, validate_choice=False)
 
 
 class UnlockForm(FlaskForm):
     password = PasswordField(
-        "Your password",
+        _l("Your password"),
         validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
-        description="Your key for reading concerns is locked with your password.",
+        description=_l("Your key for reading concerns is locked with your password."),
     )
 
 
@@ -211,38 +211,38 @@ class InboxFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    status = SelectField("Show", choices={}, validate_choice=False)
-    sort = SelectField("Sort by", choices={}, validate_choice=False)
-    order = SelectField("Order", choices={"asc": "Oldest or lowest first",
+    status = SelectField(_l("Show"), choices={}, validate_choice=False)
+    sort = SelectField(_l("Sort by"), choices={}, validate_choice=False)
+    order = SelectField(_l("Order"), choices={"asc": "Oldest or lowest first",
                                           "desc": "Newest or highest first"},
                         validate_choice=False)
 
 
 class CategoryForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
 
 
 class CategoryEditForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
-    active = BooleanField("Offered to people raising a concern")
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
+    active = BooleanField(_l("Offered to people raising a concern"))
 
 
 class ThemeEditForm(FlaskForm):
-    label = StringField("Name", render_kw={"maxlength": 120})
-    active = BooleanField("Offered to case handlers for tagging")
+    label = StringField(_l("Name"), render_kw={"maxlength": 120})
+    active = BooleanField(_l("Offered to case handlers for tagging"))
 
 
 class DigestForm(FlaskForm):
-    digest = BooleanField("Send me the daily summary e-mail")
+    digest = BooleanField(_l("Send me the daily summary e-mail"))
 
 
 class RecuseForm(FlaskForm):
-    confirm = BooleanField("I have a conflict of interest and must not handle this concern")
+    confirm = BooleanField(_l("I have a conflict of interest and must not handle this concern"))
 
 
 class DisplayNameForm(FlaskForm):
     display_name = StringField(
-        "Name shown to reporters",
-        description="Leave blank to leave this handler out of the list reporters see.",
+        _l("Name shown to reporters"),
+        description=_l("Leave blank to leave this handler out of the list reporters see."),
         render_kw={"maxlength": 80},
     )

@@ -23,6 +23,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import NotFound
@@ -56,6 +57,7 @@ from speakup import accounts, passkey_views
 from speakup.auth_views import SESSION_KEY
 from speakup.headers import attachment_disposition
 from speakup.models import User
+from speakup.translatable import N_
 from speakup.web import clock, db, role_required, settings, writes
 
 bp = Blueprint("handling", __name__, url_prefix="/handle")
@@ -81,9 +83,9 @@ ACTION_FORMS = {"handling.status": ("status_form", StatusForm, "status"),
                 "handling.share": ("share_form", ShareForm, "share"),
                 "handling.recuse": ("recuse_form", RecuseForm, "recuse"),
                 "handling.reopen": ("reopen_form", ReopenForm, "reopen")}
-DRAFT_BACK = "Your draft is back in its box below. It has not been sent yet."
-FORM_EXPIRED = ("This form had expired or had already been sent, so nothing was done just "
-                "now. Anything you typed is still below: check the page and send it again.")
+DRAFT_BACK = N_("Your draft is back in its box below. It has not been sent yet.")
+FORM_EXPIRED = N_("This form had expired or had already been sent, so nothing was done just "
+                   "now. Anything you typed is still below: check the page and send it again.")
 
 
 def _draft() -> tuple[str, str]:
@@ -106,8 +108,8 @@ def _draft_kept_page(*, expired: bool = False) -> Any:
 
 def _expired_page() -> tuple[str, int]:
     """The plain "form had expired" answer, for a form whose page cannot be shown again."""
-    return render_template("errors/error.html", code=400, title="This form had expired",
-                           message=FORM_EXPIRED), 400
+    return render_template("errors/error.html", code=400, title=_("This form had expired"),
+                           message=_(FORM_EXPIRED)), 400
 
 
 # A handler who added a passkey proves it before reading concerns (speakup/passkey_views.py).
@@ -144,10 +146,10 @@ def form_expired(_exc: CSRFError) -> Any:
         if request.endpoint in DRAFT_ENDPOINTS:
             kind, text = _draft()
             form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
-            return _concern_page(concern_id, 400, FORM_EXPIRED, **{f"{kind}_form": form})
+            return _concern_page(concern_id, 400, _(FORM_EXPIRED), **{f"{kind}_form": form})
         if request.endpoint in ACTION_FORMS:
             name, form_class, prefix = ACTION_FORMS[request.endpoint]
-            return _concern_page(concern_id, 400, FORM_EXPIRED,
+            return _concern_page(concern_id, 400, _(FORM_EXPIRED),
                                  **{name: form_class(prefix=prefix)})
     except NotFound:
         db().rollback()
@@ -160,7 +162,7 @@ def draft(concern_id: str) -> tuple[str, int]:
     """Put a draft handed back by the signed-out page into the concern's form (not sent)."""
     kind, text = _draft()
     form = HandlerMessageForm(prefix=kind, formdata=None, data={"text": text})
-    return _concern_page(concern_id, 200, DRAFT_BACK, **{f"{kind}_form": form})
+    return _concern_page(concern_id, 200, _(DRAFT_BACK), **{f"{kind}_form": form})
 
 
 @bp.route("/")
@@ -190,7 +192,7 @@ def preferences() -> str | Response:
     if form.validate_on_submit():
         digest.set_digest(db(), clock(), _user(), enabled=form.digest.data)
         db().commit()
-        flash("Your e-mail preference is saved.", "info")
+        flash(_("Your e-mail preference is saved."), "info")
         return redirect(url_for(".preferences"))
     if request.method == "GET":
         form.digest.data = digest.profile(db(), _user().id).digest_enabled
@@ -225,7 +227,7 @@ def _concern_page(concern_id: str, status: int, notice: str | None = None,
     forms.setdefault("reopen_form", ReopenForm(prefix="reopen", formdata=None))
     forms["reopen_form"].expected_status.data = summary.status
     # Whatever was typed stays; the page's state is refreshed to what was just shown.
-    for name, label in (("reply_form", "Your reply"), ("note_form", "Your note")):
+    for name, label in (("reply_form", _("Your reply")), ("note_form", _("Your note"))):
         forms[name].seen_seq.data = str(summary.last_seq)
         forms[name].text.label.text = label
     for name in ("status_form", "exclude_form", "reopen_form"):
@@ -272,7 +274,7 @@ def tag_themes(concern_id: str) -> tuple[str, int] | Response:
         form.themes.errors = [str(exc)]
         return _concern_page(concern_id, 400, themes_form=form)
     db().commit()
-    flash("The themes have been saved.", "info")
+    flash(_("The themes have been saved."), "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -318,7 +320,7 @@ def quarterly_return() -> tuple[str, int]:
                                                  concern_config().today(clock()))
     except ValueError:
         return render_template("concerns/guardian_return.html", quarters=quarters,
-                               result=None, error="Choose a quarter like 2026-Q3."), 400
+                               result=None, error=_("Choose a quarter like 2026-Q3.")), 400
     guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="page")
     db().commit()
     return render_template("concerns/guardian_return.html", quarters=quarters, result=result,
@@ -339,7 +341,7 @@ def quarterly_return_csv() -> tuple[str, int] | Response:
                                                  concern_config().today(clock()))
     except ValueError:
         return render_template("concerns/guardian_return.html", quarters=_return_quarters(),
-                               result=None, error="Choose a quarter like 2026-Q3."), 400
+                               result=None, error=_("Choose a quarter like 2026-Q3.")), 400
     guardian_return.record_export(db(), clock(), result, actor=_user().email, kind="csv")
     # Named from the parsed quarter, never the raw argument (issue 18: CR/LF, non-ASCII).
     disposition = attachment_disposition(f"speakup-guardian-return-{result.quarter}.csv")
@@ -365,7 +367,8 @@ def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: 
 def _refused_files(concern_id: str, form: HandlerMessageForm, message: str) -> tuple[str, int]:
     """Say why the files were refused, with the text's own error if any; the text stays."""
     db().rollback()
-    form.attachments.errors = [message + " Your text is kept: choose the files again."]
+    form.attachments.errors = [
+        _("%(reason)s Your text is kept: choose the files again.", reason=message)]
     try:
         services.clean_text(form.text.data, field_name="text", label="Reply", required=True,
                             max_chars=services.MAX_MESSAGE)
@@ -406,7 +409,8 @@ def _message(concern_id: str, *, note: bool) -> tuple[str, int] | Response:
     finally:
         evidence.close(files)
     db().commit()
-    flash("Internal note added." if note else "Your reply has been sent to the reporter.", "info")
+    flash(_("Internal note added.") if note else _("Your reply has been sent to the reporter."),
+          "info")
     return redirect(url_for(".concern", concern_id=concern_id, _anchor="conversation-h"))
 
 
@@ -422,7 +426,7 @@ def status(concern_id: str) -> tuple[str, int] | Response:
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "status_form", form, form.closing_message)
     db().commit()
-    flash("The status has been changed.", "info")
+    flash(_("The status has been changed."), "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -438,9 +442,9 @@ def exclude(concern_id: str) -> tuple[str, int] | Response:
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "exclude_form", form)
     db().commit()
-    flash("Closed, and left out of the statistics." if uncounted else
-          "Closed, and left out of the statistics; its professional-group answer, if any, "
-          "still counts, because your key could not open the concern.", "info")
+    flash(_("Closed, and left out of the statistics.") if uncounted else
+          _("Closed, and left out of the statistics; its professional-group answer, if any, "
+            "still counts, because your key could not open the concern."), "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -449,15 +453,15 @@ def exclude(concern_id: str) -> tuple[str, int] | Response:
 def recuse(concern_id: str) -> tuple[str, int] | Response:
     form = RecuseForm(prefix="recuse")
     if not form.confirm.data:
-        form.confirm.errors = ["Tick the box to confirm that you must not handle it."]
+        form.confirm.errors = [_("Tick the box to confirm that you must not handle it.")]
         return _concern_page(concern_id, 400, recuse_form=form)
     try:
         services.recuse(db(), clock(), concern_config(), _user(), concern_id)
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "recuse_form", form)
     db().commit()
-    flash("You have recused yourself: you can no longer open that concern, and nobody can "
-          "share it with you again.", "info")
+    flash(_("You have recused yourself: you can no longer open that concern, and nobody can "
+            "share it with you again."), "info")
     return redirect(url_for(".inbox"))
 
 
@@ -490,7 +494,7 @@ def reopen(concern_id: str) -> tuple[str, int] | Response:
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "reopen_form", form)
     db().commit()
-    flash("The concern has been reopened.", "info")
+    flash(_("The concern has been reopened."), "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -500,14 +504,14 @@ def share(concern_id: str) -> tuple[str, int] | Response:
     form = ShareForm(prefix="share")
     key = private_key()
     if key is None:
-        return _concern_page(concern_id, 403, "Unlock your key first (below), then share.")
+        return _concern_page(concern_id, 403, _("Unlock your key first (below), then share."))
     try:
         services.share_concern(db(), clock(), concern_config(), _user(), key, concern_id,
                                 form.handler.data)
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "share_form", form)
     db().commit()
-    flash("The concern has been shared.", "info")
+    flash(_("The concern has been shared."), "info")
     return redirect(url_for(".concern", concern_id=concern_id))
 
 
@@ -532,9 +536,9 @@ def unlock() -> Response:
         if locked:
             logout_user()
             session.clear()
-            flash(accounts.LOGIN_REFUSED, "error")
+            flash(_(accounts.LOGIN_REFUSED), "error")
             return redirect(url_for("auth.login"))
-        flash("That password is not right.", "error")
+        flash(_("That password is not right."), "error")
         return redirect(back)
     private = keys.unlock_handler_key(db(), clock(), concern_config(), user, form.password.data)
     assert private is not None  # role_required("handler") let only active handlers in

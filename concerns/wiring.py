@@ -61,16 +61,16 @@ def init_app(app: Flask) -> None:
         [("concerns.new", N_("Raise a concern")), ("concerns.check", N_("Check a concern"))]
     )
     extras.setdefault("admin_links", []).extend([
-        ("concern_admin.categories", "Concern categories"),
-        ("concern_handlers_admin.handlers", "Case handlers' names"),
-        ("concern_themes_admin.theme_list", "Themes for the quarterly return"),
-        ("concern_handlers_admin.readers_status", "Concerns nobody can read"),
-        ("concern_groups_admin.group_list", "Professional groups"),
+        ("concern_admin.categories", N_("Concern categories")),
+        ("concern_handlers_admin.handlers", N_("Case handlers' names")),
+        ("concern_themes_admin.theme_list", N_("Themes for the quarterly return")),
+        ("concern_handlers_admin.readers_status", N_("Concerns nobody can read")),
+        ("concern_groups_admin.group_list", N_("Professional groups")),
     ])
     extras.setdefault("health_details", []).append(readers.health_detail)
     extras.setdefault("account_watchers", []).append(_readers_watcher(svc))
     extras.setdefault("staff_links", []).append(
-        ("handling.inbox", "Concerns inbox", ("handler",))
+        ("handling.inbox", N_("Concerns inbox"), ("handler",))
     )
     extras.setdefault("demo_seeders", []).append(seed_demo_concerns)
     # A handler signs in to what waits for them (the inbox's summary), not a menu.

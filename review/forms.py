@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
@@ -27,7 +28,7 @@ from review.goals import (
 from speakup.digits import coerce_ascii_int
 from speakup.forms import AsciiDateField, AsciiIntegerField
 
-NOT_NEEDED = SelectChoice("", "Not needed for this measure")
+NOT_NEEDED = SelectChoice("", _l("Not needed for this measure"))
 
 
 class CheckboxesField(SelectMultipleField):
@@ -38,32 +39,35 @@ class CheckboxesField(SelectMultipleField):
 
 
 class GoalForm(FlaskForm):
-    label = StringField("Goal", validators=[InputRequired("Enter a name for the goal."),
-                                            Length(max=MAX_LABEL)],
-                        description="In plain words, e.g. “More staff feel safe to speak up”.")
+    label = StringField(_l("Goal"), validators=[InputRequired(_l("Enter a name for the goal.")),
+                                                Length(max=MAX_LABEL)],
+                        description=_l("In plain words, e.g. “More staff feel safe to speak "
+                                       "up”."))
     metric = SelectField(
-        "Measure", choices=[SelectChoice(k, v) for k, v in METRIC_LABELS.items()],
-        description="Only figures Speak Up publishes can be goals.",
+        _l("Measure"), choices=[SelectChoice(k, v) for k, v in METRIC_LABELS.items()],
+        description=_l("Only figures Speak Up publishes can be goals."),
     )
-    row = SelectField("Scale or question (survey measures)", choices=[],
-                      description="For a favourable % or a gap.")
-    pair = SelectField("Two groups to compare (gap only)", choices=[],
-                       description="The gap is the difference between the two groups’ "
-                                   "favourable shares, whichever is higher.")
-    direction = RadioField("The goal is met when the figure is",
+    row = SelectField(_l("Scale or question (survey measures)"), choices=[],
+                      description=_l("For a favourable % or a gap."))
+    pair = SelectField(_l("Two groups to compare (gap only)"), choices=[],
+                       description=_l("The gap is the difference between the two groups’ "
+                                      "favourable shares, whichever is higher."))
+    direction = RadioField(_l("The goal is met when the figure is"),
                            choices=[SelectChoice(k, v) for k, v in DIRECTION_LABELS.items()],
                            default="at_least",
-                           validators=[InputRequired("Choose at least or at most.")])
-    target = AsciiIntegerField("Target (whole percent, or percentage points for a gap)",
-                          validators=[InputRequired("Enter a whole number from 0 to 100."),
-                                      NumberRange(0, 100, "Enter a whole number from 0 to 100.")])
-    due_on = AsciiDateField("Due by", validators=[InputRequired("Enter the due date.")],
-                       description="The latest round opened, or the quarter ending, by this "
-                                   "date counts.")
-    owner = StringField("Owner", validators=[InputRequired("Enter an owner (a role or team)."),
-                                             Length(max=MAX_OWNER)],
-                        description="A role or team, not a person’s name.")
-    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=MAX_NOTE)])
+                           validators=[InputRequired(_l("Choose at least or at most."))])
+    target = AsciiIntegerField(
+        _l("Target (whole percent, or percentage points for a gap)"),
+        validators=[InputRequired(_l("Enter a whole number from 0 to 100.")),
+                    NumberRange(0, 100, _l("Enter a whole number from 0 to 100."))])
+    due_on = AsciiDateField(_l("Due by"), validators=[InputRequired(_l("Enter the due date."))],
+                            description=_l("The latest round opened, or the quarter ending, by "
+                                           "this date counts."))
+    owner = StringField(_l("Owner"),
+                        validators=[InputRequired(_l("Enter an owner (a role or team).")),
+                                    Length(max=MAX_OWNER)],
+                        description=_l("A role or team, not a person’s name."))
+    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=MAX_NOTE)])
 
 
 class ArchiveForm(FlaskForm):
@@ -71,16 +75,17 @@ class ArchiveForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    taken_on = AsciiDateField("Date", validators=[InputRequired("Enter the date of the action.")])
-    title = StringField("Action", validators=[InputRequired("Enter a title."),
-                                              Length(max=MAX_TITLE)],
-                        description="What was done, in a line staff will understand.")
-    description = TextAreaField("What was done and why (optional)",
+    taken_on = AsciiDateField(_l("Date"),
+                              validators=[InputRequired(_l("Enter the date of the action."))])
+    title = StringField(_l("Action"), validators=[InputRequired(_l("Enter a title.")),
+                                                  Length(max=MAX_TITLE)],
+                        description=_l("What was done, in a line staff will understand."))
+    description = TextAreaField(_l("What was done and why (optional)"),
                                 validators=[Optional(), Length(max=MAX_DESCRIPTION)])
-    goals = CheckboxesField("Goals this action serves (optional)", choices=[],
+    goals = CheckboxesField(_l("Goals this action serves (optional)"), choices=[],
                             coerce=coerce_ascii_int)
 
 
 class HeadlineSurveyForm(FlaskForm):
-    survey = RadioField("Headline survey", choices=[], validate_choice=True,
+    survey = RadioField(_l("Headline survey"), choices=[], validate_choice=True,
                         validators=[Optional()])

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Response, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -43,7 +44,7 @@ def _goal_form(**kwargs: Any) -> GoalForm:
 def _goal_spec(form: GoalForm) -> GoalSpec:
     survey_id = row_id = dimension_id = first = second = None
     if form.metric.data in SURVEY_METRICS and form.row.data:
-        survey, _, row_id = form.row.data.partition(":")
+        survey, _sep, row_id = form.row.data.partition(":")
         survey_id = int(survey)
         if form.metric.data == GAP and form.pair.data:
             pair_survey, dimension_id, first, second = form.pair.data.split(":")
@@ -119,7 +120,7 @@ def goals_page() -> Response | tuple[str, int]:
     form = _goal_form()
     if _valid(form, lambda: goals.check_goal(db(), _goal_spec(form))) and (done := _save(
         form, lambda: goals.create_goal(db(), clock(), _goal_spec(form), actor=current_user.email),
-        lambda goal: f"Goal “{goal.label}” saved.", "review.goals_page",
+        lambda goal: _("Goal “%(label)s” saved.", label=goal.label), "review.goals_page",
     )):  # fmt: skip
         return done
     return _goals_page(form, 400 if form.errors else 200)
@@ -152,7 +153,7 @@ def goal_edit(goal_id: int) -> Response | tuple[str, int]:
     elif _valid(form, lambda: goals.check_goal(db(), _goal_spec(form))) and (done := _save(
         form, lambda: goals.edit_goal(db(), clock(), goal_id, _goal_spec(form),
                                       actor=current_user.email),
-        lambda saved: f"Goal “{saved.label}” saved.", "review.goals_page",
+        lambda saved: _("Goal “%(label)s” saved.", label=saved.label), "review.goals_page",
     )):  # fmt: skip
         return done
     status = 400 if form.errors else 200
@@ -169,7 +170,8 @@ def goal_archive(goal_id: int) -> Response:
         goal = goals.archive_goal(db(), clock(), goal_id, actor=current_user.email,
                                   archived=archived)
         db().commit()
-        flash(f"Goal “{goal.label}” {'archived' if archived else 'restored'}.", "info")
+        flash(_("Goal “%(label)s” archived.", label=goal.label) if archived else
+              _("Goal “%(label)s” restored.", label=goal.label), "info")
     return redirect(url_for("review.goals_page"))
 
 
@@ -208,7 +210,7 @@ def actions_page() -> Response | tuple[str, int]:
     if _valid(form, lambda: goals.check_action(db(), _action_spec(form))) and (done := _save(
         form, lambda: goals.create_action(db(), clock(), _action_spec(form),
                                           actor=current_user.email),
-        lambda _action: "Action logged.", "review.actions_page",
+        lambda _action: _("Action logged."), "review.actions_page",
     )):  # fmt: skip
         return done
     status = 400 if form.errors else 200
@@ -231,7 +233,7 @@ def action_edit(action_id: int) -> Response | tuple[str, int]:
     elif _valid(form, lambda: goals.check_action(db(), _action_spec(form))) and (done := _save(
         form, lambda: goals.edit_action(db(), clock(), action_id, _action_spec(form),
                                         actor=current_user.email),
-        lambda _action: "Action saved.", "review.actions_page",
+        lambda _action: _("Action saved."), "review.actions_page",
     )):  # fmt: skip
         return done
     status = 400 if form.errors else 200

@@ -8,6 +8,7 @@ blueprint.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
@@ -16,10 +17,11 @@ from review import reports
 from review.forms import HeadlineSurveyForm
 from review.views import bp
 from speakup import site_settings
+from speakup.translatable import N_
 from speakup.web import clock, db, role_required
 from surveys.published import surveys_with_results
 
-PUBLISHED_LAST = "The survey whose round was published last (the default)"
+PUBLISHED_LAST = N_("The survey whose round was published last (the default)")
 
 
 @bp.route("/headline-survey", methods=["GET", "POST"])
@@ -28,13 +30,14 @@ def headline_survey() -> str | Response | tuple[str, int]:
     titles = dict(surveys_with_results(db()))
     chosen = site_settings.headline_survey_id(db())
     form = HeadlineSurveyForm(data={"survey": str(chosen) if chosen in titles else ""})
-    form.survey.choices = [SelectChoice("", PUBLISHED_LAST), *(
+    form.survey.choices = [SelectChoice("", _(PUBLISHED_LAST)), *(
         SelectChoice(str(i), titles[i]) for i in reports.publication_order(db()))]
     if form.validate_on_submit():
         wanted = int(form.survey.data) if form.survey.data else None
         site_settings.set_headline_survey(db(), clock(), current_user.email, wanted)
         db().commit()
-        flash(f"Headline survey: {titles[wanted] if wanted else PUBLISHED_LAST.lower()}.",
+        flash(_("Headline survey: %(title)s.", title=titles[wanted]) if wanted else
+              _("Headline survey: the survey whose round was published last (the default)."),
               "info")
         return redirect(url_for("review.headline_survey"))
     status = 400 if form.errors else 200

@@ -25,10 +25,11 @@ def init_app(app: Flask) -> None:
     extras = services(app).extras
     extras.setdefault("nav_links", []).append(("review.overview", N_("Review"), ROLES))
     extras.setdefault("staff_links", []).append(
-        ("review.overview", "Review survey results, trends and how the mechanisms work", ROLES)
+        ("review.overview", N_("Review survey results, trends and how the mechanisms work"),
+         ROLES)
     )
     extras.setdefault("admin_links", []).append(
-        ("review.headline_survey", "Headline survey — which survey the overview and the "
-                                   "staff results page show first")
+        ("review.headline_survey", N_("Headline survey — which survey the overview and "
+                                      "the staff results page show first"))
     )
     extras.setdefault("demo_seeders", []).append(demo.seed)

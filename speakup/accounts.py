@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from speakup import audit, totp_seal  # noqa: F401 - totp_seal seals secrets on flush
 from speakup.clock import Clock, as_utc
 from speakup.models import Role, StaffSession, User
+from speakup.translatable import N_
 
 ISSUER = "Speak Up"
 MIN_PASSWORD_LENGTH = 12
@@ -46,7 +47,7 @@ class LoginError(AccountError):
 
 # One answer for every refused sign-in: wrong password, wrong code, unknown address or
 # a locked account all read the same, so the page never tells which addresses exist.
-LOGIN_REFUSED = (
+LOGIN_REFUSED = N_(
     "Those details are not right. After several failed attempts an account is locked "
     "for a while: if that is why, wait a few minutes or ask an administrator."
 )

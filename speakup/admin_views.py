@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -75,7 +76,7 @@ def account_edit(user_id: int) -> str | Response:
                 # The new role needs a second factor: show its set-up link, once.
                 return render_template("admin/account_created.html", user=user, created=False,
                                        totp_uri=accounts.totp_uri(user))
-            flash(f"Saved the changes to {user.email}.", "info")
+            flash(_("Saved the changes to %(email)s.", email=user.email), "info")
             return redirect(url_for("admin.account_list"))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/account_edit.html", form=form, user=user), status
@@ -90,7 +91,8 @@ def results_page() -> str | Response | tuple[str, int]:
         wanted = form.enabled.data == "on"
         site_settings.set_results_page_enabled(db(), clock(), current_user.email, wanted)
         db().commit()
-        flash(f"The staff results page is now {'on' if wanted else 'off'}.", "info")
+        flash(_("The staff results page is now on.") if wanted else
+              _("The staff results page is now off."), "info")
         return redirect(url_for("admin.results_page"))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/results_page.html", form=form, enabled=enabled), status

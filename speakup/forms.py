@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -22,9 +23,9 @@ from speakup.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 # SelectChoice, not (value, label) tuples: WTForms 3.3 deprecates tuples.
 ROLE_CHOICES = [
-    SelectChoice("admin", "Administrator"),
-    SelectChoice("handler", "Case handler"),
-    SelectChoice("reviewer", "Advisory group reviewer"),
+    SelectChoice("admin", _l("Administrator")),
+    SelectChoice("handler", _l("Case handler")),
+    SelectChoice("reviewer", _l("Advisory group reviewer")),
 ]
 # A whole number or an ISO date as a person types it in ASCII: IntegerField's int() and
 # DateField's strptime() would also read Arabic-Indic or fullwidth digits (issue 18).
@@ -56,76 +57,76 @@ class AsciiDateField(DateField):
         super().process_formdata([v.strip(" \t") for v in valuelist])  # type: ignore[union-attr]
 
 
-PASSWORD_RULE = f"Use a password of at least {MIN_PASSWORD_LENGTH} characters."
+PASSWORD_RULE = _l("Use a password of at least %(least)s characters.", least=MIN_PASSWORD_LENGTH)
 
 
 def new_password_validators() -> list[object]:
     return [
-        DataRequired("Enter a password."),
+        DataRequired(_l("Enter a password.")),
         Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH, message=PASSWORD_RULE),
     ]
 
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "E-mail address",
-        validators=[DataRequired("Enter your e-mail address."), Length(max=254)],
+        _l("E-mail address"),
+        validators=[DataRequired(_l("Enter your e-mail address.")), Length(max=254)],
         render_kw={"autocomplete": "username"},
     )
     password = PasswordField(
-        "Password",
-        validators=[DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)],
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=MAX_PASSWORD_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
     totp = StringField(
-        "Code from your authenticator app",
-        validators=[Optional(), Length(max=10, message="The code has six digits.")],
-        description="Six digits. Leave empty if your account has no second factor.",
+        _l("Code from your authenticator app"),
+        validators=[Optional(), Length(max=10, message=_l("The code has six digits."))],
+        description=_l("Six digits. Leave empty if your account has no second factor."),
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
 
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password."),
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")),
                     Length(max=MAX_PASSWORD_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
     new = PasswordField(
-        "New password",
+        _l("New password"),
         validators=new_password_validators(),
-        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
+        description=_l("At least %(least)s characters.", least=MIN_PASSWORD_LENGTH),
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class NewAccountForm(FlaskForm):
     email = EmailField(
-        "E-mail address",
-        validators=[DataRequired("Enter the person's e-mail address."), Length(max=254)],
+        _l("E-mail address"),
+        validators=[DataRequired(_l("Enter the person's e-mail address.")), Length(max=254)],
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
     password = PasswordField(
-        "Initial password",
+        _l("Initial password"),
         validators=new_password_validators(),
-        description="Give it to the person privately; they should change it after signing in.",
+        description=_l("Give it to the person privately; they should change it after signing in."),
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class EditAccountForm(FlaskForm):
-    role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
-    disabled = BooleanField("Account disabled")
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+    disabled = BooleanField(_l("Account disabled"))
 
 
 class ResultsPageForm(FlaskForm):
     enabled = RadioField(
-        "Staff results page",
+        _l("Staff results page"),
         choices=[
-            SelectChoice("on", "On: anyone can see the latest published results, goals and "
-                               "actions at /results/, linked from survey e-mails"),
-            SelectChoice("off", "Off: the page is not found and nothing links to it"),
+            SelectChoice("on", _l("On: anyone can see the latest published results, goals and "
+                               "actions at /results/, linked from survey e-mails")),
+            SelectChoice("off", _l("Off: the page is not found and nothing links to it")),
         ],
-        validators=[InputRequired("Choose on or off.")],
+        validators=[InputRequired(_l("Choose on or off."))],
     )

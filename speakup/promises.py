@@ -16,15 +16,16 @@ from speakup.translatable import N_
 
 # Stated wherever figures of two rounds can be compared (DESIGN.md: known limits).
 DIFFERENCING_LIMIT = N_(
-    "A limit of every comparison between rounds: when a group gains or loses exactly one "
-    "person from one round to the next, subtracting the group’s figures in the two rounds "
-    "can show how that one person answered. Read a change in a small group as the "
-    "group’s, and never try to work out whose it is."
+    "A limit of every comparison between rounds: say a group gains or loses just one "
+    "person from one round to the next. Then taking the group’s figures in one round from "
+    "those in the other can show how that one person answered. Read a change in a small "
+    "group as the group’s, and never try to work out whose it is."
 )
 
 GUARANTEE = N_(
-    "The promise: no answer of a person in a group, or in a combination of groups, smaller "
-    "than {k} can be proven from everything published, under this survey’s protection."
+    "The promise: under this survey’s protection, nothing published can prove how a person "
+    "answered if they are in a group smaller than {k}. That holds for everything published "
+    "taken together, and for a mix of groups too."
 )
 
 
@@ -42,21 +43,21 @@ ATTACKERS = (
         N_("Anyone who reads the results"),
         N_("Only what is published: figures for the whole organisation and for groups of "
            "at least {k} people."),
-        N_("They cannot see any single person’s answers, or any figure for a group smaller "
-           "than {k}, even by combining every download of every round (but see the limits "
-           "below)."),
+        N_("They cannot see one person’s answers, or any figure for a group smaller than "
+           "{k}. That holds even if they put together every download of every round (but "
+           "see the limits below)."),
     ),
     AttackerStatement(
         N_("A colleague who answered too"),
         N_("Their own answers, and how many people are in their team."),
-        N_("They cannot prove how anyone else in a group smaller than {k} answered, even "
-           "by taking their own answers away from what is published."),
+        N_("They cannot prove how anyone else in a group smaller than {k} answered. That "
+           "holds even if they take their own answers away from what is published."),
     ),
     AttackerStatement(
         N_("A manager with the HR list"),
         N_("Who is in which team, and each person’s ethnicity."),
-        N_("They cannot prove how anyone answered who is in a group, or a combination of "
-           "groups such as a team and an ethnicity together, smaller than {k}."),
+        N_("They cannot prove how anyone answered in a group smaller than {k}. That holds "
+           "for a mix of groups too, such as a team and an ethnicity together."),
     ),
 )
 

@@ -25,10 +25,10 @@ def init_app(app: Flask) -> None:
     # This process's sealers (one ephemeral key per open round), in memory only.
     extras[SEALERS] = Sealers()
     extras.setdefault("admin_links", []).append(
-        ("surveys_admin.index", "Surveys — questions, schedule, audience and rounds")
+        ("surveys_admin.index", N_("Surveys — questions, schedule, audience and rounds"))
     )
     extras.setdefault("admin_links", []).append(
-        ("surveys_admin.teams", "Teams and directorates offered in surveys")
+        ("surveys_admin.teams", N_("Teams and directorates offered in surveys"))
     )
     extras.setdefault("nav_links", []).append(("surveys_admin.index", N_("Surveys"), ("admin",)))
     extras.setdefault("staff_links", []).append(

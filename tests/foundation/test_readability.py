@@ -9,7 +9,8 @@ age at which a UK pupil reaches that US school grade; the NHS aims at about 11).
 The figures are printed (pytest -s) and written to test-artifacts/readability.txt. The
 test fails when a page cannot be measured, or when any page gets harder to read than the
 ceilings below, set just beyond the hardest page when they were measured: pages may get
-plainer, never harder. Lower them as pages are rewritten.
+plainer, never harder. Lower them as pages are rewritten. The survey page is measured
+twice: as served, and without its questions (the NHS Staff Survey's published items).
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ from surveys.invitations import issue_tokens, token_key
 from surveys.models import Round
 from surveys.round_keys import RoundKeyFolder
 
-# Just beyond the hardest page when this was written (the survey questions: reading age
-# 13.9, reading ease 54.8): no page may read harder. Lower them as pages get plainer.
-MAX_READING_AGE = 14.5
-MIN_READING_EASE = 53.0
+# Just beyond the hardest page after the plain-words rewrite (issue 20: the results page
+# and the survey thanks page, reading age 11.8; reading ease 68.4 on the concern form): no
+# page may read harder. Lower them as pages get plainer; the NHS aims at about 11.
+MAX_READING_AGE = 12.0
+MIN_READING_EASE = 67.0
+# The survey page with its questions is measured apart: the items are the NHS Staff
+# Survey's published wording, which must stay as it is (reading age 13.1 with them, 10.5
+# without them; 13.9 before the page's own words were rewritten).
+ITEMS_PAGE = "survey questions"
+ITEMS_MAX_READING_AGE = 13.5
+ITEMS_MIN_READING_EASE = 57.0
 REPORT = "A colleague laughed at my accent in a meeting. I want it to stop."
 
 # Elements whose text is not read on the page: never shown, or not text at all.
@@ -132,6 +140,13 @@ def measure(page: str, html: str) -> Figures:
     text = visible_text(html)
     return Figures(page, textstat.lexicon_count(text), textstat.flesch_reading_ease(text),
                    textstat.flesch_kincaid_grade(text) + 5)
+
+
+def without_questions(html: str) -> str:
+    """The page without its question fieldsets (their legends, hints and answer labels)."""
+    kept, count = re.subn(r'<fieldset class="question.*?</fieldset>', "", html, flags=re.S)
+    assert count, "no question found on the page"
+    return kept
 
 
 def table(figures: list[Figures]) -> str:
@@ -231,9 +246,12 @@ def test_every_staff_page_is_measured_and_none_reads_harder_than_before(
     session.commit()
     link, closed_link = survey_links(app, session, clock, settings)
 
-    # When: every page is read and measured.
-    figures = [measure(name, html)
-               for name, html in staff_pages(client, link, closed_link).items()]
+    # When: every page is read and measured (the survey page also without its questions:
+    # the items' wording is the NHS Staff Survey's as published, and is not ours to change).
+    pages = staff_pages(client, link, closed_link)
+    figures = [measure(name, html) for name, html in pages.items()]
+    figures.append(measure("survey page, questions left out",
+                           without_questions(pages["survey questions"])))
 
     # Then: a table of figures, every page has some, and none is harder than the ceilings.
     report = table(figures)
@@ -244,8 +262,11 @@ def test_every_staff_page_is_measured_and_none_reads_harder_than_before(
     for f in figures:
         assert f.words >= 20, f  # the page's own words were found
         assert isinstance(f.reading_ease, float) and isinstance(f.reading_age, float), f
-    too_hard = [f for f in figures
-                if f.reading_age > MAX_READING_AGE or f.reading_ease < MIN_READING_EASE]
+    too_hard = [f for f in figures if f.page != ITEMS_PAGE and (
+        f.reading_age > MAX_READING_AGE or f.reading_ease < MIN_READING_EASE)]
+    [items] = [f for f in figures if f.page == ITEMS_PAGE]
+    too_hard += [items] if (items.reading_age > ITEMS_MAX_READING_AGE
+                            or items.reading_ease < ITEMS_MIN_READING_EASE) else []
     assert not too_hard, report
 
 

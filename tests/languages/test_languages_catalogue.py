@@ -13,6 +13,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from conftest import REPO
+from staff_sources import staff_only
 
 from speakup.translatable import TRANSLATIONS
 
@@ -28,9 +29,10 @@ def read_catalogue() -> object:
         return read_po(f, locale="cy")
 
 
-def extract(tmp_path: Path) -> object:
+def extract(tmp_path: Path, locations: str = "file") -> object:
     pot = tmp_path / "messages.pot"
-    args = [str(PYBABEL), "extract", "-F", "babel.cfg", "--add-location=file", "-o", str(pot)]
+    args = [str(PYBABEL), "extract", "-F", "babel.cfg", f"--add-location={locations}",
+            "-o", str(pot)]
     for keyword in KEYWORDS:
         args += ["-k", keyword]
     subprocess.run([*args, "."], cwd=REPO, check=True, capture_output=True)
@@ -54,11 +56,15 @@ def test_every_extracted_message_is_in_the_welsh_catalogue(tmp_path: Path):
     assert len(list(extracted)) > 20  # extraction did find the marked texts
 
 
-def test_every_welsh_message_is_translated():
+def test_every_welsh_message_is_translated(tmp_path: Path):
+    # Staff pages may stay in English for now (issue 20): a message found only in their
+    # sources needs no Welsh; one a reporter, respondent or the public reads does.
     catalogue = read_catalogue()
+    staff = {m.id for m in extract(tmp_path, "full") if m.id and staff_only(m.locations)}
+    assert len(staff) > 100  # the staff pages' messages are in the catalogue
     untranslated = []
     for message in catalogue:
-        if not message.id:
+        if not message.id or message.id in staff:
             continue
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         if not all(s.strip() for s in strings) or message.fuzzy:

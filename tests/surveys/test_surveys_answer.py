@@ -45,14 +45,14 @@ def test_the_page_says_what_is_collected_and_uses_accessible_radio_groups(client
     _, token = link
     html = client.get(f"/s/{token}").get_data(as_text=True)
     assert "What is saved" in html and "What is not saved" in html
-    assert "only for groups of at least 3 people" in html
-    assert "any single person" in html
+    assert "Results for a group are shown only if at least 3 people in it answer" in html
+    assert "one person’s answers, or any group of fewer than 3 people" in html
     assert "at least 10 people answer" in html  # comments need max(k, 10)
     assert html.count("<fieldset") == html.count("<legend>") == 7 + 4 + 4 + 2
     assert '<label for="item-psafe_1-7">Strongly agree</label>' in html
     assert '<label for="item-wres_5-0">Prefer not to say</label>' in html
     assert '<label for="group-ethnicity-prefer_not">Prefer not to say</label>' in html
-    assert "do not include names" in html
+    assert "Do not write any names" in html
     assert "<script" not in html and "style=" not in html
 
 
