@@ -10,7 +10,7 @@ PORT ?= 5000
 JOBS ?= auto
 XDIST := -n $(JOBS) --dist loadgroup
 
-.PHONY: run test test-quick migrate lint bench browser-deps clean translations
+.PHONY: run test test-quick migrate lint bench browser-deps deploy-deps clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,18 @@ browser-deps:
 	  else echo "Install Debian's poppler-utils package for the slip tests (sudo apt-get install poppler-utils)"; exit 1; fi; }
 	@test -f node_modules/axe-core/axe.min.js || npm install --no-audit --no-fund --silent
 
-test: $(STAMP) browser-deps
+# The deployment test (tests/foundation/test_nginx_deploy.py) starts Debian's nginx with the
+# shipped deploy/nginx/speakup.conf, makes its certificate with openssl and checks the
+# systemd units with systemd-analyze.
+deploy-deps:
+	@for tool in /usr/sbin/nginx:nginx /usr/bin/openssl:openssl /usr/bin/systemd-analyze:systemd; do \
+	  test -x "$${tool%%:*}" && continue; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${tool##*:}"; \
+	  else echo "Install Debian's $${tool##*:} package for the deployment test (sudo apt-get install $${tool##*:})"; exit 1; fi; \
+	done
+
+test: $(STAMP) browser-deps deploy-deps
 	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The edit-run loop: SQLite only, in-process, no server, browser or slow test (the `quick`

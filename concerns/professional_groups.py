@@ -12,13 +12,12 @@ to reviewers only through the quarterly publication, above the minimum group siz
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concerns.categories import chosen_label
 from concerns.errors import N_, ConcernNotFoundError, FieldError
+from concerns.labelled_lists import LabelledList, chosen_label
 from concerns.models import ProfessionalGroup
-from speakup import audit
 from speakup.clock import Clock
 from speakup.digits import coerce_ascii_int
 
@@ -29,10 +28,7 @@ NOT_ANSWERED = "Not answered"  # how the return and publication label a skipped 
 
 
 def list_groups(session: Session, *, active_only: bool = True) -> list[ProfessionalGroup]:
-    query = select(ProfessionalGroup).order_by(ProfessionalGroup.position, ProfessionalGroup.id)
-    if active_only:
-        query = query.where(ProfessionalGroup.active.is_(True))
-    return list(session.scalars(query))
+    return GROUPS.entries(session, active_only=active_only)
 
 
 def parse_choice(value: object) -> int | None:
@@ -63,35 +59,14 @@ def check_choice(session: Session, group_id: int | None) -> None:
 
 
 def add_group(session: Session, clock: Clock, *, label: str, actor: str) -> ProfessionalGroup:
-    cleaned = _group_label(session, label)
-    position = (session.scalar(select(func.max(ProfessionalGroup.position))) or 0) + 1
-    group = ProfessionalGroup(label=cleaned, position=position, active=True)
-    session.add(group)
-    session.flush()
-    audit.record(session, clock, actor=actor, action="professional_group.create",
-                 subject=cleaned)
-    return group
+    return GROUPS.add(session, clock, label=label, actor=actor)
 
 
 def update_group(session: Session, clock: Clock, group_id: int, *, label: str, active: bool,
                  actor: str) -> ProfessionalGroup:
     """Rename or retire (or bring back) a group; audited. The question being optional,
     every group may be retired (the question is then not asked)."""
-    group = session.get(ProfessionalGroup, group_id)
-    if group is None:
-        raise ConcernNotFoundError("There is no such professional group.")
-    cleaned = _group_label(session, label, exclude_id=group.id)
-    changes: dict[str, list[object]] = {}
-    if cleaned != group.label:
-        changes["label"] = [group.label, cleaned]
-        group.label = cleaned
-    if active != group.active:
-        changes["active"] = [group.active, active]
-        group.active = active
-    if changes:
-        audit.record(session, clock, actor=actor, action="professional_group.update",
-                     subject=group.label, detail=changes)
-    return group
+    return GROUPS.update(session, clock, group_id, label=label, active=active, actor=actor)
 
 
 def _group_label(session: Session, label: str, exclude_id: int | None = None) -> str:
@@ -101,3 +76,7 @@ def _group_label(session: Session, label: str, exclude_id: int | None = None) ->
         raise FieldError("label", f"Name: “{NOT_ANSWERED}” is how the return counts people "
                                   "who skip the question; choose another name.")
     return cleaned
+
+
+GROUPS = LabelledList(ProfessionalGroup, "professional_group", _group_label,
+                      lambda: ConcernNotFoundError("There is no such professional group."))

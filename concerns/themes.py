@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from concerns.labelled_lists import LabelledList
 from concerns.models import EXCLUDED_OUTCOMES, Concern, ConcernTheme, ConcernThemeTag
 from concerns.stats import parse_quarter, quarter_bounds
 from speakup import audit
@@ -42,13 +43,6 @@ class ThemeFieldError(ThemeError):
         self.field = field
 
 
-def list_themes(session: Session, *, active_only: bool = True) -> list[ConcernTheme]:
-    query = select(ConcernTheme).order_by(ConcernTheme.position, ConcernTheme.id)
-    if active_only:
-        query = query.where(ConcernTheme.active.is_(True))
-    return list(session.scalars(query))
-
-
 def _clean_label(session: Session, label: object, exclude_id: int | None = None) -> str:
     cleaned = " ".join(label.split()) if isinstance(label, str) else ""
     if not cleaned:
@@ -63,34 +57,22 @@ def _clean_label(session: Session, label: object, exclude_id: int | None = None)
     return cleaned
 
 
+THEMES = LabelledList(ConcernTheme, "theme", _clean_label,
+                      lambda: ThemeError("There is no such theme."))
+
+
+def list_themes(session: Session, *, active_only: bool = True) -> list[ConcernTheme]:
+    return THEMES.entries(session, active_only=active_only)
+
+
 def add_theme(session: Session, clock: Clock, *, label: object, actor: str) -> ConcernTheme:
-    cleaned = _clean_label(session, label)
-    position = (session.scalar(select(func.max(ConcernTheme.position))) or 0) + 1
-    theme = ConcernTheme(label=cleaned, position=position, active=True)
-    session.add(theme)
-    session.flush()
-    audit.record(session, clock, actor=actor, action="theme.create", subject=cleaned)
-    return theme
+    return THEMES.add(session, clock, label=label, actor=actor)
 
 
 def update_theme(session: Session, clock: Clock, theme_id: int, *, label: object, active: bool,
                  actor: str) -> ConcernTheme:
     """Rename or retire (or bring back) a theme; audited."""
-    theme = session.get(ConcernTheme, theme_id)
-    if theme is None:
-        raise ThemeError("There is no such theme.")
-    cleaned = _clean_label(session, label, exclude_id=theme.id)
-    changes: dict[str, list[object]] = {}
-    if cleaned != theme.label:
-        changes["label"] = [theme.label, cleaned]
-        theme.label = cleaned
-    if active != theme.active:
-        changes["active"] = [theme.active, active]
-        theme.active = active
-    if changes:
-        audit.record(session, clock, actor=actor, action="theme.update", subject=theme.label,
-                     detail=changes)
-    return theme
+    return THEMES.update(session, clock, theme_id, label=label, active=active, actor=actor)
 
 
 def concern_theme_ids(session: Session, concern_id: str) -> set[int]:
