@@ -23,9 +23,11 @@ from review.reports import (
     overview,
     overviews,
 )
+from speakup.translatable import N_
 from surveys.published import Row
 
-FAVOURABLE_DEFINITION = (
+# Marked for the catalogue: the public page translates it as it is drawn (issue 20).
+FAVOURABLE_DEFINITION = N_(
     "Favourable is the share of all answers to a scale’s questions that were one of the "
     "two most positive options (for a question worded negatively, the two most negative)."
 )

@@ -6,20 +6,31 @@ page links to it.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from flask import Blueprint, Response, abort, render_template, url_for
+from flask_babel import gettext as _
 
-from review import progress_report
-from review.results import FAVOURABLE_DEFINITION, results_page
-from speakup import publication_log, signing, verify_report
+from review import charts, goals, progress_report
+from review.goals import GoalProgress
+from review.models import AT_LEAST, GAP, QUARTER_METRICS
+from review.reports import Overview
+from review.results import FAVOURABLE_DEFINITION, ResultsPage, results_page
+from review.tables import NOT_SHOWN, PERCENT, POINTS, change_text, display
+from speakup import i18n, publication_log, signing, verify_report
 from speakup.db import DATABASE_FAULTS
 from speakup.models import PublicationLogEntry
 from speakup.promises import DIFFERENCING_LIMIT
 from speakup.site_settings import results_page_enabled
+from speakup.translatable import N_, SOURCE_LANGUAGE
 from speakup.web import clock, db, public, settings
+from surveys.itembank import ItemBankError, load_item_bank
+from surveys.published import Row
 
 bp = Blueprint("results", __name__, url_prefix="/results")
 
@@ -45,9 +56,182 @@ def page() -> str:
     if not results_page_enabled(db()):
         abort(404)
     data = results_page(db(), settings().min_group_size, clock().today())
-    return render_template("results/page.html", data=data, view=data.view,
-                           favourable_definition=FAVOURABLE_DEFINITION,
-                           differencing_limit=DIFFERENCING_LIMIT, signed=_signed_block())
+    # Issue 20: this page is public, so it is shown in the reader's language. The words
+    # built in Python are shared with the reviewers' English exports: they are translated
+    # here, as the page is drawn, never where they are made.
+    return render_template("results/page.html", data=_in_language(data), view=data.view,
+                           favourable_definition=_(FAVOURABLE_DEFINITION),
+                           differencing_limit=_(DIFFERENCING_LIMIT), signed=_signed_block(),
+                           row_label=_row_label, figure=_figure, change=_change,
+                           long_date=_long_date, goal_definitions=_goal_definitions(),
+                           group=_, goal_status=_goal_status)
+
+
+# --- the page in the reader's language (issue 20) -------------------------------------------
+
+_STATUSES = {goals.ON_TRACK: N_("on track"), goals.OFF_TRACK: N_("off track"),
+             goals.NOT_MEASURABLE: N_("not measurable")}
+_QUARTER_MEASURES = {
+    "acknowledged_within_7_days": N_("Acknowledged within 7 days %"),
+    "feedback_within_3_months": N_("With feedback within 3 months %"),
+    "would_speak_up_again": N_("Reporters who would speak up again %"),
+}
+_GOAL_DEFINITIONS = {
+    "on_track": N_("On track: the latest published value, rounded as the page shows it, "
+                   "already meets the target."),
+    "off_track": N_("Off track: the latest published value does not meet the target yet."),
+    "not_measurable": N_("Not measurable: the latest figure is hidden (too few people, or "
+                         "hidden so a small group cannot be worked out) or nothing has been "
+                         "published yet; it is never guessed."),
+    "change": N_("Change: the latest published value minus the one published before it, in "
+                 "percentage points (blank when either is not shown)."),
+    "gap": N_("A gap goal follows the size of the difference between the two groups’ "
+              "favourable shares, in percentage points, whichever group is higher."),
+    "due": N_("Due: the goal counts the latest round opened, or the quarter ending, by this "
+              "date."),
+}
+
+
+def _goal_definitions() -> dict[str, str]:
+    """The goal table's definitions, in the page's language (same keys as the reviewers')."""
+    return {key: _(_GOAL_DEFINITIONS.get(key, text)) for key, text in goals.DEFINITIONS.items()}
+
+
+def _goal_status(status: str) -> str:
+    """A goal's status in words of the page's language (the English one names its style)."""
+    return _(_STATUSES.get(status, status))
+
+
+def _long_date(day: dt.date | str | None) -> str:
+    """A date as people read it in the page's language: "1 December 2026", "1 Rhagfyr 2026"."""
+    if not day:
+        return ""
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return format_date(day, "d MMMM y", locale=i18n.current())
+
+
+def _figure(value: float | int | None, unit: str) -> str:
+    """A figure as the page shows it; a hidden one says so in the page's language."""
+    if value is None:
+        return _("not shown")
+    if unit == POINTS:
+        return _("%(figure)s pts", figure=display(value, POINTS))
+    return display(value, unit)
+
+
+def _change(now: float | None, before: float | None) -> str:
+    """The change in percentage points, in words of the page's language ("" if not shown)."""
+    text = change_text(now, before, PERCENT)
+    if text == "no change":
+        return _("no change")
+    return _("%(figure)s pts", figure=text.removesuffix(" pts")) if text else ""
+
+
+def _row_label(row: Row) -> str:
+    """A scale's or question's name as respondents read it in this language (item bank)."""
+    return _bank_label(row.id, row.label)
+
+
+def _bank_label(row_id: str | None, english: str) -> str:
+    bank, language = load_item_bank(), i18n.current()
+    try:
+        if row_id in bank.items:
+            return bank.item(row_id).text_in(language)
+        if row_id in bank.instruments:
+            return bank.instrument(row_id).title_in(language)
+    except ItemBankError:
+        pass
+    return english
+
+
+def _share_text(share: float | None, unit: str) -> str:
+    if share is None:
+        return _("not shown")
+    shown = goals.whole(share)
+    return f"{shown}%" if unit == PERCENT else _("%(figure)s pts", figure=shown)
+
+
+def _measure(goal: GoalProgress, views: dict[int, Overview]) -> str:
+    if goal.metric in QUARTER_METRICS:
+        return _(_QUARTER_MEASURES[goal.metric])
+    view = views.get(goal.survey_id or -1)
+    latest = view.latest if view else None
+    rows = [*latest.scales, *latest.items] if latest else []
+    row = next((r for r in rows if r.id == goal.row_id), None)
+    label = _bank_label(goal.row_id, row.label if row else goal.row_id or "")
+    survey = goal.survey_title or (latest.survey_title if latest else "")
+    yes_no = row is not None and row.response_scale == "yes_no"
+    if goal.metric != GAP:
+        return (_("%(question)s: answering yes %% (%(survey)s)", question=label, survey=survey)
+                if yes_no else
+                _("%(scale)s: favourable %% (%(survey)s)", scale=label, survey=survey))
+    dimension = next((d for d in latest.dimensions if d.id == goal.dimension_id),
+                     None) if latest else None
+    names = {g.id: g.label for g in dimension.groups} if dimension else {}
+    first, second = ((_(names.get(g, g)) for g in goal.pair) if goal.pair else ("", ""))
+    return _("%(scale)s: gap in favourable %% between %(first)s and %(second)s staff, "
+             "percentage points (%(survey)s)", scale=label, first=first, second=second,
+             survey=survey)
+
+
+def _goal_in_language(goal: GoalProgress, views: dict[int, Overview]) -> GoalProgress:
+    """The goal's words in the page's language; its figures and status stay as they are."""
+    unit = goal.unit
+    if unit == PERCENT:
+        target = (_("at least %(target)s%%", target=goal.target) if goal.direction == AT_LEAST
+                  else _("at most %(target)s%%", target=goal.target))
+    else:
+        target = (_("at least %(target)s pts", target=goal.target)
+                  if goal.direction == AT_LEAST
+                  else _("at most %(target)s pts", target=goal.target))
+    due = _long_date(goal.due_on)
+    if goal.metric in QUARTER_METRICS:
+        due_text = _("%(quarter)s (by %(date)s)", quarter=goals.quarter_label(goal.due_on),
+                     date=due)
+    else:
+        due_text = _("%(date)s (latest round opened by then)", date=due)
+    latest = goal.latest
+    if latest is None:
+        latest_text = reason = _("not yet published")
+    elif latest.value is None:
+        latest_text = _("not shown")
+        reason = _("not shown in %(source)s", source=latest.source)
+    else:
+        latest_text = _share_text(latest.value, unit)
+        reason = _("%(figure)s in %(source)s", figure=latest_text, source=latest.source)
+    return dataclasses.replace(
+        goal, measure=_measure(goal, views), target_text=target, due_text=due_text,
+        latest_text=latest_text, status_reason=reason,
+        change_text=_change(latest.value if latest else None,
+                            goal.previous.value if goal.previous else None),
+    )
+
+
+def _chart_in_language(chart: charts.Chart | None, view: Overview) -> charts.Chart | None:
+    """The gap chart's title, table headings and "not shown" in the page's language.
+
+    The drawing's own words (its spoken description) stay as review.charts writes them.
+    """
+    if chart is None or view.trend_row is None or i18n.current() == SOURCE_LANGUAGE:
+        return chart
+    first, second = (_(label) for label in chart.table_headers[1:3])
+    title = _("%(scale)s: gap in favourable share, %(first)s minus %(second)s",
+              scale=_row_label(view.trend_row), first=first, second=second)
+    headers = (_("Round"), first, second, _("%(first)s minus %(second)s", first=first,
+                                                 second=second))
+    rows = tuple(tuple(_("not shown") if cell == NOT_SHOWN else cell for cell in row)
+                 for row in chart.table_rows)
+    return dataclasses.replace(chart, title=title, table_headers=headers, table_rows=rows)
+
+
+def _in_language(data: ResultsPage) -> ResultsPage:
+    views = {p.view.latest.survey_id: p.view for p in data.surveys if p.view.latest}
+    parts = [dataclasses.replace(p, gap_chart=_chart_in_language(p.gap_chart, p.view),
+                                 goals=[_goal_in_language(g, views) for g in p.goals])
+             for p in data.surveys]
+    return dataclasses.replace(data, surveys=parts,
+                               goals=[_goal_in_language(g, views) for g in data.goals])
 
 
 # --- signed publications (issue 22): anyone can check the figures offline -------------------
