@@ -33,6 +33,8 @@ from surveys.itembank import ItemBankError, load_item_bank
 from surveys.published import Row
 
 bp = Blueprint("results", __name__, url_prefix="/results")
+# The same in every language: it is typed as it stands.
+VERIFY_COMMAND = "python verify_report.py report.json --key FINGERPRINT --log log.json"
 
 
 @bp.app_context_processor
@@ -64,7 +66,7 @@ def page() -> str:
                            differencing_limit=_(DIFFERENCING_LIMIT), signed=_signed_block(),
                            row_label=_row_label, figure=_figure, change=_change,
                            long_date=_long_date, goal_definitions=_goal_definitions(),
-                           group=_, goal_status=_goal_status)
+                           group=_, goal_status=_goal_status, verify_command=VERIFY_COMMAND)
 
 
 # --- the page in the reader's language (issue 20) -------------------------------------------
@@ -230,8 +232,9 @@ def _in_language(data: ResultsPage) -> ResultsPage:
     parts = [dataclasses.replace(p, gap_chart=_chart_in_language(p.gap_chart, p.view),
                                  goals=[_goal_in_language(g, views) for g in p.goals])
              for p in data.surveys]
-    return dataclasses.replace(data, surveys=parts,
-                               goals=[_goal_in_language(g, views) for g in data.goals])
+    return dataclasses.replace(
+        data, surveys=parts, goals=[_goal_in_language(g, views) for g in data.goals],
+        actions=[dataclasses.replace(a, date_text=_long_date(a.taken_on)) for a in data.actions])
 
 
 # --- signed publications (issue 22): anyone can check the figures offline -------------------

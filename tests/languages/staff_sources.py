@@ -26,10 +26,13 @@ STAFF_TEMPLATES = sorted(
          "categories", "category_edit", "concern", "guardian_return", "handler_names",
          "handler_settings", "inbox", "professional_group_edit", "professional_groups",
          "readers", "theme_edit", "theme_return", "themes"))])
-# Views and forms staff use: their flash messages and form texts.
+# Views and forms staff use: their flash messages and form texts. Not the public results
+# page's view: everyone reads /results/, so its words need Welsh (issue 20).
+PUBLIC_VIEWS = {"review/results_views.py"}
 STAFF_MODULES = ["concerns/handler_views.py", "concerns/admin_views.py",
                  "speakup/admin_views.py", *sorted(
-                     str(p.relative_to(REPO)) for p in (REPO / "review").glob("*_views.py")),
+                     str(p.relative_to(REPO)) for p in (REPO / "review").glob("*_views.py")
+                     if str(p.relative_to(REPO)) not in PUBLIC_VIEWS),
                  "review/forms.py", "speakup/forms.py"]
 # Modules reporters' text shares with staff text: the staff parts, by class or by call.
 MIXED = {
