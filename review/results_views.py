@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
 from flask import Blueprint, Response, abort, render_template, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from review import charts, goals, progress_report
 from review.goals import GoalProgress
@@ -211,20 +213,45 @@ def _goal_in_language(goal: GoalProgress, views: dict[int, Overview]) -> GoalPro
 
 
 def _chart_in_language(chart: charts.Chart | None, view: Overview) -> charts.Chart | None:
-    """The gap chart's title, table headings and "not shown" in the page's language.
+    """The gap chart in the page's language: its title, table and the drawing's words.
 
-    The drawing's own words (its spoken description) stay as review.charts writes them.
+    review.charts writes the drawing's few words (title, description, legend, axis) in
+    English; they are swapped here for the translated ones, so the charts stay one code.
     """
     if chart is None or view.trend_row is None or i18n.current() == SOURCE_LANGUAGE:
         return chart
-    first, second = (_(label) for label in chart.table_headers[1:3])
+    english = chart.table_headers[1:3]
+    first, second = (_(label) for label in english)
     title = _("%(scale)s: gap in favourable share, %(first)s minus %(second)s",
               scale=_row_label(view.trend_row), first=first, second=second)
-    headers = (_("Round"), first, second, _("%(first)s minus %(second)s", first=first,
-                                                 second=second))
+    gap = _("%(first)s minus %(second)s", first=first, second=second)
+    headers = (_("Round"), first, second, gap)
     rows = tuple(tuple(_("not shown") if cell == NOT_SHOWN else cell for cell in row)
                  for row in chart.table_rows)
-    return dataclasses.replace(chart, title=title, table_headers=headers, table_rows=rows)
+    rounds = [row[0] for row in chart.table_rows]
+    description = _(
+        "Line chart of the gap between %(first)s and %(second)s in percentage points, from "
+        "%(start)s to %(end)s: above zero %(first)s is higher, below zero %(second)s is "
+        "higher. The gap is not shown wherever either group is not shown. The figures are "
+        "in the table below the chart.", first=first, second=second, start=rounds[0],
+        end=rounds[-1])
+    svg = str(chart.svg)
+    for tag in ("title", "desc"):  # the drawing's name and what a screen reader says of it
+        words = title if tag == "title" else description
+        svg = re.sub(rf'(<{tag} id="{re.escape(chart.id)}-{tag}">).*?(</{tag}>)',
+                     lambda m, w=words: f"{m.group(1)}{escape(w)}{m.group(2)}", svg,
+                     count=1, flags=re.S)
+    english_gap = f"{english[0]} minus {english[1]}"
+    swaps = [(f"{english_gap} (above 0: {english[0]} higher)",
+              _("%(gap)s (above 0: %(first)s higher)", gap=gap, first=first)),
+             (english_gap, gap), ("Gap (percentage points)", _("Gap (percentage points)"))]
+    for old, new in swaps:
+        svg = svg.replace(str(escape(old)), str(escape(new)))
+    svg = re.sub(r"(?<![\w-])not shown(?![\w-])", str(escape(_("not shown"))), svg)
+    # Safe: review.charts escaped the drawing, and every word swapped in is escaped above.
+    return dataclasses.replace(chart, title=title, description=description,
+                               table_headers=headers, table_rows=rows,
+                               svg=Markup(svg))  # noqa: S704
 
 
 def _in_language(data: ResultsPage) -> ResultsPage:

@@ -76,10 +76,10 @@ def published(session: Session, settings: Settings, clock: FrozenClock) -> None:
 
 
 def visible_text(page: str) -> str:
-    """The words a reader sees or hears: text, aria-labels and the chart's table."""
+    """The words a reader sees or hears: text, aria-labels, the chart's words and table."""
     body = page.split("<main", 1)[1].split("</main>", 1)[0]
-    # The chart's drawing is left to review.charts; its words are in the table beside it.
-    body = re.sub(r"<(script|style|svg|code)\b.*?</\1>", " ", body, flags=re.S)
+    # A command and a key's fingerprint are typed as they stand, in every language.
+    body = re.sub(r"<(script|style|code)\b.*?</\1>", " ", body, flags=re.S)
     labels = " ".join(re.findall(r'aria-label="([^"]*)"', body))
     text = html_lib.unescape(re.sub(r"<[^>]+>", " ", body) + " " + labels)
     for typed in TYPED:
@@ -135,6 +135,9 @@ def test_the_welsh_results_page_leaves_no_catalogue_text_in_english(client, publ
     assert not re.search(r"\d (January|February|March|April|May|June|July|August|September|"
                          r"October|November|December) \d{4}", ROUND_NAME.sub("", welsh))
     assert "ar y trywydd" in welsh and "heb ei gyhoeddi eto" in welsh
+    # The chart's drawing says its words in Welsh too (what a screen reader reads).
+    svg = re.search(r"<svg\b.*?</svg>", welsh, re.S)
+    assert svg and "Siart linell" in svg.group(0) and " llai " in svg.group(0)
 
 
 def test_the_check_finds_english_left_on_a_welsh_page() -> None:
