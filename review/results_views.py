@@ -139,6 +139,8 @@ def _row_label(row: Row) -> str:
 
 def _bank_label(row_id: str | None, english: str) -> str:
     bank, language = load_item_bank(), i18n.current()
+    if language == SOURCE_LANGUAGE:
+        return english  # as published
     try:
         if row_id in bank.items:
             return bank.item(row_id).text_in(language)
@@ -174,6 +176,10 @@ def _measure(goal: GoalProgress, views: dict[int, Overview]) -> str:
                      None) if latest else None
     names = {g.id: g.label for g in dimension.groups} if dimension else {}
     first, second = ((_(names.get(g, g)) for g in goal.pair) if goal.pair else ("", ""))
+    if yes_no:
+        return _("%(question)s: gap in answering yes %% between %(first)s and %(second)s "
+                 "staff, percentage points (%(survey)s)", question=label, first=first,
+                 second=second, survey=survey)
     return _("%(scale)s: gap in favourable %% between %(first)s and %(second)s staff, "
              "percentage points (%(survey)s)", scale=label, first=first, second=second,
              survey=survey)
@@ -181,6 +187,8 @@ def _measure(goal: GoalProgress, views: dict[int, Overview]) -> str:
 
 def _goal_in_language(goal: GoalProgress, views: dict[int, Overview]) -> GoalProgress:
     """The goal's words in the page's language; its figures and status stay as they are."""
+    if i18n.current() == SOURCE_LANGUAGE:
+        return goal  # review.goals wrote them in English, as the reviewers read them
     unit = goal.unit
     if unit == PERCENT:
         target = (_("at least %(target)s%%", target=goal.target) if goal.direction == AT_LEAST
@@ -261,7 +269,8 @@ def _in_language(data: ResultsPage) -> ResultsPage:
              for p in data.surveys]
     return dataclasses.replace(
         data, surveys=parts, goals=[_goal_in_language(g, views) for g in data.goals],
-        actions=[dataclasses.replace(a, date_text=_long_date(a.taken_on)) for a in data.actions])
+        actions=[dataclasses.replace(a, date_text=_long_date(a.taken_on))
+                 for a in data.actions])
 
 
 # --- signed publications (issue 22): anyone can check the figures offline -------------------
