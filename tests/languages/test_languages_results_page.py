@@ -45,8 +45,8 @@ PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)[sd]|%%|<[^>]+>")
 
 @pytest.fixture
 def published(session: Session, settings: Settings, clock: FrozenClock) -> None:
-    """Two published rounds with an ethnicity gap, a survey goal, a concern goal, an action
-    and a signed progress report."""
+    """Two published rounds with an ethnicity gap, two survey goals (a share, a gap), a
+    concern goal, an action and a signed progress report."""
     survey = demo.create_demo_survey(session, settings, clock, title=TYPED[0],
                                      item_ids=SPEAK, audience_size=20)
     crowds = iter(ROUNDS)
@@ -64,6 +64,11 @@ def published(session: Session, settings: Settings, clock: FrozenClock) -> None:
     goal = goals.create_goal(session, clock, goals.GoalSpec(
         label=TYPED[1], metric="favourable", target=75, direction="at_least", due_on=due,
         owner=TYPED[2], survey_id=survey_id, row_id="speak"), actor="r@example.org")
+    goals.create_goal(session, clock, goals.GoalSpec(
+        label=TYPED[1] + " everywhere", metric="gap", target=5, direction="at_most",
+        due_on=due, owner=TYPED[2], survey_id=survey_id, row_id="speak",
+        dimension_id="ethnicity", first_group="global_majority", second_group="white"),
+        actor="r@example.org")
     goals.create_goal(session, clock, goals.GoalSpec(
         label=TYPED[1] + " sooner", metric="acknowledged_within_7_days", target=90,
         direction="at_least", due_on=due, owner=TYPED[2]), actor="r@example.org")
@@ -135,6 +140,7 @@ def test_the_welsh_results_page_leaves_no_catalogue_text_in_english(client, publ
     assert not re.search(r"\d (January|February|March|April|May|June|July|August|September|"
                          r"October|November|December) \d{4}", ROUND_NAME.sub("", welsh))
     assert "ar y trywydd" in welsh and "heb ei gyhoeddi eto" in welsh
+    assert "dim mwy na 5 pwynt" in welsh and "0 pwynt" in welsh  # the gap goal
     # The chart's drawing says its words in Welsh too (what a screen reader reads).
     svg = re.search(r"<svg\b.*?</svg>", welsh, re.S)
     assert svg and "Siart linell" in svg.group(0) and " llai " in svg.group(0)
@@ -159,7 +165,7 @@ def test_the_welsh_page_shows_the_same_figures_as_the_english_one(client, publis
     english, welsh = pages(client)
     shown = figures(english)
     # Round 2: 80% favourable, +20.0 points on round 1, no gap; the goal's target 75%.
-    assert {"80%", "+20.0", "75%", "90%"} <= set(shown)
+    assert {"80%", "+20.0", "75%", "90%", "5"} <= set(shown)
     assert figures(welsh) == shown
 
 
