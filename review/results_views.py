@@ -68,7 +68,8 @@ def page() -> str:
                            differencing_limit=_(DIFFERENCING_LIMIT), signed=_signed_block(),
                            row_label=_row_label, figure=_figure, change=_change,
                            long_date=_long_date, goal_definitions=_goal_definitions(),
-                           group=_, goal_status=_goal_status, verify_command=VERIFY_COMMAND)
+                           group=_, goal_status=_goal_status, round_name=_round_name,
+                           verify_command=VERIFY_COMMAND)
 
 
 # --- the page in the reader's language (issue 20) -------------------------------------------
@@ -113,6 +114,23 @@ def _long_date(day: dt.date | str | None) -> str:
     if isinstance(day, str):
         day = dt.date.fromisoformat(day)
     return format_date(day, "d MMMM y", locale=i18n.current())
+
+
+# How surveys.naming names a round: "Round 3 · 1 Dec 2026".
+_ROUND_NAME = re.compile(r"Round (\d+) · (\d{1,2} [A-Z][a-z]{2} \d{4})")
+
+
+def _round_name(label: str) -> str:
+    """A round's name in the page's language: "Round 3 · 1 Dec 2026", "Cylch 3 · 1 Rhag 2026"."""
+    found = _ROUND_NAME.fullmatch(label)
+    if found is None or i18n.current() == SOURCE_LANGUAGE:
+        return label
+    try:
+        day = dt.datetime.strptime(found.group(2), "%d %b %Y").date()
+    except ValueError:
+        return label
+    return _("Round %(number)s · %(date)s", number=found.group(1),
+             date=format_date(day, "d MMM y", locale=i18n.current()))
 
 
 def _figure(value: float | int | None, unit: str) -> str:
@@ -203,7 +221,8 @@ def _goal_in_language(goal: GoalProgress, views: dict[int, Overview]) -> GoalPro
                      date=due)
     else:
         due_text = _("%(date)s (latest round opened by then)", date=due)
-    latest = goal.latest
+    latest, previous = (None if reading is None else dataclasses.replace(
+        reading, source=_round_name(reading.source)) for reading in (goal.latest, goal.previous))
     if latest is None:
         latest_text = reason = _("not yet published")
     elif latest.value is None:
@@ -214,9 +233,9 @@ def _goal_in_language(goal: GoalProgress, views: dict[int, Overview]) -> GoalPro
         reason = _("%(figure)s in %(source)s", figure=latest_text, source=latest.source)
     return dataclasses.replace(
         goal, measure=_measure(goal, views), target_text=target, due_text=due_text,
-        latest_text=latest_text, status_reason=reason,
+        latest_text=latest_text, status_reason=reason, latest=latest, previous=previous,
         change_text=_change(latest.value if latest else None,
-                            goal.previous.value if goal.previous else None),
+                            previous.value if previous else None),
     )
 
 
@@ -234,9 +253,9 @@ def _chart_in_language(chart: charts.Chart | None, view: Overview) -> charts.Cha
               scale=_row_label(view.trend_row), first=first, second=second)
     gap = _("%(first)s minus %(second)s", first=first, second=second)
     headers = (_("Round"), first, second, gap)
-    rows = tuple(tuple(_("not shown") if cell == NOT_SHOWN else cell for cell in row)
-                 for row in chart.table_rows)
-    rounds = [row[0] for row in chart.table_rows]
+    rows = tuple((_round_name(row[0]), *(_("not shown") if cell == NOT_SHOWN else cell
+                                         for cell in row[1:])) for row in chart.table_rows)
+    rounds = [row[0] for row in rows]
     description = _(
         "Line chart of the gap between %(first)s and %(second)s in percentage points, from "
         "%(start)s to %(end)s: above zero %(first)s is higher, below zero %(second)s is "
@@ -253,6 +272,7 @@ def _chart_in_language(chart: charts.Chart | None, view: Overview) -> charts.Cha
     swaps = [(f"{english_gap} (above 0: {english[0]} higher)",
               _("%(gap)s (above 0: %(first)s higher)", gap=gap, first=first)),
              (english_gap, gap), ("Gap (percentage points)", _("Gap (percentage points)"))]
+    swaps += [(row[0], name) for row, name in zip(chart.table_rows, rounds, strict=True)]
     for old, new in swaps:
         svg = svg.replace(str(escape(old)), str(escape(new)))
     svg = re.sub(r"(?<![\w-])not shown(?![\w-])", str(escape(_("not shown"))), svg)

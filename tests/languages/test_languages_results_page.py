@@ -38,8 +38,6 @@ TYPED = ("Staff pulse", "Feel safe to raise things", "Advisory board", "Listenin
          "Monthly sessions with the board.")
 # Names and words Welsh writes the same way.
 SAME_IN_WELSH = {"CSV", "JSON", "PEM", "JSON Schema", "Python", "Speak Up", "staff"}
-# A round's name is stored with the round when it is published ("Round 2 · 2 Feb 2026").
-ROUND_NAME = re.compile(r"Round \d+ · \d+ \w+ \d{4}")
 PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)[sd]|%%|<[^>]+>")
 
 
@@ -89,7 +87,6 @@ def visible_text(page: str) -> str:
     text = html_lib.unescape(re.sub(r"<[^>]+>", " ", body) + " " + labels)
     for typed in TYPED:
         text = text.replace(typed, " ")
-    text = ROUND_NAME.sub(" ", text)
     return re.sub(r"\s+", " ", text)
 
 
@@ -138,7 +135,9 @@ def test_the_welsh_results_page_leaves_no_catalogue_text_in_english(client, publ
     assert "Codi llais" in welsh and "Speaking up" not in visible_text(welsh)
     assert "Cyhoeddwyd" in welsh and "Mawrth 2026" in welsh
     assert not re.search(r"\d (January|February|March|April|May|June|July|August|September|"
-                         r"October|November|December) \d{4}", ROUND_NAME.sub("", welsh))
+                         r"October|November|December|Jan|Feb|Mar) \d{4}", welsh)
+    # Rounds are named as surveys.naming names them, in Welsh: "Cylch 2 · 2 Chwef 2026".
+    assert "Round 2 · 2 Feb 2026" in english and "Cylch 2 · 2 Chwef 2026" in welsh
     assert "ar y trywydd" in welsh and "heb ei gyhoeddi eto" in welsh
     assert "dim mwy na 5 pwynt" in welsh and "0 pwynt" in welsh  # the gap goal
     # The chart's drawing says its words in Welsh too (what a screen reader reads).
