@@ -188,3 +188,12 @@ def test_the_goal_words_marked_for_the_page_are_the_ones_review_goals_writes() -
     assert measures == results_views._QUARTER_MEASURES
     assert set(results_views._STATUSES) == set(results_views._STATUSES.values()) == {
         goals.ON_TRACK, goals.OFF_TRACK, goals.NOT_MEASURABLE}
+
+
+def test_the_welsh_results_page_before_anything_is_published(client):
+    english, welsh = pages(client)
+    assert "Nid oes unrhyw ganlyniadau arolwg wedi’u cyhoeddi eto." in welsh
+    assert "Nid oes unrhyw nodau wedi’u gosod eto." in welsh
+    assert "Nid oes unrhyw gamau wedi’u cofnodi eto." in welsh
+    left = english_left(visible_text(english), visible_text(welsh))
+    assert left == [], left
