@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from staff_sources import staff_only
 from test_languages_staff_strings import unwrapped_in_template
 
-from review import demo, goals, progress_report, results_views
+from review import demo, goals, progress_report, results_words
 from review.demo import Respondent
 from review.models import QUARTER_METRICS
 from speakup.clock import FrozenClock
@@ -175,6 +175,7 @@ def test_every_string_of_the_results_page_goes_through_the_catalogue() -> None:
     assert unwrapped_in_template(template) == []
     # Public: its messages count as read by everyone, so each one needs its Welsh.
     assert not staff_only([("review/results_views.py", 60)])
+    assert not staff_only([("review/results_words.py", 30)])
     assert not staff_only([("templates/results/page.html", None)])
 
 
@@ -182,11 +183,11 @@ def test_every_string_of_the_results_page_goes_through_the_catalogue() -> None:
 def test_the_goal_words_marked_for_the_page_are_the_ones_review_goals_writes() -> None:
     # review.goals words goals in English for reviewers and exports; the page marks a copy
     # for the catalogue, which must stay word for word the same to translate at all.
-    assert results_views._GOAL_DEFINITIONS == goals.DEFINITIONS
+    assert results_words._GOAL_DEFINITIONS == goals.DEFINITIONS
     measures = {m: goals.METRIC_LABELS[m].removeprefix("Concerns ").capitalize()
                 for m in QUARTER_METRICS}
-    assert measures == results_views._QUARTER_MEASURES
-    assert set(results_views._STATUSES) == set(results_views._STATUSES.values()) == {
+    assert measures == results_words._QUARTER_MEASURES
+    assert set(results_words._STATUSES) == set(results_words._STATUSES.values()) == {
         goals.ON_TRACK, goals.OFF_TRACK, goals.NOT_MEASURABLE}
 
 
