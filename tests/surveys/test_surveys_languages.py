@@ -46,6 +46,10 @@ def english_fragments() -> list[str]:
             continue
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         welsh = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not any(w.strip() for w in welsh):
+            # Staff pages' text, which may stay English for now; that every message a
+            # respondent can read has its Welsh is test_languages_catalogue's check.
+            continue
         assert all(w.strip() for w in welsh), f"no Welsh for {ids[0]!r}"
         for english in ids:
             fragments += [f.strip() for f in PLACEHOLDER.split(english)
