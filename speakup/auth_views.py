@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -90,7 +91,7 @@ def logout() -> Response:
     via_provider = session.get(VIA_PROVIDER_KEY) is True
     logout_user()
     session.clear()
-    flash("You have signed out.", "info")
+    flash(_("You have signed out."), "info")
     provider = services().extras.get("oidc")
     if via_provider and provider is not None:
         # Signed in there, signed out there too: otherwise the next person at this
@@ -120,7 +121,7 @@ def change_password() -> str | Response:
         else:
             # Every session ended, this one included; it carries on under a new one.
             sign_in(user)
-            flash("Your password has been changed. Other sessions have been signed out.",
+            flash(_("Your password has been changed. Other sessions have been signed out."),
                   "info")
             return redirect(home_for(user.role))
     status = 400 if request.method == "POST" else 200

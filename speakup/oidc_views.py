@@ -20,6 +20,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField
@@ -77,10 +79,10 @@ STATUS = {"state_mismatch": 400, "provider_unreachable": 502}
 
 class SecondFactorForm(FlaskForm):
     totp = StringField(
-        "Code from your authenticator app",
-        validators=[DataRequired("Enter the six-digit code."),
-                    Length(max=10, message="The code has six digits.")],
-        description="Six digits, from the app you set up for Speak Up.",
+        _l("Code from your authenticator app"),
+        validators=[DataRequired(_l("Enter the six-digit code.")),
+                    Length(max=10, message=_l("The code has six digits."))],
+        description=_l("Six digits, from the app you set up for Speak Up."),
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
@@ -198,6 +200,6 @@ def _finish(user: User, issuer: str, subject: str) -> Response:
     sign_in(user)  # commits, and starts a fresh Flask session (no provider state left)
     session[VIA_PROVIDER_KEY] = True  # so sign-out ends the provider's session too
     if user.role == "handler":
-        flash("To read concerns you will be asked for your Speak Up password once: it "
-              "unlocks your key, which your organisation's sign-in cannot do.", "info")
+        flash(_("To read concerns you will be asked for your Speak Up password once: it "
+                "unlocks your key, which your organisation's sign-in cannot do."), "info")
     return redirect(home_for(user.role))

@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -42,18 +44,19 @@ NOTHING_WAITING = ("This sign-in took too long, was finished already or did not 
 
 class AddKeyForm(FlaskForm):
     name = StringField(
-        "Name for this key",
+        _l("Name for this key"),
         validators=[Length(max=passkeys.MAX_NAME_LENGTH,
-                           message=f"Use at most {passkeys.MAX_NAME_LENGTH} characters.")],
-        description="So you can tell your keys apart, such as “work laptop” or “blue key”.",
+                           message=_l("Use at most %(most)s characters.",
+                                      most=passkeys.MAX_NAME_LENGTH))],
+        description=_l("So you can tell your keys apart, such as “work laptop” or “blue key”."),
     )
     response = HiddenField()
 
 
 class RemoveKeyForm(FlaskForm):
     password = PasswordField(
-        "Your Speak Up password",
-        validators=[DataRequired("Enter your password to remove a key."),
+        _l("Your Speak Up password"),
+        validators=[DataRequired(_l("Enter your password to remove a key.")),
                     Length(max=MAX_PASSWORD_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
@@ -130,8 +133,8 @@ def add_key() -> Any:
     # which has just proved the key.
     sign_in(user)
     mark_verified()
-    flash(f"The key “{key.name}” has been added. Other sessions have been signed out.",
-          "info")
+    flash(_("The key “%(name)s” has been added. Other sessions have been signed out.",
+            name=key.name), "info")
     return redirect(url_for("passkeys.security"))
 
 
@@ -145,7 +148,7 @@ def remove_key(key_id: int) -> Any:
     if not accounts.confirm_password(db(), clock(), _policy(), user, form.password.data or "",
                                      action="passkey.remove"):
         db().commit()
-        flash("Your password is not right, so the key was not removed.", "error")
+        flash(_("Your password is not right, so the key was not removed."), "error")
         return _security_page(AddKeyForm(formdata=None), 401)
     try:
         name = passkeys.remove(db(), clock(), user, key_id)
@@ -154,7 +157,7 @@ def remove_key(key_id: int) -> Any:
         flash(str(exc), "error")
         return _security_page(AddKeyForm(formdata=None), 404)
     db().commit()
-    flash(f"The key “{name}” has been removed.", "info")
+    flash(_("The key “%(name)s” has been removed.", name=name), "info")
     return redirect(url_for("passkeys.security"))
 
 
@@ -201,8 +204,8 @@ def login_key() -> Any:
             sign_in(user)  # commits; a fresh Flask session without the pending state
             mark_verified()
             if user.role == "handler":
-                flash("To read concerns you will be asked for your Speak Up password once: "
-                      "it unlocks your key.", "info")
+                flash(_("To read concerns you will be asked for your Speak Up password "
+                        "once: it unlocks your key."), "info")
             return redirect(home_for(user.role))
     elif request.method == "POST":
         status = 400

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -113,7 +115,7 @@ def _save(form: SurveyForm, survey: Survey | None, spec: admin_services.SurveySp
                                    plain_citation=plain_citation), 400
     rounds.plan_survey_rounds(db(), survey, clock())
     db().commit()
-    flash(f"Saved “{survey.title}”.", "info")
+    flash(_("Saved “%(title)s”.", title=survey.title), "info")
     return redirect(url_for(".detail", survey_id=survey.id))
 
 
@@ -154,11 +156,11 @@ def send_test(survey_id: int) -> Response:
                                     to=current_user.email, actor=current_user.email)
     except MailError as exc:
         db().rollback()
-        flash(f"The test invitation could not be sent: {exc}", "error")
+        flash(_("The test invitation could not be sent: %(problem)s", problem=exc), "error")
     else:
         db().commit()
-        flash(f"A test invitation is on its way to {current_user.email}. Answers sent through "
-              "its link are thrown away and never counted.", "info")
+        flash(_("A test invitation is on its way to %(email)s. Answers sent through its link "
+                "are thrown away and never counted.", email=current_user.email), "info")
     return redirect(url_for(".detail", survey_id=survey.id))
 
 
@@ -184,16 +186,17 @@ def audience_upload(survey_id: int) -> str | Response | tuple[str, int]:
 
 
 def _audience_summary(count: int, parsed: audience.AudienceFile) -> str:
-    text = f"Saved {count} e-mail address{'es' if count != 1 else ''}."
+    text = ngettext("Saved %(num)d e-mail address.", "Saved %(num)d e-mail addresses.", count)
     if parsed.duplicates:
         lines = ", ".join(str(d.line) for d in parsed.duplicates[:20])
         more = "…" if len(parsed.duplicates) > 20 else ""
-        many = len(parsed.duplicates) != 1
-        text += (f" {len(parsed.duplicates)} repeated row{'s were' if many else ' was'} "
-                 f"merged with an earlier row (line{'s' if many else ''} {lines}{more}).")
+        text += " " + ngettext(
+            "%(num)d repeated row was merged with an earlier row (line %(lines)s).",
+            "%(num)d repeated rows were merged with an earlier row (lines %(lines)s).",
+            len(parsed.duplicates), lines=lines + more)
     if parsed.blank_lines:
-        text += (f" {len(parsed.blank_lines)} empty line"
-                 f"{'s' if len(parsed.blank_lines) != 1 else ''} held no address.")
+        text += " " + ngettext("%(num)d empty line held no address.",
+                               "%(num)d empty lines held no address.", len(parsed.blank_lines))
     return text
 
 
@@ -222,8 +225,8 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
     if not form.validate_on_submit():
         abort(400)
     if preview.deletes_raw and not form.understood.data:
-        form.understood.errors = ["Tick the box to confirm that you understand the raw "
-                                  "answers will be deleted for good."]
+        form.understood.errors = [_("Tick the box to confirm that you understand the raw "
+                                    "answers will be deleted for good.")]
         return render_template("surveys/confirm.html", preview=preview, form=form), 400
     return _act(round_, action)
 
@@ -292,10 +295,10 @@ def teams() -> str | Response | tuple[str, int]:
                                              actor=current_user.email)
         except admin_services.SurveySpecError as exc:
             db().rollback()
-            form.teams.errors = [message for _, message in exc.problems]
+            form.teams.errors = [message for _where, message in exc.problems]
         else:
             db().commit()
-            flash(f"Saved {len(saved)} team(s) and directorate(s).", "info")
+            flash(_("Saved %(count)s team(s) and directorate(s).", count=len(saved)), "info")
             return redirect(url_for(".teams"))
     status = 400 if form.errors else 200
     return render_template("surveys/teams.html", form=form), status
