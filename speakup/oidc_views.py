@@ -188,7 +188,7 @@ def second_factor() -> str | Response | tuple[str, int]:
             session.pop(SECOND_FACTOR_KEY, None)
             flash(accounts.LOGIN_REFUSED, "error")
             return redirect(url_for("auth.login"))
-        form.totp.errors = ["That code is not right. Use the newest code your app shows."]
+        form.totp.errors = [_("That code is not right. Use the newest code your app shows.")]
         status = 401
     return render_template("auth/idp_code.html", form=form), status
 

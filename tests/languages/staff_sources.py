@@ -20,7 +20,8 @@ STAFF_TEMPLATES = sorted(
      *(f"auth/{p.name}" for p in (TEMPLATES / "auth").glob("*.html")),
      *(f"review/{p.name}" for p in (TEMPLATES / "review").glob("*.html")),
      "main/staff.html",
-     *(f"surveys/{name}.html" for name in ("index", "edit", "teams", "publication", "detail", "audience", "confirm")),
+     *(f"surveys/{name}.html" for name in (
+         "index", "edit", "teams", "publication", "detail", "audience", "confirm")),
      *(f"concerns/{name}.html" for name in (
          "categories", "category_edit", "concern", "guardian_return", "handler_names",
          "handler_settings", "inbox", "professional_group_edit", "professional_groups",
