@@ -130,8 +130,11 @@ def test_route_ids_in_unicode_digits_match_no_route(app, digit):
         urls.match(f"/review/rounds/{digit}")
 
 
-def test_survey_filter_in_unicode_digits_is_ignored(app):
-    with app.test_request_context("/review/trends?survey=%D9%A3"):
+def test_survey_filter_in_unicode_digits_is_not_found(app):
+    # Not read as 3, and not quietly read as "no survey" either (another survey's figures).
+    with app.test_request_context("/review/trends?survey=%D9%A3"), pytest.raises(NotFound):
+        review_views._survey_id()
+    with app.test_request_context("/review/trends"):
         assert review_views._survey_id() is None
     with app.test_request_context("/review/trends?survey=3"):
         assert review_views._survey_id() == 3
