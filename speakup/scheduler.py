@@ -19,15 +19,16 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,29 +52,76 @@ def new_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+class LeaseTimer(Protocol):
+    """Where a lease's times come from: the database's clock and this process's stopwatch."""
+
+    def database_now(self, session: Session) -> dt.datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class DatabaseTimer:
+    """Expiry on the database's clock, so hosts whose clocks disagree still agree on it.
+
+    On PostgreSQL every host asks the server for the time. An SQLite file has no clock of
+    its own, but it lives on one machine and is opened only there (README "Moving to
+    PostgreSQL"), so that machine's wall clock is the database's. Whether *this* process
+    still holds the lease is then timed on its own monotonic clock, which a wall-clock
+    step (NTP, a daylight-saving mistake) cannot move.
+    """
+
+    def __init__(self, wall: Callable[[], dt.datetime] | None = None) -> None:
+        self.wall = wall or (lambda: dt.datetime.now(dt.UTC))
+
+    def database_now(self, session: Session) -> dt.datetime:
+        if session.get_bind().dialect.name == "postgresql":
+            return as_utc(session.execute(select(func.clock_timestamp())).scalar_one())
+        return self.wall().astimezone(dt.UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class ClockTimer:
+    """Both times from one `Clock`: for tests and simulated time, where a test moves it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def database_now(self, session: Session) -> dt.datetime:
+        return self.clock.now().astimezone(dt.UTC)
+
+    def monotonic(self) -> float:
+        return self.clock.now().timestamp()
+
+
 class Lease:
     """A named lease in `scheduler_leases`: held by one holder until it expires."""
 
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        clock: Clock,
+        timer: LeaseTimer | None = None,
         holder: str | None = None,
         name: str = LEASE_NAME,
         seconds: int = LEASE_SECONDS,
     ) -> None:
         self.session_factory = session_factory
-        self.clock = clock
+        self.timer = timer or DatabaseTimer()
         self.holder = holder or new_holder_id()
         self.name = name
         self.seconds = seconds
-        self.held_until: dt.datetime | None = None
+        # Until when (this process's monotonic clock) we may act as the holder.
+        self._held_until: float | None = None
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free or expired, or renew it if ours; say whether we hold it."""
-        now = self.clock.now().astimezone(dt.UTC)
-        until = now + dt.timedelta(seconds=self.seconds)
+        # Read before asking: the database's expiry starts no earlier than this moment, so
+        # counting our hold from here can only end it early, never late.
+        started = self.timer.monotonic()
         with self.session_factory() as session:
+            now = self.timer.database_now(session)
+            until = now + dt.timedelta(seconds=self.seconds)
             moved = session.execute(
                 update(SchedulerLease)
                 .where(
@@ -85,33 +133,34 @@ class Lease:
             if not moved:
                 if session.get(SchedulerLease, self.name) is not None:
                     session.rollback()
-                    self.held_until = None
+                    self._held_until = None
                     return False
                 session.add(SchedulerLease(name=self.name, holder=self.holder, expires_at=until))
                 try:
                     session.flush()
                 except IntegrityError:
                     session.rollback()  # another process inserted it first
-                    self.held_until = None
+                    self._held_until = None
                     return False
             session.commit()
-        self.held_until = until
+        self._held_until = started + self.seconds
         return True
 
     def is_held(self) -> bool:
         """True while our last successful renewal has not run out."""
-        return self.held_until is not None and self.clock.now() < self.held_until
+        return self._held_until is not None and self.timer.monotonic() < self._held_until
 
     def release(self) -> None:
         """Give the lease up at once so a successor need not wait for it to expire."""
         with self.session_factory() as session:
+            past = self.timer.database_now(session) - dt.timedelta(seconds=1)
             session.execute(
                 update(SchedulerLease)
                 .where(SchedulerLease.name == self.name, SchedulerLease.holder == self.holder)
-                .values(expires_at=self.clock.now().astimezone(dt.UTC) - dt.timedelta(seconds=1))
+                .values(expires_at=past)
             )
             session.commit()
-        self.held_until = None
+        self._held_until = None
 
     def current(self) -> tuple[str, dt.datetime] | None:
         """Who holds the lease and until when (None if nobody ever did)."""
@@ -132,7 +181,7 @@ class SchedulerRunner:
     ) -> None:
         self.services = svc
         self.jobs = jobs
-        self.lease = lease or Lease(svc.session_factory, svc.clock)
+        self.lease = lease or Lease(svc.session_factory)
         self.say = say or log.info
         self.scheduler: BaseScheduler | None = None
         self._was_held: bool | None = None

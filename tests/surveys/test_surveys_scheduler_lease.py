@@ -20,6 +20,8 @@ from speakup.scheduler import (
     LEASE_JOB_ID,
     LEASE_SECONDS,
     MISFIRE_GRACE_SECONDS,
+    ClockTimer,
+    DatabaseTimer,
     Lease,
     SchedulerRunner,
 )
@@ -28,8 +30,8 @@ from surveys.jobs import JOBS
 
 
 def test_two_lease_holders_never_both_hold_it(session_factory, clock):
-    first = Lease(session_factory, clock, holder="first")
-    second = Lease(session_factory, clock, holder="second")
+    first = Lease(session_factory, ClockTimer(clock), holder="first")
+    second = Lease(session_factory, ClockTimer(clock), holder="second")
 
     assert first.try_acquire() is True
     assert second.try_acquire() is False
@@ -55,14 +57,66 @@ def test_two_lease_holders_never_both_hold_it(session_factory, clock):
     assert first.try_acquire() is True
 
 
+class _Stopwatch:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def test_the_lease_goes_by_the_databases_clock_not_a_hosts(session_factory, backend):
+    """Two hosts whose clocks disagree by a day still agree on who holds the lease."""
+    real = dt.datetime.now(dt.UTC)
+    behind = DatabaseTimer(wall=lambda: real - dt.timedelta(days=1))
+    ahead = DatabaseTimer(wall=lambda: real + dt.timedelta(days=1))
+    first = Lease(session_factory, behind, holder="first")
+    second = Lease(session_factory, ahead, holder="second")
+
+    assert first.try_acquire() is True
+    with session_factory() as session:
+        expires = as_utc(session.get(SchedulerLease, "scheduler").expires_at)  # type: ignore[union-attr]
+    if backend == "postgresql":
+        # Written and compared on the server's clock: the host a day behind wrote a lease
+        # that ends 90 s from the server's now, and the host a day ahead cannot take it.
+        assert abs(expires - (real + dt.timedelta(seconds=LEASE_SECONDS))) < dt.timedelta(
+            seconds=30)
+        assert second.try_acquire() is False
+    else:
+        # An SQLite file is read on one machine only: that machine's clock is its clock.
+        assert expires == real - dt.timedelta(days=1) + dt.timedelta(seconds=LEASE_SECONDS)
+        assert second.try_acquire() is True
+
+
+def test_a_holder_times_its_hold_on_a_monotonic_clock(session_factory, monkeypatch):
+    """A wall-clock step on the holder's host neither ends nor stretches its hold."""
+    stopwatch = _Stopwatch()
+    wall = [dt.datetime.now(dt.UTC)]
+    timer = DatabaseTimer(wall=lambda: wall[0])
+    monkeypatch.setattr(timer, "monotonic", stopwatch)
+    lease = Lease(session_factory, timer, holder="only")
+
+    assert lease.try_acquire() is True
+    wall[0] += dt.timedelta(days=2)  # the host's clock jumps forward
+    assert lease.is_held()
+    stopwatch.seconds += LEASE_SECONDS - 1
+    wall[0] -= dt.timedelta(days=4)  # and back, further than it went
+    assert lease.is_held()
+    stopwatch.seconds += 2  # 90 s have really passed without renewal
+    assert not lease.is_held()
+
+
 def test_only_the_runner_holding_the_lease_runs_jobs(session_factory, settings, engine, clock):
     ran: list[str] = []
     svc = Services(settings=settings, engine=engine, session_factory=session_factory,
                    clock=clock)
     job = Job("test.record", lambda s: ran.append("ran"), every_minutes=1)
     said: list[str] = []
-    one = SchedulerRunner(svc, [job], Lease(session_factory, clock, holder="one"), said.append)
-    two = SchedulerRunner(svc, [job], Lease(session_factory, clock, holder="two"), said.append)
+    timer = ClockTimer(clock)
+    one = SchedulerRunner(svc, [job], Lease(session_factory, timer, holder="one"), said.append)
+    two = SchedulerRunner(svc, [job], Lease(session_factory, timer, holder="two"), said.append)
 
     assert one.keep_lease() is True
     assert two.keep_lease() is False
