@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache, bccache
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -173,11 +175,49 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+# Staff passwords in this process are hashed with argon2id at its least cost: what a test
+# checks (right or wrong password, rehash, lockout) does not depend on the cost, and the
+# library's recommended parameters cost a tenth of a second a hash. Servers the tests
+# start (`live_server`) keep the shipped hasher, whose parameters
+# test_foundation_login.py checks.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+SHIPPED_HASHER = accounts._hasher
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    dummy = accounts._DUMMY_HASH
+    accounts._hasher = CHEAP_HASHER
+    accounts._DUMMY_HASH = CHEAP_HASHER.hash(secrets.token_hex(16))
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = SHIPPED_HASHER, dummy
+
+
+class _SharedTemplates(BytecodeCache):
+    """Compiled templates kept for the whole test process (each test builds a new app)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: bccache.Bucket) -> None:
+        code = self.compiled.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+SHARED_TEMPLATES = _SharedTemplates()
+
+
 @pytest.fixture
 def app(
     settings: Settings, session_factory: sessionmaker[Session], clock: FrozenClock
 ) -> Iterator[Flask]:
     application = create_app(settings)
+    # Keyed by template and source checksum, so an edited template is compiled afresh.
+    application.jinja_env.bytecode_cache = SHARED_TEMPLATES
     svc = services(application)
     svc.session_factory = session_factory
     svc.clock = clock

@@ -7,7 +7,8 @@ import re
 
 import pyotp
 import pytest
-from conftest import PASSWORD, csrf_token_from, post_form
+from argon2 import Type
+from conftest import PASSWORD, SHIPPED_HASHER, csrf_token_from, post_form
 from sqlalchemy import select
 
 from speakup import accounts
@@ -276,3 +277,13 @@ def test_login_session_cookie_carries_no_client_fingerprint(login_as, client, ap
     data = app.session_interface.get_signing_serializer(app).loads(cookie.value)
     assert data.get("_id", "") == "", "Flask-Login's address/user-agent hash must not be kept"
 
+
+
+def test_the_shipped_password_hasher_is_argon2id_at_the_recommended_cost():
+    """Tests hash with a cheap hasher (tests/conftest.py); the one that ships stays strong."""
+    # RFC 9106's second recommended option: t = 3, m = 64 MiB, p = 4.
+    assert SHIPPED_HASHER.type is Type.ID
+    assert SHIPPED_HASHER.time_cost >= 3
+    assert SHIPPED_HASHER.memory_cost >= 64 * 1024
+    assert SHIPPED_HASHER.parallelism >= 1
+    assert SHIPPED_HASHER.hash("x").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
