@@ -33,6 +33,7 @@ SMOKE = {
     "signing.py": (["--responses", "500", "--years", "1", "--repeat", "1"], ""),
     "slips.py": (["--slips", "9", "--runs", "1"], ""),
     "surveys.py": (["submit", "--smoke"], "(0 duplicates; 0 lost or failed)"),
+    "submit_cpu.py": (["--n", "10", "--profile", "3"], "of the floor's throughput"),
     "verdict_audit.py": (["--smoke"], "received"),
 }
 
