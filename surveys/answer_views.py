@@ -10,8 +10,10 @@ import functools
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -48,6 +50,13 @@ STATE_STATUS = {LinkState.USED: 409, LinkState.CLOSED: 410, LinkState.UNKNOWN: 4
 # Rendered question blocks kept per app (app.extensions), by survey content and k.
 QUESTIONS_CACHE = "surveys.answer_questions"
 QUESTIONS_CACHE_SIZE = 32
+# Whole answering pages with nothing chosen, kept per app with the link and the CSRF token
+# cut out: the rest is the same for every respondent of a survey in one language. Marks
+# hold NUL, which no rendered page contains.
+PAGE_CACHE = "surveys.answer_pages"
+PAGE_CACHE_SIZE = 64
+LINK_MARK = "\x00link\x00"
+CSRF_MARK = "\x00csrf\x00"
 
 
 # The thanks page's `via`: the answer came with a printed slip's code, whose holders get
@@ -88,6 +97,8 @@ def answer(token: str) -> str | Response | tuple[str, int, dict[str, str]] | tup
     if invitation.state is not LinkState.OPEN:
         return _state_page(invitation.state)
     if not posted:
+        if code is None:  # a slip's code may be typed in many forms: rendered each time
+            return _fresh_form_page(invitation, token)
         return _form_page(invitation, Submission(), [])
     assert invitation.survey is not None
     submission, problems = read_form(invitation.survey, request.form)
@@ -160,6 +171,38 @@ def slips_limited(exc: slips.TooManyWrongCodes) -> tuple[str, int, dict[str, str
 
 def _state_page(state: LinkState) -> tuple[str, int]:
     return render_template("surveys/link_state.html", state=state.value), STATE_STATUS[state]
+
+
+def _fresh_form_page(invitation: Invitation, token: str) -> str | tuple[str, int]:
+    """The answering page with nothing chosen, for an e-mail link: built once per survey.
+
+    Rendering it was a third of the CPU an answer costs (issue 23). Only the link (in
+    the language links) and the CSRF token differ between respondents; anything else
+    that could (a signed-in member of staff's menu, a flashed message) skips the cache.
+    """
+    survey, round_ = invitation.survey, invitation.round
+    assert survey is not None and round_ is not None
+    k = round_.min_group_size or survey.min_group_size
+    if (current_app.jinja_env.auto_reload or current_user.is_authenticated
+            or "_flashes" in session):
+        return _form_page(invitation, Submission(), [])
+    cache: dict[tuple[Any, ...], str] = current_app.extensions.setdefault(PAGE_CACHE, {})
+    cache_key = (survey.id, i18n.current(), k, survey.title, survey.intro,
+                 survey.comment_question, tuple(survey.item_ids),
+                 json.dumps(survey.demographics or [], sort_keys=True),
+                 request.script_root, request.query_string)
+    page = cache.get(cache_key)
+    if page is not None:
+        return page.replace(LINK_MARK, token).replace(CSRF_MARK, generate_csrf())
+    html, status = _form_page(invitation, Submission(), [])
+    csrf = generate_csrf()
+    if token in html and csrf in html:
+        if len(cache) >= PAGE_CACHE_SIZE:
+            cache.clear()
+        # A token and a CSRF token are long and random ([A-Za-z0-9_.-], unchanged by
+        # escaping or quoting): after this nothing of this respondent's is left.
+        cache[cache_key] = html.replace(token, LINK_MARK).replace(csrf, CSRF_MARK)
+    return html, status
 
 
 def _form_page(invitation: Invitation, submission: Submission, problems: list[Problem],
