@@ -14,7 +14,13 @@ from werkzeug.wrappers import Response
 from concerns import conflicts, professional_groups, readers, services, themes
 from concerns.forms import CategoryEditForm, CategoryForm, DisplayNameForm, ThemeEditForm
 from concerns.models import ConcernCategory, ConcernTheme, ProfessionalGroup
-from concerns.views import category_choices, concern_config, group_choices, handler_choices
+from concerns.views import (
+    category_choices,
+    concern_config,
+    group_choices,
+    handler_choices,
+    said,
+)
 from speakup.web import clock, db, role_required
 
 bp = Blueprint("concern_admin", __name__, url_prefix="/admin/concern-categories")
@@ -25,7 +31,7 @@ groups_bp = Blueprint("concern_groups_admin", __name__,
 
 
 def _save_label(form: Any, save: Callable[[], Any], errors: tuple[type[Exception], ...],
-                choices: Callable[[], Any] | None, said: Callable[[Any], str],
+                choices: Callable[[], Any] | None, done: Callable[[Any], str],
                 endpoint: str) -> Response | None:
     """Save a chosen list's entry (categories, themes, professional groups) from `form`.
 
@@ -38,12 +44,12 @@ def _save_label(form: Any, save: Callable[[], Any], errors: tuple[type[Exception
         saved = save()
     except errors as exc:
         db().rollback()
-        form.label.errors = [str(exc)]
+        form.label.errors = [said(exc)]
         return None
     db().commit()
     if choices is not None:
         choices().clear()  # the cached choices of the reporter's form
-    flash(said(saved), "info")
+    flash(done(saved), "info")
     return redirect(url_for(endpoint))
 
 
@@ -119,7 +125,7 @@ def set_name(user_id: int) -> tuple[str, int] | Response:
                                        actor=current_user.email)
         except conflicts.DisplayNameError as exc:
             db().rollback()
-            form.display_name.errors = [str(exc)]
+            form.display_name.errors = [said(exc)]
         else:
             db().commit()
             handler_choices().clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from concerns.errors import ConcernNotFoundError, FieldError
+from concerns.errors import N_, ConcernNotFoundError, FieldError
 from concerns.labelled_lists import LabelledList, chosen_label
 from concerns.models import ConcernCategory
 from speakup.clock import Clock
@@ -17,16 +17,16 @@ MAX_CATEGORY_LABEL = 120
 
 def _category_label(session: Session, label: str, exclude_id: int | None = None) -> str:
     return chosen_label(session, ConcernCategory, label, max_chars=MAX_CATEGORY_LABEL,
-                        noun="a category", exclude_id=exclude_id)
+                        noun=N_("a category"), exclude_id=exclude_id)
 
 
 def _keep_one_open(session: Session, category: ConcernCategory) -> None:
     if sum(1 for c in list_categories(session) if c.id != category.id) == 0:
-        raise FieldError("active", "At least one category must stay open to reporters.")
+        raise FieldError("active", N_("At least one category must stay open to reporters."))
 
 
 CATEGORIES = LabelledList(ConcernCategory, "category", _category_label,
-                          lambda: ConcernNotFoundError("There is no such category."),
+                          lambda: ConcernNotFoundError(N_("There is no such category.")),
                           before_retiring=_keep_one_open)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from concerns.config import ConcernConfig
+from concerns.errors import N_, TranslatableError
 from concerns.models import ConcernExclusion, HandlerKey, HandlerProfile
 from speakup import audit
 from speakup.clock import Clock
@@ -30,7 +31,7 @@ from speakup.models import Role, User
 MAX_DISPLAY_NAME = 80
 
 
-class DisplayNameError(ValueError):
+class DisplayNameError(TranslatableError, ValueError):
     """A display name an admin typed cannot be used; the message says why."""
 
 
@@ -103,19 +104,19 @@ def set_display_name(session: Session, clock: Clock, user_id: int, name: object,
     """Set (or, given blank, clear) a handler's display name; audited. Returns the name."""
     user = session.get(User, user_id)
     if user is None or user.role != Role.HANDLER.value:
-        raise DisplayNameError("That account is not a case handler.")
+        raise DisplayNameError(N_("That account is not a case handler."))
     cleaned = " ".join(str(name or "").split())
     if len(cleaned) > MAX_DISPLAY_NAME:
-        raise DisplayNameError(f"Use at most {MAX_DISPLAY_NAME} characters.")
+        raise DisplayNameError(N_("Use at most %(most)s characters."), most=MAX_DISPLAY_NAME)
     if any(not ch.isprintable() for ch in cleaned):
-        raise DisplayNameError("Use letters, spaces and punctuation only.")
+        raise DisplayNameError(N_("Use letters, spaces and punctuation only."))
     new = cleaned or None
     if new is not None:
         clash = session.scalar(select(HandlerProfile.user_id).where(
             HandlerProfile.display_name == new, HandlerProfile.user_id != user_id))
         if clash is not None:
-            raise DisplayNameError("Another handler has this name; reporters could not tell "
-                                   "them apart. Add a surname or a role.")
+            raise DisplayNameError(N_("Another handler has this name; reporters could not tell "
+                                   "them apart. Add a surname or a role."))
     row = session.get(HandlerProfile, user_id)
     if row is None:
         row = HandlerProfile(user_id=user_id, digest_enabled=True, last_digest_on=None)

@@ -218,5 +218,5 @@ def open_reporter_attachment(
     info = next((a for a in evidence.listed(body) if a.number == wanted[1]), None)
     key = evidence.key_of(body, wanted[1]) if body is not None else None
     if info is None or key is None:
-        raise ConcernNotFoundError("There is no such attachment.")
+        raise ConcernNotFoundError(N_("There is no such attachment."))
     return info, evidence.stream(session, conversation.concern.id, wanted[0], wanted[1], key)

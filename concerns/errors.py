@@ -1,48 +1,20 @@
 """Errors the concern services raise; each message is safe to show to the person.
 
-Services import no Flask, so they cannot translate: each error keeps its English
-catalogue message (`message`, with `%(name)s` placeholders) and its `params`, and the
-page that shows it translates them in the reader's language (`concerns.views.said`).
-`str(error)` is the English text, for logs and for callers without a language.
+Services import no Flask, so they cannot translate: each error is a
+`speakup.translatable.TranslatableError`, which keeps its English catalogue message and
+its `params`; the page that shows it translates them in the reader's language
+(`concerns.views.said`). `str(error)` is the English text, for logs and the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Re-exported: the concerns modules take both markers from here.
+# Re-exported: the concerns modules take the markers and the base error from here.
 from speakup.translatable import N_ as N_
-
-
-def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracted as -k Nn_:1,2
-    """Mark a message with a count for the catalogue: its singular and plural forms."""
-    return singular, plural
-
-
-class Phrase(str):
-    """A parameter that is itself an English catalogue phrase (said in the reader's
-    language too), unlike a name or a number, which is shown as it is."""
-
-
-class TranslatableError(Exception):
-    """An error whose message is a catalogue message and its parameters (see above).
-
-    A message that counts something is a pair from `Nn_` with `num`, the count (both
-    forms get `num` as a parameter, as ngettext does).
-    """
-
-    def __init__(self, message: str | tuple[str, str], *, num: int | None = None,
-                 **params: object) -> None:
-        plural = None
-        if isinstance(message, tuple):
-            message, plural = message
-            params = {"num": num, **params}
-        english = plural if plural is not None and num != 1 else message
-        super().__init__(english % params if params else english)
-        self.message = message
-        self.plural = plural
-        self.num = num
-        self.params = params
+from speakup.translatable import Nn_ as Nn_
+from speakup.translatable import Phrase as Phrase
+from speakup.translatable import TranslatableError
 
 
 class ConcernError(TranslatableError):

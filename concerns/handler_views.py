@@ -52,7 +52,7 @@ from concerns.forms import (
     UnlockForm,
 )
 from concerns.stats import last_quarters, quarter_label
-from concerns.views import concern_config, download, too_large, uploads
+from concerns.views import concern_config, download, said, too_large, uploads
 from speakup import accounts, passkey_views
 from speakup.auth_views import SESSION_KEY
 from speakup.headers import attachment_disposition
@@ -264,14 +264,14 @@ def tag_themes(concern_id: str) -> tuple[str, int] | Response:
     try:
         view = services.read_concern(db(), clock(), concern_config(), _user(), concern_id, None)
         if not view.can_read:
-            raise services.NoAccessError("This concern has not been shared with you.")
+            raise services.NoAccessError(N_("This concern has not been shared with you."))
         themes.set_concern_themes(db(), clock(), concern_id, form.themes.data or [],
                                   actor=_user().email)
     except services.ConcernError as exc:
         return _refused(concern_id, exc, "themes_form", form)
     except themes.ThemeError as exc:
         db().rollback()
-        form.themes.errors = [str(exc)]
+        form.themes.errors = [said(exc)]
         return _concern_page(concern_id, 400, themes_form=form)
     db().commit()
     flash(_("The themes have been saved."), "info")
@@ -293,7 +293,7 @@ def theme_return() -> tuple[str, int] | Response:
     except themes.ThemeError as exc:
         db().rollback()
         return render_template("concerns/theme_return.html", quarters=quarters,
-                               error=str(exc)), 400
+                               error=said(exc)), 400
     # Named from the parsed quarter, never the raw argument (issue 18: CR/LF, non-ASCII).
     disposition = attachment_disposition(f"speakup-themes-{label}.csv")
     db().commit()
@@ -358,10 +358,10 @@ def _refused(concern_id: str, exc: services.ConcernError, form_name: str, form: 
     if isinstance(exc, services.NoAccessError):
         abort(403)
     if field is not None and isinstance(exc, services.FieldError):
-        field.errors = [str(exc)]
+        field.errors = [said(exc)]
         return _concern_page(concern_id, 400, **{form_name: form})
     status = 409 if isinstance(exc, services.ConversationMovedOnError) else 400
-    return _concern_page(concern_id, status, str(exc), **{form_name: form})
+    return _concern_page(concern_id, status, said(exc), **{form_name: form})
 
 
 def _refused_files(concern_id: str, form: HandlerMessageForm, message: str) -> tuple[str, int]:
@@ -373,7 +373,7 @@ def _refused_files(concern_id: str, form: HandlerMessageForm, message: str) -> t
         services.clean_text(form.text.data, field_name="text", label="Reply", required=True,
                             max_chars=services.MAX_MESSAGE)
     except services.FieldError as exc:
-        form.text.errors = [str(exc)]
+        form.text.errors = [said(exc)]
     return _concern_page(concern_id, 400, reply_form=form)
 
 
@@ -403,7 +403,7 @@ def _message(concern_id: str, *, note: bool) -> tuple[str, int] | Response:
                                  text=form.text.data, seen_seq=form.seen_seq.data, note=note,
                                  files=files)
     except attachments.AttachmentRefusedError as exc:
-        return _refused_files(concern_id, form, str(exc))
+        return _refused_files(concern_id, form, said(exc))
     except services.ConcernError as exc:
         return _refused(concern_id, exc, f"{name}_form", form, form.text)
     finally:

@@ -16,6 +16,7 @@ from concerns import conflicts, digest, evidence, group_marks
 from concerns.config import ConcernConfig
 from concerns.conversation import reopen
 from concerns.errors import (
+    N_,
     ConcernClosedError,
     ConcernNotFoundError,
     ConversationMovedOnError,
@@ -167,7 +168,7 @@ def read_concern(
     concern = get_concern(session, concern_id)
     if conflicts.is_excluded(session, config, concern.id, user.id):
         # The same answer as for a reference that does not exist.
-        raise ConcernNotFoundError("There is no concern with that reference.")
+        raise ConcernNotFoundError(N_("There is no concern with that reference."))
     can_read = user.id in handler_ids_with_access(session, concern.id)
     key = private_key if can_read else None
     messages = decrypt_messages(session, concern.id, key, Reader.HANDLER, user.id,
@@ -191,7 +192,7 @@ def handler_message(
     concern = get_concern(session, concern_id)
     require_access(session, concern, user)
     if concern.status == Status.CLOSED and not note:
-        raise ConcernClosedError("This concern is closed: add an internal note instead.")
+        raise ConcernClosedError(N_("This concern is closed: add an internal note instead."))
     body = clean_text(text, field_name="text", label="Note" if note else "Reply",
                       required=True, max_chars=MAX_MESSAGE)
     kind = MessageKind.NOTE if note else MessageKind.HANDLER_REPLY
@@ -228,15 +229,15 @@ def change_status(
     try:
         target = Status(new_status)
     except ValueError as exc:
-        raise StatusChangeError("Choose one of the listed statuses.") from exc
+        raise StatusChangeError(N_("Choose one of the listed statuses.")) from exc
     if target == Status.CLOSED and outcome not in OUTCOMES:
-        raise StatusChangeError("To close a concern, choose its outcome.")
+        raise StatusChangeError(N_("To close a concern, choose its outcome."))
     if target != Status.CLOSED and outcome:
-        raise StatusChangeError("An outcome is only chosen when closing.")
+        raise StatusChangeError(N_("An outcome is only chosen when closing."))
     message = clean_text(closing_message, field_name="closing_message",
                          label="Closing message", required=False, max_chars=MAX_MESSAGE)
     if message and target != Status.CLOSED:
-        raise FieldError("closing_message", "A closing message is only sent when closing.")
+        raise FieldError("closing_message", N_("A closing message is only sent when closing."))
     if message and expected_status == concern.status:
         handler_message(session, clock, config, user, concern.id, text=message,
                         seen_seq=concern.last_seq, note=False)
@@ -256,7 +257,7 @@ def mark_excluded(
     uncounted too when this handler's key opens the report; returns whether it could.
     """
     if reason not in EXCLUDED_OUTCOMES:
-        raise StatusChangeError("Choose spam or duplicate.")
+        raise StatusChangeError(N_("Choose spam or duplicate."))
     concern = get_concern(session, concern_id)
     require_access(session, concern, user)
     _move(session, clock, config, user, concern, Status.CLOSED, reason, expected_status)
@@ -270,13 +271,12 @@ def _move(
     current = Status(concern.status)
     if expected_status != current.value:
         raise ConversationMovedOnError(
-            "Someone changed this concern's status while you were looking at it. "
-            "Check the page again before changing it."
+            N_("Someone changed this concern's status while you were looking at it. "
+            "Check the page again before changing it.")
         )
     if STATUS_ORDER.index(target) <= STATUS_ORDER.index(current):
-        raise StatusChangeError(
-            f"A concern moves forward only: it is {STATUS_LABELS[current].lower()} already."
-        )
+        raise StatusChangeError(N_("A concern moves forward only: it is %(status)s already."),
+                                status=STATUS_LABELS[current].lower())
     today = config.today(clock)
     values: dict[str, object] = {"status": target.value}
     if concern.acknowledged_on is None:
@@ -293,7 +293,7 @@ def _move(
     ).rowcount
     if moved != 1:
         raise ConversationMovedOnError(
-            "Someone changed this concern's status at the same moment. Check the page again."
+            N_("Someone changed this concern's status at the same moment. Check the page again.")
         )
     session.refresh(concern)
     audit.record(session, clock, actor=user.email, action="concern.status", subject=concern.id,
@@ -316,11 +316,11 @@ def reopen_concern(session: Session, clock: Clock, config: ConcernConfig, user: 
     require_access(session, concern, user)
     if expected_status != concern.status:
         raise ConversationMovedOnError(
-            "Someone changed this concern's status while you were looking at it. "
-            "Check the page again."
+            N_("Someone changed this concern's status while you were looking at it. "
+            "Check the page again.")
         )
     if concern.status != Status.CLOSED or concern.purged_on is not None:
-        raise StatusChangeError("Only a closed concern whose content is kept can be reopened.")
+        raise StatusChangeError(N_("Only a closed concern whose content is kept can be reopened."))
     was_excluded = concern.outcome in EXCLUDED_OUTCOMES
     reopen(session, clock, config, concern, actor=user.email)
     if was_excluded:
@@ -334,10 +334,10 @@ def open_attachment(
     """Give a handler one attached file to download (decrypted chunk by chunk); audited."""
     concern = get_concern(session, concern_id)
     if conflicts.is_excluded(session, config, concern.id, user.id):
-        raise ConcernNotFoundError("There is no concern with that reference.")
+        raise ConcernNotFoundError(N_("There is no concern with that reference."))
     require_access(session, concern, user)
     if private_key is None:
-        raise NoAccessError("Unlock your key on the concern's page first.")
+        raise NoAccessError(N_("Unlock your key on the concern's page first."))
     message = next((m for m in decrypt_messages(session, concern.id, private_key,
                                                   Reader.HANDLER, user.id, include_notes=False,
                                                   with_authors=False) if m.seq == seq), None)
@@ -345,7 +345,7 @@ def open_attachment(
     info = next((a for a in evidence.listed(body) if a.number == number), None)
     key = evidence.key_of(body, number) if body is not None else None
     if info is None or key is None:
-        raise ConcernNotFoundError("There is no such attachment.")
+        raise ConcernNotFoundError(N_("There is no such attachment."))
     audit.record(session, clock, actor=user.email, action="concern.download",
                  subject=concern.id, detail={"seq": seq, "file": number})
     return info, evidence.stream(session, concern.id, seq, number, key)

@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concerns.errors import FieldError
+from concerns.errors import N_, FieldError, Phrase
 from concerns.messages import clean_text
 from speakup import audit
 from speakup.clock import Clock
@@ -90,12 +90,13 @@ def chosen_label(session: Session, model: Any, label: str, *, max_chars: int, no
     cleaned = clean_text(label, field_name="label", label="Name", required=True,
                          max_chars=max_chars)
     if "\n" in cleaned or "\t" in cleaned:
-        raise FieldError("label", "Name: use a single line.")
+        raise FieldError("label", N_("Name: use a single line."))
     # Compared in Python: SQLite's lower() folds ASCII only, so "Énergie" typed twice
     # slipped past it into the unique index. The lists are short (an admin's).
     folded = cleaned.casefold()
     clash = next((id_ for id_, other in session.execute(select(model.id, model.label))
                   if other.casefold() == folded), None)
     if clash is not None and clash != exclude_id:
-        raise FieldError("label", f"Name: {noun} with that name already exists.")
+        raise FieldError("label", N_("Name: %(noun)s with that name already exists."),
+                         noun=Phrase(noun))
     return cleaned

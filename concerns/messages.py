@@ -304,7 +304,7 @@ def get_concern(session: Session, concern_id: str) -> Concern:
     """The concern with that id, or ConcernNotFoundError."""
     concern = session.get(Concern, concern_id) if concern_id else None
     if concern is None:
-        raise ConcernNotFoundError("There is no concern with that reference.")
+        raise ConcernNotFoundError(N_("There is no concern with that reference."))
     return concern
 
 
@@ -312,8 +312,8 @@ def require_access(session: Session, concern: Concern, user: User) -> None:
     """Raise NoAccessError unless this handler can read the concern."""
     if user.id not in handler_ids_with_access(session, concern.id):
         raise NoAccessError(
-            "This concern has not been shared with you. A handler who can read it can share "
-            "it with you, or an administrator can grant access with the recovery key."
+            N_("This concern has not been shared with you. A handler who can read it can share "
+            "it with you, or an administrator can grant access with the recovery key.")
         )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concerns.errors import N_, ConcernNotFoundError, FieldError
+from concerns.errors import N_, ConcernNotFoundError, FieldError, Phrase
 from concerns.labelled_lists import LabelledList, chosen_label
 from concerns.models import ProfessionalGroup
 from speakup.clock import Clock
@@ -71,12 +71,13 @@ def update_group(session: Session, clock: Clock, group_id: int, *, label: str, a
 
 def _group_label(session: Session, label: str, exclude_id: int | None = None) -> str:
     cleaned = chosen_label(session, ProfessionalGroup, label, max_chars=MAX_GROUP_LABEL,
-                           noun="a professional group", exclude_id=exclude_id)
+                           noun=N_("a professional group"), exclude_id=exclude_id)
     if cleaned.casefold() == NOT_ANSWERED.casefold():
-        raise FieldError("label", f"Name: “{NOT_ANSWERED}” is how the return counts people "
-                                  "who skip the question; choose another name.")
+        raise FieldError("label", N_("Name: “%(not_answered)s” is how the return counts "
+                                     "people who skip the question; choose another name."),
+                         not_answered=Phrase(NOT_ANSWERED))
     return cleaned
 
 
 GROUPS = LabelledList(ProfessionalGroup, "professional_group", _group_label,
-                      lambda: ConcernNotFoundError("There is no such professional group."))
+                      lambda: ConcernNotFoundError(N_("There is no such professional group.")))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from concerns import conflicts, crypto, keys
 from concerns.config import ConcernConfig
-from concerns.errors import RecusalError, ShareError
+from concerns.errors import N_, RecusalError, ShareError
 from concerns.messages import (
     follow_up_readers,
     get_concern,
@@ -55,7 +55,7 @@ def share_concern(
     target = (int(target_id) if isinstance(target_id, str) and target_id.isascii()
               and target_id.isdigit() and len(target_id) < 10 else None)
     if target not in candidates:
-        raise ShareError("Choose a case handler from the list.")
+        raise ShareError(N_("Choose a case handler from the list."))
     target_key = session.get(HandlerKey, target)
     assert target_key is not None  # share_candidates joined on it
     shared = _rewrap_all(session, concern.id, Reader.HANDLER, user.id, private_key, target,
@@ -109,7 +109,8 @@ def recover_access(
     recovery = keys.matching_recovery_key(session, recovery_private)
     user = session.scalar(select(User).where(User.email == handler_email.strip().lower()))
     if user is None or user.role != Role.HANDLER.value or user.disabled:
-        raise ShareError(f"{handler_email} is not an active case handler account.")
+        raise ShareError(N_("%(email)s is not an active case handler account."),
+                         email=handler_email)
     target_key = keys.handler_key(session, user.id)
     if target_key is None:
         raise keys.NoHandlerKeyError(

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from concerns.errors import N_, TranslatableError
 from concerns.labelled_lists import LabelledList
 from concerns.models import EXCLUDED_OUTCOMES, Concern, ConcernTheme, ConcernThemeTag
 from concerns.stats import parse_quarter, quarter_bounds
@@ -33,32 +34,33 @@ TAG_ACTION = "concern.themes"  # per concern: counted like concern actions on th
 EXPORT_ACTION = "themes.export"
 
 
-class ThemeError(Exception):
+class ThemeError(TranslatableError):
     """A theme change or export was refused; nothing was stored."""
 
 
 class ThemeFieldError(ThemeError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, message: str, **params: object) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
 def _clean_label(session: Session, label: object, exclude_id: int | None = None) -> str:
     cleaned = " ".join(label.split()) if isinstance(label, str) else ""
     if not cleaned:
-        raise ThemeFieldError("label", "Name: enter a name.")
+        raise ThemeFieldError("label", N_("Name: enter a name."))
     if len(cleaned) > MAX_THEME_LABEL:
-        raise ThemeFieldError("label", f"Name: use at most {MAX_THEME_LABEL} characters.")
+        raise ThemeFieldError("label", N_("Name: use at most %(most)s characters."),
+                              most=MAX_THEME_LABEL)
     # Compared in Python: SQLite's lower() folds ASCII only.
     folded = cleaned.casefold()
     for id_, other in session.execute(select(ConcernTheme.id, ConcernTheme.label)):
         if other.casefold() == folded and id_ != exclude_id:
-            raise ThemeFieldError("label", "Name: a theme with that name already exists.")
+            raise ThemeFieldError("label", N_("Name: a theme with that name already exists."))
     return cleaned
 
 
 THEMES = LabelledList(ConcernTheme, "theme", _clean_label,
-                      lambda: ThemeError("There is no such theme."))
+                      lambda: ThemeError(N_("There is no such theme.")))
 
 
 def list_themes(session: Session, *, active_only: bool = True) -> list[ConcernTheme]:
@@ -88,7 +90,7 @@ def set_concern_themes(session: Session, clock: Clock, concern_id: str, theme_id
     Returns the labels added and removed. Never commits.
     """
     if session.get(Concern, concern_id) is None:
-        raise ThemeError("There is no such concern.")
+        raise ThemeError(N_("There is no such concern."))
     themes = {t.id: t for t in list_themes(session, active_only=False)}
     wanted: set[int] = set()
     for value in theme_ids:
@@ -96,11 +98,11 @@ def set_concern_themes(session: Session, clock: Clock, concern_id: str, theme_id
             # ASCII digits only: int() would also take "١" or " 1" from a forged form.
             wanted.add(coerce_ascii_int(value))
         except ValueError:
-            raise ThemeFieldError("themes", "Choose themes from the list.") from None
+            raise ThemeFieldError("themes", N_("Choose themes from the list.")) from None
     current = concern_theme_ids(session, concern_id)
     added, removed = wanted - current, current - wanted
     if any(t not in themes or not themes[t].active for t in added):
-        raise ThemeFieldError("themes", "Choose themes from the list.")
+        raise ThemeFieldError("themes", N_("Choose themes from the list."))
     if removed:
         session.execute(delete(ConcernThemeTag).where(
             ConcernThemeTag.concern_id == concern_id, ConcernThemeTag.theme_id.in_(removed)))
@@ -151,7 +153,7 @@ def export_quarter_return(session: Session, clock: Clock, quarter: str, *,
         if not 1 <= q <= 4 or not 2000 <= year <= 2999:
             raise ValueError
     except ValueError:
-        raise ThemeFieldError("quarter", "Choose a quarter like 2026-Q3.") from None
+        raise ThemeFieldError("quarter", N_("Choose a quarter like 2026-Q3.")) from None
     label = f"{year}-Q{q}"
     received, rows = quarter_return(session, label)
     out = io.StringIO()

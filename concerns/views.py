@@ -42,7 +42,7 @@ from concerns import (
     verdict,
 )
 from concerns.config import ConcernConfig
-from concerns.errors import N_, Phrase, TranslatableError
+from concerns.errors import N_, TranslatableError
 from concerns.forms import (
     CheckForm,
     ConcernForm,
@@ -50,6 +50,7 @@ from concerns.forms import (
     ReporterReplyForm,
     VerdictForm,
 )
+from speakup import i18n
 from speakup.db import DATABASE_FAULTS
 from speakup.headers import attachment_disposition
 from speakup.web import clock, db, public, settings
@@ -70,13 +71,9 @@ NOT_STORED = N_(
 
 
 def said(exc: TranslatableError) -> str:
-    """The error's message in the reader's language (services cannot translate it)."""
-    params = {name: translated(value) if isinstance(value, Phrase) else value
-              for name, value in exc.params.items()}
-    if exc.plural is not None and exc.num is not None:
-        del params["num"]  # ngettext passes the count itself
-        return ngettext(exc.message, exc.plural, exc.num, **params)
-    return _(exc.message, **params)
+    """The error's message in the reader's language; a file's cleaning words are read
+    back with their count (`translated`)."""
+    return i18n.said(exc, translated)
 
 
 def translated(message: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from speakup import audit, totp_seal  # noqa: F401 - totp_seal seals secrets on flush
 from speakup.clock import Clock, as_utc
 from speakup.models import Role, StaffSession, User
-from speakup.translatable import N_
+from speakup.translatable import N_, TranslatableError
 
 ISSUER = "Speak Up"
 MIN_PASSWORD_LENGTH = 12
@@ -37,7 +37,7 @@ LoginHook = Callable[[Session, User, str], None]
 PasswordHook = Callable[[Session, User, str, str], None]
 
 
-class AccountError(ValueError):
+class AccountError(TranslatableError, ValueError):
     """An account operation was refused; the message is safe to show."""
 
 
@@ -71,15 +71,16 @@ class LockoutPolicy:
 def normalise_email(email: str) -> str:
     cleaned = email.strip().lower()
     if not EMAIL_RE.match(cleaned) or len(cleaned) > 254:
-        raise AccountError("Enter a valid e-mail address.")
+        raise AccountError(N_("Enter a valid e-mail address."))
     return cleaned
 
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError(N_("Use a password of at least %(length)s characters."),
+                           length=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError("That password is too long.")
+        raise AccountError(N_("That password is too long."))
 
 
 def hash_password(password: str) -> str:
@@ -127,10 +128,11 @@ def create_user(
     try:
         role_enum = Role(role)
     except ValueError as exc:
-        raise AccountError(f"Unknown role {role!r}: use admin, handler or reviewer.") from exc
+        raise AccountError(N_("Unknown role %(role)s: use admin, handler or reviewer."),
+                           role=repr(role)) from exc
     check_password_strength(password)
     if find_user(session, email) is not None:
-        raise AccountError("An account with that e-mail address already exists.")
+        raise AccountError(N_("An account with that e-mail address already exists."))
     now = clock.now()
     user = User(
         email=email,
@@ -229,7 +231,7 @@ def authenticate(
         raise LoginError(LOGIN_REFUSED)
     if user.disabled:
         audit.record(session, clock, actor=user.email, action="login.disabled", subject=user.email)
-        raise LoginError("This account is disabled. Ask an administrator.")
+        raise LoginError(N_("This account is disabled. Ask an administrator."))
     if password_locked:
         audit.record(session, clock, actor=user.email, action="login.through_lock",
                      subject=user.email, detail={"failures": user.failed_logins})
@@ -388,10 +390,10 @@ def change_password(
 ) -> None:
     """Replace a password after checking the current one; ends other sessions."""
     if not password_matches(user.password_hash, current):
-        raise AccountError("Your current password is not right.")
+        raise AccountError(N_("Your current password is not right."))
     check_password_strength(new)
     if new == current:
-        raise AccountError("Choose a password different from the current one.")
+        raise AccountError(N_("Choose a password different from the current one."))
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.now()
     user.session_token = secrets.token_hex(16)
@@ -412,10 +414,10 @@ def update_account(
     try:
         role_enum = Role(role)
     except ValueError as exc:
-        raise AccountError(f"Unknown role {role!r}.") from exc
+        raise AccountError(N_("Unknown role %(role)s."), role=repr(role)) from exc
     stays_admin = role_enum is Role.ADMIN and not disabled
     if user.role == Role.ADMIN and not stays_admin and count_active_admins(session) <= 1:
-        raise AccountError("At least one active administrator must remain.")
+        raise AccountError(N_("At least one active administrator must remain."))
     changes: dict[str, list[object]] = {}
     new_totp = False
     if user.role != role_enum.value:

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from speakup import accounts, site_settings
 from speakup.forms import EditAccountForm, NewAccountForm, ResultsPageForm
+from speakup.i18n import said
 from speakup.models import User
 from speakup.web import clock, db, role_required, services
 
@@ -40,7 +41,7 @@ def account_new() -> str | Response:
             )
         except accounts.AccountError as exc:
             db().rollback()
-            form.email.errors = [str(exc)]
+            form.email.errors = [said(exc)]
         else:
             db().commit()
             return render_template("admin/account_created.html", user=user, created=True,
@@ -65,7 +66,7 @@ def account_edit(user_id: int) -> str | Response:
             )
         except accounts.AccountError as exc:
             db().rollback()
-            form.role.errors = [str(exc)]
+            form.role.errors = [said(exc)]
         else:
             db().commit()
             for after in afters:

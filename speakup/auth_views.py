@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from speakup import accounts, audit, passkeys
 from speakup.forms import LoginForm, PasswordChangeForm
+from speakup.i18n import said
 from speakup.models import User
 from speakup.web import ANY_STAFF, clock, db, public, role_required, services, settings
 
@@ -49,7 +50,7 @@ def login() -> str | Response:
             )
         except accounts.LoginError as exc:
             db().commit()  # keep the failure count and the audit entry
-            flash(str(exc), "error")
+            flash(said(exc), "error")
             status = 401
         else:
             if with_key is not None:
@@ -117,7 +118,7 @@ def change_password() -> str | Response:
             )
         except accounts.AccountError as exc:
             db().rollback()
-            form.new.errors = [str(exc)]
+            form.new.errors = [said(exc)]
         else:
             # Every session ended, this one included; it carries on under a new one.
             sign_in(user)

@@ -8,16 +8,23 @@ language is used. Catalogues live in speakup/translations (shipped in the packag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from babel import Locale
 from flask import Flask, current_app, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, gettext, ngettext
 from werkzeug.wrappers import Response
 
 from speakup.settings import SettingsError
-from speakup.translatable import TRANSLATIONS, has_catalogue
+from speakup.translatable import (
+    TRANSLATIONS,
+    Phrase,
+    Translatable,
+    TranslatableError,
+    has_catalogue,
+)
 
 LANG_ARG = "lang"
 LANG_COOKIE = "speakup_lang"
@@ -53,11 +60,31 @@ def init_app(app: Flask, languages: tuple[str, ...], secure_cookies: bool) -> No
     # Text an admin typed (a demographic question, the comment question) is shown as
     # typed, unless the catalogue has it (the default questions): no %-formatting.
     app.jinja_env.filters["translated"] = gettext
+    # A service's message kept in a page's data (e.g. a preview's problem).
+    app.jinja_env.filters["said"] = said
 
     @app.context_processor
     def language_links() -> dict[str, Any]:
         return {"html_lang": html_lang(), "page_language": current(),
                 "other_languages": _other_languages}
+
+
+def said(exc: TranslatableError | Translatable | str,
+         phrase: Callable[[str], str] = gettext) -> str:
+    """A service's message in the reader's language (services cannot translate it).
+
+    `phrase` says a `Phrase` parameter; a parameter that is itself a message is said too.
+    A plain str (text with no catalogue message) is shown as it is.
+    """
+    if not isinstance(exc, TranslatableError | Translatable):
+        return str(exc)
+    params = {name: said(value, phrase) if isinstance(value, TranslatableError | Translatable)
+              else phrase(value) if isinstance(value, Phrase) else value
+              for name, value in exc.params.items()}
+    if exc.plural is not None and exc.num is not None:
+        del params["num"]  # ngettext passes the count itself
+        return ngettext(exc.message, exc.plural, exc.num, **params)
+    return gettext(exc.message, **params)
 
 
 def supported() -> tuple[str, ...]:

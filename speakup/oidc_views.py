@@ -186,7 +186,7 @@ def second_factor() -> str | Response | tuple[str, int]:
         db().commit()
         if accounts.is_factor_locked(user, clock().now()):
             session.pop(SECOND_FACTOR_KEY, None)
-            flash(accounts.LOGIN_REFUSED, "error")
+            flash(_(accounts.LOGIN_REFUSED), "error")
             return redirect(url_for("auth.login"))
         form.totp.errors = [_("That code is not right. Use the newest code your app shows.")]
         status = 401

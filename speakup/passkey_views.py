@@ -25,7 +25,9 @@ from wtforms.validators import DataRequired, Length
 from speakup import accounts, passkeys
 from speakup.auth_views import PENDING_KEY, home_for, sign_in
 from speakup.forms import MAX_PASSWORD_LENGTH
+from speakup.i18n import said
 from speakup.models import User
+from speakup.translatable import N_
 from speakup.web import ANY_STAFF, clock, db, public, role_required, settings
 
 bp = Blueprint("passkeys", __name__)
@@ -38,8 +40,8 @@ PENDING_SECONDS = passkeys.CHALLENGE_SECONDS
 STEP_UP_MINUTES = 60
 
 
-NOTHING_WAITING = ("This sign-in took too long, was finished already or did not start here. "
-                   "Start again from the sign-in page.")
+NOTHING_WAITING = N_("This sign-in took too long, was finished already or did not start here. "
+                     "Start again from the sign-in page.")
 
 
 class AddKeyForm(FlaskForm):
@@ -127,7 +129,7 @@ def add_key() -> Any:
                                 response=form.response.data or "", name=form.name.data or "")
     except passkeys.PasskeyError as exc:
         db().commit()  # keep the audit entry of a refused key
-        form.name.errors = [str(exc)]
+        form.name.errors = [said(exc)]
         return _security_page(form, 400)
     # Every session ended with the new factor; this browser carries on under a new one,
     # which has just proved the key.
@@ -154,7 +156,7 @@ def remove_key(key_id: int) -> Any:
         name = passkeys.remove(db(), clock(), user, key_id)
     except passkeys.PasskeyError as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(said(exc), "error")
         return _security_page(AddKeyForm(formdata=None), 404)
     db().commit()
     flash(_("The key “%(name)s” has been removed.", name=name), "info")
@@ -182,7 +184,7 @@ def login_key() -> Any:
     user = _pending_user()
     if user is None:
         session.pop(PENDING_KEY, None)
-        return render_template("auth/idp_refused.html", message=NOTHING_WAITING), 400
+        return render_template("auth/idp_refused.html", message=_(NOTHING_WAITING)), 400
     form = UseKeyForm()
     status = 200
     if form.validate_on_submit():
@@ -195,9 +197,9 @@ def login_key() -> Any:
             db().commit()
             if accounts.is_factor_locked(user, clock().now()):
                 session.pop(PENDING_KEY, None)
-                flash(accounts.LOGIN_REFUSED, "error")
+                flash(_(accounts.LOGIN_REFUSED), "error")
                 return redirect(url_for("auth.login"))
-            flash(str(exc), "error")
+            flash(said(exc), "error")
             status = 401
         else:
             accounts.finish_key_login(db(), clock(), user)
@@ -262,7 +264,7 @@ def confirm_key() -> Any:
             # Counted like a wrong unlock password: a stolen session is no guessing machine.
             accounts.key_failed(db(), clock(), _policy(), user)
             db().commit()
-            flash(str(exc), "error")
+            flash(said(exc), "error")
             status = 401
         else:
             db().commit()

@@ -43,6 +43,7 @@ from webauthn.helpers.structs import (
 from speakup import accounts, audit
 from speakup.clock import Clock
 from speakup.models import User, WebAuthnCredential
+from speakup.translatable import N_, TranslatableError
 
 RP_NAME = "Speak Up"
 CHALLENGE_SECONDS = 300
@@ -52,11 +53,11 @@ MAX_KEYS = 10
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
-class PasskeyError(ValueError):
+class PasskeyError(TranslatableError, ValueError):
     """A passkey ceremony was refused; the message is safe to show."""
 
 
-KEY_REFUSED = "That key could not be checked. Try again, or use your authenticator code."
+KEY_REFUSED = N_("That key could not be checked. Try again, or use your authenticator code.")
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,10 @@ def authentication_options(
 def clean_name(name: str) -> str:
     cleaned = " ".join((name or "").split())
     if not cleaned:
-        raise PasskeyError("Give the key a name, such as “work laptop” or “blue key”.")
+        raise PasskeyError(N_("Give the key a name, such as “work laptop” or “blue key”."))
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise PasskeyError(f"Use a name of at most {MAX_NAME_LENGTH} characters.")
+        raise PasskeyError(N_("Use a name of at most %(length)s characters."),
+                           length=MAX_NAME_LENGTH)
     return cleaned
 
 
@@ -200,7 +202,8 @@ def register(
     """
     name = clean_name(name)
     if len(keys_of(session, user)) >= MAX_KEYS:
-        raise PasskeyError(f"An account can have at most {MAX_KEYS} keys. Remove one first.")
+        raise PasskeyError(N_("An account can have at most %(most)s keys. Remove one first."),
+                           most=MAX_KEYS)
     try:
         verified = verify_registration_response(
             credential=_parse(response), expected_challenge=challenge, expected_rp_id=rp.id,
@@ -213,7 +216,7 @@ def register(
         raise PasskeyError(KEY_REFUSED) from exc
     if session.scalar(select(WebAuthnCredential.id).where(
             WebAuthnCredential.credential_id == verified.credential_id)) is not None:
-        raise PasskeyError("That key is already registered.")
+        raise PasskeyError(N_("That key is already registered."))
     now = clock.now()
     key = WebAuthnCredential(
         account_id=user.id, credential_id=verified.credential_id,
@@ -267,11 +270,11 @@ def verify(
         audit.record(session, clock, actor=user.email, action="passkey.counter_backwards",
                      subject=user.email,
                      detail={"key": key.id, "stored": key.sign_count, "sent": new_count})
-        raise PasskeyError(
+        raise PasskeyError(N_(
             "That key answered with a signature count that did not go up, which is what a "
             "copied key does. It has been refused and the refusal recorded; tell your "
             "administrator."
-        )
+        ))
     key.sign_count = new_count
     key.last_used_at = clock.now()
     return key
@@ -288,7 +291,7 @@ def remove(session: Session, clock: Clock, user: User, key_id: int) -> str:
     """Delete one of `user`'s keys (the caller has re-checked their password); its name."""
     key = session.get(WebAuthnCredential, key_id)
     if key is None or key.account_id != user.id:
-        raise PasskeyError("That key is not one of yours.")
+        raise PasskeyError(N_("That key is not one of yours."))
     name = key.name
     session.delete(key)
     session.flush()

@@ -5,6 +5,11 @@ strings wrapped in `N_`; `pybabel extract` finds them by that name, and the page
 e-mail that shows one translates it then, in its reader's language. E-mails are built
 outside any request (the scheduler sends them), so they take a catalogue from
 `translations(code)` instead of Flask-Babel's per-request one.
+
+Services' errors work the same way: a `TranslatableError` (or a `Translatable`, for a
+problem among several) keeps its catalogue message (with `%(name)s` placeholders) and
+its values; `str()` of it is the English text (logs, the CLI, tests), and the page that
+shows it says it in the reader's language (`speakup.i18n.said`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,66 @@ SOURCE_LANGUAGE = "en"  # the language the code and templates are written in
 def N_(text: str) -> str:  # noqa: N802 - the name gettext tools look for
     """Return `text` unchanged: only marks it for the catalogue."""
     return text
+
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - extracted as -k Nn_:1,2
+    """Mark a message with a count for the catalogue: its singular and plural forms."""
+    return singular, plural
+
+
+class Phrase(str):
+    """A parameter that is itself an English catalogue phrase (said in the reader's
+    language too), unlike a name or a number, which is shown as it is."""
+
+
+class Translatable(str):
+    """English text, made from a catalogue message and its values, that keeps both.
+
+    It is the English text wherever a str goes (logs, the CLI, comparisons), and a page
+    says it in the reader's language (`speakup.i18n.said`). A message that counts
+    something is a pair from `Nn_` with `num`, the count (both forms get `num` as a
+    parameter, as ngettext does).
+    """
+
+    message: str
+    plural: str | None
+    num: int | None
+    params: dict[str, object]
+
+    def __new__(cls, message: str | tuple[str, str], *, num: int | None = None,
+                **params: object) -> Translatable:
+        plural = None
+        if isinstance(message, tuple):
+            message, plural = message
+            params = {"num": num, **params}
+        english = plural if plural is not None and num != 1 else message
+        text = super().__new__(cls, english % params if params else english)
+        text.message, text.plural, text.num, text.params = message, plural, num, params
+        return text
+
+    @classmethod
+    def of(cls, said: Translatable | TranslatableError) -> Translatable:
+        """The same message (e.g. a service error's, kept as one problem among several)."""
+        params = {k: v for k, v in said.params.items() if k != "num" or said.plural is None}
+        message = (said.message, said.plural) if said.plural is not None else said.message
+        return cls(message, num=said.num, **params)
+
+
+class TranslatableError(Exception):
+    """An error whose message is a catalogue message and its parameters (see above).
+
+    `str(error)` is the English text. A parameter that is itself a TranslatableError or
+    a Translatable (a cause worth showing) is said in the reader's language too.
+    """
+
+    def __init__(self, message: str | tuple[str, str], *, num: int | None = None,
+                 **params: object) -> None:
+        text = Translatable(message, num=num, **params)
+        super().__init__(str(text))
+        self.message = text.message
+        self.plural = text.plural
+        self.num = text.num
+        self.params = text.params
 
 
 def has_catalogue(code: str) -> bool:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
-from speakup.translatable import N_
+from speakup.translatable import N_, Translatable, TranslatableError
 from surveys.itembank import SECTORS, ItemBank, load_item_bank
 from surveys.models import Round, RoundStatus, Survey, Team
 from surveys.protection import DEFAULT_PROTECTION, ProtectionError, check_protection
@@ -95,7 +95,7 @@ class SurveySpecError(ValueError):
         self.problems = problems
 
 
-class SurveyLockedError(ValueError):
+class SurveyLockedError(TranslatableError, ValueError):
     """The change is not allowed while a round of the survey is open."""
 
 
@@ -143,24 +143,25 @@ def check_spec(
     bank = bank or load_item_bank()
     problems: list[tuple[str, str]] = []
 
-    def problem(name: str, message: str) -> None:
-        problems.append((name, message))
+    def problem(name: str, message: str | TranslatableError, **params: object) -> None:
+        problems.append((name, _said(message, **params)))
 
     if not isinstance(raw, Mapping):
-        raise SurveySpecError([("file", "A survey definition must be a mapping of fields.")])
+        raise SurveySpecError([("file", _said(N_(
+            "A survey definition must be a mapping of fields.")))])
     unknown = sorted(str(key) for key in raw if key not in SPEC_KEYS)
     if unknown:
-        problem("file", f"Unknown field(s): {', '.join(unknown)}.")
+        problem("file", N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
 
     title = _text(raw.get("title"), "title", MAX_TITLE, problem, required=True)
     if title is not None and not _is_one_line(title):
-        problem("title", "A title is one line: remove the line break or control character "
-                         "(it goes into the subject of every invitation).")
+        problem("title", N_("A title is one line: remove the line break or control character "
+                            "(it goes into the subject of every invitation)."))
         title = None
     intro = _text(raw.get("intro"), "intro", MAX_INTRO, problem) or ""
     sector = raw.get("sector")
     if sector is not None and sector not in SECTORS:
-        problem("sector", f"The sector must be one of: {', '.join(SECTORS)}.")
+        problem("sector", N_("The sector must be one of: %(sectors)s."), sectors=", ".join(SECTORS))
         sector = None
     item_ids, sector = _items(raw, bank, sector, problem)
     demographics = _demographics(raw.get("demographics", []), problem)
@@ -169,38 +170,39 @@ def check_spec(
     try:
         load_zone(timezone)
     except ScheduleError as exc:
-        problem("timezone", str(exc))
+        problem("timezone", exc)
         timezone = None
     schedule_text = raw.get("schedule")
     schedule = None
     if not isinstance(schedule_text, str) or not schedule_text.strip():
-        problem("schedule", "Enter a schedule, such as “monthly, first Monday 09:00”.")
+        problem("schedule", N_("Enter a schedule, such as “monthly, first Monday 09:00”."))
     elif timezone:
         try:
             schedule = parse_schedule(schedule_text, timezone)
         except ScheduleError as exc:
-            problem("schedule", str(exc))
+            problem("schedule", exc)
     open_days = _whole(raw.get("open_days", 14), "open_days", 1, MAX_OPEN_DAYS, problem)
     offsets_raw = raw.get("reminder_offsets_days", [])
     offsets: list[int] = []
     if not isinstance(offsets_raw, list) or any(type(o) is not int for o in offsets_raw):
-        problem("reminder_offsets_days", "Reminders are whole numbers of days after opening.")
+        problem("reminder_offsets_days",
+                N_("Reminders are whole numbers of days after opening."))
     else:
         offsets = sorted(offsets_raw)
     k = _whole(
         raw.get("min_group_size", settings.min_group_size), "min_group_size",
         MIN_GROUP_SIZE_FLOOR, MAX_K, problem,
-        below=f"The minimum group size can never be below {MIN_GROUP_SIZE_FLOOR}: "
-              "smaller groups would let people be identified.",
+        below=N_("The minimum group size can never be below %(low)s: smaller groups would "
+                 "let people be identified."),
     )
     protection = raw.get("protection", DEFAULT_PROTECTION)
     try:
         protection = check_protection(protection)
     except ProtectionError as exc:
-        problem("protection", str(exc))
+        problem("protection", exc)
     active = raw.get("active", True)
     if type(active) is not bool:
-        problem("active", "Active must be true or false.")
+        problem("active", N_("Active must be true or false."))
         active = True
     if schedule is not None and open_days is not None and timezone:
         _check_windows(schedule, open_days, offsets, timezone, now, problem)
@@ -215,17 +217,25 @@ def check_spec(
     )
 
 
+def _said(message: str | TranslatableError, **params: object) -> Translatable:
+    """A problem's text: a catalogue message and its values, or a refusal's own."""
+    if isinstance(message, TranslatableError):
+        return Translatable.of(message)
+    return Translatable(message, **params)
+
+
 def _text(value: Any, name: str, limit: int, problem: Any, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            problem(name, "This cannot be empty.")
+            problem(name, N_("This cannot be empty."))
         return None
     if not isinstance(value, str):
-        problem(name, "This must be text.")
+        problem(name, N_("This must be text."))
         return None
     value = value.strip().replace("\r\n", "\n")
     if len(value) > limit:
-        problem(name, f"This is {len(value)} characters long; the limit is {limit}.")
+        problem(name, N_("This is %(length)s characters long; the limit is %(limit)s."),
+                length=len(value), limit=limit)
         return None
     return value
 
@@ -238,13 +248,13 @@ def _is_one_line(text: str) -> bool:
 def _whole(value: Any, name: str, low: int, high: int, problem: Any,
            below: str | None = None) -> int | None:
     if type(value) is not int:
-        problem(name, "This must be a whole number.")
+        problem(name, N_("This must be a whole number."))
         return None
     if value < low:
-        problem(name, below or f"This must be at least {low}.")
+        problem(name, below or N_("This must be at least %(low)s."), low=low)
         return None
     if value > high:
-        problem(name, f"This must be at most {high}.")
+        problem(name, N_("This must be at most %(high)s."), high=high)
         return None
     return value
 
@@ -268,11 +278,12 @@ def _items(raw: Mapping[str, Any], bank: ItemBank, sector: str | None, problem: 
         for item_id in named:
             item = bank.items[item_id]
             if not item.offered_in(sector):
-                problem("items", f"“{item.text}” is asked only in {' or '.join(item.sectors)} "
-                                 "surveys: mark the survey as such, or leave it out.")
+                problem("items", N_("“%(item)s” is asked only in %(sectors)s surveys: mark the "
+                                    "survey as such, or leave it out."),
+                        item=item.text, sectors=" or ".join(item.sectors))
     unique = list(dict.fromkeys(from_instruments + named))
     if not unique:
-        problem("items", "Choose at least one question from the item bank.")
+        problem("items", N_("Choose at least one question from the item bank."))
     return unique, sector
 
 
@@ -282,21 +293,22 @@ def _chosen(raw: Mapping[str, Any], bank: ItemBank, problem: Any
     from_instruments: list[str] = []
     instruments = raw.get("instruments", [])
     if not isinstance(instruments, list):
-        problem("instruments", "List instrument ids, e.g. [psafe, speak].")
+        problem("instruments", N_("List instrument ids, e.g. [psafe, speak]."))
         instruments = []
     for instrument_id in instruments:
         if instrument_id not in bank.instruments:
-            problem("instruments", f"The item bank has no instrument “{instrument_id}”.")
+            problem("instruments", N_("The item bank has no instrument “%(instrument)s”."),
+                    instrument=instrument_id)
             continue
         from_instruments.extend(bank.instruments[instrument_id].item_ids)
     named: list[str] = []
     items = raw.get("items", [])
     if not isinstance(items, list):
-        problem("items", "List item ids, e.g. [psafe_1, psafe_2].")
+        problem("items", N_("List item ids, e.g. [psafe_1, psafe_2]."))
         items = []
     for item_id in items:
         if not isinstance(item_id, str) or item_id not in bank.items:
-            problem("items", f"The item bank has no item “{item_id}”.")
+            problem("items", N_("The item bank has no item “%(item)s”."), item=item_id)
             continue
         named.append(item_id)
     return from_instruments, named
@@ -306,27 +318,28 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        problem("demographics", "Demographic questions must be a list.")
+        problem("demographics", N_("Demographic questions must be a list."))
         return []
     if len(raw) > MAX_DEMOGRAPHICS:
-        problem("demographics", f"Ask at most {MAX_DEMOGRAPHICS} demographic questions.")
+        problem("demographics", N_("Ask at most %(most)s demographic questions."),
+                most=MAX_DEMOGRAPHICS)
     questions: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
     for index, question in enumerate(raw, start=1):
         where = f"demographics[{index}]"
         if not isinstance(question, Mapping):
-            problem(where, "Each demographic question needs an id, a label and options.")
+            problem(where, N_("Each demographic question needs an id, a label and options."))
             continue
         unknown = sorted(str(k) for k in question
                          if k not in {"id", "label", "short_label", "hint", "options"})
         if unknown:
-            problem(where, f"Unknown field(s): {', '.join(unknown)}.")
+            problem(where, N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
         qid = question.get("id")
         if not isinstance(qid, str) or not _ID_RE.fullmatch(qid):
-            problem(where, "The id must be lower case letters, digits or _ (e.g. ethnicity).")
+            problem(where, N_("The id must be lower case letters, digits or _ (e.g. ethnicity)."))
             continue
         if qid in seen_ids:
-            problem(where, f"Two questions have the id “{qid}”.")
+            problem(where, N_("Two questions have the id “%(id)s”."), id=qid)
             continue
         seen_ids.add(qid)
         label = _text(question.get("label"), f"{where}.label", MAX_LABEL, problem, required=True)
@@ -347,29 +360,31 @@ def _demographics(raw: Any, problem: Any) -> list[dict[str, Any]]:
 
 def _options(raw: Any, where: str, problem: Any) -> list[dict[str, str]]:
     if not isinstance(raw, list) or not raw:
-        problem(where, "List at least one option (prefer not to say is added for you).")
+        problem(where, N_("List at least one option (prefer not to say is added for you)."))
         return []
     if len(raw) > MAX_OPTIONS:
-        problem(where, f"List at most {MAX_OPTIONS} options.")
+        problem(where, N_("List at most %(most)s options."), most=MAX_OPTIONS)
     options: list[dict[str, str]] = []
     seen: set[str] = set()
     for option in raw:
         if isinstance(option, str):
             option = {"id": slug(option), "label": option}
         if not isinstance(option, Mapping) or set(option) - {"id", "label"}:
-            problem(where, "Each option is a label, or a mapping with an id and a label.")
+            problem(where, N_("Each option is a label, or a mapping with an id and a label."))
             continue
         label = option.get("label")
         oid = option.get("id") or (slug(label) if isinstance(label, str) else None)
         if not isinstance(label, str) or not label.strip() or len(label) > MAX_OPTION_LABEL:
-            problem(where, f"Each option needs a label of 1 to {MAX_OPTION_LABEL} characters.")
+            problem(where, N_("Each option needs a label of 1 to %(most)s characters."),
+                    most=MAX_OPTION_LABEL)
             continue
         if not isinstance(oid, str) or not _OPTION_ID_RE.fullmatch(oid) or oid == PREFER_NOT:
-            problem(where, f"“{label}” needs an id of lower case letters, digits or _ "
-                           f"(and not “{PREFER_NOT}”, which is kept for prefer not to say).")
+            problem(where, N_("“%(label)s” needs an id of lower case letters, digits or _ "
+                              "(and not “%(kept)s”, which is kept for prefer not to say)."),
+                    label=label, kept=PREFER_NOT)
             continue
         if oid in seen:
-            problem(where, f"The option “{label}” appears twice.")
+            problem(where, N_("The option “%(label)s” appears twice."), label=label)
             continue
         seen.add(oid)
         options.append({"id": oid, "label": " ".join(label.split())})
@@ -390,15 +405,15 @@ def _check_windows(
         windows = [round_window(o, open_days, offsets, tz) for o in openings]
     except ScheduleError as exc:
         name = "reminder_offsets_days" if "eminder" in str(exc) else "open_days"
-        problem(name, str(exc))
+        problem(name, exc)
         return
     for window, following in zip(windows, openings[1:], strict=False):
         if window.closes_at > following:
-            problem("open_days", (
-                f"Each round must close before the next one opens, but a round opening on "
-                f"{window.opens_at:%d %B %Y} would still be open on {following:%d %B %Y}. "
-                "Keep rounds open for fewer days, or schedule them less often."
-            ))
+            problem("open_days", N_(
+                "Each round must close before the next one opens, but a round opening on "
+                "%(opens)s would still be open on %(following)s. Keep rounds open for fewer "
+                "days, or schedule them less often."),
+                opens=f"{window.opens_at:%d %B %Y}", following=f"{following:%d %B %Y}")
             return
 
 
@@ -454,10 +469,10 @@ def update_survey(
             after["demographics"]):
         asked.discard("demographics")
     if questions & asked and open_round_of(session, survey.id) is not None:
-        raise SurveyLockedError(
+        raise SurveyLockedError(N_(
             "The questions cannot change while a round is open: the answers already given "
             "would not match. Change them after the round closes."
-        )
+        ))
     for name in changed:
         setattr(survey, name, after[name])
     timing = {"schedule", "timezone", "open_days", "reminder_offsets_days", "active"}
@@ -518,18 +533,18 @@ def set_teams(session: Session, clock: Clock, names: Iterable[str], *, actor: st
         if not name:
             continue
         if len(name) > MAX_OPTION_LABEL:
-            problems.append(
-                ("teams", f"“{name[:40]}…” is longer than {MAX_OPTION_LABEL} characters.")
-            )
+            problems.append(("teams", _said(N_("“%(name)s…” is longer than %(most)s characters."),
+                                            name=name[:40], most=MAX_OPTION_LABEL)))
         elif name.lower() in {c.lower() for c in cleaned}:
-            problems.append(("teams", f"“{name}” is listed twice."))
+            problems.append(("teams", _said(N_("“%(name)s” is listed twice."), name=name)))
         else:
             cleaned.append(name)
     if len(cleaned) > MAX_OPTIONS:
-        problems.append(("teams", f"List at most {MAX_OPTIONS} teams."))
+        problems.append(("teams", _said(N_("List at most %(most)s teams."), most=MAX_OPTIONS)))
     slugs = [slug(name) for name in cleaned]
     if len(set(slugs)) != len(slugs):
-        problems.append(("teams", "Two names differ only in punctuation; make them distinct."))
+        problems.append(("teams", _said(N_(
+            "Two names differ only in punctuation; make them distinct."))))
     if problems:
         raise SurveySpecError(problems)
     session.execute(delete(Team))

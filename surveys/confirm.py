@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from speakup.clock import Clock, as_utc
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
+from speakup.translatable import N_, Translatable
 from surveys import rounds
 from surveys.audience import audience_size
 from surveys.models import Round, RoundStatus, Survey
@@ -27,8 +28,10 @@ ACTIONS = ("open", "close", "publish")
 _FROM = {"open": RoundStatus.SCHEDULED, "close": RoundStatus.OPEN,
          "publish": RoundStatus.CLOSED}
 
-_ONLY = {"open": "only a scheduled round opens", "close": "only an open round closes",
-         "publish": "only a closed round can be published"}
+# Why a round in another status cannot take the action.
+_ONLY = {"open": N_("This round is %(status)s; only a scheduled round opens."),
+         "close": N_("This round is %(status)s; only an open round closes."),
+         "publish": N_("This round is %(status)s; only a closed round can be published.")}
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,9 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
     blocked = _blocked(round_, action, size, clock)
     other = rounds.other_open_round(session, round_) if action == "open" else None
     if blocked is None and other is not None:
-        blocked = (f"Another round of this survey is still open (it closes "
-                   f"{rounds.local_time(other.closes_at, survey.timezone)}): close it first, "
-                   "so nobody is invited twice.")
+        blocked = Translatable(N_("Another round of this survey is still open (it closes "
+                                  "%(closes)s): close it first, so nobody is invited twice."),
+                               closes=rounds.local_time(other.closes_at, survey.timezone))
     if blocked or action == "open":
         return RoundActionPreview(blocked=blocked, **common)  # type: ignore[arg-type]
     if not decide:
@@ -137,7 +140,7 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
     try:
         preview = preview_suppression(session, round_, settings)
     except PublicationError as exc:
-        return RoundActionPreview(suppression_problem=str(exc), **common)  # type: ignore[arg-type]
+        return RoundActionPreview(suppression_problem=Translatable.of(exc), **common)  # type: ignore[arg-type]
     hidden = [
         HiddenGroups(dim.name, [g.label for g in dim.groups
                                 if g.id in preview.suppression.groups_hidden.get(dim.id, ())])
@@ -152,11 +155,12 @@ def preview_round_action(session: Session, round_: Round, action: str, settings:
 def _blocked(round_: Round, action: str, size: int, clock: Clock) -> str | None:
     expected = _FROM[action]
     if round_.status != expected:
-        return f"This round is {round_.status}; {_ONLY[action]}."
+        return Translatable(_ONLY[action], status=round_.status)
     if action == "open":
         if size == 0:
-            return ("This survey has no audience yet, so nobody would be invited. Upload "
-                    "the staff addresses first.")
+            return Translatable(N_("This survey has no audience yet, so nobody would be "
+                                   "invited. Upload the staff addresses first."))
         if as_utc(round_.closes_at) <= clock.now().astimezone(dt.UTC):
-            return "This round's window has already ended; it can no longer open."
+            return Translatable(N_("This round's window has already ended; it can no longer "
+                                   "open."))
     return None

@@ -35,6 +35,7 @@ from functools import cache
 
 from cryptography.hazmat.primitives import hashes, hmac
 
+from speakup.translatable import N_, TranslatableError
 from surveys.itembank import YES, ItemBank, ItemBankError
 from surveys.published import Cell, PublishedRound, Row
 
@@ -78,7 +79,7 @@ KEY_SPACE = 240
 MAX_NOISE = 3
 
 
-class ProtectionError(ValueError):
+class ProtectionError(TranslatableError, ValueError):
     """An unknown protection name."""
 
 
@@ -86,9 +87,8 @@ def check_protection(value: object) -> str:
     """Return the protection name, or raise ProtectionError naming the choices."""
     if isinstance(value, str) and value in PROTECTIONS:
         return str(value)
-    raise ProtectionError(
-        f"The protection must be one of: {', '.join(PROTECTIONS)} (got “{value}”)."
-    )
+    raise ProtectionError(N_("The protection must be one of: %(names)s (got “%(value)s”)."),
+                          names=", ".join(PROTECTIONS), value=value)
 
 
 def describe(protection: str | None) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock, as_utc
 from speakup.db import read_only_session
+from speakup.translatable import N_, TranslatableError
 from speakup.web import Services
 from surveys import rounds
 from surveys.models import PublicationJob, PublicationStatus, Round, RoundStatus, Survey
@@ -55,14 +56,14 @@ ACTIVE = (PublicationStatus.QUEUED.value, PublicationStatus.RUNNING.value)
 STALE_ERROR = ("The publication stopped before it finished (the scheduler process was "
                "stopped or crashed). Nothing was published and the raw answers are "
                "untouched; you can try again.")
-BUSY_MESSAGE = ("This round is already being published (Publish was pressed a moment "
-                "ago): its progress is shown here. It was not started a second time.")
+BUSY_MESSAGE = N_("This round is already being published (Publish was pressed a moment "
+                  "ago): its progress is shown here. It was not started a second time.")
 UNEXPECTED_ERROR = ("The publication failed because of an unexpected error (the server "
                     "log has the details). Nothing was published and the raw answers are "
                     "untouched; you can try again.")
 
 
-class PublicationBusy(Exception):
+class PublicationBusy(TranslatableError):
     """A publication of this round is already queued or running."""
 
 
@@ -87,8 +88,8 @@ def request_publication(session: Session, round_: Round, clock: Clock, *,
     """
     fail_stale_jobs(session, clock)
     if round_.status != RoundStatus.CLOSED:
-        raise rounds.RoundError(f"Round {round_.id} is {round_.status}; only a closed round "
-                                "can be published.")
+        raise rounds.RoundError(N_("Round %(round)s is %(status)s; only a closed round can be "
+                                   "published."), round=round_.id, status=round_.status)
     if active_job(session, round_.id) is not None:
         raise PublicationBusy(BUSY_MESSAGE)
     job = PublicationJob(round_id=round_.id, active_round_id=round_.id,
@@ -182,13 +183,14 @@ def run_publication(svc: Services, job_id: int, *,
             with read_only_session(svc.session_factory) as reader:
                 round_ = reader.get(Round, round_id)
                 if round_ is None:
-                    raise PublicationError("This round no longer exists.")
+                    raise PublicationError(N_("This round no longer exists."))
                 reading = None
                 if round_.status == RoundStatus.CLOSED:
                     reading = read_round(reader, round_, settings)
                 elif round_.status != RoundStatus.PUBLISHED:
-                    raise PublicationError(f"Round {round_id} is {round_.status}: only a "
-                                           "closed round can be published.")
+                    raise PublicationError(N_("Round %(round)s is %(status)s: only a closed "
+                                              "round can be published."),
+                                           round=round_id, status=round_.status)
             check()
             published = decide_round(reading, clock.today()) if reading else None
         _set_step(svc, job_id, STORING)
@@ -238,7 +240,7 @@ def _finish(svc: Services, job_id: int, round_id: int, published: PublishedRound
     with svc.session_factory() as session:
         round_ = session.get(Round, round_id)
         if round_ is None:
-            raise PublicationError("This round no longer exists.")
+            raise PublicationError(N_("This round no longer exists."))
         if published is not None:
             rounds.store_publication(session, round_, published, svc.settings, svc.clock,
                                      actor=actor)

@@ -58,6 +58,7 @@ from speakup.clock import Clock, as_utc
 from speakup.disclosure import comments_may_be_shown, validate_min_group_size
 from speakup.insider_audit import Person
 from speakup.settings import Settings
+from speakup.translatable import N_, TranslatableError
 from surveys.admin_services import default_short_label
 from surveys.erase import delete_raw_responses, delete_round_rows
 from surveys.invitations import forget_round_mail
@@ -102,7 +103,7 @@ PREFER_NOT_LABEL = "Prefer not to say"
 GroupKey = tuple[str, str]  # (dimension, option)
 
 
-class PublicationError(Exception):
+class PublicationError(TranslatableError):
     """The round cannot be published (not closed, or its survey is malformed)."""
 
 
@@ -130,8 +131,8 @@ def publish_round(
         return PublishedRound.from_payload(stored.payload)
     if round_.status != RoundStatus.CLOSED:
         raise PublicationError(
-            f"Round {round_.id} is {round_.status}: only a closed round can be published."
-        )
+            N_("Round %(round)s is %(status)s: only a closed round can be published."),
+            round=round_.id, status=round_.status)
     published = decide_round(read_round(session, round_, settings), clock.today())
     return store_round(session, round_, published, settings)
 
@@ -152,13 +153,14 @@ def read_round(session: Session, round_: Round, settings: Settings) -> RoundRead
     """Open the round's sealed answers and count them (reads only; needs the round's key)."""
     survey = session.get(Survey, round_.survey_id)
     if survey is None:  # pragma: no cover - the foreign key prevents it
-        raise PublicationError(f"Round {round_.id} has no survey.")
+        raise PublicationError(N_("Round %(round)s has no survey."), round=round_.id)
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
     try:
         found = _aggregates(session, round_.id, plan, RoundKeyFolder.of(settings))
     except RoundKeyMissing as exc:
-        raise PublicationError(f"Round {round_.id}: {exc}") from exc
+        raise PublicationError(N_("Round %(round)s: %(problem)s"), round=round_.id,
+                               problem=exc) from exc
     return RoundReading(round_, survey, plan, k, round_label(session, round_, survey.timezone),
                         found)
 
@@ -171,7 +173,8 @@ def decide_round(reading: RoundReading, today: dt.date) -> PublishedRound:
     try:
         published = _aggregate(reading, today)
     except SuppressionError as exc:
-        raise PublicationError(f"Round {reading.round.id}: {exc}") from exc
+        raise PublicationError(N_("Round %(round)s: %(problem)s"), round=reading.round.id,
+                               problem=exc) from exc
     return apply_protection(published, reading.round.protection, load_item_bank())
 
 
@@ -200,8 +203,8 @@ def store_round(session: Session, round_: Round, published: PublishedRound,
         stored = session.get(PublishedResult, round_.id, populate_existing=True)
         if stored is None:
             raise PublicationError(
-                f"Round {round_.id} is {round_.status}: only a closed round can be published."
-            ) from None
+                N_("Round %(round)s is %(status)s: only a closed round can be published."),
+                round=round_.id, status=round_.status) from None
         return PublishedRound.from_payload(stored.payload)
     return published
 
@@ -226,7 +229,7 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
     """
     survey = session.get(Survey, round_.survey_id)
     if survey is None:  # pragma: no cover - the foreign key prevents it
-        raise PublicationError(f"Round {round_.id} has no survey.")
+        raise PublicationError(N_("Round %(round)s has no survey."), round=round_.id)
     k = _frozen_k(round_, survey, settings)
     plan = _plan(survey, load_item_bank())
     keys = RoundKeyFolder.of(settings)
@@ -234,7 +237,8 @@ def preview_suppression(session: Session, round_: Round, settings: Settings) -> 
         found = _aggregates(session, round_.id, plan, keys)
         suppression = decide_suppression(found.truth, k, people=found.people)
     except (SuppressionError, RoundKeyMissing) as exc:
-        raise PublicationError(f"Round {round_.id}: {exc}") from exc
+        raise PublicationError(N_("Round %(round)s: %(problem)s"), round=round_.id,
+                               problem=exc) from exc
     return SuppressionPreview(k, plan.dimensions, suppression)
 
 
@@ -323,7 +327,8 @@ def _plan(survey: Survey, bank: ItemBank) -> _Plan:
     try:
         items = tuple(bank.item(item_id) for item_id in survey.item_ids)
     except ItemBankError as exc:
-        raise PublicationError(f"Survey {survey.id}: {exc}") from exc
+        raise PublicationError(N_("Survey %(survey)s: %(problem)s"), survey=survey.id,
+                               problem=exc) from exc
     scales: list[_Scale] = []
     for instrument_id in dict.fromkeys(item.instrument_id for item in items):
         instrument = bank.instrument(instrument_id)

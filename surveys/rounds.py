@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock, as_utc
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
+from speakup.translatable import N_, TranslatableError
 from surveys.admin_services import SurveySpec
 from surveys.audience import audience_size
 from surveys.invitations import (
@@ -53,7 +54,7 @@ log = logging.getLogger("surveys.rounds")
 PLAN_AHEAD = 2
 
 
-class RoundError(ValueError):
+class RoundError(TranslatableError, ValueError):
     """A round cannot make the requested move; the message says why, for an admin."""
 
 
@@ -168,17 +169,19 @@ def open_round(
     assert survey is not None
     if round_.status != RoundStatus.SCHEDULED:
         if actor is not None:
-            raise RoundError(f"Round {round_.id} is {round_.status}; only a scheduled round opens.")
+            raise RoundError(N_("Round %(round)s is %(status)s; only a scheduled round opens."),
+                             round=round_.id, status=round_.status)
         return False
     if as_utc(round_.closes_at) <= now:
         ended = as_utc(round_.closes_at)
-        raise RoundError(f"Round {round_.id}'s window ended on {ended:%d %B %Y}.")
+        raise RoundError(N_("Round %(round)s's window ended on %(ended)s."), round=round_.id,
+                         ended=f"{ended:%d %B %Y}")
     if actor is not None and audience_size(session, survey.id) == 0:
-        raise RoundError("This survey has no audience yet: upload the staff addresses first.")
+        raise RoundError(N_("This survey has no audience yet: upload the staff addresses first."))
     if actor is not None and (other := other_open_round(session, round_)) is not None:
-        raise RoundError(f"Another round of this survey is still open (it closes "
-                         f"{local_time(other.closes_at, survey.timezone)}): close it first, "
-                         "so nobody is invited twice.")
+        raise RoundError(N_("Another round of this survey is still open (it closes "
+                            "%(closes)s): close it first, so nobody is invited twice."),
+                         closes=local_time(other.closes_at, survey.timezone))
     k = max(survey.min_group_size, MIN_GROUP_SIZE_FLOOR)
     times = times_if_opened(round_, survey, clock)
     # Reminders whose time has already passed (a late opening) are skipped, not bunched.
@@ -343,7 +346,8 @@ def close_round(session: Session, round_: Round, clock: Clock, *,
     session.refresh(round_)
     if not moved:
         if actor is not None:
-            raise RoundError(f"Round {round_.id} is {round_.status}; only an open round closes.")
+            raise RoundError(N_("Round %(round)s is %(status)s; only an open round closes."),
+                             round=round_.id, status=round_.status)
         return False
     session.execute(
         update(MailJob)
@@ -375,7 +379,8 @@ def publish(session: Session, round_: Round, settings: Settings, clock: Clock, *
             actor: str | None = None) -> PublishedRound:
     """Publish a closed round through surveys.publish (aggregates, then raw rows deleted)."""
     if round_.status not in (RoundStatus.CLOSED, RoundStatus.PUBLISHED):
-        raise RoundError(f"Round {round_.id} is {round_.status}; close it before publishing.")
+        raise RoundError(N_("Round %(round)s is %(status)s; close it before publishing."),
+                         round=round_.id, status=round_.status)
     already = round_.status == RoundStatus.PUBLISHED
     result = publish_round(session, round_, settings, clock)
     session.refresh(round_)
@@ -390,7 +395,8 @@ def store_publication(session: Session, round_: Round, published: PublishedRound
                       ) -> PublishedRound:
     """Store a publication decided beforehand (surveys.publication_jobs); audited as publish."""
     if round_.status not in (RoundStatus.CLOSED, RoundStatus.PUBLISHED):
-        raise RoundError(f"Round {round_.id} is {round_.status}; close it before publishing.")
+        raise RoundError(N_("Round %(round)s is %(status)s; close it before publishing."),
+                         round=round_.id, status=round_.status)
     already = round_.status == RoundStatus.PUBLISHED
     result = store_round(session, round_, published, settings)
     session.refresh(round_)

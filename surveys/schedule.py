@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from speakup.translatable import N_, TranslatableError
+
 __all__ = [
     "DEFAULT_TIMEZONE",
     "RoundTimes",
@@ -106,7 +108,7 @@ _PROBE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 _PROBE_YEARS = 40
 
 
-class ScheduleError(ValueError):
+class ScheduleError(TranslatableError, ValueError):
     """A schedule, time zone or round window an admin entered cannot be used.
 
     The message is written for the admin who typed it.
@@ -135,7 +137,8 @@ class Schedule:
             # APScheduler returns times at or after "now"; nudge to get strictly after.
             fire = self._trigger.get_next_fire_time(None, current + timedelta(microseconds=1))
             if fire is None:
-                raise ScheduleError(f"The schedule '{self.text}' has no further dates.")
+                raise ScheduleError(N_("The schedule '%(schedule)s' has no further dates."),
+                                    schedule=self.text)
             fire = fire.astimezone(UTC)
             if not _is_repeated_wall_time(fire.astimezone(self.zone)):
                 return fire
@@ -168,20 +171,20 @@ class RoundTimes:
 
 def load_zone(name: str) -> ZoneInfo:
     """Return the IANA time zone called ``name`` or raise ScheduleError."""
-    problem = f"'{name}' is not a time zone name; use an IANA name such as '{DEFAULT_TIMEZONE}'."
+    problem = N_("'%(name)s' is not a time zone name; use an IANA name such as '%(example)s'.")
     if not isinstance(name, str) or name in _NOT_PLACES:
-        raise ScheduleError(problem)
+        raise ScheduleError(problem, name=name, example=DEFAULT_TIMEZONE)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ScheduleError(problem) from exc
+        raise ScheduleError(problem, name=name, example=DEFAULT_TIMEZONE) from exc
 
 
 def parse_schedule(text: str, tz: str = DEFAULT_TIMEZONE) -> Schedule:
     """Parse a friendly phrase or a cron expression, read in time zone ``tz``."""
     zone = load_zone(tz)
     if not isinstance(text, str) or not text.strip():
-        raise ScheduleError(f"Enter a schedule, such as {_EXAMPLES}.")
+        raise ScheduleError(N_("Enter a schedule, such as %(examples)s."), examples=_EXAMPLES)
     cleaned = " ".join(text.split())
     lowered = cleaned.lower()
     if lowered[0] in "0123456789*":
@@ -205,18 +208,19 @@ def round_window(
     _require_aware(opens_at, "opens_at")
     zone = tz if isinstance(tz, ZoneInfo) else load_zone(tz)
     if type(open_days) is not int or open_days < 1:
-        raise ScheduleError(f"A round must stay open for at least 1 day, not {open_days!r}.")
+        raise ScheduleError(N_("A round must stay open for at least 1 day, not %(days)s."),
+                            days=repr(open_days))
     offsets = list(reminder_offsets_days)
     if offsets and open_days == 1:
-        raise ScheduleError("A round open for 1 day has no room for reminders.")
+        raise ScheduleError(N_("A round open for 1 day has no room for reminders."))
     for offset in offsets:
         if type(offset) is not int or not 1 <= offset < open_days:
-            raise ScheduleError(
-                f"A reminder {offset!r} days after opening does not fall inside a round "
-                f"open for {open_days} days: use whole days from 1 to {open_days - 1}."
-            )
+            raise ScheduleError(N_(
+                "A reminder %(offset)s days after opening does not fall inside a round "
+                "open for %(days)s days: use whole days from 1 to %(last)s."),
+                offset=repr(offset), days=open_days, last=open_days - 1)
     if len(set(offsets)) != len(offsets):
-        raise ScheduleError("Each reminder must be on a different day.")
+        raise ScheduleError(N_("Each reminder must be on a different day."))
 
     wall_clock = opens_at.astimezone(zone).replace(tzinfo=None)
 
@@ -239,15 +243,15 @@ def round_window(
 def _parse_friendly(cleaned: str, lowered: str, zone: ZoneInfo) -> Schedule:
     match = _FRIENDLY_RE.fullmatch(lowered)
     if match is None:
-        raise ScheduleError(
-            f"'{cleaned}' is not a schedule this service can read. Use {_EXAMPLES}."
-        )
+        raise ScheduleError(N_("'%(schedule)s' is not a schedule this service can read. Use "
+                               "%(examples)s."), schedule=cleaned, examples=_EXAMPLES)
     kind: Kind = match.group(1)
     words = match.group(2).split()
     while words and words[0] in ("on", "every", "the"):
         words = words[1:]
     if not words:
-        raise ScheduleError(f"Say which day and time, e.g. '{kind}, {_example_rest(kind)}'.")
+        raise ScheduleError(N_("Say which day and time, e.g. '%(kind)s, %(rest)s'."),
+                            kind=kind, rest=_example_rest(kind))
     hour, minute = _parse_time(words[-1], cleaned, kind)
     words = words[:-1]
     if words and words[-1] == "at":
@@ -255,25 +259,23 @@ def _parse_friendly(cleaned: str, lowered: str, zone: ZoneInfo) -> Schedule:
 
     if kind == "weekly":
         if len(words) != 1:
-            raise ScheduleError(
-                f"A weekly schedule names one day and a time, e.g. 'weekly, Monday 09:00'; "
-                f"got '{cleaned}'."
-            )
+            raise ScheduleError(N_(
+                "A weekly schedule names one day and a time, e.g. 'weekly, Monday 09:00'; "
+                "got '%(schedule)s'."), schedule=cleaned)
         day = _parse_day(words[0])
         trigger = CronTrigger(day_of_week=_APS_DAYS[day], hour=hour, minute=minute, timezone=zone)
         description = f"Every {_DAY_NAMES[day]} at {hour:02d}:{minute:02d}"
     else:
         if len(words) != 2:
-            raise ScheduleError(
-                f"A {kind} schedule says which weekday of the month and a time, "
-                f"e.g. '{kind}, first Monday 09:00'; got '{cleaned}'."
-            )
+            raise ScheduleError(N_(
+                "A %(kind)s schedule says which weekday of the month and a time, "
+                "e.g. '%(kind)s, first Monday 09:00'; got '%(schedule)s'."),
+                kind=kind, schedule=cleaned)
         ordinal_word, day_word = words
         if ordinal_word not in _ORDINALS:
-            raise ScheduleError(
-                f"'{ordinal_word}' is not one of first, second, third, fourth or last "
-                "(not every month has a fifth of each weekday)."
-            )
+            raise ScheduleError(N_(
+                "'%(word)s' is not one of first, second, third, fourth or last "
+                "(not every month has a fifth of each weekday)."), word=ordinal_word)
         aps_ordinal, ordinal = _ORDINALS[ordinal_word]
         day = _parse_day(day_word)
         months = ",".join(str(month) for month in _QUARTER_MONTHS) if kind == "quarterly" else "*"
@@ -305,30 +307,29 @@ def _example_rest(kind: str) -> str:
 
 def _parse_day(word: str) -> int:
     if word not in _DAY_WORDS:
-        raise ScheduleError(f"'{word}' is not a day of the week.")
+        raise ScheduleError(N_("'%(word)s' is not a day of the week."), word=word)
     return _DAY_WORDS[word]
 
 
 def _parse_time(word: str, cleaned: str, kind: str) -> tuple[int, int]:
     match = _TIME_RE.fullmatch(word)
     if match is None:
-        raise ScheduleError(
-            f"End the schedule with a 24-hour time such as 09:00, "
-            f"e.g. '{kind}, {_example_rest(kind)}'; got '{cleaned}'."
-        )
+        raise ScheduleError(N_(
+            "End the schedule with a 24-hour time such as 09:00, "
+            "e.g. '%(kind)s, %(rest)s'; got '%(schedule)s'."),
+            kind=kind, rest=_example_rest(kind), schedule=cleaned)
     hour, minute = int(match.group(1)), int(match.group(2))
     if hour > 23 or minute > 59:
-        raise ScheduleError(f"'{word}' is not a time of day (00:00 to 23:59).")
+        raise ScheduleError(N_("'%(word)s' is not a time of day (00:00 to 23:59)."), word=word)
     return hour, minute
 
 
 def _parse_cron(cleaned: str, lowered: str, zone: ZoneInfo) -> Schedule:
     fields = lowered.split()
     if len(fields) != 5:
-        raise ScheduleError(
+        raise ScheduleError(N_(
             "A cron expression has five fields (minute, hour, day of month, month, "
-            f"day of week); '{cleaned}' has {len(fields)}."
-        )
+            "day of week); '%(schedule)s' has %(count)s."), schedule=cleaned, count=len(fields))
     minute_text, hour_text, day_text, month_text, weekday_text = fields
     minute = _single_number(minute_text, "minute", 59)
     hour = _single_number(hour_text, "hour", 23)
@@ -357,9 +358,11 @@ def _parse_cron(cleaned: str, lowered: str, zone: ZoneInfo) -> Schedule:
             **kwargs,
         )
     except ValueError as exc:  # should not happen after _expand; keep the message plain
-        raise ScheduleError(f"'{cleaned}' is not a valid cron expression: {exc}.") from exc
+        raise ScheduleError(N_("'%(schedule)s' is not a valid cron expression: %(problem)s."),
+                            schedule=cleaned, problem=exc) from exc
     if probe.get_next_fire_time(None, _PROBE_FROM) is None:
-        raise ScheduleError(f"'{cleaned}' names a date that never happens.")
+        raise ScheduleError(N_("'%(schedule)s' names a date that never happens."),
+                            schedule=cleaned)
 
     return Schedule(
         text=cleaned,
@@ -376,10 +379,10 @@ _CRON_DAY_WORDS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "
 
 def _single_number(text: str, name: str, highest: int) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) > highest:
-        raise ScheduleError(
-            f"The {name} of a cron expression must be a single number from 0 to {highest} "
-            f"(a survey opens at most once a day); got '{text}'."
-        )
+        raise ScheduleError(N_(
+            "The %(name)s of a cron expression must be a single number from 0 to %(highest)s "
+            "(a survey opens at most once a day); got '%(text)s'."),
+            name=name, highest=highest, text=text)
     return int(text)
 
 
@@ -395,27 +398,32 @@ def _expand(
         value = words.get(token)
         if value is None:
             if not (token.isascii() and token.isdigit()):
-                raise ScheduleError(f"'{token}' is not a valid {name} in '{text}'.")
+                raise ScheduleError(N_("'%(token)s' is not a valid %(name)s in '%(text)s'."),
+                                    token=token, name=name, text=text)
             value = int(token)
         if not lowest <= value <= highest:
-            raise ScheduleError(f"The {name} must be from {lowest} to {highest}; '{token}' is not.")
+            raise ScheduleError(N_("The %(name)s must be from %(lowest)s to %(highest)s; "
+                                   "'%(token)s' is not."),
+                                name=name, lowest=lowest, highest=highest, token=token)
         return value
 
     for part in text.split(","):
         match = _CRON_PART_RE.fullmatch(part)
         if match is None:
-            raise ScheduleError(f"'{part}' is not a valid {name} in '{text}'.")
+            raise ScheduleError(N_("'%(token)s' is not a valid %(name)s in '%(text)s'."),
+                                token=part, name=name, text=text)
         span, step_text = match.groups()
         step = int(step_text) if step_text else 1
         if step < 1:
-            raise ScheduleError(f"The step in '{part}' must be at least 1.")
+            raise ScheduleError(N_("The step in '%(part)s' must be at least 1."), part=part)
         if span == "*":
             first, last = lowest, highest
         elif "-" in span:
             first_text, last_text = span.split("-")
             first, last = number(first_text), number(last_text)
             if first > last:
-                raise ScheduleError(f"The range '{span}' in the {name} runs backwards.")
+                raise ScheduleError(N_("The range '%(span)s' in the %(name)s runs backwards."),
+                                    span=span, name=name)
         else:
             first = number(span)
             last = highest if step_text else first

@@ -13,6 +13,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from speakup.headers import attachment_disposition
+from speakup.i18n import said
 from speakup.mail import MailError, mailer_for
 from speakup.web import clock, db, role_required, services, settings
 from surveys import admin_services, audience, confirm, publication_jobs, rounds, tryout
@@ -89,7 +90,7 @@ def _edit_page(form: SurveyForm, survey: Survey | None) -> str | Response | tupl
                                              now=clock().now())
         except admin_services.SurveySpecError as exc:
             for name, message in exc.problems:
-                getattr(form, SPEC_TO_FORM.get(name, "title")).errors.append(message)
+                getattr(form, SPEC_TO_FORM.get(name, "title")).errors.append(said(message))
         else:
             preview = rounds.preview_schedule(spec, clock())
             if "preview" not in request.form:
@@ -109,7 +110,7 @@ def _save(form: SurveyForm, survey: Survey | None, spec: admin_services.SurveySp
             admin_services.update_survey(db(), clock(), survey, spec, actor=actor)
         except admin_services.SurveyLockedError as exc:
             db().rollback()
-            form.items.errors.append(str(exc))
+            form.items.errors.append(said(exc))
             return render_template("surveys/edit.html", form=form, survey=survey,
                                    bank=load_item_bank(), preview=None,
                                    plain_citation=plain_citation), 400
@@ -210,7 +211,7 @@ def round_action(round_id: int, action: str) -> str | Response | tuple[str, int]
     if action == "publish" and publication_jobs.active_job(db(), round_id) is not None:
         # Already under way: show its progress rather than start a second one.
         if request.method == "POST":
-            flash(publication_jobs.BUSY_MESSAGE, "error")
+            flash(_(publication_jobs.BUSY_MESSAGE), "error")
         return redirect(url_for(".publication", round_id=round_id))
     form = ConfirmRoundForm()
     # Neither closing nor publishing decides here: the decision is the slow part (minutes
@@ -239,14 +240,16 @@ def _act(round_: Round, action: str) -> Response:
         if action == "open":
             rounds.open_round(db(), round_, clock(), keys=RoundKeyFolder.of(settings()),
                               actor=actor)
-            message = (f"Round opened: {round_.invited_count} invitation(s) queued; the "
-                       "scheduler sends them within a minute.")
+            message = ngettext("Round opened: %(num)d invitation queued; the scheduler sends "
+                               "it within a minute.",
+                               "Round opened: %(num)d invitations queued; the scheduler sends "
+                               "them within a minute.", round_.invited_count or 0)
         else:
             rounds.close_round(db(), round_, clock(), actor=actor)
-            message = "Round closed. Its results are published at the scheduler's next run."
+            message = _("Round closed. Its results are published at the scheduler's next run.")
     except (rounds.RoundError, PublicationError) as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(said(exc), "error")
     else:
         db().commit()
         flash(message, "info")
@@ -259,11 +262,11 @@ def _queue_publication(round_: Round, actor: str) -> Response:
         publication_jobs.request_publication(db(), round_, clock(), actor=actor)
     except rounds.RoundError as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(said(exc), "error")
         return redirect(url_for(".detail", survey_id=round_.survey_id))
     except publication_jobs.PublicationBusy as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(said(exc), "error")
     else:
         db().commit()
     return redirect(url_for(".publication", round_id=round_.id))
@@ -295,7 +298,7 @@ def teams() -> str | Response | tuple[str, int]:
                                              actor=current_user.email)
         except admin_services.SurveySpecError as exc:
             db().rollback()
-            form.teams.errors = [message for _where, message in exc.problems]
+            form.teams.errors = [said(message) for _where, message in exc.problems]
         else:
             db().commit()
             flash(_("Saved %(count)s team(s) and directorate(s).", count=len(saved)), "info")

@@ -35,6 +35,12 @@ STAFF_MODULES = ["concerns/handler_views.py", "concerns/admin_views.py",
                      if str(p.relative_to(REPO)) not in PUBLIC_VIEWS),
                  "review/forms.py", "speakup/forms.py", "surveys/views.py",
                  "speakup/auth_views.py", "speakup/oidc_views.py", "speakup/passkey_views.py"]
+# Services whose own messages (their errors, said by the views above) only staff read.
+STAFF_SERVICES = ["speakup/accounts.py", "speakup/passkeys.py", "surveys/schedule.py",
+                  "surveys/protection.py", "surveys/rounds.py", "surveys/publish.py",
+                  "surveys/publication_jobs.py", "concerns/handling.py", "concerns/sharing.py",
+                  "concerns/categories.py", "concerns/labelled_lists.py", "concerns/themes.py",
+                  "concerns/conflicts.py", "surveys/confirm.py"]
 # Modules reporters' text shares with staff text: the staff parts, by class or by call.
 MIXED = {
     "concerns/forms.py": {"ThemesForm", "HandlerMessageForm", "StatusForm", "ReopenForm",
@@ -45,8 +51,14 @@ MIXED = {
     "concerns/wiring.py": {"admin_links", "staff_links"},
     "surveys/wiring.py": {"admin_links"},
     "review/wiring.py": {"admin_links", "staff_links"},
-    # The sign-in refusal, shown on the staff sign-in page.
-    "speakup/accounts.py": {"LOGIN_REFUSED"},
+    # Checking a survey's definition and the team list (the default questions are public).
+    "surveys/admin_services.py": {"check_spec", "_said", "_text", "_whole", "_items",
+                                  "_chosen", "_demographics", "_options", "_check_windows",
+                                  "update_survey", "set_teams"},
+    # Naming a professional group (the group question itself is public).
+    "concerns/professional_groups.py": {"_group_label", "GROUPS"},
+    # Finding a concern for a handler.
+    "concerns/messages.py": {"get_concern", "require_access"},
 }
 
 
@@ -56,7 +68,7 @@ def _staff_lines(path: str) -> frozenset[int]:
     names = MIXED[path]
     lines: set[int] = set()
     for node in ast.walk(ast.parse((REPO / path).read_text())):
-        if isinstance(node, ast.ClassDef) and node.name in names or isinstance(
+        if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name in names or isinstance(
                 node, ast.Assign | ast.Expr) and names & {
                     n.id if isinstance(n, ast.Name) else n.value
                     for n in ast.walk(node)
@@ -75,6 +87,6 @@ def _is_staff(path: str, line: int | None) -> bool:
     path = Path(path).as_posix()
     if path.startswith("templates/") and path.removeprefix("templates/") in STAFF_TEMPLATES:
         return True
-    if path in STAFF_MODULES or path == "concerns/handler_views.py":
+    if path in STAFF_MODULES or path in STAFF_SERVICES:
         return True
     return path in MIXED and line is not None and line in _staff_lines(path)
