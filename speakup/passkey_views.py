@@ -178,6 +178,22 @@ def _pending_user() -> User | None:
     return user
 
 
+def _check_key(purpose: str, user: User, form: UseKeyForm) -> passkeys.PasskeyError | None:
+    """Check the key's answer to this session's challenge; None when it is right.
+
+    A wrong answer counts like a wrong password or unlock password (committed at once):
+    neither a half-signed-in visitor nor a stolen session is a guessing machine.
+    """
+    try:
+        passkeys.verify(db(), clock(), rp(), user, challenge=_take_challenge(purpose, user),
+                        response=form.response.data or "")
+    except passkeys.PasskeyError as exc:
+        accounts.key_failed(db(), clock(), _policy(), user)
+        db().commit()
+        return exc
+    return None
+
+
 @bp.route("/login/key", methods=["GET", "POST"])
 @public
 def login_key() -> Any:
@@ -188,18 +204,13 @@ def login_key() -> Any:
     form = UseKeyForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            challenge = _take_challenge("login", user)
-            passkeys.verify(db(), clock(), rp(), user, challenge=challenge,
-                            response=form.response.data or "")
-        except passkeys.PasskeyError as exc:
-            accounts.key_failed(db(), clock(), _policy(), user)
-            db().commit()
+        failure = _check_key("login", user, form)
+        if failure is not None:
             if accounts.is_factor_locked(user, clock().now()):
                 session.pop(PENDING_KEY, None)
                 flash(_(accounts.LOGIN_REFUSED), "error")
                 return redirect(url_for("auth.login"))
-            flash(said(exc), "error")
+            flash(said(failure), "error")
             status = 401
         else:
             accounts.finish_key_login(db(), clock(), user)
@@ -256,15 +267,9 @@ def confirm_key() -> Any:
     form = UseKeyForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            challenge = _take_challenge("step-up", user)
-            passkeys.verify(db(), clock(), rp(), user, challenge=challenge,
-                            response=form.response.data or "")
-        except passkeys.PasskeyError as exc:
-            # Counted like a wrong unlock password: a stolen session is no guessing machine.
-            accounts.key_failed(db(), clock(), _policy(), user)
-            db().commit()
-            flash(said(exc), "error")
+        failure = _check_key("step-up", user, form)
+        if failure is not None:
+            flash(said(failure), "error")
             status = 401
         else:
             db().commit()
