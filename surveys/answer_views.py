@@ -176,7 +176,7 @@ def _state_page(state: LinkState) -> tuple[str, int]:
 def _fresh_form_page(invitation: Invitation, token: str) -> str | tuple[str, int]:
     """The answering page with nothing chosen, for an e-mail link: built once per survey.
 
-    Rendering it was a third of the CPU an answer costs (issue 23). Only the link (in
+    Rendering it was about a quarter of the CPU an answer costs (issue 23). Only the link (in
     the language links) and the CSRF token differ between respondents; anything else
     that could (a signed-in member of staff's menu, a flashed message) skips the cache.
     """

@@ -1,7 +1,7 @@
 """The answering page is built once per survey: nobody's link or CSRF token reaches another.
 
 `surveys/answer_views.py` keeps the page with nothing chosen with the respondent's link
-and CSRF token cut out (issue 23: rendering it was a third of an answer's CPU). Tested
+and CSRF token cut out (issue 23: rendering it was about a quarter of an answer's CPU). Tested
 from the respondent's side: each page holds its own link and token and nobody else's,
 is what a fresh rendering gives, and works to the end.
 """
