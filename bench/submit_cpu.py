@@ -10,7 +10,7 @@ comment every tenth), checked to redirect to the thank-you page; the floor's is 
 POST of its form. Prints the median over 5 blocks of the process's CPU time per
 submission for each, and their ratio: under a CPU-bound load the throughput share of
 the floor cannot exceed it. ``--profile N`` prints the N functions with the most
-cumulative time over the Speak Up submissions (cProfile).
+cumulative time (``--sort tottime``: own time) over the Speak Up submissions (cProfile).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--n", type=int, default=300, help="timed submissions per app")
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order (e.g. tottime)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="speakup-bench-cpu-"))
     try:
@@ -120,11 +121,11 @@ def main() -> None:
                       f"-> at most {floor_ms / ours_ms:.0%} of the floor's throughput")
                 if args.profile:
                     profile = cProfile.Profile()
-                    profile.runcall(lambda: [ours(i) for i in range(args.n + 20,
-                                                                     2 * args.n + 20)])
+                    for number in range(args.n + 20, 2 * args.n + 20):
+                        profile.runcall(ours, number)
                     out = io.StringIO()
-                    pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(
-                        args.profile)
+                    stats = pstats.Stats(profile, stream=out).sort_stats(args.sort)
+                    stats.print_stats(args.profile)
                     print(out.getvalue())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
