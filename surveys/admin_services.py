@@ -260,16 +260,17 @@ def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, prob
             problem(where, N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
         typed: dict[str, str] = {}
         for name in TRANSLATABLE:
-            text = _text(texts.get(name), f"{where}.{name}", _LIMITS[name], problem)
+            field_name = f"{where}.{name}"
+            text = _text(texts.get(name), field_name, _LIMITS[name], problem)
             if text is None:
                 continue
             if name == "title" and not _is_one_line(text):
-                problem(f"{where}.title", N_(
+                problem(field_name, N_(
                     "A title is one line: remove the line break or control character "
                     "(it goes into the subject of every invitation)."))
                 continue
             if name == "comment_question" and not asks_comment:
-                problem(f"{where}.comment_question", N_(
+                problem(field_name, N_(
                     "The survey asks no comment question: type it in the first language "
                     "too, or leave this out."))
                 continue

@@ -17,6 +17,7 @@ from surveys_testlib import (
     smtp_server,
     tokens_for,
 )
+from test_surveys_slips_language import pdf_text, print_in
 
 from speakup import migrate
 from speakup.db import make_engine
@@ -216,6 +217,27 @@ def test_a_welsh_person_is_invited_with_the_welsh_title_an_english_one_with_the_
     assert "Pulse check" not in body_of(welsh)
     assert english["Subject"] == "Pulse check: your personal survey link"
     assert WELSH["title"] not in body_of(english)
+
+
+# --- printed slips -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "titles", "absent"), [
+    ("cy", [WELSH["title"]], "Pulse check"),
+    ("en", ["Pulse check"], WELSH["title"]),
+    ("both", [WELSH["title"], "Pulse check"], None),
+])
+def test_the_slips_carry_the_title_in_their_language(client, session, clock, settings,
+                                                     login_as, language, titles, absent):
+    survey = make_survey(session, clock, settings, ["p@example.org"],
+                         **spec(translations={"cy": {"title": WELSH["title"]}}))
+    round_ = open_round_now(session, clock, survey, settings)
+    session.commit()
+    login_as("admin")
+    _page, body = print_in(client, round_.id, "2", language)
+    text = pdf_text(body)
+    assert all(title in text for title in titles), text
+    assert absent is None or absent not in text
 
 
 # --- the admin pages ----------------------------------------------------------------------
