@@ -16,6 +16,11 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
         hint: …                       # optional
         options: [{id: global_majority, label: Global Majority}, {id: white, label: White}]
     comment_question: …               # optional
+    translations:                     # optional: the texts above in another language
+      cy:                             # each of SPEAKUP_LANGUAGES but the first
+        title: …                      # each optional; left out, the first language's
+        intro: …                      # text is shown (surveys/texts.py)
+        comment_question: …
     schedule: monthly, first Monday 09:00     # or a cron expression
     timezone: Europe/London
     open_days: 14
@@ -31,7 +36,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -46,6 +51,7 @@ from surveys.models import Round, RoundStatus, Survey, Team
 from surveys.protection import DEFAULT_PROTECTION, ProtectionError, check_protection
 from surveys.published import PREFER_NOT
 from surveys.schedule import Schedule, ScheduleError, load_zone, parse_schedule, round_window
+from surveys.texts import TRANSLATABLE
 
 MAX_TITLE = 200
 MAX_INTRO = 2000
@@ -66,7 +72,7 @@ _OPTION_ID_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 SPEC_KEYS = {
     "sector", "title", "intro", "items", "instruments", "demographics", "comment_question",
     "schedule", "timezone", "open_days", "reminder_offsets_days", "min_group_size", "active",
-    "protection",
+    "protection", "translations",
 }
 
 ETHNICITY_QUESTION = {
@@ -116,6 +122,8 @@ class SurveySpec:
     active: bool
     sector: str = "general"
     protection: str = DEFAULT_PROTECTION
+    # {"cy": {"title": …, "intro": …, "comment_question": …}}: only what was typed.
+    texts_by_language: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.timezone)
@@ -166,6 +174,8 @@ def check_spec(
     item_ids, sector = _items(raw, bank, sector, problem)
     demographics = _demographics(raw.get("demographics", []), problem)
     comment = _text(raw.get("comment_question"), "comment_question", MAX_QUESTION, problem)
+    translations = _translations(raw.get("translations"), settings.languages, bool(comment),
+                                 problem)
     timezone = raw.get("timezone") or settings.timezone
     try:
         load_zone(timezone)
@@ -213,8 +223,61 @@ def check_spec(
         title=title, intro=intro, item_ids=item_ids, demographics=demographics,
         comment_question=comment or None, schedule=schedule.text, timezone=schedule.timezone,
         open_days=open_days, reminder_offsets_days=offsets, min_group_size=k, active=active,
-        sector=sector, protection=protection,
+        sector=sector, protection=protection, texts_by_language=translations,
     )
+
+
+# Each translatable field's limit, as for the first language's text.
+_LIMITS = {"title": MAX_TITLE, "intro": MAX_INTRO, "comment_question": MAX_QUESTION}
+
+
+def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, problem: Any
+                  ) -> dict[str, dict[str, str]]:
+    """The texts typed in each language but the first, checked like the first's."""
+    if raw is None:
+        return {}
+    others = languages[1:]
+    if not isinstance(raw, Mapping):
+        problem("translations", N_("Translations are a mapping from a language code to its "
+                                   "texts, e.g. cy: {title: …}."))
+        return {}
+    checked: dict[str, dict[str, str]] = {}
+    for code, texts in raw.items():
+        where = f"translations.{code}"
+        if code not in others:
+            problem(where, N_("“%(code)s” is not one of the other languages this site offers "
+                              "(%(languages)s)."),
+                    code=code, languages=", ".join(others) or "none")
+            continue
+        if texts is None:
+            continue
+        if not isinstance(texts, Mapping):
+            problem(where, N_("List the texts in this language: title, intro or "
+                              "comment_question."))
+            continue
+        unknown = sorted(str(key) for key in texts if key not in TRANSLATABLE)
+        if unknown:
+            problem(where, N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
+        typed: dict[str, str] = {}
+        for name in TRANSLATABLE:
+            field_name = f"{where}.{name}"
+            text = _text(texts.get(name), field_name, _LIMITS[name], problem)
+            if text is None:
+                continue
+            if name == "title" and not _is_one_line(text):
+                problem(field_name, N_(
+                    "A title is one line: remove the line break or control character "
+                    "(it goes into the subject of every invitation)."))
+                continue
+            if name == "comment_question" and not asks_comment:
+                problem(field_name, N_(
+                    "The survey asks no comment question: type it in the first language "
+                    "too, or leave this out."))
+                continue
+            typed[name] = text
+        if typed:
+            checked[code] = typed
+    return checked
 
 
 def _said(message: str | TranslatableError, **params: object) -> Translatable:
@@ -427,7 +490,7 @@ def spec_fields(spec: SurveySpec) -> dict[str, Any]:
         "schedule": spec.schedule, "timezone": spec.timezone, "open_days": spec.open_days,
         "reminder_offsets_days": spec.reminder_offsets_days,
         "min_group_size": spec.min_group_size, "active": spec.active, "sector": spec.sector,
-        "protection": spec.protection,
+        "protection": spec.protection, "texts_by_language": spec.texts_by_language or None,
     }
 
 
@@ -463,6 +526,11 @@ def update_survey(
     changed = [name for name in after if before[name] != after[name]]
     questions = {"item_ids", "demographics", "comment_question", "sector"}
     asked = set(changed)
+    # A title or intro in another language may change at any time; a comment question
+    # in another language is a question asked, like the first language's.
+    if _comment_questions(before["texts_by_language"]) != _comment_questions(
+            after["texts_by_language"]):
+        asked.add("comment_question")
     # A short label names a question in reports only; respondents never see it, so it
     # may change while a round is open.
     if _without_short_labels(before["demographics"]) == _without_short_labels(
@@ -490,13 +558,17 @@ def update_survey(
     return changed
 
 
+def _comment_questions(texts: dict[str, dict[str, str]] | None) -> dict[str, str | None]:
+    return {code: typed.get("comment_question") for code, typed in (texts or {}).items()}
+
+
 def _without_short_labels(questions: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [{k: v for k, v in q.items() if k != "short_label"} for q in questions or []]
 
 
 def export_spec(survey: Survey) -> dict[str, Any]:
     """Return the survey's definition in the form `check_spec` reads (no audience)."""
-    return {
+    spec: dict[str, Any] = {
         "title": survey.title,
         "intro": survey.intro or "",
         "items": list(survey.item_ids),
@@ -511,6 +583,10 @@ def export_spec(survey: Survey) -> dict[str, Any]:
         "sector": survey.sector,
         "protection": survey.protection,
     }
+    if survey.texts_by_language:
+        spec["translations"] = {code: dict(texts)
+                                for code, texts in survey.texts_by_language.items()}
+    return spec
 
 
 def list_surveys(session: Session) -> list[Survey]:

@@ -40,6 +40,7 @@ from surveys.responses import (
 )
 from surveys.sealed_answers import SEALERS
 from surveys.slip_codes import normalise_code
+from surveys.texts import survey_texts
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
@@ -108,6 +109,7 @@ def answer(token: str) -> str | Response | tuple[str, int, dict[str, str]] | tup
     if not problems and len(submission.answers) < asked and SEND_ANYWAY not in request.form:
         # One step before a partial answer is final: the link works only once.
         return render_template("surveys/partial.html", survey=invitation.survey,
+                               texts=survey_texts(invitation.survey, i18n.current()),
                                submission=submission, answered=len(submission.answers),
                                asked=asked)
     if not problems:
@@ -157,6 +159,7 @@ def try_survey(survey: Survey, *, mode: str) -> str | tuple[str, int]:
     asked = len(survey.item_ids)
     if len(submission.answers) < asked and SEND_ANYWAY not in request.form:
         return render_template("surveys/partial.html", survey=survey, submission=submission,
+                               texts=survey_texts(survey, i18n.current()),
                                answered=len(submission.answers), asked=asked, mode=mode)
     return render_template("surveys/tried.html", survey=survey, mode=mode,
                            answered=len(submission.answers), asked=asked)
@@ -188,7 +191,9 @@ def _fresh_form_page(invitation: Invitation, token: str) -> str | tuple[str, int
         return _form_page(invitation, Submission(), [])
     cache: dict[tuple[Any, ...], str] = current_app.extensions.setdefault(PAGE_CACHE, {})
     cache_key = (survey.id, i18n.current(), k, survey.title, survey.intro,
-                 survey.comment_question, tuple(survey.item_ids),
+                 survey.comment_question,
+                 json.dumps(survey.texts_by_language or {}, sort_keys=True),
+                 tuple(survey.item_ids),
                  json.dumps(survey.demographics or [], sort_keys=True),
                  request.script_root, request.query_string)
     page = cache.get(cache_key)
@@ -217,7 +222,7 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
                 status: int = 200, mode: str | None = None) -> tuple[str, int]:
     """The answering page; `mode` "preview" or "test" marks answers that are not kept."""
     context: dict[str, Any] = {
-        "survey": survey, "k": k,
+        "survey": survey, "k": k, "texts": survey_texts(survey, i18n.current()),
         "sections": _sections(tuple(survey.item_ids), i18n.current()),
         "submission": submission, "problems": problems,
         "problem_fields": {p.field for p in problems},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
+from babel import Locale
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -31,6 +33,7 @@ from surveys.admin_services import (
 )
 from surveys.itembank import ItemBank
 from surveys.protection import DEFAULT_PROTECTION, PROTECTIONS
+from surveys.texts import TRANSLATABLE
 
 # Which spec field's problems show next to which form field.
 SPEC_TO_FORM = {
@@ -121,6 +124,13 @@ class SurveyForm(FlaskForm):
                     "Each round keeps the protection it had when it opened.",
     )
     active = BooleanField("Active: plan and open rounds on this schedule")
+    # The languages, other than the first, whose texts this form offers (survey_form).
+    other_languages: tuple[str, ...] = ()
+
+    def translation_fields(self) -> list[tuple[str, list[Any]]]:
+        """(language name, its title, intro and comment question fields) for each."""
+        return [(_language_name(code), [self[_field_name(name, code)] for name in TRANSLATABLE])
+                for code in self.other_languages]
 
     def set_item_choices(self, bank: ItemBank) -> None:
         self.items.choices = [(item.id, item.text) for item in bank.items.values()]
@@ -152,6 +162,11 @@ class SurveyForm(FlaskForm):
         self.min_group_size.data = spec.get("min_group_size")
         self.protection.data = spec.get("protection", DEFAULT_PROTECTION)
         self.active.data = spec.get("active", True)
+        translations = spec.get("translations") or {}
+        for code in self.other_languages:
+            for name in TRANSLATABLE:
+                self[_field_name(name, code)].data = (translations.get(code) or {}).get(
+                    name) or ""
 
     def to_spec(self, existing_demographics: list[dict[str, Any]]) -> dict[str, Any]:
         """Build a survey definition from the posted form (checked later by check_spec)."""
@@ -175,7 +190,11 @@ class SurveyForm(FlaskForm):
             part = part.strip()
             if part:
                 offsets.append(int(part) if part.isascii() and part.isdigit() else part)
-        return {
+        translations = {
+            code: {name: self[_field_name(name, code)].data for name in TRANSLATABLE
+                   if (self[_field_name(name, code)].data or "").strip()}
+            for code in self.other_languages}
+        spec: dict[str, Any] = {
             "title": self.title.data,
             "sector": self.sector.data,
             "intro": self.intro.data or "",
@@ -190,6 +209,46 @@ class SurveyForm(FlaskForm):
             "protection": self.protection.data,
             "active": bool(self.active.data),
         }
+        if any(translations.values()):
+            spec["translations"] = {code: texts for code, texts in translations.items()
+                                    if texts}
+        return spec
+
+
+def _field_name(name: str, code: str) -> str:
+    return f"{name}_{code}"
+
+
+def _language_name(code: str) -> str:
+    return Locale.parse(code).get_display_name("en") or code
+
+
+@functools.lru_cache(maxsize=8)
+def survey_form(languages: tuple[str, ...]) -> type[SurveyForm]:
+    """The survey form with a title, intro and comment question for each other language."""
+    fields: dict[str, Any] = {"other_languages": languages[1:]}
+    for code in languages[1:]:
+        name = _language_name(code)
+        fields[_field_name("title", code)] = StringField(
+            f"Title in {name} (optional)", validators=[Optional(), Length(max=MAX_TITLE)],
+            description=f"Shown to people reading in {name}; left empty, they see the "
+                        "title above.")
+        fields[_field_name("intro", code)] = TextAreaField(
+            f"Introduction in {name} (optional)",
+            validators=[Optional(), Length(max=MAX_INTRO)])
+        fields[_field_name("comment_question", code)] = StringField(
+            f"Comment question in {name} (optional)",
+            validators=[Optional(), Length(max=MAX_QUESTION)])
+    return type("SurveyFormInLanguages", (SurveyForm,), fields)
+
+
+def form_field(form: SurveyForm, spec_field: str) -> str:
+    """The form field a problem with `spec_field` shows next to."""
+    if spec_field.startswith("translations."):
+        _, code, *rest = spec_field.split(".")
+        name = _field_name(rest[0], code) if rest else None
+        return name if name is not None and name in form else "title"
+    return SPEC_TO_FORM.get(spec_field, "title")
 
 
 _RENAMED = re.compile(r"(?P<new>.+?)\s*\(was (?P<old>[^()]+)\)\s*$", re.IGNORECASE)

@@ -55,6 +55,7 @@ from speakup.site_settings import RESULTS_PATH, results_page_enabled
 from speakup.translatable import N_, translations
 from surveys.models import MailJob, MailStatus, Round, RoundStatus, Survey, TokenHash
 from surveys.slip_codes import is_canonical_code
+from surveys.texts import survey_text
 
 log = logging.getLogger("surveys.invitations")
 
@@ -199,6 +200,7 @@ def invitation_message(
     """
     _ = translations(language).gettext
     k = round_.min_group_size or survey.min_group_size
+    title = survey_text(survey, "title", language)
     link = answer_url(settings, token) + ("" if language == "en" else f"?lang={language}")
     body = _("""Hello,
 
@@ -216,11 +218,11 @@ for groups of at least %(k)s people. Raw answers are deleted once the results ar
 published.
 
 Every question is optional. If you would rather not take part, ignore this e-mail.
-""") % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
+""") % {"title": title, "closes": _local(round_.closes_at, survey.timezone, language),
         "timezone": survey.timezone, "link": link, "k": k}
     body += results_paragraph(settings, results_on, language)
     body += other_languages_paragraph(language, offered, answer_url(settings, token))
-    subject = _("%(title)s: your personal survey link") % {"title": survey.title}
+    subject = _("%(title)s: your personal survey link") % {"title": title}
     return build_message(settings, to, subject, body)
 
 
@@ -231,6 +233,7 @@ def reminder_message(
     """A reminder to everyone invited: it cannot know who has already answered."""
     _ = translations(language).gettext
     opened = round_.opened_at or round_.opens_at
+    title = survey_text(survey, "title", language)
     body = _("""Hello,
 
 If you have already answered "%(title)s", thank you — please ignore this
@@ -240,11 +243,11 @@ answered: that is how your answers stay anonymous.
 If you have not answered yet, there is still time: the survey is open until
 %(closes)s (%(timezone)s time). Use the
 personal link in the invitation e-mail we sent on %(opened)s.
-""") % {"title": survey.title, "closes": _local(round_.closes_at, survey.timezone, language),
+""") % {"title": title, "closes": _local(round_.closes_at, survey.timezone, language),
         "timezone": survey.timezone, "opened": _local(opened, survey.timezone, language)}
     body += results_paragraph(settings, results_on, language)
     body += other_languages_paragraph(language, offered, None)
-    subject = _("Reminder: %(title)s closes soon") % {"title": survey.title}
+    subject = _("Reminder: %(title)s closes soon") % {"title": title}
     return build_message(settings, to, subject, body)
 
 

@@ -63,6 +63,11 @@ class Survey(Base):
     # How publication protects small groups beyond k (surveys/protection.py); each
     # round freezes it when it opens. Server-side default, as for `sector`.
     protection: Mapped[str] = mapped_column(String(16), server_default="suppress")
+    # The title, intro and comment question in each language but the first, as typed by
+    # an admin: {"cy": {"title": "…", "intro": "…"}} (surveys/texts.py). None or a
+    # missing text: the first language's is shown.
+    texts_by_language: Mapped[dict[str, dict[str, str]] | None] = mapped_column(
+        JSON, default=None)
 
     __table_args__ = (CheckConstraint("min_group_size >= 3", name="k_at_least_3"),)
     # Read `sector` back when it is used, not with every INSERT's RETURNING.

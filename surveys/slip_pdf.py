@@ -65,14 +65,16 @@ def bilingual(first: SlipText, second: SlipText,
               heading: Callable[[str, int, int, int], str]) -> SlipText:
     """One slip in both languages: each sentence in `first`'s, then in `second`'s.
 
-    The title (typed by an admin) and the address are the same in both; the pile
-    heading is for whoever hands the slips out, in the language they chose.
+    The title is the admin's in each language, or once when it has no other version
+    (surveys/texts.py); the address is the same in both; the pile heading is for
+    whoever hands the slips out, in the language they chose.
     """
     def both(a: str, b: str) -> str:
         return a if a == b else f"{a}\n{b}"
 
     return SlipText(
-        title=first.title, closes=both(first.closes, second.closes),
+        title=first.title if first.title == second.title else f"{first.title} / {second.title}",
+        closes=both(first.closes, second.closes),
         scan=both(first.scan, second.scan), code_page=first.code_page,
         type_code=both(first.type_code, second.type_code),
         anonymity=both(first.anonymity, second.anonymity),

@@ -33,6 +33,7 @@ from surveys.naming import round_label
 from surveys.responses import LinkState
 from surveys.slip_codes import normalise_code
 from surveys.slip_pdf import SlipText, bilingual, page_count, slips_pdf, slips_per_page
+from surveys.texts import survey_text
 from surveys.views import bp as admin_bp
 
 code_bp = Blueprint("survey_code", __name__)
@@ -160,6 +161,7 @@ def slip_text(env: Environment, settings_: Settings, round_: Round, survey: Surv
     with force_locale(language):
         words: Any = env.get_template("surveys/slip_words.txt").make_module({
             "survey": survey,
+            "survey_title": survey_text(survey, "title", language),
             "closes": local_words(round_.closes_at, survey.timezone, language),
             "k": round_.min_group_size or survey.min_group_size,
             # The address as people type it: without "https://".

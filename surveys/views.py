@@ -6,12 +6,14 @@ import re
 from typing import Any
 
 import yaml
+from babel import Locale
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from speakup import i18n
 from speakup.headers import attachment_disposition
 from speakup.i18n import said
 from speakup.mail import MailError, mailer_for
@@ -19,12 +21,13 @@ from speakup.web import clock, db, role_required, services, settings
 from surveys import admin_services, audience, confirm, publication_jobs, rounds, tryout
 from surveys.answer_views import try_survey
 from surveys.forms import (
-    SPEC_TO_FORM,
     ActionForm,
     AudienceForm,
     ConfirmRoundForm,
     SurveyForm,
     TeamsForm,
+    form_field,
+    survey_form,
 )
 from surveys.itembank import load_item_bank
 from surveys.models import Round, Survey
@@ -32,6 +35,7 @@ from surveys.protection import PROTECTIONS, SHORT_NAMES
 from surveys.publish import PublicationError
 from surveys.published import published_round
 from surveys.round_keys import RoundKeyFolder
+from surveys.texts import languages_with_texts
 
 bp = Blueprint("surveys_admin", __name__, url_prefix="/admin/surveys")
 
@@ -62,7 +66,7 @@ def index() -> str:
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("admin")
 def new() -> str | Response | tuple[str, int]:
-    form = SurveyForm()
+    form = survey_form(settings().languages)()
     if request.method == "GET":
         form.load(admin_services.default_spec(db(), settings()))
     return _edit_page(form, None)
@@ -72,7 +76,7 @@ def new() -> str | Response | tuple[str, int]:
 @role_required("admin")
 def edit(survey_id: int) -> str | Response | tuple[str, int]:
     survey = _survey(survey_id)
-    form = SurveyForm()
+    form = survey_form(settings().languages)()
     if request.method == "GET":
         form.load(admin_services.export_spec(survey))
     return _edit_page(form, survey)
@@ -90,7 +94,7 @@ def _edit_page(form: SurveyForm, survey: Survey | None) -> str | Response | tupl
                                              now=clock().now())
         except admin_services.SurveySpecError as exc:
             for name, message in exc.problems:
-                getattr(form, SPEC_TO_FORM.get(name, "title")).errors.append(said(message))
+                form[form_field(form, name)].errors.append(said(message))
         else:
             preview = rounds.preview_schedule(spec, clock())
             if "preview" not in request.form:
@@ -136,7 +140,22 @@ def detail(survey_id: int) -> str:
         action_form=ActionForm(),
         protections=PROTECTIONS,
         protection_names=SHORT_NAMES,
+        languages=_text_languages(survey),
     )
+
+
+def _text_languages(survey: Survey) -> dict[str, Any] | None:
+    """Which other languages have the survey's own title and texts (None: one language)."""
+    first, *others = settings().languages
+    if not others:
+        return None
+    typed = languages_with_texts(survey)
+
+    def name(code: str) -> str:
+        return Locale.parse(code).get_display_name(i18n.current()) or code
+
+    return {"first": name(first), "typed": [name(c) for c in others if c in typed],
+            "untyped": [name(c) for c in others if c not in typed]}
 
 
 @bp.route("/<int:survey_id>/preview", methods=["GET", "POST"])
