@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import gettext
+import json
 from pathlib import Path
 
 from babel.support import Translations
@@ -87,6 +88,47 @@ class TranslatableError(Exception):
         self.plural = text.plural
         self.num = text.num
         self.params = text.params
+
+
+# A message kept in the database (why a publication failed) is stored as JSON under this
+# key, so that a later page can say it in its reader's language.
+_PACKED = "speakup.message"
+
+
+def packed(text: Translatable | TranslatableError) -> str:
+    """A message and its values as JSON text, to store now and say later."""
+    return json.dumps({_PACKED: _pack(text)}, ensure_ascii=False, sort_keys=True)
+
+
+def unpacked(stored: str | None) -> Translatable | str | None:
+    """What `packed` stored, as a message again; any other text (older rows) as it is."""
+    if not stored or not stored.startswith("{"):
+        return stored
+    try:
+        return _unpack(json.loads(stored)[_PACKED])
+    except (ValueError, KeyError, TypeError):
+        return stored
+
+
+def _pack(value: object) -> object:
+    if isinstance(value, Translatable | TranslatableError):
+        return {"message": value.message, "plural": value.plural, "num": value.num,
+                "params": {k: _pack(v) for k, v in value.params.items()}}
+    if isinstance(value, Phrase):
+        return {"phrase": str(value)}
+    return value if isinstance(value, int | float | None) else str(value)
+
+
+def _unpack(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"phrase"}:
+        return Phrase(value["phrase"])
+    params = {k: _unpack(v) for k, v in value["params"].items()}
+    if value["plural"] is None:
+        return Translatable(value["message"], **params)
+    params.pop("num", None)
+    return Translatable((value["message"], value["plural"]), num=value["num"], **params)
 
 
 def has_catalogue(code: str) -> bool:

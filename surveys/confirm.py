@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from speakup.clock import Clock, as_utc
 from speakup.settings import MIN_GROUP_SIZE_FLOOR, Settings
-from speakup.translatable import N_, Translatable
+from speakup.translatable import N_, Nn_, Phrase, Translatable
 from surveys import rounds
 from surveys.audience import audience_size
 from surveys.models import Round, RoundStatus, Survey
@@ -70,34 +70,42 @@ class RoundActionPreview:
 
 
 # The words every review page uses for a hidden figure (review.tables.not_shown_note).
-NOT_SHOWN_WORDS = ("“not shown” (fewer than {k} responses, or hidden as well so that a "
-                   "smaller group cannot be worked out by subtraction)")
+NOT_SHOWN_WORDS = N_("“not shown” (fewer than %(k)s responses, or hidden as well so that a "
+                     "smaller group cannot be worked out by subtraction)")
+ALL_BLANK = N_("Every figure: fewer than %(k)s responses, so only the count “fewer than k” "
+               "is published.")
+GAP_BLANK = Nn_("%(dimension)s: the gap between two of its groups, for every scale and "
+                "question, because %(groups)s is %(not_shown)s, so fewer than two groups are "
+                "left to compare.",
+                "%(dimension)s: the gap between two of its groups, for every scale and "
+                "question, because %(groups)s are %(not_shown)s, so fewer than two groups "
+                "are left to compare.")
+GROUPS_BLANK = Nn_("%(dimension)s: %(groups)s is %(not_shown)s.",
+                   "%(dimension)s: %(groups)s are %(not_shown)s.")
 
 
-def blank_measures(published: PublishedRound) -> list[str]:
+def blank_measures(published: PublishedRound) -> list[Translatable]:
     """Say which whole measures a publication leaves blank, and why, in the review's words.
 
     A gap compares two groups of a breakdown: with fewer than two of them shown, every
     gap of that breakdown is blank on the review pages, the trends and the results page.
+    Group and breakdown names are shown as the survey has them.
     """
     if published.responses is None:
-        return [f"Every figure: fewer than {published.k} responses, so only the count "
-                "“fewer than k” is published."]
+        return [Translatable(ALL_BLANK, k=published.k)]
+    not_shown = Translatable(NOT_SHOWN_WORDS, k=published.k)
     out = []
     for dimension in published.dimensions:
         counts = published.group_counts.get(dimension.id, {})
         shown = [g.label for g in dimension.groups if g.id != PREFER_NOT and counts.get(g.id)]
         hidden = [g.label for g in dimension.groups if not counts.get(g.id)]
         if len(shown) < 2:
-            out.append(f"{dimension.name}: the gap between two of its groups, for every "
-                       f"scale and question, because {', '.join(hidden) or 'its groups'} "
-                       f"{'is' if len(hidden) == 1 else 'are'} "
-                       + NOT_SHOWN_WORDS.format(k=published.k)
-                       + ", so fewer than two groups are left to compare.")
+            groups = ", ".join(hidden) if hidden else Phrase(N_("its groups"))
+            out.append(Translatable(GAP_BLANK, num=len(hidden), dimension=dimension.name,
+                                    groups=groups, not_shown=not_shown))
         elif hidden:
-            out.append(f"{dimension.name}: {', '.join(hidden)} "
-                       f"{'is' if len(hidden) == 1 else 'are'} "
-                       + NOT_SHOWN_WORDS.format(k=published.k) + ".")
+            out.append(Translatable(GROUPS_BLANK, num=len(hidden), dimension=dimension.name,
+                                    groups=", ".join(hidden), not_shown=not_shown))
     return out
 
 

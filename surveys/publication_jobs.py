@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from speakup import audit
 from speakup.clock import Clock, as_utc
 from speakup.db import read_only_session
-from speakup.translatable import N_, TranslatableError
+from speakup.translatable import N_, Nn_, Translatable, TranslatableError, packed, unpacked
 from speakup.web import Services
 from surveys import rounds
 from surveys.models import PublicationJob, PublicationStatus, Round, RoundStatus, Survey
@@ -53,14 +53,23 @@ STALE_AFTER = dt.timedelta(seconds=4 * HEARTBEAT_SECONDS)
 READING = "reading"
 STORING = "storing"
 ACTIVE = (PublicationStatus.QUEUED.value, PublicationStatus.RUNNING.value)
-STALE_ERROR = ("The publication stopped before it finished (the scheduler process was "
-               "stopped or crashed). Nothing was published and the raw answers are "
-               "untouched; you can try again.")
+STALE_ERROR = N_("The publication stopped before it finished (the scheduler process was "
+                 "stopped or crashed). Nothing was published and the raw answers are "
+                 "untouched; you can try again.")
 BUSY_MESSAGE = N_("This round is already being published (Publish was pressed a moment "
                   "ago): its progress is shown here. It was not started a second time.")
-UNEXPECTED_ERROR = ("The publication failed because of an unexpected error (the server "
-                    "log has the details). Nothing was published and the raw answers are "
-                    "untouched; you can try again.")
+UNEXPECTED_ERROR = N_("The publication failed because of an unexpected error (the server "
+                      "log has the details). Nothing was published and the raw answers are "
+                      "untouched; you can try again.")
+TIMED_OUT = Nn_("Stopped after %(num)s minute: checking what can be shown safely took longer "
+                "than the time limit (SPEAKUP_PUBLISH_TIME_LIMIT). Nothing was published and "
+                "the raw answers are untouched. Ask your operator to raise the limit, then try "
+                "again.",
+                "Stopped after %(num)s minutes: checking what can be shown safely took longer "
+                "than the time limit (SPEAKUP_PUBLISH_TIME_LIMIT). Nothing was published and "
+                "the raw answers are untouched. Ask your operator to raise the limit, then try "
+                "again.")
+REFUSED = N_("%(cause)s Nothing was published; the raw answers are untouched.")
 
 
 class PublicationBusy(TranslatableError):
@@ -133,7 +142,7 @@ def fail_stale_jobs(session: Session, clock: Clock) -> int:
                    PublicationJob.status == PublicationStatus.RUNNING.value,
                    PublicationJob.heartbeat_at < now - STALE_AFTER)
             .values(status=PublicationStatus.FAILED.value, active_round_id=None,
-                    finished_at=now, error=STALE_ERROR)
+                    finished_at=now, error=packed(Translatable(STALE_ERROR)))
             .execution_options(synchronize_session=False)
         ).rowcount
         if moved:
@@ -198,17 +207,12 @@ def run_publication(svc: Services, job_id: int, *,
     except PublicationTimeout:
         log.warning("Publication job %s stopped after its time limit of %d minute(s).",
                     job_id, limit)
-        return _fail(svc, job_id, round_id, actor, (
-            f"Stopped after {limit} minute{'s' if limit != 1 else ''}: checking what can be "
-            "shown safely took longer than the time limit (SPEAKUP_PUBLISH_TIME_LIMIT). "
-            "Nothing was published and the raw answers are untouched. Ask your operator to "
-            "raise the limit, then try again."))
+        return _fail(svc, job_id, round_id, actor, Translatable(TIMED_OUT, num=limit))
     except PublicationError as exc:
-        return _fail(svc, job_id, round_id, actor, f"{exc} Nothing was published; the raw "
-                     "answers are untouched.")
+        return _fail(svc, job_id, round_id, actor, Translatable(REFUSED, cause=exc))
     except Exception:
         log.exception("Publication job %s failed.", job_id)
-        return _fail(svc, job_id, round_id, actor, UNEXPECTED_ERROR)
+        return _fail(svc, job_id, round_id, actor, Translatable(UNEXPECTED_ERROR))
     finally:
         heartbeat.stop()
 
@@ -260,14 +264,16 @@ def _finish(svc: Services, job_id: int, round_id: int, published: PublishedRound
     return PublicationStatus.PUBLISHED.value
 
 
-def _fail(svc: Services, job_id: int, round_id: int, actor: str, error: str) -> str:
+def _fail(svc: Services, job_id: int, round_id: int, actor: str, error: Translatable) -> str:
+    """Mark the job failed with why: stored as its message, so a page can say it in its
+    reader's language; the audit entry keeps the English."""
     with svc.session_factory() as session:
         ended = session.execute(
             update(PublicationJob)
             .where(PublicationJob.id == job_id,
                    PublicationJob.status == PublicationStatus.RUNNING.value)
             .values(status=PublicationStatus.FAILED.value, active_round_id=None,
-                    finished_at=_now(svc.clock), error=error)
+                    finished_at=_now(svc.clock), error=packed(error))
             .execution_options(synchronize_session=False)
         ).rowcount
         if ended:
@@ -275,7 +281,7 @@ def _fail(svc: Services, job_id: int, round_id: int, actor: str, error: str) -> 
             audit.record(session, svc.clock, actor=actor, action="survey.round.publish.failed",
                          subject=f"round {round_id}",
                          detail={"survey": round_.survey_id if round_ else None,
-                                 "job": job_id, "error": error})
+                                 "job": job_id, "error": str(error)})
         session.commit()
     return PublicationStatus.FAILED.value
 
@@ -335,8 +341,8 @@ class PublicationState:
     survey_title: str
     label: str
     status: str  # queued, running, published, failed; "none": never asked for
-    step: str  # plain words for what it is doing now
-    error: str | None
+    step: Translatable | str  # plain words for what it is doing now
+    error: Translatable | str | None  # a message from before messages were stored: as it is
     requested_by: str | None
     requested_at: str | None
 
@@ -345,18 +351,18 @@ class PublicationState:
         return self.status in ACTIVE
 
 
-def describe_step(step: str) -> str:
+def describe_step(step: str) -> Translatable:
     """Say in plain words what a running publication is doing."""
     kind, _, number = step.partition(":")
     if kind == OUTSIDER_STEP:
-        return (f"Checking what someone outside the round could work out from the "
-                f"figures (outsider check, round {number}).")
+        return Translatable(N_("Checking what someone outside the round could work out from "
+                               "the figures (outsider check, round %(number)s)."), number=number)
     if kind == INSIDER_STEP:
-        return (f"Checking what a colleague who answered could work out about others "
-                f"(insiders' check, round {number}).")
+        return Translatable(N_("Checking what a colleague who answered could work out about "
+                               "others (insiders' check, round %(number)s)."), number=number)
     if kind == STORING:
-        return "Storing the results and deleting the raw answers."
-    return "Opening and counting the answers."
+        return Translatable(N_("Storing the results and deleting the raw answers."))
+    return Translatable(N_("Opening and counting the answers."))
 
 
 def publication_state(session: Session, round_: Round, clock: Clock) -> PublicationState:
@@ -371,14 +377,15 @@ def publication_state(session: Session, round_: Round, clock: Clock) -> Publicat
         status = "published" if round_.status == RoundStatus.PUBLISHED else "none"
         return PublicationState(status=status, step="", error=None, requested_by=None,
                                 requested_at=None, **common)  # type: ignore[arg-type]
-    status, error = job.status, job.error
+    status, error = job.status, unpacked(job.error)
     if (status == PublicationStatus.RUNNING and job.heartbeat_at is not None
             and as_utc(job.heartbeat_at) < _now(clock) - STALE_AFTER):
-        status, error = PublicationStatus.FAILED.value, STALE_ERROR
+        status, error = PublicationStatus.FAILED.value, Translatable(STALE_ERROR)
+    step: Translatable
     if status == PublicationStatus.QUEUED:
-        step = ("Waiting for the scheduler to start it: it looks for work every minute. "
-                "If this stays for more than a few minutes, check that the scheduler "
-                "(speakup scheduler) is running.")
+        step = Translatable(N_("Waiting for the scheduler to start it: it looks for work "
+                               "every minute. If this stays for more than a few minutes, "
+                               "check that the scheduler (speakup scheduler) is running."))
     else:
         step = describe_step(job.step)
     local = as_utc(job.requested_at).astimezone(ZoneInfo(survey.timezone))

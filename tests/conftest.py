@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import flask_babel
 import pyotp
 import pytest
 from argon2 import PasswordHasher
+from babel.support import NullTranslations
 from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache, bccache
@@ -232,6 +234,27 @@ def app(
     svc.clock = clock
     yield application
     svc.engine.dispose()
+
+
+class Marked(NullTranslations):
+    """Writes every message as ⟦message⟧: text that bypassed gettext stays bare."""
+
+    def ugettext(self, message: str) -> str:
+        return f"⟦{message}⟧"
+
+    def ungettext(self, singular: str, plural: str, n: int) -> str:
+        return f"⟦{singular if n == 1 else plural}⟧"
+
+    def upgettext(self, context: str, message: str) -> str:
+        return self.ugettext(message)
+
+    def unpgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.ungettext(singular, plural, n)
+
+
+@pytest.fixture
+def marked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Marked())
 
 
 @pytest.fixture

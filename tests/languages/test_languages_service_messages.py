@@ -22,9 +22,7 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import flask_babel
 import pytest
-from babel.support import NullTranslations
 from conftest import PASSWORD, REPO, post_form
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -57,27 +55,6 @@ SPEC = {
 FORM = {"title": "Spring pulse", "sector": "general", "items": ["psafe_1", "psafe_2"],
         "schedule": "monthly, first Monday 09:00", "timezone": "Europe/London",
         "open_days": "14", "reminder_offsets": "4", "min_group_size": "5", "active": "y"}
-
-
-class Marked(NullTranslations):
-    """Writes every message as ⟦message⟧: text that bypassed gettext stays bare."""
-
-    def ugettext(self, message: str) -> str:
-        return f"⟦{message}⟧"
-
-    def ungettext(self, singular: str, plural: str, n: int) -> str:
-        return f"⟦{singular if n == 1 else plural}⟧"
-
-    def upgettext(self, context: str, message: str) -> str:
-        return self.ugettext(message)
-
-    def unpgettext(self, context: str, singular: str, plural: str, n: int) -> str:
-        return self.ungettext(singular, plural, n)
-
-
-@pytest.fixture
-def marked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Marked())
 
 
 def page(response) -> str:  # type: ignore[no-untyped-def]

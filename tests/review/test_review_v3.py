@@ -345,6 +345,22 @@ def test_finding_3_publication_page_names_the_blank_gap_in_the_review_words(
     assert "Blank in these results" in html
 
 
+def test_the_blank_measures_are_said_through_the_catalogue(client, session, login_as,
+                                                           three_surveys, marked):
+    published = three_surveys["incident"][-1]
+    stored = session.get(PublishedResult, published.round_id)
+    payload = copy.deepcopy(stored.payload)
+    payload["group_counts"]["ethnicity"] = dict.fromkeys(payload["group_counts"]["ethnicity"])
+    stored.payload = payload
+    session.commit()
+    login_as("admin")
+    html = client.get(f"/admin/surveys/rounds/{published.round_id}/publication"
+                      ).get_data(as_text=True)
+    # The sentence and the words inside it each came from the catalogue (marked ⟦…⟧).
+    assert "⟦Ethnicity group: the gap between two of its groups" in html
+    assert "⟦“not shown” (fewer than 5 responses, or hidden as well" in html
+
+
 def test_finding_3_publish_confirmation_uses_the_review_words(
         client, session, settings, clock, login_as):
     # Given a closed round, not yet published

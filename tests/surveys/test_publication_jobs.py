@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from surveys_testlib import make_survey, open_round_now, publish_as_admin, token
 from speakup.clock import as_utc
 from speakup.models import AuditEntry
 from speakup.settings import Settings, SettingsError
+from speakup.translatable import Translatable, packed, unpacked
 from speakup.web import Services, services
 from surveys import jobs, publication_jobs, publish, rounds
 from surveys.invitations import token_key
@@ -363,3 +365,62 @@ def test_a_running_job_renews_its_heartbeat_from_its_own_thread(
         beat.stop()
     session.expire_all()
     assert as_utc(session.get(PublicationJob, job.id).heartbeat_at) == clock.now()
+
+
+# --- why it failed, in the reader's language (issue 20) ---------------------------------
+
+
+def test_why_a_publication_failed_is_stored_as_a_message_and_said_through_the_catalogue(
+        client, app, session, closed_round, login_as, monkeypatch, marked):
+    login_as("admin")
+
+    def refuse(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise SuppressionError("a test says no")
+
+    monkeypatch.setattr(publish, "decide_suppression", refuse)
+    page = publish_as_admin(client, app, closed_round.id).get_data(as_text=True)
+    # Each message went through gettext (⟦…⟧), the cause inside the refusal too.
+    assert "Nothing was published; the raw answers are untouched.⟧" in page
+    assert "⟦Round %(round)s: %(problem)s⟧" not in page  # filled in, not left raw
+    assert "a test says no" in page
+    session.expire_all()
+    [job] = _jobs(session, closed_round)
+    stored = unpacked(job.error)
+    assert isinstance(stored, Translatable) and stored.message == publication_jobs.REFUSED
+    assert str(stored).endswith("a test says no Nothing was published; the raw answers are "
+                                "untouched.")
+    # The audit log keeps the English.
+    [entry] = _audited(session, "survey.round.publish.failed")
+    assert json.loads(entry.detail)["error"] == str(stored)
+
+
+def test_a_stored_message_comes_back_whole_and_older_text_as_it_was():
+    timed_out = Translatable(publication_jobs.TIMED_OUT, num=1)
+    again = unpacked(packed(timed_out))
+    assert isinstance(again, Translatable)
+    assert str(again) == str(timed_out)
+    assert str(again).startswith("Stopped after 1 minute: checking")
+    assert str(unpacked(packed(Translatable(publication_jobs.TIMED_OUT, num=2)))).startswith(
+        "Stopped after 2 minutes:")
+    nested = Translatable(publication_jobs.REFUSED, cause=publish.PublicationError(
+        "Round %(round)s has no survey.", round=7))
+    back = unpacked(packed(nested))
+    assert isinstance(back, Translatable) and str(back) == str(nested)
+    assert isinstance(back.params["cause"], Translatable)
+    # A row written before messages were stored keeps its English.
+    older = "Stopped after 15 minutes: checking what can be shown safely took longer."
+    assert unpacked(older) == older and unpacked(None) is None
+    assert unpacked("{not json") == "{not json"
+
+
+def test_what_a_running_publication_does_is_said_through_the_catalogue(
+        client, app, session, closed_round, login_as, marked):
+    login_as("admin")
+    _press_publish(client, closed_round)
+    [job] = _jobs(session, closed_round)
+    job.status, job.step, job.heartbeat_at = "running", "insider:2", job.requested_at
+    session.commit()
+    page = client.get(f"/admin/surveys/rounds/{closed_round.id}/publication").get_data(
+        as_text=True)
+    assert ("⟦Checking what a colleague who answered could work out about others "
+            "(insiders&#39; check, round 2).⟧") in page
