@@ -297,6 +297,14 @@ class ActionForm(FlaskForm):
     """A bare form for POST buttons (CSRF only)."""
 
 
+class TestInvitationForm(FlaskForm):
+    """"Send me a test invitation": in which of the offered languages (set by the view)."""
+
+    # Optional: a form from before the choice existed sends the first language's.
+    language = SelectField("Language of the test invitation", choices=[],
+                           validators=[Optional()])
+
+
 class ConfirmRoundForm(FlaskForm):
     """The confirmation step of open, close and publish: nothing moves without it."""
 

@@ -81,17 +81,21 @@ def _next_round(session: Session, survey: Survey, clock: Clock) -> Round:
 
 
 def trial_invitation(settings: Settings, survey: Survey, to: str, round_: Round,
-                     results_on: bool = False) -> EmailMessage:
-    """The real invitation for ``round_`` (close date, anonymity, results link) with a
-    "test" banner on top and a test link whose answers are discarded."""
+                     results_on: bool = False, language: str | None = None) -> EmailMessage:
+    """The real invitation for ``round_`` (close date, anonymity, results link) in
+    ``language`` (the first offered by default), with a "test" banner on top for the admin
+    and a test link whose answers are discarded."""
+    language = language or settings.languages[0]
     real = invitation_message(settings, survey, round_, to,
-                              f"test/{trial_token(settings, survey.id)}", results_on)
+                              f"test/{trial_token(settings, survey.id)}", results_on,
+                              language=language, offered=settings.languages)
     body = TEST_BANNER.format(days=TRIAL_LINK_DAYS) + real.get_content()
-    return build_message(settings, to, f"[Test] {survey.title}: your personal survey link", body)
+    return build_message(settings, to, f"[Test] {real['Subject']}", body)
 
 
 def send_test_invitation(session: Session, clock: Clock, settings: Settings, mailer: Mailer,
-                         survey: Survey, *, to: str, actor: str) -> None:
+                         survey: Survey, *, to: str, actor: str,
+                         language: str | None = None) -> None:
     """Mail a test invitation to the admin's own address (audited; raises MailError).
 
     Whatever goes wrong while writing or sending the message comes out as a MailError
@@ -99,7 +103,7 @@ def send_test_invitation(session: Session, clock: Clock, settings: Settings, mai
     """
     try:
         message = trial_invitation(settings, survey, to, _next_round(session, survey, clock),
-                                   results_page_enabled(session))
+                                   results_page_enabled(session), language)
         mailer.send(message, label=f"test-survey-{survey.id}")
     except MailError:
         raise
@@ -107,4 +111,5 @@ def send_test_invitation(session: Session, clock: Clock, settings: Settings, mai
         raise MailError(f"The message could not be written ({exc}). Check the survey's "
                         "title and your own e-mail address, then try again.") from exc
     audit.record(session, clock, actor=actor, action="survey.test_invitation",
-                 subject=f"survey {survey.id}", detail={"to": "own address"})
+                 subject=f"survey {survey.id}",
+                 detail={"to": "own address", "language": language or settings.languages[0]})

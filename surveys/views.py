@@ -26,6 +26,7 @@ from surveys.forms import (
     ConfirmRoundForm,
     SurveyForm,
     TeamsForm,
+    TestInvitationForm,
     form_field,
     survey_form,
 )
@@ -138,10 +139,25 @@ def detail(survey_id: int) -> str:
         overviews=rounds.round_overviews(db(), survey),
         publishing=publication_jobs.publishing_round_ids(db(), survey.id),
         action_form=ActionForm(),
+        test_form=_test_form(),
         protections=PROTECTIONS,
         protection_names=SHORT_NAMES,
         languages=_text_languages(survey),
     )
+
+
+def _test_form() -> TestInvitationForm:
+    """The test invitation's form: each offered language by its own name, the first chosen."""
+    form = TestInvitationForm()
+    form.language.choices = [(code, _own_name(code)) for code in settings().languages]
+    if form.language.data is None:
+        form.language.data = settings().languages[0]
+    return form
+
+
+def _own_name(code: str) -> str:
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
 
 
 def _text_languages(survey: Survey) -> dict[str, Any] | None:
@@ -169,11 +185,13 @@ def preview(survey_id: int) -> str | tuple[str, int]:
 @role_required("admin")
 def send_test(survey_id: int) -> Response:
     survey = _survey(survey_id)
-    if not ActionForm().validate_on_submit():
+    form = _test_form()
+    if not form.validate_on_submit():
         abort(400)
     try:
         tryout.send_test_invitation(db(), clock(), settings(), mailer_for(services()), survey,
-                                    to=current_user.email, actor=current_user.email)
+                                    to=current_user.email, actor=current_user.email,
+                                    language=form.language.data)
     except MailError as exc:
         db().rollback()
         flash(_("The test invitation could not be sent: %(problem)s", problem=exc), "error")

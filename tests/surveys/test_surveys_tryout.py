@@ -17,6 +17,9 @@ from surveys import rounds
 from surveys.invitations import invitation_message
 from surveys.models import Response, Round, TokenHash
 
+# The test link in the first language (the Welsh line below it adds "?lang=cy").
+ENGLISH_LINK = r"/s/test/[A-Za-z0-9_.-]+(?![A-Za-z0-9_.?-])"
+
 
 def _stored(session) -> tuple[int, int, int]:
     session.expire_all()
@@ -69,7 +72,7 @@ def test_test_invitation_goes_to_the_admin_and_its_answers_are_thrown_away(
     message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
     text = f"To: {message['To']}\n{message['Subject']}\n{message.get_content()}"
     assert f"To: {admin.user.email}" in text and "[Test] Pulse check" in text
-    [link] = re.findall(r"/s/test/[A-Za-z0-9_.-]+", text)
+    [link] = re.findall(ENGLISH_LINK, text)
     assert session.scalars(select(AuditEntry.action)).all().count("survey.test_invitation") == 1
 
     client.post("/logout", data={"csrf_token": csrf_token_from(page)})
@@ -98,13 +101,44 @@ def test_test_invitation_is_the_real_invitation_with_a_test_banner(
     [mail] = app.extensions["speakup"].settings.outbox_path.glob("test-survey-*.eml")
     text = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default
                                     ).get_content()
-    [link] = re.findall(r"/s/test/[A-Za-z0-9_.-]+", text)
+    [link] = re.findall(ENGLISH_LINK, text)
     # Then it opens with the test banner, and below it is exactly what staff receive:
     assert text.lstrip().startswith("*** TEST")
     real = invitation_message(settings, survey, planned, "staff@example.org", "TOKEN",
-                              results_page_enabled(session))
+                              results_page_enabled(session), "en", settings.languages)
     body = real.get_content().replace("/s/TOKEN", link)
     assert body in text
     # the close date, the anonymity paragraph and the results link among it
     assert "It is open\nuntil " in text and "Your answers cannot be traced back to you" in text
     assert "What happened after the last round" in text
+
+
+def test_a_test_invitation_in_welsh_is_the_welsh_invitation(
+        client, session, clock, settings, login_as, app):
+    survey = make_survey(session, clock, settings,
+                         translations={"cy": {"title": "Gwiriad curiad"}})
+    session.commit()
+    login_as("admin")
+    detail = f"/admin/surveys/{survey.id}"
+    page = client.get(detail).get_data(as_text=True)
+    assert '<label for="language">Language of the test invitation</label>' in page
+    assert '<option value="cy">Cymraeg</option>' in page
+    sent = post_form(client, f"/admin/surveys/{survey.id}/send-test", {"language": "cy"},
+                     page=detail)
+    assert sent.status_code == 302
+    [mail] = app.extensions["speakup"].settings.outbox_path.glob("test-survey-*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    text = message.get_content()
+    # What a Welsh reader gets: the Welsh subject and title, a link to the Welsh page.
+    assert message["Subject"].startswith("[Test] Gwiriad curiad")
+    assert "Gwiriad curiad" in text and "Pulse check" not in text.split("-----", 1)[1]
+    [link] = re.findall(r"/s/test/[A-Za-z0-9_.-]+\?lang=cy", text)
+    assert 'lang="cy"' in client.get(link).get_data(as_text=True)
+    [entry] = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "survey.test_invitation")).all()
+    assert '"language": "cy"' in entry.detail
+    # A language the site does not offer is refused, and nothing is sent.
+    refused = post_form(client, f"/admin/surveys/{survey.id}/send-test", {"language": "fr"},
+                        page=detail)
+    assert refused.status_code == 400
+    assert len(list(app.extensions["speakup"].settings.outbox_path.glob("*.eml"))) == 1
