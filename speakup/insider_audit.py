@@ -806,23 +806,28 @@ class _Component:
     def _partners(self, row: RowTruth, c: int) -> list[int]:
         """Cells whose swaps with ``c`` keep every shown figure of ``row`` as it is."""
         cache = self.__dict__.setdefault("_partner_cache", {})
-        if (row.id, c) not in cache:
-            cache[row.id, c] = self._find_partners(row, c)
-        return cache[row.id, c]
+        if row.id not in cache:
+            cache[row.id] = self._find_partners(row)
+        return [other for other in cache[row.id][c] if other != c]
 
-    def _find_partners(self, row: RowTruth, c: int) -> list[int]:
+    def _find_partners(self, row: RowTruth) -> list[list[int]]:
+        """Per cell, the cells (itself included) in the same shown group of every dimension
+        where either is in a shown group, for all cells at once.
+
+        Two cells qualify when, in every dimension, they are in the same group or neither
+        group is shown in ``row``: exactly when their groups agree once every group not
+        shown is replaced by one mark, so cells with equal marked groups are partners.
+        """
         r = self.round
-        mine = dict(self.cells[c])
-        found = []
-        for other, cell in enumerate(self.cells):
-            if other == c:
-                continue
-            theirs = dict(cell)
-            if all(mine[dim] == theirs[dim] or not (
-                    r.group_shown(row.id, dim, mine[dim])
-                    or r.group_shown(row.id, dim, theirs[dim])) for dim in r.dims):
-                found.append(other)
-        return found
+        hidden = object()
+        shown = {(dim, g): r.group_shown(row.id, dim, g) for cell in self.cells for dim, g in cell}
+        alike: dict[tuple, list[int]] = {}
+        signature = []
+        for c, cell in enumerate(self.cells):
+            mark = tuple(g if shown[dim, g] else hidden for dim, g in cell)
+            alike.setdefault(mark, []).append(c)
+            signature.append(mark)
+        return [alike[mark] for mark in signature]
 
     def _bounds(self, knowledge: _Knowledge) -> tuple[np.ndarray, ...]:
         lower, row_lower = self.lower.copy(), self.row_lower.copy()
