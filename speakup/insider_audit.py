@@ -348,6 +348,22 @@ class _Knowledge:
                 and all(values[i] <= b + _TOLERANCE * max(1.0, abs(b))
                         for i, b in self.row_upper))  # fmt: skip
 
+    def allows_each(self, points: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """:meth:`allows` for a stack of points (one per line) at once."""
+        ok = np.ones(len(points), dtype=bool)
+        if self.lower:
+            index, bound = (np.array(column) for column in zip(*self.lower, strict=True))
+            ok &= np.all(points[:, index] >= bound - _TOLERANCE, axis=1)
+        if self.row_lower:
+            index, bound = (np.array(column) for column in zip(*self.row_lower, strict=True))
+            slack = _TOLERANCE * np.maximum(1.0, np.abs(bound))
+            ok &= np.all(values[:, index] >= bound - slack, axis=1)
+        if self.row_upper:
+            index, bound = (np.array(column) for column in zip(*self.row_upper, strict=True))
+            slack = _TOLERANCE * np.maximum(1.0, np.abs(bound))
+            ok &= np.all(values[:, index] <= bound + slack, axis=1)
+        return ok
+
 
 @dataclass
 class _Respondent:
@@ -843,10 +859,22 @@ class _Component:
     def _uncovered(self, targets: list[_Target], points: list[tuple[np.ndarray, np.ndarray]],
                    knowledge: _Knowledge) -> list[_Target]:
         """The targets none of ``points`` (all feasible without ``knowledge``) meets."""
-        usable = [point for point, values in points if knowledge.allows(point, values)]
-        if not usable or not targets:
+        if not points or not targets:
             return list(targets)
-        stack = np.array(usable)
+        if points is self.pool:
+            # The whole pool, asked for again and again: stacked once per pool size.
+            cached = self.__dict__.get("_pool_stack")
+            if cached is None or cached[0] != len(self.pool):
+                cached = (len(self.pool), np.array([p for p, _ in self.pool]),
+                          np.array([v for _, v in self.pool]))  # fmt: skip
+                self._pool_stack = cached
+            _, points_stack, values_stack = cached
+        else:
+            points_stack = np.array([p for p, _ in points])
+            values_stack = np.array([v for _, v in points])
+        stack = points_stack[knowledge.allows_each(points_stack, values_stack)]
+        if not len(stack):
+            return list(targets)
         index = np.array([t.index for t in targets])
         bound = np.array([t.bound for t in targets])
         met = np.any(stack[:, index] <= bound + 0.5, axis=0)
