@@ -872,12 +872,13 @@ class _Component:
         else:
             points_stack = np.array([p for p, _ in points])
             values_stack = np.array([v for _, v in points])
-        stack = points_stack[knowledge.allows_each(points_stack, values_stack)]
-        if not len(stack):
+        allowed = knowledge.allows_each(points_stack, values_stack)
+        if not allowed.any():
             return list(targets)
         index = np.array([t.index for t in targets])
         bound = np.array([t.bound for t in targets])
-        met = np.any(stack[:, index] <= bound + 0.5, axis=0)
+        # The targets' columns first: a few of the pool's, not a copy of all of it.
+        met = np.any(points_stack[:, index][allowed] <= bound + 0.5, axis=0)
         return [t for t, ok in zip(targets, met, strict=True) if not ok]
 
     def _exposure(self, attacker: str, target: _Target, knowledge: _Knowledge,
