@@ -568,6 +568,12 @@ class _Component:
 
     def _shown_groups(self, row: RowTruth) -> list[tuple[str | None, str | None, int]]:
         """(dimension, group, headcount) of every figure of ``row`` shown, Everyone first."""
+        cache = self.__dict__.setdefault("_shown_cache", {})
+        if row.id not in cache:
+            cache[row.id] = self._find_shown_groups(row)
+        return cache[row.id]
+
+    def _find_shown_groups(self, row: RowTruth) -> list[tuple[str | None, str | None, int]]:
         r = self.round
         out: list[tuple[str | None, str | None, int]] = []
         if r.row_shown(row.id):

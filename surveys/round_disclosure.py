@@ -395,6 +395,7 @@ def attack_model(
     model = AttackModel(k)
     model.count(("R",), truth.total, shown=not total_hidden)
     rows = {row.id: row for row in truth.rows}
+    split: dict[tuple[str, str], dict[str, tuple[dict[str, int], Fraction]]] = {}
     for row in truth.rows:
         _declare_cells(model, row, None, None, shown=row.id not in rows_hidden,
                        values=row.overall, score=row.score_sum)  # fmt: skip
@@ -405,8 +406,9 @@ def attack_model(
             shown = not total_hidden and g != UNSTATED and g not in groups_hidden[dim]
             model.count(("r", dim, g), sizes[g], shown=shown, protected=_protect(g, sizes[g], k))
         model.sum_of(("R",), [("r", dim, g) for g in members])
+        split.update({(row.id, dim): _group_cells(row, dim, groups) for row in truth.rows})
         for row in truth.rows:
-            cells = _group_cells(row, dim, groups)
+            cells = split[row.id, dim]
             for g in members:
                 hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
                 shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
@@ -427,7 +429,7 @@ def attack_model(
                 for g in members:
                     hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
                     shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
-                    _declare_pooled(model, row, truth, rows, dim, g, shown=shown)
+                    _declare_pooled(model, row, truth, rows, dim, g, shown=shown, split=split)
         for instrument in truth.instruments:
             if instrument.scale_row_id is not None:
                 for g in members:
@@ -479,8 +481,12 @@ def _declare_spread(
 def _declare_pooled(
     model: AttackModel, scale_row: RowTruth, truth: RoundTruth, rows: Mapping[str, RowTruth],
     dim: str | None, group: str | None, *, shown: bool,
+    split: Mapping[tuple[str, str], Mapping[str, tuple[dict[str, int], Fraction]]] | None = None,
 ) -> None:
     """A shown scale cell's favourable share: its favourable answers and answers, pooled.
+
+    ``split``: the groups' cells of each (row, dimension) already worked out (once per
+    row, not once per group of it).
 
     Both count as known exactly (only their ratio is shown: a stronger attacker than
     the real one); each is a sum of the same cell's item figures, which is what makes
@@ -499,7 +505,8 @@ def _declare_pooled(
         if dim is None:
             values: Mapping[str, int] = item.overall
         else:
-            values = _group_cells(item, dim, groups)[group or UNSTATED][0]
+            cells = (split or {}).get((item.id, dim)) or _group_cells(item, dim, groups)
+            values = cells[group or UNSTATED][0]
         for value in item.overall:
             x_key = ("x", item.id, dim, group, value)
             answers += values.get(value, 0)
