@@ -348,6 +348,22 @@ class _Knowledge:
                 and all(values[i] <= b + _TOLERANCE * max(1.0, abs(b))
                         for i, b in self.row_upper))  # fmt: skip
 
+    def allows_each(self, points: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """:meth:`allows` for a stack of points (one per line) at once."""
+        ok = np.ones(len(points), dtype=bool)
+        if self.lower:
+            index, bound = (np.array(column) for column in zip(*self.lower, strict=True))
+            ok &= np.all(points[:, index] >= bound - _TOLERANCE, axis=1)
+        if self.row_lower:
+            index, bound = (np.array(column) for column in zip(*self.row_lower, strict=True))
+            slack = _TOLERANCE * np.maximum(1.0, np.abs(bound))
+            ok &= np.all(values[:, index] >= bound - slack, axis=1)
+        if self.row_upper:
+            index, bound = (np.array(column) for column in zip(*self.row_upper, strict=True))
+            slack = _TOLERANCE * np.maximum(1.0, np.abs(bound))
+            ok &= np.all(values[:, index] <= bound + slack, axis=1)
+        return ok
+
 
 @dataclass
 class _Respondent:
@@ -552,6 +568,12 @@ class _Component:
 
     def _shown_groups(self, row: RowTruth) -> list[tuple[str | None, str | None, int]]:
         """(dimension, group, headcount) of every figure of ``row`` shown, Everyone first."""
+        cache = self.__dict__.setdefault("_shown_cache", {})
+        if row.id not in cache:
+            cache[row.id] = self._find_shown_groups(row)
+        return cache[row.id]
+
+    def _find_shown_groups(self, row: RowTruth) -> list[tuple[str | None, str | None, int]]:
         r = self.round
         out: list[tuple[str | None, str | None, int]] = []
         if r.row_shown(row.id):
@@ -806,23 +828,28 @@ class _Component:
     def _partners(self, row: RowTruth, c: int) -> list[int]:
         """Cells whose swaps with ``c`` keep every shown figure of ``row`` as it is."""
         cache = self.__dict__.setdefault("_partner_cache", {})
-        if (row.id, c) not in cache:
-            cache[row.id, c] = self._find_partners(row, c)
-        return cache[row.id, c]
+        if row.id not in cache:
+            cache[row.id] = self._find_partners(row)
+        return [other for other in cache[row.id][c] if other != c]
 
-    def _find_partners(self, row: RowTruth, c: int) -> list[int]:
+    def _find_partners(self, row: RowTruth) -> list[list[int]]:
+        """Per cell, the cells (itself included) in the same shown group of every dimension
+        where either is in a shown group, for all cells at once.
+
+        Two cells qualify when, in every dimension, they are in the same group or neither
+        group is shown in ``row``: exactly when their groups agree once every group not
+        shown is replaced by one mark, so cells with equal marked groups are partners.
+        """
         r = self.round
-        mine = dict(self.cells[c])
-        found = []
-        for other, cell in enumerate(self.cells):
-            if other == c:
-                continue
-            theirs = dict(cell)
-            if all(mine[dim] == theirs[dim] or not (
-                    r.group_shown(row.id, dim, mine[dim])
-                    or r.group_shown(row.id, dim, theirs[dim])) for dim in r.dims):
-                found.append(other)
-        return found
+        hidden = object()
+        shown = {(dim, g): r.group_shown(row.id, dim, g) for cell in self.cells for dim, g in cell}
+        alike: dict[tuple, list[int]] = {}
+        signature = []
+        for c, cell in enumerate(self.cells):
+            mark = tuple(g if shown[dim, g] else hidden for dim, g in cell)
+            alike.setdefault(mark, []).append(c)
+            signature.append(mark)
+        return [alike[mark] for mark in signature]
 
     def _bounds(self, knowledge: _Knowledge) -> tuple[np.ndarray, ...]:
         lower, row_lower = self.lower.copy(), self.row_lower.copy()
@@ -838,13 +865,26 @@ class _Component:
     def _uncovered(self, targets: list[_Target], points: list[tuple[np.ndarray, np.ndarray]],
                    knowledge: _Knowledge) -> list[_Target]:
         """The targets none of ``points`` (all feasible without ``knowledge``) meets."""
-        usable = [point for point, values in points if knowledge.allows(point, values)]
-        if not usable or not targets:
+        if not points or not targets:
             return list(targets)
-        stack = np.array(usable)
+        if points is self.pool:
+            # The whole pool, asked for again and again: stacked once per pool size.
+            cached = self.__dict__.get("_pool_stack")
+            if cached is None or cached[0] != len(self.pool):
+                cached = (len(self.pool), np.array([p for p, _ in self.pool]),
+                          np.array([v for _, v in self.pool]))  # fmt: skip
+                self._pool_stack = cached
+            _, points_stack, values_stack = cached
+        else:
+            points_stack = np.array([p for p, _ in points])
+            values_stack = np.array([v for _, v in points])
+        allowed = knowledge.allows_each(points_stack, values_stack)
+        if not allowed.any():
+            return list(targets)
         index = np.array([t.index for t in targets])
         bound = np.array([t.bound for t in targets])
-        met = np.any(stack[:, index] <= bound + 0.5, axis=0)
+        # The targets' columns first: a few of the pool's, not a copy of all of it.
+        met = np.any(points_stack[:, index][allowed] <= bound + 0.5, axis=0)
         return [t for t, ok in zip(targets, met, strict=True) if not ok]
 
     def _exposure(self, attacker: str, target: _Target, knowledge: _Knowledge,

@@ -208,7 +208,7 @@ def decide_suppression(
         model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
                              cells_hidden=cells_hidden)  # fmt: skip
         _step(OUTSIDER_STEP)
-        report = audit_model(model, cache=cache)
+        report = audit_model(model, cache=cache, ranges=False)
         if not report.ok:
             return None
         decided = RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt,
@@ -227,12 +227,16 @@ def decide_suppression(
         model = attack_model(truth, k, total_hidden, groups_hidden, rows_hidden,
                              cells_hidden=cells_hidden)  # fmt: skip
         _step(OUTSIDER_STEP)
-        report = audit_model(model, cache=cache)
+        # Which counts are exposed is all suppressing more needs; their ranges (two
+        # exact programs each) are worked out only to explain a refusal.
+        report = audit_model(model, cache=cache, ranges=False)
         if not report.ok:
             if not _suppress_more(truth, report, groups_hidden, rows_hidden, forced_groups,
                                   forced_rows, cells_hidden, forced_cells):  # fmt: skip
+                exact = audit_model(model)
                 raise SuppressionError(
-                    "the round cannot be published safely: " + report.exposures[0].reason
+                    "the round cannot be published safely: "
+                    + (exact.exposures or report.exposures)[0].reason
                 )
             continue
         decided = RoundSuppression(total_hidden, groups_hidden, rows_hidden, report, attempt,
@@ -391,6 +395,7 @@ def attack_model(
     model = AttackModel(k)
     model.count(("R",), truth.total, shown=not total_hidden)
     rows = {row.id: row for row in truth.rows}
+    split: dict[tuple[str, str], dict[str, tuple[dict[str, int], Fraction]]] = {}
     for row in truth.rows:
         _declare_cells(model, row, None, None, shown=row.id not in rows_hidden,
                        values=row.overall, score=row.score_sum)  # fmt: skip
@@ -401,8 +406,9 @@ def attack_model(
             shown = not total_hidden and g != UNSTATED and g not in groups_hidden[dim]
             model.count(("r", dim, g), sizes[g], shown=shown, protected=_protect(g, sizes[g], k))
         model.sum_of(("R",), [("r", dim, g) for g in members])
+        split.update({(row.id, dim): _group_cells(row, dim, groups) for row in truth.rows})
         for row in truth.rows:
-            cells = _group_cells(row, dim, groups)
+            cells = split[row.id, dim]
             for g in members:
                 hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
                 shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
@@ -423,7 +429,7 @@ def attack_model(
                 for g in members:
                     hidden_here = overrides.get((row.id, dim), groups_hidden[dim])
                     shown = row.id not in rows_hidden and g != UNSTATED and g not in hidden_here
-                    _declare_pooled(model, row, truth, rows, dim, g, shown=shown)
+                    _declare_pooled(model, row, truth, rows, dim, g, shown=shown, split=split)
         for instrument in truth.instruments:
             if instrument.scale_row_id is not None:
                 for g in members:
@@ -436,7 +442,28 @@ def attack_model(
             _declare_pooled(model, row, truth, rows, None, None, shown=row.id not in rows_hidden)
         if row.sensitive and row.id in rows_hidden and near_uniform(row.overall, k):
             _declare_spread(model, row, None, None, row.overall)
+    _declare_alike(model, truth)
     return model
+
+
+def _declare_alike(model: AttackModel, truth: RoundTruth) -> None:
+    """The groups of each dimension are alike: the same constraints, slot by slot.
+
+    Exchanging two hidden groups' figures (a hidden small team's and a hidden larger
+    one's) changes nothing the publication shows, so the audit tries those points
+    before any program; it re-checks each against every constraint.
+    """
+    by_dim: dict[str, dict[str, dict[tuple, tuple]]] = {dim: {} for dim in truth.dimensions}
+    for key in model.keys():  # noqa: SIM118 - a model, not a dict
+        if key[0] == "r":
+            dim, group, slot = key[1], key[2], ("r",)
+        elif key[0] in ("n", "x", "S", "F", "A", "D") and key[2] is not None:
+            dim, group, slot = key[2], key[3], (key[0], key[1], *key[4:])
+        else:
+            continue
+        by_dim[dim].setdefault(group, {})[slot] = key
+    for groups in by_dim.values():
+        model.alike(groups)
 
 
 def _declare_spread(
@@ -454,8 +481,12 @@ def _declare_spread(
 def _declare_pooled(
     model: AttackModel, scale_row: RowTruth, truth: RoundTruth, rows: Mapping[str, RowTruth],
     dim: str | None, group: str | None, *, shown: bool,
+    split: Mapping[tuple[str, str], Mapping[str, tuple[dict[str, int], Fraction]]] | None = None,
 ) -> None:
     """A shown scale cell's favourable share: its favourable answers and answers, pooled.
+
+    ``split``: the groups' cells of each (row, dimension) already worked out (once per
+    row, not once per group of it).
 
     Both count as known exactly (only their ratio is shown: a stronger attacker than
     the real one); each is a sum of the same cell's item figures, which is what makes
@@ -474,7 +505,8 @@ def _declare_pooled(
         if dim is None:
             values: Mapping[str, int] = item.overall
         else:
-            values = _group_cells(item, dim, groups)[group or UNSTATED][0]
+            cells = (split or {}).get((item.id, dim)) or _group_cells(item, dim, groups)
+            values = cells[group or UNSTATED][0]
         for value in item.overall:
             x_key = ("x", item.id, dim, group, value)
             answers += values.get(value, 0)
