@@ -57,8 +57,9 @@ def init_app(app: Flask, languages: tuple[str, ...], secure_cookies: bool) -> No
                                 secure=secure_cookies, httponly=True, samesite="Lax")
         return response
 
-    # Text an admin typed (a demographic question, the comment question) is shown as
-    # typed, unless the catalogue has it (the default questions): no %-formatting.
+    # Text an admin typed (the comment question) is shown as typed, unless the catalogue
+    # has it (the default one): no %-formatting. A survey's group questions try the text
+    # typed in the page's language first (surveys/texts.py: group_questions).
     app.jinja_env.filters["translated"] = gettext
     # A service's message kept in a page's data (e.g. a preview's problem).
     app.jinja_env.filters["said"] = said

@@ -21,6 +21,11 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
         title: …                      # each optional; left out, the first language's
         intro: …                      # text is shown (surveys/texts.py)
         comment_question: …
+        demographics:                 # the group questions' texts a respondent reads:
+          ethnicity:                  # a question id above
+            label: …                  # each optional, as are the options; left out, the
+            hint: …                   # catalogue's translation (default questions) or
+            options: {white: …}       # the first language's is shown
     schedule: monthly, first Monday 09:00     # or a cron expression
     timezone: Europe/London
     open_days: 14
@@ -32,6 +37,7 @@ admin form, from `speakup surveys create --from FILE` (YAML or JSON) or from
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import unicodedata
@@ -51,7 +57,7 @@ from surveys.models import Round, RoundStatus, Survey, Team
 from surveys.protection import DEFAULT_PROTECTION, ProtectionError, check_protection
 from surveys.published import PREFER_NOT
 from surveys.schedule import Schedule, ScheduleError, load_zone, parse_schedule, round_window
-from surveys.texts import TRANSLATABLE
+from surveys.texts import GROUP_TEXTS, TRANSLATABLE
 
 MAX_TITLE = 200
 MAX_INTRO = 2000
@@ -122,8 +128,9 @@ class SurveySpec:
     active: bool
     sector: str = "general"
     protection: str = DEFAULT_PROTECTION
-    # {"cy": {"title": …, "intro": …, "comment_question": …}}: only what was typed.
-    texts_by_language: dict[str, dict[str, str]] = field(default_factory=dict)
+    # {"cy": {"title": …, "intro": …, "comment_question": …, "demographics": {"team":
+    # {"label": …, "hint": …, "options": {"finance": …}}}}}: only what was typed.
+    texts_by_language: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.timezone)
@@ -175,7 +182,7 @@ def check_spec(
     demographics = _demographics(raw.get("demographics", []), problem)
     comment = _text(raw.get("comment_question"), "comment_question", MAX_QUESTION, problem)
     translations = _translations(raw.get("translations"), settings.languages, bool(comment),
-                                 problem)
+                                 demographics, problem)
     timezone = raw.get("timezone") or settings.timezone
     try:
         load_zone(timezone)
@@ -231,8 +238,8 @@ def check_spec(
 _LIMITS = {"title": MAX_TITLE, "intro": MAX_INTRO, "comment_question": MAX_QUESTION}
 
 
-def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, problem: Any
-                  ) -> dict[str, dict[str, str]]:
+def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool,
+                  questions: list[dict[str, Any]], problem: Any) -> dict[str, dict[str, Any]]:
     """The texts typed in each language but the first, checked like the first's."""
     if raw is None:
         return {}
@@ -241,7 +248,7 @@ def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, prob
         problem("translations", N_("Translations are a mapping from a language code to its "
                                    "texts, e.g. cy: {title: …}."))
         return {}
-    checked: dict[str, dict[str, str]] = {}
+    checked: dict[str, dict[str, Any]] = {}
     for code, texts in raw.items():
         where = f"translations.{code}"
         if code not in others:
@@ -252,13 +259,13 @@ def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, prob
         if texts is None:
             continue
         if not isinstance(texts, Mapping):
-            problem(where, N_("List the texts in this language: title, intro or "
-                              "comment_question."))
+            problem(where, N_("List the texts in this language: title, intro, "
+                              "comment_question or demographics."))
             continue
-        unknown = sorted(str(key) for key in texts if key not in TRANSLATABLE)
+        unknown = sorted(str(key) for key in texts if key not in (*TRANSLATABLE, GROUP_TEXTS))
         if unknown:
             problem(where, N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
-        typed: dict[str, str] = {}
+        typed: dict[str, Any] = {}
         for name in TRANSLATABLE:
             field_name = f"{where}.{name}"
             text = _text(texts.get(name), field_name, _LIMITS[name], problem)
@@ -275,8 +282,84 @@ def _translations(raw: Any, languages: tuple[str, ...], asks_comment: bool, prob
                     "too, or leave this out."))
                 continue
             typed[name] = text
+        groups = _group_translations(texts.get(GROUP_TEXTS), f"{where}.{GROUP_TEXTS}",
+                                     questions, problem)
+        if groups:
+            typed[GROUP_TEXTS] = groups
         if typed:
             checked[code] = typed
+    return checked
+
+
+def _group_translations(raw: Any, where: str, questions: list[dict[str, Any]], problem: Any
+                        ) -> dict[str, dict[str, Any]]:
+    """A language's texts of the group questions, keyed by question and option id.
+
+    Checked like the first language's (same limits); only the survey's own questions and
+    options, so a translation can never add a choice. Answers keep the option's id.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problem(where, N_("List the group questions by id, e.g. team: {label: …, options: "
+                          "{finance: …}}."))
+        return {}
+    asked = {q["id"]: q for q in questions}
+    checked: dict[str, dict[str, Any]] = {}
+    for qid, texts in raw.items():
+        here = f"{where}.{qid}"
+        question = asked.get(qid)
+        if question is None:
+            problem(here, N_("The survey asks no group question “%(id)s” (its questions: "
+                             "%(ids)s)."), id=qid, ids=", ".join(asked) or "none")
+            continue
+        if texts is None:
+            continue
+        if not isinstance(texts, Mapping):
+            problem(here, N_("List this question's texts: label, hint or options."))
+            continue
+        unknown = sorted(str(key) for key in texts if key not in {"label", "hint", "options"})
+        if unknown:
+            problem(here, N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown))
+        typed: dict[str, Any] = {}
+        label = _text(texts.get("label"), f"{here}.label", MAX_LABEL, problem)
+        if label:
+            typed["label"] = label
+        hint_field = f"{here}.hint"
+        hint = _text(texts.get("hint"), hint_field, MAX_QUESTION, problem)
+        if hint and not question.get("hint"):
+            problem(hint_field, N_("The question has no hint in the first language: "
+                                   "type it there too, or leave this out."))
+        elif hint:
+            typed["hint"] = hint
+        options = _option_translations(texts.get("options"), f"{here}.options",
+                                       question, problem)
+        if options:
+            typed["options"] = options
+        if typed:
+            checked[qid] = typed
+    return checked
+
+
+def _option_translations(raw: Any, where: str, question: dict[str, Any], problem: Any
+                         ) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problem(where, N_("List the options by id, e.g. {finance: …}."))
+        return {}
+    ids = [o["id"] for o in question.get("options", [])]
+    checked: dict[str, str] = {}
+    for oid, label in raw.items():
+        option_field = f"{where}.{oid}"
+        if oid not in ids:
+            problem(option_field, N_("The question “%(question)s” has no option "
+                                     "“%(id)s” (its options: %(ids)s)."),
+                    question=question["id"], id=oid, ids=", ".join(ids))
+            continue
+        text = _text(label, option_field, MAX_OPTION_LABEL, problem)
+        if text:
+            checked[oid] = " ".join(text.split())
     return checked
 
 
@@ -531,11 +614,16 @@ def update_survey(
     if _comment_questions(before["texts_by_language"]) != _comment_questions(
             after["texts_by_language"]):
         asked.add("comment_question")
+    # So is a group question or option in another language.
+    group_texts_changed = _group_texts(before["texts_by_language"]) != _group_texts(
+        after["texts_by_language"])
     # A short label names a question in reports only; respondents never see it, so it
     # may change while a round is open.
     if _without_short_labels(before["demographics"]) == _without_short_labels(
             after["demographics"]):
         asked.discard("demographics")
+    if group_texts_changed:
+        asked.add("demographics")
     if questions & asked and open_round_of(session, survey.id) is not None:
         raise SurveyLockedError(N_(
             "The questions cannot change while a round is open: the answers already given "
@@ -558,8 +646,13 @@ def update_survey(
     return changed
 
 
-def _comment_questions(texts: dict[str, dict[str, str]] | None) -> dict[str, str | None]:
+def _comment_questions(texts: dict[str, dict[str, Any]] | None) -> dict[str, str | None]:
     return {code: typed.get("comment_question") for code, typed in (texts or {}).items()}
+
+
+def _group_texts(texts: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    return {code: typed.get(GROUP_TEXTS) for code, typed in (texts or {}).items()
+            if typed.get(GROUP_TEXTS)}
 
 
 def _without_short_labels(questions: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -584,8 +677,7 @@ def export_spec(survey: Survey) -> dict[str, Any]:
         "protection": survey.protection,
     }
     if survey.texts_by_language:
-        spec["translations"] = {code: dict(texts)
-                                for code, texts in survey.texts_by_language.items()}
+        spec["translations"] = copy.deepcopy(dict(survey.texts_by_language))
     return spec
 
 

@@ -40,7 +40,7 @@ from surveys.responses import (
 )
 from surveys.sealed_answers import SEALERS
 from surveys.slip_codes import normalise_code
-from surveys.texts import survey_texts
+from surveys.texts import group_questions, survey_texts
 
 bp = Blueprint("survey_answer", __name__, url_prefix="/s")
 
@@ -224,6 +224,7 @@ def render_form(survey: Survey, k: int, submission: Submission, problems: list[P
     context: dict[str, Any] = {
         "survey": survey, "k": k, "texts": survey_texts(survey, i18n.current()),
         "sections": _sections(tuple(survey.item_ids), i18n.current()),
+        "group_questions": group_questions(survey, i18n.current(), gettext),
         "submission": submission, "problems": problems,
         "problem_fields": {p.field for p in problems},
     }
@@ -262,12 +263,14 @@ def _sections(item_ids: tuple[str, ...],
 def _questions_html(survey: Survey, k: int, context: dict[str, Any]) -> Markup:
     """The questions with nothing chosen: the same for everyone, so rendered once per survey.
 
-    Keyed by everything the block shows (items, demographic questions, k), so an
-    edited survey gets a fresh one. Not kept while templates auto-reload (debug).
+    Keyed by everything the block shows (items, group questions and their texts in the
+    page's language, k), so an edited survey gets a fresh one. Not kept while templates
+    auto-reload (debug).
     """
     cache: dict[tuple[Any, ...], Markup] = current_app.extensions.setdefault(QUESTIONS_CACHE, {})
     cache_key = (survey.id, i18n.current(), tuple(survey.item_ids),
-                 json.dumps(survey.demographics or [], sort_keys=True), k)
+                 json.dumps(survey.demographics or [], sort_keys=True),
+                 tuple(context["group_questions"]), k)
     html = cache.get(cache_key)
     if html is None:
         # Safe: the output of an autoescaped template, which escaped every value it shows.

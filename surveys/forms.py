@@ -33,7 +33,7 @@ from surveys.admin_services import (
 )
 from surveys.itembank import ItemBank
 from surveys.protection import DEFAULT_PROTECTION, PROTECTIONS
-from surveys.texts import TRANSLATABLE
+from surveys.texts import GROUP_TEXTS, TRANSLATABLE
 
 # Which spec field's problems show next to which form field.
 SPEC_TO_FORM = {
@@ -168,8 +168,14 @@ class SurveyForm(FlaskForm):
                 self[_field_name(name, code)].data = (translations.get(code) or {}).get(
                     name) or ""
 
-    def to_spec(self, existing_demographics: list[dict[str, Any]]) -> dict[str, Any]:
-        """Build a survey definition from the posted form (checked later by check_spec)."""
+    def to_spec(self, existing_demographics: list[dict[str, Any]],
+                existing_translations: dict[str, dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+        """Build a survey definition from the posted form (checked later by check_spec).
+
+        The group questions' texts in other languages have no place on the form (they are
+        typed in a definition file): they are kept, less any question or option removed.
+        """
         demographics: list[dict[str, Any]] = []
         existing = {q["id"]: q for q in existing_demographics}
         if self.ask_ethnicity.data:
@@ -194,6 +200,10 @@ class SurveyForm(FlaskForm):
             code: {name: self[_field_name(name, code)].data for name in TRANSLATABLE
                    if (self[_field_name(name, code)].data or "").strip()}
             for code in self.other_languages}
+        for code, texts in translations.items():
+            kept = _kept_group_texts((existing_translations or {}).get(code), demographics)
+            if kept:
+                texts[GROUP_TEXTS] = kept
         spec: dict[str, Any] = {
             "title": self.title.data,
             "sector": self.sector.data,
@@ -213,6 +223,24 @@ class SurveyForm(FlaskForm):
             spec["translations"] = {code: texts for code, texts in translations.items()
                                     if texts}
         return spec
+
+
+def _kept_group_texts(typed: dict[str, Any] | None, questions: list[dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """A language's typed group texts for the questions and options still asked."""
+    options = {q["id"]: {o["id"] for o in q.get("options", [])} for q in questions}
+    kept: dict[str, Any] = {}
+    for qid, texts in ((typed or {}).get(GROUP_TEXTS) or {}).items():
+        if qid not in options:
+            continue
+        entry = {k: v for k, v in texts.items() if k != "options"}
+        still = {oid: label for oid, label in (texts.get("options") or {}).items()
+                 if oid in options[qid]}
+        if still:
+            entry["options"] = still
+        if entry:
+            kept[qid] = entry
+    return kept
 
 
 def _field_name(name: str, code: str) -> str:

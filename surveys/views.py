@@ -91,8 +91,9 @@ def _edit_page(form: SurveyForm, survey: Survey | None) -> str | Response | tupl
     if form.validate_on_submit():
         existing = list(survey.demographics) if survey else []
         try:
-            spec = admin_services.check_spec(form.to_spec(existing), settings(), bank=bank,
-                                             now=clock().now())
+            spec = admin_services.check_spec(
+                form.to_spec(existing, survey.texts_by_language if survey else None),
+                settings(), bank=bank, now=clock().now())
         except admin_services.SurveySpecError as exc:
             for name, message in exc.problems:
                 form[form_field(form, name)].errors.append(said(message))

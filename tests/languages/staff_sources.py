@@ -54,7 +54,8 @@ MIXED = {
     # Checking a survey's definition and the team list (the default questions are public).
     "surveys/admin_services.py": {"check_spec", "_said", "_text", "_whole", "_items",
                                   "_chosen", "_demographics", "_options", "_check_windows",
-                                  "_translations", "update_survey", "set_teams"},
+                                  "_translations", "_group_translations", "_option_translations",
+                                  "update_survey", "set_teams"},
     # Naming a professional group (the group question itself is public).
     "concerns/professional_groups.py": {"_group_label", "GROUPS"},
     # Finding a concern for a handler.
