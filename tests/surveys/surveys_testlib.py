@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import html as htmllib
 import re
 import socket
 from collections.abc import Iterable, Iterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from conftest import post_form
 from sqlalchemy import select
@@ -179,3 +181,15 @@ def publish_as_admin(client: Any, app: Any, round_id: int) -> Any:
     assert queued.status_code == 302, queued.get_data(as_text=True)
     run_publications(services(app))
     return client.get(queued.headers["Location"])
+
+
+def problems_of(raw: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """The problems `check_spec` finds in a survey definition, by field."""
+    with pytest.raises(admin_services.SurveySpecError) as caught:
+        admin_services.check_spec(raw, settings)
+    return {name: str(message) for name, message in caught.value.problems}
+
+
+def page_text(page: str) -> str:
+    """A page's text with entities read and runs of white space made one space."""
+    return htmllib.unescape(re.sub(r"\s+", " ", page))

@@ -41,6 +41,14 @@ def closed_round(session, clock, settings) -> Round:
     return round_
 
 
+def refuse_the_decision(monkeypatch, why: str) -> None:  # type: ignore[no-untyped-def]
+    """Make the disclosure decision refuse the round, saying `why`."""
+    def refuse(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise SuppressionError(why)
+
+    monkeypatch.setattr(publish, "decide_suppression", refuse)
+
+
 def forbid_the_decision(monkeypatch, where: str) -> None:  # type: ignore[no-untyped-def]
     """Fail the test if `where` runs the (slow) disclosure decision."""
     def must_not_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
@@ -190,11 +198,7 @@ def test_the_database_refuses_a_second_active_job_for_a_round(session, clock, cl
 def test_a_failing_decision_shows_the_error_and_stores_nothing(
         client, app, session, closed_round, login_as, monkeypatch):
     login_as("admin")
-
-    def refuse(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-        raise SuppressionError("the round cannot be published safely: a test says no")
-
-    monkeypatch.setattr(publish, "decide_suppression", refuse)
+    refuse_the_decision(monkeypatch, "the round cannot be published safely: a test says no")
     page = publish_as_admin(client, app, closed_round.id).get_data(as_text=True)
     assert "Not published." in page
     assert "the round cannot be published safely: a test says no" in page
@@ -373,11 +377,7 @@ def test_a_running_job_renews_its_heartbeat_from_its_own_thread(
 def test_why_a_publication_failed_is_stored_as_a_message_and_said_through_the_catalogue(
         client, app, session, closed_round, login_as, monkeypatch, marked):
     login_as("admin")
-
-    def refuse(*_args, **_kwargs):  # type: ignore[no-untyped-def]
-        raise SuppressionError("a test says no")
-
-    monkeypatch.setattr(publish, "decide_suppression", refuse)
+    refuse_the_decision(monkeypatch, "a test says no")
     page = publish_as_admin(client, app, closed_round.id).get_data(as_text=True)
     # Each message went through gettext (⟦…⟧), the cause inside the refusal too.
     assert "Nothing was published; the raw answers are untouched.⟧" in page

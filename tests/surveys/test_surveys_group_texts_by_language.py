@@ -4,18 +4,22 @@ catalogue's, else the English), and counted with the English answers by option i
 
 from __future__ import annotations
 
-import html as htmllib
-import re
-
 import pytest
 from conftest import csrf_token_from, post_form
-from surveys_testlib import SPEC, make_survey, open_round_now, opened, tokens_for
+from surveys_testlib import (
+    SPEC,
+    make_survey,
+    open_round_now,
+    opened,
+    page_text,
+    problems_of,
+    tokens_for,
+)
 
 from surveys import admin_services
 from surveys.admin_services import (
     MAX_LABEL,
     MAX_OPTION_LABEL,
-    SurveySpecError,
     check_spec,
     export_spec,
 )
@@ -33,14 +37,6 @@ def welsh(**groups):  # type: ignore[no-untyped-def]
     return {"cy": {"title": "Gwiriad curiad", "demographics": groups}}
 
 
-def problems_of(raw, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    with pytest.raises(SurveySpecError) as caught:
-        check_spec(raw, settings)
-    return {name: str(message) for name, message in caught.value.problems}
-
-
-def page_text(page: str) -> str:
-    return htmllib.unescape(re.sub(r"\s+", " ", page))
 
 
 # --- checking the definition ---------------------------------------------------------

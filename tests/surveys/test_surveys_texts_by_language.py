@@ -3,9 +3,6 @@ stored (migration 0022), and shown to whoever reads in Welsh — page, cache and
 
 from __future__ import annotations
 
-import html as htmllib
-import re
-
 import pytest
 from conftest import csrf_token_from, post_form
 from sqlalchemy import inspect
@@ -14,6 +11,8 @@ from surveys_testlib import (
     body_of,
     make_survey,
     open_round_now,
+    page_text,
+    problems_of,
     smtp_server,
     tokens_for,
 )
@@ -24,7 +23,7 @@ from speakup.db import make_engine
 from speakup.mail import SmtpConfig, SmtpMailer
 from speakup.settings import Settings
 from surveys import admin_services, audience
-from surveys.admin_services import MAX_TITLE, SurveySpecError, check_spec, export_spec
+from surveys.admin_services import MAX_TITLE, check_spec, export_spec
 from surveys.answer_views import PAGE_CACHE
 from surveys.invitations import send_pending_mail, token_key
 from surveys.models import Survey
@@ -40,14 +39,6 @@ def spec(**overrides):  # type: ignore[no-untyped-def]
     return {**SPEC, "intro": ENGLISH_INTRO, "comment_question": ENGLISH_COMMENT, **overrides}
 
 
-def problems_of(raw, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    with pytest.raises(SurveySpecError) as caught:
-        check_spec(raw, settings)
-    return {name: str(message) for name, message in caught.value.problems}
-
-
-def page_text(page: str) -> str:
-    return htmllib.unescape(re.sub(r"\s+", " ", page))
 
 
 # --- checking the definition ---------------------------------------------------------
