@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from babel import Locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
@@ -54,76 +55,78 @@ SPEC_TO_FORM = {
 
 
 class SurveyForm(FlaskForm):
-    title = StringField("Title", validators=[InputRequired(), Length(max=MAX_TITLE)],
-                        description="Shown to staff in the invitation and on the survey page.")
-    intro = TextAreaField("Introduction (optional)", validators=[Optional(), Length(max=MAX_INTRO)],
-                          description="A few sentences at the top of the survey page.")
+    title = StringField(_l("Title"), validators=[InputRequired(), Length(max=MAX_TITLE)],
+                        description=_l("Shown to staff in the invitation and on the survey page."))
+    intro = TextAreaField(_l("Introduction (optional)"),
+                          validators=[Optional(), Length(max=MAX_INTRO)],
+                          description=_l("A few sentences at the top of the survey page."))
     sector = SelectField(
-        "Sector", choices=[SelectChoice("general", "General"),
+        _l("Sector"), choices=[SelectChoice("general", _l("General")),
                            SelectChoice("healthcare",
-                                        "Healthcare (hospitals, care and health services)")],
+                                        _l("Healthcare (hospitals, care and health services)"))],
         default="general",
-        description="Some questions are asked only in one sector, such as raising concerns "
-                    "about unsafe clinical practice in healthcare.",
+        description=_l("Some questions are asked only in one sector, such as raising concerns "
+                    "about unsafe clinical practice in healthcare."),
     )
-    items = SelectMultipleField("Questions from the item bank", choices=[])
-    ask_ethnicity = BooleanField("Ask which ethnicity group people identify with")
+    items = SelectMultipleField(_l("Questions from the item bank"), choices=[])
+    ask_ethnicity = BooleanField(_l("Ask which ethnicity group people identify with"))
     ethnicity_options = TextAreaField(
-        "Ethnicity groups, one per line", validators=[Optional(), Length(max=2000)],
-        description="“Prefer not to say” is always added. To rename a group and keep its "
-                    "results over time joined up, write “New name (was Old name)”.",
+        _l("Ethnicity groups, one per line"), validators=[Optional(), Length(max=2000)],
+        description=_l("“Prefer not to say” is always added. To rename a group and keep its "
+                    "results over time joined up, write “New name (was Old name)”."),
     )
     ethnicity_short_label = StringField(
-        "Short label for ethnicity group in reports", validators=[Optional(),
+        _l("Short label for ethnicity group in reports"), validators=[Optional(),
                                                                   Length(max=MAX_SHORT_LABEL)],
-        description="Used in headings, charts and downloads, e.g. “Ethnicity group”.",
+        description=_l("Used in headings, charts and downloads, e.g. “Ethnicity group”."),
     )
-    ask_team = BooleanField("Ask which team or directorate people work in")
+    ask_team = BooleanField(_l("Ask which team or directorate people work in"))
     team_options = TextAreaField(
-        "Teams or directorates, one per line", validators=[Optional(), Length(max=6000)],
-        description="Starts from the team list kept under Surveys › Teams. "
+        _l("Teams or directorates, one per line"), validators=[Optional(), Length(max=6000)],
+        description=_l("Starts from the team list kept under Surveys › Teams. "
                     "“Prefer not to say” is always added. To rename a group and keep its "
-                    "results over time joined up, write “New name (was Old name)”.",
+                    "results over time joined up, write “New name (was Old name)”."),
     )
     team_short_label = StringField(
-        "Short label for team in reports", validators=[Optional(), Length(max=MAX_SHORT_LABEL)],
-        description="Used in headings, charts and downloads, e.g. “Team” or “Directorate”.",
+        _l("Short label for team in reports"), validators=[Optional(), Length(max=MAX_SHORT_LABEL)],
+        description=_l("Used in headings, charts and downloads, e.g. “Team” or “Directorate”."),
     )
     comment_question = StringField(
-        "Comment question (optional)", validators=[Optional(), Length(max=MAX_QUESTION)],
-        description="Leave empty to ask for no comment. Comments are published only for the "
-                    "whole organisation, only if a round has enough responses, in random order.",
+        _l("Comment question (optional)"), validators=[Optional(), Length(max=MAX_QUESTION)],
+        description=_l("Leave empty to ask for no comment. Comments are published only for the "
+                    "whole organisation, only if a round has enough responses, in random order."),
     )
     schedule = StringField(
-        "Schedule", validators=[InputRequired(), Length(max=200)],
-        description="For example “monthly, first Monday 09:00”, “quarterly, first Monday "
+        _l("Schedule"), validators=[InputRequired(), Length(max=200)],
+        description=_l("For example “monthly, first Monday 09:00”, “quarterly, first Monday "
                     "09:00”, “weekly, Monday 09:00”, or a cron expression such as "
-                    "“0 9 1-7 * mon”.",
+                    "“0 9 1-7 * mon”."),
     )
-    timezone = StringField("Time zone", validators=[InputRequired(), Length(max=64)],
-                           description="The schedule is read on this clock, e.g. Europe/London.")
-    open_days = AsciiIntegerField("Days each round stays open", validators=[InputRequired()])
+    timezone = StringField(_l("Time zone"), validators=[InputRequired(), Length(max=64)],
+                           description=_l("The schedule is read on this clock, e.g. "
+                                          "Europe/London."))
+    open_days = AsciiIntegerField(_l("Days each round stays open"), validators=[InputRequired()])
     reminder_offsets = StringField(
-        "Reminders, in days after opening (optional)", validators=[Optional(), Length(max=100)],
-        description="Separate with commas, e.g. “4, 10”. Reminders go to everyone invited.",
+        _l("Reminders, in days after opening (optional)"), validators=[Optional(), Length(max=100)],
+        description=_l("Separate with commas, e.g. “4, 10”. Reminders go to everyone invited."),
     )
     min_group_size = AsciiIntegerField(
-        "Minimum group size (k)", validators=[InputRequired()],
-        description="No result for fewer than this many people is ever shown. At least 3; "
-                    "each round keeps the value it had when it opened.",
+        _l("Minimum group size (k)"), validators=[InputRequired()],
+        description=_l("No result for fewer than this many people is ever shown. At least 3; "
+                    "each round keeps the value it had when it opened."),
     )
     protection = SelectField(
-        "Protection of small groups",
+        _l("Protection of small groups"),
         choices=[SelectChoice(name, label) for name, label in PROTECTIONS.items()],
         default=DEFAULT_PROTECTION,
         # The choice is checked by check_spec, whose message says what the choices are.
         validate_choice=False,
-        description="Suppression hides groups too small to protect and shows exact figures. "
+        description=_l("Suppression hides groups too small to protect and shows exact figures. "
                     "Adding noise also changes every count shown by at most 3, so that a "
                     "figure that changed by one person between rounds tells nobody's answer. "
-                    "Each round keeps the protection it had when it opened.",
+                    "Each round keeps the protection it had when it opened."),
     )
-    active = BooleanField("Active: plan and open rounds on this schedule")
+    active = BooleanField(_l("Active: plan and open rounds on this schedule"))
     # The languages, other than the first, whose texts this form offers (survey_form).
     other_languages: tuple[str, ...] = ()
 
@@ -258,14 +261,15 @@ def survey_form(languages: tuple[str, ...]) -> type[SurveyForm]:
     for code in languages[1:]:
         name = _language_name(code)
         fields[_field_name("title", code)] = StringField(
-            f"Title in {name} (optional)", validators=[Optional(), Length(max=MAX_TITLE)],
-            description=f"Shown to people reading in {name}; left empty, they see the "
-                        "title above.")
+            _l("Title in %(language)s (optional)", language=name),
+            validators=[Optional(), Length(max=MAX_TITLE)],
+            description=_l("Shown to people reading in %(language)s; left empty, they see the "
+                           "title above.", language=name))
         fields[_field_name("intro", code)] = TextAreaField(
-            f"Introduction in {name} (optional)",
+            _l("Introduction in %(language)s (optional)", language=name),
             validators=[Optional(), Length(max=MAX_INTRO)])
         fields[_field_name("comment_question", code)] = StringField(
-            f"Comment question in {name} (optional)",
+            _l("Comment question in %(language)s (optional)", language=name),
             validators=[Optional(), Length(max=MAX_QUESTION)])
     return type("SurveyFormInLanguages", (SurveyForm,), fields)
 
@@ -305,19 +309,19 @@ def _options(text: str | None, base: dict[str, Any]) -> list[dict[str, str]]:
 
 class AudienceForm(FlaskForm):
     file = FileField(
-        "Spreadsheet of staff e-mail addresses (CSV or Excel .xlsx)",
-        validators=[FileRequired("Choose a CSV or Excel file to upload.")],
-        description="One address per row, or a header row with a column called “email”, "
+        _l("Spreadsheet of staff e-mail addresses (CSV or Excel .xlsx)"),
+        validators=[FileRequired(_l("Choose a CSV or Excel file to upload."))],
+        description=_l("One address per row, or a header row with a column called “email”, "
                     "“E-mail” or “Email address”. Comma, semicolon and tab separated files "
                     "all work. It replaces the current audience for rounds that open from "
-                    "now on.",
+                    "now on."),
     )
 
 
 class TeamsForm(FlaskForm):
     teams = TextAreaField(
-        "Teams and directorates, one per line", validators=[Optional(), Length(max=12000)],
-        description="New surveys offer these as answers to “which team or directorate”.",
+        _l("Teams and directorates, one per line"), validators=[Optional(), Length(max=12000)],
+        description=_l("New surveys offer these as answers to “which team or directorate”."),
     )
 
 
@@ -329,7 +333,7 @@ class TestInvitationForm(FlaskForm):
     """"Send me a test invitation": in which of the offered languages (set by the view)."""
 
     # Optional: a form from before the choice existed sends the first language's.
-    language = SelectField("Language of the test invitation", choices=[],
+    language = SelectField(_l("Language of the test invitation"), choices=[],
                            validators=[Optional()])
 
 
@@ -338,5 +342,5 @@ class ConfirmRoundForm(FlaskForm):
 
     confirmed = HiddenField(validators=[AnyOf(["yes"])])
     understood = BooleanField(
-        "I understand that the raw answers will be deleted for good and cannot be recovered"
+        _l("I understand that the raw answers will be deleted for good and cannot be recovered")
     )
