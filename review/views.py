@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from review import exports, goals, reports, trends
@@ -264,7 +265,7 @@ def _trends() -> trends.Trends:
 @role_required(*REVIEW_ROLES)
 def trends_page() -> str:
     if not reports.survey_rounds(db(), None):
-        return render_template("review/empty.html", title="Trends")
+        return render_template("review/empty.html", title=gettext("Trends"))
     view = _trends()
     try:
         shown = trends.blocks_to_show(view, request.args.get("measure"))

@@ -33,7 +33,8 @@ STAFF_MODULES = ["concerns/handler_views.py", "concerns/admin_views.py",
                  "speakup/admin_views.py", *sorted(
                      str(p.relative_to(REPO)) for p in (REPO / "review").glob("*_views.py")
                      if str(p.relative_to(REPO)) not in PUBLIC_VIEWS),
-                 "review/forms.py", "speakup/forms.py", "surveys/forms.py", "surveys/views.py",
+                 "review/forms.py", "review/views.py", "speakup/forms.py", "surveys/forms.py",
+                 "surveys/views.py",
                  "speakup/auth_views.py", "speakup/oidc_views.py", "speakup/passkey_views.py"]
 # Services whose own messages (their errors, said by the views above) only staff read.
 STAFF_SERVICES = ["speakup/accounts.py", "speakup/passkeys.py", "surveys/schedule.py",
