@@ -111,6 +111,12 @@ def html_lang() -> str:
     return HTML_LANG.get(code, code)
 
 
+def own_name(code: str) -> str:
+    """A language's name in that language, capitalised ("Cymraeg", "English")."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
 def _other_languages() -> list[tuple[str, str, str]]:
     """(code, own name, URL of this page in it) for every language but the current one."""
     here = current()
@@ -122,7 +128,6 @@ def _other_languages() -> list[tuple[str, str, str]]:
         args[LANG_ARG] = [code]
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
                          for k, vs in args.items() for v in vs)
-        name = Locale.parse(code).get_display_name(code) or code
         url = f"{request.script_root}{request.path}?{query}"
-        links.append((code, name[:1].upper() + name[1:], url))
+        links.append((code, own_name(code), url))
     return links

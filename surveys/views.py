@@ -150,15 +150,10 @@ def detail(survey_id: int) -> str:
 def _test_form() -> TestInvitationForm:
     """The test invitation's form: each offered language by its own name, the first chosen."""
     form = TestInvitationForm()
-    form.language.choices = [(code, _own_name(code)) for code in settings().languages]
+    form.language.choices = [(code, i18n.own_name(code)) for code in settings().languages]
     if form.language.data is None:
         form.language.data = settings().languages[0]
     return form
-
-
-def _own_name(code: str) -> str:
-    name = Locale.parse(code).get_display_name(code) or code
-    return name[:1].upper() + name[1:]
 
 
 def _text_languages(survey: Survey) -> dict[str, Any] | None:
