@@ -18,7 +18,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
 from sqlalchemy.orm import Session
 
 from concerns.stats import DEFINITIONS as CONCERN_DEFINITIONS
@@ -56,6 +55,8 @@ def schema() -> dict[str, Any]:
 
 
 def validate(report: dict[str, Any]) -> None:
+    import jsonschema  # here: a fifth of a second at every web process's start, for a download
+
     try:
         jsonschema.validate(report, schema())
     except jsonschema.ValidationError as exc:

@@ -27,8 +27,11 @@ MAX_LOCKOUT_SECONDS = 24 * 3600
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verifying against this keeps the time of "unknown e-mail" equal to "wrong password".
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# Verifying against this keeps the time of "unknown e-mail" equal to "wrong password". The
+# hash of a random password nobody kept, made with the shipped hasher's parameters (a test
+# checks they still match): hashing one at import cost every process about a second.
+_DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$AOIddiBYMqECUqSSEgS6xg$"
+               "U2iFkIuke9+biR6IKvbXzB8bVgT8zL2s5C5kWHEZSnQ")
 
 # Called with (session, user, password) after a successful sign-in, and with
 # (session, user, old_password, new_password) after a password change; the concerns

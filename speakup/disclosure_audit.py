@@ -49,12 +49,18 @@ import math
 import time
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-
-import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_array
+from typing import TYPE_CHECKING
 
 from speakup.disclosure import validate_min_group_size
+from speakup.lazy_import import LazyModule
+
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy.sparse import csr_array
+else:  # imported when an audit first runs, not with every web process (speakup/lazy_import.py)
+    np = LazyModule("numpy")
+optimize = LazyModule("scipy.optimize")
+sparse = LazyModule("scipy.sparse")
 
 __all__ = [
     "AttackModel",
@@ -392,7 +398,7 @@ class _Problem:
                 data.append(coefficient)
                 row_ids.append(r)
                 col_ids.append(self.index[key])
-        self.matrix = csr_array((data, (row_ids, col_ids)), shape=(len(rows), len(keys)))
+        self.matrix = sparse.csr_array((data, (row_ids, col_ids)), shape=(len(rows), len(keys)))
         self.lower = np.array([u.lower for u in self.unknowns], dtype=float)
         self.upper = np.array([u.upper for u in self.unknowns], dtype=float)
         self.integrality = np.array([1 if u.integer else 0 for u in self.unknowns])
@@ -583,20 +589,20 @@ class _Problem:
         if matrix.shape[0]:
             if extra is not None:
                 width = extra[0].shape[1]
-                padded = csr_array((matrix.data, matrix.indices, matrix.indptr),
+                padded = sparse.csr_array((matrix.data, matrix.indices, matrix.indptr),
                                    shape=(matrix.shape[0], width))  # fmt: skip
-                constraints.append(LinearConstraint(padded, row_lower, row_upper))
+                constraints.append(optimize.LinearConstraint(padded, row_lower, row_upper))
             else:
-                constraints.append(LinearConstraint(matrix, row_lower, row_upper))
+                constraints.append(optimize.LinearConstraint(matrix, row_lower, row_upper))
         if extra is not None:
             helper, m = extra
-            constraints.append(LinearConstraint(helper, -np.inf, np.zeros(m)))
+            constraints.append(optimize.LinearConstraint(helper, -np.inf, np.zeros(m)))
             integrality = np.concatenate([integrality, np.zeros(m, dtype=int)])
         options: dict[str, float] = {"time_limit": self.solve_seconds}
         if gap is not None:
             options["mip_rel_gap"] = gap
-        result = milp(
-            objective, integrality=integrality, bounds=Bounds(lower, upper),
+        result = optimize.milp(
+            objective, integrality=integrality, bounds=optimize.Bounds(lower, upper),
             constraints=constraints, options=options,
         )  # fmt: skip
         if result.x is None:

@@ -65,15 +65,18 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_array
-
 from speakup.disclosure import validate_min_group_size
 from speakup.disclosure_audit import point_is_feasible
+from speakup.lazy_import import LazyModule
 
 if TYPE_CHECKING:  # annotations only: surveys.round_disclosure imports this module
+    import numpy as np
+
     from surveys.round_disclosure import RoundSuppression, RoundTruth, RowTruth
+else:  # imported when an audit first runs, not with every web process (speakup/lazy_import.py)
+    np = LazyModule("numpy")
+optimize = LazyModule("scipy.optimize")
+sparse = LazyModule("scipy.sparse")
 
 __all__ = [
     "ATTACKERS",
@@ -465,7 +468,7 @@ class _Component:
                 data.append(coefficient)
                 ri.append(i)
                 ci.append(j)
-        self.matrix = csr_array((data, (ri, ci)), shape=(len(self.constraints), len(truth)))
+        self.matrix = sparse.csr_array((data, (ri, ci)), shape=(len(self.constraints), len(truth)))
         self.row_lower = np.array([lo for _, lo, _ in self.constraints], dtype=float)
         self.row_upper = np.array([hi for _, _, hi in self.constraints], dtype=float)
         # Placing an answer where the truth has none moves the point away from the truth.
@@ -922,12 +925,12 @@ class _Component:
         bound run.
         """
         self.solves += 1
-        constraints = [LinearConstraint(self.matrix, row_lower, row_upper)] \
+        constraints = [optimize.LinearConstraint(self.matrix, row_lower, row_upper)] \
             if self.matrix.shape[0] else []
-        bounds = Bounds(lower, upper)
-        relaxed = milp(objective, integrality=np.zeros_like(self.integrality), bounds=bounds,
-                       constraints=constraints,
-                       options={"time_limit": self.solve_seconds})  # fmt: skip
+        bounds = optimize.Bounds(lower, upper)
+        relaxed = optimize.milp(objective, integrality=np.zeros_like(self.integrality),
+                                bounds=bounds, constraints=constraints,
+                                options={"time_limit": self.solve_seconds})  # fmt: skip
         if relaxed.status == 2:
             return None
         whole = self.integrality.astype(bool)
@@ -940,8 +943,8 @@ class _Component:
         if gap is not None:
             options["mip_rel_gap"] = gap
             options["node_limit"] = _NODES
-        result = milp(objective, integrality=self.integrality, bounds=bounds,
-                      constraints=constraints, options=options)  # fmt: skip
+        result = optimize.milp(objective, integrality=self.integrality, bounds=bounds,
+                               constraints=constraints, options=options)  # fmt: skip
         if result.x is None or (exact and result.status != 0):
             return None
         return self._accept(result.x, lower, upper, row_lower, row_upper)

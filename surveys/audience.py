@@ -18,8 +18,6 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -184,6 +182,10 @@ def _xlsx_rows(data: bytes, result: AudienceFile) -> Iterator[tuple[int, list[st
             None, "The workbook is too large once unpacked. Save the list of addresses as "
                   "a CSV file and upload that instead."))
         return
+    # Imported here: openpyxl is a tenth of every web process's start-up, for a rare upload.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         # openpyxl warns about styles and extensions it does not read; only values matter.
         with warnings.catch_warnings():

@@ -16,9 +16,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import segno
-from fpdf import FPDF
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 SLIPS_PER_PAGE = 8
 COLUMNS = 2
@@ -102,6 +105,9 @@ def page_count(pile_sizes: Iterable[int], is_bilingual: bool = False) -> int:
 
 def slips_pdf(text: SlipText, piles: Sequence[Pile], base_url: str) -> bytes:
     """Lay the slips out and return the PDF's bytes (nothing is written to disk)."""
+    # Imported here: fpdf2 (with fontTools) slowed every web process's start-up.
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     # A fixed date, not the time of printing: the file must not say when it was made.
     pdf.set_creation_date(FIXED_DATE)

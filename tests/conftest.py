@@ -193,6 +193,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 # test_foundation_login.py checks.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SHIPPED_HASHER = accounts._hasher
+SHIPPED_DUMMY_HASH = accounts._DUMMY_HASH
 
 
 @pytest.fixture(autouse=True, scope="session")
