@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import audit_memo
 import flask_babel
 import pyotp
 import pytest
@@ -194,6 +195,17 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SHIPPED_HASHER = accounts._hasher
 SHIPPED_DUMMY_HASH = accounts._DUMMY_HASH
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _remembered_disclosure_decisions() -> Iterator[None]:
+    """Each disclosure decision is made once per input in this process (tests/audit_memo.py)."""
+    if os.environ.get("SPEAKUP_TEST_AUDIT_MEMO") == "0":
+        yield
+        return
+    undo = audit_memo.install()
+    yield
+    undo()
 
 
 @pytest.fixture(autouse=True, scope="session")
