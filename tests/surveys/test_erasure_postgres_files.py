@@ -346,8 +346,11 @@ def test_postgresql_write_ahead_log_keeps_no_segment_of_the_deleted_rows(
     marked = marked_rounds(pg_engine, settings)
     holding = wal_segments_holding(root, marked)
     wal = files_under(root / "pg_wal")
-    assert len(scan(wal, marked.markers)) == MAIL_JOBS
-    assert blobs_in(wal, marked.sealed) == RESPONDENTS
+    # The scan finds the rows before publication. Not always every one: another test
+    # process's erasure may checkpoint meanwhile, and the server then deletes a finished
+    # segment that held some of them.
+    assert 0 < len(scan(wal, marked.markers)) <= MAIL_JOBS
+    assert 0 < blobs_in(wal, marked.sealed) <= RESPONDENTS
     assert scan(wal, marked.comments) == set()  # sealed before it was written
     publish(pg_engine, settings, marked.published_id)
     left = wal_segments_holding(root, marked)
