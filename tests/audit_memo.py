@@ -25,7 +25,6 @@ from typing import Any
 from surveys import publish, round_disclosure
 
 _decided: dict[str, Any] = {}
-calls = {"run": 0, "remembered": 0}
 
 
 def _canonical(value: Any) -> Any:
@@ -56,10 +55,7 @@ def remembering(decide: Callable[..., Any]) -> Callable[..., Any]:
         people = kwargs.get("people")
         key = _key(truth, k, people, {n: v for n, v in kwargs.items() if n != "people"})
         if key not in _decided:
-            calls["run"] += 1
             _decided[key] = decide(truth, k, **kwargs)
-        else:
-            calls["remembered"] += 1
         return copy.deepcopy(_decided[key])
 
     return decide_once
